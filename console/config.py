@@ -1,0 +1,559 @@
+"""TOML config -> typed, validated objects.
+
+The file is read with ``tomllib`` and every table is walked by a small reader
+that knows which keys it consumed, so an unknown key, a wrong type or a missing
+path becomes one ``ConfigError`` naming ``file:line: key``.  Relative paths are
+resolved against the config file's folder.  Secrets never live in the file: it
+names environment variables (``*_env`` keys) and the console reads them when
+needed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import platformdirs
+
+from console.model import ChecklistItem
+
+APP_NAME = "rollback-console"
+ENV_CONFIG = "ROLLBACK_CONSOLE_CONFIG"
+
+#: Providers the console knows, mapped to the module that implements them.
+#: Only the chosen one is imported (see ``providers.load_provider``).
+KNOWN_PROVIDERS = ("host",)
+
+
+class ConfigError(Exception):
+    """Bad configuration: ``str(err)`` is one line naming the file, line and key."""
+
+    exit_code = 2
+
+    def __init__(self, file: Path | str, key: str, message: str, line: int | None = None):
+        self.file = str(file)
+        self.key = key
+        self.message = message
+        self.line = line
+        where = f"{self.file}:{line}" if line else self.file
+        label = f" {key}:" if key else ""
+        super().__init__(f"{where}:{label} {message}")
+
+
+# --------------------------------------------------------------------------- typed config
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Severity thresholds; defaults come from runbooks 001, 002 and 004."""
+
+    #: Error rate (0..1) at or above which a rollback is critical (runbook 001: 50%).
+    critical_error_rate: float = 0.50
+    #: Error rate at or above which a rollback is high priority (runbook 001: 10%).
+    high_error_rate: float = 0.10
+    #: Error rate above which the service is degraded but a forward fix may do.
+    medium_error_rate: float = 0.01
+    #: p95 latency as a multiple of the baseline that makes it high (runbook 001: 3x).
+    latency_factor: float = 3.0
+    #: The service's normal p95 in ms; without it the latency rule is not applied.
+    baseline_p95_ms: float | None = None
+    #: Unit restarts at or above which restarts count as "frequent" (runbook 001).
+    restarts_high: int = 3
+    #: After a rollback the error rate must be below this (runbook 001: 1%).
+    ok_error_rate: float = 0.01
+    #: After a rollback p95 must be below this (runbook 001: 500 ms).
+    ok_p95_ms: float = 500.0
+    #: Time to decide, from detection, per severity (runbook 001: 5 and 15 minutes).
+    critical_deadline_s: float = 300.0
+    high_deadline_s: float = 900.0
+    medium_deadline_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    url: str
+    name: str = ""
+    expect_status: int = 200
+    timeout_s: float = 3.0
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
+
+
+@dataclass(frozen=True)
+class ErrorRateConfig:
+    """Where the error rate comes from.  ``probe`` samples the health URLs itself."""
+
+    source: str = "probe"
+    #: Seconds between probe requests (per URL).
+    interval_s: float = 0.5
+    #: Sliding window, seconds, over which rate and p95 are computed.
+    window_s: float = 30.0
+    #: URLs to probe; default: the service's health URLs.
+    urls: tuple[str, ...] = ()
+    timeout_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """A service on a VM or bastion: symlinked release folders or a git checkout."""
+
+    strategy: str = "symlink"
+    releases_dir: Path | None = None
+    current_link: Path | None = None
+    repo: Path | None = None
+    #: git strategy: "checkout" (detached at the target) or "revert" (new revert commits).
+    git_mode: str = "checkout"
+    #: How many commits/tags the git strategy lists.
+    history_limit: int = 20
+    restart: tuple[str, ...] = ()
+    #: Optional config test run before the reload, e.g. ["nginx", "-t"].
+    reload_check: tuple[str, ...] = ()
+    #: Optional reload, e.g. ["systemctl", "reload", "nginx"].
+    reload: tuple[str, ...] = ()
+    #: A file holding the main process id; the process becomes the unit shown.
+    pid_file: Path | None = None
+    #: A regular expression matched against /proc/*/cmdline to find the units.
+    process_match: str = ""
+    command_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    environment: str
+    provider: str
+    verify_window_s: float = 60.0
+    ready_timeout_s: float = 300.0
+    host: HostConfig | None = None
+    health: tuple[HealthCheck, ...] = ()
+    error_rate: ErrorRateConfig = field(default_factory=ErrorRateConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    #: Replaces the runbook checklist when given (see ``console.checklist``).
+    checklist: tuple[ChecklistItem, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.environment})"
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    operator: str
+    history_file: Path
+    state_dir: Path
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    console: ConsoleConfig
+    services: tuple[ServiceConfig, ...]
+
+    def service(self, name: str) -> ServiceConfig:
+        """The service called ``name``; a ``ConfigError`` (exit 2) names the known ones."""
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        known = ", ".join(s.name for s in self.services) or "none"
+        raise ConfigError(self.path, "services", f"unknown service {name!r} (known: {known})")
+
+
+# --------------------------------------------------------------------------- locating the file
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--config``, else ``$ROLLBACK_CONSOLE_CONFIG``, else the XDG config path."""
+    env = os.environ if environ is None else environ
+    if cli_path:
+        return Path(cli_path).expanduser()
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG]).expanduser()
+    return default_config_path()
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Walks one TOML table, checking types and remembering which keys were read."""
+
+    def __init__(self, loader: _Loader, table: Mapping[str, Any], path: str):
+        self.loader = loader
+        self.table = table
+        self.path = path
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return self.loader.error(self.key(name), message)
+
+    def get(self, name: str, kind: type[T] | tuple[type, ...], default: Any = None) -> Any:
+        self.seen.add(name)
+        if name not in self.table:
+            return default
+        value = self.table[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; never accept true for a number.
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.error(name, f"expected {_kind_name(kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise self.error(name, f"expected {_kind_name(kinds)}, got {value!r}")
+        return value
+
+    def require(self, name: str, kind: type[T]) -> T:
+        if name not in self.table:
+            self.seen.add(name)
+            raise self.error(name, "is required")
+        value: T = self.get(name, kind)
+        if isinstance(value, str) and not value.strip():
+            raise self.error(name, "must not be empty")
+        return value
+
+    def number(self, name: str, default: float | None, *, positive: bool = True) -> Any:
+        value = self.get(name, (int, float), default)
+        if value is not None and positive and value <= 0:
+            raise self.error(name, f"must be greater than 0, got {value!r}")
+        return None if value is None else float(value)
+
+    def fraction(self, name: str, default: float) -> float:
+        value = float(self.get(name, (int, float), default))
+        if not 0 <= value <= 1:
+            raise self.error(name, f"must be a fraction between 0 and 1, got {value!r}")
+        return value
+
+    def argv(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, list, [])
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(name, "must be a list of strings (an argv, run without a shell)")
+        return tuple(value)
+
+    def path_value(self, name: str, *, must_exist: bool = False) -> Path | None:
+        raw = self.get(name, str)
+        if raw is None:
+            return None
+        resolved = self.loader.resolve(raw)
+        if must_exist and not resolved.exists():
+            raise self.error(name, f"path does not exist: {resolved}")
+        return resolved
+
+    def sub(self, name: str) -> _Reader | None:
+        value = self.get(name, dict)
+        return None if value is None else _Reader(self.loader, value, self.key(name))
+
+    def subs(self, name: str) -> list[_Reader]:
+        value = self.get(name, list, [])
+        readers = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.error(f"{name}[{i}]", "expected a table")
+            readers.append(_Reader(self.loader, item, f"{self.key(name)}[{i}]"))
+        return readers
+
+    def done(self) -> None:
+        """Reject keys nobody read: a typo must not silently change behaviour."""
+        for name in self.table:
+            if name not in self.seen:
+                raise self.error(name, "unknown key")
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+class _Loader:
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.text = text
+        self.base = path.parent
+
+    def resolve(self, raw: str) -> Path:
+        p = Path(raw).expanduser()
+        return p if p.is_absolute() else (self.base / p).resolve()
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, key, message, _line_of(self.text, key))
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """Best-effort line number of ``dotted`` (``services[1].host.restart``) in ``text``.
+
+    tomllib reports no positions for valid documents, so walk the headers:
+    find the n-th ``[[services]]``, then the sub-table header, then the key.
+    """
+    parts = re.findall(r"([A-Za-z0-9_\-]+)(?:\[(\d+)\])?", dotted)
+    lines = text.splitlines()
+    start = 0
+    prefix: list[str] = []
+    key = ""
+    for i, (name, index) in enumerate(parts):
+        last = i == len(parts) - 1
+        prefix.append(name)
+        header = ".".join(prefix)
+        if index:
+            pattern = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
+            hits = [n for n in range(start, len(lines)) if pattern.match(lines[n])]
+            if int(index) < len(hits):
+                start = hits[int(index)]
+            continue
+        if last:
+            key = name
+            break
+        pattern = re.compile(rf"^\s*\[\s*{re.escape(header)}\s*\]")
+        for n in range(start, len(lines)):
+            if pattern.match(lines[n]):
+                start = n
+                break
+    if not key:
+        return start + 1 if lines else None
+    key_re = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for n in range(start, len(lines)):
+        if key_re.match(lines[n]):
+            return n + 1
+    return start + 1 if start else None
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config at ``path``; raise ``ConfigError`` on anything wrong."""
+    env = os.environ if environ is None else environ
+    try:
+        raw_bytes = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "", "config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "", "is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+    loader = _Loader(path.resolve() if path.exists() else path, text)
+    root = _Reader(loader, data, "")
+    console = _read_console(root.sub("console") or _Reader(loader, {}, "console"), loader, env)
+    services = tuple(_read_service(r) for r in root.subs("services"))
+    if not services:
+        raise loader.error("services", "at least one [[services]] entry is required")
+    names = [s.name for s in services]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise loader.error(f"services[{i}].name", f"duplicate service name {name!r}")
+    root.done()
+    return Config(path=loader.path, console=console, services=services)
+
+
+def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> ConsoleConfig:
+    operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
+    history = r.get("history_file", str, "docs/operations/rollback-history.md")
+    state = r.path_value("state_dir") or default_state_dir()
+    language = r.get("language", str, "en")
+    if language not in ("en", "ja"):
+        raise r.error("language", f"must be 'en' or 'ja', got {language!r}")
+    r.done()
+    return ConsoleConfig(
+        operator=operator,
+        history_file=loader.resolve(history),
+        state_dir=state,
+        language=language,
+    )
+
+
+def _read_service(r: _Reader) -> ServiceConfig:
+    name = r.require("name", str)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+        raise r.error("name", f"must be letters, digits, '-', '_' or '.', got {name!r}")
+    environment = r.require("environment", str)
+    provider = r.require("provider", str)
+    if provider not in KNOWN_PROVIDERS:
+        raise r.error(
+            "provider", f"unknown provider {provider!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+        )
+    verify_window = r.number("verify_window_s", 60.0)
+    ready_timeout = r.number("ready_timeout_s", 300.0)
+    health = tuple(_read_health(h) for h in r.subs("health"))
+    host_reader = r.sub("host")
+    host = _read_host(host_reader) if host_reader else None
+    if provider == "host" and host is None:
+        raise r.error("host", "is required when provider = 'host'")
+    rate_reader = r.sub("error_rate")
+    error_rate = _read_error_rate(rate_reader) if rate_reader else ErrorRateConfig()
+    if error_rate.source == "probe" and not (error_rate.urls or health):
+        raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
+    th_reader = r.sub("thresholds")
+    thresholds = _read_thresholds(th_reader) if th_reader else Thresholds()
+    checklist = _read_checklist(r)
+    r.done()
+    return ServiceConfig(
+        name=name,
+        environment=environment,
+        provider=provider,
+        verify_window_s=verify_window,
+        ready_timeout_s=ready_timeout,
+        host=host,
+        health=health,
+        error_rate=error_rate,
+        thresholds=thresholds,
+        checklist=checklist,
+    )
+
+
+def _read_health(r: _Reader) -> HealthCheck:
+    url = r.require("url", str)
+    if not re.match(r"^https?://", url):
+        raise r.error("url", f"must be an http:// or https:// URL, got {url!r}")
+    check = HealthCheck(
+        url=url,
+        name=r.get("name", str, ""),
+        expect_status=int(r.get("expect_status", int, 200)),
+        timeout_s=r.number("timeout_s", 3.0),
+    )
+    r.done()
+    return check
+
+
+def _read_error_rate(r: _Reader) -> ErrorRateConfig:
+    source = r.get("source", str, "probe")
+    if source != "probe":
+        raise r.error("source", f"unknown error-rate source {source!r} (known: probe)")
+    urls = r.get("urls", list, [])
+    for url in urls:
+        if not isinstance(url, str) or not re.match(r"^https?://", url):
+            raise r.error("urls", f"must be http(s) URLs, got {url!r}")
+    cfg = ErrorRateConfig(
+        source=source,
+        interval_s=r.number("interval_s", 0.5),
+        window_s=r.number("window_s", 30.0),
+        urls=tuple(urls),
+        timeout_s=r.number("timeout_s", 3.0),
+    )
+    r.done()
+    return cfg
+
+
+def _read_host(r: _Reader) -> HostConfig:
+    strategy = r.get("strategy", str, "symlink")
+    if strategy not in ("symlink", "git"):
+        raise r.error("strategy", f"must be 'symlink' or 'git', got {strategy!r}")
+    git_mode = r.get("git_mode", str, "checkout")
+    if git_mode not in ("checkout", "revert"):
+        raise r.error("git_mode", f"must be 'checkout' or 'revert', got {git_mode!r}")
+    releases_dir = r.path_value("releases_dir", must_exist=strategy == "symlink")
+    current_link = r.path_value("current_link")
+    repo = r.path_value("repo", must_exist=strategy == "git")
+    if strategy == "symlink":
+        if releases_dir is None:
+            raise r.error("releases_dir", "is required for strategy = 'symlink'")
+        if current_link is None:
+            raise r.error("current_link", "is required for strategy = 'symlink'")
+        if not releases_dir.is_dir():
+            raise r.error("releases_dir", f"not a directory: {releases_dir}")
+    if strategy == "git":
+        if repo is None:
+            raise r.error("repo", "is required for strategy = 'git'")
+        if not (repo / ".git").exists():
+            raise r.error("repo", f"not a git repository: {repo}")
+    process_match = r.get("process_match", str, "")
+    if process_match:
+        try:
+            re.compile(process_match)
+        except re.error as exc:
+            raise r.error("process_match", f"invalid regular expression: {exc}") from None
+    cfg = HostConfig(
+        strategy=strategy,
+        releases_dir=releases_dir,
+        current_link=current_link,
+        repo=repo,
+        git_mode=git_mode,
+        history_limit=int(r.get("history_limit", int, 20)),
+        restart=r.argv("restart"),
+        reload_check=r.argv("reload_check"),
+        reload=r.argv("reload"),
+        pid_file=r.path_value("pid_file"),
+        process_match=process_match,
+        command_timeout_s=r.number("command_timeout_s", 60.0),
+    )
+    r.done()
+    return cfg
+
+
+def _read_thresholds(r: _Reader) -> Thresholds:
+    d = Thresholds()
+    th = Thresholds(
+        critical_error_rate=r.fraction("critical_error_rate", d.critical_error_rate),
+        high_error_rate=r.fraction("high_error_rate", d.high_error_rate),
+        medium_error_rate=r.fraction("medium_error_rate", d.medium_error_rate),
+        latency_factor=r.number("latency_factor", d.latency_factor),
+        baseline_p95_ms=r.number("baseline_p95_ms", None),
+        restarts_high=int(r.get("restarts_high", int, d.restarts_high)),
+        ok_error_rate=r.fraction("ok_error_rate", d.ok_error_rate),
+        ok_p95_ms=r.number("ok_p95_ms", d.ok_p95_ms),
+        critical_deadline_s=r.number("critical_deadline_s", d.critical_deadline_s),
+        high_deadline_s=r.number("high_deadline_s", d.high_deadline_s),
+        medium_deadline_s=r.number("medium_deadline_s", d.medium_deadline_s),
+    )
+    if not th.high_error_rate <= th.critical_error_rate:
+        raise r.error("high_error_rate", "must not exceed critical_error_rate")
+    r.done()
+    return th
+
+
+def _read_checklist(r: _Reader) -> tuple[ChecklistItem, ...] | None:
+    readers = r.subs("checklist")
+    if not readers and "checklist" not in r.table:
+        return None
+    items = []
+    phases = ("prepare", "execute", "verify", "after")
+    for i, item in enumerate(readers):
+        phase = item.get("phase", str, "prepare")
+        if phase not in phases:
+            raise item.error("phase", f"must be one of {', '.join(phases)}, got {phase!r}")
+        items.append(
+            ChecklistItem(
+                id=item.get("id", str, f"custom-{i + 1}"),
+                phase=phase,
+                text=item.require("text", str),
+                required=bool(item.get("required", bool, False)),
+            )
+        )
+        item.done()
+    return tuple(items)

@@ -1,0 +1,324 @@
+"""Plain data shared by providers, signals, the flow and the screens.
+
+Everything here is a frozen dataclass or an enum with no I/O, so providers can
+translate SDK objects or raw JSON into it at the edge and every other module can
+be tested without a terminal or a platform.  Times are timezone-aware UTC
+``datetime`` values; durations are seconds as ``float``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """The one clock the core reads, so tests and journals agree on the zone."""
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- platform state
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One deployable version of a service as the platform knows it.
+
+    ``id`` is what the platform calls it (a release folder name, a git commit,
+    a Kubernetes revision number, an ECS ``family:rev``, a Cloud Run revision
+    name) and is what ``--to`` accepts; ``version`` is the human label (tag,
+    image tag, release name) shown beside it.
+    """
+
+    id: str
+    version: str
+    created: datetime | None = None
+    change_cause: str = ""
+    image: str = ""
+    current: bool = False
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One running piece of the service: a process, a pod, a task, an instance."""
+
+    name: str
+    state: str
+    ready: bool
+    revision: str = ""
+    restarts: int = 0
+    started: datetime | None = None
+    node: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TrafficTarget:
+    """Share of traffic a revision receives (Cloud Run, blue/green, canaries)."""
+
+    revision: str
+    percent: int
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a provider saw of one service at one moment."""
+
+    service: str
+    environment: str
+    provider: str
+    taken_at: datetime
+    current: Revision | None
+    revisions: tuple[Revision, ...] = ()
+    units: tuple[Unit, ...] = ()
+    traffic: tuple[TrafficTarget, ...] = ()
+    paused: bool = False
+    notes: tuple[str, ...] = ()
+
+    def previous(self) -> Revision | None:
+        """The revision a plain "roll back" goes to: the one listed right after the current one.
+
+        Revisions are newest first, so this is the release deployed before the live
+        one (kubectl's "previous" for Kubernetes).  With no known current revision,
+        the newest revision is returned.
+        """
+        ids = [r.id for r in self.revisions]
+        if self.current is None or self.current.id not in ids:
+            return self.revisions[0] if self.revisions else None
+        idx = ids.index(self.current.id)
+        return self.revisions[idx + 1] if idx + 1 < len(self.revisions) else None
+
+    def find(self, rev_id: str) -> Revision | None:
+        """The revision whose id (or, failing that, version label) equals ``rev_id``."""
+        for rev in self.revisions:
+            if rev.id == rev_id:
+                return rev
+        for rev in self.revisions:
+            if rev.version == rev_id:
+                return rev
+        return None
+
+
+# --------------------------------------------------------------------------- plans and progress
+
+
+class StepKind(enum.StrEnum):
+    """What a step touches, so the flow can order and describe it."""
+
+    BACKUP = "backup"
+    SWITCH = "switch"
+    COMMAND = "command"
+    RESTART = "restart"
+    RELOAD = "reload"
+    WAIT = "wait"
+    MIGRATION = "migration"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action of a plan: the sentence an operator reads and the command they could type."""
+
+    title: str
+    command: str
+    kind: StepKind = StepKind.COMMAND
+    argv: tuple[str, ...] = ()
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered, validated rollback of one service from one revision to another."""
+
+    service: str
+    environment: str
+    provider: str
+    from_revision: Revision | None
+    to_revision: Revision
+    steps: tuple[Step, ...]
+    warnings: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def summary(self) -> str:
+        """The sentence every confirmation shows."""
+        frm = self.from_revision.version if self.from_revision else "(unknown)"
+        return (
+            f"Roll back {self.service} ({self.environment}) "
+            f"from {frm} to {self.to_revision.version}"
+        )
+
+
+class ProgressStatus(enum.StrEnum):
+    STARTED = "started"
+    OUTPUT = "output"
+    FINISHED = "finished"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One thing that happened while a plan ran; the timeline is made of these."""
+
+    step: int
+    status: ProgressStatus
+    message: str
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class ReadyResult:
+    """What ``wait_ready`` observed: ready or not, and why."""
+
+    ready: bool
+    message: str
+    waited_s: float = 0.0
+
+
+# --------------------------------------------------------------------------- signals
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """One health-check request and what came back."""
+
+    url: str
+    ok: bool
+    status_code: int | None
+    latency_ms: float | None
+    error: str = ""
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Error rate and latency over the source's window at one moment."""
+
+    at: datetime
+    error_rate: float | None
+    p95_ms: float | None
+    requests: int = 0
+    source: str = ""
+
+
+# --------------------------------------------------------------------------- assessment
+
+
+class Severity(enum.StrEnum):
+    """Runbook 002's scale; CRITICAL and HIGH mean roll back, the rest forward-fix."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """How urgent a rollback is and by when the operator must decide."""
+
+    severity: Severity
+    recommendation: str
+    reasons: tuple[str, ...]
+    deadline: datetime | None
+    error_rate: float | None = None
+    p95_ms: float | None = None
+
+
+# --------------------------------------------------------------------------- incident record
+
+
+class ItemState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One runbook checklist line; ``auto`` items are ticked by the console itself."""
+
+    id: str
+    phase: str
+    text: str
+    auto: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ChecklistMark:
+    """The state an operator (or the console) gave an item, and why."""
+
+    item_id: str
+    state: ItemState
+    note: str = ""
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    kind: str
+    message: str
+
+
+class Outcome(enum.StrEnum):
+    ROLLED_BACK = "rolled back and verified"
+    NOT_VERIFIED = "rolled back, not verified"
+    FAILED = "rollback failed"
+    ABORTED = "aborted"
+    DRY_RUN = "dry run"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict of watching the service after a rollback."""
+
+    passed: bool
+    message: str
+    window_s: float
+    before: Sample | None
+    after: Sample | None
+    health: tuple[HealthResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """Everything one rollback-history entry holds, frozen at the moment it is written.
+
+    ``detected_at`` is when the incident was opened (the operator saw the
+    problem); ``recovered_at`` is when verification passed; time to recover is
+    the difference, and is None when the service was not verified.
+    """
+
+    incident_id: str
+    service: str
+    environment: str
+    provider: str
+    operator: str
+    reason: str
+    severity: Severity
+    impact: str
+    outcome: Outcome
+    detected_at: datetime
+    finished_at: datetime
+    recovered_at: datetime | None
+    from_revision: Revision | None
+    to_revision: Revision | None
+    timeline: tuple[TimelineEvent, ...] = ()
+    checklist: tuple[tuple[ChecklistItem, ChecklistMark | None], ...] = ()
+    before: Sample | None = None
+    after: Sample | None = None
+    verification: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def time_to_recover_s(self) -> float | None:
+        if self.recovered_at is None:
+            return None
+        return (self.recovered_at - self.detected_at).total_seconds()

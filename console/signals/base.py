@@ -1,0 +1,40 @@
+"""What the console needs from an error-rate source (probe, Prometheus, CloudWatch...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from console.model import Sample
+
+
+class SignalError(Exception):
+    """A source could not be read; ``str(err)`` is the one line a panel shows."""
+
+
+class ErrorRateSource(Protocol):
+    """A live error-rate / latency feed for one service.
+
+    ``start`` may begin background sampling (the probe does; query-based
+    sources need not).  ``sample`` and ``history`` never block on the network
+    for a background source; a query-based source does blocking I/O there and
+    is called from a worker.
+    """
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def sample(self, since: datetime | None = None) -> Sample:
+        """Error rate and p95 over the window (or only over data taken after ``since``)."""
+        ...
+
+    def history(self, points: int = 60) -> list[Sample]:
+        """Up to ``points`` recent samples, oldest first, for the sparkline."""
+        ...
+
+    def wait_for_data(self, timeout_s: float) -> bool:
+        """Block until at least one window's worth of data exists or the timeout passes."""
+        ...

@@ -1,0 +1,107 @@
+"""The provider protocol: the one seam between the console and a platform.
+
+Every platform (a VM host, Kubernetes, ECS, Cloud Run) is an adapter that
+speaks only in ``console.model`` types.  The methods are *blocking* — they do
+network or process I/O — and the app runs them in worker threads, never on the
+UI thread.  They raise only the ``ProviderError`` subclasses below, each with a
+one-line message that names the thing that went wrong, so the CLI and the
+screens can show it as is (and the CLI can map it to an exit code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+from console.model import Plan, ProgressEvent, ReadyResult, Snapshot
+
+
+class ProviderError(Exception):
+    """A platform operation failed; ``str(err)`` is the one line to show."""
+
+    #: Exit code the headless CLI uses when this error ends a command.
+    exit_code = 1
+
+
+class NotFound(ProviderError):
+    """The service, revision or release does not exist (bad input: exit 2)."""
+
+    exit_code = 2
+
+
+class InvalidTarget(ProviderError):
+    """The target exists but cannot be rolled to (already current, paused...): exit 2."""
+
+    exit_code = 2
+
+
+class Forbidden(ProviderError):
+    """The credentials in use may not do this."""
+
+
+class Conflict(ProviderError):
+    """Someone else changed the object between our read and our write."""
+
+
+class LockHeld(ProviderError):
+    """Another operator holds the rollback lock (exit 3)."""
+
+    exit_code = 3
+
+
+class Unavailable(ProviderError):
+    """The platform did not answer or answered with a server error."""
+
+
+class TimedOut(ProviderError):
+    """An operation or command ran past its time limit."""
+
+
+class CommandFailed(ProviderError):
+    """A configured command exited non-zero."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What the console needs from a platform.
+
+    Implementations are constructed from their ``ServiceConfig`` and must not
+    touch the network in ``__init__`` (the dashboard paints before any I/O).
+    """
+
+    #: Short platform name shown on screens ("host", "kubernetes", ...).
+    name: str
+
+    def snapshot(self) -> Snapshot:
+        """Read the live state: current revision, history newest first, units, traffic.
+
+        Raises ``NotFound`` if the service itself does not exist, ``Unavailable``
+        or ``TimedOut`` if the platform cannot be reached.
+        """
+        ...
+
+    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
+        """Validate ``target`` (a revision id or version; None = previous) and plan the steps.
+
+        Raises ``NotFound`` for an unknown revision and ``InvalidTarget`` when the
+        target is already current or the service cannot be rolled back now.
+        Every ``Step`` carries the equivalent shell command.
+        """
+        ...
+
+    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
+        """Perform the plan's steps in order, yielding progress as it happens.
+
+        A step that fails yields a FAILED event and raises the matching
+        ``ProviderError``; no later step runs.  Success is only reported for
+        what was observed.
+        """
+        ...
+
+    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+        """Poll until the platform says the rollout to ``plan.to_revision`` finished.
+
+        Returns ``ReadyResult(ready=False, ...)`` with the reason when the time
+        limit passes; never raises for "not ready yet".
+        """
+        ...
