@@ -278,6 +278,12 @@ class _Reader:
             readers.append(_Reader(self.loader, item, f"{self.key(name)}[{i}]"))
         return readers
 
+    def expect(self, *names: str) -> None:
+        """Reject unknown keys up front, before a missing key hides the typo behind it."""
+        for name in self.table:
+            if name not in names:
+                raise self.error(name, "unknown key")
+
     def done(self) -> None:
         """Reject keys nobody read: a typo must not silently change behaviour."""
         for name in self.table:
@@ -370,19 +376,22 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
     loader = _Loader(path.resolve() if path.exists() else path, text)
     root = _Reader(loader, data, "")
+    root.expect("console", "services")
     console = _read_console(root.sub("console") or _Reader(loader, {}, "console"), loader, env)
-    services = tuple(_read_service(r) for r in root.subs("services"))
-    if not services:
-        raise loader.error("services", "at least one [[services]] entry is required")
-    names = [s.name for s in services]
+    readers = root.subs("services")
+    names = [r.table.get("name") for r in readers]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise loader.error(f"services[{i}].name", f"duplicate service name {name!r}")
+    services = tuple(_read_service(r) for r in readers)
+    if not services:
+        raise loader.error("services", "at least one [[services]] entry is required")
     root.done()
     return Config(path=loader.path, console=console, services=services)
 
 
 def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> ConsoleConfig:
+    r.expect("operator", "history_file", "state_dir", "language")
     operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
     history = r.get("history_file", str, "docs/operations/rollback-history.md")
     state = r.path_value("state_dir") or default_state_dir()
@@ -399,6 +408,7 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
 
 
 def _read_service(r: _Reader) -> ServiceConfig:
+    r.expect(*_SERVICE_KEYS)
     name = r.require("name", str)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
         raise r.error("name", f"must be letters, digits, '-', '_' or '.', got {name!r}")
@@ -437,6 +447,12 @@ def _read_service(r: _Reader) -> ServiceConfig:
     )
 
 
+_SERVICE_KEYS = (
+    "name", "environment", "provider", "verify_window_s", "ready_timeout_s", "health",
+    "host", "error_rate", "thresholds", "checklist",
+)
+
+
 def _read_health(r: _Reader) -> HealthCheck:
     url = r.require("url", str)
     if not re.match(r"^https?://", url):
@@ -471,6 +487,10 @@ def _read_error_rate(r: _Reader) -> ErrorRateConfig:
 
 
 def _read_host(r: _Reader) -> HostConfig:
+    r.expect(
+        "strategy", "releases_dir", "current_link", "repo", "git_mode", "history_limit",
+        "restart", "reload_check", "reload", "pid_file", "process_match", "command_timeout_s",
+    )
     strategy = r.get("strategy", str, "symlink")
     if strategy not in ("symlink", "git"):
         raise r.error("strategy", f"must be 'symlink' or 'git', got {strategy!r}")

@@ -1,0 +1,419 @@
+"""Command line: the TUI, the demo, and the headless commands scripts rely on.
+
+Exit codes (public contract, see DESIGN.md): 0 done, 1 rollback failed or
+not verified, 2 bad input (config, arguments, unknown service or revision),
+3 refused because someone else holds the lock.  Every error is one line on
+stderr; a traceback is never shown (an unexpected one is written to a crash
+file in the state dir and the line names it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
+from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus
+from providers.base import LockHeld, ProviderError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_LOCKED = 3
+
+PROG = "rollback-console"
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line, exit 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so errors stay one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    config_help = "config file (default: $ROLLBACK_CONSOLE_CONFIG, else the XDG config path)"
+    common = _Parser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
+
+    parser = _Parser(
+        prog=PROG,
+        description="Roll back a bad deploy: see it, decide, roll back, verify, record.",
+        epilog="Exit codes: 0 done, 1 rollback failed or not verified, 2 bad input, "
+        "3 someone else holds the lock.",
+    )
+    parser.add_argument("--config", metavar="PATH", help=config_help)
+    parser.add_argument("--service", metavar="NAME", help="open the TUI on this service")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = sub.add_parser(
+        "demo", parents=[common], help="build a local sandbox service and open the console on it"
+    )
+    demo.add_argument("--dir", metavar="DIR", help="sandbox folder (default: a new temp folder)")
+    demo.add_argument("--port", type=_positive_int, help="port for the demo service")
+    demo.add_argument(
+        "--no-tui", action="store_true", help="build and start the sandbox, print its config, exit"
+    )
+
+    status = sub.add_parser("status", parents=[common], help="print the live state of a service")
+    status.add_argument("service")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    rollback = sub.add_parser(
+        "rollback", parents=[common], help="roll a service back headless (same flow as the TUI)"
+    )
+    rollback.add_argument("service")
+    rollback.add_argument("--to", metavar="REV", help="target revision (default: the previous)")
+    rollback.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rollback.add_argument("--reason", required=True, help="why (goes into the history entry)")
+    rollback.add_argument(
+        "--verify-window",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long health must hold afterwards (default: the service's verify_window_s)",
+    )
+
+    history = sub.add_parser("history", parents=[common], help="list rollback-history entries")
+    history.add_argument("--last", type=_positive_int, metavar="N", help="only the newest N")
+
+    sub.add_parser("check-config", parents=[common], help="validate the config and exit")
+    return parser
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry; returns (and exits with) the contract's exit code."""
+    code = run(argv, sys.stdout, sys.stderr)
+    sys.exit(code)
+
+
+def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args, out, err)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_BAD_INPUT
+    except LockHeld as exc:
+        print(f"refused: {exc}", file=err)
+        return EXIT_LOCKED
+    except ProviderError as exc:
+        print(f"error: {exc}", file=err)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        return 130
+    except Exception as exc:
+        crash = _write_crash_file(exc)
+        print(f"error: unexpected {type(exc).__name__}: {exc} (details in {crash})", file=err)
+        return EXIT_FAILED
+
+
+def _write_crash_file(exc: BaseException) -> Path:
+    folder = Path(tempfile.gettempdir())
+    path = folder / f"rollback-console-crash-{os.getpid()}.txt"
+    try:
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass
+    return path
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(getattr(args, "config", None)))
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    command = args.command
+    if command == "demo":
+        return cmd_demo(args, out, err)
+    if command == "check-config":
+        return cmd_check_config(args, out)
+    if command == "status":
+        return cmd_status(args, out)
+    if command == "rollback":
+        return cmd_rollback(args, out, err)
+    if command == "history":
+        return cmd_history(args, out)
+    config = _load(args)
+    if args.service:
+        config.service(args.service)
+    return _run_tui(config, args.service)
+
+
+def _run_tui(config: Config, service: str | None) -> int:
+    from console.app import make_app
+
+    app = make_app(config, service=service)
+    app.run()
+    return int(app.return_code or 0)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    config = _load(args)
+    from providers import REGISTRY
+
+    for svc in config.services:
+        if svc.provider not in REGISTRY:
+            raise ConfigError(config.path, "provider", f"provider {svc.provider!r} not available")
+    print(f"{config.path}: ok, {len(config.services)} service(s)", file=out)
+    for svc in config.services:
+        checks = len(svc.health)
+        print(
+            f"  {svc.label}: provider {svc.provider}, {checks} health check(s), "
+            f"error rate from {svc.error_rate.source}, verify window {svc.verify_window_s:g} s",
+            file=out,
+        )
+    print(f"  history file: {config.console.history_file}", file=out)
+    print(f"  state dir:    {config.console.state_dir}", file=out)
+    return EXIT_OK
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from console.signals.health import check_health
+    from providers import load_provider
+
+    config = _load(args)
+    svc = config.service(args.service)
+    provider = load_provider(svc)
+    snap = provider.snapshot()
+    health = check_health(svc.health)
+    if args.json:
+        data = {"snapshot": _jsonable(snap), "health": _jsonable(health)}
+        json.dump(data, out, indent=2)
+        print(file=out)
+        return EXIT_OK
+    current = snap.current
+    print(f"{svc.label} on {svc.provider}", file=out)
+    print(f"  current:  {current.version if current else '(unknown)'}", file=out)
+    prev = snap.previous()
+    print(f"  previous: {prev.version if prev else '(none)'}", file=out)
+    print("  revisions (newest first):", file=out)
+    for rev in snap.revisions:
+        mark = "*" if current and rev.id == current.id else " "
+        created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
+        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
+    print(f"  units ({len(snap.units)}):", file=out)
+    for unit in snap.units:
+        ready = "ready" if unit.ready else "NOT READY"
+        print(f"    {unit.name:<20} {unit.state:<10} {ready:<9} {unit.revision}", file=out)
+    print("  health:", file=out)
+    for h in health:
+        result = f"{h.status_code}" if h.status_code is not None else h.error
+        latency = f" {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""
+        print(f"    {'ok  ' if h.ok else 'FAIL'} {h.url} {result}{latency}", file=out)
+    for note in snap.notes:
+        print(f"  note: {note}", file=out)
+    return EXIT_OK
+
+
+def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to roll back without --yes: standard input is not a terminal")
+    print(f"Type the service name ({svc.name}) to confirm, anything else aborts: ", end="", file=out)
+    out.flush()
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip() == svc.name
+
+
+def _print_event(out: TextIO, event: ProgressEvent) -> None:
+    stamp = event.at.astimezone().strftime("%H:%M:%S")
+    prefix = {
+        ProgressStatus.STARTED: "->",
+        ProgressStatus.OUTPUT: "  |",
+        ProgressStatus.FINISHED: "ok",
+        ProgressStatus.FAILED: "!!",
+        ProgressStatus.SKIPPED: "--",
+    }[event.status]
+    print(f"{stamp} {prefix} {event.message}", file=out, flush=True)
+
+
+def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from console.flow import RollbackFlow
+    from console.signals import make_error_rate_source
+    from providers import load_provider
+
+    if not args.reason.strip():
+        raise UsageError("--reason must not be empty")
+    config = _load(args)
+    svc = config.service(args.service)
+    provider = load_provider(svc)
+    source = make_error_rate_source(svc)
+    source.start()
+    try:
+        flow = RollbackFlow(config, svc, provider, source, reason=args.reason)
+        snap = flow.refresh()
+        current = snap.current.version if snap.current else "(unknown)"
+        print(f"{svc.label}: current {current}", file=out, flush=True)
+        source.wait_for_data(min(5.0, svc.error_rate.window_s))
+        assessment = flow.assess()
+        print(
+            f"severity {assessment.severity.value}: {assessment.recommendation}",
+            file=out,
+            flush=True,
+        )
+        for reason in assessment.reasons:
+            print(f"  - {reason}", file=out)
+        plan = flow.plan(args.to, dry_run=args.dry_run)
+        print(plan.summary, file=out)
+        for warning in plan.warnings:
+            print(f"  warning: {warning}", file=out)
+        for i, step in enumerate(plan.steps, 1):
+            print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
+        if args.dry_run:
+            print("dry run: nothing was changed", file=out)
+            return EXIT_OK
+        if not args.yes and not _confirm_on_terminal(svc, out):
+            print("aborted: nothing was changed", file=err)
+            return EXIT_FAILED
+        flow.incident.mark(
+            "decide",
+            ItemState.DONE,
+            "confirmed with --yes" if args.yes else "confirmed by typing the service name",
+        )
+        flow.incident.notes.append(
+            "Headless run (rollback-console rollback): the operator's prepare checklist "
+            "was not ticked interactively."
+        )
+        try:
+            ready = flow.execute(plan, on_event=lambda e: _print_event(out, e))
+        except LockHeld:
+            raise
+        except ProviderError as exc:
+            print(f"rollback failed: {exc}", file=err)
+            result = flow.record()
+            print(f"history entry appended to {result.history_file}", file=out)
+            return EXIT_FAILED
+        print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
+        if ready.ready:
+            window = args.verify_window if args.verify_window else svc.verify_window_s
+            print(f"verifying for {window:g} s ...", file=out, flush=True)
+            verification = flow.verify(window_s=window)
+            print(
+                f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
+                file=out,
+            )
+        result = flow.record()
+        print(f"outcome: {result.outcome.value}", file=out)
+        print(f"history entry appended to {result.history_file}", file=out)
+        return EXIT_OK if result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
+    finally:
+        source.stop()
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from console.history import median_time_to_recover, read_entries
+
+    config = _load(args)
+    path = config.console.history_file
+    if not path.exists():
+        print(f"no history yet ({path})", file=out)
+        return EXIT_OK
+    entries = read_entries(path)
+    shown = entries[-args.last :] if args.last else entries
+    print(f"{path}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", file=out)
+    for e in shown:
+        ttr = _duration(e.time_to_recover_s) if e.time_to_recover_s is not None else "-"
+        print(
+            f"  {e.date:<25} {e.service:<12} {e.environment:<11} {e.from_revision} -> "
+            f"{e.to_revision}  {e.outcome}  TTR {ttr}",
+            file=out,
+        )
+    median = median_time_to_recover(entries)
+    if median is not None:
+        print(f"median time to recover: {_duration(median)}", file=out)
+    return EXIT_OK
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from console.demo import build_sandbox
+
+    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="rollback-demo-"))
+    sandbox = build_sandbox(root, port=args.port)
+    sandbox.start()
+    try:
+        if args.no_tui:
+            print(f"demo sandbox running: {sandbox.health_url}", file=out)
+            print(f"config: {sandbox.config_path}", file=out)
+            print(f"try: {PROG} --config {sandbox.config_path}", file=out)
+            print(f"stop it with: {sys.executable} -m console.demo stop {root}", file=out)
+            return EXIT_OK
+        config = load_config(sandbox.config_path)
+        return _run_tui(config, None)
+    finally:
+        if not args.no_tui:
+            sandbox.stop()
+            print(f"demo stopped; sandbox left in {root} (history: {root}/rollback-history.md)",
+                  file=err)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

@@ -1,0 +1,179 @@
+"""One incident: its timeline, checklist state and the numbers before and after.
+
+The incident is the single place the flow writes to; every event also goes
+to the append-only journal (fsync'd before the flow acts on it), and the
+history entry is rendered from ``Incident.to_record``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from console.checklist import checklist_for
+from console.config import ServiceConfig
+from console.journal import Journal, journal_path, new_incident_id
+from console.model import (
+    Assessment,
+    ChecklistItem,
+    ChecklistMark,
+    HistoryRecord,
+    ItemState,
+    Outcome,
+    Plan,
+    Revision,
+    Sample,
+    Severity,
+    TimelineEvent,
+    Verification,
+    utcnow,
+)
+
+
+@dataclass
+class Incident:
+    """Mutable record of one rollback, owned by a ``RollbackFlow``.
+
+    Methods are safe to call from worker threads (one lock guards the lists):
+    the TUI's workers and the UI thread both touch it.
+    """
+
+    service: ServiceConfig
+    operator: str
+    state_dir: Path
+    reason: str = ""
+    impact: str = ""
+    clock: Callable[[], datetime] = utcnow
+    redact: Callable[[str], str] = str
+    detected_at: datetime = field(default_factory=utcnow)
+    id: str = ""
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    marks: dict[str, ChecklistMark] = field(default_factory=dict)
+    assessment: Assessment | None = None
+    plan: Plan | None = None
+    before: Sample | None = None
+    after: Sample | None = None
+    verification: Verification | None = None
+    recovered_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+    _journal: Journal | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = new_incident_id(self.service.name, self.detected_at)
+        self._journal = Journal(journal_path(self.state_dir, self.id))
+        self._write(
+            {
+                "event": "opened",
+                "service": self.service.name,
+                "environment": self.service.environment,
+                "operator": self.operator,
+                "detected_at": self.detected_at,
+            }
+        )
+        self.log("opened", f"Incident opened on {self.service.label} by {self.operator}")
+
+    @property
+    def checklist(self) -> tuple[ChecklistItem, ...]:
+        return checklist_for(self.service.checklist)
+
+    @property
+    def journal_file(self) -> Path:
+        return journal_path(self.state_dir, self.id)
+
+    def _write(self, event: dict[str, Any]) -> None:
+        if self._journal is not None:
+            self._journal.append({"at": self.clock(), "incident": self.id, **event})
+
+    def log(self, kind: str, message: str) -> TimelineEvent:
+        """Add a timeline line (redacted), journaled before it is shown."""
+        event = TimelineEvent(at=self.clock(), kind=kind, message=self.redact(message))
+        with self._lock:
+            self._write({"event": "timeline", "kind": kind, "message": event.message})
+            self.timeline.append(event)
+        return event
+
+    def mark(self, item_id: str, state: ItemState, note: str = "") -> None:
+        """Tick, skip or fail a checklist item; skipping a required item needs a note."""
+        item = next((i for i in self.checklist if i.id == item_id), None)
+        if item is None:
+            return
+        if state is ItemState.SKIPPED and item.required and not note.strip():
+            raise ValueError(f"'{item.text}' is required: say why it is skipped")
+        mark = ChecklistMark(item_id, state, self.redact(note), at=self.clock())
+        with self._lock:
+            self._write({"event": "checklist", "item": item_id, "state": state, "note": mark.note})
+            self.marks[item_id] = mark
+        verb = {"done": "ticked", "skipped": "skipped", "failed": "failed", "pending": "cleared"}
+        suffix = f": {mark.note}" if mark.note else ""
+        self.log("checklist", f"{verb[state.value]} '{item.text}'{suffix}")
+
+    def state_of(self, item_id: str) -> ItemState:
+        mark = self.marks.get(item_id)
+        return mark.state if mark else ItemState.PENDING
+
+    def missing_required(self, phase: str = "prepare") -> list[ChecklistItem]:
+        """Required items of ``phase`` that are neither done nor skipped with a reason."""
+        return [
+            item
+            for item in self.checklist
+            if item.phase == phase
+            and item.required
+            and self.state_of(item.id) not in (ItemState.DONE, ItemState.SKIPPED)
+        ]
+
+    def set_assessment(self, assessment: Assessment, sample: Sample | None) -> None:
+        self.assessment = assessment
+        if self.before is None:
+            self.before = sample
+        self.log(
+            "assessed",
+            f"severity {assessment.severity.value}: {assessment.recommendation}"
+            + (f" ({'; '.join(assessment.reasons)})" if assessment.reasons else ""),
+        )
+
+    def to_record(self, outcome: Outcome, finished_at: datetime | None = None) -> HistoryRecord:
+        """Freeze the incident into what the history entry shows."""
+        plan = self.plan
+        with self._lock:
+            timeline = tuple(self.timeline)
+            marks = dict(self.marks)
+            notes = tuple(self.notes)
+        severity = self.assessment.severity if self.assessment else Severity.UNKNOWN
+        from_rev: Revision | None = plan.from_revision if plan else None
+        to_rev: Revision | None = plan.to_revision if plan else None
+        return HistoryRecord(
+            incident_id=self.id,
+            service=self.service.name,
+            environment=self.service.environment,
+            provider=self.service.provider,
+            operator=self.operator,
+            reason=self.redact(self.reason) or "(none given)",
+            severity=severity,
+            impact=self.redact(self.impact) or _impact_from(self.before),
+            outcome=outcome,
+            detected_at=self.detected_at,
+            finished_at=finished_at or self.clock(),
+            recovered_at=self.recovered_at,
+            from_revision=from_rev,
+            to_revision=to_rev,
+            timeline=timeline,
+            checklist=tuple((item, marks.get(item.id)) for item in self.checklist),
+            before=self.before,
+            after=self.after,
+            verification=self.verification.message if self.verification else "not verified",
+            notes=notes,
+        )
+
+
+def _impact_from(sample: Sample | None) -> str:
+    """A factual default impact line when the operator gave none."""
+    if sample is None or sample.error_rate is None:
+        return "not measured"
+    p95 = f", p95 {sample.p95_ms:.0f} ms" if sample.p95_ms is not None else ""
+    return f"{sample.error_rate:.1%} of probed requests failing{p95} when assessed"

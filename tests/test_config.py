@@ -1,0 +1,173 @@
+"""The config loader: the public keys load into typed objects; bad input is one clear line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from console.config import (
+    ConfigError,
+    Thresholds,
+    load_config,
+    resolve_config_path,
+)
+from tests.conftest import REPO
+
+GOOD = """
+[console]
+operator = "alice"
+history_file = "rollback-history.md"
+state_dir = "state"
+
+[[services]]
+name = "web"
+environment = "production"
+provider = "host"
+verify_window_s = 60
+[services.host]
+releases_dir = "releases"
+current_link = "current"
+restart = ["systemctl", "restart", "app"]
+[[services.health]]
+url = "http://127.0.0.1:8080/health"
+[services.error_rate]
+source = "probe"
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "releases" / "v1").mkdir(parents=True)
+    return tmp_path
+
+
+def write(site: Path, text: str) -> Path:
+    path = site / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_issue_example_loads_with_relative_paths_resolved(site: Path) -> None:
+    config = load_config(write(site, GOOD))
+    assert config.console.operator == "alice"
+    assert config.console.history_file == site / "rollback-history.md"
+    assert config.console.state_dir == site / "state"
+    web = config.service("web")
+    assert web.environment == "production"
+    assert web.verify_window_s == 60
+    assert web.host is not None
+    assert web.host.releases_dir == site / "releases"
+    assert web.host.current_link == site / "current"
+    assert web.host.restart == ("systemctl", "restart", "app")
+    assert [h.url for h in web.health] == ["http://127.0.0.1:8080/health"]
+    assert web.error_rate.source == "probe"
+    assert web.thresholds == Thresholds()
+
+
+def test_runbook_default_thresholds() -> None:
+    t = Thresholds()
+    assert (t.critical_error_rate, t.high_error_rate, t.latency_factor) == (0.5, 0.1, 3.0)
+    assert (t.critical_deadline_s, t.high_deadline_s) == (300, 900)
+
+
+def test_thresholds_override_per_service(site: Path) -> None:
+    text = GOOD + "[services.thresholds]\ncritical_error_rate = 0.3\nbaseline_p95_ms = 40\n"
+    web = load_config(write(site, text)).service("web")
+    assert web.thresholds.critical_error_rate == 0.3
+    assert web.thresholds.baseline_p95_ms == 40
+    assert web.thresholds.high_error_rate == 0.1
+
+
+def test_operator_defaults_to_login_name(site: Path) -> None:
+    config = load_config(write(site, GOOD.replace('operator = "alice"\n', "")))
+    assert config.console.operator
+
+
+def test_example_config_loads_against_a_demo_sandbox(tmp_path: Path) -> None:
+    from console.demo import build_sandbox
+
+    shutil.copy(REPO / "config.example.toml", tmp_path / "config.toml")
+    build_sandbox(tmp_path / ".demo")
+    config = load_config(tmp_path / "config.toml")
+    assert config.service("web").host is not None
+
+
+@pytest.mark.parametrize(
+    ("edit", "names"),
+    [
+        (lambda t: t + "\n[bogus]\n", ["bogus", "unknown key"]),
+        (lambda t: t.replace("verify_window_s = 60", "verify_windw_s = 60"),
+         ["verify_windw_s", "unknown key"]),
+        (lambda t: t.replace('provider = "host"', 'provider = "nomad"'),
+         ["provider", "nomad", "known: host"]),
+        (lambda t: t.replace('releases_dir = "releases"', 'releases_dir = "nope"'),
+         ["releases_dir", "nope"]),
+        (lambda t: t.replace("verify_window_s = 60", 'verify_window_s = "60"'),
+         ["verify_window_s", "number"]),
+        (lambda t: t.replace("verify_window_s = 60", "verify_window_s = -1"),
+         ["verify_window_s", "greater than 0"]),
+        (lambda t: t.replace('["systemctl", "restart", "app"]', '"systemctl restart app"'),
+         ["restart", "list"]),
+        (lambda t: t.replace('url = "http://127.0.0.1:8080/health"', 'url = "localhost:8080"'),
+         ["url", "http"]),
+        (lambda t: t.replace('name = "web"', 'name = ""'), ["name", "empty"]),
+        (lambda t: t.replace('source = "probe"', 'source = "datadog"'), ["source", "datadog"]),
+        (lambda t: t + '[[services]]\nname = "web"\nenvironment = "x"\nprovider = "host"\n',
+         ["duplicate", "web"]),
+        (lambda t: t.replace("[services.host]", "[services.hostt]"), ["hostt", "unknown key"]),
+    ],
+)
+def test_bad_config_names_file_and_key(site: Path, edit, names: list[str]) -> None:
+    path = write(site, edit(GOOD))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    for name in names:
+        assert name in message
+    assert info.value.exit_code == 2
+
+
+def test_error_names_the_line_of_the_key(site: Path) -> None:
+    text = GOOD.replace("verify_window_s = 60", "verify_window_s = 0")
+    path = write(site, text)
+    line = text.splitlines().index("verify_window_s = 0") + 1
+    with pytest.raises(ConfigError, match=rf"config.toml:{line}: services\[0\].verify_window_s"):
+        load_config(path)
+
+
+def test_malformed_toml_names_the_position(site: Path) -> None:
+    with pytest.raises(ConfigError, match=r"invalid TOML: .*line 2"):
+        load_config(write(site, "[console]\noperator = \n"))
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="directory"):
+        load_config(tmp_path)
+
+
+def test_unknown_service_lists_known(site: Path) -> None:
+    config = load_config(write(site, GOOD))
+    with pytest.raises(ConfigError, match=r"unknown service 'api' \(known: web\)"):
+        config.service("api")
+
+
+def test_config_path_precedence(tmp_path: Path) -> None:
+    env = {"ROLLBACK_CONSOLE_CONFIG": str(tmp_path / "env.toml")}
+    assert resolve_config_path("cli.toml", env) == Path("cli.toml")
+    assert resolve_config_path(None, env) == tmp_path / "env.toml"
+    assert resolve_config_path(None, {}).name == "config.toml"
+    assert "rollback-console" in str(resolve_config_path(None, {}))
+
+
+def test_checklist_override(site: Path) -> None:
+    text = GOOD + '[[services.checklist]]\ntext = "Page the DBA"\nrequired = true\n'
+    web = load_config(write(site, text)).service("web")
+    assert web.checklist is not None
+    assert [i.text for i in web.checklist] == ["Page the DBA"]
+    assert web.checklist[0].required
