@@ -1,0 +1,199 @@
+"""Whole-flow tests of `rollback-console rollback` on a real local service (the demo sandbox).
+
+Real processes, real files, real HTTP: the sandbox's v1.3.0 answers most
+requests with 500; the rollback must leave v1.2.9 serving, healthy, with the
+error rate down, and one truthful history entry.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import tomli_w
+
+from console.demo import DemoSandbox, build_sandbox
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
+    box = build_sandbox(tmp_path / "sandbox")
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+def rollback(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", "rollback", "web", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def history_of(box: DemoSandbox) -> Path:
+    return box.root / "rollback-history.md"
+
+
+def served_version(box: DemoSandbox) -> str:
+    return httpx.get(box.health_url.replace("/health", "/version"), timeout=5).text.strip()
+
+
+def edit_config(box: DemoSandbox, change) -> None:
+    data = tomllib.loads(box.config_path.read_text())
+    change(data)
+    box.config_path.write_text(tomli_w.dumps(data))
+
+
+def field(entry: str, name: str) -> str:
+    match = re.search(rf"^\| {re.escape(name)} \| (.*) \|$", entry, re.MULTILINE)
+    assert match, f"field {name!r} missing from entry:\n{entry}"
+    return match.group(1)
+
+
+def percent(text: str) -> float:
+    match = re.search(r"([\d.]+)%", text)
+    assert match, text
+    return float(match.group(1)) / 100
+
+
+def test_rollback_to_previous_serves_old_release_healthy_and_records_everything(
+    sandbox: DemoSandbox,
+) -> None:
+    assert "v1.3.0" in served_version(sandbox)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "5xx spike after v1.3.0",
+                      "--verify-window", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+    # The old release is really live, and healthy.
+    assert (sandbox.root / "current").resolve().name == "v1.2.9"
+    assert "v1.2.9" in served_version(sandbox)
+    health = [httpx.get(sandbox.health_url, timeout=5).status_code for _ in range(20)]
+    assert health == [200] * 20
+
+    entry = history_of(sandbox).read_text()
+    for name in ("Date", "Operator", "Environment", "Service", "From", "To", "Reason",
+                 "Severity", "Impact", "Time to recover", "Outcome"):
+        field(entry, name)
+    assert "v1.3.0" in field(entry, "From")
+    assert "v1.2.9" in field(entry, "To")
+    assert field(entry, "Reason") == "5xx spike after v1.3.0"
+    assert field(entry, "Outcome") == "rolled back and verified"
+    assert field(entry, "Severity") in ("critical", "high")
+    assert re.search(r"\d+m \d+s", field(entry, "Time to recover"))
+    # The error rate really dropped.
+    before = percent(field(entry, "Error rate before"))
+    after = percent(field(entry, "Error rate after"))
+    assert before >= 0.3
+    assert after < 0.01
+    assert "### Timeline" in entry and "### Checklist" in entry
+    assert "- [x] Health checks pass" in entry
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "console.cli", "history", "--config", str(sandbox.config_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert listing.returncode == 0
+    assert "v1.3.0 -> v1.2.9" in listing.stdout
+
+
+def test_rollback_to_chosen_release(sandbox: DemoSandbox) -> None:
+    result = rollback(sandbox.config_path, "--yes", "--to", "v1.2.8", "--reason", "bad",
+                      "--verify-window", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "v1.2.8" in served_version(sandbox)
+
+
+def test_dry_run_changes_nothing(sandbox: DemoSandbox) -> None:
+    result = rollback(sandbox.config_path, "--dry-run", "--reason", "look first")
+    assert result.returncode == 0, result.stderr
+    assert "ln -sfn" in result.stdout
+    assert "dry run" in result.stdout
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+    assert not history_of(sandbox).exists()
+
+
+def test_unknown_release_is_exit_2_and_history_untouched(sandbox: DemoSandbox) -> None:
+    history_of(sandbox).write_text("# Rollback history\n\nearlier entry\n")
+    before = history_of(sandbox).read_bytes()
+    result = rollback(sandbox.config_path, "--yes", "--to", "v0.0.1", "--reason", "x")
+    assert result.returncode == 2
+    assert "v0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert history_of(sandbox).read_bytes() == before
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+
+def test_without_yes_and_no_terminal_refuses(sandbox: DemoSandbox) -> None:
+    result = rollback(sandbox.config_path, "--reason", "x")
+    assert result.returncode == 2
+    assert "--yes" in result.stderr
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+
+def test_failing_restart_is_exit_1_and_recorded_truthfully(sandbox: DemoSandbox) -> None:
+    edit_config(sandbox, lambda d: d["services"][0]["host"].__setitem__(
+        "restart", [sys.executable, "-c", "import sys; print('unit failed'); sys.exit(3)"]))
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x")
+    assert result.returncode == 1
+    assert "exited 3" in result.stderr
+    entry = history_of(sandbox).read_text()
+    assert field(entry, "Outcome") == "rollback failed"
+    assert "unit failed" in entry
+    assert field(entry, "Time to recover") == "not recovered"
+
+
+def test_hanging_restart_times_out(sandbox: DemoSandbox) -> None:
+    def hang(d: dict) -> None:
+        d["services"][0]["host"]["restart"] = [sys.executable, "-c", "import time; time.sleep(60)"]
+        d["services"][0]["host"]["command_timeout_s"] = 1
+
+    edit_config(sandbox, hang)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x")
+    assert result.returncode == 1
+    assert "time" in result.stderr.lower()
+    assert field(history_of(sandbox).read_text(), "Outcome") == "rollback failed"
+
+
+def test_health_url_refusing_connections_is_not_verified(sandbox: DemoSandbox) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+
+    def point_at_dead_port(d: dict) -> None:
+        d["services"][0]["health"] = [{"url": f"http://127.0.0.1:{dead}/health"}]
+
+    edit_config(sandbox, point_at_dead_port)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x", "--verify-window", "2")
+    assert result.returncode == 1
+    assert "NOT VERIFIED" in result.stdout
+    entry = history_of(sandbox).read_text()
+    assert field(entry, "Outcome") == "rolled back, not verified"
+    assert field(entry, "Time to recover") == "not recovered"
+
+
+def test_lock_held_by_another_console_is_exit_3(sandbox: DemoSandbox) -> None:
+    from console.config import load_config
+    from console.lock import ServiceLock
+
+    config = load_config(sandbox.config_path)
+    with ServiceLock(config.console.state_dir, config.service("web"), "bob"):
+        result = rollback(sandbox.config_path, "--yes", "--reason", "x")
+    assert result.returncode == 3
+    assert "bob" in result.stderr
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"

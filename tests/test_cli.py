@@ -1,0 +1,116 @@
+"""The CLI contract: exit codes and one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_config import GOOD
+
+
+def cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *names: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for name in names:
+        assert name in lines[0]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    (tmp_path / "releases" / "v1").mkdir(parents=True)
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    return path
+
+
+def test_help_lists_every_command() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("demo", "status", "rollback", "history", "check-config"):
+        assert command in result.stdout
+    rollback = cli("rollback", "--help")
+    for flag in ("--to", "--dry-run", "--yes", "--reason", "--verify-window", "--config"):
+        assert flag in rollback.stdout
+
+
+def test_check_config_ok(config: Path) -> None:
+    result = cli("check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "web (production)" in result.stdout
+
+
+def test_config_via_environment_variable(config: Path) -> None:
+    import os
+
+    env = {**os.environ, "ROLLBACK_CONSOLE_CONFIG": str(config)}
+    result = subprocess.run(
+        [sys.executable, "-m", "console.cli", "check-config"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert result.returncode == 0
+    assert str(config) in result.stdout
+
+
+def test_missing_config_is_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    assert_one_line_error(cli("check-config", "--config", str(missing)), 2, str(missing))
+
+
+def test_malformed_config_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[[services]\nname=")
+    assert_one_line_error(cli("status", "web", "--config", str(path)), 2, str(path), "TOML")
+
+
+def test_unknown_key_is_exit_2(config: Path) -> None:
+    config.write_text(GOOD.replace("[console]", "[console]\ncolour = 'red'"))
+    assert_one_line_error(cli("check-config", "--config", str(config)), 2, "colour", "unknown key")
+
+
+def test_unknown_service_is_exit_2(config: Path) -> None:
+    result = cli("status", "api", "--config", str(config))
+    assert_one_line_error(result, 2, "unknown service 'api'")
+
+
+def test_rollback_needs_a_reason(config: Path) -> None:
+    assert_one_line_error(cli("rollback", "web", "--config", str(config)), 2, "--reason")
+    assert_one_line_error(
+        cli("rollback", "web", "--reason", "  ", "--config", str(config)), 2, "--reason"
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "soon"])
+def test_bad_verify_window_is_exit_2(config: Path, value: str) -> None:
+    result = cli("rollback", "web", "--reason", "x", "--verify-window", value,
+                 "--config", str(config))
+    assert_one_line_error(result, 2, "--verify-window", value)
+
+
+def test_unknown_command_is_exit_2() -> None:
+    assert_one_line_error(cli("explode"), 2, "explode")
+
+
+def test_history_without_file(config: Path) -> None:
+    result = cli("history", "--config", str(config))
+    assert result.returncode == 0
+    assert "no history yet" in result.stdout
+
+
+def test_bad_last_is_exit_2(config: Path) -> None:
+    assert_one_line_error(cli("history", "--last", "zero", "--config", str(config)), 2, "--last")
