@@ -123,6 +123,9 @@ class HostConfig:
     #: A regular expression matched against /proc/*/cmdline to find the units.
     process_match: str = ""
     command_timeout_s: float = 60.0
+    #: Folder the commands run in (default: the config file's folder), so a
+    #: relative argv[0] or argument means the same thing from any shell.
+    workdir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -490,6 +493,7 @@ def _read_host(r: _Reader) -> HostConfig:
     r.expect(
         "strategy", "releases_dir", "current_link", "repo", "git_mode", "history_limit",
         "restart", "reload_check", "reload", "pid_file", "process_match", "command_timeout_s",
+        "workdir",
     )
     strategy = r.get("strategy", str, "symlink")
     if strategy not in ("symlink", "git"):
@@ -531,6 +535,7 @@ def _read_host(r: _Reader) -> HostConfig:
         pid_file=r.path_value("pid_file"),
         process_match=process_match,
         command_timeout_s=r.number("command_timeout_s", 60.0),
+        workdir=r.path_value("workdir", must_exist=True) or r.loader.base,
     )
     r.done()
     return cfg
