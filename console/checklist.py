@@ -16,13 +16,20 @@ PHASES = ("prepare", "execute", "verify", "after")
 #: 003/004's backup step folded in.
 DEFAULT_CHECKLIST: tuple[ChecklistItem, ...] = (
     # 事前確認
-    ChecklistItem("decide", "prepare", "Rollback is needed (severity assessed, forward fix ruled out)",
-                  required=True),
+    ChecklistItem(
+        "decide",
+        "prepare",
+        "Rollback is needed (severity assessed, forward fix ruled out)",
+        required=True,
+    ),
     ChecklistItem("target", "prepare", "Target revision identified (last known good)", auto=True),
     ChecklistItem("notify-start", "prepare", "Team told a rollback is starting (incident channel)"),
-    ChecklistItem("migrations", "prepare",
-                  "Database migrations in the range checked (app rollback alone is safe)",
-                  required=True),
+    ChecklistItem(
+        "migrations",
+        "prepare",
+        "Database migrations in the range checked (app rollback alone is safe)",
+        required=True,
+    ),
     ChecklistItem("backup", "prepare", "Backups confirmed before touching anything"),
     # ロールバック実行
     ChecklistItem("history", "execute", "Deploy history reviewed", auto=True),

@@ -268,7 +268,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
     if not sys.stdin.isatty():
         raise UsageError("refusing to roll back without --yes: standard input is not a terminal")
-    print(f"Type the service name ({svc.name}) to confirm, anything else aborts: ", end="", file=out)
+    print(
+        f"Type the service name ({svc.name}) to confirm, anything else aborts: ", end="", file=out
+    )
     out.flush()
     try:
         answer = input()
@@ -410,10 +412,11 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         if not args.no_tui:
             sandbox.stop()
-            print(f"demo stopped; sandbox left in {root} (history: {root}/rollback-history.md)",
-                  file=err)
+            print(
+                f"demo stopped; sandbox left in {root} (history: {root}/rollback-history.md)",
+                file=err,
+            )
 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

@@ -314,7 +314,14 @@ class _Loader:
 
     def resolve(self, raw: str) -> Path:
         p = Path(raw).expanduser()
-        return p if p.is_absolute() else (self.base / p).resolve()
+        if p.is_absolute():
+            return p
+        full = self.base / p
+        if full.name in ("", ".", ".."):
+            return full.resolve()
+        # Resolve the folder but not the last part: ``current_link`` *is* a symlink,
+        # and following it would hand the provider the live release folder instead.
+        return full.parent.resolve() / full.name
 
     def error(self, key: str, message: str) -> ConfigError:
         return ConfigError(self.path, key, message, _line_of(self.text, key))
@@ -451,8 +458,16 @@ def _read_service(r: _Reader) -> ServiceConfig:
 
 
 _SERVICE_KEYS = (
-    "name", "environment", "provider", "verify_window_s", "ready_timeout_s", "health",
-    "host", "error_rate", "thresholds", "checklist",
+    "name",
+    "environment",
+    "provider",
+    "verify_window_s",
+    "ready_timeout_s",
+    "health",
+    "host",
+    "error_rate",
+    "thresholds",
+    "checklist",
 )
 
 
@@ -491,8 +506,18 @@ def _read_error_rate(r: _Reader) -> ErrorRateConfig:
 
 def _read_host(r: _Reader) -> HostConfig:
     r.expect(
-        "strategy", "releases_dir", "current_link", "repo", "git_mode", "history_limit",
-        "restart", "reload_check", "reload", "pid_file", "process_match", "command_timeout_s",
+        "strategy",
+        "releases_dir",
+        "current_link",
+        "repo",
+        "git_mode",
+        "history_limit",
+        "restart",
+        "reload_check",
+        "reload",
+        "pid_file",
+        "process_match",
+        "command_timeout_s",
         "workdir",
     )
     strategy = r.get("strategy", str, "symlink")

@@ -186,8 +186,12 @@ class RollbackFlow:
         window = self.service.verify_window_s if window_s is None else window_s
         self.incident.log("verify", f"watching health and error rate for {window:.0f} s")
         result = verify(
-            self.service, self.source, before=self.incident.before, window_s=window,
-            on_tick=on_tick, stop=stop,
+            self.service,
+            self.source,
+            before=self.incident.before,
+            window_s=window,
+            on_tick=on_tick,
+            stop=stop,
         )
         self.incident.verification = result
         self.incident.after = result.after

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Mapping
 
 MASK = "***"
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@"
+)
 _PASSWORD_PARAMS = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)=([^\s&;]+)")
 
 

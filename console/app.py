@@ -1,0 +1,433 @@
+"""The Textual app: config -> providers and signal sources -> the dashboard and the wizard.
+
+``make_app`` is the one way to build it, used by the CLI and the tests alike
+(Posting's ``make_posting``), so tests run the app operators run.
+
+Start-up paints before any I/O: no provider, cloud SDK or signal client is
+imported here.  The dashboard's first polls (thread workers, started after
+the first frame) load the provider through ``providers.load_provider`` and
+start the error-rate source; from then on the app holds, per service, a
+``ServiceRuntime`` with the provider, the running source and the latest data,
+and stops every source when it exits.
+
+Every worker failure arrives in one handler (``_worker_failed``) and becomes
+one notification line; an unexpected crash writes its traceback to a crash
+file and prints one line, never a traceback over the operator's terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import SystemModalScreen
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from console.config import Config, HealthCheck, ServiceConfig
+from console.model import HealthResult, Sample, Snapshot, utcnow
+from screens.dashboard import DashboardScreen
+from screens.help import HelpScreen
+
+if TYPE_CHECKING:
+    from textual.command import Provider as CommandProvider
+
+    from console.flow import RollbackFlow
+    from console.signals.base import ErrorRateSource
+    from providers.base import Provider
+
+#: How many samples of error-rate history the dashboard keeps for its sparkline.
+HISTORY_POINTS = 120
+#: How long quitting waits, in all, for the error-rate sources to stop.
+STOP_GRACE_S = 0.1
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def _load_provider(service: ServiceConfig) -> Provider:
+    from providers import load_provider
+
+    return load_provider(service)
+
+
+def _make_source(service: ServiceConfig) -> ErrorRateSource:
+    from console.signals import make_error_rate_source
+
+    return make_error_rate_source(service)
+
+
+def _check_health(checks: Sequence[HealthCheck]) -> tuple[HealthResult, ...]:
+    from console.signals.health import check_health
+
+    return check_health(checks)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """Where the app's data comes from; every function is blocking and runs in a worker.
+
+    The defaults are the real ones (imported lazily, in the worker).  Tests and
+    the benchmark pass their own, e.g. a provider that answers after a known
+    delay, to measure or render the dashboard on known data.
+    """
+
+    #: Build the provider of a service (``providers.load_provider``).
+    load_provider: Callable[[ServiceConfig], Provider] = _load_provider
+    #: Build the (not yet started) error-rate source (``make_error_rate_source``).
+    make_source: Callable[[ServiceConfig], ErrorRateSource] = _make_source
+    #: Run one round of health checks (``console.signals.health.check_health``).
+    check_health: Callable[[Sequence[HealthCheck]], tuple[HealthResult, ...]] = _check_health
+
+
+class ServiceRuntime:
+    """What the app keeps for one service: provider, error-rate source, and the latest data.
+
+    ``read_*`` are the dashboard's per-source fetch functions: blocking, called
+    from thread workers, each returning plain data.  The provider and source
+    are created on first use, under a lock, so whichever worker needs them
+    first (a poll or the rollback) builds them exactly once.
+    """
+
+    def __init__(self, service: ServiceConfig, backends: Backends) -> None:
+        self.service = service
+        self.backends = backends
+        self._lock = threading.Lock()
+        self._closed = False
+        self.provider: Provider | None = None
+        self.source: ErrorRateSource | None = None
+        #: Latest data, written by the dashboard on the UI thread when a poll lands.
+        self.snapshot: Snapshot | None = None
+        self.snapshot_at: datetime | None = None
+        self.health: tuple[HealthResult, ...] = ()
+        self.health_at: datetime | None = None
+        self.sample: Sample | None = None
+        self.rate_history: tuple[Sample, ...] = ()
+        self.sample_at: datetime | None = None
+        #: Last error per source ("snapshot", "health", "error_rate"); absent when fine.
+        self.errors: dict[str, str] = {}
+        #: When the dashboard first saw the service unhealthy (the decision clock starts).
+        self.detected_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def ensure_provider(self) -> Provider:
+        """The service's provider, loaded on first use (imports its SDK; blocking)."""
+        with self._lock:
+            if self.provider is None:
+                self.provider = self.backends.load_provider(self.service)
+            return self.provider
+
+    def ensure_source(self) -> ErrorRateSource:
+        """The service's error-rate source, built and started on first use (blocking).
+
+        Raises ``SignalError`` once the app is closing, so a late poll cannot
+        start a probe nobody will stop.
+        """
+        with self._lock:
+            if self._closed:
+                from console.signals.base import SignalError
+
+                raise SignalError("the console is closing")
+            if self.source is None:
+                source = self.backends.make_source(self.service)
+                source.start()
+                self.source = source
+            return self.source
+
+    def read_snapshot(self) -> Snapshot:
+        return self.ensure_provider().snapshot()
+
+    def read_health(self) -> tuple[HealthResult, ...]:
+        return self.backends.check_health(self.service.health)
+
+    def read_error_rate(self) -> tuple[Sample, tuple[Sample, ...]]:
+        source = self.ensure_source()
+        return source.sample(), tuple(source.history(HISTORY_POINTS))
+
+    def close(self) -> ErrorRateSource | None:
+        """No new source from now on; returns the running one (to stop), if any."""
+        with self._lock:
+            self._closed = True
+            source, self.source = self.source, None
+        return source
+
+    def stop(self) -> None:
+        """Close, and stop the error-rate source if it was started (blocking, briefly)."""
+        source = self.close()
+        if source is not None:
+            source.stop()
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def rollback_commands() -> type[CommandProvider]:
+    """The palette's provider, imported when the palette first opens (as Textual's own is)."""
+    from console.commands import RollbackCommands
+
+    return RollbackCommands
+
+
+class RollbackConsoleApp(App[int]):
+    """The console: a dashboard per service, the rollback wizard on top of it, help, palette."""
+
+    TITLE = "rollback-console"
+    CSS_PATH = "app.tcss"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {rollback_commands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "question_mark", "help", "Help", id="help", tooltip="This help: keys, steps, files"
+        ),
+        Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (from the dashboard)"),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        service: ServiceConfig,
+        *,
+        backends: Backends | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.clock = clock
+        backends = backends or Backends()
+        self.runtimes: dict[str, ServiceRuntime] = {
+            svc.name: ServiceRuntime(svc, backends) for svc in config.services
+        }
+        self.service_name = service.name
+        self.sub_title = service.label
+        self._crash: BaseException | None = None
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def runtime(self) -> ServiceRuntime:
+        """The service on screen."""
+        return self.runtimes[self.service_name]
+
+    @property
+    def dashboard(self) -> DashboardScreen | None:
+        """The dashboard of the service on screen (None while it is being replaced)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                return screen
+        return None
+
+    def on_mount(self) -> None:
+        # Pushed rather than returned by get_default_screen(): only pushed screens load
+        # their CSS_PATH (dashboard.tcss beside the screen).
+        self.push_screen(self._new_dashboard())
+
+    def _new_dashboard(self) -> DashboardScreen:
+        return DashboardScreen(self.runtime, clock=self.clock, can_switch=len(self.runtimes) > 1)
+
+    async def refresh_all(self) -> None:
+        """Refresh every panel of the dashboard now; returns when all of them have rendered.
+
+        The sources are read concurrently (one thread worker each), so this
+        takes about as long as the slowest source.
+        """
+        dashboard = self.dashboard
+        if dashboard is not None:
+            await dashboard.refresh_all()
+
+    # ----------------------------------------------------------------- actions
+
+    def action_help(self) -> None:
+        """Open the help screen (keys, the flow, where config and history live)."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.config, self.runtime.service))
+
+    def action_refresh(self) -> None:
+        """Re-read every source of the dashboard now."""
+        dashboard = self.dashboard
+        if dashboard is not None:
+            dashboard.action_refresh()
+
+    def action_request_quit(self) -> None:
+        """Quit from the dashboard; inside the rollback wizard, say how to leave it first."""
+        if self.wizard_open:
+            self.notify(
+                "A rollback is open: leave it first (Esc, or finish it). ctrl+q quits anyway.",
+                severity="warning",
+            )
+            return
+        self.exit(0)
+
+    @property
+    def wizard_open(self) -> bool:
+        """True while a rollback-wizard screen is on the stack (above the dashboard).
+
+        Everything above the dashboard except help and Textual's own modals (the
+        palette) belongs to the wizard.
+        """
+        stack = self.screen_stack
+        dashboard = self.dashboard
+        above = stack[stack.index(dashboard) + 1 :] if dashboard is not None else []
+        return any(not isinstance(screen, HelpScreen | SystemModalScreen) for screen in above)
+
+    def action_switch_service(self, name: str | None = None) -> None:
+        """Show another service's dashboard (the next one when ``name`` is None)."""
+        names = list(self.runtimes)
+        if name is None:
+            name = names[(names.index(self.service_name) + 1) % len(names)]
+        if name not in self.runtimes:
+            self.notify(f"Unknown service {name!r}", severity="error")
+            return
+        if name == self.service_name and self.dashboard is not None:
+            return
+        if self.wizard_open:
+            self.notify(
+                "Finish or leave the rollback before switching service.", severity="warning"
+            )
+            return
+        self.service_name = name
+        self.sub_title = self.runtime.service.label
+        dashboard = self.dashboard
+        if dashboard is not None and self.screen is not dashboard:
+            dashboard.pop_until_active()
+        self.switch_screen(self._new_dashboard())
+
+    def action_show_history_path(self) -> None:
+        """Say where the rollback-history file is (and copy the path to the clipboard)."""
+        path = self.config.console.history_file
+        exists = "" if path.exists() else " (no entries yet)"
+        self.copy_to_clipboard(str(path))
+        self.notify(f"{path}{exists}", title="History file (path copied)", timeout=10)
+
+    def action_show_config_path(self) -> None:
+        """Say which config file this console runs on (and copy the path)."""
+        self.copy_to_clipboard(str(self.config.path))
+        self.notify(str(self.config.path), title="Config file (path copied)", timeout=10)
+
+    def action_rollback(self, target: str | None = None) -> None:
+        """Start the rollback wizard for the service on screen (``target`` None: previous)."""
+        if self.wizard_open:
+            self.notify("A rollback is already open.", severity="warning")
+            return
+        if target is None and self.dashboard is not None:
+            target = self.dashboard.selected_target
+        self._prepare_rollback(self.runtime, target)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prepare-rollback",
+        exit_on_error=False,
+        description="start the rollback",
+    )
+    def _prepare_rollback(self, runtime: ServiceRuntime, target: str | None) -> None:
+        """Blocking: load the provider and source if needed, open the incident, push Assess."""
+        try:
+            from screens.assess import AssessScreen
+        except ImportError as exc:
+            raise RuntimeError(f"the rollback screens are not available ({exc})") from None
+        from console.flow import RollbackFlow
+
+        provider = runtime.ensure_provider()
+        source = runtime.ensure_source()
+        flow = RollbackFlow(self.config, runtime.service, provider, source)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._push_flow, AssessScreen, flow, target)
+
+    def _push_flow(
+        self, screen_class: Callable[..., Any], flow: RollbackFlow, target: str | None
+    ) -> None:
+        self.push_screen(screen_class(flow, target=target))
+
+    # ----------------------------------------------------------------- errors
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Every app worker's failure becomes one notification line."""
+        if event.state is WorkerState.ERROR:
+            self.report_worker_failure(event.worker)
+
+    def report_worker_failure(self, worker: Worker[Any]) -> None:
+        """One error line for a failed worker (also used by the screens' workers)."""
+        what = worker.description or worker.name or "background task"
+        error = worker.error
+        reason = (str(error) or type(error).__name__) if error is not None else "unknown error"
+        self.notify(f"Could not {what}: {reason}", severity="error", timeout=10)
+
+    def _handle_exception(self, error: Exception) -> None:
+        self._crash = error
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        """An unhandled exception: write the traceback to a crash file, show one line."""
+        error = self._crash
+        crash = _write_crash_file(self.config.console.state_dir, error)
+        summary = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        self._exit_renderables.append(
+            f"rollback-console stopped on an unexpected error: {summary}\ndetails: {crash}"
+        )
+        self._close_messages_no_wait()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def on_unmount(self) -> None:
+        """Tell every error-rate source to stop, without making the operator wait for it.
+
+        ``stop()`` signals its threads at once and then waits for requests in
+        flight; that wait runs in daemon threads given ``STOP_GRACE_S`` in all,
+        so quitting stays instant and nothing is left probing.
+        """
+        sources = [runtime.close() for runtime in self.runtimes.values()]
+        threads = [
+            threading.Thread(target=source.stop, name="stop-error-rate-source", daemon=True)
+            for source in sources
+            if source is not None
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _write_crash_file(state_dir: Path, error: BaseException | None) -> Path:
+    """``error``'s traceback in a file; the state dir, else the temp dir."""
+    text = "".join(traceback.format_exception(error)) if error else traceback.format_exc()
+    name = f"rollback-console-crash-{os.getpid()}.txt"
+    for folder in (state_dir, Path(tempfile.gettempdir())):
+        path = folder / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return path
+    return Path(tempfile.gettempdir()) / name
+
+
+def make_app(
+    config: Config,
+    *,
+    service: str | None = None,
+    backends: Backends | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> RollbackConsoleApp:
+    """The console on ``config``, showing ``service`` (default: the first configured one).
+
+    Raises ``ConfigError`` (exit 2) for an unknown service name.  ``backends``
+    and ``clock`` exist for tests and benchmarks; operators never pass them.
+    """
+    chosen = config.service(service) if service else config.services[0]
+    return RollbackConsoleApp(config, chosen, backends=backends, clock=clock)

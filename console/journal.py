@@ -1,0 +1,198 @@
+"""The append-only incident journal: one JSON object per line, fsync'd before anyone acts on it.
+
+Every event of an incident (opened, assessed, a checklist tick, a step of the
+rollback, verified, recorded) is appended to
+``<state_dir>/journal/<incident id>.jsonl`` before the console shows it or
+acts on it, so a crash or a lost SSH session leaves a faithful account of
+what happened (a later feature resumes an incident from it).
+
+Lines are written whole: serialised first, then appended with ``O_APPEND``
+under an ``flock`` in one write loop and fsync'd before ``append`` returns.
+A line torn by a crash mid-write is never acknowledged; ``read`` skips it,
+and the next ``append`` starts on a fresh line so it is never glued to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import errno
+import fcntl
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path, PurePath
+from typing import Any
+
+from providers.base import ProviderError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class JournalWriteError(ProviderError):
+    """An event could not be journaled; the journal is as it was before the call.
+
+    A ``ProviderError`` only so the CLI prints its one line and exits 1.
+    """
+
+    exit_code = 1
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(" ".join(f"cannot write incident journal {path}: {reason}".split()))
+
+    def __reduce__(self) -> tuple[type[JournalWriteError], tuple[Path, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+def journal_path(state_dir: Path, incident_id: str) -> Path:
+    """``<state_dir>/journal/<incident id>.jsonl``; the id cannot climb out of the folder."""
+    name = _UNSAFE.sub("_", incident_id).lstrip(".") or "_"
+    return state_dir / "journal" / f"{name}.jsonl"
+
+
+def new_incident_id(service: str, now: datetime) -> str:
+    """``web-20261125T021405Z-3f9a``: service, UTC time of detection, 4 random hex digits.
+
+    A naive ``now`` is taken as UTC (the model's clock is UTC).
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", service.lower()).strip("-") or "incident"
+    when = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return f"{slug}-{when:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """One journal line (without the newline): compact JSON, sorted keys, UTF-8.
+
+    Datetimes become ISO 8601 strings, enums their value, dataclasses objects,
+    paths strings, durations seconds.  Anything else raises ``TypeError``.
+    """
+    return json.dumps(
+        dict(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default
+    ).encode("utf-8")
+
+
+def _default(obj: object) -> Any:
+    if isinstance(obj, datetime | date | time):
+        return obj.isoformat()
+    if isinstance(obj, timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    raise TypeError(f"cannot journal a {type(obj).__name__}: {obj!r}")
+
+
+class Journal:
+    """Appends events to one incident's journal file; safe across threads and processes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._dir_synced = False
+
+    def append(self, event: Mapping[str, Any]) -> None:
+        """Write ``event`` as one line and fsync it; raise ``JournalWriteError`` if that fails.
+
+        On failure nothing of the line is left behind (the file is cut back).
+        """
+        line = encode_event(event) + b"\n"
+        with self._lock:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(
+                    self.path,
+                    os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                    0o600,
+                )
+            except OSError as exc:
+                raise JournalWriteError(self.path, _reason(exc)) from exc
+            try:
+                self._append_locked(fd, line)
+            finally:
+                os.close(fd)
+            if not self._dir_synced:
+                _fsync_dir(self.path.parent)
+                self._dir_synced = True
+
+    def _append_locked(self, fd: int, line: bytes) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # isolate a line torn by an earlier crash
+        except OSError as exc:
+            raise JournalWriteError(self.path, _reason(exc)) from exc
+        try:
+            _write_all(fd, line)
+            os.fsync(fd)
+        except BaseException as exc:
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise JournalWriteError(self.path, _reason(exc)) from exc
+            raise
+
+    def read(self) -> list[dict[str, Any]]:
+        """The events written so far (see the module-level ``read``)."""
+        return read(self.path)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """Every complete event in the journal at ``path``, in order.
+
+    The final line is used only if it ends with a newline (otherwise a crash
+    tore it mid-write); any other line that is not a JSON object is such a torn
+    fragment too and is skipped.  A missing file raises ``FileNotFoundError``.
+    """
+    data = path.read_bytes()
+    events: list[dict[str, Any]] = []
+    for raw in data.split(b"\n")[:-1]:
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+            continue
+        if isinstance(value, dict):
+            events.append(value)
+    return events
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "short write")
+        view = view[written:]
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__

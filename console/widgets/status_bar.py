@@ -1,0 +1,150 @@
+"""The dashboard's top line: which service, what is live, how urgent, and by when to decide.
+
+Two lines beside a coloured severity badge::
+
+     CRITICAL  web (production) · host · current v1.3.0
+               Roll back now · decide within 4:12 (by 02:05:00)
+
+Re-rendered every second from cached data by the dashboard; it never reads
+anything itself.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from console.model import Assessment, Severity
+
+
+class SeverityBadge(Static):
+    """The severity in capitals on its colour (``-critical``, ``-high``, ...)."""
+
+    DEFAULT_CSS = """
+    SeverityBadge {
+        width: 12;
+        height: 2;
+        content-align: center middle;
+        text-style: bold;
+        background: $panel;
+        color: $text-muted;
+    }
+    SeverityBadge.-critical {
+        background: $error;
+        color: $text;
+    }
+    SeverityBadge.-high {
+        background: $warning;
+        color: $background;
+    }
+    SeverityBadge.-medium {
+        background: $warning 40%;
+        color: $text;
+    }
+    SeverityBadge.-low {
+        background: $success 60%;
+        color: $text;
+    }
+    """
+
+    def show(self, severity: Severity | None) -> None:
+        """Show ``severity`` (None: still waiting for data)."""
+        label = severity.value.upper() if severity is not None else "…"
+        self.update(Content(label))
+        for level in Severity:
+            self.set_class(level is severity, f"-{level.value}")
+
+
+class ServiceStatusBar(Horizontal):
+    """Service, environment, provider, current version, severity, recommendation, countdown."""
+
+    DEFAULT_CSS = """
+    ServiceStatusBar {
+        height: 2;
+        background: $boost;
+    }
+    ServiceStatusBar #status-lines {
+        width: 1fr;
+        padding: 0 1;
+    }
+    ServiceStatusBar #status-top {
+        height: 1;
+    }
+    ServiceStatusBar #status-lines Static {
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    ServiceStatusBar #status-service {
+        width: 1fr;
+    }
+    ServiceStatusBar #status-countdown {
+        width: auto;
+        text-style: bold;
+        padding-left: 1;
+    }
+    ServiceStatusBar #status-countdown.-overdue {
+        color: $text-error;
+    }
+    ServiceStatusBar #status-deadline {
+        width: auto;
+        padding-left: 1;
+        color: $text-muted;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield SeverityBadge(id="severity-badge")
+        with Vertical(id="status-lines"):
+            with Horizontal(id="status-top"):
+                yield Static("", id="status-service")
+                yield Static("", id="status-countdown")
+                yield Static("", id="status-deadline")
+            yield Static(Content("Reading the service…"), id="status-decision")
+
+    def show_service(
+        self, *, name: str, environment: str, provider: str, version: str | None
+    ) -> None:
+        """First line: ``web (production) · host · current v1.3.0``."""
+        self.query_one("#status-service", Static).update(
+            Content.from_markup(
+                "[b]$name[/b] ($env) · $provider · current [b]$version[/b]",
+                name=name,
+                env=environment,
+                provider=provider,
+                version=version or "…",
+            )
+        )
+
+    def show_assessment(
+        self, assessment: Assessment | None, remaining: str | None, deadline: str | None
+    ) -> None:
+        """Badge, countdown (``remaining`` from ``format_remaining``) and recommendation.
+
+        ``assessment`` None means no data has arrived yet.
+        """
+        self.query_one(SeverityBadge).show(assessment.severity if assessment else None)
+        countdown = self.query_one("#status-countdown", Static)
+        by = self.query_one("#status-deadline", Static)
+        line = self.query_one("#status-decision", Static)
+        by.update(Content(f"(by {deadline})") if deadline and remaining else "")
+        if assessment is None:
+            countdown.update("")
+            line.update(Content("Waiting for health and error-rate data…"))
+            return
+        overdue = remaining is not None and remaining.startswith("overdue")
+        countdown.set_class(overdue, "-overdue")
+        if remaining is None:
+            countdown.update("")
+        elif overdue:
+            countdown.update(Content(f"decision {remaining}"))
+        else:
+            countdown.update(Content(f"{remaining} to decide"))
+        # The recommendation's tail ("— decide within 5 minutes") is what the countdown shows.
+        head = assessment.recommendation.split(" — ")[0]
+        parts = [Content.styled(head, "bold")]
+        if assessment.reasons:
+            parts.append(Content(f" · {assessment.reasons[0]}"))
+        line.update(Content.assemble(*parts))

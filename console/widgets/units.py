@@ -1,0 +1,121 @@
+"""The running pieces of the service: processes, pods, tasks or instances.
+
+Built for thousands of rows: rows are keyed by unit name and updated in place
+(only changed cells), ages are coarse ("3h") so most refreshes change nothing,
+and the table's own virtual rendering only paints what is visible.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.widgets import DataTable, Static
+
+from console.model import Snapshot, Unit
+from console.widgets.formatting import age, truncate
+from console.widgets.panel import DataPanel
+from console.widgets.table_sync import Column, KeyedRows, Row, cell
+
+#: Longest unit name or revision kept in a cell.
+NAME_WIDTH = 40
+
+
+class UnitsPanel(DataPanel):
+    """DataTable of units (name, state, ready, restarts, age, revision) plus platform notes."""
+
+    TITLE = "Units"
+
+    DEFAULT_CSS = """
+    UnitsPanel DataTable {
+        height: 1fr;
+    }
+    UnitsPanel #units-notes {
+        height: auto;
+        max-height: 3;
+        color: $text-warning;
+        display: none;
+    }
+    UnitsPanel #units-notes.-shown {
+        display: block;
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        restarts_high: int = 3,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.restarts_high = restarts_high
+        self.snapshot: Snapshot | None = None
+        self._rows: KeyedRows | None = None
+        self._last_now: datetime | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="units-notes")
+        table: DataTable[Text] = DataTable(id="units-table", cursor_type="row")
+        yield table
+
+    def on_mount(self) -> None:
+        self._rows = KeyedRows(
+            self.query_one("#units-table", DataTable),
+            [
+                Column("name", "unit"),
+                Column("state", "state", width=10),
+                Column("ready", "ready", width=5),
+                Column("restarts", "rst", width=3),
+                Column("age", "age", width=4),
+                Column("revision", "revision"),
+            ],
+        )
+
+    def show_snapshot(self, snapshot: Snapshot, now: datetime) -> None:
+        """Update rows in place and the title counts; show the provider's notes, if any."""
+        assert self._rows is not None
+        self.snapshot = snapshot
+        self._last_now = now
+        self._rows.apply(self._row_data(snapshot, now))
+        units = snapshot.units
+        not_ready = sum(1 for u in units if not u.ready)
+        title = f"{self.TITLE} ({len(units)}"
+        title += f", {not_ready} not ready)" if not_ready else ")"
+        self.border_title = title
+        notes = self.query_one("#units-notes", Static)
+        notes.update(Content("\n".join(snapshot.notes)))
+        notes.set_class(bool(snapshot.notes), "-shown")
+
+    def _row_data(self, snapshot: Snapshot, now: datetime) -> list[Row]:
+        current = snapshot.current.id if snapshot.current else None
+        return [self._row(unit, current, now) for unit in snapshot.units]
+
+    def _row(self, unit: Unit, current: str | None, now: datetime) -> Row:
+        restarts_style = "bold red" if unit.restarts >= self.restarts_high else ""
+        revision_style = "bold" if current is not None and unit.revision == current else ""
+        return (
+            unit.name,
+            (
+                cell(truncate(unit.name, NAME_WIDTH)),
+                cell(unit.state, "" if unit.ready else "yellow"),
+                cell("yes", "green") if unit.ready else cell("no", "bold red"),
+                cell(str(unit.restarts), restarts_style),
+                cell(age(unit.started, now), "dim"),
+                cell(truncate(unit.revision, NAME_WIDTH), revision_style),
+            ),
+        )
+
+    def tick(self, now: datetime) -> None:
+        super().tick(now)
+        # Unit ages are shown in whole units ("45s", "12m"): refresh them every 10 s at most.
+        if (
+            self.snapshot is not None
+            and self._rows is not None
+            and self._last_now is not None
+            and (now - self._last_now).total_seconds() >= 10
+        ):
+            self._last_now = now
+            self._rows.apply(self._row_data(self.snapshot, now))

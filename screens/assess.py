@@ -1,0 +1,220 @@
+"""Step 1, Assess: how bad is it, what do the runbooks recommend, and why are we rolling back.
+
+``flow.assess()`` (blocking: health checks, the error-rate source, the
+platform) runs in a thread worker; the screen only renders its ``Assessment``.
+The decision countdown is recomputed every second from the assessment's
+deadline and the clock, never from a local counter, so it cannot drift.
+Nothing is changed on the platform here; Escape returns to the dashboard and
+the incident stays unrecorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import Input, Label, LoadingIndicator, Static
+from textual.worker import Worker, WorkerState
+
+from console.flow import RollbackFlow
+from console.model import Assessment, Severity, utcnow
+from console.severity import format_remaining
+from screens.checklist import ChecklistScreen
+from screens.flow_common import FlowScreen, bullet_lines, millis, percent
+
+#: How long the worker waits for the error-rate source's first window before assessing.
+FIRST_DATA_WAIT_S = 5.0
+
+
+class AssessScreen(FlowScreen):
+    """Shows severity, recommendation, reasons, numbers and the decision deadline; asks why.
+
+    ``target`` is the revision the operator picked on the dashboard (None: the
+    previous one); it is handed on to the target step.  ``clock`` exists for
+    tests that need a frozen countdown.
+    """
+
+    STEP = 1
+    HEADLINE = "Assess: how bad is it?"
+    CSS_PATH = "assess.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "continue", "Continue", priority=True, tooltip="Save the reason, go on"),
+        Binding("ctrl+r", "reassess", "Re-assess", tooltip="Read health and error rate again"),
+        Binding("escape", "leave", "Dashboard", tooltip="Back to the dashboard, nothing done"),
+    ]
+
+    def __init__(
+        self,
+        flow: RollbackFlow,
+        target: str | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(flow)
+        self.target = target
+        self.clock = clock
+        self.assessment: Assessment | None = flow.incident.assessment
+        self.assessing = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="assess-top"):
+            yield Static("…", id="severity")
+            with Vertical(id="assess-summary"):
+                yield Static("Reading health checks and the error rate…", id="recommendation")
+                yield Static("", id="metrics")
+                yield Static("", id="countdown")
+        yield LoadingIndicator(id="assess-loading")
+        yield Static("", id="reasons")
+        with Horizontal(classes="assess-field"):
+            yield Label("Reason", classes="assess-label")
+            yield Input(
+                value=self.flow.incident.reason,
+                placeholder="why you roll back (required, recorded) e.g. 5xx after v1.3.0",
+                id="reason",
+            )
+        with Horizontal(classes="assess-field"):
+            yield Label("Impact", classes="assess-label")
+            yield Input(
+                value=self.flow.incident.impact,
+                placeholder="optional: who or what is affected",
+                id="impact",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Input).focus()
+        self.set_interval(1.0, self._tick)
+        if self.assessment is None:
+            self.assessing = True
+            self.run_assessment()
+        else:
+            self._show(self.assessment)
+        self._update_hint()
+
+    # ----------------------------------------------------------------- assessment
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="assess")
+    def run_assessment(self) -> Assessment:
+        """Blocking: wait briefly for the first error-rate window, then assess."""
+        window = self.flow.service.error_rate.window_s
+        self.flow.source.wait_for_data(min(FIRST_DATA_WAIT_S, window))
+        return self.flow.assess()
+
+    @on(Worker.StateChanged)
+    def _assessment_done(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "assess":
+            return
+        state = event.state
+        self.assessing = state in (WorkerState.PENDING, WorkerState.RUNNING)
+        self.query_one("#assess-loading").display = self.assessing
+        if state is WorkerState.SUCCESS and isinstance(event.worker.result, Assessment):
+            self.error(None)
+            self._show(event.worker.result)
+        elif state is WorkerState.ERROR:
+            err = event.worker.error
+            self.error(f"Could not assess: {err} (ctrl+r to retry; you can still go on)")
+            self.query_one("#recommendation", Static).update(
+                "No assessment: decide from the dashboard's numbers."
+            )
+            self._set_severity(Severity.UNKNOWN)
+        self._update_hint()
+
+    def _show(self, assessment: Assessment) -> None:
+        self.assessment = assessment
+        self._set_severity(assessment.severity)
+        self.query_one("#recommendation", Static).update(
+            Content.from_markup("[b]$text[/b]", text=assessment.recommendation)
+        )
+        self.query_one("#metrics", Static).update(
+            Content.from_markup(
+                "Error rate [b]$rate[/b]  ·  p95 [b]$p95[/b]",
+                rate=percent(assessment.error_rate),
+                p95=millis(assessment.p95_ms),
+            )
+        )
+        reasons = assessment.reasons or ("no threshold crossed",)
+        self.query_one("#reasons", Static).update(bullet_lines(reasons))
+        self._tick()
+
+    def _set_severity(self, severity: Severity) -> None:
+        box = self.query_one("#severity", Static)
+        box.update(severity.value.upper())
+        for level in Severity:
+            box.set_class(level is severity, f"-{level.value}")
+
+    def _tick(self) -> None:
+        """Recompute the countdown from the deadline and the clock (called every second)."""
+        countdown = self.query_one("#countdown", Static)
+        deadline = self.assessment.deadline if self.assessment else None
+        if deadline is None:
+            countdown.update("")
+            return
+        now = self.clock()
+        local = deadline.astimezone().strftime("%H:%M:%S")
+        remaining = format_remaining(deadline, now)
+        overdue = deadline <= now
+        countdown.set_class(overdue, "-overdue")
+        countdown.update(
+            Content.from_markup(
+                "Decide by [b]$local[/b]: $remaining", local=local, remaining=remaining
+            )
+        )
+
+    # ----------------------------------------------------------------- actions
+
+    def _update_hint(self) -> None:
+        if self.assessing:
+            self.hint("type the reason while the numbers come in, then [b]Enter[/b]")
+        else:
+            self.hint(
+                "type why you are rolling back, then [b]Enter[/b] for the checklist"
+                " · [b]Esc[/b] back"
+            )
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.action_continue()
+
+    def action_continue(self) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.error("A reason is required: type why you are rolling back (it is recorded).")
+            self.query_one("#reason", Input).focus()
+            return
+        if self.assessing:
+            self.error("Still assessing: wait a moment for the severity, then press Enter.")
+            return
+        impact = self.query_one("#impact", Input).value.strip()
+        self.error(None)
+        self.set_reason(reason, impact)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="reason")
+    def set_reason(self, reason: str, impact: str) -> None:
+        """Blocking (the incident journal fsyncs), so it runs in a worker too."""
+        self.flow.set_reason(reason, impact)
+
+    @on(Worker.StateChanged)
+    def _reason_saved(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "reason":
+            return
+        if event.state is WorkerState.SUCCESS:
+            self.app.push_screen(ChecklistScreen(self.flow, target=self.target))
+        elif event.state is WorkerState.ERROR:
+            self.error(f"Could not save the reason: {event.worker.error}")
+
+    def action_reassess(self) -> None:
+        if not self.assessing:
+            self.assessing = True
+            self.query_one("#assess-loading").display = True
+            self._update_hint()
+            self.run_assessment()
+
+    def action_leave(self) -> None:
+        """Back to the dashboard; nothing was changed and nothing is recorded."""
+        self.dismiss(None)

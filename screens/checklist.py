@@ -1,0 +1,179 @@
+"""Step 2, Prepare: the runbook's "事前確認" items, ticked or skipped (with a reason).
+
+Items come from ``flow.incident.checklist`` (the service's own checklist or
+the runbook default).  ``auto`` items are ticked by the console itself when it
+observes the thing, so they are shown greyed and cannot be ticked here.
+Continuing is refused while a required item is neither done nor skipped with
+a reason (``Incident.missing_required``).  Every mark goes to the incident
+journal, which fsyncs, so marks are written from a worker.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from console.flow import RollbackFlow
+from console.model import ChecklistItem, ItemState
+from screens.flow_common import AskText, FlowScreen, checklist_prompt
+from screens.target import TargetScreen
+
+PHASE = "prepare"
+
+
+class ChecklistScreen(FlowScreen):
+    """The prepare-phase checklist; ``target`` is passed on to the target step untouched."""
+
+    STEP = 2
+    HEADLINE = "Prepare: checks before touching anything"
+    CSS_PATH = "checklist.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space,x", "tick", "Tick/untick", tooltip="Mark the item done (or not)"),
+        Binding("s", "skip", "Skip…", tooltip="Skip the item; asks why"),
+        Binding("ctrl+n", "continue", "Continue", priority=True, tooltip="Go to the target step"),
+        Binding("escape", "back", "Back", tooltip="Back to the assessment, nothing done"),
+    ]
+
+    def __init__(self, flow: RollbackFlow, target: str | None = None) -> None:
+        super().__init__(flow)
+        self.target = target
+        self.items: tuple[ChecklistItem, ...] = tuple(
+            item for item in flow.incident.checklist if item.phase == PHASE
+        )
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(
+            Content.from_markup(
+                "Work through the list. [b]required[/b] items must be ticked, or skipped "
+                "with a reason; [dim]auto[/dim] items the console ticks itself."
+            ),
+            id="checklist-intro",
+        )
+        yield OptionList(*self._options(), id="checklist")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#checklist", OptionList)
+        options.focus()
+        first_open = next(
+            (
+                n
+                for n, i in enumerate(self.items)
+                if not i.auto and self._state(i) is ItemState.PENDING
+            ),
+            None,
+        )
+        if first_open is not None:
+            options.highlighted = first_open
+        self._update_hint()
+
+    # ----------------------------------------------------------------- rendering
+
+    def _state(self, item: ChecklistItem) -> ItemState:
+        return self.flow.incident.state_of(item.id)
+
+    def _options(self) -> list[Option]:
+        marks = self.flow.incident.marks
+        return [
+            Option(checklist_prompt(item, marks.get(item.id)), id=item.id, disabled=item.auto)
+            for item in self.items
+        ]
+
+    def _refresh_rows(self) -> None:
+        options = self.query_one("#checklist", OptionList)
+        marks = self.flow.incident.marks
+        for item in self.items:
+            options.replace_option_prompt(item.id, checklist_prompt(item, marks.get(item.id)))
+
+    def _update_hint(self) -> None:
+        missing = self.flow.incident.missing_required(PHASE)
+        if missing:
+            self.hint(
+                "[b]↑↓[/b] choose · [b]space[/b] tick · [b]s[/b] skip (say why) · "
+                f"{len(missing)} required still open"
+            )
+        else:
+            self.hint(
+                "[b]Enter[/b] to choose the target revision · [b]space[/b] tick · [b]s[/b] skip"
+            )
+
+    def _selected(self) -> ChecklistItem | None:
+        option = self.query_one("#checklist", OptionList).highlighted_option
+        if option is None:
+            return None
+        return next((i for i in self.items if i.id == option.id), None)
+
+    # ----------------------------------------------------------------- actions
+
+    def action_tick(self) -> None:
+        item = self._selected()
+        if item is None:
+            return
+        if item.auto:
+            self.error(f"'{item.text}' is ticked by the console itself when it happens.")
+            return
+        state = self._state(item)
+        new = ItemState.PENDING if state is ItemState.DONE else ItemState.DONE
+        self.error(None)
+        self.mark_item(item.id, new, "")
+
+    def action_skip(self) -> None:
+        item = self._selected()
+        if item is None:
+            return
+        if item.auto:
+            self.error(f"'{item.text}' is ticked by the console itself; nothing to skip.")
+            return
+        question = f"Skip '{item.text}'? Say why (recorded in the history entry)."
+        if not item.required:
+            question = f"Skip '{item.text}'? Say why (optional, recorded)."
+
+        def skipped(note: str | None) -> None:
+            if note is None:
+                return
+            self.mark_item(item.id, ItemState.SKIPPED, note)
+
+        self.app.push_screen(
+            AskText(question, placeholder="reason for skipping", required=item.required),
+            skipped,
+        )
+
+    @work(thread=True, exit_on_error=False, group="mark")
+    def mark_item(self, item_id: str, state: ItemState, note: str) -> str:
+        """Blocking (journal fsync); raises ValueError for a required item skipped without why."""
+        self.flow.incident.mark(item_id, state, note)
+        return item_id
+
+    @on(Worker.StateChanged)
+    def _marked(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "mark":
+            return
+        if event.state is WorkerState.SUCCESS:
+            self._refresh_rows()
+            self._update_hint()
+        elif event.state is WorkerState.ERROR:
+            self.error(str(event.worker.error))
+
+    @on(OptionList.OptionSelected)
+    def _option_selected(self) -> None:
+        self.action_continue()
+
+    def action_continue(self) -> None:
+        missing = self.flow.incident.missing_required(PHASE)
+        if missing:
+            names = "; ".join(f"'{i.text}'" for i in missing)
+            self.error(f"Cannot continue: tick or skip (with a reason) {names}")
+            return
+        self.error(None)
+        self.app.push_screen(TargetScreen(self.flow, self.target))
+
+    def action_back(self) -> None:
+        """Back to the assessment; ticks stay (they are in the journal)."""
+        self.dismiss(None)

@@ -1,0 +1,513 @@
+"""The dashboard: the first thing an operator sees, and where a rollback starts.
+
+One screen per service: a status bar (service, environment, provider, live
+version, severity, recommendation, decision countdown) over five panels
+(current version, error rate, health, revisions, units).
+
+Live data without freezing (Toolong, Dolphie): each source (snapshot, health,
+error rate) has one exclusive worker that reads it in a background thread and
+posts a message with plain data; the panels only render.  The next poll of a source is armed
+by a timer only when the previous one has finished, so polls never overlap; a
+failing source backs off (2 s, 4 s, 8 s ... 30 s) while its panel keeps the
+last good data and shows the error.  While the rollback wizard covers the
+dashboard, timed polls pause and catch up as soon as it is back.  The
+severity and countdown are recomputed every second from cached data, never
+from I/O on the UI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Horizontal
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header
+from textual.worker import Worker, WorkerState
+
+from console.model import Assessment, Severity, utcnow
+from console.severity import assess, format_remaining
+from console.signals.base import SignalError
+from console.widgets.current_version import CurrentVersionPanel
+from console.widgets.error_rate import ErrorRatePanel
+from console.widgets.health import HealthPanel
+from console.widgets.messages import (
+    ERROR_RATE,
+    HEALTH,
+    SNAPSHOT,
+    SOURCES,
+    ErrorRateRead,
+    HealthRead,
+    SnapshotRead,
+    SourceFailed,
+    SourceRead,
+)
+from console.widgets.panel import DataPanel
+from console.widgets.revisions import RevisionHistoryPanel
+from console.widgets.status_bar import ServiceStatusBar
+from console.widgets.units import UnitsPanel
+from providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from console.app import RollbackConsoleApp, ServiceRuntime
+
+#: Seconds between two polls of a healthy source.
+INTERVALS: dict[str, float] = {SNAPSHOT: 2.0, HEALTH: 2.0, ERROR_RATE: 1.0}
+#: Longest wait between retries of a failing source.
+MAX_BACKOFF_S = 30.0
+#: Severities that start the decision clock.
+_UNHEALTHY = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM)
+
+
+def one_line(exc: BaseException) -> str:
+    """The error as the one line a panel shows (our own errors as they are, others typed)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, ProviderError | SignalError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+T = TypeVar("T")
+
+
+async def in_daemon_thread(read: Callable[[], T], name: str = "read") -> T:
+    """Run the blocking ``read`` in a daemon thread and await its result (or its exception).
+
+    The UI thread never waits on the network, and quitting never waits on a
+    read in flight: the thread is a daemon, and its late result is dropped.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(outcome: Callable[[], None]) -> None:
+        if not future.done():  # a cancelled poll's late result is dropped
+            outcome()
+
+    def run() -> None:
+        outcome: Callable[[], None]
+        try:
+            outcome = partial(future.set_result, read())
+        except BaseException as exc:  # handed to the awaiting coroutine
+            outcome = partial(future.set_exception, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(deliver, outcome)
+
+    threading.Thread(target=run, name=f"dashboard-{name}", daemon=True).start()
+    return await future
+
+
+@dataclass
+class PollState:
+    """One source's poll loop: the worker in flight, the armed timer, failures, waiters."""
+
+    interval: float
+    worker: Worker[bool] | None = None
+    timer: Timer | None = None
+    failures: int = 0
+    #: Polls started / finished so far; ``refresh_all`` waits on a generation.
+    started: int = 0
+    finished: int = 0
+    #: Start again as soon as the poll in flight ends (a refresh asked meanwhile).
+    again: bool = False
+    #: The timer fired while the wizard covered the dashboard: poll on resume.
+    paused: bool = False
+    waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
+
+    def next_delay(self) -> float:
+        """The interval while healthy; doubling back-off after failures, capped."""
+        if self.failures == 0:
+            return self.interval
+        return float(min(MAX_BACKOFF_S, self.interval * 2**self.failures))
+
+
+class DashboardScreen(Screen[None]):
+    """Status bar and panels for one service; ``r`` starts the rollback on the selected target."""
+
+    CSS_PATH = "dashboard.tcss"
+    AUTO_FOCUS = "#revisions-table"
+    # Screen declares these as plain attributes, so no ClassVar here (mypy) nor noise (ruff).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "r",
+            "rollback",
+            "Roll back",
+            id="rollback",
+            tooltip="Roll back to the selected revision (default: previous)",
+        ),
+        Binding("R,f5", "refresh", "Refresh", id="refresh", tooltip="Re-read every panel now"),
+        Binding(
+            "s",
+            "switch_service",
+            "Switch service",
+            id="switch-service",
+            tooltip="Show the next configured service",
+        ),
+        Binding("tab", "app.focus_next", "Next panel", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous panel", show=False),
+    ]
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        can_switch: bool = False,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.clock = clock
+        self.can_switch = can_switch
+        self.polls: dict[str, PollState] = {name: PollState(INTERVALS[name]) for name in SOURCES}
+        self.assessment: Assessment | None = None
+
+    @property
+    def console_app(self) -> RollbackConsoleApp:
+        return cast("RollbackConsoleApp", self.app)
+
+    # ----------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        service = self.runtime.service
+        yield Header(icon="↩")
+        yield ServiceStatusBar(id="status")
+        with Horizontal(id="top-row"):
+            yield CurrentVersionPanel(id="current")
+            yield ErrorRatePanel(service.thresholds, service.error_rate, id="error-rate")
+            yield HealthPanel(service.health, id="health")
+        with Container(id="bottom-row"):
+            yield RevisionHistoryPanel(id="revisions")
+            yield UnitsPanel(restarts_high=service.thresholds.restarts_high, id="units")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        service = self.runtime.service
+        self.query_one(ServiceStatusBar).show_service(
+            name=service.name,
+            environment=service.environment,
+            provider=service.provider,
+            version=None,
+        )
+        self._render_cached()
+        self.set_interval(1.0, self._tick)
+        # First frame first: the provider and the sources load in the first polls.
+        self.call_after_refresh(self._start_polls)
+
+    def _start_polls(self) -> None:
+        for name in SOURCES:
+            self._start_poll(name, forced=True)
+
+    def on_unmount(self) -> None:
+        for poll in self.polls.values():
+            if poll.timer is not None:
+                poll.timer.stop()
+            self._release_waiters(poll, everyone=True)
+
+    def on_screen_resume(self) -> None:
+        """Back from the wizard: poll at once what was paused meanwhile."""
+        for name, poll in self.polls.items():
+            if poll.paused:
+                self._start_poll(name)
+
+    # ----------------------------------------------------------------- polling
+
+    def _covered(self) -> bool:
+        """True while a full screen (the wizard) lies above the dashboard; modals do not count."""
+        stack = self.app.screen_stack
+        if self not in stack:
+            return True
+        above = stack[stack.index(self) + 1 :]
+        return any(not isinstance(screen, ModalScreen) for screen in above)
+
+    def _start_poll(self, name: str, *, forced: bool = False) -> None:
+        """Start one read of ``name`` in its worker, unless one is in flight."""
+        poll = self.polls[name]
+        if poll.running or not self.is_attached:
+            return
+        if poll.timer is not None:
+            poll.timer.stop()
+            poll.timer = None
+        if not forced and self._covered():
+            poll.paused = True
+            return
+        poll.paused = False
+        poll.again = False
+        poll.started += 1
+        poll.worker = self.run_worker(
+            self._poll(name),
+            name=f"poll-{name}",
+            group=f"poll-{name}",
+            description=f"read {name.replace('_', ' ')} of {self.runtime.name}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _poll(self, name: str) -> bool:
+        """Worker: read one source in a daemon thread, post its data or its failure.
+
+        Never raises for a failing source (that is ``SourceFailed``).  The read
+        runs in a daemon thread rather than a ``thread=True`` worker because
+        asyncio joins its executor's threads at exit: a health check hanging
+        on a dead host would keep the console from quitting.
+        """
+        runtime = self.runtime
+        message: SourceRead
+        try:
+            if name == SNAPSHOT:
+                snapshot = await in_daemon_thread(runtime.read_snapshot, name)
+                message = SnapshotRead(runtime.name, snapshot, self.clock())
+            elif name == HEALTH:
+                results = await in_daemon_thread(runtime.read_health, name)
+                message = HealthRead(runtime.name, results, self.clock())
+            else:
+                sample, history = await in_daemon_thread(runtime.read_error_rate, name)
+                message = ErrorRateRead(runtime.name, sample, history, self.clock())
+        except Exception as exc:
+            self.post_message(SourceFailed(runtime.name, name, one_line(exc), self.clock()))
+            return False
+        self.post_message(message)
+        return True
+
+    @on(Worker.StateChanged)
+    def _poll_finished(self, event: Worker.StateChanged) -> None:
+        """A poll ended (its data message is already handled): re-arm its timer, wake waiters."""
+        name = next((n for n, p in self.polls.items() if p.worker is event.worker), None)
+        if name is None or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            return
+        event.stop()
+        poll = self.polls[name]
+        poll.worker = None
+        poll.finished = poll.started
+        if event.state is WorkerState.ERROR:
+            self.console_app.report_worker_failure(event.worker)
+        ok = event.state is WorkerState.SUCCESS and event.worker.result is True
+        poll.failures = 0 if ok else poll.failures + 1
+        self._release_waiters(poll)
+        if not self.is_attached:
+            return
+        if poll.again:
+            self._start_poll(name, forced=True)
+        else:
+            poll.timer = self.set_timer(poll.next_delay(), lambda: self._start_poll(name))
+
+    def _release_waiters(self, poll: PollState, *, everyone: bool = False) -> None:
+        waiting = []
+        for generation, future in poll.waiters:
+            if everyone or generation <= poll.finished:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((generation, future))
+        poll.waiters = waiting
+
+    async def refresh_all(self) -> None:
+        """Read every source now, concurrently; return once every panel has rendered the result.
+
+        A poll already in flight is not doubled: the refresh waits for the
+        poll that starts right after it.  Safe to await from a worker or a
+        test (not from this screen's own message handlers, which render).
+        """
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for name, poll in self.polls.items():
+            future: asyncio.Future[None] = loop.create_future()
+            if poll.running:
+                poll.again = True
+                poll.waiters.append((poll.started + 1, future))
+            else:
+                self._start_poll(name, forced=True)
+                poll.waiters.append((poll.started, future))
+            futures.append(future)
+        await asyncio.gather(*futures)
+
+    # ----------------------------------------------------------------- rendering
+
+    @on(SnapshotRead)
+    def _snapshot_read(self, message: SnapshotRead) -> None:
+        message.stop()
+        runtime = self.runtime
+        runtime.snapshot, runtime.snapshot_at = message.snapshot, message.at
+        runtime.errors.pop(SNAPSHOT, None)
+        self._render_snapshot()
+
+    @on(HealthRead)
+    def _health_read(self, message: HealthRead) -> None:
+        message.stop()
+        runtime = self.runtime
+        runtime.health, runtime.health_at = message.results, message.at
+        runtime.errors.pop(HEALTH, None)
+        self._render_health()
+
+    @on(ErrorRateRead)
+    def _error_rate_read(self, message: ErrorRateRead) -> None:
+        message.stop()
+        runtime = self.runtime
+        runtime.sample, runtime.rate_history = message.sample, message.history
+        runtime.sample_at = message.at
+        runtime.errors.pop(ERROR_RATE, None)
+        self._render_error_rate()
+
+    @on(SourceFailed)
+    def _source_failed(self, message: SourceFailed) -> None:
+        message.stop()
+        self.runtime.errors[message.source] = message.error
+        for panel in self._panels_of(message.source):
+            panel.mark_failed(message.error, message.at)
+        self._tick()
+
+    def _panels_of(self, source: str) -> list[DataPanel]:
+        if source == SNAPSHOT:
+            return [
+                self.query_one(CurrentVersionPanel),
+                self.query_one(RevisionHistoryPanel),
+                self.query_one(UnitsPanel),
+            ]
+        if source == HEALTH:
+            return [self.query_one(HealthPanel)]
+        return [self.query_one(ErrorRatePanel)]
+
+    def _render_cached(self) -> None:
+        """Show what the app already holds for this service (after a service switch)."""
+        runtime = self.runtime
+        if runtime.snapshot is not None:
+            self._render_snapshot()
+        if runtime.health_at is not None:
+            self._render_health()
+        if runtime.sample is not None:
+            self._render_error_rate()
+        self._tick()
+
+    def _render_snapshot(self) -> None:
+        runtime = self.runtime
+        snapshot, at = runtime.snapshot, runtime.snapshot_at
+        assert snapshot is not None and at is not None
+        now = self.clock()
+        self.query_one(CurrentVersionPanel).show_snapshot(snapshot, now)
+        self.query_one(RevisionHistoryPanel).show_snapshot(snapshot, now)
+        self.query_one(UnitsPanel).show_snapshot(snapshot, now)
+        service = runtime.service
+        self.query_one(ServiceStatusBar).show_service(
+            name=service.name,
+            environment=service.environment,
+            provider=snapshot.provider or service.provider,
+            version=snapshot.current.version if snapshot.current else "(unknown)",
+        )
+        for panel in self._panels_of(SNAPSHOT):
+            panel.mark_updated(at)
+        self._tick()
+
+    def _render_health(self) -> None:
+        runtime = self.runtime
+        assert runtime.health_at is not None
+        panel = self.query_one(HealthPanel)
+        panel.show_results(runtime.health)
+        panel.mark_updated(runtime.health_at)
+        self._tick()
+
+    def _render_error_rate(self) -> None:
+        runtime = self.runtime
+        assert runtime.sample is not None and runtime.sample_at is not None
+        panel = self.query_one(ErrorRatePanel)
+        panel.show_rate(runtime.sample, runtime.rate_history)
+        panel.mark_updated(runtime.sample_at)
+        self._tick()
+
+    def _tick(self) -> None:
+        """Every second: ages of the panels, severity, countdown; all from cached data."""
+        if not self.is_attached or self._covered():
+            return
+        now = self.clock()
+        for panel in self.query(DataPanel):
+            panel.tick(now)
+        self.assessment = self._assess(now)
+        bar = self.query_one(ServiceStatusBar)
+        deadline = self.assessment.deadline if self.assessment else None
+        if deadline is None:
+            bar.show_assessment(self.assessment, None, None)
+        else:
+            bar.show_assessment(
+                self.assessment,
+                format_remaining(deadline, now),
+                deadline.astimezone().strftime("%H:%M"),
+            )
+
+    def _assess(self, now: datetime) -> Assessment | None:
+        """Severity from the latest data; the decision clock starts when it first turns bad."""
+        runtime = self.runtime
+        if runtime.sample is None and runtime.health_at is None:
+            return None
+        units = runtime.snapshot.units if runtime.snapshot else ()
+        thresholds = runtime.service.thresholds
+        result = assess(
+            thresholds,
+            runtime.sample,
+            runtime.health,
+            units,
+            detected_at=runtime.detected_at or now,
+            now=now,
+        )
+        if result.severity in _UNHEALTHY and runtime.detected_at is None:
+            runtime.detected_at = now
+        elif result.severity is Severity.LOW:
+            runtime.detected_at = None
+        return result
+
+    # ----------------------------------------------------------------- actions
+
+    @property
+    def selected_target(self) -> str | None:
+        """The revision id selected in the history (None: the default, previous)."""
+        return self.query_one(RevisionHistoryPanel).target
+
+    def action_rollback(self) -> None:
+        """Open the rollback wizard on the selected revision (or the previous one)."""
+        self.console_app.action_rollback(self.selected_target)
+
+    def action_refresh(self) -> None:
+        """Re-read every source now (in a worker: the UI keeps rendering meanwhile)."""
+        self.run_worker(
+            self.refresh_all(), group="refresh-now", exclusive=True, exit_on_error=False
+        )
+
+    def action_switch_service(self) -> None:
+        self.console_app.action_switch_service()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_service":
+            return self.can_switch
+        return True
+
+    def focus_table(self, which: str) -> None:
+        """Focus ``"revisions"`` or ``"units"`` (used by the command palette)."""
+        self.query_one(f"#{which}-table", DataTable).focus()
+
+    def panel_errors(self) -> dict[str, str]:
+        """The current error line of each panel that has one (for tests and the palette)."""
+        return {
+            panel.id or type(panel).__name__: panel.error
+            for panel in self.query(DataPanel)
+            if panel.error
+        }

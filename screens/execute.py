@@ -1,0 +1,258 @@
+"""Step 5, Execute: run the confirmed plan and show every step as the platform reports it.
+
+``flow.execute`` (blocking: takes the service lock, runs the provider's steps,
+waits until the platform reports ready) runs in a thread worker; each
+``ProgressEvent`` is posted to this screen as a message (``post_message`` is
+thread-safe) and only rendered here.  A running rollback cannot be stopped
+from the console, so Escape says so instead of pretending to cancel.  A
+failure is shown as one red line and the operator is sent on to record it
+truthfully; a lock held by someone else names the holder and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Log, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from console.flow import RollbackFlow
+from console.model import Plan, ProgressEvent, ProgressStatus, ReadyResult
+from providers.base import LockHeld, ProviderError
+from screens.flow_common import AskYesNo, FlowScreen
+from screens.record import RecordScreen
+from screens.verify import VerifyScreen
+
+#: Seconds the "ready" result stays on screen before verification starts by itself.
+AUTO_ADVANCE_S = 1.5
+
+#: The same prefixes the headless CLI prints, so both logs read alike.
+_LOG_PREFIX = {
+    ProgressStatus.STARTED: "->",
+    ProgressStatus.OUTPUT: "  |",
+    ProgressStatus.FINISHED: "ok",
+    ProgressStatus.FAILED: "!!",
+    ProgressStatus.SKIPPED: "--",
+}
+
+_MARKERS = {
+    "pending": ("○", "$text-muted"),
+    "running": ("▶", "$text-warning"),
+    "done": ("✓", "$text-success"),
+    "failed": ("✗", "$text-error"),
+    "skipped": ("–", "$text-muted"),
+}
+
+
+class ExecuteScreen(FlowScreen):
+    """Runs ``plan`` through ``flow.execute`` and shows steps, output and the result."""
+
+    STEP = 5
+    HEADLINE = "Execute: performing the rollback"
+    CSS_PATH = "execute.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "next", "Continue", tooltip="Go to the next step when done"),
+        Binding("escape", "leave", "Leave…", tooltip="Leave the rollback (asks first)"),
+    ]
+
+    @dataclass
+    class Progress(Message):
+        """One provider event, posted from the worker thread."""
+
+        event: ProgressEvent
+
+    def __init__(self, flow: RollbackFlow, plan: Plan) -> None:
+        super().__init__(flow)
+        self.plan = plan
+        self.step_states: list[str] = ["pending"] * len(plan.steps)
+        self.ready_state = "pending"
+        #: "running", "ready", "not-ready", "failed" or "refused".
+        self.phase = "running"
+        self.result: ReadyResult | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Content.from_markup("[b]$s[/b]", s=self.plan.summary), id="execute-summary")
+        yield ProgressBar(total=len(self.plan.steps) + 1, show_eta=False, id="execute-progress")
+        yield Static(self._steps(), id="execute-steps")
+        yield Log(id="execute-log", max_lines=2000)
+        yield Static("", id="execute-result")
+
+    def on_mount(self) -> None:
+        self.query_one("#execute-log", Log).border_title = "Output"
+        self.hint("wait: the rollback is running (it cannot be stopped halfway)")
+        self.run_plan()
+
+    # ----------------------------------------------------------------- worker
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="execute")
+    def run_plan(self) -> ReadyResult:
+        """Blocking: lock, steps, wait until ready.  Unexpected errors are recorded as failures."""
+        try:
+            return self.flow.execute(self.plan, on_event=self._post_event)
+        except ProviderError:
+            raise
+        except Exception as err:
+            if self.flow.executed and not self.flow.execute_error:
+                # The flow only records ProviderErrors; anything else mid-rollback
+                # must not end up in the history as "not verified".
+                self.flow.execute_error = f"unexpected {type(err).__name__}: {err}"
+                self.flow.incident.log("failed", f"rollback failed: {self.flow.execute_error}")
+            raise
+
+    def _post_event(self, event: ProgressEvent) -> None:
+        self.post_message(self.Progress(event))
+
+    @on(Progress)
+    def _progress(self, message: Progress) -> None:
+        event = message.event
+        stamp = event.at.astimezone().strftime("%H:%M:%S")
+        log = self.query_one("#execute-log", Log)
+        log.write_line(f"{stamp} {_LOG_PREFIX[event.status]} {event.message}")
+        if event.status is ProgressStatus.OUTPUT or not 0 <= event.step < len(self.step_states):
+            return
+        state = {
+            ProgressStatus.STARTED: "running",
+            ProgressStatus.FINISHED: "done",
+            ProgressStatus.FAILED: "failed",
+            ProgressStatus.SKIPPED: "skipped",
+        }[event.status]
+        self.step_states[event.step] = state
+        if state in ("done", "skipped"):
+            self.query_one("#execute-progress", ProgressBar).advance(1)
+        if all(s in ("done", "skipped") for s in self.step_states):
+            self.ready_state = "running"
+        self._render_steps()
+
+    @on(Worker.StateChanged)
+    def _finished(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "execute":
+            return
+        if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, ReadyResult):
+            self._show_ready(event.worker.result)
+        elif event.state is WorkerState.ERROR:
+            self._show_error(event.worker.error)
+
+    def _show_ready(self, ready: ReadyResult) -> None:
+        self.result = ready
+        self.call_after_refresh(self.refresh_bindings)
+        result = self.query_one("#execute-result", Static)
+        bar = self.query_one("#execute-progress", ProgressBar)
+        if ready.ready:
+            self.phase = "ready"
+            self.ready_state = "done"
+            bar.update(progress=bar.total or 0.0)
+            result.update(
+                Content.from_markup(
+                    "[b $text-success]Platform reports ready:[/] $m", m=ready.message
+                )
+            )
+            self.hint("verification starts by itself · [b]Enter[/b] to start it now")
+            self.set_timer(AUTO_ADVANCE_S, self.action_next)
+        else:
+            self.phase = "not-ready"
+            self.ready_state = "failed"
+            result.update(
+                Content.from_markup(
+                    "[b $text-error]Platform did not report ready:[/] $m", m=ready.message
+                )
+            )
+            self.error("Outcome: rolled back, not verified")
+            self.hint("[b]Enter[/b] to record what happened in the history")
+        self._render_steps()
+
+    def _show_error(self, err: BaseException | None) -> None:
+        self.call_after_refresh(self.refresh_bindings)
+        line = str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
+        if isinstance(err, LockHeld):
+            self.phase = "refused"
+            self.error(f"Refused, nothing was changed: {line}")
+            self.query_one("#execute-result", Static).update(
+                "Someone else is rolling this service back. Coordinate with them."
+            )
+            self.hint("[b]Enter[/b] or [b]Esc[/b] back to the dashboard (nothing recorded)")
+            return
+        self.phase = "failed"
+        self.ready_state = "skipped"
+        for number, state in enumerate(self.step_states):
+            if state == "running":
+                self.step_states[number] = "failed"
+        self._render_steps()
+        self.error(line)
+        self.query_one("#execute-result", Static).update(
+            Content.from_markup("[b $text-error]Outcome: rollback failed[/]")
+        )
+        self.hint("[b]Enter[/b] to record the failure in the history (it is recorded as is)")
+
+    # ----------------------------------------------------------------- rendering
+
+    def _line(self, state: str, text: str) -> Content:
+        marker, style = _MARKERS[state]
+        return Content.from_markup(f"[{style}]$m[/] $t", m=marker, t=text)
+
+    def _steps(self) -> Content:
+        lines = [
+            self._line(state, f"{number}. {step.title}")
+            for number, (state, step) in enumerate(
+                zip(self.step_states, self.plan.steps, strict=True), 1
+            )
+        ]
+        timeout = self.flow.service.ready_timeout_s
+        waiting = "Wait for the platform to report ready"
+        if self.ready_state == "running":
+            waiting = f"Waiting for the platform to report ready (up to {timeout:.0f} s)…"
+        lines.append(self._line(self.ready_state, waiting))
+        return Content("\n").join(lines)
+
+    def _render_steps(self) -> None:
+        self.query_one("#execute-steps", Static).update(self._steps())
+
+    # ----------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim "continue" while the rollback runs (Escape stays: it explains why not)."""
+        if action == "next":
+            return True if self.phase != "running" else None
+        return True
+
+    def action_next(self) -> None:
+        if not self.is_current:
+            return
+        if self.phase == "running":
+            self.error("Still running: wait for the result.")
+        elif self.phase == "ready":
+            self.app.switch_screen(VerifyScreen(self.flow))
+        elif self.phase == "refused":
+            self.return_to_dashboard()
+        else:
+            self.app.switch_screen(RecordScreen(self.flow))
+
+    def action_leave(self) -> None:
+        if self.phase == "running":
+            self.error(
+                "The rollback is running and cannot be stopped from here; wait for the result."
+            )
+            return
+        if self.phase == "refused":
+            self.return_to_dashboard()
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.return_to_dashboard()
+
+        self.app.push_screen(
+            AskYesNo(
+                "The rollback has already run. Leave without writing the history entry? "
+                "(The incident journal keeps the events.)",
+                yes_label="Leave unrecorded",
+                no_label="Stay",
+            ),
+            answered,
+        )

@@ -1,0 +1,269 @@
+"""Step 7, Record: preview the rollback-history entry, tick the last items, save it.
+
+The preview is exactly what will be appended: ``console.history.render_entry``
+of ``flow.build_record()``, redacted with the flow's redactor.  The items the
+console cannot observe (main API checked by hand, team told, postmortem
+scheduled) can be ticked here before saving.  ``flow.record()`` appends the
+entry (blocking, in a worker); a failed write (disk full, permissions) is one
+red line and the save can be retried.  After saving, Enter or q goes back to
+the dashboard.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from console.flow import FlowResult, RollbackFlow
+from console.history import render_entry
+from console.model import ChecklistItem, ItemState, Outcome
+from screens.flow_common import AskYesNo, FlowScreen, checklist_prompt
+
+#: Phases whose hand-ticked items are offered here (the console cannot observe them).
+PHASES = ("verify", "after")
+
+_OUTCOME_STYLE = {
+    Outcome.ROLLED_BACK: "$text-success",
+    Outcome.NOT_VERIFIED: "$text-warning",
+    Outcome.FAILED: "$text-error",
+    Outcome.ABORTED: "$text-warning",
+    Outcome.DRY_RUN: "$text-muted",
+}
+
+
+def entry_preview(markdown: str) -> Content:
+    """The entry's markdown as it will be written, lightly highlighted for reading.
+
+    Shown raw rather than rendered: one table row a line fits an 80x24
+    terminal, and the operator sees the exact bytes that go into the file.
+    """
+    lines: list[Content] = []
+    for line in markdown.rstrip("\n").split("\n"):
+        if line.startswith("#"):
+            lines.append(Content.from_markup("[b $text-accent]$l[/]", l=line))
+        elif line.startswith("<!--"):
+            lines.append(Content.from_markup("[$text-muted]$l[/]", l=line))
+        elif line.startswith("- [x]"):
+            lines.append(Content.from_markup("[$text-success]- [x][/]$l", l=line[5:]))
+        elif line.startswith("- [!]"):
+            lines.append(Content.from_markup("[$text-error]- [!][/]$l", l=line[5:]))
+        else:
+            lines.append(Content(line))
+    return Content("\n").join(lines)
+
+
+class RecordScreen(FlowScreen):
+    """Preview and save the history entry for ``flow``."""
+
+    STEP = 7
+    HEADLINE = "Record: the rollback-history entry"
+    CSS_PATH = "record.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space,x", "tick", "Tick/untick", tooltip="Mark the highlighted item done"),
+        Binding("ctrl+s", "save", "Save entry", priority=True, tooltip="Append the entry"),
+        Binding("enter", "save_or_leave", "Save / done", show=False),
+        Binding("q", "done", "Dashboard", tooltip="Back to the dashboard (after saving)"),
+        Binding("escape", "leave", "Leave…", tooltip="Leave (asks first if not saved)"),
+    ]
+
+    def __init__(self, flow: RollbackFlow) -> None:
+        super().__init__(flow)
+        self.items: tuple[ChecklistItem, ...] = tuple(
+            item for item in flow.incident.checklist if item.phase in PHASES and not item.auto
+        )
+        self.saved: FlowResult | None = None
+        #: The markdown last rendered for the preview (exactly what would be appended).
+        self.entry = ""
+        self.saving = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="record-outcome")
+        yield OptionList(*self._options(), id="record-items")
+        with VerticalScroll(id="record-preview"):
+            yield Static("Rendering the entry…", id="record-entry")
+        yield Static("", id="record-saved")
+
+    def on_mount(self) -> None:
+        items = self.query_one("#record-items", OptionList)
+        items.border_title = "Tick what is done, then save"
+        items.display = bool(self.items)
+        self.query_one(
+            "#record-preview"
+        ).border_title = f"Entry to append to {self.flow.config.console.history_file.name}"
+        (items if self.items else self.query_one("#record-preview")).focus()
+        self._show_outcome()
+        self.build_preview()
+        self._update_hint()
+
+    # ----------------------------------------------------------------- preview
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def build_preview(self) -> str:
+        return render_entry(self.flow.build_record(), redact=self.flow.redact)
+
+    def _show_outcome(self) -> None:
+        outcome = self.flow.outcome()
+        self.query_one("#record-outcome", Static).update(
+            Content.from_markup(f"Outcome: [b {_OUTCOME_STYLE[outcome]}]$o[/]", o=outcome.value)
+        )
+
+    def _options(self) -> list[Option]:
+        marks = self.flow.incident.marks
+        return [
+            Option(checklist_prompt(item, marks.get(item.id), tags=False), id=item.id)
+            for item in self.items
+        ]
+
+    def _refresh_items(self) -> None:
+        options = self.query_one("#record-items", OptionList)
+        marks = self.flow.incident.marks
+        for item in self.items:
+            options.replace_option_prompt(
+                item.id, checklist_prompt(item, marks.get(item.id), tags=False)
+            )
+
+    # ----------------------------------------------------------------- workers
+
+    @work(thread=True, exit_on_error=False, group="mark")
+    def mark_item(self, item_id: str, state: ItemState) -> None:
+        self.flow.incident.mark(item_id, state)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def save_entry(self) -> FlowResult:
+        """Blocking: append the entry under the history file's lock."""
+        return self.flow.record()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        group, state, worker = event.worker.group, event.state, event.worker
+        if group == "preview":
+            if state is WorkerState.SUCCESS and isinstance(worker.result, str):
+                self.entry = worker.result
+                self.query_one("#record-entry", Static).update(entry_preview(worker.result))
+            elif state is WorkerState.ERROR:
+                self.error(f"Could not render the entry: {worker.error}")
+        elif group == "mark":
+            if state is WorkerState.SUCCESS:
+                self._refresh_items()
+                self.build_preview()
+            elif state is WorkerState.ERROR:
+                self.error(str(worker.error))
+        elif group == "save":
+            if state is WorkerState.SUCCESS and isinstance(worker.result, FlowResult):
+                self._saved(worker.result)
+            elif state is WorkerState.ERROR:
+                self.saving = False
+                err = worker.error
+                detail = _one_line(err)
+                self.error(f"Could not write the history entry: {detail} (ctrl+s to retry)")
+                self._update_hint()
+
+    def _saved(self, result: FlowResult) -> None:
+        self.saving = False
+        self.saved = result
+        self.error(None)
+        path = result.history_file or Path(self.flow.config.console.history_file)
+        self.query_one("#record-saved", Static).update(
+            Content.from_markup("[b $text-success]Saved[/] to $p", p=str(path))
+        )
+        self.query_one("#record-items", OptionList).disabled = True
+        self.refresh_bindings()
+        self.query_one("#record-preview").focus()
+        self._update_hint()
+
+    def _update_hint(self) -> None:
+        if self.saved is not None:
+            self.hint("[b]Enter[/b] or [b]q[/b] back to the dashboard · the rollback is recorded")
+        elif self.saving:
+            self.hint("saving…")
+        elif self.items:
+            self.hint(
+                "[b]space[/b] tick · [b]ctrl+s[/b] or [b]Enter[/b] save the entry"
+                " · [b]Tab[/b] to scroll the preview"
+            )
+        else:
+            self.hint("[b]ctrl+s[/b] or [b]Enter[/b] save the entry")
+
+    # ----------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """After saving, only the way back is offered; "q" is offered only after saving."""
+        saved = self.saved is not None
+        if action in ("tick", "save"):
+            return not saved
+        if action == "done":
+            return saved
+        return True
+
+    def action_tick(self) -> None:
+        if self.saved is not None or not self.items:
+            return
+        option = self.query_one("#record-items", OptionList).highlighted_option
+        if option is None or option.id is None:
+            return
+        state = self.flow.incident.state_of(option.id)
+        self.mark_item(option.id, ItemState.PENDING if state is ItemState.DONE else ItemState.DONE)
+
+    @on(OptionList.OptionSelected, "#record-items")
+    def _enter_on_item(self) -> None:
+        self.action_save_or_leave()
+
+    def action_save(self) -> None:
+        if self.saved is not None:
+            self.notify("Already saved.")
+            return
+        if self.saving:
+            return
+        self.saving = True
+        self.error(None)
+        self._update_hint()
+        self.save_entry()
+
+    def action_save_or_leave(self) -> None:
+        if self.saved is not None:
+            self.return_to_dashboard()
+        else:
+            self.action_save()
+
+    def action_done(self) -> None:
+        if self.saved is not None:
+            self.return_to_dashboard()
+        else:
+            self.error("Not saved yet: ctrl+s saves the entry (Esc leaves without saving).")
+
+    def action_leave(self) -> None:
+        if self.saved is not None:
+            self.return_to_dashboard()
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.return_to_dashboard()
+
+        self.app.push_screen(
+            AskYesNo(
+                "Leave without writing the history entry? The rollback's outcome would be "
+                "missing from the history (the incident journal keeps the events).",
+                yes_label="Leave unrecorded",
+                no_label="Stay",
+            ),
+            answered,
+        )
+
+
+def _one_line(err: BaseException | None) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror}{where}"
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

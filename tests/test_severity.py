@@ -1,0 +1,209 @@
+"""Severity rules, their boundaries, reasons, deadlines and the countdown text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from console.config import Thresholds
+from console.model import HealthResult, Sample, Severity, Unit
+from console.severity import assess, format_remaining
+
+T0 = datetime(2026, 1, 27, 10, 0, 0, tzinfo=UTC)
+NOW = T0 + timedelta(seconds=30)
+TH = Thresholds()
+SLOW_TH = Thresholds(baseline_p95_ms=20.0)
+
+C, H, M, L, U = (
+    Severity.CRITICAL,
+    Severity.HIGH,
+    Severity.MEDIUM,
+    Severity.LOW,
+    Severity.UNKNOWN,
+)
+
+
+def rate(value: float | None, p95: float | None = 12.0, requests: int = 200) -> Sample:
+    return Sample(at=NOW, error_rate=value, p95_ms=p95, requests=requests, source="probe")
+
+
+def ok(url: str = "http://web/health") -> HealthResult:
+    return HealthResult(url, True, 200, 5.0)
+
+
+def down(
+    url: str = "http://web/health", error: str = "connection refused (web:80)"
+) -> HealthResult:
+    return HealthResult(url, False, None, None, error)
+
+
+def unit(name: str, restarts: int) -> Unit:
+    return Unit(name, "running", True, restarts=restarts)
+
+
+CASES = [
+    # id, thresholds, sample, health, units, expected severity
+    ("rate at critical", TH, rate(0.50), [ok()], [], C),
+    ("rate far above critical", TH, rate(0.99), [], [], C),
+    ("rate just below critical", TH, rate(0.4999), [ok()], [], H),
+    ("rate at high", TH, rate(0.10), [ok()], [], H),
+    ("rate just below high", TH, rate(0.0999), [ok()], [], M),
+    ("rate at medium", TH, rate(0.01), [ok()], [], M),
+    ("rate just below medium", TH, rate(0.0099), [ok()], [], L),
+    ("all quiet", TH, rate(0.0), [ok(), ok()], [], L),
+    ("all health down", TH, rate(0.0), [down(), down("http://web/ready")], [], C),
+    ("the only health check down", TH, None, [down()], [], C),
+    ("some health down", TH, rate(0.0), [ok(), down("http://web/ready")], [], H),
+    ("p95 at 3x baseline", SLOW_TH, rate(0.0, p95=60.0), [ok()], [], H),
+    ("p95 just below 3x baseline", SLOW_TH, rate(0.0, p95=59.9), [ok()], [], L),
+    ("no baseline: latency not judged", TH, rate(0.0, p95=9000.0), [ok()], [], L),
+    ("restarts at the limit", TH, rate(0.0), [ok()], [unit("web-1", 3)], H),
+    ("restarts below the limit", TH, rate(0.0), [ok()], [unit("web-1", 2)], L),
+    ("restarts without any other signal", TH, None, [], [unit("web-1", 5)], H),
+    ("no data at all", TH, None, [], [], U),
+    ("an empty window and no checks", TH, rate(None, None, 0), [], [unit("web-1", 0)], U),
+    ("no error rate but health passes", TH, rate(None, None, 0), [ok()], [], L),
+    ("critical beats high", SLOW_TH, rate(0.6, p95=500.0), [ok(), down()], [], C),
+    ("health down beats a low rate", TH, rate(0.02), [down()], [], C),
+    ("custom thresholds", Thresholds(critical_error_rate=0.2), rate(0.2), [], [], C),
+]
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "sample", "health", "units", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_rules(
+    thresholds: Thresholds,
+    sample: Sample | None,
+    health: list[HealthResult],
+    units: list[Unit],
+    expected: Severity,
+) -> None:
+    result = assess(thresholds, sample, health, units, detected_at=T0, now=NOW)
+    assert result.severity is expected
+    if expected is not L:
+        assert result.reasons, "every severity above low says why"
+
+
+def test_reasons_carry_the_numbers_most_severe_first() -> None:
+    result = assess(
+        SLOW_TH,
+        rate(0.582, p95=412.0),
+        [down(), HealthResult("http://web/ready", False, 500, 3.0, "HTTP 500, expected 200")],
+        [unit("web-1", 4), unit("web-2", 0)],
+        detected_at=T0,
+        now=NOW,
+    )
+    assert result.severity is C
+    assert result.reasons == (
+        "error rate 58.2% >= 50% (critical)",
+        "2 of 2 health checks failing (http://web/health: connection refused (web:80); "
+        "http://web/ready: HTTP 500, expected 200)",
+        "p95 412 ms >= 3.0x baseline 20 ms",
+        "web-1 restarted 4 times (>= 3)",
+    )
+    assert (result.error_rate, result.p95_ms) == (0.582, 412.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (0.15, "error rate 15.0% >= 10% (high)"),
+        (0.025, "error rate 2.5% >= 1% (medium)"),
+    ],
+)
+def test_rate_reasons(value: float, reason: str) -> None:
+    assert assess(TH, rate(value), [], [], detected_at=T0, now=NOW).reasons == (reason,)
+
+
+def test_some_health_failing_reason() -> None:
+    result = assess(TH, rate(0.0), [ok(), down("http://web/ready")], [], T0, NOW)
+    assert result.reasons == (
+        "1 of 2 health checks failing (http://web/ready: connection refused (web:80))",
+    )
+
+
+def test_many_restarted_units_are_summed_up() -> None:
+    units = [unit(f"web-{i}", 3 + i) for i in range(5)]
+    (reason,) = assess(TH, rate(0.0), [], units, T0, NOW).reasons
+    assert reason == (
+        "web-4 restarted 7 times, web-3 restarted 6 times, web-2 restarted 5 times"
+        " and 2 more units (>= 3)"
+    )
+
+
+def test_missing_data_is_said() -> None:
+    result = assess(TH, None, [ok()], [], T0, NOW)
+    assert result.severity is L
+    assert result.reasons == ("no error-rate data (0 requests in the window)",)
+    unknown = assess(TH, None, [], [], T0, NOW)
+    assert unknown.reasons == ("no error-rate data and no health check results",)
+    assert unknown.error_rate is None and unknown.p95_ms is None
+
+
+def test_stale_data_is_called_out() -> None:
+    old = Sample(at=NOW - timedelta(minutes=3, seconds=5), error_rate=0.0, p95_ms=5.0, requests=9)
+    assert assess(TH, old, [], [], T0, NOW).reasons == ("error-rate data is 3:05 old",)
+
+
+@pytest.mark.parametrize(
+    ("severity_sample", "health", "deadline_s"),
+    [
+        (rate(0.7), [], 300),
+        (rate(0.2), [], 900),
+        (rate(0.02), [], 1800),
+        (rate(0.0), [], None),
+        (None, [], None),
+    ],
+)
+def test_deadline_counts_from_detection(
+    severity_sample: Sample | None, health: list[HealthResult], deadline_s: int | None
+) -> None:
+    result = assess(TH, severity_sample, health, [], detected_at=T0, now=NOW)
+    expected = None if deadline_s is None else T0 + timedelta(seconds=deadline_s)
+    assert result.deadline == expected
+
+
+def test_deadlines_follow_the_thresholds() -> None:
+    th = Thresholds(critical_deadline_s=120, high_deadline_s=600)
+    critical = assess(th, rate(0.9), [], [], T0, NOW)
+    assert critical.deadline == T0 + timedelta(minutes=2)
+    assert critical.recommendation == "Roll back now — decide within 2 minutes"
+    high = assess(th, rate(0.3), [], [], T0, NOW)
+    assert high.recommendation == (
+        "Roll back unless a fix is minutes away — decide within 10 minutes"
+    )
+
+
+def test_recommendations() -> None:
+    def rec(sample: Sample | None) -> str:
+        return assess(TH, sample, [], [], T0, NOW).recommendation
+
+    assert rec(rate(0.6)) == "Roll back now — decide within 5 minutes"
+    assert rec(rate(0.2)) == "Roll back unless a fix is minutes away — decide within 15 minutes"
+    assert "forward fix" in rec(rate(0.02)).lower()
+    assert "decide within 30 minutes" in rec(rate(0.02))
+    assert "forward fix" in rec(rate(0.0)).lower()
+    assert "by hand" in rec(None)
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "text"),
+    [
+        (272, "4:32 left"),
+        (271.2, "4:32 left"),
+        (0.3, "0:01 left"),
+        (0, "overdue by 0:00"),
+        (-0.5, "overdue by 0:00"),
+        (-41, "overdue by 0:41"),
+        (-41.9, "overdue by 0:41"),
+        (900, "15:00 left"),
+        (3723, "1:02:03 left"),
+        (-3600, "overdue by 1:00:00"),
+    ],
+)
+def test_format_remaining(seconds_left: float, text: str) -> None:
+    assert format_remaining(NOW + timedelta(seconds=seconds_left), NOW) == text
