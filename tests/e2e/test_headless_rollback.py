@@ -153,7 +153,7 @@ def test_failing_restart_is_exit_1_and_recorded_truthfully(sandbox: DemoSandbox)
     entry = history_of(sandbox).read_text()
     assert field(entry, "Outcome") == "rollback failed"
     assert "unit failed" in entry
-    assert field(entry, "Time to recover") == "not recovered"
+    assert field(entry, "Time to recover").startswith("not recovered")
 
 
 def test_hanging_restart_times_out(sandbox: DemoSandbox) -> None:
@@ -184,7 +184,7 @@ def test_health_url_refusing_connections_is_not_verified(sandbox: DemoSandbox) -
     assert "NOT VERIFIED" in result.stdout
     entry = history_of(sandbox).read_text()
     assert field(entry, "Outcome") == "rolled back, not verified"
-    assert field(entry, "Time to recover") == "not recovered"
+    assert field(entry, "Time to recover").startswith("not recovered")
 
 
 def test_lock_held_by_another_console_is_exit_3(sandbox: DemoSandbox) -> None:
