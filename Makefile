@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
 snapshots: $(STAMP)
-	$(BIN)/python -m pytest -q tests/test_snapshots.py --snapshot-update
+	$(BIN)/python -m pytest -q tests/screens/ --snapshot-update
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

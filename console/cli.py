@@ -10,6 +10,7 @@ file in the state dir and the line names it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -151,10 +152,8 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
 def _write_crash_file(exc: BaseException) -> Path:
     folder = Path(tempfile.gettempdir())
     path = folder / f"rollback-console-crash-{os.getpid()}.txt"
-    try:
+    with contextlib.suppress(OSError):
         path.write_text("".join(traceback.format_exception(exc)))
-    except OSError:
-        pass
     return path
 
 

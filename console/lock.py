@@ -78,4 +78,5 @@ def _read_holder(fd: int) -> str:
         return "another console"
     if not info:
         return "another console"
-    return f"{info.get('operator', '?')} on {info.get('host', '?')} (pid {info.get('pid', '?')}) since {info.get('since', '?')}"
+    who = f"{info.get('operator', '?')} on {info.get('host', '?')}"
+    return f"{who} (pid {info.get('pid', '?')}) since {info.get('since', '?')}"

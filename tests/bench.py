@@ -101,8 +101,11 @@ def main() -> None:
 
     delays = {"snapshot": 0.6, "health": 0.3, "error_rate": 0.45}
     took, slowest = bench_refresh(delays)
-    print("one refresh of all panels, sources with known delays "
-          + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in delays.items()) + ":")
+    print(
+        "one refresh of all panels, sources with known delays "
+        + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in delays.items())
+        + ":"
+    )
     print(f"  all panels refreshed in          {took * 1000:7.0f} ms")
     print(f"  slowest source                   {slowest * 1000:7.0f} ms")
     print(f"  ratio                            {took / slowest:7.2f}   (target <= 1.2)")

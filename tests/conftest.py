@@ -26,6 +26,12 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
             os.environ[key] = value
 
 
-_VARS = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "ROLLBACK_CONSOLE_CONFIG", "NO_COLOR", "TEXTUAL_THEME")
+_VARS = (
+    "XDG_CONFIG_HOME",
+    "XDG_STATE_HOME",
+    "ROLLBACK_CONSOLE_CONFIG",
+    "NO_COLOR",
+    "TEXTUAL_THEME",
+)
 
 REPO = Path(__file__).resolve().parent.parent

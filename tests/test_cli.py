@@ -11,7 +11,9 @@ import pytest
 from tests.test_config import GOOD
 
 
-def cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "console.cli", *args],
         capture_output=True,
@@ -61,7 +63,10 @@ def test_config_via_environment_variable(config: Path) -> None:
     env = {**os.environ, "ROLLBACK_CONSOLE_CONFIG": str(config)}
     result = subprocess.run(
         [sys.executable, "-m", "console.cli", "check-config"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert result.returncode == 0
     assert str(config) in result.stdout
@@ -97,8 +102,9 @@ def test_rollback_needs_a_reason(config: Path) -> None:
 
 @pytest.mark.parametrize("value", ["-1", "0", "soon"])
 def test_bad_verify_window_is_exit_2(config: Path, value: str) -> None:
-    result = cli("rollback", "web", "--reason", "x", "--verify-window", value,
-                 "--config", str(config))
+    result = cli(
+        "rollback", "web", "--reason", "x", "--verify-window", value, "--config", str(config)
+    )
     assert_one_line_error(result, 2, "--verify-window", value)
 
 

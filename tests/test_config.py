@@ -98,24 +98,40 @@ def test_example_config_loads_against_a_demo_sandbox(tmp_path: Path) -> None:
     ("edit", "names"),
     [
         (lambda t: t + "\n[bogus]\n", ["bogus", "unknown key"]),
-        (lambda t: t.replace("verify_window_s = 60", "verify_windw_s = 60"),
-         ["verify_windw_s", "unknown key"]),
-        (lambda t: t.replace('provider = "host"', 'provider = "nomad"'),
-         ["provider", "nomad", "known: host"]),
-        (lambda t: t.replace('releases_dir = "releases"', 'releases_dir = "nope"'),
-         ["releases_dir", "nope"]),
-        (lambda t: t.replace("verify_window_s = 60", 'verify_window_s = "60"'),
-         ["verify_window_s", "number"]),
-        (lambda t: t.replace("verify_window_s = 60", "verify_window_s = -1"),
-         ["verify_window_s", "greater than 0"]),
-        (lambda t: t.replace('["systemctl", "restart", "app"]', '"systemctl restart app"'),
-         ["restart", "list"]),
-        (lambda t: t.replace('url = "http://127.0.0.1:8080/health"', 'url = "localhost:8080"'),
-         ["url", "http"]),
+        (
+            lambda t: t.replace("verify_window_s = 60", "verify_windw_s = 60"),
+            ["verify_windw_s", "unknown key"],
+        ),
+        (
+            lambda t: t.replace('provider = "host"', 'provider = "nomad"'),
+            ["provider", "nomad", "known: host"],
+        ),
+        (
+            lambda t: t.replace('releases_dir = "releases"', 'releases_dir = "nope"'),
+            ["releases_dir", "nope"],
+        ),
+        (
+            lambda t: t.replace("verify_window_s = 60", 'verify_window_s = "60"'),
+            ["verify_window_s", "number"],
+        ),
+        (
+            lambda t: t.replace("verify_window_s = 60", "verify_window_s = -1"),
+            ["verify_window_s", "greater than 0"],
+        ),
+        (
+            lambda t: t.replace('["systemctl", "restart", "app"]', '"systemctl restart app"'),
+            ["restart", "list"],
+        ),
+        (
+            lambda t: t.replace('url = "http://127.0.0.1:8080/health"', 'url = "localhost:8080"'),
+            ["url", "http"],
+        ),
         (lambda t: t.replace('name = "web"', 'name = ""'), ["name", "empty"]),
         (lambda t: t.replace('source = "probe"', 'source = "datadog"'), ["source", "datadog"]),
-        (lambda t: t + '[[services]]\nname = "web"\nenvironment = "x"\nprovider = "host"\n',
-         ["duplicate", "web"]),
+        (
+            lambda t: t + '[[services]]\nname = "web"\nenvironment = "x"\nprovider = "host"\n',
+            ["duplicate", "web"],
+        ),
         (lambda t: t.replace("[services.host]", "[services.hostt]"), ["hostt", "unknown key"]),
     ],
 )

@@ -26,9 +26,19 @@ def modules_after(code: str) -> set[str]:
 
 def test_core_and_providers_do_not_import_textual() -> None:
     core = [
-        "console.config", "console.model", "console.flow", "console.incident",
-        "console.history", "console.journal", "console.severity", "console.verify",
-        "console.signals", "console.cli", "console.demo", "providers", "providers.host",
+        "console.config",
+        "console.model",
+        "console.flow",
+        "console.incident",
+        "console.history",
+        "console.journal",
+        "console.severity",
+        "console.verify",
+        "console.signals",
+        "console.cli",
+        "console.demo",
+        "providers",
+        "providers.host",
     ]
     loaded = modules_after("\n".join(f"import {m}" for m in core))
     assert not any(m == "textual" or m.startswith("textual.") for m in loaded)
@@ -42,10 +52,17 @@ def test_no_cloud_sdk_at_start_up() -> None:
 
 def test_packages_are_this_repositorys() -> None:
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import console, screens, providers, json;"
-         "print(json.dumps([console.__file__, screens.__file__, providers.__file__]))"],
-        capture_output=True, text=True, check=True, timeout=60, cwd="/",
+        [
+            sys.executable,
+            "-c",
+            "import console, screens, providers, json;"
+            "print(json.dumps([console.__file__, screens.__file__, providers.__file__]))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd="/",
     )
     for path in json.loads(out.stdout):
         assert path.startswith(str(REPO)), path

@@ -73,8 +73,9 @@ def test_rollback_to_previous_serves_old_release_healthy_and_records_everything(
     sandbox: DemoSandbox,
 ) -> None:
     assert "v1.3.0" in served_version(sandbox)
-    result = rollback(sandbox.config_path, "--yes", "--reason", "5xx spike after v1.3.0",
-                      "--verify-window", "3")
+    result = rollback(
+        sandbox.config_path, "--yes", "--reason", "5xx spike after v1.3.0", "--verify-window", "3"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 
@@ -85,8 +86,19 @@ def test_rollback_to_previous_serves_old_release_healthy_and_records_everything(
     assert health == [200] * 20
 
     entry = history_of(sandbox).read_text()
-    for name in ("Date", "Operator", "Environment", "Service", "From", "To", "Reason",
-                 "Severity", "Impact", "Time to recover", "Outcome"):
+    for name in (
+        "Date",
+        "Operator",
+        "Environment",
+        "Service",
+        "From",
+        "To",
+        "Reason",
+        "Severity",
+        "Impact",
+        "Time to recover",
+        "Outcome",
+    ):
         field(entry, name)
     assert "v1.3.0" in field(entry, "From")
     assert "v1.2.9" in field(entry, "To")
@@ -104,15 +116,18 @@ def test_rollback_to_previous_serves_old_release_healthy_and_records_everything(
 
     listing = subprocess.run(
         [sys.executable, "-m", "console.cli", "history", "--config", str(sandbox.config_path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert listing.returncode == 0
     assert "v1.3.0 -> v1.2.9" in listing.stdout
 
 
 def test_rollback_to_chosen_release(sandbox: DemoSandbox) -> None:
-    result = rollback(sandbox.config_path, "--yes", "--to", "v1.2.8", "--reason", "bad",
-                      "--verify-window", "2")
+    result = rollback(
+        sandbox.config_path, "--yes", "--to", "v1.2.8", "--reason", "bad", "--verify-window", "2"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "v1.2.8" in served_version(sandbox)
 
@@ -145,8 +160,12 @@ def test_without_yes_and_no_terminal_refuses(sandbox: DemoSandbox) -> None:
 
 
 def test_failing_restart_is_exit_1_and_recorded_truthfully(sandbox: DemoSandbox) -> None:
-    edit_config(sandbox, lambda d: d["services"][0]["host"].__setitem__(
-        "restart", [sys.executable, "-c", "import sys; print('unit failed'); sys.exit(3)"]))
+    edit_config(
+        sandbox,
+        lambda d: d["services"][0]["host"].__setitem__(
+            "restart", [sys.executable, "-c", "import sys; print('unit failed'); sys.exit(3)"]
+        ),
+    )
     result = rollback(sandbox.config_path, "--yes", "--reason", "x")
     assert result.returncode == 1
     assert "exited 3" in result.stderr
