@@ -342,7 +342,9 @@ class RollbackConsoleApp(App[int]):
 
         provider = runtime.ensure_provider()
         source = runtime.ensure_source()
-        flow = RollbackFlow(self.config, runtime.service, provider, source)
+        flow = RollbackFlow(
+            self.config, runtime.service, provider, source, detected_at=runtime.detected_at
+        )
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self._push_flow, AssessScreen, flow, target)
 

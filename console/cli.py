@@ -13,10 +13,11 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -398,6 +399,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="rollback-demo-"))
     sandbox = build_sandbox(root, port=args.port)
+    if not args.no_tui:
+        _stop_on_hangup(sandbox.stop)
     sandbox.start()
     try:
         if args.no_tui:
@@ -415,6 +418,24 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"demo stopped; sandbox left in {root} (history: {root}/rollback-history.md)",
                 file=err,
             )
+
+
+def _stop_on_hangup(stop: Callable[[], None]) -> None:
+    """Stop what the demo started when the terminal goes away (SSH dropped) or on SIGTERM.
+
+    Python's default for these signals ends the process without running
+    ``finally`` blocks, which would leave the demo service running with
+    nobody to stop it.  The handler stops it, then lets the signal end the
+    process as it would have.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        stop()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from console.config import Config, ServiceConfig
@@ -62,6 +63,9 @@ class RollbackFlow:
     reason: str = ""
     operator: str = ""
     redact: Callable[[str], str] = field(default_factory=Redactor)
+    #: When the trouble was first seen (the dashboard's first unhealthy poll), so the
+    #: decision deadline keeps counting from there instead of restarting at "r".
+    detected_at: datetime | None = None
     incident: Incident = field(init=False)
     snapshot: Snapshot | None = field(init=False, default=None)
     health: tuple[HealthResult, ...] = field(init=False, default=())
@@ -77,6 +81,7 @@ class RollbackFlow:
             state_dir=self.config.console.state_dir,
             reason=self.reason,
             redact=self.redact,
+            detected_at=self.detected_at or utcnow(),
         )
 
     # ----------------------------------------------------------------- read

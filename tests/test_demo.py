@@ -6,10 +6,15 @@ process of the sandbox is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
+import select
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,3 +185,42 @@ def test_a_folder_that_is_not_a_sandbox_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DemoBadRoot, match="not empty and is not a demo sandbox"):
         build_sandbox(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGTERM"])
+def test_demo_stops_its_service_when_the_terminal_goes_away(tmp_path: Path, signame: str) -> None:
+    """An SSH session dropping (SIGHUP) or a kill (SIGTERM) must not leave the demo running."""
+    from tests.signals import free_port
+
+    root, port = tmp_path / "demo", free_port()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the console, in a terminal of its own
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "console.cli", "demo", "--dir", str(root), "--port", str(port)],
+        )
+    try:
+        up = False
+        for _ in range(600):  # until the demo serves, reading the screen so it never blocks
+            if select.select([fd], [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):
+                    os.read(fd, 65536)
+            if sandbox_pids(root):
+                up = True
+                break
+        assert up, "the demo service never started"
+        os.kill(pid, getattr(signal, signame))
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == getattr(signal, signame)
+        for _ in range(100):
+            if not sandbox_pids(root):
+                break
+            time.sleep(0.05)
+        assert sandbox_pids(root) == []
+    finally:
+        os.close(fd)
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        for leftover in sandbox_pids(root):
+            os.kill(leftover, signal.SIGKILL)
