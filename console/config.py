@@ -14,8 +14,8 @@ import getpass
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,9 @@ ENV_CONFIG = "ROLLBACK_CONSOLE_CONFIG"
 
 #: Providers the console knows, mapped to the module that implements them.
 #: Only the chosen one is imported (see ``providers.load_provider``).
-KNOWN_PROVIDERS = ("host",)
+KNOWN_PROVIDERS = ("host", "kubernetes", "ecs", "cloudrun")
+#: Where an error rate can come from ([services.error_rate] source).
+KNOWN_SOURCES = ("probe", "prometheus", "cloudwatch", "cloudmonitoring")
 
 
 class ConfigError(Exception):
@@ -99,6 +101,103 @@ class ErrorRateConfig:
     #: URLs to probe; default: the service's health URLs.
     urls: tuple[str, ...] = ()
     timeout_s: float = 3.0
+    #: prometheus: the server's base URL; cloudwatch / cloudmonitoring: an API endpoint
+    #: override (tests, LocalStack).
+    url: str = ""
+    #: prometheus: PromQL giving the error ratio (0..1) as one instant value.
+    query: str = ""
+    #: prometheus: PromQL giving p95 latency in seconds.
+    latency_query: str = ""
+    #: cloudwatch: region / profile (default: the ECS section's), and either an ALB
+    #: (load_balancer + target_group, "app/NAME/ID" / "targetgroup/NAME/ID") or
+    #: ``expression`` (metric math over ``metrics``) giving the error ratio.
+    region: str = ""
+    profile: str = ""
+    load_balancer: str = ""
+    target_group: str = ""
+    expression: str = ""
+    metrics: tuple[dict[str, Any], ...] = ()
+    #: cloudmonitoring: project / service / region (default: the cloudrun section's).
+    project: str = ""
+    service: str = ""
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    """A Deployment (runbooks 001, 002).  Credentials: kubeconfig or in-cluster."""
+
+    deployment: str
+    namespace: str = "default"
+    #: kubeconfig context; "" = the current one.
+    context: str = ""
+    #: kubeconfig file; None = $KUBECONFIG / ~/.kube/config, or in-cluster config.
+    kubeconfig: Path | None = None
+    #: Container whose image is "the version" (default: the first).
+    container: str = ""
+    #: How long another console's lock annotation holds before it may be taken over.
+    lock_ttl_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class EcsConfig:
+    """An ECS service (runbook 003).  Credentials: the normal AWS chain."""
+
+    cluster: str
+    service: str
+    region: str
+    profile: str = ""
+    endpoint_url: str = ""
+    #: Container whose image is "the version" and that image rollbacks change.
+    container: str = ""
+    #: RDS instance whose snapshots the database panel lists (runbook 003).
+    rds_instance: str = ""
+    lock_ttl_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class CloudRunConfig:
+    """A Cloud Run service (runbook 004).  Credentials: Application Default Credentials."""
+
+    project: str
+    region: str
+    service: str
+    #: API endpoint override, e.g. "http://127.0.0.1:PORT" for tests.
+    endpoint: str = ""
+    #: Traffic percentages of a gradual rollback, ending at 100.
+    gradual_steps: tuple[int, ...] = (10, 50, 100)
+    #: How long health and error rate must hold between gradual steps.
+    gate_s: float = 60.0
+    #: Time limit for one long-running operation.
+    operation_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class DatabaseCheck:
+    """A named SQL query run before and after the rollback (row counts and the like)."""
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """The database side of a rollback (runbooks 000-004).  The DSN lives in ``dsn_env``."""
+
+    dsn_env: str
+    #: "alembic" (needs alembic_ini), "command" (status / down argv), or "none".
+    migrations: str = "alembic"
+    alembic_ini: Path | None = None
+    checks: tuple[DatabaseCheck, ...] = ()
+    backup_dir: Path | None = None
+    #: migrations = "command": argv printing the current version, and migrating down
+    #: (``{steps}`` in an argument is replaced by the number of steps).
+    status_command: tuple[str, ...] = ()
+    down_command: tuple[str, ...] = ()
+    #: Run the commands inside a pod of the Kubernetes service (kubectl exec equivalent).
+    exec_in_pod: bool = False
+    command_timeout_s: float = 300.0
+    #: Whether a verified backup must exist before executing (skippable only with a reason).
+    require_backup: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,6 +235,10 @@ class ServiceConfig:
     verify_window_s: float = 60.0
     ready_timeout_s: float = 300.0
     host: HostConfig | None = None
+    kubernetes: KubernetesConfig | None = None
+    ecs: EcsConfig | None = None
+    cloudrun: CloudRunConfig | None = None
+    database: DatabaseConfig | None = None
     health: tuple[HealthCheck, ...] = ()
     error_rate: ErrorRateConfig = field(default_factory=ErrorRateConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -431,10 +534,14 @@ def _read_service(r: _Reader) -> ServiceConfig:
     verify_window = r.number("verify_window_s", 60.0)
     ready_timeout = r.number("ready_timeout_s", 300.0)
     health = tuple(_read_health(h) for h in r.subs("health"))
-    host_reader = r.sub("host")
-    host = _read_host(host_reader) if host_reader else None
-    if provider == "host" and host is None:
-        raise r.error("host", "is required when provider = 'host'")
+    sections: dict[str, Any] = {}
+    for section, read in _PROVIDER_SECTIONS.items():
+        section_reader = r.sub(section)
+        sections[section] = read(section_reader) if section_reader else None
+    if sections.get(provider) is None:
+        raise r.error(provider, f"is required when provider = {provider!r}")
+    db_reader = r.sub("database")
+    database = _read_database(db_reader) if db_reader else None
     rate_reader = r.sub("error_rate")
     error_rate = _read_error_rate(rate_reader) if rate_reader else ErrorRateConfig()
     if error_rate.source == "probe" and not (error_rate.urls or health):
@@ -449,7 +556,11 @@ def _read_service(r: _Reader) -> ServiceConfig:
         provider=provider,
         verify_window_s=verify_window,
         ready_timeout_s=ready_timeout,
-        host=host,
+        host=sections["host"],
+        kubernetes=sections["kubernetes"],
+        ecs=sections["ecs"],
+        cloudrun=sections["cloudrun"],
+        database=database,
         health=health,
         error_rate=error_rate,
         thresholds=thresholds,
@@ -465,6 +576,10 @@ _SERVICE_KEYS = (
     "ready_timeout_s",
     "health",
     "host",
+    "kubernetes",
+    "ecs",
+    "cloudrun",
+    "database",
     "error_rate",
     "thresholds",
     "checklist",
@@ -486,20 +601,190 @@ def _read_health(r: _Reader) -> HealthCheck:
 
 
 def _read_error_rate(r: _Reader) -> ErrorRateConfig:
+    r.expect(*(f.name for f in fields(ErrorRateConfig)))
     source = r.get("source", str, "probe")
-    if source != "probe":
-        raise r.error("source", f"unknown error-rate source {source!r} (known: probe)")
+    if source not in KNOWN_SOURCES:
+        raise r.error(
+            "source", f"unknown error-rate source {source!r} (known: {', '.join(KNOWN_SOURCES)})"
+        )
     urls = r.get("urls", list, [])
     for url in urls:
         if not isinstance(url, str) or not re.match(r"^https?://", url):
             raise r.error("urls", f"must be http(s) URLs, got {url!r}")
+    url = r.get("url", str, "")
+    if url and not re.match(r"^https?://", url):
+        raise r.error("url", f"must be an http:// or https:// URL, got {url!r}")
+    metrics = r.get("metrics", list, [])
+    for i, metric in enumerate(metrics):
+        if not isinstance(metric, dict) or "id" not in metric:
+            raise r.error(f"metrics[{i}]", "must be a table with at least an id (GetMetricData)")
     cfg = ErrorRateConfig(
         source=source,
-        interval_s=r.number("interval_s", 0.5),
-        window_s=r.number("window_s", 30.0),
+        interval_s=r.number("interval_s", 0.5 if source == "probe" else 15.0),
+        window_s=r.number("window_s", 30.0 if source == "probe" else 300.0),
         urls=tuple(urls),
-        timeout_s=r.number("timeout_s", 3.0),
+        timeout_s=r.number("timeout_s", 3.0 if source == "probe" else 10.0),
+        url=url,
+        query=r.get("query", str, ""),
+        latency_query=r.get("latency_query", str, ""),
+        region=r.get("region", str, ""),
+        profile=r.get("profile", str, ""),
+        load_balancer=r.get("load_balancer", str, ""),
+        target_group=r.get("target_group", str, ""),
+        expression=r.get("expression", str, ""),
+        metrics=tuple(metrics),
+        project=r.get("project", str, ""),
+        service=r.get("service", str, ""),
     )
+    if source == "prometheus":
+        if not cfg.url:
+            raise r.error("url", "is required for source = 'prometheus' (the server's base URL)")
+        if not cfg.query:
+            raise r.error("query", "is required for source = 'prometheus' (PromQL error ratio)")
+    if source == "cloudwatch" and not (cfg.expression or (cfg.load_balancer and cfg.target_group)):
+        raise r.error(
+            "load_balancer",
+            "source = 'cloudwatch' needs load_balancer and target_group, or expression + metrics",
+        )
+    if cfg.expression and not cfg.metrics:
+        raise r.error("metrics", "is required with expression (the metrics it refers to)")
+    r.done()
+    return cfg
+
+
+def _read_kubernetes(r: _Reader) -> KubernetesConfig:
+    r.expect("deployment", "namespace", "context", "kubeconfig", "container", "lock_ttl_s")
+    cfg = KubernetesConfig(
+        deployment=_dns_name(r, "deployment", r.require("deployment", str)),
+        namespace=_dns_name(r, "namespace", r.get("namespace", str, "default")),
+        context=r.get("context", str, ""),
+        kubeconfig=r.path_value("kubeconfig", must_exist=True),
+        container=r.get("container", str, ""),
+        lock_ttl_s=r.number("lock_ttl_s", 900.0),
+    )
+    r.done()
+    return cfg
+
+
+def _dns_name(r: _Reader, key: str, value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", value):
+        raise r.error(
+            key, f"must be a Kubernetes name (lower-case letters, digits, '-'), got {value!r}"
+        )
+    return value
+
+
+def _read_ecs(r: _Reader) -> EcsConfig:
+    r.expect(
+        "cluster",
+        "service",
+        "region",
+        "profile",
+        "endpoint_url",
+        "container",
+        "rds_instance",
+        "lock_ttl_s",
+    )
+    endpoint = r.get("endpoint_url", str, "")
+    if endpoint and not re.match(r"^https?://", endpoint):
+        raise r.error("endpoint_url", f"must be an http:// or https:// URL, got {endpoint!r}")
+    region = r.require("region", str)
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", region):
+        raise r.error("region", f"is not an AWS region name, got {region!r}")
+    cfg = EcsConfig(
+        cluster=r.require("cluster", str),
+        service=r.require("service", str),
+        region=region,
+        profile=r.get("profile", str, ""),
+        endpoint_url=endpoint,
+        container=r.get("container", str, ""),
+        rds_instance=r.get("rds_instance", str, ""),
+        lock_ttl_s=r.number("lock_ttl_s", 900.0),
+    )
+    r.done()
+    return cfg
+
+
+def _read_cloudrun(r: _Reader) -> CloudRunConfig:
+    r.expect(
+        "project",
+        "region",
+        "service",
+        "endpoint",
+        "gradual_steps",
+        "gate_s",
+        "operation_timeout_s",
+    )
+    endpoint = r.get("endpoint", str, "")
+    if endpoint and not re.match(r"^https?://", endpoint):
+        raise r.error("endpoint", f"must be an http:// or https:// URL, got {endpoint!r}")
+    steps = r.get("gradual_steps", list, [10, 50, 100])
+    if (
+        not steps
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100 for v in steps)
+        or list(steps) != sorted(set(steps))
+        or steps[-1] != 100
+    ):
+        raise r.error(
+            "gradual_steps",
+            f"must be increasing percentages between 1 and 100 ending at 100, got {steps!r}",
+        )
+    cfg = CloudRunConfig(
+        project=r.require("project", str),
+        region=r.require("region", str),
+        service=r.require("service", str),
+        endpoint=endpoint,
+        gradual_steps=tuple(steps),
+        gate_s=r.number("gate_s", 60.0),
+        operation_timeout_s=r.number("operation_timeout_s", 300.0),
+    )
+    r.done()
+    return cfg
+
+
+def _read_database(r: _Reader) -> DatabaseConfig:
+    r.expect(
+        "dsn_env",
+        "migrations",
+        "alembic_ini",
+        "checks",
+        "backup_dir",
+        "status_command",
+        "down_command",
+        "exec_in_pod",
+        "command_timeout_s",
+        "require_backup",
+    )
+    dsn_env = r.require("dsn_env", str)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dsn_env):
+        # The value is not echoed: a DSN pasted here by mistake holds a password.
+        raise r.error("dsn_env", "must be the name of an environment variable, not the DSN")
+    migrations = r.get("migrations", str, "alembic")
+    if migrations not in ("alembic", "command", "none"):
+        raise r.error("migrations", f"must be 'alembic', 'command' or 'none', got {migrations!r}")
+    alembic_ini = r.path_value("alembic_ini", must_exist=True)
+    if migrations == "alembic" and alembic_ini is None:
+        raise r.error("alembic_ini", "is required for migrations = 'alembic'")
+    checks = []
+    for check in r.subs("checks"):
+        checks.append(DatabaseCheck(name=check.require("name", str), sql=check.require("sql", str)))
+        check.done()
+    cfg = DatabaseConfig(
+        dsn_env=dsn_env,
+        migrations=migrations,
+        alembic_ini=alembic_ini,
+        checks=tuple(checks),
+        backup_dir=r.path_value("backup_dir"),
+        status_command=r.argv("status_command"),
+        down_command=r.argv("down_command"),
+        exec_in_pod=bool(r.get("exec_in_pod", bool, False)),
+        command_timeout_s=r.number("command_timeout_s", 300.0),
+        require_backup=bool(r.get("require_backup", bool, True)),
+    )
+    if migrations == "command" and not (cfg.status_command and cfg.down_command):
+        raise r.error(
+            "down_command", "migrations = 'command' needs status_command and down_command"
+        )
     r.done()
     return cfg
 
@@ -564,6 +849,15 @@ def _read_host(r: _Reader) -> HostConfig:
     )
     r.done()
     return cfg
+
+
+#: [services.<provider>] table -> its reader; the table named by ``provider`` is required.
+_PROVIDER_SECTIONS: dict[str, Callable[[_Reader], Any]] = {
+    "host": _read_host,
+    "kubernetes": _read_kubernetes,
+    "ecs": _read_ecs,
+    "cloudrun": _read_cloudrun,
+}
 
 
 def _read_thresholds(r: _Reader) -> Thresholds:

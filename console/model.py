@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 def utcnow() -> datetime:
@@ -140,11 +141,20 @@ class Plan:
     steps: tuple[Step, ...]
     warnings: tuple[str, ...] = ()
     dry_run: bool = False
+    #: "rollback", or the id of a provider ``Action`` (restart, restore-manifest, ...).
+    action: str = "rollback"
+    #: What the action acts on when it is not a revision (a manifest file, an image tag).
+    argument: str = ""
+    #: Data the provider carries from plan() to execute() (patch bodies, copied specs).
+    data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def summary(self) -> str:
         """The sentence every confirmation shows."""
         frm = self.from_revision.version if self.from_revision else "(unknown)"
+        if self.action != "rollback":
+            what = f" {self.argument}" if self.argument else ""
+            return f"{self.action}{what} on {self.service} ({self.environment}), now at {frm}"
         return (
             f"Roll back {self.service} ({self.environment}) "
             f"from {frm} to {self.to_revision.version}"
@@ -157,6 +167,23 @@ class ProgressStatus(enum.StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a provider can do besides "roll back to a revision".
+
+    ``argument`` says what the operator must choose: "" (nothing), "revision",
+    "file" (a saved manifest, a backup), "image" (an image tag), "snapshot".
+    ``choices`` lists what may be chosen, when the provider knows.
+    """
+
+    id: str
+    title: str
+    description: str
+    argument: str = ""
+    choices: tuple[str, ...] = ()
+    dangerous: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from console.model import Plan, ProgressEvent, ReadyResult, Snapshot
+from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot
 
 
 class ProviderError(Exception):
@@ -104,4 +104,44 @@ class Provider(Protocol):
         Returns ``ReadyResult(ready=False, ...)`` with the reason when the time
         limit passes; never raises for "not ready yet".
         """
+        ...
+
+
+@runtime_checkable
+class SupportsActions(Protocol):
+    """A provider with actions besides rolling back to a revision.
+
+    Examples: Kubernetes ``restart`` and ``restore-manifest``, ECS
+    ``force-new-deployment`` and ``rollback-image``, Cloud Run ``gradual``.
+    The plan an action returns runs through the same ``execute`` and
+    ``wait_ready`` (and the same confirm, journal and history) as a rollback.
+    """
+
+    def actions(self) -> tuple[Action, ...]:
+        """What this service offers now (may read the platform; blocking)."""
+        ...
+
+    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+        """Validate and plan ``action``; ``NotFound``/``InvalidTarget`` for bad input."""
+        ...
+
+
+@runtime_checkable
+class SupportsRemoteLock(Protocol):
+    """A provider that can take a lock on the platform itself, seen by every bastion.
+
+    Kubernetes writes an annotation on the Deployment (guarded by its
+    resourceVersion), ECS a tag on the service.  The flow takes it after the
+    local lock and before the first step, and releases it after the last.
+    """
+
+    def acquire_lock(self, operator: str, host: str, ttl_s: float) -> str:
+        """Take the lock; return a warning ("" if none) such as "took over an expired lock".
+
+        Raises ``LockHeld`` (exit 3) naming the holder while an unexpired lock exists.
+        """
+        ...
+
+    def release_lock(self, operator: str, host: str) -> None:
+        """Release the lock if this operator on this host still holds it."""
         ...

@@ -187,3 +187,99 @@ def test_checklist_override(site: Path) -> None:
     assert web.checklist is not None
     assert [i.text for i in web.checklist] == ["Page the DBA"]
     assert web.checklist[0].required
+
+
+PLATFORMS = """
+[console]
+operator = "alice"
+history_file = "h.md"
+state_dir = "state"
+
+[[services]]
+name = "api"
+environment = "production"
+provider = "kubernetes"
+[services.kubernetes]
+deployment = "api"
+namespace = "prod"
+context = "prod-cluster"
+[services.error_rate]
+source = "prometheus"
+url = "http://127.0.0.1:9090"
+query = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))'
+[services.database]
+dsn_env = "API_DSN"
+alembic_ini = "alembic.ini"
+backup_dir = "backups"
+[[services.database.checks]]
+name = "users"
+sql = "select count(*) from users"
+
+[[services]]
+name = "orders"
+environment = "production"
+provider = "ecs"
+[services.ecs]
+cluster = "prod"
+service = "orders"
+region = "ap-northeast-1"
+[services.error_rate]
+source = "cloudwatch"
+load_balancer = "app/orders/50dc6c495c0c9188"
+target_group = "targetgroup/orders/73e2d6bc24d8a067"
+
+[[services]]
+name = "front"
+environment = "production"
+provider = "cloudrun"
+[services.cloudrun]
+project = "acme"
+region = "asia-northeast1"
+service = "front"
+gradual_steps = [25, 100]
+[services.error_rate]
+source = "cloudmonitoring"
+"""
+
+
+def test_every_platform_section_loads(site: Path) -> None:
+    (site / "alembic.ini").write_text("[alembic]\n")
+    config = load_config(write(site, PLATFORMS))
+    api, orders, front = config.services
+    assert api.kubernetes is not None and api.kubernetes.namespace == "prod"
+    assert api.kubernetes.context == "prod-cluster"
+    assert api.error_rate.source == "prometheus" and "5.." in api.error_rate.query
+    assert api.database is not None and api.database.alembic_ini == site / "alembic.ini"
+    assert api.database.checks[0].name == "users"
+    assert api.database.backup_dir == site / "backups"
+    assert orders.ecs is not None and orders.ecs.region == "ap-northeast-1"
+    assert orders.error_rate.target_group.startswith("targetgroup/")
+    assert front.cloudrun is not None and front.cloudrun.gradual_steps == (25, 100)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('deployment = "api"\n', "", "services[0].kubernetes.deployment"),
+        ('deployment = "api"', 'deployment = "API_1"', "services[0].kubernetes.deployment"),
+        ('provider = "kubernetes"', 'provider = "nomad"', "services[0].provider"),
+        ("query = 'sum", "querry = 'sum", "services[0].error_rate.querry"),
+        ('source = "prometheus"', 'source = "datadog"', "services[0].error_rate.source"),
+        ('dsn_env = "API_DSN"', 'dsn_env = "postgres://u:p@h/db"', "services[0].database.dsn_env"),
+        ('region = "ap-northeast-1"', 'region = "tokyo"', "services[1].ecs.region"),
+        (
+            "gradual_steps = [25, 100]",
+            "gradual_steps = [50, 25]",
+            "services[2].cloudrun.gradual_steps",
+        ),
+        ("[services.cloudrun]", "[services.cloud_run]", "services[2].cloud_run"),
+    ],
+)
+def test_bad_platform_sections_name_the_key(site: Path, old: str, new: str, key: str) -> None:
+    (site / "alembic.ini").write_text("[alembic]\n")
+    assert old in PLATFORMS
+    with pytest.raises(ConfigError) as err:
+        load_config(write(site, PLATFORMS.replace(old, new, 1)))
+    assert key in str(err.value)
+    assert str(site / "config.toml") in str(err.value)
+    assert "u:p@h" not in str(err.value)
