@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 #: console configured for one platform never pays for another's SDK.
 REGISTRY: dict[str, str] = {
     "host": "providers.host:HostProvider",
+    "kubernetes": "providers.kubernetes:KubernetesProvider",
+    "ecs": "providers.ecs:EcsProvider",
+    "cloudrun": "providers.cloudrun:CloudRunProvider",
 }
 
 

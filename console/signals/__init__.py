@@ -7,13 +7,23 @@ one kind of source never pays for the others' clients at start-up.
 
 from __future__ import annotations
 
+import importlib
+
 from console.config import ServiceConfig
 from console.signals.base import ErrorRateSource, SignalError
 
 __all__ = ["SOURCES", "ErrorRateSource", "SignalError", "make_error_rate_source"]
 
+#: source name -> "module:class"; the class has ``from_config(service)``.  Only the
+#: module of the source in use is imported (its client library with it).
+REGISTRY: dict[str, str] = {
+    "probe": "console.signals.probe:ProbeSource",
+    "prometheus": "console.signals.prometheus:PrometheusSource",
+    "cloudwatch": "console.signals.cloudwatch:CloudWatchSource",
+    "cloudmonitoring": "console.signals.cloudmonitoring:CloudMonitoringSource",
+}
 #: The error-rate sources this console can build.
-SOURCES: tuple[str, ...] = ("probe",)
+SOURCES: tuple[str, ...] = tuple(REGISTRY)
 
 
 def make_error_rate_source(service: ServiceConfig) -> ErrorRateSource:
@@ -23,9 +33,16 @@ def make_error_rate_source(service: ServiceConfig) -> ErrorRateSource:
     cannot be built from the config (a probe with no URL to probe).
     """
     kind = service.error_rate.source
-    if kind == "probe":
-        from console.signals.probe import ProbeSource
-
-        return ProbeSource.from_config(service)
-    known = ", ".join(SOURCES)
-    raise SignalError(f"{service.name}: unknown error-rate source {kind!r} (known: {known})")
+    target = REGISTRY.get(kind)
+    if target is None:
+        known = ", ".join(SOURCES)
+        raise SignalError(f"{service.name}: unknown error-rate source {kind!r} (known: {known})")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SignalError(
+            f"{service.name}: error-rate source {kind!r} cannot be loaded: {exc}"
+        ) from None
+    source: ErrorRateSource = getattr(module, class_name).from_config(service)
+    return source
