@@ -10,8 +10,10 @@ observed, never from what was attempted.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +41,7 @@ from console.severity import assess
 from console.signals.base import ErrorRateSource
 from console.signals.health import check_health
 from console.verify import VerifyTick, verify
-from providers.base import Provider, ProviderError
+from providers.base import Provider, ProviderError, SupportsRemoteLock
 
 
 @dataclass
@@ -119,6 +121,34 @@ class RollbackFlow:
             self.incident.impact = impact
         self.incident.log("reason", f"reason: {reason}")
 
+    @contextlib.contextmanager
+    def _remote_lock(self) -> Iterator[None]:
+        """The platform-side lock (a Deployment annotation, an ECS tag), when there is one.
+
+        Taken after the local lock, so consoles on one bastion never race for
+        it; ``LockHeld`` (exit 3) leaves the platform untouched.  Released
+        after the rollout settled; a failed release is logged, not raised (the
+        lock expires on its own).
+        """
+        provider = self.provider
+        if not isinstance(provider, SupportsRemoteLock):
+            yield
+            return
+        host = socket.gethostname()
+        ttl = getattr(getattr(self.service, self.service.provider, None), "lock_ttl_s", 900.0)
+        warning = provider.acquire_lock(self.operator, host, ttl)
+        self.incident.log("lock", f"platform lock taken by {self.operator} on {host}")
+        if warning:
+            self.incident.log("lock", warning)
+        try:
+            yield
+        finally:
+            try:
+                provider.release_lock(self.operator, host)
+                self.incident.log("lock", "platform lock released")
+            except ProviderError as err:
+                self.incident.log("lock", f"platform lock not released (it expires): {err}")
+
     def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
         """Validate the target with the provider; raises NotFound / InvalidTarget (exit 2)."""
         plan = self.provider.plan(target, dry_run=dry_run)
@@ -140,7 +170,7 @@ class RollbackFlow:
         if plan.dry_run:
             raise ValueError("a dry-run plan is never executed")
         lock = ServiceLock(self.config.console.state_dir, self.service, self.operator)
-        with lock:
+        with lock, self._remote_lock():
             self.incident.mark("history", ItemState.DONE)
             self.incident.log("execute", f"started: {plan.summary}")
             self.executed = True

@@ -65,6 +65,18 @@ class TrafficTarget:
 
 
 @dataclass(frozen=True)
+class PlatformEvent:
+    """Something the platform reported about the service (a Kubernetes Event, an ECS event)."""
+
+    at: datetime | None
+    kind: str
+    reason: str
+    object: str
+    message: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What a provider saw of one service at one moment."""
 
@@ -78,6 +90,11 @@ class Snapshot:
     traffic: tuple[TrafficTarget, ...] = ()
     paused: bool = False
     notes: tuple[str, ...] = ()
+    #: Recent platform events, newest first.
+    events: tuple[PlatformEvent, ...] = ()
+    #: Provider-specific facts shown as "key: value" lines (generation, conditions,
+    #: deployments, circuit breaker...): label -> value.
+    facts: tuple[tuple[str, str], ...] = ()
 
     def previous(self) -> Revision | None:
         """The revision a plain "roll back" goes to: the one listed right after the current one.

@@ -145,3 +145,12 @@ class SupportsRemoteLock(Protocol):
     def release_lock(self, operator: str, host: str) -> None:
         """Release the lock if this operator on this host still holds it."""
         ...
+
+
+@runtime_checkable
+class SupportsLogs(Protocol):
+    """A provider that can show a unit's recent log lines (``kubectl logs --tail``)."""
+
+    def logs(self, unit: str, lines: int = 50) -> tuple[str, ...]:
+        """The last ``lines`` lines of ``unit`` (a pod, a task); ``NotFound`` if it is gone."""
+        ...
