@@ -11,6 +11,7 @@ observed, never from what was attempted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -32,16 +33,25 @@ from console.model import (
     ProgressEvent,
     ProgressStatus,
     ReadyResult,
+    Severity,
     Snapshot,
+    StepKind,
     Verification,
     utcnow,
 )
 from console.redact import Redactor
+from console.resume import JournalState, plan_for_journal
 from console.severity import assess
 from console.signals.base import ErrorRateSource
 from console.signals.health import check_health
 from console.verify import VerifyTick, verify
-from providers.base import Provider, ProviderError, SupportsRemoteLock
+from providers.base import (
+    InvalidTarget,
+    Provider,
+    ProviderError,
+    SupportsActions,
+    SupportsRemoteLock,
+)
 
 
 @dataclass
@@ -68,6 +78,8 @@ class RollbackFlow:
     #: When the trouble was first seen (the dashboard's first unhealthy poll), so the
     #: decision deadline keeps counting from there instead of restarting at "r".
     detected_at: datetime | None = None
+    #: An interrupted incident to continue (``console.resume``) instead of opening a new one.
+    resume_state: JournalState | None = None
     incident: Incident = field(init=False)
     snapshot: Snapshot | None = field(init=False, default=None)
     health: tuple[HealthResult, ...] = field(init=False, default=())
@@ -77,6 +89,9 @@ class RollbackFlow:
 
     def __post_init__(self) -> None:
         self.operator = self.operator or self.config.console.operator
+        if self.resume_state is not None:
+            self._reopen(self.resume_state)
+            return
         self.incident = Incident(
             service=self.service,
             operator=self.operator,
@@ -85,6 +100,111 @@ class RollbackFlow:
             redact=self.redact,
             detected_at=self.detected_at or utcnow(),
         )
+
+    def _reopen(self, state: JournalState) -> None:
+        """Continue an interrupted incident: same id, same journal, its timeline and marks."""
+        incident = Incident(
+            service=self.service,
+            operator=self.operator,
+            state_dir=self.config.console.state_dir,
+            reason=state.reason,
+            impact=state.impact,
+            redact=self.redact,
+            detected_at=state.detected_at or utcnow(),
+            id=state.incident_id,
+            resumed=True,
+        )
+        incident.timeline.extend(state.timeline)
+        incident.marks.update(state.marks)
+        incident.plan = state.plan
+        incident.before = state.before
+        incident.notes.extend(state.notes)
+        incident.verification = state.verification
+        incident.recovered_at = state.recovered_at
+        if state.verification is not None:
+            incident.after = state.verification.after
+        if state.severity is not Severity.UNKNOWN:
+            incident.assessment = Assessment(state.severity, "", (), None)
+        self.incident = incident
+        self.reason = state.reason
+        self.executed = True
+        self.ready = state.ready
+        stopped = f"{state.last_at:%H:%M:%S} UTC" if state.last_at else "at an unknown time"
+        where = "before any step finished"
+        if state.plan is not None and state.step_started is not None:
+            step = state.plan.steps[state.step_started]
+            where = f"during step {state.step_started + 1} ({step.title})"
+        note = (
+            f"Interrupted: the console stopped {where}, last journaled {stopped}; "
+            f"resumed by {self.operator}."
+        )
+        incident.notes.append(note)
+        incident.journal_event("note", note=note)
+        incident.log("resumed", note)
+        if state.step_failed is not None:
+            self.execute_error = "a step had failed before the interruption"
+
+    def resume_execute(
+        self, on_event: Callable[[ProgressEvent], None] | None = None
+    ) -> ReadyResult:
+        """Finish the interrupted rollback from the platform's real state, never repeating it.
+
+        The platform is re-read first.  When it already runs the target, the
+        switch took effect: only the steps after it that never finished
+        (restart, reload) are run.  When it does not, nothing of the switch
+        took effect and the provider plans afresh from the live state, which
+        is then executed in full.  Either way the rollout is waited for as usual.
+        """
+        state = self.resume_state
+        if state is None or state.plan is None:
+            raise ValueError("nothing to resume")
+        if state.ready is not None and state.ready.ready:
+            self.incident.log("resume", "the platform was already seen ready; continuing to verify")
+            return state.ready
+        old = state.plan
+        snapshot = self.refresh()
+        at_target = (
+            old.action == "rollback"
+            and snapshot.current is not None
+            and snapshot.current.id == old.to_revision.id
+        )
+        if at_target:
+            switch_at = max(
+                (i for i, step in enumerate(old.steps) if step.kind is StepKind.SWITCH), default=-1
+            )
+            remaining = [
+                i for i in range(switch_at + 1, len(old.steps)) if i not in state.steps_done
+            ]
+            self.incident.log(
+                "resume",
+                f"{self.service.name} already runs {old.to_revision.version}: the switch took "
+                f"effect; {len(remaining)} later step(s) left to run",
+            )
+            plan = dataclasses.replace(old, steps=tuple(old.steps[i] for i in remaining))
+            offset = remaining
+        else:
+            live = snapshot.current.version if snapshot.current else "(unknown)"
+            self.incident.log(
+                "resume",
+                f"{self.service.name} still runs {live}: planning the rollback to "
+                f"{old.to_revision.version} again from the live state",
+            )
+            if old.action == "rollback":
+                plan = self.provider.plan(old.to_revision.id)
+            elif isinstance(self.provider, SupportsActions):
+                plan = self.provider.plan_action(old.action, old.argument or None)
+            else:
+                raise InvalidTarget(f"cannot re-plan action {old.action!r} on this provider")
+            self.incident.plan = plan
+            self.incident.journal_event("plan", plan=plan_for_journal(plan))
+            offset = list(range(len(plan.steps)))
+
+        def shifted(event: ProgressEvent) -> None:
+            if on_event:
+                on_event(event)
+
+        full = self.incident.plan or old
+        return self._run(plan, full, lambda e: dataclasses.replace(e, step=offset[e.step]), shifted)
 
     # ----------------------------------------------------------------- read
 
@@ -119,6 +239,9 @@ class RollbackFlow:
         self.incident.reason = reason
         if impact:
             self.incident.impact = impact
+        self.incident.journal_event(
+            "reason", reason=self.redact(reason), impact=self.redact(self.incident.impact)
+        )
         self.incident.log("reason", f"reason: {reason}")
 
     @contextlib.contextmanager
@@ -153,6 +276,8 @@ class RollbackFlow:
         """Validate the target with the provider; raises NotFound / InvalidTarget (exit 2)."""
         plan = self.provider.plan(target, dry_run=dry_run)
         self.incident.plan = plan
+        if not dry_run:
+            self.incident.journal_event("plan", plan=plan_for_journal(plan))
         self.incident.mark("target", ItemState.DONE, plan.to_revision.version)
         self.incident.log("plan", plan.summary + (" (dry run)" if dry_run else ""))
         return plan
@@ -169,14 +294,30 @@ class RollbackFlow:
         """
         if plan.dry_run:
             raise ValueError("a dry-run plan is never executed")
+        return self._run(plan, plan, lambda e: e, on_event)
+
+    def _run(
+        self,
+        plan: Plan,
+        full: Plan,
+        to_full: Callable[[ProgressEvent], ProgressEvent],
+        on_event: Callable[[ProgressEvent], None] | None,
+    ) -> ReadyResult:
+        """Execute ``plan`` (all of ``full``, or the steps of it left to run) and wait.
+
+        ``to_full`` maps a progress event of ``plan`` to the step numbering of
+        ``full``, which is what the journal, the timeline and the screens use.
+        """
         lock = ServiceLock(self.config.console.state_dir, self.service, self.operator)
         with lock, self._remote_lock():
             self.incident.mark("history", ItemState.DONE)
+            self.incident.journal_event("execute")
             self.incident.log("execute", f"started: {plan.summary}")
             self.executed = True
             try:
-                for event in self.provider.execute(plan):
-                    self._log_event(plan, event)
+                for raw in self.provider.execute(plan):
+                    event = to_full(raw)
+                    self._log_event(full, event)
                     if on_event:
                         on_event(event)
             except ProviderError as err:
@@ -185,7 +326,10 @@ class RollbackFlow:
                 self.incident.log("failed", f"rollback failed: {err}")
                 raise
             self.incident.mark("run", ItemState.DONE)
-            ready = self.provider.wait_ready(plan, self.service.ready_timeout_s)
+            ready = self.provider.wait_ready(full, self.service.ready_timeout_s)
+        self.incident.journal_event(
+            "ready", ready=ready.ready, message=self.redact(ready.message), waited_s=ready.waited_s
+        )
         self.ready = ready
         state = ItemState.DONE if ready.ready else ItemState.FAILED
         self.incident.mark("rollout", state, "" if ready.ready else ready.message)
@@ -206,6 +350,8 @@ class RollbackFlow:
 
     def _log_event(self, plan: Plan, event: ProgressEvent) -> None:
         title = plan.steps[event.step].title if 0 <= event.step < len(plan.steps) else "step"
+        if event.status is not ProgressStatus.OUTPUT:
+            self.incident.journal_event("step", index=event.step, status=event.status)
         if event.status is ProgressStatus.OUTPUT:
             self.incident.log("output", f"  {event.message}")
         else:
@@ -235,6 +381,9 @@ class RollbackFlow:
             self.incident.mark(item, state, "" if result.passed else result.message)
         if result.passed:
             self.incident.recovered_at = utcnow()
+        self.incident.journal_event(
+            "verified", verification=result, recovered_at=self.incident.recovered_at
+        )
         self.incident.log("verified" if result.passed else "not-verified", result.message)
         return result
 
@@ -260,5 +409,6 @@ class RollbackFlow:
         record = self.incident.to_record(outcome)
         path = self.config.console.history_file
         append_entry(path, record, redact=self.redact)
+        self.incident.journal_event("recorded", history_file=path)
         self.incident.log("recorded", f"history entry appended to {path}")
         return FlowResult(outcome, outcome.value, record, path)

@@ -60,6 +60,8 @@ class Incident:
     verification: Verification | None = None
     recovered_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    #: True when this object continues an interrupted incident's journal (``console.resume``).
+    resumed: bool = False
     _journal: Journal | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +69,9 @@ class Incident:
         if not self.id:
             self.id = new_incident_id(self.service.name, self.detected_at)
         self._journal = Journal(journal_path(self.state_dir, self.id))
+        if self.resumed:
+            self._write({"event": "resumed", "operator": self.operator})
+            return
         self._write(
             {
                 "event": "opened",
@@ -76,6 +81,10 @@ class Incident:
                 "detected_at": self.detected_at,
             }
         )
+        if self.reason or self.impact:
+            self.journal_event(
+                "reason", reason=self.redact(self.reason), impact=self.redact(self.impact)
+            )
         self.log("opened", f"Incident opened on {self.service.label} by {self.operator}")
 
     @property
@@ -89,6 +98,15 @@ class Incident:
     def _write(self, event: dict[str, Any]) -> None:
         if self._journal is not None:
             self._journal.append({"at": self.clock(), "incident": self.id, **event})
+
+    def journal_event(self, event: str, **data: Any) -> None:
+        """Journal a structured event (plan, step, ready, verified...) that resume reads back.
+
+        Written (and fsync'd) before the caller acts on it; strings in it must
+        already be redacted.
+        """
+        with self._lock:
+            self._write({"event": event, **data})
 
     def log(self, kind: str, message: str) -> TimelineEvent:
         """Add a timeline line (redacted), journaled before it is shown."""
@@ -131,6 +149,7 @@ class Incident:
         self.assessment = assessment
         if self.before is None:
             self.before = sample
+        self.journal_event("assessed", severity=assessment.severity, sample=self.before)
         self.log(
             "assessed",
             f"severity {assessment.severity.value}: {assessment.recommendation}"

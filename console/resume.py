@@ -1,0 +1,280 @@
+"""Finding an interrupted rollback in the journal and rebuilding it.
+
+The journal (``console.journal``) holds every event of an incident, fsync'd
+before the console acted on it.  When the console, the SSH session or the
+bastion died mid-rollback, the journal of that incident has an ``execute``
+event but no ``recorded`` one: that incident is *open*.  This module reads it
+back into a ``JournalState`` (what was planned, which steps started and
+finished, whether the platform was seen ready, the verification) and into an
+``Incident`` that continues the same journal, so the resumed rollback ends in
+one history entry that shows the interruption.
+
+What "already took effect" means is decided by the flow from the platform's
+real state, not from the journal alone (see ``RollbackFlow.resume_execute``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from console import journal
+from console.model import (
+    Assessment,
+    ChecklistMark,
+    ItemState,
+    Plan,
+    ReadyResult,
+    Revision,
+    Sample,
+    Severity,
+    Step,
+    StepKind,
+    TimelineEvent,
+    Verification,
+)
+
+
+@dataclass
+class JournalState:
+    """What one incident's journal says happened, in the order it happened."""
+
+    incident_id: str
+    path: Path
+    service: str = ""
+    environment: str = ""
+    operator: str = ""
+    detected_at: datetime | None = None
+    reason: str = ""
+    impact: str = ""
+    plan: Plan | None = None
+    #: Indices of plan steps seen FINISHED / SKIPPED, and the last one seen STARTED.
+    steps_done: set[int] = field(default_factory=set)
+    step_started: int | None = None
+    step_failed: int | None = None
+    executing: bool = False
+    ready: ReadyResult | None = None
+    verification: Verification | None = None
+    recovered_at: datetime | None = None
+    recorded: bool = False
+    closed: bool = False
+    before: Sample | None = None
+    severity: Severity = Severity.UNKNOWN
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    marks: dict[str, ChecklistMark] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: When the last event was written: about when the console stopped.
+    last_at: datetime | None = None
+    resumes: int = 0
+
+    @property
+    def open(self) -> bool:
+        """Execution started and no history entry was written: a rollback left half-way."""
+        return self.executing and not self.recorded and not self.closed
+
+    def describe(self) -> list[str]:
+        """What was done and what was not, one line each, for the resume offer."""
+        lines: list[str] = []
+        plan = self.plan
+        if plan is None:
+            return ["no plan was journaled"]
+        lines.append(plan.summary)
+        for index, step in enumerate(plan.steps):
+            if index in self.steps_done:
+                state = "done"
+            elif index == self.step_failed:
+                state = "FAILED"
+            elif index == self.step_started:
+                state = "started, not seen finishing"
+            else:
+                state = "not started"
+            lines.append(f"{index + 1}. {step.title}: {state}")
+        if self.ready is not None:
+            lines.append(
+                f"platform {'ready' if self.ready.ready else 'NOT ready'}: {self.ready.message}"
+            )
+        if self.verification is not None:
+            lines.append(
+                f"{'verified' if self.verification.passed else 'not verified'}: "
+                f"{self.verification.message}"
+            )
+        return lines
+
+
+def read_state(path: Path) -> JournalState:
+    """Fold one journal file into a ``JournalState`` (torn lines are skipped by the reader)."""
+    state = JournalState(incident_id=path.stem, path=path)
+    for event in journal.read(path):
+        kind = event.get("event")
+        at = _dt(event.get("at"))
+        state.last_at = at or state.last_at
+        state.incident_id = str(event.get("incident") or state.incident_id)
+        if kind == "opened":
+            state.service = str(event.get("service", ""))
+            state.environment = str(event.get("environment", ""))
+            state.operator = str(event.get("operator", ""))
+            state.detected_at = _dt(event.get("detected_at"))
+        elif kind == "resumed":
+            state.resumes += 1
+        elif kind == "timeline":
+            state.timeline.append(
+                TimelineEvent(
+                    at=at or datetime.min,
+                    kind=str(event.get("kind", "")),
+                    message=str(event.get("message", "")),
+                )
+            )
+        elif kind == "checklist":
+            item = str(event.get("item", ""))
+            state.marks[item] = ChecklistMark(
+                item,
+                ItemState(event.get("state", "pending")),
+                str(event.get("note", "")),
+                at=at or datetime.min,
+            )
+        elif kind == "reason":
+            state.reason = str(event.get("reason", ""))
+            state.impact = str(event.get("impact", ""))
+        elif kind == "assessed":
+            state.severity = Severity(event.get("severity", "unknown"))
+            if state.before is None and event.get("sample"):
+                state.before = sample_from(event["sample"])
+        elif kind == "plan":
+            state.plan = plan_from(event["plan"])
+            state.steps_done, state.step_started, state.step_failed = set(), None, None
+            state.ready = None
+        elif kind == "execute":
+            state.executing = True
+        elif kind == "step":
+            index, status = int(event.get("index", -1)), event.get("status")
+            if status == "started":
+                state.step_started = index
+            elif status in ("finished", "skipped"):
+                state.steps_done.add(index)
+            elif status == "failed":
+                state.step_failed = index
+        elif kind == "ready":
+            state.ready = ReadyResult(
+                bool(event.get("ready")),
+                str(event.get("message", "")),
+                float(event.get("waited_s", 0.0)),
+            )
+        elif kind == "verified":
+            state.verification = verification_from(event["verification"])
+            state.recovered_at = _dt(event.get("recovered_at"))
+        elif kind == "note":
+            state.notes.append(str(event.get("note", "")))
+        elif kind == "recorded":
+            state.recorded = True
+        elif kind == "closed":
+            state.closed = True
+    return state
+
+
+def open_incidents(state_dir: Path, service: str | None = None) -> list[JournalState]:
+    """Open incidents in ``state_dir``, oldest first; only ``service``'s when given."""
+    folder = state_dir / "journal"
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            state = read_state(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable journal: not something we can resume
+        if state.open and (service is None or state.service == service):
+            found.append(state)
+    return found
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def plan_for_journal(plan: Plan) -> dict[str, Any]:
+    """The plan as the journal keeps it: everything but ``data`` (re-planned on resume)."""
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan) if f.name != "data"}
+    return fields
+
+
+def revision_from(raw: dict[str, Any] | None) -> Revision | None:
+    if not raw:
+        return None
+    return Revision(
+        id=str(raw["id"]),
+        version=str(raw.get("version", raw["id"])),
+        created=_dt(raw.get("created")),
+        change_cause=str(raw.get("change_cause", "")),
+        image=str(raw.get("image", "")),
+        current=bool(raw.get("current", False)),
+        detail=str(raw.get("detail", "")),
+    )
+
+
+def plan_from(raw: dict[str, Any]) -> Plan:
+    to_revision = revision_from(raw["to_revision"])
+    if to_revision is None:
+        raise ValueError("journaled plan has no target revision")
+    return Plan(
+        service=str(raw["service"]),
+        environment=str(raw["environment"]),
+        provider=str(raw["provider"]),
+        from_revision=revision_from(raw.get("from_revision")),
+        to_revision=to_revision,
+        steps=tuple(
+            Step(
+                title=str(s["title"]),
+                command=str(s["command"]),
+                kind=StepKind(s["kind"]),
+                argv=tuple(s.get("argv", ())),
+                timeout_s=float(s.get("timeout_s", 60.0)),
+            )
+            for s in raw.get("steps", ())
+        ),
+        warnings=tuple(raw.get("warnings", ())),
+        dry_run=bool(raw.get("dry_run", False)),
+        action=str(raw.get("action", "rollback")),
+        argument=str(raw.get("argument", "")),
+    )
+
+
+def sample_from(raw: dict[str, Any] | None) -> Sample | None:
+    if not raw:
+        return None
+    return Sample(
+        at=_dt(raw.get("at")) or datetime.min,
+        error_rate=raw.get("error_rate"),
+        p95_ms=raw.get("p95_ms"),
+        requests=int(raw.get("requests", 0)),
+        source=str(raw.get("source", "")),
+    )
+
+
+def verification_from(raw: dict[str, Any]) -> Verification:
+    return Verification(
+        passed=bool(raw["passed"]),
+        message=str(raw.get("message", "")),
+        window_s=float(raw.get("window_s", 0.0)),
+        before=sample_from(raw.get("before")),
+        after=sample_from(raw.get("after")),
+    )
+
+
+def assessment_for_journal(assessment: Assessment) -> dict[str, Any]:
+    return {"severity": assessment.severity, "recommendation": assessment.recommendation}
+
+
+def _dt(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+
+
+#: Signature of the incident factory the flow passes in (keeps this module free of flow).
+IncidentFactory = Callable[..., Any]
