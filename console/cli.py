@@ -112,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long health must hold afterwards (default: the service's verify_window_s)",
     )
 
+    resume = sub.add_parser(
+        "resume",
+        parents=[common],
+        help="finish a rollback the console was interrupted in (crash, lost SSH session)",
+    )
+    resume.add_argument("service", nargs="?", help="only this service's interrupted rollback")
+    resume.add_argument("--list", action="store_true", help="list interrupted rollbacks, exit")
+    resume.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    resume.add_argument(
+        "--verify-window",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long health must hold afterwards (default: the service's verify_window_s)",
+    )
+
     history = sub.add_parser("history", parents=[common], help="list rollback-history entries")
     history.add_argument("--last", type=_positive_int, metavar="N", help="only the newest N")
 
@@ -174,6 +189,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return cmd_rollback(args, out, err)
     if command == "history":
         return cmd_history(args, out)
+    if command == "resume":
+        return cmd_resume(args, out, err)
     config = _load(args)
     if args.service:
         config.service(args.service)
@@ -300,6 +317,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--reason must not be empty")
     config = _load(args)
     svc = config.service(args.service)
+    _refuse_if_interrupted(config, svc, dry_run=args.dry_run)
     provider = load_provider(svc)
     source = make_error_rate_source(svc)
     source.start()
@@ -362,6 +380,93 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK if result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
     finally:
         source.stop()
+
+
+def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:
+    """A new rollback must not start over a half-done one: resume that first."""
+    from console.resume import open_incidents
+
+    if dry_run:
+        return
+    pending = open_incidents(config.console.state_dir, svc.name)
+    if pending:
+        raise UsageError(
+            f"an interrupted rollback of {svc.name} is open (incident {pending[-1].incident_id}): "
+            f"finish it with `{PROG} resume {svc.name}` first"
+        )
+
+
+def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Finish interrupted rollbacks: re-read the platform, continue, verify, record once."""
+    from console.flow import RollbackFlow
+    from console.resume import open_incidents
+    from console.signals import make_error_rate_source
+    from providers import load_provider
+
+    config = _load(args)
+    if args.service:
+        config.service(args.service)
+    pending = open_incidents(config.console.state_dir, args.service)
+    if not pending:
+        print("no interrupted rollback to resume", file=out)
+        return EXIT_OK
+    for state in pending:
+        print(
+            f"interrupted: incident {state.incident_id} ({state.service}, "
+            f"by {state.operator or '?'})",
+            file=out,
+        )
+        for line in state.describe():
+            print(f"  {line}", file=out)
+    if args.list:
+        return EXIT_OK
+    code = EXIT_OK
+    for state in pending:
+        svc = config.service(state.service)
+        if not args.yes and not _confirm_on_terminal(svc, out):
+            print(f"not resumed: {state.incident_id}", file=err)
+            code = max(code, EXIT_FAILED)
+            continue
+        provider = load_provider(svc)
+        source = make_error_rate_source(svc)
+        source.start()
+        try:
+            flow = RollbackFlow(config, svc, provider, source, resume_state=state)
+            print(f"resuming {state.incident_id}", file=out, flush=True)
+            try:
+                ready = flow.resume_execute(
+                    on_event=lambda e: _print_event(out, e),
+                    on_note=lambda note: print(f"  {note}", file=out, flush=True),
+                )
+            except LockHeld:
+                raise
+            except ProviderError as exc:
+                print(f"rollback failed: {exc}", file=err)
+                flow.execute_error = str(exc)
+                result = flow.record()
+                print(f"history entry appended to {result.history_file}", file=out)
+                code = max(code, EXIT_FAILED)
+                continue
+            print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out)
+            verified = flow.incident.verification
+            if ready.ready and not (verified and verified.passed):
+                source.wait_for_data(min(5.0, svc.error_rate.window_s))
+                window = args.verify_window if args.verify_window else svc.verify_window_s
+                print(f"verifying for {window:g} s ...", file=out, flush=True)
+                verification = flow.verify(window_s=window)
+                print(
+                    f"{'verified' if verification.passed else 'NOT VERIFIED'}: "
+                    f"{verification.message}",
+                    file=out,
+                )
+            result = flow.record()
+            print(f"outcome: {result.outcome.value}", file=out)
+            print(f"history entry appended to {result.history_file}", file=out)
+            if result.outcome is not Outcome.ROLLED_BACK:
+                code = max(code, EXIT_FAILED)
+        finally:
+            source.stop()
+    return code
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:

@@ -145,7 +145,9 @@ class RollbackFlow:
             self.execute_error = "a step had failed before the interruption"
 
     def resume_execute(
-        self, on_event: Callable[[ProgressEvent], None] | None = None
+        self,
+        on_event: Callable[[ProgressEvent], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> ReadyResult:
         """Finish the interrupted rollback from the platform's real state, never repeating it.
 
@@ -158,8 +160,14 @@ class RollbackFlow:
         state = self.resume_state
         if state is None or state.plan is None:
             raise ValueError("nothing to resume")
+
+        def note(message: str) -> None:
+            self.incident.log("resume", message)
+            if on_note:
+                on_note(message)
+
         if state.ready is not None and state.ready.ready:
-            self.incident.log("resume", "the platform was already seen ready; continuing to verify")
+            note("the platform was already seen ready; continuing to verify")
             return state.ready
         old = state.plan
         snapshot = self.refresh()
@@ -175,8 +183,7 @@ class RollbackFlow:
             remaining = [
                 i for i in range(switch_at + 1, len(old.steps)) if i not in state.steps_done
             ]
-            self.incident.log(
-                "resume",
+            note(
                 f"{self.service.name} already runs {old.to_revision.version}: the switch took "
                 f"effect; {len(remaining)} later step(s) left to run",
             )
@@ -184,8 +191,7 @@ class RollbackFlow:
             offset = remaining
         else:
             live = snapshot.current.version if snapshot.current else "(unknown)"
-            self.incident.log(
-                "resume",
+            note(
                 f"{self.service.name} still runs {live}: planning the rollback to "
                 f"{old.to_revision.version} again from the live state",
             )

@@ -1,0 +1,183 @@
+"""Killing the console mid-rollback and starting it again: rolled back once, one entry.
+
+Real processes: the console runs `rollback` on the demo sandbox with a
+restart command that stops half-way (it waits for a file), the test kills
+the console with SIGKILL at that moment (and the restart with it, as a dying
+bastion would), then runs `resume`.  The journal must be complete, the switch
+must not run again, and exactly one truthful history entry must say that the
+rollback was interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.config import load_config
+from console.demo import DemoSandbox, build_sandbox, restart_argv
+from console.history import read_entries
+from console.resume import open_incidents
+from tests.e2e.test_headless_rollback import edit_config, field, history_of, served_version
+
+pytestmark = pytest.mark.e2e
+
+#: A restart that announces itself, waits until the test creates ``go``, then restarts.
+GATED_RESTART = """
+import pathlib, subprocess, sys, time
+root = pathlib.Path(sys.argv[1])
+(root / "restart-started").write_text("started")
+while not (root / "go").exists():
+    time.sleep(0.05)
+sys.exit(subprocess.call(sys.argv[2:]))
+"""
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
+    box = build_sandbox(tmp_path / "sandbox")
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+def console(box: DemoSandbox, *args: str) -> list[str]:
+    return [sys.executable, "-m", "console.cli", *args, "--config", str(box.config_path)]
+
+
+def journal_events(box: DemoSandbox) -> list[dict[str, object]]:
+    files = list((box.root / "state" / "journal").glob("*.jsonl"))
+    assert len(files) == 1, files
+    return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
+
+
+def kill_group_of(pid_file: Path) -> None:
+    """The restart command runs in a process group of its own: end it as a crash would."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"restart-started" in cmdline or str(pid_file).encode() in cmdline:
+            os.kill(int(entry.name), signal.SIGKILL)
+
+
+def test_killed_during_restart_resumes_without_switching_again(sandbox: DemoSandbox) -> None:
+    script = sandbox.root / "gated_restart.py"
+    script.write_text(GATED_RESTART)
+    edit_config(
+        sandbox,
+        lambda d: d["services"][0]["host"].__setitem__(
+            "restart", [sys.executable, str(script), str(sandbox.root), *restart_argv(sandbox.root)]
+        ),
+    )
+    run = subprocess.Popen(
+        console(sandbox, "rollback", "web", "--yes", "--reason", "5xx after v1.3.0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for _ in range(1200):
+            if (sandbox.root / "restart-started").exists() or run.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (sandbox.root / "restart-started").exists(), run.communicate()
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    kill_group_of(script)
+
+    # The crash left: the link switched, the old process still serving, no entry.
+    assert (sandbox.root / "current").resolve().name == "v1.2.9"
+    assert not history_of(sandbox).exists()
+    pending = open_incidents(load_config(sandbox.config_path).console.state_dir)
+    assert len(pending) == 1
+    assert any("started, not seen finishing" in line for line in pending[0].describe())
+
+    # A new rollback refuses to start over the half-done one.
+    again = subprocess.run(
+        console(sandbox, "rollback", "web", "--yes", "--reason", "again"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert again.returncode == 2
+    assert "resume web" in again.stderr and "Traceback" not in again.stderr
+
+    (sandbox.root / "go").write_text("go")
+    resumed = subprocess.run(
+        console(sandbox, "resume", "web", "--yes", "--verify-window", "3"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=180,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "the switch took effect" in resumed.stdout or "already runs v1.2.9" in resumed.stdout
+    assert "v1.2.9" in served_version(sandbox)
+
+    events = journal_events(sandbox)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("recorded") == 1 and kinds.index("execute") < kinds.index("resumed")
+    assert "resumed" in kinds
+    switch_starts = [e for e in events if e["event"] == "step" and e["index"] == 0]
+    assert [e["status"] for e in switch_starts] == ["started", "finished"], "switched twice"
+
+    entries = read_entries(history_of(sandbox))
+    assert len(entries) == 1
+    text = history_of(sandbox).read_text()
+    assert field(text, "Outcome") == "rolled back and verified"
+    assert "Interrupted: the console stopped during step" in text
+    assert open_incidents(load_config(sandbox.config_path).console.state_dir) == []
+
+    nothing = subprocess.run(
+        console(sandbox, "resume"), capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert nothing.returncode == 0 and "no interrupted rollback" in nothing.stdout
+
+
+def test_crash_before_the_switch_took_effect_replans_and_rolls_back_once(
+    sandbox: DemoSandbox,
+) -> None:
+    """The journal says the switch started, the link says it never happened: run it."""
+    from console.flow import RollbackFlow
+    from console.signals import make_error_rate_source
+    from providers import load_provider
+
+    config = load_config(sandbox.config_path)
+    svc = config.service("web")
+    source = make_error_rate_source(svc)
+    flow = RollbackFlow(config, svc, load_provider(svc), source, reason="crash test")
+    plan = flow.plan(None)
+    # What a console killed just after journaling "switch started" leaves behind:
+    flow.incident.journal_event("execute")
+    flow.incident.journal_event("step", index=0, status="started")
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+    (state,) = open_incidents(config.console.state_dir)
+    assert state.plan is not None and state.plan.to_revision.id == plan.to_revision.id
+    resumed = RollbackFlow(config, svc, load_provider(svc), source, resume_state=state)
+    ready = resumed.resume_execute()
+    assert ready.ready, ready.message
+    assert (sandbox.root / "current").resolve().name == "v1.2.9"
+    assert "v1.2.9" in served_version(sandbox)
+    assert any(
+        "planning the rollback to v1.2.9 again" in e.message for e in resumed.incident.timeline
+    )
+    resumed.record()
+    assert len(read_entries(history_of(sandbox))) == 1
