@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
 
     from console.flow import RollbackFlow
+    from console.resume import JournalState
     from console.signals.base import ErrorRateSource
     from providers.base import Provider
 
@@ -233,6 +234,66 @@ class RollbackConsoleApp(App[int]):
         # Pushed rather than returned by get_default_screen(): only pushed screens load
         # their CSS_PATH (dashboard.tcss beside the screen).
         self.push_screen(self._new_dashboard())
+        self.call_after_refresh(self._look_for_interrupted)
+
+    # ----------------------------------------------------------------- resume
+
+    @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
+    def _look_for_interrupted(self) -> None:
+        """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""
+        from console.resume import open_incidents
+
+        pending = [
+            state
+            for state in open_incidents(self.config.console.state_dir)
+            if state.service in self.runtimes and state.plan is not None
+        ]
+        if pending:
+            self.call_from_thread(self._offer_resume, pending[0])
+
+    def _offer_resume(self, state: JournalState) -> None:
+        from screens.flow_common import AskYesNo
+
+        lines = "\n".join(f"  {line}" for line in state.describe())
+        question = (
+            f"An interrupted rollback of {state.service} was found "
+            f"(incident {state.incident_id}, by {state.operator or '?'}):\n{lines}\n\n"
+            "Resume it now?  The platform is re-read first; nothing that already took "
+            "effect is done again."
+        )
+
+        def answered(resume: bool | None) -> None:
+            if not resume:
+                self.notify(
+                    f"Not resumed. Later: `rollback-console resume {state.service}`.",
+                    severity="warning",
+                )
+                return
+            if state.service != self.service_name:
+                self.action_switch_service(state.service)
+            self._prepare_resume(self.runtimes[state.service], state)
+
+        self.push_screen(
+            AskYesNo(question, yes_label="Resume", no_label="Later"), callback=answered
+        )
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prepare-rollback",
+        exit_on_error=False,
+        description="resume the rollback",
+    )
+    def _prepare_resume(self, runtime: ServiceRuntime, state: JournalState) -> None:
+        from console.flow import RollbackFlow
+        from screens.execute import ExecuteScreen
+
+        provider = runtime.ensure_provider()
+        source = runtime.ensure_source()
+        flow = RollbackFlow(self.config, runtime.service, provider, source, resume_state=state)
+        plan = flow.incident.plan
+        if plan is not None and not get_current_worker().is_cancelled:
+            self.call_from_thread(self.push_screen, ExecuteScreen(flow, plan, resume=True))
 
     def _new_dashboard(self) -> DashboardScreen:
         return DashboardScreen(self.runtime, clock=self.clock, can_switch=len(self.runtimes) > 1)

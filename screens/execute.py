@@ -68,10 +68,16 @@ class ExecuteScreen(FlowScreen):
 
         event: ProgressEvent
 
-    def __init__(self, flow: RollbackFlow, plan: Plan) -> None:
+    def __init__(self, flow: RollbackFlow, plan: Plan, *, resume: bool = False) -> None:
         super().__init__(flow)
         self.plan = plan
+        #: Continue an interrupted rollback (``flow.resume_execute``) instead of starting one.
+        self.resume = resume
         self.step_states: list[str] = ["pending"] * len(plan.steps)
+        if resume and flow.resume_state is not None:
+            for index in flow.resume_state.steps_done:
+                if 0 <= index < len(self.step_states):
+                    self.step_states[index] = "done"
         self.ready_state = "pending"
         #: "running", "ready", "not-ready", "failed" or "refused".
         self.phase = "running"
@@ -95,6 +101,11 @@ class ExecuteScreen(FlowScreen):
     def run_plan(self) -> ReadyResult:
         """Blocking: lock, steps, wait until ready.  Unexpected errors are recorded as failures."""
         try:
+            if self.resume:
+                return self.flow.resume_execute(
+                    on_event=self._post_event,
+                    on_note=lambda note: self.app.call_from_thread(self._note, note),
+                )
             return self.flow.execute(self.plan, on_event=self._post_event)
         except ProviderError:
             raise
@@ -105,6 +116,9 @@ class ExecuteScreen(FlowScreen):
                 self.flow.execute_error = f"unexpected {type(err).__name__}: {err}"
                 self.flow.incident.log("failed", f"rollback failed: {self.flow.execute_error}")
             raise
+
+    def _note(self, note: str) -> None:
+        self.query_one("#execute-log", Log).write_line(f"resume: {note}")
 
     def _post_event(self, event: ProgressEvent) -> None:
         self.post_message(self.Progress(event))
