@@ -256,6 +256,13 @@ class ConsoleConfig:
     history_file: Path
     state_dir: Path
     language: str = "en"
+    #: Environment variable holding the Slack-compatible webhook URL ("" = no webhook).
+    #: The URL is a secret: it is read when a message is sent and never shown or recorded.
+    webhook_env: str = ""
+    #: Seconds one webhook request may take before it counts as failed.
+    webhook_timeout_s: float = 10.0
+    #: Attempts per message (5xx, 429, timeouts and connection errors are retried).
+    webhook_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -504,19 +511,38 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 
 def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> ConsoleConfig:
-    r.expect("operator", "history_file", "state_dir", "language")
+    r.expect(
+        "operator",
+        "history_file",
+        "state_dir",
+        "language",
+        "webhook_env",
+        "webhook_timeout_s",
+        "webhook_attempts",
+    )
     operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
     history = r.get("history_file", str, "docs/operations/rollback-history.md")
     state = r.path_value("state_dir") or default_state_dir()
     language = r.get("language", str, "en")
     if language not in ("en", "ja"):
         raise r.error("language", f"must be 'en' or 'ja', got {language!r}")
+    webhook_env = r.get("webhook_env", str, "")
+    if webhook_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", webhook_env):
+        # Never echo the value: it may be the URL itself pasted by mistake.
+        raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
+    attempts = r.get("webhook_attempts", int, 3)
+    if not 1 <= attempts <= 10:
+        raise r.error("webhook_attempts", f"must be between 1 and 10, got {attempts!r}")
+    webhook_timeout = r.number("webhook_timeout_s", 10.0)
     r.done()
     return ConsoleConfig(
         operator=operator,
         history_file=loader.resolve(history),
         state_dir=state,
         language=language,
+        webhook_env=webhook_env,
+        webhook_timeout_s=webhook_timeout,
+        webhook_attempts=attempts,
     )
 
 
