@@ -112,6 +112,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long health must hold afterwards (default: the service's verify_window_s)",
     )
 
+    action = sub.add_parser(
+        "action",
+        parents=[common],
+        help="run one of the provider's actions (restart, restore a manifest, image rollback...)",
+    )
+    action.add_argument("service")
+    action.add_argument("action", nargs="?", help="the action id (see --list)")
+    action.add_argument("--list", action="store_true", help="list the service's actions, exit")
+    action.add_argument("--arg", metavar="VALUE", help="what the action acts on, if it asks")
+    action.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    action.add_argument("--reason", help="why (goes into the history entry; required to run)")
+    action.add_argument(
+        "--verify-window",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long health must hold afterwards (default: the service's verify_window_s)",
+    )
+
     resume = sub.add_parser(
         "resume",
         parents=[common],
@@ -191,6 +210,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return cmd_history(args, out)
     if command == "resume":
         return cmd_resume(args, out, err)
+    if command == "action":
+        return cmd_action(args, out, err)
     config = _load(args)
     if args.service:
         config.service(args.service)
@@ -315,6 +336,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if not args.reason.strip():
         raise UsageError("--reason must not be empty")
+    action: str | None = getattr(args, "action", None)
     config = _load(args)
     svc = config.service(args.service)
     _refuse_if_interrupted(config, svc, dry_run=args.dry_run)
@@ -335,7 +357,10 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         for reason in assessment.reasons:
             print(f"  - {reason}", file=out)
-        plan = flow.plan(args.to, dry_run=args.dry_run)
+        if action:
+            plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
+        else:
+            plan = flow.plan(args.to, dry_run=args.dry_run)
         print(plan.summary, file=out)
         for warning in plan.warnings:
             print(f"  warning: {warning}", file=out)
@@ -380,6 +405,29 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK if result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
     finally:
         source.stop()
+
+
+def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """List a service's actions, or run one through the same flow as a rollback."""
+    if args.list or not args.action:
+        from providers import load_provider
+        from providers.base import SupportsActions
+
+        config = _load(args)
+        svc = config.service(args.service)
+        provider = load_provider(svc)
+        actions = provider.actions() if isinstance(provider, SupportsActions) else ()
+        if not actions:
+            print(f"{svc.label}: no actions besides rollback", file=out)
+        for item in actions:
+            wants = f" --arg {item.argument.upper()}" if item.argument else ""
+            print(f"  {item.id}{wants}: {item.title} — {item.description}", file=out)
+            if item.choices:
+                print(f"      choices: {', '.join(item.choices)}", file=out)
+        return EXIT_OK
+    if args.reason is None:
+        raise UsageError("--reason is required to run an action (it goes into the history entry)")
+    return cmd_rollback(args, out, err)
 
 
 def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:

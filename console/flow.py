@@ -278,6 +278,18 @@ class RollbackFlow:
             except ProviderError as err:
                 self.incident.log("lock", f"platform lock not released (it expires): {err}")
 
+    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+        """Plan one of the provider's actions (restart, restore a manifest, image rollback...)."""
+        if not isinstance(self.provider, SupportsActions):
+            raise InvalidTarget(f"the {self.provider.name} provider has no actions")
+        plan = self.provider.plan_action(action, argument, dry_run=dry_run)
+        self.incident.plan = plan
+        self.incident.mark("target", ItemState.DONE, f"{action} {argument or ''}".strip())
+        self.incident.log("plan", plan.summary + (" (dry run)" if dry_run else ""))
+        if not dry_run:
+            self.incident.journal_event("plan", plan=plan_for_journal(plan))
+        return plan
+
     def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
         """Validate the target with the provider; raises NotFound / InvalidTarget (exit 2)."""
         plan = self.provider.plan(target, dry_run=dry_run)

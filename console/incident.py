@@ -163,6 +163,9 @@ class Incident:
             timeline = tuple(self.timeline)
             marks = dict(self.marks)
             notes = tuple(self.notes)
+        if plan is not None and plan.action != "rollback":
+            what = f"{plan.action} {plan.argument}".strip()
+            notes = (f"Action: {what} (the outcome below is that of this action)", *notes)
         severity = self.assessment.severity if self.assessment else Severity.UNKNOWN
         from_rev: Revision | None = plan.from_revision if plan else None
         to_rev: Revision | None = plan.to_revision if plan else None

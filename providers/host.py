@@ -60,6 +60,7 @@ from pathlib import Path
 
 from console.config import HostConfig, ServiceConfig
 from console.model import (
+    Action,
     Plan,
     ProgressEvent,
     ProgressStatus,
@@ -298,6 +299,45 @@ class HostProvider:
             steps=tuple(steps),
             warnings=tuple(warnings),
             dry_run=dry_run,
+        )
+
+    def actions(self) -> tuple[Action, ...]:
+        """Restart in place (runbook: restart before rolling back when the release is fine)."""
+        if not self.host.restart:
+            return ()
+        return (
+            Action(
+                id="restart",
+                title="Restart the live release",
+                description=f"Run the restart command ({shlex.join(self.host.restart)}) "
+                "without switching release",
+            ),
+        )
+
+    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+        if action != "restart" or not self.host.restart:
+            known = ", ".join(a.id for a in self.actions()) or "none"
+            raise NotFound(f"unknown action {action!r} for {self.service.label} (known: {known})")
+        snap = self.snapshot()
+        current = snap.current
+        if current is None:
+            raise InvalidTarget(f"{self.service.label} has no live release to restart")
+        steps = [
+            self._step(
+                f"Restart {self.service.label} on {current.version}",
+                self.host.restart,
+                StepKind.RESTART,
+            )
+        ]
+        return Plan(
+            service=self.service.name,
+            environment=self.service.environment,
+            provider=self.name,
+            from_revision=current,
+            to_revision=current,
+            steps=tuple(steps),
+            dry_run=dry_run,
+            action="restart",
         )
 
     def _resolve_target(self, snap: Snapshot, target: str | None) -> Revision:
