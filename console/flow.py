@@ -39,6 +39,7 @@ from console.model import (
     Verification,
     utcnow,
 )
+from console.notify import WebhookNotifier, already_sent, render_message
 from console.redact import Redactor
 from console.resume import JournalState, plan_for_journal
 from console.severity import assess
@@ -80,10 +81,14 @@ class RollbackFlow:
     detected_at: datetime | None = None
     #: An interrupted incident to continue (``console.resume``) instead of opening a new one.
     resume_state: JournalState | None = None
+    #: Sends the team's start / completion messages (``console.notify``); None: per the config.
+    notifier: WebhookNotifier | None = None
     incident: Incident = field(init=False)
     snapshot: Snapshot | None = field(init=False, default=None)
     health: tuple[HealthResult, ...] = field(init=False, default=())
     executed: bool = field(init=False, default=False)
+    #: Message kinds this flow sent (or is sending), so each goes out once.
+    notified: set[str] = field(init=False, default_factory=set)
     execute_error: str = field(init=False, default="")
     ready: ReadyResult | None = field(init=False, default=None)
 
@@ -331,6 +336,8 @@ class RollbackFlow:
             self.incident.mark("history", ItemState.DONE)
             self.incident.journal_event("execute")
             self.incident.log("execute", f"started: {plan.summary}")
+            if self.resume_state is None:
+                self.notify("start")
             self.executed = True
             try:
                 for raw in self.provider.execute(plan):
@@ -403,7 +410,38 @@ class RollbackFlow:
             "verified", verification=result, recovered_at=self.incident.recovered_at
         )
         self.incident.log("verified" if result.passed else "not-verified", result.message)
+        self.notify("completion")
         return result
+
+    # ----------------------------------------------------------------- notify
+
+    def notification(self, kind: str) -> str:
+        """The "start" or "completion" message of runbook 001 for this incident, as sent."""
+        language = self.config.console.language
+        return render_message(kind, self.build_record(), language, redact=self.redact)
+
+    def notify(self, kind: str) -> None:
+        """Send the ``kind`` message to the team webhook in the background; never blocks.
+
+        The result (sent, or not sent and why) is added to the timeline when it
+        is known.  Without ``webhook_env`` nothing is sent or logged: the
+        message is still there to copy.  A message the timeline already shows
+        as sent (a resumed incident) is not sent twice.
+        """
+        if self.notifier is None:
+            self.notifier = WebhookNotifier.from_config(self.config.console)
+        notifier = self.notifier
+        if kind in self.notified or not notifier.configured:
+            return
+        self.notified.add(kind)
+        if already_sent(self.incident.timeline, kind):
+            return
+        self.incident.log("notify", f"sending the {kind} message to the team webhook")
+        notifier.send(
+            kind,
+            self.notification(kind),
+            lambda delivery: self.incident.log("notify", notifier.redact(delivery.describe())),
+        )
 
     # ----------------------------------------------------------------- record
 
@@ -423,6 +461,8 @@ class RollbackFlow:
 
     def record(self) -> FlowResult:
         """Append the history entry (atomically, under the history file lock)."""
+        if self.executed:
+            self.notify("completion")
         outcome = self.outcome()
         record = self.incident.to_record(outcome)
         path = self.config.console.history_file
