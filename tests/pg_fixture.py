@@ -1,0 +1,180 @@
+"""A real PostgreSQL server for the tests, from the PyPI ``pgserver`` package's binaries.
+
+``pgserver`` ships PostgreSQL (server, ``pg_dump``, ``pg_restore``) inside the
+wheel, so ``make test`` needs nothing installed on the machine.  Its own
+``get_server`` only listens on a unix socket with ``trust`` auth; these tests
+also need a password that is really checked (a wrong one must fail) and a TCP
+port (a DSN an operator would write), so the server is started here with the
+same binaries: ``initdb`` with scram-sha-256 for TCP, ``pg_ctl start`` on a
+free 127.0.0.1 port with fsync off.  When running as root (containers), the
+server runs as the system user ``pgserver`` creates for the same reason.
+
+One server per test session (``PgServer``); one database per test
+(``PgServer.create_database``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+#: The superuser's password: a secret that must never show up in any output.
+PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def pg_bin_dir() -> Path:
+    """The folder holding pgserver's postgres, initdb, pg_ctl, pg_dump and pg_restore."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PgServer:
+    """A running PostgreSQL server on 127.0.0.1:``port`` with a password-protected superuser."""
+
+    root: Path
+    port: int
+    password: str
+    bin_dir: Path
+    run_as: str | None = None
+    user: str = "postgres"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def dsn(self, database: str = "postgres", *, password: str | None = None) -> str:
+        """A URL DSN, as an operator would put in DATABASE_URL."""
+        pw = self.password if password is None else password
+        return f"postgresql://{self.user}:{pw}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, object] = {}
+        if self.run_as:
+            kwargs["user"] = self.run_as
+        return subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def init(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+            self.run_as = "pgserver"
+            ensure_user_exists(self.run_as)
+            ensure_prefix_permissions(self.root)
+            ensure_prefix_permissions(self.bin_dir)
+            ensure_folder_permissions(self.bin_dir, 0o055)
+            ensure_folder_permissions(self.bin_dir.parent / "lib", 0o044)
+            shutil.chown(self.root, user=self.run_as)
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        if self.run_as:
+            shutil.chown(pwfile, user=self.run_as)
+        self._run(
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.user,
+            "--pwfile",
+            str(pwfile),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+            timeout=60,
+        )
+        pwfile.unlink()
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+            timeout=60,
+        )
+
+    def stop(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop")
+
+    def connect(self, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self.dsn(database), autocommit=True)
+
+    def create_database(self, name: str | None = None) -> str:
+        """A fresh, empty database; returns its name."""
+        name = name or f"db_{secrets.token_hex(4)}"
+        with self.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def sql(self, database: str, query: str) -> list[tuple[object, ...]]:
+        with self.connect(database) as conn:
+            cur = conn.execute(query)
+            return list(cur.fetchall()) if cur.description else []
+
+
+def start_server(root: Path) -> PgServer:
+    """Init and start a server in ``root`` (about a second); stop it with ``server.stop()``."""
+    password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(24))
+    server = PgServer(root=root, port=_free_port(), password=password, bin_dir=pg_bin_dir())
+    server.init()
+    for attempt in range(3):
+        try:
+            server.start()
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 2:
+                raise
+            server.port = _free_port()  # lost a race for the port
+            time.sleep(0.1)
+    return server
+
+
+def running_server(root: Path) -> Iterator[PgServer]:
+    """Generator for a session fixture: start, yield, stop."""
+    server = start_server(root)
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        except subprocess.CalledProcessError:
+            pass
