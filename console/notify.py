@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,6 +36,9 @@ from console.config import ConsoleConfig
 from console.history import format_duration
 from console.model import HistoryRecord, Revision, Sample, TimelineEvent
 from console.redact import Redactor
+
+if TYPE_CHECKING:
+    from console.flow import RollbackFlow
 
 #: The two messages of runbook 001: when execution starts, and after verification.
 KINDS = ("start", "completion")
@@ -153,6 +157,20 @@ def render_message(
 def slack_escape(text: str) -> str:
     """Slack's text escaping: ``&``, ``<``, ``>`` (so a reason cannot ``<!channel>`` everyone)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def message_kind(flow: RollbackFlow) -> str:
+    """Which message the team needs now: "completion" once the rollback has an end, else "start".
+
+    Before execution the start message can already be copied (the prepare
+    checklist's "team told a rollback is starting").
+    """
+    ended = (
+        flow.incident.verification is not None
+        or bool(flow.execute_error)
+        or (flow.ready is not None and not flow.ready.ready)
+    )
+    return "completion" if flow.executed and ended else "start"
 
 
 def already_sent(timeline: Iterable[TimelineEvent], kind: str) -> bool:

@@ -1,0 +1,228 @@
+"""History browser: every rollback in the history file, newest first, and one entry in full.
+
+``h`` on the dashboard (or "History" in the palette) opens it.  The table
+lists each entry's date, service, from -> to, outcome and time to recover,
+above it the median time to recover over the whole file; Enter opens the
+entry's full markdown (rendered), ``c`` there copies it.  Entries are numbered
+by their position in the file, oldest = 1, the same numbers
+``rollback-console history --open N`` takes; the file is append-only, so a
+number always means the same entry.
+
+The file is read in a thread worker (it may sit on a slow share); hand-written
+or torn entries are listed with what could be read and a note.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Markdown, Static
+from textual.worker import Worker, WorkerState
+
+from console.history import (
+    MARKER_PREFIX,
+    HistoryEntrySummary,
+    format_duration,
+    median_time_to_recover,
+    read_entries,
+)
+
+#: The outcome column's short words (the entry itself has the full sentence).
+SHORT_OUTCOME = {
+    "rolled back and verified": "verified",
+    "rolled back, not verified": "not verified",
+    "rollback failed": "FAILED",
+    "aborted": "aborted",
+    "dry run": "dry run",
+}
+
+
+def entry_date(entry: HistoryEntrySummary) -> str:
+    """``2026-01-16 02:02`` in the zone the entry was written in (as the file shows it)."""
+    if entry.at is not None:
+        return f"{entry.at:%Y-%m-%d %H:%M}"
+    return entry.date or "?"
+
+
+def entry_change(entry: HistoryEntrySummary) -> str:
+    return f"{entry.from_revision or '?'} → {entry.to_revision or '?'}"
+
+
+def summary_line(entries: list[HistoryEntrySummary]) -> str:
+    """``4 entries · median time to recover 7m 12s (over 3 recovered)``."""
+    count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    recovered = [e for e in entries if e.time_to_recover_s is not None]
+    median = median_time_to_recover(entries)
+    if median is None:
+        return f"{count} · no recovery time recorded yet"
+    return (
+        f"{count} · median time to recover {format_duration(median)} "
+        f"(over {len(recovered)} recovered)"
+    )
+
+
+def entry_markdown(entry: HistoryEntrySummary) -> str:
+    """The entry as written, without the console's machine-readable marker line."""
+    lines = entry.raw.split("\n")
+    return "\n".join(line for line in lines if not line.startswith(MARKER_PREFIX)).strip() + "\n"
+
+
+class HistoryTable(DataTable[str]):
+    """The entries, one row each; Enter opens the highlighted one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open entry", tooltip="Show the whole entry"),
+    ]
+
+
+class HistoryScreen(Screen[None]):
+    """Past rollbacks from ``history_file``, newest first, with the median time to recover."""
+
+    CSS_PATH = "history.tcss"
+    AUTO_FOCUS = "#history-table"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,h", "close", "Back", id="history-back", tooltip="Back to the dashboard"),
+        Binding("R,f5", "reload", "Reload", id="history-reload", tooltip="Read the file again"),
+    ]
+
+    def __init__(self, history_file: Path) -> None:
+        super().__init__()
+        self.history_file = history_file
+        #: Entries as read, oldest first (position + 1 is the entry's number).
+        self.entries: list[HistoryEntrySummary] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="history-top"):
+            yield Static(
+                Content.from_markup(
+                    "[b]Rollback history[/b]  [$text-muted]$path[/]", path=str(self.history_file)
+                ),
+                id="history-title",
+            )
+            yield Static("Reading the history file…", id="history-summary")
+        table = HistoryTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("#", key="number")
+        table.add_column("Date", key="date")
+        table.add_column("Service", key="service")
+        table.add_column("From → To", key="change")
+        table.add_column("Outcome", key="outcome")
+        table.add_column("Recovered in", key="ttr")
+        yield table
+        yield Static("", id="history-error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_entries()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="history-load")
+    def load_entries(self) -> list[HistoryEntrySummary]:
+        """Blocking: parse the file (a missing file is simply no entries yet)."""
+        if not self.history_file.exists():
+            return []
+        return read_entries(self.history_file)
+
+    @on(Worker.StateChanged)
+    def _loaded(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "history-load":
+            return
+        error = self.query_one("#history-error", Static)
+        if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, list):
+            error.update("")
+            self._show(event.worker.result)
+        elif event.state is WorkerState.ERROR:
+            reason = event.worker.error
+            detail = (
+                reason.strerror
+                if isinstance(reason, OSError) and reason.strerror
+                else str(reason) or type(reason).__name__
+            )
+            error.update(Content(f"Cannot read {self.history_file}: {detail}"))
+            self.loaded = True
+
+    def _show(self, entries: list[HistoryEntrySummary]) -> None:
+        self.entries = entries
+        table = self.query_one(HistoryTable)
+        table.clear()
+        for number in range(len(entries), 0, -1):
+            entry = entries[number - 1]
+            ttr = entry.time_to_recover_s
+            outcome = SHORT_OUTCOME.get(entry.outcome, entry.outcome or "?")
+            if entry.note:
+                outcome += " *"
+            table.add_row(
+                str(number),
+                entry_date(entry),
+                f"{entry.service or '?'} ({entry.environment or '?'})",
+                entry_change(entry),
+                outcome,
+                format_duration(ttr) if ttr is not None else "—",
+                key=str(number),
+            )
+        summary = self.query_one("#history-summary", Static)
+        if entries:
+            notes = " · * see the entry" if any(e.note for e in entries) else ""
+            summary.update(Content(summary_line(entries) + " · newest first" + notes))
+        else:
+            summary.update(Content("No rollbacks recorded yet."))
+        self.loaded = True
+
+    @on(DataTable.RowSelected, "#history-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        number = int(event.row_key.value or 0)
+        if 1 <= number <= len(self.entries):
+            self.app.push_screen(HistoryEntryScreen(self.entries[number - 1], number))
+
+    def action_reload(self) -> None:
+        self.load_entries()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HistoryEntryScreen(Screen[None]):
+    """One entry's full markdown, rendered; ``c`` copies the markdown."""
+
+    CSS_PATH = "history.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", "Back", tooltip="Back to the list"),
+        Binding("c", "copy", "Copy", tooltip="Copy the entry's markdown (OSC 52)"),
+    ]
+
+    def __init__(self, entry: HistoryEntrySummary, number: int) -> None:
+        super().__init__()
+        self.entry = entry
+        self.number = number
+        self.markdown = entry_markdown(entry)
+
+    def compose(self) -> ComposeResult:
+        entry = self.entry
+        title = (
+            f"#{self.number} · {entry_date(entry)} · {entry.service or '?'} "
+            f"({entry.environment or '?'}) · {entry_change(entry)}"
+        )
+        yield Static(Content(title), id="entry-title")
+        if entry.note:
+            yield Static(Content(f"Note: {entry.note}"), id="entry-note")
+        with VerticalScroll(id="entry-body"):
+            yield Markdown(self.markdown, id="entry-markdown")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#entry-body").focus()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.markdown)
+        self.notify("Entry copied where the terminal allows it (OSC 52).", timeout=4)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
