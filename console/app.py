@@ -38,6 +38,7 @@ from console.config import Config, HealthCheck, ServiceConfig
 from console.model import HealthResult, Sample, Snapshot, utcnow
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
+from screens.history import HistoryScreen
 
 if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
@@ -193,6 +194,7 @@ class RollbackConsoleApp(App[int]):
         Binding(
             "question_mark", "help", "Help", id="help", tooltip="This help: keys, steps, files"
         ),
+        Binding("h", "history", "History", id="history", tooltip="Past rollbacks, time to recover"),
         Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (from the dashboard)"),
     ]
 
@@ -341,7 +343,8 @@ class RollbackConsoleApp(App[int]):
         stack = self.screen_stack
         dashboard = self.dashboard
         above = stack[stack.index(dashboard) + 1 :] if dashboard is not None else []
-        return any(not isinstance(screen, HelpScreen | SystemModalScreen) for screen in above)
+        viewers = HelpScreen | HistoryScreen | SystemModalScreen
+        return any(not isinstance(screen, viewers) for screen in above)
 
     def action_switch_service(self, name: str | None = None) -> None:
         """Show another service's dashboard (the next one when ``name`` is None)."""
@@ -364,6 +367,11 @@ class RollbackConsoleApp(App[int]):
         if dashboard is not None and self.screen is not dashboard:
             dashboard.pop_until_active()
         self.switch_screen(self._new_dashboard())
+
+    def action_history(self) -> None:
+        """Open the history browser: past rollbacks, time to recover per entry, the median."""
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.config.console.history_file))
 
     def action_show_history_path(self) -> None:
         """Say where the rollback-history file is (and copy the path to the clipboard)."""

@@ -12,15 +12,34 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from console.notify import message_kind
+
 if TYPE_CHECKING:
     from console.app import RollbackConsoleApp
+    from console.flow import RollbackFlow
 
 #: (title, help, callback)
 Command = tuple[str, str, Callable[[], object]]
 
 
+def open_flow(app: RollbackConsoleApp) -> RollbackFlow | None:
+    """The rollback open in the wizard (its topmost screen's flow), if any."""
+    for screen in reversed(app.screen_stack):
+        flow = getattr(screen, "flow", None)
+        if flow is not None:
+            return cast("RollbackFlow", flow)
+    return None
+
+
+def show_notification(app: RollbackConsoleApp, flow: RollbackFlow, kind: str) -> None:
+    """Show the team's ``kind`` message of ``flow`` and copy it (``screens.notify``)."""
+    from screens.notify import NotificationScreen
+
+    app.push_screen(NotificationScreen(flow, kind))
+
+
 class RollbackCommands(Provider):
-    """Switch service, refresh, roll back, help, history and config paths, quit."""
+    """Switch service, refresh, roll back, help, history, team message, config paths, quit."""
 
     @property
     def console_app(self) -> RollbackConsoleApp:
@@ -48,6 +67,19 @@ class RollbackCommands(Provider):
                     partial(app.action_switch_service, name),
                 )
         yield ("Help", "Keys, the rollback steps, and where the files are", app.action_help)
+        yield (
+            "History",
+            "Past rollbacks: time to recover per entry and the median; Enter opens one",
+            app.action_history,
+        )
+        flow = open_flow(app)
+        if flow is not None:
+            kind = message_kind(flow)
+            yield (
+                f"Copy notification ({kind} message)",
+                f"Show the team's {kind} message for {flow.service.label} and copy it (OSC 52)",
+                partial(show_notification, app, flow, kind),
+            )
         yield (
             "Show history file path",
             f"Where rollbacks are recorded: {app.config.console.history_file}",
