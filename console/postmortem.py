@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
 from console import templates
+from console.config import ConsoleConfig
 from console.model import ChecklistItem, ChecklistMark, HistoryRecord, ItemState, Sample
 from console.notify import message_values
 
@@ -124,6 +125,24 @@ def write_draft(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return Draft(path, created=True)
+
+
+def write_draft_after(
+    record: HistoryRecord, console: ConsoleConfig, *, redact: Callable[[str], str] | None = None
+) -> str:
+    """Write the draft for a just-recorded incident; one line saying where, or why not.
+
+    Never raises: the history entry is saved, and a draft that cannot be
+    written must not make the save look failed.
+    """
+    try:
+        draft = write_draft(record, console.history_file, console.language, redact=redact)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"Postmortem draft not written: {exc.strerror or exc}{where}"
+    if not draft.created:
+        return f"Postmortem draft already there, kept as it is: {draft.path}"
+    return f"Postmortem draft: {draft.path}"
 
 
 # --------------------------------------------------------------------------- pieces

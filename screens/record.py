@@ -5,8 +5,10 @@ of ``flow.build_record()``, redacted with the flow's redactor.  The items the
 console cannot observe (main API checked by hand, team told, postmortem
 scheduled) can be ticked here before saving.  ``flow.record()`` appends the
 entry (blocking, in a worker); a failed write (disk full, permissions) is one
-red line and the save can be retried.  After saving, Enter or q goes back to
-the dashboard.
+red line and the save can be retried.  Saving also writes the postmortem draft
+beside the history file (``console.postmortem``), and the flow sends the
+completion message to the team webhook if it has not yet.  After saving, c
+shows the message to copy, and Enter or q goes back to the dashboard.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -26,7 +29,9 @@ from textual.worker import Worker, WorkerState
 from console.flow import FlowResult, RollbackFlow
 from console.history import render_entry
 from console.model import ChecklistItem, ItemState, Outcome
+from console.postmortem import write_draft_after
 from screens.flow_common import AskYesNo, FlowScreen, checklist_prompt
+from screens.notify import NotificationScreen, delivery_status
 
 #: Phases whose hand-ticked items are offered here (the console cannot observe them).
 PHASES = ("verify", "after")
@@ -73,6 +78,7 @@ class RecordScreen(FlowScreen):
         Binding("ctrl+s", "save", "Save entry", priority=True, tooltip="Append the entry"),
         Binding("enter", "save_or_leave", "Save / done", show=False),
         Binding("q", "done", "Dashboard", tooltip="Back to the dashboard (after saving)"),
+        Binding("c", "message", "Team message", tooltip="Show and copy the completion message"),
         Binding("escape", "leave", "Leave…", tooltip="Leave (asks first if not saved)"),
     ]
 
@@ -85,6 +91,9 @@ class RecordScreen(FlowScreen):
         #: The markdown last rendered for the preview (exactly what would be appended).
         self.entry = ""
         self.saving = False
+        #: After saving: where the postmortem draft went, or why it did not.
+        self.postmortem = ""
+        self._status_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="record-outcome")
@@ -140,8 +149,13 @@ class RecordScreen(FlowScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def save_entry(self) -> FlowResult:
-        """Blocking: append the entry under the history file's lock."""
-        return self.flow.record()
+        """Blocking: append the entry under the history file's lock, then the postmortem draft."""
+        result = self.flow.record()
+        if result.record is not None:
+            self.postmortem = write_draft_after(
+                result.record, self.flow.config.console, redact=self.flow.redact
+            )
+        return result
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -172,18 +186,39 @@ class RecordScreen(FlowScreen):
         self.saving = False
         self.saved = result
         self.error(None)
-        path = result.history_file or Path(self.flow.config.console.history_file)
-        self.query_one("#record-saved", Static).update(
-            Content.from_markup("[b $text-success]Saved[/] to $p", p=str(path))
-        )
+        self._show_saved()
+        if self.flow.notifier is not None and self.flow.notifier.pending:
+            # Until the webhook answers (it never holds up the save): then say what it said.
+            self._status_timer = self.set_interval(0.5, self._show_saved, name="team-status")
         self.query_one("#record-items", OptionList).disabled = True
         self.refresh_bindings()
         self.query_one("#record-preview").focus()
         self._update_hint()
 
+    def _show_saved(self) -> None:
+        """Where the entry and the postmortem draft went, and what the team webhook said."""
+        if self.saved is None:
+            return
+        notifier = self.flow.notifier
+        if self._status_timer is not None and not (notifier and notifier.pending):
+            self._status_timer.stop()
+            self._status_timer = None
+        path = self.saved.history_file or Path(self.flow.config.console.history_file)
+        self.query_one("#record-saved", Static).update(
+            Content.from_markup("[b $text-success]Saved[/] to $p", p=str(path))
+            + Content("\n" + "\n".join(filter(None, (self.postmortem, self._team_line()))))
+        )
+
+    def _team_line(self) -> str:
+        if not self.flow.executed:
+            return ""
+        return "Team: " + delivery_status(self.flow, "completion")
+
     def _update_hint(self) -> None:
         if self.saved is not None:
-            self.hint("[b]Enter[/b] or [b]q[/b] back to the dashboard · the rollback is recorded")
+            self.hint(
+                "[b]c[/b] team message to copy · [b]Enter[/b] or [b]q[/b] back to the dashboard"
+            )
         elif self.saving:
             self.hint("saving…")
         elif self.items:
@@ -203,6 +238,8 @@ class RecordScreen(FlowScreen):
             return not saved
         if action == "done":
             return saved
+        if action == "message":
+            return saved and self.flow.executed
         return True
 
     def action_tick(self) -> None:
@@ -234,6 +271,10 @@ class RecordScreen(FlowScreen):
             self.return_to_dashboard()
         else:
             self.action_save()
+
+    def action_message(self) -> None:
+        """Show the completion message (as sent to the team webhook) and copy it."""
+        self.app.push_screen(NotificationScreen(self.flow, "completion"))
 
     def action_done(self) -> None:
         if self.saved is not None:
