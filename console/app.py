@@ -385,6 +385,38 @@ class RollbackConsoleApp(App[int]):
         self.copy_to_clipboard(str(self.config.path))
         self.notify(str(self.config.path), title="Config file (path copied)", timeout=10)
 
+    def action_actions(self) -> None:
+        """Open the provider's actions (restart, restore a manifest, image rollback...)."""
+        if self.wizard_open:
+            self.notify("A rollback is already open.", severity="warning")
+            return
+        self._prepare_actions(self.runtime)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prepare-rollback",
+        exit_on_error=False,
+        description="read the provider's actions",
+    )
+    def _prepare_actions(self, runtime: ServiceRuntime) -> None:
+        from console.flow import RollbackFlow
+        from screens.actions import ActionsScreen, provider_actions
+
+        provider = runtime.ensure_provider()
+        actions = provider_actions(provider)
+        if not actions:
+            self.call_from_thread(
+                self.notify, f"{runtime.service.label} has no actions besides rollback."
+            )
+            return
+        source = runtime.ensure_source()
+        flow = RollbackFlow(
+            self.config, runtime.service, provider, source, detected_at=runtime.detected_at
+        )
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.push_screen, ActionsScreen(flow, actions))
+
     def action_rollback(self, target: str | None = None) -> None:
         """Start the rollback wizard for the service on screen (``target`` None: previous)."""
         if self.wizard_open:

@@ -55,6 +55,12 @@ class RollbackCommands(Provider):
             app.action_rollback,
         )
         yield (
+            "Actions…",
+            f"What the platform offers for {label} besides a rollback: restart, restore a "
+            "manifest, roll to an image tag, move traffic in steps",
+            app.action_actions,
+        )
+        yield (
             "Refresh now",
             f"Re-read the snapshot, health and error rate of {label}",
             app.action_refresh,

@@ -156,6 +156,13 @@ class DashboardScreen(Screen[None]):
         ),
         Binding("R,f5", "refresh", "Refresh", id="refresh", tooltip="Re-read every panel now"),
         Binding(
+            "a",
+            "app.actions",
+            "Actions",
+            id="actions",
+            tooltip="Restart, restore a manifest, image rollback... (what the platform offers)",
+        ),
+        Binding(
             "s",
             "switch_service",
             "Switch service",

@@ -540,9 +540,11 @@ async def test_the_palette_offers_every_action_by_name() -> None:
         titles = [title for title, _, _ in RollbackCommands(app.screen).commands()]
     assert titles == [
         "Roll back web (production)…",
+        "Actions…",
         "Refresh now",
         "Switch to api1 (production)",
         "Help",
+        "History",
         "Show history file path",
         "Show config file path",
         "Quit",
