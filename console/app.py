@@ -343,7 +343,7 @@ class RollbackConsoleApp(App[int]):
         stack = self.screen_stack
         dashboard = self.dashboard
         above = stack[stack.index(dashboard) + 1 :] if dashboard is not None else []
-        viewers = HelpScreen | HistoryScreen | SystemModalScreen
+        viewers = (HelpScreen, HistoryScreen, SystemModalScreen)
         return any(not isinstance(screen, viewers) for screen in above)
 
     def action_switch_service(self, name: str | None = None) -> None:
