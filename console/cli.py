@@ -22,11 +22,15 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
 from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus
 from providers.base import LockHeld, ProviderError
+
+if TYPE_CHECKING:
+    from console.flow import FlowResult, RollbackFlow
+    from console.history import HistoryEntrySummary
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -148,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = sub.add_parser("history", parents=[common], help="list rollback-history entries")
     history.add_argument("--last", type=_positive_int, metavar="N", help="only the newest N")
+    history.add_argument(
+        "--open",
+        metavar="N|ID",
+        help="print one entry in full: its number (#N in the list, 1 = oldest) or incident id",
+    )
+    history.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser("check-config", parents=[common], help="validate the config and exit")
     return parser
@@ -389,6 +399,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"rollback failed: {exc}", file=err)
             result = flow.record()
             print(f"history entry appended to {result.history_file}", file=out)
+            _after_record(flow, result, out)
             return EXIT_FAILED
         print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
         if ready.ready:
@@ -402,6 +413,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result = flow.record()
         print(f"outcome: {result.outcome.value}", file=out)
         print(f"history entry appended to {result.history_file}", file=out)
+        _after_record(flow, result, out)
         return EXIT_OK if result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
     finally:
         source.stop()
@@ -428,6 +440,27 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.reason is None:
         raise UsageError("--reason is required to run an action (it goes into the history entry)")
     return cmd_rollback(args, out, err)
+
+
+def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
+    """After the entry is saved: the postmortem draft, and what the team webhook answered.
+
+    The messages went out in the background while the rollback ran; before
+    this process exits they get their chance to finish (bounded by the
+    webhook's own timeouts and retries), and each result is one line.
+    """
+    from console.postmortem import write_draft_after
+
+    if result.record is not None:
+        line = write_draft_after(result.record, flow.config.console, redact=flow.redact)
+        print(line[0].lower() + line[1:], file=out)
+    notifier = flow.notifier
+    if notifier is None or not notifier.configured:
+        return
+    if not notifier.wait(notifier.budget_s):
+        print("team notification: still being sent, not waiting any longer", file=out)
+    for delivery in notifier.results:
+        print(f"team notification: {notifier.redact(delivery.describe())}", file=out)
 
 
 def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:
@@ -493,6 +526,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 flow.execute_error = str(exc)
                 result = flow.record()
                 print(f"history entry appended to {result.history_file}", file=out)
+                _after_record(flow, result, out)
                 code = max(code, EXIT_FAILED)
                 continue
             print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out)
@@ -510,6 +544,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result = flow.record()
             print(f"outcome: {result.outcome.value}", file=out)
             print(f"history entry appended to {result.history_file}", file=out)
+            _after_record(flow, result, out)
             if result.outcome is not Outcome.ROLLED_BACK:
                 code = max(code, EXIT_FAILED)
         finally:
@@ -523,22 +558,94 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     config = _load(args)
     path = config.console.history_file
     if not path.exists():
+        if args.open:
+            raise UsageError(f"no entry {args.open}: no history yet ({path})")
+        if args.json:
+            json.dump(_history_json(path, [], []), out, indent=2)
+            print(file=out)
+            return EXIT_OK
         print(f"no history yet ({path})", file=out)
         return EXIT_OK
     entries = read_entries(path)
-    shown = entries[-args.last :] if args.last else entries
+    if args.open:
+        number = _find_entry(entries, args.open)
+        entry = entries[number - 1]
+        if args.json:
+            data = {**_entry_json(number, entry), "markdown": entry.raw}
+            json.dump(data, out, indent=2, ensure_ascii=False)
+            print(file=out)
+        else:
+            out.write(entry.raw)
+        return EXIT_OK
+    first = len(entries) - args.last + 1 if args.last and args.last < len(entries) else 1
+    shown = entries[first - 1 :]
+    if args.json:
+        json.dump(_history_json(path, entries, shown, first), out, indent=2, ensure_ascii=False)
+        print(file=out)
+        return EXIT_OK
     print(f"{path}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", file=out)
-    for e in shown:
+    for number, e in enumerate(shown, first):
         ttr = _duration(e.time_to_recover_s) if e.time_to_recover_s is not None else "-"
         print(
             f"  {e.date:<25} {e.service:<12} {e.environment:<11} {e.from_revision} -> "
-            f"{e.to_revision}  {e.outcome}  TTR {ttr}",
+            f"{e.to_revision}  {e.outcome}  TTR {ttr}  #{number}",
             file=out,
         )
     median = median_time_to_recover(entries)
     if median is not None:
         print(f"median time to recover: {_duration(median)}", file=out)
+    if shown:
+        print(f"full entry: {PROG} history --open N (N = #number or incident id)", file=out)
     return EXIT_OK
+
+
+def _find_entry(entries: list[HistoryEntrySummary], wanted: str) -> int:
+    """The 1-based number of the entry ``wanted`` names (#N, N, or an incident id)."""
+    text = wanted.strip().lstrip("#")
+    if text.isdigit():
+        number = int(text)
+        if 1 <= number <= len(entries):
+            return number
+        raise UsageError(f"no entry #{number}: the history has {len(entries)} (1 = oldest)")
+    for number, entry in enumerate(entries, 1):
+        if entry.id and entry.id == text:
+            return number
+    raise UsageError(f"no entry with incident id {wanted!r} in the history")
+
+
+def _entry_json(number: int, e: HistoryEntrySummary) -> dict[str, Any]:
+    return {
+        "number": number,
+        "id": e.id,
+        "date": e.date,
+        "service": e.service,
+        "environment": e.environment,
+        "from": e.from_revision,
+        "to": e.to_revision,
+        "outcome": e.outcome,
+        "time_to_recover_s": e.time_to_recover_s,
+        "severity": e.severity,
+        "operator": e.operator,
+        "reason": e.reason,
+        "impact": e.impact,
+        "note": e.note,
+    }
+
+
+def _history_json(
+    path: Path,
+    entries: list[HistoryEntrySummary],
+    shown: list[HistoryEntrySummary],
+    first: int = 1,
+) -> dict[str, Any]:
+    from console.history import median_time_to_recover
+
+    return {
+        "file": str(path),
+        "count": len(entries),
+        "median_time_to_recover_s": median_time_to_recover(entries),
+        "entries": [_entry_json(n, e) for n, e in enumerate(shown, first)],
+    }
 
 
 def _duration(seconds: float) -> str:

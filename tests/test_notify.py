@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -22,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
-from console.config import Config, load_config
+from console.config import Config, ConfigError, load_config
+from console.demo import build_sandbox
 from console.flow import RollbackFlow
 from console.model import Outcome, Sample, Severity
 from console.notify import (
@@ -327,8 +332,6 @@ def test_config_names_the_variable_and_rejects_a_pasted_url(tmp_path: Path) -> N
         f'webhook_env = "{ENV}"', f'webhook_env = "https://x/{TOKEN}"'
     )
     config.write_text(text)
-    from console.config import ConfigError
-
     with pytest.raises(ConfigError, match="webhook_env") as err:
         load_config(config)
     assert TOKEN not in str(err.value)
@@ -509,3 +512,50 @@ def test_without_a_webhook_nothing_is_sent_or_logged(tmp_path: Path) -> None:
     flow.record()
     assert not [ev for ev in flow.incident.timeline if ev.kind == "notify"]
     assert "[Rollback complete: service recovered]" in flow.notification("completion")
+
+
+# =========================================================================== headless, end to end
+
+
+def test_headless_rollback_tells_the_team_and_writes_the_postmortem(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    """`rollback-console rollback` on the demo sandbox (real process, real HTTP, real webhook)."""
+    box = build_sandbox(tmp_path / "sandbox")
+    data = tomllib.loads(box.config_path.read_text())
+    data["console"].update(webhook_env=ENV, language="ja")
+    box.config_path.write_text(tomli_w.dumps(data))
+    webhook.script = [(503, {}, "busy")]  # the start message needs a second attempt
+    box.start()
+    try:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "console.cli", "rollback", "web", "--yes"),
+                *("--config", str(box.config_path), "--reason", "5xx after v1.3.0"),
+                *("--verify-window", "2"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, ENV: webhook.url},
+        )
+    finally:
+        box.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "team notification: start message sent to the team webhook (attempt 2)" in out
+    assert "team notification: completion message sent to the team webhook" in out
+    drafts = list((box.root / "postmortems").glob("*.md"))
+    assert len(drafts) == 1 and f"postmortem draft: {drafts[0]}" in out
+    draft = drafts[0].read_text()
+    assert draft.startswith("# ポストモーテム（下書き）: web (demo) v1.3.0 → v1.2.9")
+    texts = [r["json"]["text"] for r in webhook.requests]
+    assert texts[0] == texts[1] and texts[0].startswith("【ロールバック開始】")
+    assert texts[2].startswith("【ロールバック完了・復旧】") and "v1.3.0 から v1.2.9" in texts[2]
+    # The URL never shows: not in the output, the history, the draft or the journal.
+    written = result.stdout + result.stderr
+    for path in box.root.rglob("*"):
+        if path.is_file() and path.suffix in (".md", ".jsonl", ".toml", ".log", ".txt"):
+            written += path.read_text(errors="replace")
+    assert TOKEN not in written and webhook.url not in written
