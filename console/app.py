@@ -385,6 +385,37 @@ class RollbackConsoleApp(App[int]):
         self.copy_to_clipboard(str(self.config.path))
         self.notify(str(self.config.path), title="Config file (path copied)", timeout=10)
 
+    def action_details(self) -> None:
+        """Facts and recent platform events of the service on screen (no I/O: last snapshot)."""
+        from screens.events import EventsScreen
+
+        self.push_screen(EventsScreen(self.runtime.snapshot, self.runtime.service.label))
+
+    def action_logs(self, unit: str) -> None:
+        """The last 50 log lines of ``unit`` (read in a worker, then shown)."""
+        self._read_logs(self.runtime, unit)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="logs",
+        exit_on_error=False,
+        description="read the unit's logs",
+    )
+    def _read_logs(self, runtime: ServiceRuntime, unit: str) -> None:
+        from providers.base import SupportsLogs
+        from screens.logs import LogsScreen
+
+        provider = runtime.ensure_provider()
+        if not isinstance(provider, SupportsLogs):
+            self.call_from_thread(
+                self.notify, f"The {provider.name} provider shows no logs; look on the host."
+            )
+            return
+        lines = provider.logs(unit, 50)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.push_screen, LogsScreen(unit, lines))
+
     def action_actions(self) -> None:
         """Open the provider's actions (restart, restore a manifest, image rollback...)."""
         if self.wizard_open:

@@ -61,6 +61,11 @@ class RollbackCommands(Provider):
             app.action_actions,
         )
         yield (
+            "Events and details",
+            f"Platform facts and recent events of {label} (conditions, deployments, warnings)",
+            app.action_details,
+        )
+        yield (
             "Refresh now",
             f"Re-read the snapshot, health and error rate of {label}",
             app.action_refresh,

@@ -156,6 +156,14 @@ class DashboardScreen(Screen[None]):
         ),
         Binding("R,f5", "refresh", "Refresh", id="refresh", tooltip="Re-read every panel now"),
         Binding(
+            "e",
+            "app.details",
+            "Events",
+            id="details",
+            show=False,  # the footer is full at 80 columns; help (?) and the palette list it
+            tooltip="Platform facts and recent events (conditions, deployments, warnings)",
+        ),
+        Binding(
             "a",
             "app.actions",
             "Actions",
@@ -351,6 +359,11 @@ class DashboardScreen(Screen[None]):
         await asyncio.gather(*futures)
 
     # ----------------------------------------------------------------- rendering
+
+    @on(UnitsPanel.LogsWanted)
+    def _logs_wanted(self, message: UnitsPanel.LogsWanted) -> None:
+        message.stop()
+        self.console_app.action_logs(message.unit)
 
     @on(SnapshotRead)
     def _snapshot_read(self, message: SnapshotRead) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from console.model import Snapshot, Unit
@@ -73,6 +75,19 @@ class UnitsPanel(DataPanel):
                 Column("revision", "revision"),
             ],
         )
+
+    class LogsWanted(Message):
+        """Enter on a unit: the operator wants its recent log lines."""
+
+        def __init__(self, unit: str) -> None:
+            super().__init__()
+            self.unit = unit
+
+    @on(DataTable.RowSelected, "#units-table")
+    def _unit_chosen(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.LogsWanted(str(event.row_key.value)))
 
     def show_snapshot(self, snapshot: Snapshot, now: datetime) -> None:
         """Update rows in place and the title counts; show the provider's notes, if any."""

@@ -541,6 +541,7 @@ async def test_the_palette_offers_every_action_by_name() -> None:
     assert titles == [
         "Roll back web (production)…",
         "Actions…",
+        "Events and details",
         "Refresh now",
         "Switch to api1 (production)",
         "Help",

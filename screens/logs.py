@@ -1,0 +1,38 @@
+"""The last lines a unit (a pod, a task) logged, as ``kubectl logs --tail=50`` shows them.
+
+The lines are read by the app in a worker before this screen opens; the
+screen only shows them, so it never waits on the network.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Log
+
+
+class LogsScreen(ModalScreen[None]):
+    CSS_PATH = "logs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "dismiss", "Close", tooltip="Back to the dashboard"),
+    ]
+
+    def __init__(self, unit: str, lines: tuple[str, ...]) -> None:
+        super().__init__()
+        self.unit = unit
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        log = Log(id="logs-log", max_lines=5000)
+        log.border_title = f"Logs · {self.unit} · last {len(self.lines)} lines"
+        log.border_subtitle = "Esc closes"
+        yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        log = self.query_one(Log)
+        log.write_lines(self.lines or ("(no log lines)",))
+        log.focus()
