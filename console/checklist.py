@@ -47,6 +47,41 @@ DEFAULT_CHECKLIST: tuple[ChecklistItem, ...] = (
 )
 
 
-def checklist_for(custom: tuple[ChecklistItem, ...] | None) -> tuple[ChecklistItem, ...]:
-    """The service's checklist: its own from the config, or the runbook default."""
-    return custom if custom is not None else DEFAULT_CHECKLIST
+#: Added when the service has a [services.database] table (runbooks 000, 001, 004):
+#: a verified backup before anything changes, the schema where the plan said, and
+#: the integrity checks giving the same answers afterwards.
+DATABASE_CHECKLIST: tuple[ChecklistItem, ...] = (
+    ChecklistItem(
+        "db-backup",
+        "prepare",
+        "Verified database backup (pg_dump -Fc, checked with pg_restore --list) before any change",
+        auto=True,
+        skippable=True,
+    ),
+    ChecklistItem("db-schema", "execute", "Database schema at the planned revision", auto=True),
+    ChecklistItem("db-checks", "verify", "Database checks run before and after", auto=True),
+)
+
+
+def checklist_for(
+    custom: tuple[ChecklistItem, ...] | None, *, database: bool = False
+) -> tuple[ChecklistItem, ...]:
+    """The service's checklist: its own from the config, or the runbook default.
+
+    ``database``: the service has a database section, so its items are added
+    (to the default list, or to a custom one that does not already name them).
+    """
+    items = custom if custom is not None else DEFAULT_CHECKLIST
+    if not database:
+        return items
+    known = {item.id for item in items}
+    extra = tuple(item for item in DATABASE_CHECKLIST if item.id not in known)
+    if not extra:
+        return items
+    # The backup belongs with the prepare items, the others after their phase's items.
+    ordered: list[ChecklistItem] = []
+    for phase in PHASES:
+        ordered.extend(item for item in items if item.phase == phase)
+        ordered.extend(item for item in extra if item.phase == phase)
+    ordered.extend(item for item in items if item.phase not in PHASES)
+    return tuple(ordered)

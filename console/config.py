@@ -198,6 +198,9 @@ class DatabaseConfig:
     command_timeout_s: float = 300.0
     #: Whether a verified backup must exist before executing (skippable only with a reason).
     require_backup: bool = True
+    #: Folder holding pg_dump / pg_restore (default: the PATH, else the Debian folder of
+    #: the server's major version, /usr/lib/postgresql/N/bin).
+    pg_bin_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -780,6 +783,7 @@ def _read_database(r: _Reader) -> DatabaseConfig:
         "exec_in_pod",
         "command_timeout_s",
         "require_backup",
+        "pg_bin_dir",
     )
     dsn_env = r.require("dsn_env", str)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dsn_env):
@@ -806,6 +810,7 @@ def _read_database(r: _Reader) -> DatabaseConfig:
         exec_in_pod=bool(r.get("exec_in_pod", bool, False)),
         command_timeout_s=r.number("command_timeout_s", 300.0),
         require_backup=bool(r.get("require_backup", bool, True)),
+        pg_bin_dir=r.path_value("pg_bin_dir", must_exist=True),
     )
     if migrations == "command" and not (cfg.status_command and cfg.down_command):
         raise r.error(

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from console.config import Config, ServiceConfig
+from console.db_flow import DatabaseSide, database_redactor
 from console.history import append_entry
 from console.incident import Incident
 from console.lock import ServiceLock
@@ -33,6 +34,7 @@ from console.model import (
     ProgressEvent,
     ProgressStatus,
     ReadyResult,
+    SchemaTarget,
     Severity,
     Snapshot,
     StepKind,
@@ -83,7 +85,12 @@ class RollbackFlow:
     resume_state: JournalState | None = None
     #: Sends the team's start / completion messages (``console.notify``); None: per the config.
     notifier: WebhookNotifier | None = None
+    #: The schema change the operator chose (``--db-*`` options, the target screen); used
+    #: only when the service has a database section.  Default: none.
+    schema_target: SchemaTarget = field(default_factory=SchemaTarget)
     incident: Incident = field(init=False)
+    #: The database half of the rollback (``console.db_flow``); None without a database.
+    database: DatabaseSide | None = field(init=False, default=None)
     snapshot: Snapshot | None = field(init=False, default=None)
     health: tuple[HealthResult, ...] = field(init=False, default=())
     executed: bool = field(init=False, default=False)
@@ -94,8 +101,11 @@ class RollbackFlow:
 
     def __post_init__(self) -> None:
         self.operator = self.operator or self.config.console.operator
+        # The DSN and its password are secrets of every text this flow shows or writes.
+        self.redact = database_redactor(self.service, self.redact)
         if self.resume_state is not None:
             self._reopen(self.resume_state)
+            self._attach_database()
             return
         self.incident = Incident(
             service=self.service,
@@ -105,6 +115,20 @@ class RollbackFlow:
             redact=self.redact,
             detected_at=self.detected_at or utcnow(),
         )
+        self._attach_database()
+
+    def _attach_database(self) -> None:
+        if self.service.database is not None:
+            self.database = DatabaseSide(
+                self.service, self.incident, self.config.console.state_dir, self.redact
+            )
+
+    def _with_database(self, plan: Plan) -> Plan:
+        """The platform's plan with the database steps around it (``console.db_flow``)."""
+        if self.database is None:
+            return plan
+        self.database.target = self.schema_target
+        return self.database.extend(plan)
 
     def _reopen(self, state: JournalState) -> None:
         """Continue an interrupted incident: same id, same journal, its timeline and marks."""
@@ -201,7 +225,9 @@ class RollbackFlow:
                 f"{old.to_revision.version} again from the live state",
             )
             if old.action == "rollback":
-                plan = self.provider.plan(old.to_revision.id)
+                if self.database is not None:
+                    self.schema_target = self.database.resumed_target(old)
+                plan = self._with_database(self.provider.plan(old.to_revision.id))
             elif isinstance(self.provider, SupportsActions):
                 plan = self.provider.plan_action(old.action, old.argument or None)
             else:
@@ -297,7 +323,7 @@ class RollbackFlow:
 
     def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
         """Validate the target with the provider; raises NotFound / InvalidTarget (exit 2)."""
-        plan = self.provider.plan(target, dry_run=dry_run)
+        plan = self._with_database(self.provider.plan(target, dry_run=dry_run))
         self.incident.plan = plan
         if not dry_run:
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
@@ -317,6 +343,8 @@ class RollbackFlow:
         """
         if plan.dry_run:
             raise ValueError("a dry-run plan is never executed")
+        if self.database is not None:
+            self.database.require_backup(plan)
         return self._run(plan, plan, lambda e: e, on_event)
 
     def _run(
@@ -340,7 +368,12 @@ class RollbackFlow:
                 self.notify("start")
             self.executed = True
             try:
-                for raw in self.provider.execute(plan):
+                steps = (
+                    self.database.execute(plan, self.provider)
+                    if self.database is not None
+                    else self.provider.execute(plan)
+                )
+                for raw in steps:
                     event = to_full(raw)
                     self._log_event(full, event)
                     if on_event:

@@ -89,7 +89,7 @@ class Incident:
 
     @property
     def checklist(self) -> tuple[ChecklistItem, ...]:
-        return checklist_for(self.service.checklist)
+        return checklist_for(self.service.checklist, database=self.service.database is not None)
 
     @property
     def journal_file(self) -> Path:
@@ -121,7 +121,7 @@ class Incident:
         item = next((i for i in self.checklist if i.id == item_id), None)
         if item is None:
             return
-        if state is ItemState.SKIPPED and item.required and not note.strip():
+        if state is ItemState.SKIPPED and (item.required or item.skippable) and not note.strip():
             raise ValueError(f"'{item.text}' is required: say why it is skipped")
         mark = ChecklistMark(item_id, state, self.redact(note), at=self.clock())
         with self._lock:

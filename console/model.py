@@ -292,6 +292,9 @@ class ChecklistItem:
     text: str
     auto: bool = False
     required: bool = False
+    #: An ``auto`` item the operator may still skip, always with a reason (the database
+    #: backup: ticked when the backup step verified it, or skipped saying why).
+    skippable: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 config = context.config
-if config.config_file_name is not None and not config.attributes.get("skip_logging"):
+if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
