@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long health must hold afterwards (default: the service's verify_window_s)",
     )
+    _add_database_options(rollback)
 
     action = sub.add_parser(
         "action",
@@ -160,7 +161,65 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser("check-config", parents=[common], help="validate the config and exit")
+    _add_database_commands(sub, common)
     return parser
+
+
+def _add_database_options(rollback: argparse.ArgumentParser) -> None:
+    """``rollback``'s schema and backup options (services with [services.database])."""
+    group = rollback.add_argument_group(
+        "database", "for services with [services.database]: default is no schema change"
+    )
+    schema = group.add_mutually_exclusive_group()
+    schema.add_argument(
+        "--db-steps",
+        type=_positive_int,
+        metavar="N",
+        help="also downgrade the schema N migrations (before the app rollback)",
+    )
+    schema.add_argument(
+        "--db-to", metavar="REV", help="also downgrade the schema to revision REV ('base': all)"
+    )
+    schema.add_argument(
+        "--db-stamp",
+        metavar="REV",
+        help="record REV as the schema revision without running migrations (repair)",
+    )
+    group.add_argument(
+        "--skip-backup",
+        metavar="REASON",
+        help="take no database backup first; REASON goes into the history entry",
+    )
+
+
+def _add_database_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    db_status = sub.add_parser(
+        "db-status",
+        parents=[common],
+        help="print a service's database: connection, schema revision, history, checks",
+    )
+    db_status.add_argument("service")
+    db_status.add_argument("--json", action="store_true", help="machine-readable output")
+    db_backup = sub.add_parser(
+        "db-backup",
+        parents=[common],
+        help="take a verified backup of a service's database now (pg_dump -Fc)",
+    )
+    db_backup.add_argument("service")
+    db_restore = sub.add_parser(
+        "db-restore",
+        parents=[common],
+        help="restore a service's database from a backup (replaces its contents)",
+    )
+    db_restore.add_argument("service")
+    db_restore.add_argument("--from", dest="backup", required=True, metavar="FILE")
+    db_restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    db_restore.add_argument("--reason", required=True, help="why (goes into the history entry)")
+    db_restore.add_argument(
+        "--skip-backup",
+        metavar="REASON",
+        help="take no backup of the current contents first; REASON is recorded",
+    )
 
 
 # --------------------------------------------------------------------------- entry point
@@ -222,6 +281,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return cmd_resume(args, out, err)
     if command == "action":
         return cmd_action(args, out, err)
+    if command in ("db-status", "db-backup", "db-restore"):
+        return cmd_database(args, out, err)
     config = _load(args)
     if args.service:
         config.service(args.service)
@@ -355,6 +416,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     source.start()
     try:
         flow = RollbackFlow(config, svc, provider, source, reason=args.reason)
+        _apply_database_options(flow, args)
         snap = flow.refresh()
         current = snap.current.version if snap.current else "(unknown)"
         print(f"{svc.label}: current {current}", file=out, flush=True)
@@ -461,6 +523,131 @@ def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
         print("team notification: still being sent, not waiting any longer", file=out)
     for delivery in notifier.results:
         print(f"team notification: {notifier.redact(delivery.describe())}", file=out)
+
+
+def _apply_database_options(flow: Any, args: argparse.Namespace) -> None:
+    """``--db-steps / --db-to / --db-stamp / --skip-backup`` onto the flow (rollback only)."""
+    from console.model import SchemaTarget
+
+    steps = getattr(args, "db_steps", None)
+    to = getattr(args, "db_to", None)
+    stamp = getattr(args, "db_stamp", None)
+    skip = getattr(args, "skip_backup", None)
+    if flow.service.database is None:
+        if steps or to or stamp or skip is not None:
+            raise UsageError(
+                f"{flow.service.label} has no [services.database] table: "
+                "--db-steps, --db-to, --db-stamp and --skip-backup do not apply"
+            )
+        return
+    if steps:
+        flow.schema_target = SchemaTarget("steps", steps=steps)
+    elif to:
+        flow.schema_target = SchemaTarget("revision", revision=to)
+    elif stamp:
+        flow.schema_target = SchemaTarget("stamp", revision=stamp)
+    if skip is not None:
+        if not skip.strip():
+            raise UsageError("--skip-backup needs a reason (it goes into the history entry)")
+        flow.incident.mark("db-backup", ItemState.SKIPPED, skip)
+
+
+def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """db-status, db-backup and db-restore: the database side outside a rollback."""
+    config = _load(args)
+    svc = config.service(args.service)
+    if svc.database is None:
+        raise UsageError(f"{svc.label} has no [services.database] table")
+    if args.command == "db-status":
+        return _db_status(config, svc, args.json, out)
+    if args.command == "db-backup":
+        return _db_backup(config, svc, out)
+    return _db_restore(config, svc, args, out, err)
+
+
+def _db_status(config: Config, svc: ServiceConfig, as_json: bool, out: TextIO) -> int:
+    from console.db_flow import read_status
+    from providers.database import DatabaseProvider
+
+    DatabaseProvider(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
+    status = read_status(svc, config.console.state_dir)
+    if as_json:
+        json.dump(_jsonable(status), out, indent=2)
+        print(file=out)
+        return EXIT_OK if status.connected else EXIT_FAILED
+    print(f"{svc.label}: database {status.target}", file=out)
+    if not status.connected:
+        print(f"  NOT CONNECTED: {status.error}", file=out)
+    else:
+        print(f"  connected, PostgreSQL {status.server_version}", file=out)
+    current = ", ".join(status.current) or ("(none)" if status.connected else "(unknown)")
+    print(f"  migrations: {status.migrations}, current revision: {current}", file=out)
+    if status.history:
+        print("  history (newest first):", file=out)
+        for rev in status.history:
+            mark = "*" if rev.id in status.current else " "
+            head = " (head)" if rev.is_head else ""
+            print(f"   {mark} {rev.id:<14} {rev.message}{head}", file=out)
+    for check in status.checks:
+        value = check.value if check.ok else f"ERROR {check.error}"
+        print(f"  check {check.name}: {value}", file=out)
+    backup = status.last_backup
+    print(f"  last backup: {backup.summary if backup else '(none)'}", file=out)
+    for note in status.notes:
+        print(f"  note: {note}", file=out)
+    return EXIT_OK if status.connected else EXIT_FAILED
+
+
+def _db_backup(config: Config, svc: ServiceConfig, out: TextIO) -> int:
+    from console.db_flow import take_backup
+
+    print(f"{svc.label}: backing up the database (pg_dump -Fc) ...", file=out, flush=True)
+    info = take_backup(
+        svc, config.console.state_dir, lambda line: print(f"  | {line}", file=out, flush=True)
+    )
+    print(f"backup: {info.summary}", file=out)
+    return EXIT_OK
+
+
+def _db_restore(
+    config: Config, svc: ServiceConfig, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    from console.db_flow import DatabaseRestore
+
+    if not args.reason.strip():
+        raise UsageError("--reason must not be empty")
+    if args.skip_backup is not None and not args.skip_backup.strip():
+        raise UsageError("--skip-backup needs a reason (it goes into the history entry)")
+    restore = DatabaseRestore(
+        config,
+        svc,
+        Path(args.backup),
+        reason=args.reason,
+        skip_backup_reason=args.skip_backup or "",
+    )
+    plan = restore.make_plan()
+    print(plan.summary, file=out)
+    for warning in plan.warnings:
+        print(f"  warning: {warning}", file=out)
+    for i, step in enumerate(plan.steps, 1):
+        print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
+    if not args.yes and not _confirm_on_terminal(svc, out):
+        print("aborted: nothing was changed", file=err)
+        return EXIT_FAILED
+    restore.confirm("confirmed with --yes" if args.yes else "confirmed by typing the service name")
+    try:
+        restore.execute(on_event=lambda e: _print_event(out, e))
+    except LockHeld:
+        raise
+    except ProviderError as exc:
+        print(f"restore failed: {restore.redact(str(exc))}", file=err)
+        result = restore.record()
+        print(f"history entry appended to {result.history_file}", file=out)
+        return EXIT_FAILED
+    result = restore.record()
+    print(f"outcome: {result.outcome.value}", file=out)
+    print(f"history entry appended to {result.history_file}", file=out)
+    return EXIT_OK
 
 
 def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:

@@ -209,9 +209,9 @@ class _DropFinder:
                     ):
                         table = _arg(call, 0, "table_name")
                         self.batch[item.optional_vars.id] = table
-        for node in ast.walk(func):
-            if isinstance(node, ast.Call):
-                yield from self._call(node)
+        calls = [node for node in ast.walk(func) if isinstance(node, ast.Call)]
+        for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
+            yield from self._call(call)
 
     def _call(self, call: ast.Call) -> Iterator[DataLoss]:
         name = _attr_name(call.func)

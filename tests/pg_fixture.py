@@ -15,6 +15,7 @@ One server per test session (``PgServer``); one database per test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -31,8 +32,18 @@ import psycopg
 PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
+def _quiet_import_pgserver() -> None:
+    """Import pgserver without its platformdirs warning about XDG_RUNTIME_DIR."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver  # noqa: F401
+
+
 def pg_bin_dir() -> Path:
     """The folder holding pgserver's postgres, initdb, pg_ctl, pg_dump and pg_restore."""
+    _quiet_import_pgserver()
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
@@ -174,7 +185,71 @@ def running_server(root: Path) -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             server.stop()
-        except subprocess.CalledProcessError:
-            pass
+
+
+# --------------------------------------------------------------------------- shared per process
+
+#: The Alembic project under tests/ (four revisions; 0003's downgrade drops users.nickname).
+ALEMBIC_INI = Path(__file__).resolve().parent / "alembic_project" / "alembic.ini"
+#: The database every test database is copied from: migrated to head, with rows.
+TEMPLATE = "template_head"
+
+_shared: dict[str, object] = {}
+
+
+def shared_server(tmp_root: Path) -> PgServer:
+    """One server for the whole test process (several modules share it), started on first use.
+
+    Stopped when the process exits.  ``tmp_root`` is used only by the first caller.
+    """
+    server = _shared.get("server")
+    if isinstance(server, PgServer):
+        return server
+    import atexit
+
+    server = start_server(tmp_root / "pg")
+    _shared["server"] = server
+    atexit.register(_stop_quietly, server)
+    _make_template(server)
+    return server
+
+
+def _stop_quietly(server: PgServer) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        server.stop()
+
+
+def migrate(server: PgServer, database: str, revision: str = "head") -> None:
+    """``alembic upgrade REVISION`` in a child process (keeps Alembic's logging out of ours)."""
+    import sys
+
+    env = dict(os.environ, DATABASE_URL=server.dsn(database))
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), "upgrade", revision],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def _make_template(server: PgServer) -> None:
+    server.create_database(TEMPLATE)
+    migrate(server, TEMPLATE)
+    server.sql(
+        TEMPLATE,
+        "INSERT INTO projects (name) VALUES ('alpha'), ('beta');"
+        "INSERT INTO users (email, nickname) VALUES ('a@example.com', 'ann'), "
+        "('b@example.com', 'bob'), ('c@example.com', 'cy');"
+        "INSERT INTO audit_log (message) VALUES ('created');",
+    )
+
+
+def database_at_head(server: PgServer) -> str:
+    """A fresh database copied from the template: schema at 0004, 2 projects, 3 users."""
+    name = f"db_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    return name
