@@ -146,11 +146,13 @@ class DatabaseSide:
         that cannot be reached (bad input, exit 2) or read (database down).
         """
         db = self.provider
+        skipped = self.backup_skip_reason()
+        if not skipped or self.target.changes_schema:
+            db.dsn()  # a missing or malformed DSN: bad config (exit 2) before anything runs
         schema = db.plan_schema(self.target)
         self.schema = schema
         before: list[Step] = []
         warnings: list[str] = []
-        skipped = self.backup_skip_reason()
         if skipped:
             warnings.append(
                 f"No database backup will be taken: skipped by the operator ({skipped})."
@@ -306,6 +308,15 @@ class DatabaseSide:
                     ProgressStatus.SKIPPED,
                     f"backup failed, continuing (require_backup = false): {text}",
                 )
+                return
+            if op == "checks":
+                # Checks inform; they never stop a rollback (the database may be the
+                # thing that is down, and the backup was skipped for that reason).
+                self.incident.mark("db-checks", ItemState.FAILED, f"could not run: {text}")
+                self.incident.notes.append(
+                    f"Database checks ({step.argv[2]}) could not run: {text}"
+                )
+                yield ProgressEvent(index, ProgressStatus.SKIPPED, f"checks could not run: {text}")
                 return
             self._failed(op, text)
             yield ProgressEvent(index, ProgressStatus.FAILED, text)

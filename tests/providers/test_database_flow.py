@@ -1,0 +1,300 @@
+"""An app + schema rollback from the CLI alone, on the demo sandbox and a real PostgreSQL.
+
+The sandbox's releases each carry their Alembic project (v1.2.9 ships
+migrations up to 0002, v1.3.0 up to 0004), so the console can tell which
+schema the target release expects.  The database starts at 0004 with rows.
+The DSN holds a real password the server checks; after every command, no
+output, journal, history entry or other text file may contain it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import tomli_w
+
+from console.demo import DemoSandbox, build_sandbox
+from tests.pg_fixture import ALEMBIC_INI, PgServer, database_at_head, shared_server
+
+pytestmark = pytest.mark.e2e
+
+ENV = "SANDBOX_DATABASE_URL"
+#: Release -> how many of the test project's migrations it ships.
+SHIPS = {"v1.2.8": 1, "v1.2.9": 2, "v1.3.0": 4}
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+    return shared_server(tmp_path_factory.mktemp("pg"))
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, pg: PgServer) -> Iterator[DemoSandbox]:
+    box = build_sandbox(tmp_path / "sandbox")
+    releases = box.root / "releases"
+    scripts = sorted((ALEMBIC_INI.parent / "versions").glob("0*.py"))
+    for release, count in SHIPS.items():
+        folder = releases / release / "db"
+        (folder / "versions").mkdir(parents=True)
+        shutil.copy(ALEMBIC_INI, folder / "alembic.ini")
+        shutil.copy(ALEMBIC_INI.parent / "env.py", folder / "env.py")
+        for script in scripts[:count]:
+            shutil.copy(script, folder / "versions" / script.name)
+    data = tomllib.loads(box.config_path.read_text())
+    data["services"][0]["verify_window_s"] = 2
+    data["services"][0]["database"] = {
+        "dsn_env": ENV,
+        "alembic_ini": str(releases / "v1.3.0" / "db" / "alembic.ini"),
+        "pg_bin_dir": str(pg.bin_dir),
+        "command_timeout_s": 60,
+        "checks": [
+            {"name": "users", "sql": "SELECT count(*) FROM users"},
+            {"name": "projects", "sql": "SELECT count(*) FROM projects"},
+        ],
+    }
+    box.config_path.write_text(tomli_w.dumps(data))
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+def cli(
+    box: DemoSandbox, *args: str, dsn: str | None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    if dsn is not None:
+        env[ENV] = dsn
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", args[0], "--config", str(box.config_path), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def served_version(box: DemoSandbox) -> str:
+    return httpx.get(box.health_url.replace("/health", "/version"), timeout=5).text.strip()
+
+
+def revision(pg: PgServer, dbname: str) -> list[tuple[object, ...]]:
+    return pg.sql(dbname, "SELECT version_num FROM alembic_version")
+
+
+def assert_no_secret(box: DemoSandbox, pg: PgServer, dbname: str, *outputs: str) -> None:
+    """Neither the password nor the DSN in any output or any text file of the sandbox."""
+    secrets = (pg.password, pg.dsn(dbname))
+    for text in outputs:
+        for secret in secrets:
+            assert secret not in text
+    checked = 0
+    for path in box.root.rglob("*"):
+        if not path.is_file() or path.suffix == ".dump" or "releases" in path.parts:
+            continue
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, f"secret found in {path}"
+        checked += 1
+    assert checked > 3
+
+
+def test_app_and_schema_rollback_from_the_cli_with_a_verified_backup_first(
+    sandbox: DemoSandbox, pg: PgServer
+) -> None:
+    dbname = database_at_head(pg)
+    dsn = pg.dsn(dbname)
+    assert "v1.3.0" in served_version(sandbox)
+
+    result = cli(
+        sandbox,
+        "rollback",
+        "web",
+        "--yes",
+        "--reason",
+        "5xx after v1.3.0 and its migrations",
+        "--db-to",
+        "0002",
+        "--verify-window",
+        "1",
+        dsn=dsn,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "Traceback" not in result.stderr
+
+    # The plan, in order: backup, checks, schema, the app's own steps, checks again.
+    steps = re.findall(r"^  (\d+)\. (.*)$", out, re.MULTILINE)
+    titles = [title for _, title in steps]
+    assert titles[0].startswith(f"Back up {dbname} on 127.0.0.1:{pg.port}")
+    assert titles[1].startswith("Run the database checks before any change (users, projects)")
+    assert titles[2].startswith(f"Downgrade the schema of {dbname}")
+    assert "from 0004 to 0002 (create users)" in titles[2]
+    assert titles[-1].startswith("Run the database checks after the rollback")
+    assert any("v1.2.9" in t for t in titles[3:-1])
+    assert f'pg_dump -Fc --dbname "${ENV}"' in out
+    assert re.search(r"warning: DATA LOSS: .*users\.nickname \(column, 0003\)", out)
+    assert "audit_log (table, 0004)" in out
+    assert "Order (runbook 004)" in out
+
+    # What happened: a verified backup file, the schema at 0002, the old release serving.
+    backups = sorted((sandbox.root / "state" / "backups").glob("web-*.dump"))
+    assert len(backups) == 1
+    backup = backups[0]
+    assert re.search(r"verified with pg_restore --list: \d+ entries", out)
+    assert revision(pg, dbname) == [("0002",)]
+    assert "v1.2.9" in served_version(sandbox)
+    assert pg.sql(dbname, "SELECT count(*) FROM users") == [(3,)]
+
+    # The history entry records all of it.
+    history = (sandbox.root / "rollback-history.md").read_text()
+    assert "rolled back and verified" in history
+    assert f"Database backup: {backup}" in history
+    size_line = re.search(r"Database backup: \S+, ([\d.]+ [kM]?B) in ([\d.]+) s, verified", history)
+    assert size_line, history
+    print(f"\nbackup in the e2e rollback: {size_line.group(1)} in {size_line.group(2)} s")
+    assert "Database schema: the database now records 0002 (was 0004)" in history
+    assert "Database checks before: users = 3; projects = 2" in history
+    assert "Database checks after: users = 3; projects = 2 (unchanged)" in history
+    assert re.search(r"\[x\] Verified database backup", history)
+    assert re.search(r"\[x\] Database schema at the planned revision", history)
+    journal = "".join(p.read_text() for p in (sandbox.root / "state").rglob("*.jsonl"))
+    assert '"event": "db-backup"' in journal or '"event":"db-backup"' in journal
+
+    # db-status sees the downgrade; db-restore brings the data of 0003/0004 back.
+    status = cli(sandbox, "db-status", "web", "--json", dsn=dsn)
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert data["connected"] and data["current"] == ["0002"]
+    assert data["last_backup"]["path"] == str(backup)
+    restore = cli(
+        sandbox,
+        "db-restore",
+        "web",
+        "--from",
+        str(backup),
+        "--yes",
+        "--reason",
+        "roll the schema forward again",
+        dsn=dsn,
+    )
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    assert "pg_restore --clean --if-exists --single-transaction" in restore.stdout
+    assert "REPLACED by the backup" in restore.stdout
+    assert revision(pg, dbname) == [("0004",)]
+    assert sorted(pg.sql(dbname, "SELECT nickname FROM users")) == [("ann",), ("bob",), ("cy",)]
+    history = (sandbox.root / "rollback-history.md").read_text()
+    assert "Action: db-restore" in history
+    assert "Database restored from" in history
+    # The restore took a backup of what it replaced first.
+    assert len(list((sandbox.root / "state" / "backups").glob("web-*.dump"))) == 2
+
+    assert_no_secret(
+        sandbox, pg, dbname, out, result.stderr, status.stdout, restore.stdout, restore.stderr
+    )
+
+
+def test_default_plan_changes_no_schema_but_warns_the_target_needs_an_older_one(
+    sandbox: DemoSandbox, pg: PgServer
+) -> None:
+    dbname = database_at_head(pg)
+    result = cli(sandbox, "rollback", "web", "--dry-run", "--reason", "look", dsn=pg.dsn(dbname))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "SCHEMA MISMATCH: v1.2.9 ships migrations up to 0002 but the database is at 0004"
+        in result.stdout
+    )
+    assert "Downgrade the schema" not in result.stdout
+    assert "dry run: nothing was changed" in result.stdout
+    assert not (sandbox.root / "state" / "backups").exists()
+    assert revision(pg, dbname) == [("0004",)]
+
+
+def test_a_database_that_is_down_blocks_the_rollback_unless_the_backup_is_skipped_with_a_reason(
+    sandbox: DemoSandbox, pg: PgServer
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = f"postgresql://postgres:{pg.password}@127.0.0.1:{port}/gone"
+
+    blocked = cli(sandbox, "rollback", "web", "--yes", "--reason", "db down?", dsn=down)
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert "rollback failed: cannot connect to gone on 127.0.0.1" in blocked.stderr
+    assert "v1.3.0" in served_version(sandbox)  # nothing after the backup ran
+    history = (sandbox.root / "rollback-history.md").read_text()
+    assert "rollback failed" in history
+    assert re.search(r"\[!\] Verified database backup", history)
+
+    skipped = cli(
+        sandbox,
+        "rollback",
+        "web",
+        "--yes",
+        "--reason",
+        "db host down, app first",
+        "--skip-backup",
+        "database host is down; app rollback cannot wait",
+        "--verify-window",
+        "1",
+        dsn=down,
+    )
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "No database backup will be taken: skipped by the operator" in skipped.stdout
+    assert "checks could not run" in skipped.stdout
+    assert "v1.2.9" in served_version(sandbox)
+    history = (sandbox.root / "rollback-history.md").read_text()
+    assert "database host is down; app rollback cannot wait" in history
+    assert_no_secret(
+        sandbox, pg, "gone", blocked.stdout, blocked.stderr, skipped.stdout, skipped.stderr
+    )
+    assert down not in history
+
+
+def test_bad_input_is_exit_2_with_one_line(
+    sandbox: DemoSandbox, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process (``console.cli.run``): the same code, without four interpreter start-ups."""
+    import io
+
+    from console.cli import run
+
+    def call(*args: str) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = run([args[0], "--config", str(sandbox.config_path), *args[1:]], out, err)
+        return code, err.getvalue()
+
+    monkeypatch.delenv(ENV, raising=False)
+    code, err = call("db-status", "web")
+    assert code == 2
+    assert err.strip() == (
+        f"error: environment variable {ENV} is not set: it must hold the database's DSN "
+        "([services.database] dsn_env)"
+    )
+    code, err = call("rollback", "web", "--dry-run", "--reason", "x")
+    assert code == 2 and f"{ENV} is not set" in err
+    dbname = database_at_head(pg)
+    monkeypatch.setenv(ENV, pg.dsn(dbname))
+    code, err = call("rollback", "web", "--dry-run", "--reason", "x", "--db-to", "0009")
+    assert code == 2 and "unknown migration revision '0009'" in err
+    corrupt = sandbox.root / "corrupt.dump"
+    corrupt.write_bytes(b"PGDMP garbage")
+    code, err = call("db-restore", "web", "--from", str(corrupt), "--yes", "--reason", "x")
+    assert code == 2 and "is not a usable backup: pg_restore --list" in err
+    assert len(err.strip().splitlines()) == 1
+    code, err = call("rollback", "web", "--dry-run", "--reason", "x", "--skip-backup", " ")
+    assert code == 2 and "--skip-backup needs a reason" in err
+    assert revision(pg, dbname) == [("0004",)]
