@@ -419,10 +419,56 @@ def take_backup(
             on_line(provider.scrub(line))
 
 
-def read_status(service: ServiceConfig, state_dir: Path, *, checks: bool = True) -> DatabaseStatus:
-    """What the database panel and ``db-status`` show (never raises; see ``status``)."""
+def read_status(
+    service: ServiceConfig,
+    state_dir: Path,
+    *,
+    checks: bool = True,
+    release: Revision | None = None,
+) -> DatabaseStatus:
+    """What the database panel and ``db-status`` show (never raises; see ``status``).
+
+    ``release``: the revision a rollback would go to; the status then says
+    which schema it expects (when its folder holds its scripts) and which
+    migrations a schema rollback to it would cross.
+    """
     provider = DatabaseProvider(service)
-    return provider.status(checks=checks, backup_dir=backup_dir_for(service, state_dir))
+    status = provider.status(checks=checks, backup_dir=backup_dir_for(service, state_dir))
+    if release is None:
+        return status
+    try:
+        heads = provider.heads_for_release(_releases_dir(service), release)
+        crossed, losses = provider.crossing(status.current, heads) if status.connected else ((), ())
+    except ProviderError:
+        heads, crossed, losses = (), (), ()
+    return dataclasses.replace(
+        status, release=release.version, release_heads=heads, crossing=crossed, losses=losses
+    )
+
+
+def list_backups(service: ServiceConfig, state_dir: Path) -> tuple[BackupInfo, ...]:
+    """The service's backups in its backup folder, newest first (size and time; not verified)."""
+    from datetime import UTC, datetime
+
+    folder = backup_dir_for(service, state_dir)
+    try:
+        files = [p for p in folder.glob(f"{service.name}-*.dump") if p.is_file()]
+    except OSError:
+        return ()
+    found = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        taken = datetime.fromtimestamp(info.st_mtime, UTC)
+        found.append(BackupInfo(str(path), info.st_size, False, taken_at=taken))
+    return tuple(sorted(found, key=lambda b: b.taken_at or utcnow(), reverse=True))
+
+
+def verify_backup(service: ServiceConfig, path: Path) -> BackupInfo:
+    """``pg_restore --list`` on ``path`` (``NotFound`` when it does not exist)."""
+    return DatabaseProvider(service).verify_backup(path)
 
 
 #: The restore's own checklist (the database items are added to it).

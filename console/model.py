@@ -484,6 +484,14 @@ class DatabaseStatus:
     last_backup: BackupInfo | None = None
     error: str = ""
     notes: tuple[str, ...] = ()
+    #: The release a rollback would go to (the dashboard's target), and the schema
+    #: head(s) its scripts end at: () when that is not knowable.
+    release: str = ""
+    release_heads: tuple[str, ...] = ()
+    #: Migrations whose downgrade() a schema rollback to ``release_heads`` would run,
+    #: newest first, and the columns and tables those downgrades drop.
+    crossing: tuple[MigrationRevision, ...] = ()
+    losses: tuple[DataLoss, ...] = ()
 
 
 def format_bytes(size: int) -> str:

@@ -627,6 +627,30 @@ class DatabaseProvider:
         except (ProviderError, Exception):
             return ()
 
+    def crossing(
+        self, current: Sequence[str], heads: Sequence[str]
+    ) -> tuple[tuple[MigrationRevision, ...], tuple[DataLoss, ...]]:
+        """What going from ``current`` down to ``heads`` (a release's scripts) would run and drop.
+
+        ((), ()) when the database is already at one of ``heads``, when it is
+        below them, or when either is unknown.
+        """
+        if (
+            self.config.migrations != "alembic"
+            or self.config.alembic_ini is None
+            or len(current) != 1
+            or not heads
+            or current[0] in heads
+        ):
+            return (), ()
+        script = db_alembic.script_directory(self.config.alembic_ini)
+        try:
+            target = db_alembic.resolve_target(script, current, "revision", heads[0])
+        except ProviderError:
+            return (), ()  # an upgrade, or an unknown revision: nothing to cross down
+        revs = db_alembic.crossed(script, current[0], target)
+        return revs, db_alembic.downgrade_losses(revs)
+
     # ----------------------------------------------------------------- running steps
 
     def run_step(self, step: Step) -> Generator[str, None, str]:

@@ -39,6 +39,7 @@ from console.model import Assessment, Severity, utcnow
 from console.severity import assess, format_remaining
 from console.signals.base import SignalError
 from console.widgets.current_version import CurrentVersionPanel
+from console.widgets.database import DatabasePanel
 from console.widgets.error_rate import ErrorRatePanel
 from console.widgets.health import HealthPanel
 from console.widgets.messages import (
@@ -212,7 +213,30 @@ class DashboardScreen(Screen[None]):
         with Container(id="bottom-row"):
             yield RevisionHistoryPanel(id="revisions")
             yield UnitsPanel(restarts_high=service.thresholds.restarts_high, id="units")
+            if service.database is not None:
+                yield self._database_panel()
         yield Footer()
+
+    def _database_panel(self) -> DatabasePanel:
+        """The database panel (its own poll loop; see ``console.widgets.database``)."""
+        from console import db_flow
+
+        service = self.runtime.service
+        state_dir = self.console_app.config.console.state_dir
+        return DatabasePanel(
+            lambda release: db_flow.read_status(service, state_dir, release=release),
+            lambda on_line: db_flow.take_backup(service, state_dir, on_line),
+            clock=self.clock,
+            id="database",
+        )
+
+    @on(DatabasePanel.RestoreRequested)
+    def _open_database_restore(self, message: DatabasePanel.RestoreRequested) -> None:
+        from screens.db_restore import DatabaseRestoreScreen
+
+        message.stop()
+        screen = DatabaseRestoreScreen(self.console_app.config, self.runtime.service)
+        self.app.push_screen(screen, lambda _ran: self.query_one(DatabasePanel).poll())
 
     def on_mount(self) -> None:
         service = self.runtime.service

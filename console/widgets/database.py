@@ -1,0 +1,337 @@
+"""The database panel: connection, schema revision, what a rollback would cross, checks, backup.
+
+Shown on the dashboard of a service with ``[services.database]``.  Unlike
+the three core sources, which the dashboard polls, the panel brings its own
+poll loop, so a service without a database pays nothing for it: one
+exclusive thread worker reads ``read`` (``console.db_flow.read_status``,
+which never raises), the panel only renders its result, and the next read is
+armed when this one ends (every ``INTERVAL_S``, backing off while the
+database is down, paused while a screen covers the dashboard).
+
+The rollback target is the revision under the cursor of the revisions panel
+on the same screen (or the previous revision); when the target release's
+folder holds its own migration scripts, the panel says which schema it
+expects and which migrations a schema rollback would cross, naming the
+columns and tables their downgrades drop.
+
+Keys (while the panel has the focus): ``b`` takes a verified backup now,
+``o`` asks the screen to open the restore dialog (``RestoreRequested``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from console.model import (
+    BackupInfo,
+    CheckResult,
+    DatabaseStatus,
+    Revision,
+    format_bytes,
+    utcnow,
+)
+from console.widgets.formatting import ago
+from console.widgets.panel import DataPanel
+
+#: Seconds between two reads of a reachable database.
+INTERVAL_S = 10.0
+#: Longest wait between reads of a database that is down.
+MAX_BACKOFF_S = 60.0
+#: History lines shown (newest first).
+HISTORY_LINES = 6
+
+#: Reads the status for a rollback target (None: no target known yet); blocking.
+StatusReader = Callable[[Revision | None], DatabaseStatus]
+#: Takes a verified backup, reporting output lines; blocking; returns the backup.
+BackupTaker = Callable[[Callable[[str], None]], BackupInfo]
+
+
+class DatabasePanel(DataPanel):
+    """Renders ``DatabaseStatus``; polls ``read`` itself (see the module docstring)."""
+
+    TITLE = "Database"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("b", "backup", "Back up DB", tooltip="Take a verified pg_dump backup now"),
+        Binding("o", "restore", "Restore DB…", tooltip="Restore the database from a backup"),
+    ]
+
+    DEFAULT_CSS = """
+    DatabasePanel #db-lines {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+    }
+    DatabasePanel #db-lines > Static {
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    DatabasePanel #db-lines > #db-history {
+        height: auto;
+    }
+    """
+
+    class RestoreRequested(Message):
+        """The operator pressed ``o``: the screen opens the restore dialog."""
+
+    class Read(Message):
+        """A read finished (posted from the worker)."""
+
+        def __init__(self, status: DatabaseStatus) -> None:
+            super().__init__()
+            self.status = status
+
+    def __init__(
+        self,
+        read: StatusReader,
+        backup: BackupTaker | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        autostart: bool = True,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.read = read
+        self.take_backup = backup
+        self.clock = clock
+        self.autostart = autostart
+        self.status: DatabaseStatus | None = None
+        #: The first answer of each check this session, so a change shows "(was N)".
+        self.first_checks: dict[str, str] = {}
+        self.failures = 0
+        self.backing_up = False
+        self._timer: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="db-lines"):
+            for name in ("conn", "schema", "crossing", "checks", "backup"):
+                yield Static(Content.styled("…", "$text-muted"), id=f"db-{name}")
+            yield Static("", id="db-history")
+
+    def on_mount(self) -> None:
+        if self.autostart:
+            self.call_after_refresh(self.poll)
+
+    # ----------------------------------------------------------------- polling
+
+    def _target(self) -> Revision | None:
+        """The revision a rollback goes to, from the revisions panel on this screen."""
+        from console.widgets.revisions import RevisionHistoryPanel
+
+        try:
+            panel = self.screen.query_one(RevisionHistoryPanel)
+        except Exception:
+            return None
+        snapshot = panel.snapshot
+        if snapshot is None:
+            return None
+        target = panel.target
+        return snapshot.find(target) if target else snapshot.previous()
+
+    def poll(self) -> None:
+        """Read now (unless a read is in flight or a screen covers this one)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if not self.is_attached:
+            return
+        if not self.screen.is_current:
+            self._timer = self.set_timer(INTERVAL_S, self.poll)
+            return
+        self._read(self._target())
+
+    @work(thread=True, exclusive=True, group="database-read", exit_on_error=False)
+    def _read(self, target: Revision | None) -> None:
+        self.post_message(self.Read(self.read(target)))
+
+    @on(Read)
+    def _on_read(self, message: Read) -> None:
+        message.stop()
+        self.show_status(message.status)
+        self.failures = 0 if message.status.connected else self.failures + 1
+        delay = min(MAX_BACKOFF_S, INTERVAL_S * 2 ** max(0, self.failures - 1))
+        if self.is_attached:
+            self._timer = self.set_timer(delay, self.poll)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group not in ("database-read", "database-backup"):
+            return
+        event.stop()
+        if event.state is not WorkerState.ERROR:
+            return
+        error = str(event.worker.error) or type(event.worker.error).__name__
+        if event.worker.group == "database-backup":
+            self.backing_up = False
+            self.notify(f"Backup failed: {error}", severity="error", timeout=15)
+            self._render_backup()
+            return
+        self.mark_failed(error, self.clock())
+        if self.is_attached:
+            self._timer = self.set_timer(INTERVAL_S, self.poll)
+
+    # ----------------------------------------------------------------- rendering
+
+    def show_status(self, status: DatabaseStatus) -> None:
+        """Render one read (also used by tests with a status of their own)."""
+        self.status = status
+        for check in status.checks:
+            if check.ok:
+                self.first_checks.setdefault(check.name, check.value)
+        state = "ok" if status.connected else "down"
+        self.border_title = f"{self.TITLE} ({state})"
+        self._line("conn", self._conn_line(status))
+        self._line("schema", self._schema_line(status))
+        self._line("crossing", self._crossing_line(status))
+        self._line("checks", self._checks_line(status.checks))
+        self._render_backup()
+        self.query_one("#db-history", Static).update(self._history(status))
+        if status.connected:
+            self.mark_updated(status.checked_at)
+        else:
+            self.mark_failed(status.error or "not connected", status.checked_at)
+
+    def _line(self, name: str, content: Content) -> None:
+        self.query_one(f"#db-{name}", Static).update(content)
+
+    @staticmethod
+    def _conn_line(status: DatabaseStatus) -> Content:
+        if status.connected:
+            return Content.assemble(
+                ("● ", "$text-success"),
+                f"PostgreSQL {status.server_version} · {status.target}",
+            )
+        return Content.assemble(("✗ ", "$text-error"), f"not connected · {status.target}")
+
+    @staticmethod
+    def _schema_line(status: DatabaseStatus) -> Content:
+        if status.migrations == "none":
+            return Content.styled("migrations: none configured", "$text-muted")
+        if not status.connected:
+            current = "unknown"
+        else:
+            current = ", ".join(status.current) or "no revision recorded"
+        head = ""
+        if status.current and status.heads:
+            head = " (head)" if set(status.current) <= set(status.heads) else " (below head)"
+        return Content.assemble(
+            ("schema ", "$text-muted"), f"{current}{head} · {status.migrations}"
+        )
+
+    @staticmethod
+    def _crossing_line(status: DatabaseStatus) -> Content:
+        if not status.release:
+            return Content.styled("rollback target: not chosen yet", "$text-muted")
+        release = status.release
+        if not status.release_heads:
+            return Content.styled(
+                f"→ {release}: which schema it expects is not known", "$text-muted"
+            )
+        expects = ", ".join(status.release_heads)
+        if not status.crossing:
+            return Content.assemble(
+                ("→ ", "$text-muted"), f"{release} expects {expects}: no migration to cross"
+            )
+        revs = ", ".join(r.id for r in status.crossing)
+        parts: list[str | tuple[str, str]] = [
+            ("→ ", "$text-warning"),
+            f"{release} expects {expects}: schema rollback crosses {revs}",
+        ]
+        if status.losses:
+            drops = ", ".join(loss.label for loss in status.losses)
+            parts.append((f" · drops {drops}", "bold $text-error"))
+        return Content.assemble(*parts)
+
+    def _checks_line(self, checks: tuple[CheckResult, ...]) -> Content:
+        if not checks:
+            return Content.styled("checks: none configured", "$text-muted")
+        parts: list[str | tuple[str, str]] = [("checks ", "$text-muted")]
+        for number, check in enumerate(checks):
+            if number:
+                parts.append((" · ", "$text-muted"))
+            if not check.ok:
+                parts.append((f"{check.name} ERROR", "$text-error"))
+                continue
+            was = self.first_checks.get(check.name)
+            parts.append(f"{check.name} {check.value}")
+            if was is not None and was != check.value:
+                parts.append((f" (was {was})", "$text-warning"))
+        return Content.assemble(*parts)
+
+    def _render_backup(self) -> None:
+        if self.backing_up:
+            self._line("backup", Content.styled("backup: pg_dump running…", "$text-warning"))
+            return
+        backup = self.status.last_backup if self.status else None
+        if backup is None:
+            self._line("backup", Content.styled("backup: none yet (b takes one)", "$text-muted"))
+            return
+        name = backup.path.rsplit("/", 1)[-1]
+        when = ago(backup.taken_at, self.clock()) if backup.taken_at else ""
+        self._line(
+            "backup",
+            Content.assemble(
+                ("backup ", "$text-muted"), f"{name} · {format_bytes(backup.size_bytes)} · {when}"
+            ),
+        )
+
+    @staticmethod
+    def _history(status: DatabaseStatus) -> Content:
+        if not status.history:
+            return Content("")
+        current = set(status.current)
+        crossing = {r.id for r in status.crossing}
+        lines: list[Content] = []
+        for rev in status.history[:HISTORY_LINES]:
+            if rev.id in current:
+                mark = ("● ", "$text-success")
+            elif rev.id in crossing:
+                mark = ("↓ ", "$text-warning")
+            else:
+                mark = ("  ", "")
+            lines.append(Content.assemble(mark, f"{rev.id}  ", (rev.message, "$text-muted")))
+        more = len(status.history) - HISTORY_LINES
+        if more > 0:
+            lines.append(Content.styled(f"  … {more} older", "$text-muted"))
+        return Content("\n").join(lines)
+
+    # ----------------------------------------------------------------- actions
+
+    def action_backup(self) -> None:
+        """Take a verified backup now (in a worker); the result is a notification."""
+        if self.take_backup is None:
+            self.notify("Backups are not available here.", severity="warning")
+            return
+        if self.backing_up:
+            self.notify("A backup is already running.")
+            return
+        self.backing_up = True
+        self._render_backup()
+        self._backup()
+
+    @work(thread=True, exclusive=True, group="database-backup", exit_on_error=False)
+    def _backup(self) -> None:
+        assert self.take_backup is not None
+        info = self.take_backup(lambda _line: None)
+        self.app.call_from_thread(self._backed_up, info)
+
+    def _backed_up(self, info: BackupInfo) -> None:
+        self.backing_up = False
+        self.notify(info.summary, title="Database backup verified", timeout=15)
+        self.poll()
+
+    def action_restore(self) -> None:
+        self.post_message(self.RestoreRequested())
