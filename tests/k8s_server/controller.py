@@ -699,7 +699,12 @@ class Controllers:
     def kubelet(self) -> None:
         c = self.cluster
         now = c.now()
-        for pod in [copy.deepcopy(p) for p in c.objects["pods"].values()]:
+        for stored in list(c.objects["pods"].values()):
+            containers = stored["spec"].get("containers") or []
+            failing = [ct for ct in containers if ct.get("image") in c.failing_images]
+            if stored["status"].get("phase") == "Running" and not failing:
+                continue  # a healthy running pod does not change by itself
+            pod = copy.deepcopy(stored)
             status = pod["status"]
             containers = pod["spec"].get("containers") or []
             failing = [ct for ct in containers if ct.get("image") in c.failing_images]

@@ -21,7 +21,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -210,6 +210,8 @@ class FakeKubeServer:
         self.controllers = Controllers(self.cluster)
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
+        #: Called with every request before it is served (to stage races in tests).
+        self.on_request: Callable[[Request], None] | None = None
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -222,7 +224,7 @@ class FakeKubeServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-kube-api", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-kube-api", daemon=True
         )
         self._thread.start()
         return self
@@ -378,6 +380,9 @@ def _list_kind(kind: Kind) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, Nagle's algorithm and
+    # delayed ACKs stall every answer for tens of milliseconds.
+    disable_nagle_algorithm = True
     server_ref: FakeKubeServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -414,6 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         request = self._read()
+        hook = self.server_ref.on_request
+        if hook is not None:
+            hook(request)
         fault = self.server_ref.take_fault(request.method, request.path)
         if fault is not None:
             message = fault.message or {
@@ -544,7 +552,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._watch(req, kind, ns, q)
             return
         items, rv = self.server_ref.cluster.list(
-            kind.resource, ns, labels=q.get("labelSelector"), fields=q.get("fieldSelector")
+            kind.resource,
+            ns,
+            labels=q.get("labelSelector"),
+            fields=q.get("fieldSelector"),
+            copies=False,
         )
         start = int(q.get("continue") or 0)
         limit = int(q.get("limit") or 0)
@@ -553,9 +565,10 @@ class _Handler(BaseHTTPRequestHandler):
             meta["continue"] = str(start + limit)
             meta["remainingItemCount"] = len(items) - start - limit
         chosen = items[start : start + limit] if limit else items[start:]
-        for item in chosen:
-            item.pop("apiVersion", None)
-            item.pop("kind", None)
+        # List items carry no kind / apiVersion of their own, as from the real server.
+        chosen = [
+            {k: v for k, v in item.items() if k not in ("apiVersion", "kind")} for item in chosen
+        ]
         self._send(
             200,
             {

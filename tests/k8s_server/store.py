@@ -239,7 +239,9 @@ class Cluster:
         meta["resourceVersion"] = self._next_rv()
         key = (meta.get("namespace", ""), meta["name"])
         self.objects[resource][key] = obj
-        self._record(event, resource, copy.deepcopy(obj))
+        # Stored objects are never changed in place (every write stores a new dict),
+        # so the watch log can share them.
+        self._record(event, resource, obj)
         return copy.deepcopy(obj)
 
     def _require_namespace(self, namespace: str) -> None:
@@ -304,13 +306,18 @@ class Cluster:
         *,
         labels: str | None = None,
         fields: str | None = None,
+        copies: bool = True,
     ) -> tuple[list[dict[str, Any]], str]:
-        """Matching objects sorted by namespace and name, and the list's resourceVersion."""
+        """Matching objects sorted by namespace and name, and the list's resourceVersion.
+
+        ``copies=False`` returns the stored dicts themselves, for a caller that only
+        reads them (serialising a LIST answer).
+        """
         match_labels = label_selector(labels)
         match_fields = field_selector(fields)
         with self.lock:
             items = [
-                copy.deepcopy(obj)
+                copy.deepcopy(obj) if copies else obj
                 for (ns, _), obj in sorted(self.objects[resource].items())
                 if (namespace is None or ns == namespace)
                 and match_labels(obj["metadata"].get("labels") or {})
