@@ -1323,7 +1323,7 @@ class KubernetesProvider:
         start = time.monotonic()
         deadline = start + max(0.0, timeout_s)
         last = ""
-        warned_at = -WARNING_EVERY_S
+        warning, warned_at = "", -WARNING_EVERY_S
         while True:
             now = time.monotonic()
             try:
@@ -1335,11 +1335,13 @@ class KubernetesProvider:
                 mismatch = self._not_ours(plan, d)
                 if mismatch:
                     return ReadyResult(False, mismatch, now - start)
-                if not done and not failed and now - warned_at >= WARNING_EVERY_S:
+                if done or failed:
+                    warning = ""
+                elif now - warned_at >= WARNING_EVERY_S:
                     warned_at = now
                     warning = self._rollout_warning(d)
-                    if warning:
-                        message = f"{message} ({warning})"
+                if warning:
+                    message = f"{message} ({warning})"
             if message != last:
                 last = message
                 if on_progress is not None:

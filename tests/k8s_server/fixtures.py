@@ -1,9 +1,9 @@
 """Pytest fixtures around the fake API server, and real kubectl pointed at it.
 
-Import the fixtures a test module uses (``from tests.k8s_server.fixtures
-import kube, kubectl  # noqa: F401``).  ``need_binary`` skips a test whose
-tool is missing, naming it, except under ``CI=true`` where a missing tool
-fails the test: CI must run every comparison.
+Import the fixtures a test module uses: ``from tests.k8s_server.fixtures
+import kube_server  # noqa: F401`` provides the ``kube`` fixture.
+``need_binary`` skips a test whose tool is missing, naming it, except under
+``CI=true`` where a missing tool fails the test: CI must run every comparison.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def start_server(namespace: str = NAMESPACE, seed: int = 1) -> FakeKubeServer:
     return server
 
 
-@pytest.fixture
-def kube() -> Iterator[FakeKubeServer]:
+@pytest.fixture(name="kube")
+def kube_server() -> Iterator[FakeKubeServer]:
     """A started fake API server with the ``shop`` namespace; controllers run on demand."""
     server = start_server()
     try:
@@ -106,13 +106,13 @@ def kube() -> Iterator[FakeKubeServer]:
         server.stop()
 
 
-@pytest.fixture
-def kubeconfig(kube: FakeKubeServer, tmp_path: Path) -> Path:
+@pytest.fixture(name="kubeconfig")
+def kubeconfig_file(kube: FakeKubeServer, tmp_path: Path) -> Path:
     return kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
 
 
-@pytest.fixture
-def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
+@pytest.fixture(name="kubectl")
+def kubectl_cli(kubeconfig: Path, tmp_path: Path) -> Kubectl:
     binary = need_binary("kubectl", "kubectl is the oracle for the Kubernetes provider")
     home = tmp_path / "kubectl-home"
     home.mkdir(exist_ok=True)
