@@ -1,0 +1,179 @@
+"""RDS snapshots of the service's database (runbook 003, "RDSスナップショットからの復元").
+
+The runbook's last resort for a data problem: restore a snapshot to a *new*
+instance beside the live one, then point the application at it (switch the
+database secret) and force a new ECS deployment so the tasks read the new
+secret.  The console does the first part (restore, wait until available) and
+lists the rest as manual steps, because which secret holds the endpoint, and
+whether to switch at all, is the operator's call.
+
+The new instance's name is derived from the snapshot's creation time, so
+planning the same restore twice (a resumed incident) finds the instance the
+first attempt started instead of restoring a second copy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from providers.aws_common import AwsClients, as_utc, aws_errors, call, hhmm
+from providers.base import NotFound
+
+#: RDS statuses after which an instance will never become available by itself.
+RDS_FAILED_STATES = frozenset(
+    {"failed", "incompatible-restore", "incompatible-parameters", "incompatible-network"}
+)
+
+
+@dataclass(frozen=True)
+class RdsSnapshot:
+    """One snapshot of the service's RDS instance, as the database panel lists it."""
+
+    id: str
+    instance: str
+    created: datetime | None
+    status: str
+    #: "manual" or "automated" (RDS's SnapshotType).
+    kind: str
+    engine: str = ""
+    size_gb: int = 0
+    arn: str = ""
+
+    @property
+    def label(self) -> str:
+        """``before-v130 (manual, 2025-06-01 10:15 UTC, available)``."""
+        return f"{self.id} ({self.kind}, {hhmm(self.created)}, {self.status})"
+
+
+def list_snapshots(aws: AwsClients, instance: str) -> list[RdsSnapshot]:
+    """Every snapshot RDS keeps of ``instance`` (manual and automated), newest first.
+
+    Raises ``NotFound`` when the instance does not exist (RDS itself answers an
+    empty list for an unknown instance, so the instance is looked up first).
+    """
+    rds = aws.client("rds")
+    doing = f"listing snapshots of RDS instance {instance}"
+    describe_instance(aws, instance)
+    snapshots: list[RdsSnapshot] = []
+    with aws_errors("rds:DescribeDBSnapshots", doing):
+        for page in rds.get_paginator("describe_db_snapshots").paginate(
+            DBInstanceIdentifier=instance
+        ):
+            for raw in page.get("DBSnapshots", []):
+                snapshots.append(
+                    RdsSnapshot(
+                        id=str(raw["DBSnapshotIdentifier"]),
+                        instance=str(raw.get("DBInstanceIdentifier", instance)),
+                        created=as_utc(raw.get("SnapshotCreateTime")),
+                        status=str(raw.get("Status", "")),
+                        kind=str(raw.get("SnapshotType", "")),
+                        engine=str(raw.get("Engine", "")),
+                        size_gb=int(raw.get("AllocatedStorage", 0) or 0),
+                        arn=str(raw.get("DBSnapshotArn", "")),
+                    )
+                )
+    snapshots.sort(key=lambda s: (s.created is not None, s.created or 0, s.id), reverse=True)
+    return snapshots
+
+
+def describe_instance(aws: AwsClients, instance: str) -> dict[str, Any]:
+    """The instance as RDS describes it; ``NotFound`` naming it when it does not exist."""
+    missing = NotFound(
+        f"RDS instance {instance!r} not found in {aws.region} (rds_instance in [services.ecs])"
+    )
+    found = call(
+        "rds:DescribeDBInstances",
+        f"reading RDS instance {instance}",
+        aws.client("rds").describe_db_instances,
+        missing={"DBInstanceNotFound": missing, "DBInstanceNotFoundFault": missing},
+        DBInstanceIdentifier=instance,
+    )
+    instances = found.get("DBInstances", [])
+    if not instances:
+        raise missing
+    return dict(instances[0])
+
+
+def instance_if_exists(aws: AwsClients, instance: str) -> dict[str, Any] | None:
+    """Like ``describe_instance`` but None (not ``NotFound``) when it does not exist."""
+    try:
+        return describe_instance(aws, instance)
+    except NotFound:
+        return None
+
+
+def restored_name(instance: str, snapshot: RdsSnapshot) -> str:
+    """A valid, stable identifier for the instance a restore of ``snapshot`` creates.
+
+    RDS identifiers: 1-63 letters, digits and hyphens, starting with a letter,
+    no two hyphens in a row, not ending in a hyphen.
+    """
+    stamp = f"{snapshot.created:%Y%m%d%H%M}" if snapshot.created else _clean(snapshot.id)
+    name = _clean(f"{instance}-restored-{stamp}")
+    if len(name) > 63:
+        suffix = f"-restored-{stamp}"
+        name = _clean(instance[: max(1, 63 - len(suffix))] + suffix)[:63]
+    name = name.strip("-")
+    return name if name[:1].isalpha() else f"db-{name}"[:63].rstrip("-")
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9-]+", "-", text)
+    return re.sub(r"-{2,}", "-", text).lower()
+
+
+def restore_arguments(source: dict[str, Any], snapshot_id: str, new_id: str) -> dict[str, Any]:
+    """``RestoreDBInstanceFromDBSnapshot`` input placing the copy where the source instance is.
+
+    The instance class, subnet group, security groups, Multi-AZ and public
+    accessibility are copied from the live instance, so the application (once
+    its secret is switched) reaches the copy the same way.
+    """
+    args: dict[str, Any] = {
+        "DBInstanceIdentifier": new_id,
+        "DBSnapshotIdentifier": snapshot_id,
+    }
+    if source.get("DBInstanceClass"):
+        args["DBInstanceClass"] = source["DBInstanceClass"]
+    subnet_group = (source.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
+    if subnet_group:
+        args["DBSubnetGroupName"] = subnet_group
+    groups = [
+        g["VpcSecurityGroupId"]
+        for g in source.get("VpcSecurityGroups", [])
+        if g.get("VpcSecurityGroupId")
+    ]
+    if groups:
+        args["VpcSecurityGroupIds"] = groups
+    if "MultiAZ" in source:
+        args["MultiAZ"] = bool(source["MultiAZ"])
+    return args
+
+
+def restore_cli_args(args: dict[str, Any]) -> list[str]:
+    """The ``aws rds restore-db-instance-from-db-snapshot`` options for ``args``."""
+    out = [
+        "--db-instance-identifier",
+        str(args["DBInstanceIdentifier"]),
+        "--db-snapshot-identifier",
+        str(args["DBSnapshotIdentifier"]),
+    ]
+    if "DBInstanceClass" in args:
+        out += ["--db-instance-class", str(args["DBInstanceClass"])]
+    if "DBSubnetGroupName" in args:
+        out += ["--db-subnet-group-name", str(args["DBSubnetGroupName"])]
+    if args.get("VpcSecurityGroupIds"):
+        out += ["--vpc-security-group-ids", *map(str, args["VpcSecurityGroupIds"])]
+    if "MultiAZ" in args:
+        out.append("--multi-az" if args["MultiAZ"] else "--no-multi-az")
+    return out
+
+
+def endpoint_of(instance: dict[str, Any]) -> str:
+    """``host:port`` of an instance, or "" while RDS has not assigned one."""
+    endpoint = instance.get("Endpoint") or {}
+    address = endpoint.get("Address", "")
+    return f"{address}:{endpoint.get('Port', '')}" if address else ""
