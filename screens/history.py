@@ -3,7 +3,9 @@
 ``h`` on the dashboard (or "History" in the palette) opens it.  The table
 lists each entry's date, service, from -> to, outcome and time to recover,
 above it the median time to recover over the whole file; Enter opens the
-entry's full markdown (rendered), ``c`` there copies it.  Entries are numbered
+entry's full markdown (rendered), ``c`` there copies it.  An outcome marked
+``*`` is an entry the console did not write whole (hand-written, torn): the
+entry view says what is off.  Entries are numbered
 by their position in the file, oldest = 1, the same numbers
 ``rollback-console history --open N`` takes; the file is append-only, so a
 number always means the same entry.
@@ -17,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -32,6 +35,16 @@ from console.history import (
     format_duration,
     median_time_to_recover,
     read_entries,
+)
+
+#: The table's columns: (label, key).
+COLUMNS = (
+    ("#", "number"),
+    ("Date", "date"),
+    ("Service", "service"),
+    ("From → To", "change"),
+    ("Outcome", "outcome"),
+    ("Recovered", "ttr"),
 )
 
 #: The outcome column's short words (the entry itself has the full sentence).
@@ -55,16 +68,22 @@ def entry_change(entry: HistoryEntrySummary) -> str:
     return f"{entry.from_revision or '?'} → {entry.to_revision or '?'}"
 
 
+def environments(entries: list[HistoryEntrySummary]) -> list[str]:
+    return sorted({e.environment for e in entries if e.environment})
+
+
 def summary_line(entries: list[HistoryEntrySummary]) -> str:
-    """``4 entries · median time to recover 7m 12s (over 3 recovered)``."""
+    """``4 entries, production · median time to recover 7m 12s (3 recovered)``."""
     count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    envs = environments(entries)
+    if len(envs) == 1:
+        count += f", {envs[0]}"
     recovered = [e for e in entries if e.time_to_recover_s is not None]
     median = median_time_to_recover(entries)
     if median is None:
         return f"{count} · no recovery time recorded yet"
     return (
-        f"{count} · median time to recover {format_duration(median)} "
-        f"(over {len(recovered)} recovered)"
+        f"{count} · median time to recover {format_duration(median)} ({len(recovered)} recovered)"
     )
 
 
@@ -110,12 +129,8 @@ class HistoryScreen(Screen[None]):
             )
             yield Static("Reading the history file…", id="history-summary")
         table = HistoryTable(id="history-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("#", key="number")
-        table.add_column("Date", key="date")
-        table.add_column("Service", key="service")
-        table.add_column("From → To", key="change")
-        table.add_column("Outcome", key="outcome")
-        table.add_column("Recovered in", key="ttr")
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
         yield table
         yield Static("", id="history-error")
         yield Footer()
@@ -136,7 +151,7 @@ class HistoryScreen(Screen[None]):
             return
         error = self.query_one("#history-error", Static)
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, list):
-            error.update("")
+            error.display = False
             self._show(event.worker.result)
         elif event.state is WorkerState.ERROR:
             reason = event.worker.error
@@ -146,31 +161,42 @@ class HistoryScreen(Screen[None]):
                 else str(reason) or type(reason).__name__
             )
             error.update(Content(f"Cannot read {self.history_file}: {detail}"))
+            error.display = True
             self.loaded = True
 
     def _show(self, entries: list[HistoryEntrySummary]) -> None:
         self.entries = entries
-        table = self.query_one(HistoryTable)
-        table.clear()
+        # One environment (the usual file): it is in the summary, not on every row.
+        several = len(environments(entries)) > 1
+        rows: list[tuple[str, tuple[str, ...]]] = []
         for number in range(len(entries), 0, -1):
             entry = entries[number - 1]
             ttr = entry.time_to_recover_s
             outcome = SHORT_OUTCOME.get(entry.outcome, entry.outcome or "?")
-            if entry.note:
-                outcome += " *"
-            table.add_row(
+            service = entry.service or "?"
+            if several:
+                service += f" ({entry.environment or '?'})"
+            cells = (
                 str(number),
                 entry_date(entry),
-                f"{entry.service or '?'} ({entry.environment or '?'})",
+                service,
                 entry_change(entry),
-                outcome,
+                outcome + (" *" if entry.note else ""),
                 format_duration(ttr) if ttr is not None else "—",
-                key=str(number),
             )
+            rows.append((str(number), cells))
+        table = self.query_one(HistoryTable)
+        table.clear(columns=True)
+        # Widths are measured here, not left to the table: a frame drawn between adding
+        # the rows and the table's own measuring would keep the header widths.
+        for index, (label, key) in enumerate(COLUMNS):
+            width = max([cell_len(label)] + [cell_len(row[index]) for _, row in rows])
+            table.add_column(label, key=key, width=width)
+        for key, row in rows:
+            table.add_row(*row, key=key)
         summary = self.query_one("#history-summary", Static)
         if entries:
-            notes = " · * see the entry" if any(e.note for e in entries) else ""
-            summary.update(Content(summary_line(entries) + " · newest first" + notes))
+            summary.update(Content(summary_line(entries)))
         else:
             summary.update(Content("No rollbacks recorded yet."))
         self.loaded = True
