@@ -11,6 +11,7 @@ needed.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import re
 import tomllib
@@ -45,7 +46,20 @@ class ConfigError(Exception):
         self.line = line
         where = f"{self.file}:{line}" if line else self.file
         label = f" {key}:" if key else ""
-        super().__init__(f"{where}:{label} {message}")
+        super().__init__(_printable(f"{where}:{label} {message}"))
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: line breaks and other unprintable characters as escapes.
+
+    Keys and values in messages come from the file itself, and a TOML key may
+    hold a newline or a control character.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 # --------------------------------------------------------------------------- typed config
@@ -340,9 +354,9 @@ class _Reader:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         # bool is an int in Python; never accept true for a number.
         if isinstance(value, bool) and bool not in kinds:
-            raise self.error(name, f"expected {_kind_name(kinds)}, got {value!r}")
+            raise self.error(name, f"expected {_kind_name(kinds)}, got {_shown(value)}")
         if not isinstance(value, kinds):
-            raise self.error(name, f"expected {_kind_name(kinds)}, got {value!r}")
+            raise self.error(name, f"expected {_kind_name(kinds)}, got {_shown(value)}")
         return value
 
     def require(self, name: str, kind: type[T]) -> T:
@@ -356,29 +370,62 @@ class _Reader:
 
     def number(self, name: str, default: float | None, *, positive: bool = True) -> Any:
         value = self.get(name, (int, float), default)
-        if value is not None and positive and value <= 0:
-            raise self.error(name, f"must be greater than 0, got {value!r}")
-        return None if value is None else float(value)
+        if value is None:
+            return None
+        value = self._finite(name, value)
+        if positive and value <= 0:
+            raise self.error(name, f"must be greater than 0, got {_shown(value)}")
+        return value
 
     def fraction(self, name: str, default: float) -> float:
-        value = float(self.get(name, (int, float), default))
+        value = self._finite(name, self.get(name, (int, float), default))
         if not 0 <= value <= 1:
-            raise self.error(name, f"must be a fraction between 0 and 1, got {value!r}")
+            raise self.error(name, f"must be a fraction between 0 and 1, got {_shown(value)}")
         return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value: int = self.get(name, int, default)
+        if not low <= value <= high:
+            raise self.error(name, f"must be between {low} and {high}, got {_shown(value)}")
+        return value
+
+    def _finite(self, name: str, value: float) -> float:
+        """``value`` as a float; inf, nan and integers too large for a float are refused."""
+        try:
+            number = float(value)
+        except OverflowError:
+            raise self.error(name, "is too large a number") from None
+        if not math.isfinite(number):
+            raise self.error(name, f"must be a finite number, got {number!r}")
+        return number
 
     def argv(self, name: str) -> tuple[str, ...]:
         value = self.get(name, list, [])
         if not all(isinstance(v, str) for v in value):
             raise self.error(name, "must be a list of strings (an argv, run without a shell)")
+        if any("\x00" in v for v in value):
+            raise self.error(name, "must not contain a NUL character")
         return tuple(value)
 
     def path_value(self, name: str, *, must_exist: bool = False) -> Path | None:
         raw = self.get(name, str)
         if raw is None:
             return None
-        resolved = self.loader.resolve(raw)
-        if must_exist and not resolved.exists():
-            raise self.error(name, f"path does not exist: {resolved}")
+        if not raw.strip():
+            raise self.error(name, "must not be empty")
+        if "\x00" in raw:
+            raise self.error(name, "must not contain a NUL character")
+        try:
+            resolved = self.loader.resolve(raw)
+        except RuntimeError:  # "~name/..." for a user this machine does not know
+            raise self.error(name, f"cannot expand {_shown(raw)}: no such user") from None
+        if must_exist:
+            try:
+                os.stat(resolved)
+            except (FileNotFoundError, NotADirectoryError):
+                raise self.error(name, f"path does not exist: {resolved}") from None
+            except OSError as exc:
+                raise self.error(name, f"cannot use {resolved}: {exc.strerror}") from None
         return resolved
 
     def sub(self, name: str) -> _Reader | None:
@@ -405,6 +452,22 @@ class _Reader:
         for name in self.table:
             if name not in self.seen:
                 raise self.error(name, "unknown key")
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with more digits than Python will print
+        return "a number too large to show"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_url(value: object) -> bool:
+    """An http(s) URL with no spaces or control characters in it."""
+    return (
+        isinstance(value, str) and re.fullmatch(r"https?://[^\s\x00-\x1f\x7f]+", value) is not None
+    )
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
@@ -495,7 +558,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
     loader = _Loader(path.resolve() if path.exists() else path, text)
     root = _Reader(loader, data, "")
@@ -505,7 +568,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     names = [r.table.get("name") for r in readers]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise loader.error(f"services[{i}].name", f"duplicate service name {name!r}")
+            raise loader.error(f"services[{i}].name", f"duplicate service name {_shown(name)}")
     services = tuple(_read_service(r) for r in readers)
     if not services:
         raise loader.error("services", "at least one [[services]] entry is required")
@@ -524,7 +587,7 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         "webhook_attempts",
     )
     operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
-    history = r.get("history_file", str, "docs/operations/rollback-history.md")
+    history = r.path_value("history_file") or loader.resolve("docs/operations/rollback-history.md")
     state = r.path_value("state_dir") or default_state_dir()
     language = r.get("language", str, "en")
     if language not in ("en", "ja"):
@@ -533,14 +596,12 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
     if webhook_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", webhook_env):
         # Never echo the value: it may be the URL itself pasted by mistake.
         raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
-    attempts = r.get("webhook_attempts", int, 3)
-    if not 1 <= attempts <= 10:
-        raise r.error("webhook_attempts", f"must be between 1 and 10, got {attempts!r}")
+    attempts = r.integer("webhook_attempts", 3, 1, 10)
     webhook_timeout = r.number("webhook_timeout_s", 10.0)
     r.done()
     return ConsoleConfig(
         operator=operator,
-        history_file=loader.resolve(history),
+        history_file=history,
         state_dir=state,
         language=language,
         webhook_env=webhook_env,
@@ -617,12 +678,12 @@ _SERVICE_KEYS = (
 
 def _read_health(r: _Reader) -> HealthCheck:
     url = r.require("url", str)
-    if not re.match(r"^https?://", url):
-        raise r.error("url", f"must be an http:// or https:// URL, got {url!r}")
+    if not _is_url(url):
+        raise r.error("url", f"must be an http:// or https:// URL, got {_shown(url)}")
     check = HealthCheck(
         url=url,
         name=r.get("name", str, ""),
-        expect_status=int(r.get("expect_status", int, 200)),
+        expect_status=r.integer("expect_status", 200, 100, 599),
         timeout_s=r.number("timeout_s", 3.0),
     )
     r.done()
@@ -638,11 +699,11 @@ def _read_error_rate(r: _Reader) -> ErrorRateConfig:
         )
     urls = r.get("urls", list, [])
     for url in urls:
-        if not isinstance(url, str) or not re.match(r"^https?://", url):
-            raise r.error("urls", f"must be http(s) URLs, got {url!r}")
+        if not _is_url(url):
+            raise r.error("urls", f"must be http(s) URLs, got {_shown(url)}")
     url = r.get("url", str, "")
-    if url and not re.match(r"^https?://", url):
-        raise r.error("url", f"must be an http:// or https:// URL, got {url!r}")
+    if url and not _is_url(url):
+        raise r.error("url", f"must be an http:// or https:// URL, got {_shown(url)}")
     metrics = r.get("metrics", list, [])
     for i, metric in enumerate(metrics):
         if not isinstance(metric, dict) or "id" not in metric:
@@ -715,8 +776,8 @@ def _read_ecs(r: _Reader) -> EcsConfig:
         "lock_ttl_s",
     )
     endpoint = r.get("endpoint_url", str, "")
-    if endpoint and not re.match(r"^https?://", endpoint):
-        raise r.error("endpoint_url", f"must be an http:// or https:// URL, got {endpoint!r}")
+    if endpoint and not _is_url(endpoint):
+        raise r.error("endpoint_url", f"must be an http:// or https:// URL, got {_shown(endpoint)}")
     region = r.require("region", str)
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", region):
         raise r.error("region", f"is not an AWS region name, got {region!r}")
@@ -745,8 +806,8 @@ def _read_cloudrun(r: _Reader) -> CloudRunConfig:
         "operation_timeout_s",
     )
     endpoint = r.get("endpoint", str, "")
-    if endpoint and not re.match(r"^https?://", endpoint):
-        raise r.error("endpoint", f"must be an http:// or https:// URL, got {endpoint!r}")
+    if endpoint and not _is_url(endpoint):
+        raise r.error("endpoint", f"must be an http:// or https:// URL, got {_shown(endpoint)}")
     steps = r.get("gradual_steps", list, [10, 50, 100])
     if (
         not steps
@@ -756,7 +817,7 @@ def _read_cloudrun(r: _Reader) -> CloudRunConfig:
     ):
         raise r.error(
             "gradual_steps",
-            f"must be increasing percentages between 1 and 100 ending at 100, got {steps!r}",
+            f"must be increasing percentages between 1 and 100 ending at 100, got {_shown(steps)}",
         )
     cfg = CloudRunConfig(
         project=r.require("project", str),
@@ -869,7 +930,7 @@ def _read_host(r: _Reader) -> HostConfig:
         current_link=current_link,
         repo=repo,
         git_mode=git_mode,
-        history_limit=int(r.get("history_limit", int, 20)),
+        history_limit=r.integer("history_limit", 20, 1, 100_000),
         restart=r.argv("restart"),
         reload_check=r.argv("reload_check"),
         reload=r.argv("reload"),

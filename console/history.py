@@ -255,7 +255,10 @@ def _local(dt: datetime, tz: tzinfo | None) -> datetime:
     """``dt`` in ``tz`` (default local); a naive ``dt`` is taken as UTC, like the model's."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(tz)
+    try:
+        return dt.astimezone(tz)
+    except (OverflowError, ValueError):  # the calendar's very edge (datetime.min): keep UTC
+        return dt
 
 
 def _offset(local: datetime) -> str:
@@ -283,14 +286,22 @@ def _clock(dt: datetime, tz: tzinfo | None, day: date) -> str:
 
 
 def _clean(value: str) -> str:
-    """Line breaks become ``<br>``, tabs spaces, other control characters go."""
+    """Line breaks become ``<br>``, tabs spaces, other control characters go.
+
+    A lone surrogate (an argv byte that was not UTF-8) becomes U+FFFD, so the
+    file stays valid UTF-8.
+    """
     parts = []
     for line in value.splitlines():
         line = line.replace("\t", " ")
-        parts.append("".join(c for c in line if unicodedata.category(c) != "Cc"))
+        parts.append("".join(_SHOWN.get(unicodedata.category(c), c) for c in line))
     text = "<br>".join(parts).strip()
     # An HTML comment opener could hide the rest of the line when rendered.
     return text.replace("<!--", "&lt;!--")
+
+
+#: Unicode category -> what a character of it becomes in the file (others stay as they are).
+_SHOWN = {"Cc": "", "Cs": "\ufffd"}
 
 
 def _cell(value: str) -> str:
