@@ -82,7 +82,11 @@ class ChecklistScreen(FlowScreen):
     def _options(self) -> list[Option]:
         marks = self.flow.incident.marks
         return [
-            Option(checklist_prompt(item, marks.get(item.id)), id=item.id, disabled=item.auto)
+            Option(
+                checklist_prompt(item, marks.get(item.id)),
+                id=item.id,
+                disabled=item.auto and not item.skippable,
+            )
             for item in self.items
         ]
 
@@ -116,8 +120,13 @@ class ChecklistScreen(FlowScreen):
         item = self._selected()
         if item is None:
             return
+        if item.skippable and self._state(item) is ItemState.SKIPPED:
+            self.error(None)
+            self.mark_item(item.id, ItemState.PENDING, "")  # un-skip: the step is planned again
+            return
         if item.auto:
-            self.error(f"'{item.text}' is ticked by the console itself when it happens.")
+            also = "; s skips it, saying why" if item.skippable else ""
+            self.error(f"'{item.text}' is ticked by the console itself when it happens{also}.")
             return
         state = self._state(item)
         new = ItemState.PENDING if state is ItemState.DONE else ItemState.DONE
@@ -128,11 +137,12 @@ class ChecklistScreen(FlowScreen):
         item = self._selected()
         if item is None:
             return
-        if item.auto:
+        if item.auto and not item.skippable:
             self.error(f"'{item.text}' is ticked by the console itself; nothing to skip.")
             return
+        must_say = item.required or item.skippable
         question = f"Skip '{item.text}'? Say why (recorded in the history entry)."
-        if not item.required:
+        if not must_say:
             question = f"Skip '{item.text}'? Say why (optional, recorded)."
 
         def skipped(note: str | None) -> None:
@@ -141,7 +151,7 @@ class ChecklistScreen(FlowScreen):
             self.mark_item(item.id, ItemState.SKIPPED, note)
 
         self.app.push_screen(
-            AskText(question, placeholder="reason for skipping", required=item.required),
+            AskText(question, placeholder="reason for skipping", required=must_say),
             skipped,
         )
 

@@ -79,7 +79,10 @@ class ConfirmScreen(FlowModal[bool]):
     def _steps(self) -> Content:
         lines: list[Content] = []
         for warning in self.plan.warnings:
-            lines.append(Content.from_markup("[b $text-warning]warning:[/] $w", w=warning))
+            # Database warnings that name lost data or a schema mismatch stand out (red).
+            loud = warning.startswith(("DATA LOSS", "SCHEMA MISMATCH"))
+            style = "$text-error" if loud else "$text-warning"
+            lines.append(Content.from_markup(f"[b {style}]warning:[/] $w", w=warning))
         for number, step in enumerate(self.plan.steps, 1):
             lines.append(Content(f"{number}. {step.title}"))
             lines.append(Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=step.command))

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
-from console.model import Plan, Revision, Snapshot
+from console.model import Plan, Revision, SchemaTarget, Snapshot
 from providers.base import ProviderError
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
@@ -56,6 +56,12 @@ class TargetScreen(FlowScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "confirm", "Review & confirm", tooltip="Open the confirmation"),
         Binding("c", "copy", "Copy commands", tooltip="Copy the plan's shell commands"),
+        Binding(
+            "m",
+            "schema",
+            "Schema…",
+            tooltip="Database schema: none, downgrade, or stamp (services with a database)",
+        ),
         Binding("escape", "back", "Back", tooltip="Back to the checklist, nothing done"),
     ]
 
@@ -87,6 +93,9 @@ class TargetScreen(FlowScreen):
         table.add_column("Change", key="cause")
         table.focus()
         self.query_one("#plan-box").border_title = "What will be done"
+        if self.flow.database is not None:
+            schema = self.flow.schema_target.describe()
+            self.query_one("#plan-box").border_title = f"What will be done · schema: {schema}"
         # Always re-read: minutes may have passed since the assessment, and someone
         # else may have deployed or rolled back meanwhile.
         self.read_snapshot()
@@ -234,6 +243,35 @@ class TargetScreen(FlowScreen):
             return
         self.app.copy_to_clipboard(plan_commands(self.plan))
         self.notify(f"Copied {len(self.plan.steps)} command(s) to the clipboard.")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``m`` only for a service with a database."""
+        if action == "schema":
+            return self.flow.database is not None
+        return True
+
+    def action_schema(self) -> None:
+        """Choose the schema change (``screens.schema_target``), then plan again."""
+        from screens.schema_target import SchemaTargetScreen
+
+        if self.flow.database is None or self.planning:
+            return
+
+        def chosen(target: SchemaTarget | None) -> None:
+            if target is None or target == self.flow.schema_target:
+                return
+            self.flow.schema_target = target
+            box = self.query_one("#plan-box")
+            box.border_title = f"What will be done · schema: {target.describe()}"
+            row = self._row_revision()
+            if row is not None:
+                self.error(None)
+                self.plan = None
+                self.planning = row
+                self._update_hint()
+                self.make_plan(row)
+
+        self.app.push_screen(SchemaTargetScreen(self.flow), chosen)
 
     def action_back(self) -> None:
         self.dismiss(None)

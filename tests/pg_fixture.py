@@ -253,3 +253,44 @@ def database_at_head(server: PgServer) -> str:
     with server.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
     return name
+
+
+# --------------------------------------------------------------------------- demo sandbox
+
+
+#: Demo release -> how many of the test project's migrations it ships.
+RELEASE_MIGRATIONS = {"v1.2.8": 1, "v1.2.9": 2, "v1.3.0": 4}
+
+
+def add_database(config_path: Path, releases: Path, server: PgServer, env: str) -> None:
+    """Give the demo sandbox's service a database section and each release its scripts.
+
+    v1.2.9 ships migrations up to 0002 and v1.3.0 up to 0004, so the console
+    can tell which schema a rollback target expects.  The DSN is read from
+    ``$env``; pg_dump / pg_restore are pgserver's (they match its server).
+    """
+    import tomllib
+
+    import tomli_w
+
+    scripts = sorted((ALEMBIC_INI.parent / "versions").glob("0*.py"))
+    for release, count in RELEASE_MIGRATIONS.items():
+        folder = releases / release / "db"
+        (folder / "versions").mkdir(parents=True, exist_ok=True)
+        shutil.copy(ALEMBIC_INI, folder / "alembic.ini")
+        shutil.copy(ALEMBIC_INI.parent / "env.py", folder / "env.py")
+        for script in scripts[:count]:
+            shutil.copy(script, folder / "versions" / script.name)
+    data = tomllib.loads(config_path.read_text())
+    data["services"][0]["verify_window_s"] = 2
+    data["services"][0]["database"] = {
+        "dsn_env": env,
+        "alembic_ini": str(releases / "v1.3.0" / "db" / "alembic.ini"),
+        "pg_bin_dir": str(server.bin_dir),
+        "command_timeout_s": 60,
+        "checks": [
+            {"name": "users", "sql": "SELECT count(*) FROM users"},
+            {"name": "projects", "sql": "SELECT count(*) FROM projects"},
+        ],
+    }
+    config_path.write_text(tomli_w.dumps(data))

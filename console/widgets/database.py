@@ -246,13 +246,12 @@ class DatabasePanel(DataPanel):
                 ("→ ", "$text-muted"), f"{release} expects {expects}: no migration to cross"
             )
         revs = ", ".join(r.id for r in status.crossing)
-        parts: list[str | tuple[str, str]] = [
-            ("→ ", "$text-warning"),
-            f"{release} expects {expects}: schema rollback crosses {revs}",
-        ]
+        # What is lost comes first: a narrow panel cuts the end of the line.
+        parts: list[str | tuple[str, str]] = [("→ ", "$text-warning"), f"{release} needs {expects}"]
         if status.losses:
             drops = ", ".join(loss.label for loss in status.losses)
             parts.append((f" · drops {drops}", "bold $text-error"))
+        parts.append(f" · crosses {revs}")
         return Content.assemble(*parts)
 
     def _checks_line(self, checks: tuple[CheckResult, ...]) -> Content:

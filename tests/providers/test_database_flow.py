@@ -12,26 +12,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import tomli_w
 
 from console.demo import DemoSandbox, build_sandbox
-from tests.pg_fixture import ALEMBIC_INI, PgServer, database_at_head, shared_server
+from tests.pg_fixture import PgServer, add_database, database_at_head, shared_server
 
 pytestmark = pytest.mark.e2e
 
 ENV = "SANDBOX_DATABASE_URL"
-#: Release -> how many of the test project's migrations it ships.
-SHIPS = {"v1.2.8": 1, "v1.2.9": 2, "v1.3.0": 4}
 
 
 @pytest.fixture(scope="session")
@@ -42,28 +37,7 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
 @pytest.fixture
 def sandbox(tmp_path: Path, pg: PgServer) -> Iterator[DemoSandbox]:
     box = build_sandbox(tmp_path / "sandbox")
-    releases = box.root / "releases"
-    scripts = sorted((ALEMBIC_INI.parent / "versions").glob("0*.py"))
-    for release, count in SHIPS.items():
-        folder = releases / release / "db"
-        (folder / "versions").mkdir(parents=True)
-        shutil.copy(ALEMBIC_INI, folder / "alembic.ini")
-        shutil.copy(ALEMBIC_INI.parent / "env.py", folder / "env.py")
-        for script in scripts[:count]:
-            shutil.copy(script, folder / "versions" / script.name)
-    data = tomllib.loads(box.config_path.read_text())
-    data["services"][0]["verify_window_s"] = 2
-    data["services"][0]["database"] = {
-        "dsn_env": ENV,
-        "alembic_ini": str(releases / "v1.3.0" / "db" / "alembic.ini"),
-        "pg_bin_dir": str(pg.bin_dir),
-        "command_timeout_s": 60,
-        "checks": [
-            {"name": "users", "sql": "SELECT count(*) FROM users"},
-            {"name": "projects", "sql": "SELECT count(*) FROM projects"},
-        ],
-    }
-    box.config_path.write_text(tomli_w.dumps(data))
+    add_database(box.config_path, box.root / "releases", pg, ENV)
     box.start()
     try:
         yield box
