@@ -17,15 +17,17 @@ import subprocess
 import sys
 import threading
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import tomli_w
+from textual.app import App
+from textual.pilot import Pilot
 
 from console.config import Config, ConfigError, load_config
 from console.demo import build_sandbox
@@ -35,11 +37,14 @@ from console.notify import (
     Delivery,
     WebhookNotifier,
     already_sent,
+    message_kind,
     render_message,
     slack_escape,
 )
 from console.postmortem import write_draft
 from providers import load_provider
+from screens.notify import NotificationScreen
+from screens.record import RecordScreen
 from tests.test_history import make_record
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -559,3 +564,85 @@ def test_headless_rollback_tells_the_team_and_writes_the_postmortem(
         if path.is_file() and path.suffix in (".md", ".jsonl", ".toml", ".log", ".txt"):
             written += path.read_text(errors="replace")
     assert TOKEN not in written and webhook.url not in written
+
+
+# =========================================================================== on screen
+
+
+class RecordApp(App[None]):
+    """The Record step on its own, over an empty screen (as the wizard leaves it)."""
+
+    def __init__(self, flow: RollbackFlow) -> None:
+        super().__init__()
+        self.flow = flow
+
+    def on_mount(self) -> None:
+        self.push_screen(RecordScreen(self.flow))
+
+
+async def settle_until(pilot: Pilot[Any], condition: Callable[[], bool], what: str) -> None:
+    """Pause the pilot until ``condition`` holds (bounded; not a timing assertion)."""
+    for _ in range(600):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"gave up waiting for {what}; screen is {pilot.app.screen!r}")
+
+
+def test_message_kind_follows_the_rollback(tmp_path: Path, webhook: Webhook) -> None:
+    config = load_config(write_site(tmp_path, webhook_env=ENV))
+    flow, source = rolled_back_flow(config, webhook.url)
+    assert message_kind(flow) == "start"  # before execution: tell the team it starts
+    flow.execute(flow.plan(None))
+    assert message_kind(flow) == "start"
+    source.rate = 0.0
+    flow.verify(window_s=0.05)
+    assert message_kind(flow) == "completion"
+    assert flow.notifier is not None and flow.notifier.wait(30)
+
+
+async def test_record_step_writes_the_draft_says_what_the_webhook_did_and_copies(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    config = load_config(write_site(tmp_path, webhook_env=ENV))
+    config = replace(config, console=replace(config.console, webhook_timeout_s=60.0))
+    webhook.script = [(200, {}, "ok"), HANG]  # the completion message is held
+    flow, source = rolled_back_flow(config, webhook.url)
+    flow.execute(flow.plan(None))
+    webhook.wait_for(1)
+    source.rate = 0.0
+    flow.verify(window_s=0.05)
+    webhook.wait_for(2)
+    app = RecordApp(flow)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle_until(pilot, lambda: isinstance(app.screen, RecordScreen), "record")
+        record = cast(RecordScreen, app.screen)
+        await pilot.press("c")  # nothing to copy before the entry is saved
+        assert app.screen is record
+        await pilot.press("ctrl+s")
+        await settle_until(pilot, lambda: record.saved is not None, "the saved entry")
+        saved = str(record.query_one("#record-saved").render())
+        drafts = list((tmp_path / "docs" / "postmortems").glob("*.md"))
+        assert len(drafts) == 1 and f"Postmortem draft: {drafts[0]}" in saved
+        assert "Team: Sending the completion message to the team webhook." in saved
+        # The webhook answers; the line follows without anyone pressing a key.
+        webhook.release.set()
+        await settle_until(
+            pilot,
+            lambda: "Completion message sent" in str(record.query_one("#record-saved").render()),
+            "the webhook's answer on screen",
+        )
+        await pilot.press("c")
+        await settle_until(
+            pilot, lambda: isinstance(app.screen, NotificationScreen), "the team message"
+        )
+        message = app.screen
+        assert isinstance(message, NotificationScreen)
+        assert app.clipboard == message.text == flow.notification("completion")
+        assert message.text.startswith("[Rollback complete: service recovered] web (production)")
+        status = str(message.query_one("#notify-status").render())
+        assert status == "Completion message sent to the team webhook."
+        await pilot.press("escape")
+        await settle_until(pilot, lambda: app.screen is record, "back on the record step")
+    written = everything_written(config, flow, saved, status)
+    assert webhook.url not in written and TOKEN not in written
