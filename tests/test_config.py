@@ -283,3 +283,44 @@ def test_bad_platform_sections_name_the_key(site: Path, old: str, new: str, key:
     assert key in str(err.value)
     assert str(site / "config.toml") in str(err.value)
     assert "u:p@h" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- database section
+
+DATABASE = """
+[services.database]
+dsn_env = "APP_DSN"
+alembic_ini = "alembic.ini"
+backup_dir = "backups"
+pg_bin_dir = "pgbin"
+command_timeout_s = 42
+require_backup = false
+[[services.database.checks]]
+name = "users"
+sql = "SELECT count(*) FROM users"
+"""
+
+
+def test_database_section_with_pg_bin_dir(site: Path) -> None:
+    (site / "alembic.ini").write_text("[alembic]\n")
+    (site / "pgbin").mkdir()
+    db = load_config(write(site, GOOD + DATABASE)).service("web").database
+    assert db is not None
+    assert (db.dsn_env, db.migrations, db.command_timeout_s) == ("APP_DSN", "alembic", 42)
+    assert db.pg_bin_dir == site / "pgbin"
+    assert db.backup_dir == site / "backups"
+    assert not db.require_backup
+    assert [(c.name, c.sql) for c in db.checks] == [("users", "SELECT count(*) FROM users")]
+
+
+def test_database_pg_bin_dir_must_exist(site: Path) -> None:
+    (site / "alembic.ini").write_text("[alembic]\n")
+    with pytest.raises(ConfigError, match=r"database\.pg_bin_dir: path does not exist"):
+        load_config(write(site, GOOD + DATABASE))
+
+
+def test_database_without_pg_bin_dir_uses_the_path(site: Path) -> None:
+    (site / "alembic.ini").write_text("[alembic]\n")
+    text = GOOD + DATABASE.replace('pg_bin_dir = "pgbin"\n', "")
+    db = load_config(write(site, text)).service("web").database
+    assert db is not None and db.pg_bin_dir is None

@@ -536,3 +536,19 @@ def test_exec_in_pod_uses_kubectl_exec_and_is_refused_elsewhere(pg: PgServer) ->
     assert plan.steps[0].command == (
         "kubectl --context gke exec deployment/tekutoko-api -n prod -- /api migrate down 1"
     )
+
+
+def test_importing_the_database_side_loads_no_driver() -> None:
+    """psycopg, Alembic and SQLAlchemy load when a database is used, not at start-up."""
+    import json
+    import subprocess
+
+    code = (
+        "import sys, json, providers.database, console.db_flow, console.widgets.database, "
+        "screens.db_restore, screens.schema_target, console.flow, console.cli;"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    for heavy in ("psycopg", "alembic", "sqlalchemy"):
+        assert heavy not in loaded, f"{heavy} imported at start-up"
