@@ -313,9 +313,7 @@ class DatabaseSide:
                 # Checks inform; they never stop a rollback (the database may be the
                 # thing that is down, and the backup was skipped for that reason).
                 self.incident.mark("db-checks", ItemState.FAILED, f"could not run: {text}")
-                self.incident.notes.append(
-                    f"Database checks ({step.argv[2]}) could not run: {text}"
-                )
+                self._note(f"Database checks ({step.argv[2]}) could not run: {text}")
                 yield ProgressEvent(index, ProgressStatus.SKIPPED, f"checks could not run: {text}")
                 return
             self._failed(op, text)
@@ -327,6 +325,12 @@ class DatabaseSide:
             yield ProgressEvent(index, ProgressStatus.FAILED, text)
             raise
         yield ProgressEvent(index, ProgressStatus.FINISHED, self.redact(message))
+
+    def _note(self, text: str) -> None:
+        """A line for the history entry's notes, journaled so a resumed rollback keeps it."""
+        note = self.redact(text)
+        self.incident.notes.append(note)
+        self.incident.journal_event("note", note=note)
 
     def _failed(self, op: str, text: str) -> None:
         item = {"backup": "db-backup", "checks": "db-checks"}.get(op, "db-schema")
@@ -341,7 +345,7 @@ class DatabaseSide:
         """Tick ``db-backup`` with the file, size and duration, and note it for the history."""
         self.backup = info
         self.incident.mark("db-backup", ItemState.DONE, info.summary)
-        self.incident.notes.append(f"Database backup: {info.summary}")
+        self._note(f"Database backup: {info.summary}")
         self.incident.journal_event(
             "db-backup",
             path=info.path,
@@ -362,7 +366,7 @@ class DatabaseSide:
         line = _checks_line(results)
         if phase == "before":
             self.checks_before = results
-            self.incident.notes.append(f"Database checks before: {line}")
+            self._note(f"Database checks before: {line}")
             return f"{len(results) - len(failed)} of {len(results)} checks answered: {line}"
         self.checks_after = results
         before = {r.name: r for r in self.checks_before or ()}
@@ -371,8 +375,11 @@ class DatabaseSide:
             for r in results
             if r.name in before and r.ok and before[r.name].ok and before[r.name].value != r.value
         ]
-        summary = line + (f" (changed: {'; '.join(changed)})" if changed else " (unchanged)")
-        self.incident.notes.append(f"Database checks after: {summary}")
+        if self.checks_before is None:
+            summary = line + " (compare with the values before, in the notes)"
+        else:
+            summary = line + (f" (changed: {'; '.join(changed)})" if changed else " (unchanged)")
+        self._note(f"Database checks after: {summary}")
         if failed:
             # Not raised: the rollback itself is done; the failed item and the
             # history entry say which check no longer answers.
@@ -385,12 +392,12 @@ class DatabaseSide:
     def _schema(self, step: Step) -> Generator[str, None, str]:
         message = yield from self.provider.run_step(step)
         self.incident.mark("db-schema", ItemState.DONE, message)
-        self.incident.notes.append(f"Database schema: {message} ({step.command})")
+        self._note(f"Database schema: {message} ({step.command})")
         return message
 
     def _restore(self, path: Path) -> Generator[str, None, str]:
         message = yield from self.provider.restore(path)
-        self.incident.notes.append(f"Database restored from {path}: {message}")
+        self._note(f"Database restored from {path}: {message}")
         try:
             now = ", ".join(self.provider.current()) or "no revision"
         except ProviderError as err:

@@ -272,3 +272,58 @@ def test_bad_input_is_exit_2_with_one_line(
     code, err = call("rollback", "web", "--dry-run", "--reason", "x", "--skip-backup", " ")
     assert code == 2 and "--skip-backup needs a reason" in err
     assert revision(pg, dbname) == [("0004",)]
+
+
+def test_an_interrupted_app_and_schema_rollback_resumes_without_repeating_the_schema_step(
+    sandbox: DemoSandbox, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console dies right after the switch: resume runs only what is left, once."""
+    from console.config import load_config
+    from console.flow import RollbackFlow
+    from console.model import ProgressEvent, ProgressStatus, SchemaTarget, StepKind
+    from console.resume import open_incidents
+    from console.signals import make_error_rate_source
+    from providers import load_provider
+
+    dbname = database_at_head(pg)
+    monkeypatch.setenv(ENV, pg.dsn(dbname))
+    config = load_config(sandbox.config_path)
+    svc = config.service("web")
+    source = make_error_rate_source(svc)
+    flow = RollbackFlow(config, svc, load_provider(svc), source, reason="interrupted")
+    flow.schema_target = SchemaTarget("revision", revision="0002")
+    plan = flow.plan(None)
+    switch = next(i for i, s in enumerate(plan.steps) if s.kind is StepKind.SWITCH)
+
+    class Killed(BaseException):
+        pass
+
+    def die_after_switch(event: ProgressEvent) -> None:
+        if event.step == switch and event.status is ProgressStatus.FINISHED:
+            raise Killed
+
+    with pytest.raises(Killed):
+        flow.execute(plan, on_event=die_after_switch)
+    assert revision(pg, dbname) == [("0002",)]
+
+    (state,) = open_incidents(config.console.state_dir, "web")
+    resumed = RollbackFlow(config, svc, load_provider(svc), source, resume_state=state)
+    events: list[ProgressEvent] = []
+    source.start()
+    try:
+        ready = resumed.resume_execute(on_event=events.append)
+        assert ready.ready, ready.message
+        resumed.verify(window_s=1)
+    finally:
+        source.stop()
+    ran = {plan.steps[e.step].title for e in events if e.status is ProgressStatus.STARTED}
+    assert not any(t.startswith(("Back up", "Downgrade")) for t in ran), ran
+    assert any(t.startswith("Run the database checks after") for t in ran), ran
+    result = resumed.record()
+    history = result.history_file.read_text() if result.history_file else ""
+    assert "Database backup:" in history  # noted before the interruption, kept
+    assert "Database schema: the database now records 0002 (was 0004)" in history
+    assert "Database checks after: users = 3; projects = 2" in history
+    assert "Interrupted:" in history
+    assert pg.password not in history
+    assert "v1.2.9" in served_version(sandbox)
