@@ -62,6 +62,9 @@ class TrafficTarget:
     revision: str
     percent: int
     tag: str = ""
+    #: The share follows the latest Ready revision (Cloud Run's LATEST); ``revision``
+    #: is the one it resolves to now.
+    latest: bool = False
 
 
 @dataclass(frozen=True)
