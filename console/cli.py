@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -58,6 +59,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number: {text!r}")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
     return value
@@ -236,13 +239,13 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         args = build_parser().parse_args(argv)
         return _dispatch(args, out, err)
     except (UsageError, ConfigError) as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {_one_line(exc)}", file=err)
         return EXIT_BAD_INPUT
     except LockHeld as exc:
-        print(f"refused: {exc}", file=err)
+        print(f"refused: {_one_line(exc)}", file=err)
         return EXIT_LOCKED
     except ProviderError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"error: {_one_line(exc)}", file=err)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=err)
@@ -251,6 +254,15 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         crash = _write_crash_file(exc)
         print(f"error: unexpected {type(exc).__name__}: {exc} (details in {crash})", file=err)
         return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line: an argument or a value quoted in it may hold a
+    line break or a control character, shown as an escape instead."""
+    text = str(exc)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _write_crash_file(exc: BaseException) -> Path:

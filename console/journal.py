@@ -70,11 +70,13 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     """One journal line (without the newline): compact JSON, sorted keys, UTF-8.
 
     Datetimes become ISO 8601 strings, enums their value, dataclasses objects,
-    paths strings, durations seconds.  Anything else raises ``TypeError``.
+    paths strings, durations seconds.  Anything else raises ``TypeError``.  A
+    lone surrogate (an argv byte that was not UTF-8, say in ``--reason``) is
+    written as its JSON escape, so it reads back as the same string.
     """
     return json.dumps(
         dict(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default
-    ).encode("utf-8")
+    ).encode("utf-8", errors="backslashreplace")
 
 
 def _default(obj: object) -> Any:

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -167,7 +168,41 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (root / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
     document = base_document(_dead_port())
     (root / "config.toml").write_text(tomli_w.dumps(document))
+    (root / "cli.toml").write_text(tomli_w.dumps(cli_document(root, _dead_port())))
+    (root / "history" / "rollback-history.md").write_text(
+        "# Rollback history\n\n## 2024-01-01 hand-written\n\n| 日時 | 2024-01-01 |\n"
+        "| サービス | web |\n| 復旧時間 | 12分 |\n\n"
+        "<!-- rollback-console entry id=torn -->\n## x\n| Dat"
+    )
     yield root
+
+
+def cli_document(root: Path, port: int) -> dict[str, Any]:
+    """Two host services (a symlink one and a git one) whose health URL refuses connections."""
+    repo = root / "repo"
+    repo.mkdir()
+    for args in (
+        ["init", "-q"],
+        ["config", "user.email", "t@example.com"],
+        ["config", "user.name", "t"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
+    for tag in ("v1", "v2"):
+        (repo / "app.txt").write_text(tag)
+        subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+        subprocess.run(["git", "-C", str(repo), "commit", "-qm", tag], check=True)
+        subprocess.run(["git", "-C", str(repo), "tag", tag], check=True)
+    document = base_document(port)
+    web = document["services"][0]
+    del web["database"]
+    git = {
+        **web,
+        "name": "repo",
+        "host": {"strategy": "git", "repo": "repo", "command_timeout_s": 5},
+        "checklist": [],
+    }
+    document["services"] = [web, git]
+    return document
 
 
 def test_the_base_document_loads(site: Path) -> None:
@@ -404,32 +439,56 @@ def test_mangled_text_and_random_bytes_load_or_say_why(site: Path, data: bytes) 
 
 # --------------------------------------------------------------------------- CLI arguments
 
-COMMANDS = ["status", "rollback", "resume", "history", "check-config", "action"]
-FLAGS = [
-    "--json",
-    "--to",
-    "--dry-run",
-    "--yes",
-    "--reason",
-    "--verify-window",
-    "--last",
-    "--list",
-    "--arg",
-    "--service",
-    "--config",
-    "-h",
-    "--",
-    "-",
-    "--no-such-flag",
+COMMANDS = [
+    "status",
+    "rollback",
+    "resume",
+    "history",
+    "check-config",
+    "action",
+    "db-status",
+    "db-backup",
+    "db-restore",
 ]
+#: Each command's options, and whether the option takes a value.
+OPTIONS: dict[str, dict[str, bool]] = {
+    "status": {"--json": False},
+    "rollback": {
+        "--to": True,
+        "--dry-run": False,
+        "--yes": False,
+        "--reason": True,
+        "--verify-window": True,
+        "--db-steps": True,
+        "--db-to": True,
+        "--skip-backup": True,
+    },
+    "action": {
+        "--list": False,
+        "--arg": True,
+        "--dry-run": False,
+        "--yes": False,
+        "--reason": True,
+        "--verify-window": True,
+    },
+    "resume": {"--list": False, "--yes": False, "--verify-window": True},
+    "history": {"--last": True, "--open": True, "--json": False},
+    "check-config": {},
+    "db-status": {"--json": False},
+    "db-backup": {},
+    "db-restore": {"--from": True, "--yes": False, "--reason": True, "--skip-backup": True},
+}
+FLAGS = ["--service", "--config", "-h", "--", "-", "--no-such-flag", "--json", "--yes"]
 WORDS = [
     "web",
-    "api",
-    "jobs",
+    "repo",
     "nope",
     "restart",
     "v1.0.0",
     "v1.1.0",
+    "v1",
+    "HEAD",
+    "HEAD~1",
     "v9",
     "0",
     "-1",
@@ -452,17 +511,51 @@ tokens = st.one_of(
     st.text(max_size=20).map(lambda t: t.replace("\x00", "")),
     argv_bytes,
 )
-CONFIGS = ["config.toml", "missing.toml", "a-folder", "empty.toml", "binary.toml", "~nobody/x"]
+#: Option values: mostly ones the option accepts, sometimes anything.
+VALUES = {
+    "--verify-window": st.sampled_from(["0.05", "0.05", "0.1", "1e-300", "0", "1e400", "nan"])
+    | tokens,
+    "--last": st.sampled_from(["1", "2", "1000000000000", "0"]) | tokens,
+    "--open": st.sampled_from(["1", "2", "#1", "0", "-1", "torn", "99999999999999999999"]) | tokens,
+    "--db-steps": st.sampled_from(["1", "0", "-1"]) | tokens,
+    "--to": st.sampled_from(["v1.0.0", "v1.1.0", "v1", "v2", "HEAD~1", "nope"]) | tokens,
+    "--reason": st.sampled_from(["5xx after deploy", "\udcff\udcfe", "a\nb | c", ""]) | tokens,
+}
+CONFIGS = ["cli.toml", "cli.toml", "missing.toml", "a-folder", "empty.toml", "binary.toml"]
+
+
+#: An argument value that argparse takes as a value (it does not start with "-").
+odd_values = st.one_of(tokens, argv_bytes).filter(lambda v: not v.startswith("-"))
 
 
 @st.composite
-def argv_lists(draw: st.DrawFn, site: Path) -> list[str]:
-    first = draw(st.one_of(st.sampled_from(COMMANDS), tokens))
-    argv = [first, *draw(st.lists(tokens, max_size=6))]
-    config = draw(st.sampled_from(CONFIGS))
-    if draw(st.booleans()):
-        argv += ["--config", str(site / config)]
-    return argv
+def command_lines(draw: st.DrawFn, site: Path) -> list[str]:
+    """Well-formed command lines (they reach the command itself) with odd values."""
+    command = draw(st.sampled_from(["rollback", "rollback", "action", *COMMANDS]))
+    argv = [command]
+    if command not in ("resume", "history", "check-config") or draw(st.booleans()):
+        names = st.sampled_from(["web", "repo", "nope"])
+        argv.append(draw(st.one_of(names, names, names, odd_values)))
+    if command == "action" and draw(st.booleans()):
+        actions = st.sampled_from(["restart", "nope"])
+        argv.append(draw(st.one_of(actions, actions, actions, odd_values)))
+    for option, takes_value in OPTIONS[command].items():
+        rare = option.startswith("--db-") or option == "--skip-backup"
+        if option in ("--reason", "--from") or draw(st.integers(0, 5 if rare else 1)) == 0:
+            argv.append(option)
+            if takes_value:
+                likely = VALUES.get(option, odd_values)
+                argv.append(draw(st.one_of(likely, likely, likely, odd_values)))
+    config = draw(st.sampled_from(CONFIGS[:2] * 4 + CONFIGS))
+    return [*argv, "--config", str(site / config)]
+
+
+def noise(site: Path) -> st.SearchStrategy[list[str]]:
+    """Anything at all on the command line."""
+    config = st.sampled_from(CONFIGS).map(lambda name: ["--config", str(site / name)])
+    return st.tuples(st.lists(tokens, max_size=7), st.just([]) | config).map(
+        lambda parts: parts[0] + parts[1]
+    )
 
 
 def _would_start_something_real(argv: list[str]) -> bool:
@@ -474,6 +567,8 @@ def _would_start_something_real(argv: list[str]) -> bool:
     command = args.command
     if command in (None, "demo"):
         return True
+    if command == "db-restore":
+        return bool(args.yes)
     return command in ("rollback", "action") and args.yes and not args.dry_run
 
 
@@ -481,7 +576,7 @@ def _would_start_something_real(argv: list[str]) -> bool:
 def cli_env(site: Path) -> Iterator[None]:
     """No config from the environment, a non-terminal stdin, the site's folder as cwd."""
     with (
-        mock.patch.dict(os.environ, {"ROLLBACK_CONSOLE_CONFIG": str(site / "config.toml")}),
+        mock.patch.dict(os.environ, {"ROLLBACK_CONSOLE_CONFIG": str(site / "cli.toml")}),
         mock.patch("sys.stdin", io.StringIO("")),
         contextlib.chdir(site),
     ):
@@ -493,7 +588,18 @@ def cli_env(site: Path) -> Iterator[None]:
 def test_random_arguments_exit_with_a_contract_code_and_no_crash(
     site: Path, cli_env: None, data: st.DataObject
 ) -> None:
-    argv = data.draw(argv_lists(site))
+    assert_contract(data.draw(noise(site)))
+
+
+@settings(SETTINGS, max_examples=150 * SCALE)
+@given(data=st.data())
+def test_command_lines_with_odd_values_exit_with_a_contract_code_and_no_crash(
+    site: Path, cli_env: None, data: st.DataObject
+) -> None:
+    assert_contract(data.draw(command_lines(site)))
+
+
+def assert_contract(argv: list[str]) -> None:
     assume(not _would_start_something_real(argv))
     # What a real terminal gives: stdout refuses what UTF-8 cannot encode, stderr escapes it.
     out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
