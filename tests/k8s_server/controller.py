@@ -750,7 +750,7 @@ class Controllers:
                 f"({pod['metadata']['uid']})"
             )
             unready = f"containers with unready status: [{' '.join(ct['name'] for ct in failing)}]"
-            restarts = 1 + int((now - started).total_seconds() // 10)
+            restarts = _restarts_after((now - started).total_seconds())
             statuses = []
             for ct in containers:
                 base = {
@@ -855,6 +855,16 @@ def _pod_ready(pod: dict[str, Any]) -> bool:
         cond.get("type") == "Ready" and cond.get("status") == "True"
         for cond in pod.get("status", {}).get("conditions") or []
     )
+
+
+def _restarts_after(seconds: float) -> int:
+    """Restarts of a container that crashes at once (back-off 10 s, doubling up to 5 min)."""
+    count, delay = 1, 10.0
+    while seconds >= delay:
+        seconds -= delay
+        count += 1
+        delay = min(delay * 2, 300.0)
+    return count
 
 
 def _neg(text: str) -> str:
