@@ -236,9 +236,9 @@ class MonitoringData:
     def _count_in(self, service: str, region: str, lo: float, hi: float) -> dict[str, float]:
         counts: dict[str, float] = {}
         for c in self.counts:
-            if c.service == service and (not region or not c.region or c.region == region):
-                if lo < c.at <= hi:
-                    counts[c.code_class] = counts.get(c.code_class, 0) + c.count
+            same = c.service == service and (not region or not c.region or c.region == region)
+            if same and lo < c.at <= hi:
+                counts[c.code_class] = counts.get(c.code_class, 0) + c.count
         for s in self.streams:
             if s.service != service or (region and s.region and s.region != region):
                 continue
@@ -264,7 +264,7 @@ class MonitoringData:
                 if not grouped:
                     counts = {"": sum(counts.values())} if counts else {}
                 for code_class, value in counts.items():
-                    n = int(round(value))
+                    n = round(value)
                     if n <= 0:
                         continue
                     points.setdefault(code_class, []).append(

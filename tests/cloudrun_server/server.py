@@ -70,7 +70,7 @@ class Injected:
 
 
 class CloudRunServer:
-    """A running fake: ``store`` holds the state, ``monitoring`` the metrics, ``url`` the endpoint."""
+    """A running fake: ``store`` holds the state, ``monitoring`` the metrics; ``url``."""
 
     def __init__(self) -> None:
         self.store = CloudRunStore()
@@ -112,7 +112,7 @@ class CloudRunServer:
         *,
         times: int = 1,
     ) -> Injected:
-        """Answer the next ``times`` requests matching ``method`` and ``path_regex`` with an error."""
+        """Answer the next ``times`` requests matching ``method`` and ``path_regex`` so."""
         status = status or {
             400: "INVALID_ARGUMENT",
             403: "PERMISSION_DENIED",

@@ -217,13 +217,6 @@ class CloudRunStore:
             svc["observedGeneration"] = str(generation)
             svc["template"] = copy.deepcopy(self.revisions[name]["_template"])
             self._settle(svc)
-            if not ready:
-                why = message or f"Revision '{short(name)}' is not ready and cannot serve traffic."
-                svc["terminalCondition"] = self._condition("Ready", FAILED, why)
-                svc["conditions"] = [
-                    self._condition("RoutesReady", SUCCEEDED),
-                    self._condition("ConfigurationsReady", FAILED, why),
-                ]
             return name
 
     def _new_revision(
@@ -332,15 +325,27 @@ class CloudRunStore:
         return statuses
 
     def _settle(self, svc: JSON) -> None:
-        """The service after its last operation succeeded: served == spec."""
+        """The service after its last operation succeeded: served == spec.
+
+        Ready is RoutesReady and ConfigurationsReady; the latter stays failed
+        while the newest revision is not Ready, whatever the traffic.
+        """
         svc["latestReadyRevision"] = self._latest_ready(svc)
         svc["trafficStatuses"] = self._statuses(svc)
         svc["observedGeneration"] = svc["generation"]
         svc["reconciling"] = False
-        svc["terminalCondition"] = self._condition("Ready", SUCCEEDED)
+        newest = svc.get("latestCreatedRevision", "")
+        why = ""
+        if newest and not self.revision_ready(newest):
+            rev = self.revisions[newest]
+            ready = next((c for c in rev["conditions"] if c["type"] == "Ready"), {})
+            why = ready.get("message") or (
+                f"Revision '{short(newest)}' is not ready and cannot serve traffic."
+            )
+        svc["terminalCondition"] = self._condition("Ready", FAILED if why else SUCCEEDED, why)
         svc["conditions"] = [
             self._condition("RoutesReady", SUCCEEDED),
-            self._condition("ConfigurationsReady", SUCCEEDED),
+            self._condition("ConfigurationsReady", FAILED if why else SUCCEEDED, why),
         ]
         svc["updateTime"] = rfc3339(now())
 
