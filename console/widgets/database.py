@@ -113,6 +113,7 @@ class DatabasePanel(DataPanel):
         self.first_checks: dict[str, str] = {}
         self.failures = 0
         self.backing_up = False
+        self._reading = False
         self._timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -151,7 +152,17 @@ class DatabasePanel(DataPanel):
         if not self.screen.is_current:
             self._timer = self.set_timer(INTERVAL_S, self.poll)
             return
+        self._reading = True
         self._read(self._target())
+
+    def tick(self, now: datetime) -> None:
+        """Every second (the dashboard's clock): age the data; re-read when the target moved."""
+        super().tick(now)
+        if self.status is None or self._reading or not self.is_attached:
+            return
+        target = self._target()
+        if target is not None and target.version != self.status.release:
+            self.poll()
 
     @work(thread=True, exclusive=True, group="database-read", exit_on_error=False)
     def _read(self, target: Revision | None) -> None:
@@ -160,6 +171,7 @@ class DatabasePanel(DataPanel):
     @on(Read)
     def _on_read(self, message: Read) -> None:
         message.stop()
+        self._reading = False
         self.show_status(message.status)
         self.failures = 0 if message.status.connected else self.failures + 1
         delay = min(MAX_BACKOFF_S, INTERVAL_S * 2 ** max(0, self.failures - 1))
@@ -174,6 +186,7 @@ class DatabasePanel(DataPanel):
         if event.state is not WorkerState.ERROR:
             return
         error = str(event.worker.error) or type(event.worker.error).__name__
+        self._reading = self._reading and event.worker.group != "database-read"
         if event.worker.group == "database-backup":
             self.backing_up = False
             self.notify(f"Backup failed: {error}", severity="error", timeout=15)

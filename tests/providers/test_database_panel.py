@@ -192,12 +192,16 @@ async def test_dashboard_panel_backs_up_and_the_restore_dialog_restores(
         await wait_until(pilot, lambda: dialog.chosen is not None, "the verification")
         button = dialog.query_one("#restore-go")
         assert button.disabled
-        dialog.query_one("#restore-reason", Input).focus()
-        await pilot.press(*"drill")
-        dialog.query_one("#restore-name", Input).focus()
-        await pilot.press(*"we")
+        # Typed values set directly: key presses wait for an idle app, and the
+        # dashboard behind the dialog is never idle for long.
+        dialog.query_one("#restore-reason", Input).value = "drill"
+        name = dialog.query_one("#restore-name", Input)
+        name.focus()
+        name.value = "we"
+        await pilot.pause()
         assert button.disabled, "a wrong name must not enable the restore"
-        await pilot.press("b")
+        name.value = "web"
+        await pilot.pause()
         assert not button.disabled
         await pilot.press("enter")
         await wait_until(pilot, lambda: dialog.phase == "done", "the restore")
@@ -243,7 +247,7 @@ async def test_schema_choice_on_the_target_step_replans_with_the_data_loss_named
         await pilot.press("enter")  # an empty reason is refused
         await pilot.pause()
         assert flow.incident.state_of("db-backup") is ItemState.PENDING
-        await pilot.press(*"restore drill")
+        app.screen.query_one(Input).value = "restore drill"
         await pilot.press("enter")
         await wait_until(
             pilot,
