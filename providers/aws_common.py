@@ -107,10 +107,13 @@ def http_status(exc: BaseException) -> int:
     return 0
 
 
-def translate(exc: Exception, operation: str, doing: str) -> ProviderError:
+def translate(
+    exc: Exception, operation: str, doing: str, attempts: int = MAX_ATTEMPTS
+) -> ProviderError:
     """One ``ProviderError`` line for a botocore failure of ``operation`` ("ecs:UpdateService").
 
-    ``doing`` says what the console was doing ("pointing web at web:2").
+    ``doing`` says what the console was doing ("pointing web at web:2");
+    ``attempts`` how many times botocore tried before giving up.
     """
     from botocore import exceptions as bex
 
@@ -122,7 +125,7 @@ def translate(exc: Exception, operation: str, doing: str) -> ProviderError:
             return Forbidden(f"access denied: {where}: {code}: {message}")
         if code in THROTTLED_CODES:
             return Unavailable(
-                f"AWS is throttling {where} ({code}: {message}) after {MAX_ATTEMPTS} "
+                f"AWS is throttling {where} ({code}: {message}) after {attempts} "
                 "attempts; wait a minute and try again"
             )
         if code in NOT_FOUND_CODES:
@@ -167,6 +170,7 @@ def call(
     /,
     *,
     missing: Mapping[str, ProviderError] | None = None,
+    attempts: int = MAX_ATTEMPTS,
     **kwargs: Any,
 ) -> Any:
     """``fn(**kwargs)`` with botocore failures translated; ``missing`` maps error codes to
@@ -178,9 +182,9 @@ def call(
     except ClientError as exc:
         if missing and error_code(exc) in missing:
             raise missing[error_code(exc)] from None
-        raise translate(exc, operation, doing) from None
+        raise translate(exc, operation, doing, attempts) from None
     except BotoCoreError as exc:
-        raise translate(exc, operation, doing) from None
+        raise translate(exc, operation, doing, attempts) from None
 
 
 class AwsClients:
@@ -194,6 +198,8 @@ class AwsClients:
         self.region = region
         self.profile = profile
         self.endpoint_url = endpoint_url
+        #: Attempts per call in total (first try included) before an error surfaces.
+        self.max_attempts = MAX_ATTEMPTS
         self._session: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -213,7 +219,7 @@ class AwsClients:
                         profile_name=self.profile or None, region_name=self.region
                     )
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+                    retries={"mode": "standard", "total_max_attempts": self.max_attempts},
                     connect_timeout=CONNECT_TIMEOUT_S,
                     read_timeout=READ_TIMEOUT_S,
                     user_agent_extra="rollback-console",

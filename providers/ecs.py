@@ -1471,7 +1471,7 @@ class EcsProvider:
                     f"{message}",
                 )
                 return
-            time.sleep(min(pause, left))
+            time.sleep(min(pause, left, self.poll_interval_s))
             pause = min(self.poll_interval_s, pause * 2)
 
     @staticmethod
@@ -1574,7 +1574,7 @@ class EcsProvider:
             if left <= 0:
                 limit = timeout_s if budget else self._limit_of(plan)
                 return ReadyResult(False, f"not settled within {limit:.0f} s: {message}", waited)
-            time.sleep(min(pause, left))
+            time.sleep(min(pause, left, self.poll_interval_s))
             pause = min(self.poll_interval_s, pause * 2)
 
     @staticmethod

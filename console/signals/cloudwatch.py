@@ -366,7 +366,7 @@ class CloudWatchSource:
                         region_name=self.region,
                         endpoint_url=self.endpoint_url or None,
                         config=Config(
-                            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+                            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                             connect_timeout=5,
                             read_timeout=20,
                         ),

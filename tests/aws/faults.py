@@ -1,0 +1,190 @@
+"""An HTTP proxy in front of moto that answers chosen AWS operations with AWS errors.
+
+``AwsFaultProxy(upstream_url)`` listens on 127.0.0.1 and forwards every
+request to moto, except those whose *operation* matches a rule: those get the
+error AWS itself would send (AccessDeniedException, ThrottlingException...),
+encoded in the request's protocol so botocore parses it like the real thing:
+
+* JSON 1.0 / 1.1 (ECS, ECR): the operation is the ``X-Amz-Target`` header;
+  the answer is ``{"__type": CODE, "message": ...}`` with ``x-amzn-ErrorType``.
+* Smithy RPC v2 CBOR (CloudWatch in current botocore): the operation is the
+  last part of the path ``/service/NAME/operation/OPERATION``; the answer is a
+  CBOR map with ``__type`` and ``message``.
+* Query (RDS): the operation is the form field ``Action``; the answer is the
+  XML ``ErrorResponse``.
+
+::
+
+    with AwsFaultProxy(moto_url) as proxy:
+        proxy.fail("DescribeServices", "AccessDeniedException", "User: x is not authorized")
+        proxy.fail("GetMetricData", "ThrottlingException", "Rate exceeded", count=1)
+        proxy.seen   # [(operation, "forwarded" | CODE), ...]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import struct
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Fault:
+    operation: str
+    code: str
+    message: str
+    status: int = 400
+    #: How many more requests it answers (None: until removed).
+    count: int | None = None
+    hits: int = 0
+
+
+def cbor_map(values: dict[str, str]) -> bytes:
+    """A CBOR map of text to text (all the error body needs)."""
+
+    def head(major: int, length: int) -> bytes:
+        if length < 24:
+            return bytes([major << 5 | length])
+        if length < 256:
+            return bytes([major << 5 | 24, length])
+        return bytes([major << 5 | 25]) + struct.pack(">H", length)
+
+    out = head(5, len(values))
+    for key, value in values.items():
+        for text in (key, value):
+            raw = text.encode()
+            out += head(3, len(raw)) + raw
+    return out
+
+
+class AwsFaultProxy:
+    """See the module doc."""
+
+    def __init__(self, upstream: str) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self.faults: list[Fault] = []
+        self.seen: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                proxy._handle(self)
+
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> AwsFaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(
+        self,
+        operation: str,
+        code: str,
+        message: str = "",
+        *,
+        status: int = 400,
+        count: int | None = None,
+    ) -> Fault:
+        fault = Fault(operation, code, message or code, status, count)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def _match(self, operation: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.operation == operation and (fault.count is None or fault.count > 0):
+                    if fault.count is not None:
+                        fault.count -= 1
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        target = handler.headers.get("X-Amz-Target", "")
+        protocol, operation = "query", ""
+        if target:
+            protocol, operation = "json", target.rsplit(".", 1)[-1]
+        elif "/operation/" in handler.path:
+            protocol, operation = "cbor", handler.path.rsplit("/", 1)[-1]
+        else:
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            operation = (form.get("Action") or [""])[0]
+        fault = self._match(operation)
+        with self._lock:
+            self.seen.append((operation, fault.code if fault else "forwarded"))
+        if fault is not None:
+            self._answer_fault(handler, protocol, fault)
+            return
+        conn = http.client.HTTPConnection(*self.upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in handler.headers.items() if k.lower() != "connection"}
+            conn.request(handler.command, handler.path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            handler.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    handler.send_header(key, value)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _answer_fault(handler: BaseHTTPRequestHandler, protocol: str, fault: Fault) -> None:
+        headers: dict[str, str] = {"x-amzn-RequestId": "fault-proxy"}
+        if protocol == "json":
+            body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+            headers["Content-Type"] = "application/x-amz-json-1.1"
+            headers["x-amzn-ErrorType"] = fault.code
+        elif protocol == "cbor":
+            body = cbor_map({"__type": fault.code, "message": fault.message})
+            headers["Content-Type"] = "application/cbor"
+            headers["smithy-protocol"] = "rpc-v2-cbor"
+        else:
+            body = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{fault.code}</Code><Message>{fault.message}</Message>"
+                "</Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+            ).encode()
+            headers["Content-Type"] = "text/xml"
+        handler.send_response(fault.status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
