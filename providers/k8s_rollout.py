@@ -217,8 +217,8 @@ def split_replicasets(
 ) -> tuple[list[JSON], JSON | None]:
     """(old ReplicaSets in creation order, the new one or None), as ``GetAllReplicaSets``."""
     ordered = sorted(owned, key=_creation_key)
-    template = template_of(deployment)
-    new = next((rs for rs in ordered if equal_ignore_hash(template_of(rs), template)), None)
+    wanted = _semantic(without_hash(template_of(deployment)))
+    new = next((rs for rs in ordered if _semantic(without_hash(template_of(rs))) == wanted), None)
     old = [rs for rs in ordered if rs is not new]
     return old, new
 
