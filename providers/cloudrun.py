@@ -859,13 +859,18 @@ class CloudRunProvider:
             gates_total=gates,
             latest_ready=svc.latest_ready,
         )
+        yield f"traffic now: {tr.describe_routes(svc.traffic, svc.latest_ready)}"
         if gates:
             if self.gate is not None:
                 run.gate = self.gate
             else:
                 run.own_gate = HealthAndErrorRateGate(self.service)
                 run.gate = run.own_gate
-        yield f"traffic now: {tr.describe_routes(svc.traffic, svc.latest_ready)}"
+            prepare = getattr(run.gate, "prepare", None)
+            if callable(prepare):
+                line = prepare()
+                if line:
+                    yield str(line)
         return run
 
     @staticmethod

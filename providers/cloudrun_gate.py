@@ -6,6 +6,10 @@ more traffic.  A gate is any callable taking a ``GateRequest`` and returning a
 must return soon after ``request.stop`` is set.  The provider runs it in a
 worker thread and turns the lines into progress events.
 
+A gate may also have a ``prepare()`` method returning a line: the provider
+calls it once before the first traffic change (the default gate takes its
+baseline there).
+
 ``HealthAndErrorRateGate`` is the default.  For ``duration_s`` it runs the
 service's health checks and reads its configured error-rate source (probe,
 Prometheus, Cloud Monitoring...) through ``console.verify.verify``, and fails:
@@ -16,7 +20,7 @@ Prometheus, Cloud Monitoring...) through ``console.verify.verify``, and fails:
   over the limit.
 
 The limit is the runbook's "high" line (``thresholds.high_error_rate``,
-10%), or the error rate measured before the first gate when that was already
+10%), or the error rate measured before the first step when that was already
 higher: a gradual rollback moves traffic *away* from a sick revision, so the
 rate is expected to fall from there, and a gate only stops the shift when
 things get worse than they were.  No error-rate data (Cloud Monitoring lags a
@@ -88,6 +92,26 @@ class HealthAndErrorRateGate:
         self._opened = False
         #: The error rate before the first gate (None: the source had no data yet).
         self.baseline: Sample | None = None
+
+    def prepare(self) -> str:
+        """Start the error-rate source and take the baseline, before any traffic moves.
+
+        Returns the line the provider shows ("error rate before the first step: ...").
+        Called again, it does nothing and returns "".
+        """
+        if self._opened:
+            return ""
+        self._open()
+        limit = _percent(self.limit())
+        base = self.baseline
+        if self._source is None:
+            return f"error rate unavailable for the gates ({self._source_error}): health only"
+        if base is None or base.requests == 0 or base.error_rate is None:
+            return f"no error-rate data before the first step; gates stop the shift above {limit}"
+        return (
+            f"error rate before the first step: {_percent(base.error_rate)} of {base.requests} "
+            f"requests; gates stop the shift above {limit}"
+        )
 
     def _open(self) -> None:
         if self._opened:
@@ -183,7 +207,7 @@ class HealthAndErrorRateGate:
             word = "within" if rate_ok else "OVER"
             rate_text = (
                 f"error rate {sample.error_rate * 100:.1f}% of {sample.requests} requests "
-                f"({word} the limit of {limit * 100:g}%)"
+                f"({word} the limit of {_percent(limit)})"
             )
             if sample.p95_ms is not None:
                 rate_text += f", p95 {sample.p95_ms:.0f} ms"
@@ -206,8 +230,12 @@ class HealthAndErrorRateGate:
         else:
             rate = f"error rate {sample.error_rate * 100:.1f}% of {sample.requests}"
             if sample.error_rate > limit:
-                rate += f" (over {limit * 100:g}%)"
+                rate += f" (over {_percent(limit)})"
         return f"{health}, {rate}"
+
+
+def _percent(value: float) -> str:
+    return f"{round(value * 100, 1):g}%"
 
 
 def _over(sample: Sample | None, limit: float, min_requests: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from console.config import CloudRunConfig, ErrorRateConfig, HealthCheck, ServiceConfig
 from tests.cloudrun_server.server import CloudRunServer
 from tests.cloudrun_server.store import LATEST, REVISION
 
@@ -75,3 +76,42 @@ def runbook_service(server: CloudRunServer, *, failed_latest: bool = False) -> S
             "defined provided by the PORT=8080 environment variable.",
         )
     return Scenario(server, name)
+
+
+def service_config(
+    endpoint: str,
+    *,
+    health_url: str = "",
+    project: str = PROJECT,
+    service: str = SERVICE,
+    gate_s: float = 0.6,
+    operation_timeout_s: float = 10.0,
+    gradual_steps: tuple[int, ...] = (10, 50, 100),
+    error_rate: ErrorRateConfig | None = None,
+) -> ServiceConfig:
+    """The console's view of ``k-back``: the fake as endpoint, short gates for tests."""
+    health = (HealthCheck(url=health_url, timeout_s=2.0),) if health_url else ()
+    if error_rate is None:
+        error_rate = (
+            ErrorRateConfig(source="probe", urls=(health_url,), interval_s=0.05, window_s=5)
+            if health_url
+            else ErrorRateConfig(source="cloudmonitoring", url=endpoint, window_s=300)
+        )
+    return ServiceConfig(
+        name="k-back",
+        environment="production",
+        provider="cloudrun",
+        verify_window_s=1.0,
+        ready_timeout_s=10.0,
+        cloudrun=CloudRunConfig(
+            project=project,
+            region=REGION,
+            service=service,
+            endpoint=endpoint,
+            gradual_steps=gradual_steps,
+            gate_s=gate_s,
+            operation_timeout_s=operation_timeout_s,
+        ),
+        health=health,
+        error_rate=error_rate,
+    )

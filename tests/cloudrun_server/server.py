@@ -43,8 +43,9 @@ _REVISION = re.compile(
 _OPERATION = re.compile(r"^/v2/projects/([^/]+)/locations/([^/]+)/operations/([^/:]+)$")
 _TIME_SERIES = re.compile(r"^/v3/projects/([^/]+)/timeSeries$")
 
-#: Revisions per page when the client asks for none (small, so paging is exercised).
-DEFAULT_PAGE_SIZE = 2
+#: Revisions per page at most, whatever the client asks: small, so paging is always
+#: exercised (AIP-158 lets a server return fewer items than asked for).
+MAX_PAGE_SIZE = 2
 
 
 @dataclass
@@ -76,6 +77,7 @@ class CloudRunServer:
         self.store = CloudRunStore()
         self.monitoring = MonitoringData()
         self.requests: list[Received] = []
+        self.max_page_size = MAX_PAGE_SIZE
         self._injected: list[Injected] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -203,7 +205,7 @@ class CloudRunServer:
                 (r for n, r in store.revisions.items() if n.startswith(svc["name"] + "/")),
                 key=lambda r: (r["createTime"], r["name"]),
             )
-            size = int(query.get("pageSize") or 0) or DEFAULT_PAGE_SIZE
+            size = min(int(query.get("pageSize") or 0) or MAX_PAGE_SIZE, self.max_page_size)
             try:
                 offset = int(query.get("pageToken") or 0)
             except ValueError:
