@@ -1,0 +1,228 @@
+"""The fake API server itself: patches, selectors, concurrency, watches, the controller.
+
+The oracle tests lean on it, so the API rules it follows are pinned here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.k8s_server import FakeKubeServer, deployment_manifest, set_image
+from tests.k8s_server.controller import REVISION, REVISION_HISTORY, template_hash
+from tests.k8s_server.fixtures import (
+    NAMESPACE,
+    deploy,
+    kube_server,  # noqa: F401 - fixture
+)
+from tests.k8s_server.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
+from tests.k8s_server.selectors import field_selector, label_selector
+
+
+def test_json_patch_operations() -> None:
+    doc = {"a": {"b": [1, 2]}, "c": "x"}
+    ops = [
+        {"op": "add", "path": "/a/b/-", "value": 3},
+        {"op": "replace", "path": "/c", "value": "y"},
+        {"op": "copy", "from": "/c", "path": "/d"},
+        {"op": "move", "from": "/d", "path": "/e~1f"},
+        {"op": "remove", "path": "/a/b/0"},
+        {"op": "test", "path": "/c", "value": "y"},
+    ]
+    assert json_patch(doc, ops) == {"a": {"b": [2, 3]}, "c": "y", "e/f": "y"}
+    assert doc == {"a": {"b": [1, 2]}, "c": "x"}
+    with pytest.raises(PatchError, match="missing"):
+        json_patch(doc, [{"op": "replace", "path": "/nope", "value": 1}])
+    with pytest.raises(PatchError, match="testing value"):
+        json_patch(doc, [{"op": "test", "path": "/c", "value": "z"}])
+    with pytest.raises(PatchError):
+        json_patch(doc, {"op": "add"})
+
+
+def test_merge_and_strategic_merge_patches() -> None:
+    doc = {
+        "metadata": {"annotations": {"a": "1", "b": "2"}},
+        "spec": {
+            "containers": [
+                {"name": "web", "image": "v1", "env": [{"name": "X", "value": "1"}]},
+                {"name": "proxy", "image": "p1"},
+            ],
+            "tolerations": [{"key": "a"}],
+        },
+    }
+    assert merge_patch(doc, {"metadata": {"annotations": {"a": None, "c": "3"}}})["metadata"] == {
+        "annotations": {"b": "2", "c": "3"}
+    }
+    merged = strategic_merge_patch(
+        doc,
+        {
+            "spec": {
+                "containers": [
+                    {"name": "web", "image": "v2", "env": [{"name": "Y", "value": "2"}]}
+                ],
+                "tolerations": [{"key": "b"}],
+            }
+        },
+    )
+    web, proxy = merged["spec"]["containers"]
+    assert web["image"] == "v2" and [e["name"] for e in web["env"]] == ["X", "Y"]
+    assert proxy == {"name": "proxy", "image": "p1"}
+    assert merged["spec"]["tolerations"] == [{"key": "b"}]  # no merge key: replaced
+    deleted = strategic_merge_patch(
+        doc, {"spec": {"containers": [{"name": "proxy", "$patch": "delete"}]}}
+    )
+    assert [c["name"] for c in deleted["spec"]["containers"]] == ["web"]
+    replaced = strategic_merge_patch(
+        doc, {"metadata": {"annotations": {"$patch": "replace", "z": "9"}}}
+    )
+    assert replaced["metadata"]["annotations"] == {"z": "9"}
+
+
+def test_selectors() -> None:
+    match = label_selector("app=web,tier in (front,edge),!legacy,track!=canary,owner")
+    assert match({"app": "web", "tier": "edge", "owner": "me"})
+    assert not match({"app": "web", "tier": "edge", "owner": "me", "legacy": "1"})
+    assert not match({"app": "web", "tier": "back", "owner": "me"})
+    assert not match({"app": "web", "tier": "front", "owner": "me", "track": "canary"})
+    assert label_selector("")({"anything": "x"})
+    assert field_selector("metadata.name=web,metadata.namespace!=kube-system")(
+        {"metadata": {"name": "web", "namespace": "shop"}}
+    )
+
+
+def test_template_hash_is_stable_and_safe() -> None:
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a"}]}}
+    first = template_hash(template)
+    assert first == template_hash(json.loads(json.dumps(template)))
+    assert first != template_hash(template, collisions=1)
+    assert set(first) <= set("bcdfghjklmnpqrstvwxz2456789")
+
+
+def api(kube: FakeKubeServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{kube.url}{path}", timeout=10, **kwargs)
+
+
+DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+
+
+def test_optimistic_concurrency_and_generation(kube: FakeKubeServer) -> None:
+    created = api(kube, "POST", DEPLOYMENTS, json=deployment_manifest("web", "img:1"))
+    assert created.status_code == 201
+    rv = created.json()["metadata"]["resourceVersion"]
+    assert created.json()["metadata"]["generation"] == 1
+    # A metadata-only change keeps the generation; a spec change raises it.
+    labelled = api(
+        kube,
+        "PATCH",
+        f"{DEPLOYMENTS}/web",
+        content=json.dumps({"metadata": {"labels": {"team": "a"}}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
+    assert labelled["metadata"]["generation"] == 1
+    stale = api(
+        kube,
+        "PATCH",
+        f"{DEPLOYMENTS}/web",
+        content=json.dumps({"metadata": {"resourceVersion": rv}, "spec": {"replicas": 5}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert stale.status_code == 409 and stale.json()["reason"] == "Conflict"
+    scaled = api(
+        kube,
+        "PATCH",
+        f"{DEPLOYMENTS}/web",
+        content=json.dumps({"spec": {"replicas": 5}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
+    assert scaled["metadata"]["generation"] == 2
+    put = dict(scaled, metadata={**scaled["metadata"], "resourceVersion": rv})
+    assert api(kube, "PUT", f"{DEPLOYMENTS}/web", json=put).status_code == 409
+    invalid = api(
+        kube,
+        "PATCH",
+        f"{DEPLOYMENTS}/web",
+        content=json.dumps({"spec": {"selector": {"matchLabels": {"app": "other"}}}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert invalid.status_code == 422
+    missing = api(kube, "GET", f"{DEPLOYMENTS}/nope")
+    assert (
+        missing.status_code == 404
+        and missing.json()["message"] == 'deployments.apps "nope" not found'
+    )
+    dry = api(
+        kube,
+        "PATCH",
+        f"{DEPLOYMENTS}/web?dryRun=All",
+        content=json.dumps({"spec": {"replicas": 9}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert dry.json()["spec"]["replicas"] == 9
+    assert api(kube, "GET", f"{DEPLOYMENTS}/web").json()["spec"]["replicas"] == 5
+
+
+def test_watch_streams_changes(kube: FakeKubeServer) -> None:
+    kube.cluster.create("deployments", NAMESPACE, deployment_manifest("web", "img:1"))
+    _, rv = kube.cluster.list("deployments", NAMESPACE)
+    seen: list[dict[str, Any]] = []
+
+    def watch() -> None:
+        with httpx.stream(
+            "GET",
+            f"{kube.url}{DEPLOYMENTS}",
+            params={
+                "watch": "true",
+                "resourceVersion": rv,
+                "fieldSelector": "metadata.name=web",
+                "timeoutSeconds": "5",
+            },
+            timeout=10,
+        ) as response:
+            for line in response.iter_lines():
+                seen.append(json.loads(line))
+                if len(seen) == 2:
+                    return
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    kube.cluster.create("deployments", NAMESPACE, deployment_manifest("other", "img:1"))
+    set_image(kube, NAMESPACE, "web", "img:2")
+    set_image(kube, NAMESPACE, "web", "img:3")
+    thread.join(10)
+    assert [e["type"] for e in seen] == ["MODIFIED", "MODIFIED"]
+    assert all(e["object"]["metadata"]["name"] == "web" for e in seen)
+
+
+def test_the_controller_reuses_and_renumbers_a_replicaset(kube: FakeKubeServer) -> None:
+    deploy(kube, ["v1", "v2", "v3"])
+    set_image(kube, NAMESPACE, "web", "registry.example.com/shop/web:v1")
+    kube.controllers.settle()
+    sets = {
+        rs["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]: rs
+        for rs in kube.cluster.list("replicasets", NAMESPACE)[0]
+    }
+    assert len(sets) == 3
+    v1 = sets["v1"]["metadata"]["annotations"]
+    assert v1[REVISION] == "4" and v1[REVISION_HISTORY] == "1"
+    assert sets["v1"]["spec"]["replicas"] == 3 and sets["v3"]["spec"]["replicas"] == 0
+    d = kube.cluster.get("deployments", NAMESPACE, "web")
+    assert d["metadata"]["annotations"][REVISION] == "4"
+    assert d["status"]["updatedReplicas"] == 3 and d["status"]["observedGeneration"] == 4
+    pods = kube.cluster.list("pods", NAMESPACE)[0]
+    assert {p["metadata"]["labels"]["pod-template-hash"] for p in pods} == {
+        sets["v1"]["metadata"]["labels"]["pod-template-hash"]
+    }
+
+
+def test_logs_need_a_container_name_when_there_are_several(kube: FakeKubeServer) -> None:
+    deploy(kube, ["v1"], containers=[{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}])
+    pod = kube.cluster.list("pods", NAMESPACE)[0][0]["metadata"]["name"]
+    base = f"/api/v1/namespaces/{NAMESPACE}/pods/{pod}/log"
+    ambiguous = api(kube, "GET", base)
+    assert ambiguous.status_code == 400 and "choose one of: [a b]" in ambiguous.json()["message"]
+    kube.cluster.logs[pod] = ["1", "2", "3"]
+    assert api(kube, "GET", f"{base}?container=b&tailLines=2").text == "2\n3\n"
