@@ -212,6 +212,11 @@ def _one(opts: dict[str, list[str]], name: str) -> str:
     return values[0]
 
 
+def _shorten(command: str, limit: int = 240) -> str:
+    """A command as the timeline shows it: a long JSON argument is cut, not the options."""
+    return command if len(command) <= limit else command[: limit - 1] + "…"
+
+
 def _tag_value(text: str) -> str:
     """A string made safe for an AWS tag value (letters, digits, spaces, ``_.:/=+-@``)."""
     return _TAG_VALUE_BAD.sub("_", text)[:256]
@@ -578,7 +583,14 @@ class EcsProvider:
         return tasks
 
     def _units(self, state: _ServiceState, notes: list[str]) -> tuple[Unit, ...]:
-        """Running tasks and the most recently stopped ones (with their stopped reason)."""
+        """Running tasks, and the recently stopped tasks of the live task definition.
+
+        Stopped tasks of the live revision are what a crash loop looks like, so
+        they are units (not ready, with ECS's stopped reason).  Tasks of other
+        revisions that stopped (drained by a deployment, or the bad release's
+        crashes after a rollback) are summed up in a note instead: they are
+        history, not part of what should be running now.
+        """
         deployment_ids = {str(d.get("id")) for d in state.deployments}
         group = f"service:{self.cfg.service}"
         running = self._describe_tasks(self._list_task_arns("RUNNING"))
@@ -595,10 +607,22 @@ class EcsProvider:
             key=lambda t: as_utc(t.get("stoppedAt")) or as_utc(t.get("createdAt")) or utcnow(),
             reverse=True,
         )
-        if len(stopped) > STOPPED_LIMIT:
-            notes.append(f"{len(stopped) - STOPPED_LIMIT} older stopped task(s) not shown")
+        live = [t for t in stopped if td_key(str(t.get("taskDefinitionArn", ""))) == state.key]
+        earlier = [t for t in stopped if t not in live]
+        if len(live) > STOPPED_LIMIT:
+            notes.append(
+                f"{len(live) - STOPPED_LIMIT} older stopped task(s) of {state.key} not shown"
+            )
+        if earlier:
+            newest = earlier[0]
+            key = td_key(str(newest.get("taskDefinitionArn", "")))
+            reason = str(newest.get("stoppedReason") or "no reason given")
+            notes.append(
+                f"{len(earlier)} task(s) of earlier revisions stopped recently "
+                f"(newest: {key}, {reason})"
+            )
         units = [self._unit(t) for t in running]
-        units += [self._unit(t) for t in stopped[:STOPPED_LIMIT]]
+        units += [self._unit(t) for t in live[:STOPPED_LIMIT]]
         return tuple(units)
 
     def _unit(self, task: dict[str, Any]) -> Unit:
@@ -1313,7 +1337,7 @@ class EcsProvider:
                     f"from {plan.from_revision.id}; plan again"
                 )
         for index, (step, (op, opts)) in enumerate(zip(plan.steps, parsed, strict=True)):
-            yield ProgressEvent(index, ProgressStatus.STARTED, step.title)
+            yield ProgressEvent(index, ProgressStatus.STARTED, _shorten(step.command))
             try:
                 if op == _OP_REGISTER:
                     yield from self._run_register(index, opts, plan)
