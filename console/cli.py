@@ -329,6 +329,10 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
         )
     print(f"  history file: {config.console.history_file}", file=out)
     print(f"  state dir:    {config.console.state_dir}", file=out)
+    webhook = config.console.webhook_env
+    if webhook:
+        state = "set" if os.environ.get(webhook, "").strip() else "NOT SET: messages are not sent"
+        print(f"  team webhook: ${webhook} ({state})", file=out)
     return EXIT_OK
 
 

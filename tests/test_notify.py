@@ -646,3 +646,26 @@ async def test_record_step_writes_the_draft_says_what_the_webhook_did_and_copies
         await settle_until(pilot, lambda: app.screen is record, "back on the record step")
     written = everything_written(config, flow, saved, status)
     assert webhook.url not in written and TOKEN not in written
+
+
+def test_check_config_says_whether_the_webhook_variable_is_set_never_its_value(
+    tmp_path: Path,
+) -> None:
+    config = write_site(tmp_path, webhook_env=ENV)
+
+    def check(env: dict[str, str]) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "console.cli", "check-config", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in {**os.environ, **env}.items() if v},
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    secret = f"https://hooks.example/services/{TOKEN}"
+    with_url = check({ENV: secret})
+    assert f"team webhook: ${ENV} (set)" in with_url
+    assert TOKEN not in with_url and "hooks.example" not in with_url
+    assert f"team webhook: ${ENV} (NOT SET" in check({ENV: ""})
