@@ -90,8 +90,9 @@ TO_LATEST = "to-latest"
 REQUEST_TIMEOUT_S = 30.0
 #: How long reads are retried on 503 / 429 / connection errors.
 RETRY_S = 10.0
-#: How often a running operation is asked about.
+#: How often a running operation is asked about (the first time sooner: FIRST_POLL_S).
 POLL_INTERVAL_S = 1.0
+FIRST_POLL_S = 0.2
 #: A "still running" line at most this often while an operation runs.
 NOTE_EVERY_S = 5.0
 #: Revisions asked for per page.
@@ -973,6 +974,8 @@ class CloudRunProvider:
         deadline = started + limit
         next_note = started + NOTE_EVERY_S
         pb = operation.operation
+        # Traffic changes usually take a few seconds: ask soon, then back off to the interval.
+        delay = min(FIRST_POLL_S, self.poll_interval_s)
         while not pb.done:
             now = time.monotonic()
             if now >= deadline:
@@ -984,7 +987,8 @@ class CloudRunProvider:
             if now >= next_note:
                 yield f"operation still running after {now - started:.0f} s"
                 next_note += NOTE_EVERY_S
-            time.sleep(max(0.0, min(self.poll_interval_s, deadline - now)))
+            time.sleep(max(0.0, min(delay, deadline - now)))
+            delay = min(self.poll_interval_s, delay * 2)
             pb = self._call(
                 f"follow operation {op_name}",
                 lambda: api.services.get_operation(
