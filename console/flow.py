@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ from console.model import (
     ProgressEvent,
     ProgressStatus,
     ReadyResult,
+    Sample,
     SchemaTarget,
     Severity,
     Snapshot,
@@ -45,7 +47,7 @@ from console.notify import WebhookNotifier, already_sent, render_message
 from console.redact import Redactor
 from console.resume import JournalState, plan_for_journal
 from console.severity import assess
-from console.signals.base import ErrorRateSource
+from console.signals.base import ErrorRateSource, SignalError
 from console.signals.health import check_health
 from console.verify import VerifyTick, verify
 from providers.base import (
@@ -55,6 +57,24 @@ from providers.base import (
     SupportsActions,
     SupportsRemoteLock,
 )
+
+#: Lines of a step's output the record keeps: the first and the last (see ``_log_output``).
+OUTPUT_HEAD = 20
+OUTPUT_TAIL = 20
+#: Characters of one output line the record keeps.
+OUTPUT_LINE_CHARS = 500
+
+
+@dataclass
+class _StepOutput:
+    lines: int = 0
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL))
+
+
+def _shorten(line: str) -> str:
+    if len(line) <= OUTPUT_LINE_CHARS:
+        return line
+    return f"{line[:OUTPUT_LINE_CHARS]}… ({len(line)} characters)"
 
 
 @dataclass
@@ -98,6 +118,8 @@ class RollbackFlow:
     notified: set[str] = field(init=False, default_factory=set)
     execute_error: str = field(init=False, default="")
     ready: ReadyResult | None = field(init=False, default=None)
+    #: Output of the running step(s) held back from the record (see ``_log_output``).
+    _output: dict[int, _StepOutput] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.operator = self.operator or self.config.console.operator
@@ -258,7 +280,11 @@ class RollbackFlow:
         """Severity from the current signals; the first assessment fixes "before"."""
         snapshot = self.snapshot or self.refresh()
         health = self.check_health()
-        sample = self.source.sample()
+        try:
+            sample: Sample | None = self.source.sample()
+        except SignalError as err:
+            self.incident.log("signal", f"error rate not available: {err}")
+            sample = None
         result = assess(
             self.service.thresholds,
             sample,
@@ -408,12 +434,38 @@ class RollbackFlow:
 
     def _log_event(self, plan: Plan, event: ProgressEvent) -> None:
         title = plan.steps[event.step].title if 0 <= event.step < len(plan.steps) else "step"
-        if event.status is not ProgressStatus.OUTPUT:
-            self.incident.journal_event("step", index=event.step, status=event.status)
         if event.status is ProgressStatus.OUTPUT:
-            self.incident.log("output", f"  {event.message}")
+            self._log_output(event)
+            return
+        self._flush_output(event.step)
+        self.incident.journal_event("step", index=event.step, status=event.status)
+        self.incident.log(event.status.value, f"{title}: {event.message}")
+
+    def _log_output(self, event: ProgressEvent) -> None:
+        """Keep a step's first and last lines of output in the record, not all of them.
+
+        The operator sees every line live (``on_event``); the timeline, the
+        journal (one fsync a line) and the history entry keep the first
+        ``OUTPUT_HEAD`` and the last ``OUTPUT_TAIL``, so a restart that prints a
+        build log neither slows the rollback down nor buries the entry.
+        """
+        kept = self._output.setdefault(event.step, _StepOutput())
+        kept.lines += 1
+        line = _shorten(event.message)
+        if kept.lines <= OUTPUT_HEAD:
+            self.incident.log("output", f"  {line}")
         else:
-            self.incident.log(event.status.value, f"{title}: {event.message}")
+            kept.tail.append(line)
+
+    def _flush_output(self, step: int) -> None:
+        kept = self._output.pop(step, None)
+        if kept is None:
+            return
+        hidden = kept.lines - OUTPUT_HEAD - len(kept.tail)
+        if hidden > 0:
+            self.incident.log("output", f"  … {hidden} lines of output not shown …")
+        for line in kept.tail:
+            self.incident.log("output", f"  {line}")
 
     def verify(
         self,
