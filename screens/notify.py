@@ -74,10 +74,7 @@ class NotificationScreen(FlowModal[None]):
         """Copy the message with OSC 52 (the terminal decides whether it reaches the clipboard)."""
         self.app.copy_to_clipboard(self.text)
         self.query_one("#notify-copied", Static).update(
-            Content(
-                "Copied to the clipboard where the terminal allows it (OSC 52); "
-                "otherwise select the text above."
-            )
+            Content("Copied (OSC 52, where the terminal allows it); else select the text above.")
         )
 
     def action_close(self) -> None:
