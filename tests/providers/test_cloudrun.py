@@ -37,6 +37,7 @@ from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import (
     CURRENT,
     FAILED,
+    IMAGE,
     OLDEST,
     PREVIOUS,
     PROJECT,
@@ -193,6 +194,22 @@ def test_snapshot_lists_a_failed_newest_revision_but_never_takes_it_as_target(
     # traffic is served exactly as planned: ready, and the message says why Ready is off.
     assert ready.ready, ready.message
     assert f"newest revision {FAILED}" in ready.message
+
+
+def test_revisions_sharing_an_image_tag_are_labelled_by_name(
+    server: CloudRunServer, scenario: Scenario, provider: CloudRunProvider
+) -> None:
+    """A redeploy of the same image (an env change) makes a new revision with the same tag."""
+    server.store.deploy(scenario.service_name, f"{IMAGE}:v1.2.9", revision="k-back-00043-env")
+    snap = provider.snapshot()
+    assert [(r.id, r.version) for r in snap.revisions] == [
+        ("k-back-00043-env", "k-back-00043-env"),
+        (CURRENT, "v1.3.0"),
+        (PREVIOUS, PREVIOUS),
+        (OLDEST, "v1.2.8"),
+    ]
+    # LATEST moved with the deploy: the new revision now serves.
+    assert snap.current is not None and snap.current.id == "k-back-00043-env"
 
 
 # --------------------------------------------------------------------------- immediate
