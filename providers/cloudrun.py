@@ -724,7 +724,8 @@ class CloudRunProvider:
                 f"{self.service.label} has no Ready revision older than {current.id} "
                 f"({current.version}) to roll back to"
             )
-        found = snap.find(target.strip())
+        target = tr.short_name(target.strip())  # a full resource name works too
+        found = snap.find(target)
         if found is None:
             listed = ", ".join(
                 f"{r.id} ({r.version})" if r.version != r.id else r.id for r in snap.revisions[:12]

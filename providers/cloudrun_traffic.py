@@ -360,16 +360,16 @@ class ServiceView:
 
     @property
     def routes_ready(self) -> bool:
-        """Traffic is routed as asked: ``RoutesReady`` when reported, else the Ready condition.
+        """Traffic is routed as asked, as far as the ``RoutesReady`` condition says.
 
-        The service's own Ready condition also stays failed while its newest
-        revision is broken (``ConfigurationsReady``), even when the traffic is
-        served exactly as asked by older revisions: that is the rollback case.
+        The service's own Ready condition is not used: it also stays failed
+        while the newest revision is broken (``ConfigurationsReady``), even when
+        older revisions serve the traffic exactly as asked, which is the
+        rollback case.  Without a ``RoutesReady`` condition, the traffic
+        statuses themselves are the evidence (the caller compares them).
         """
         routes = next((c for c in self.conditions if c.type == "RoutesReady"), None)
-        if routes is not None:
-            return routes.ok
-        return self.terminal is None or self.terminal.ok
+        return routes is None or routes.ok
 
     @property
     def settled(self) -> bool:
