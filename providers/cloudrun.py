@@ -53,7 +53,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from console.config import CloudRunConfig, ServiceConfig
@@ -171,7 +171,6 @@ class _Run:
     gates_total: int = 0
     gates_done: int = 0
     latest_ready: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 class CloudRunProvider:
