@@ -347,17 +347,17 @@ class DatabaseProvider:
         ]
         started = time.monotonic()
         taken_at = utcnow()
-        old_umask = os.umask(0o077)
-        try:
-            code = yield from stream(
-                argv,
-                shown=shown,
-                timeout_s=self.config.command_timeout_s,
-                env=dsn.tool_env(self.environ),
-                scrub=dsn.secrets,
-            )
-        finally:
-            os.umask(old_umask)
+        # Created owner-only first: pg_dump truncates it and keeps the mode (the umask is
+        # process-wide and other threads run, so it is not changed here).
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(partial, 0o600)
+        code = yield from stream(
+            argv,
+            shown=shown,
+            timeout_s=self.config.command_timeout_s,
+            env=dsn.tool_env(self.environ),
+            scrub=dsn.secrets,
+        )
         if code != 0:
             partial.unlink(missing_ok=True)
             raise CommandFailed(f"`{shown}` exited {code}: the backup was not taken")

@@ -79,15 +79,19 @@ class PgServer:
         kwargs: dict[str, object] = {}
         if self.run_as:
             kwargs["user"] = self.run_as
-        return subprocess.run(
+        result = subprocess.run(
             list(argv),
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=True,
             stdin=subprocess.DEVNULL,
             **kwargs,  # type: ignore[arg-type]
         )
+        if result.returncode != 0:
+            raise subprocess.CalledProcessError(
+                result.returncode, argv, result.stdout, f"{result.stderr}\n{result.stdout}"
+            )
+        return result
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -162,8 +166,29 @@ class PgServer:
             return list(cur.fetchall()) if cur.description else []
 
 
-def start_server(root: Path) -> PgServer:
-    """Init and start a server in ``root`` (about a second); stop it with ``server.stop()``."""
+def private_root() -> Path:
+    """A fresh folder for a server's files, outside pytest's temp folders.
+
+    pytest resets ``/tmp/pytest-of-USER`` to mode 0700 whenever a session starts
+    and removes all but its last three session folders, so a server running as
+    another user (root in a container runs it as ``pgserver``) could lose access
+    to its data directory, or the directory itself, to a concurrent pytest run.
+    """
+    import atexit
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="rollback-console-pg-"))
+    root.chmod(0o755)
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def start_server(root: Path | None = None) -> PgServer:
+    """Init and start a server (about a second); stop it with ``server.stop()``.
+
+    ``root`` None: a private folder removed at exit (see ``private_root``).
+    """
+    root = private_root() / "pg" if root is None else root
     password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(24))
     server = PgServer(root=root, port=_free_port(), password=password, bin_dir=pg_bin_dir())
     server.init()
@@ -199,17 +224,17 @@ TEMPLATE = "template_head"
 _shared: dict[str, object] = {}
 
 
-def shared_server(tmp_root: Path) -> PgServer:
+def shared_server(_unused: Path | None = None) -> PgServer:
     """One server for the whole test process (several modules share it), started on first use.
 
-    Stopped when the process exits.  ``tmp_root`` is used only by the first caller.
+    Stopped when the process exits; its files are in a private folder (``private_root``).
     """
     server = _shared.get("server")
     if isinstance(server, PgServer):
         return server
     import atexit
 
-    server = start_server(tmp_root / "pg")
+    server = start_server()
     _shared["server"] = server
     atexit.register(_stop_quietly, server)
     _make_template(server)

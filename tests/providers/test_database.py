@@ -36,8 +36,8 @@ ENV = "TEST_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
-    return shared_server(tmp_path_factory.mktemp("pg"))
+def pg() -> PgServer:
+    return shared_server()
 
 
 @pytest.fixture
@@ -379,8 +379,8 @@ def test_a_refused_port_is_unavailable_and_the_status_says_so(pg: PgServer, tmp_
     assert pg.password not in status.error
 
 
-def test_a_stopped_server_is_seen_down_then_up_again(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "pg2")
+def test_a_stopped_server_is_seen_down_then_up_again() -> None:
+    server = start_server()
     try:
         name = server.create_database()
         db = DatabaseProvider(service(server), environ={ENV: server.dsn(name)})

@@ -30,8 +30,8 @@ ENV = "SANDBOX_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
-    return shared_server(tmp_path_factory.mktemp("pg"))
+def pg() -> PgServer:
+    return shared_server()
 
 
 @pytest.fixture

@@ -37,8 +37,8 @@ MAX_PAUSES = 600
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
-    return shared_server(tmp_path_factory.mktemp("pg"))
+def pg() -> PgServer:
+    return shared_server()
 
 
 @pytest.fixture
