@@ -395,16 +395,25 @@ class KubernetesProvider:
             raise NotFound(self._missing_deployment()) from None
         return self._json(response)
 
+    def _namespace_exists(self) -> bool:
+        clients = self._clients_or_connect()
+        try:
+            self._json(
+                self._call(
+                    f"read namespace {self.k8s.namespace}",
+                    clients.core.read_namespace,
+                    self.k8s.namespace,
+                    _preload_content=False,
+                )
+            )
+        except ProviderError:
+            return False
+        return True
+
     def _missing_deployment(self) -> str:
         """Why the Deployment is not there: the namespace is missing, or only the Deployment."""
         clients = self._clients_or_connect()
-        with contextlib.suppress(ProviderError):
-            self._call(
-                f"read namespace {self.k8s.namespace}",
-                clients.core.read_namespace,
-                self.k8s.namespace,
-                _preload_content=False,
-            ).release_conn()
+        if self._namespace_exists():
             return (
                 f"deployment {self.k8s.deployment!r} not found in namespace "
                 f"{self.k8s.namespace!r} ({clients.where})"
@@ -974,7 +983,12 @@ class KubernetesProvider:
     def _plan_restore(self, argument: str, dry_run: bool) -> Plan:
         path = self._manifest_file(argument)
         manifest = self.load_manifest(path)
-        state = self._read_state()
+        try:
+            state = self._read_state()
+        except NotFound:
+            if not self._namespace_exists():
+                raise
+            return self._plan_recreate(path, manifest, dry_run)
         d = state.deployment
         revisions = self._revisions(state)
         current = self._current(state, revisions)
@@ -1048,6 +1062,43 @@ class KubernetesProvider:
                 "template": ro.without_hash(template),
                 "backup": str(backup),
             },
+        )
+
+    def _plan_recreate(self, path: Path, manifest: JSON, dry_run: bool) -> Plan:
+        """The Deployment is gone (deleted): create it again from the saved manifest."""
+        name = self.k8s.deployment
+        template = ro.template_of(manifest)
+        version, image = self._version(template)
+        to = Revision(
+            id=f"manifest:{path.name}",
+            version=version,
+            image=image,
+            change_cause=ro.annotations_of(manifest).get(ro.CHANGE_CAUSE, ""),
+            detail=f"saved manifest {path}",
+        )
+        step = Step(
+            title=(
+                f"Create deployment/{name} ({self.service.environment}) again, from the manifest "
+                f"saved in {path.name} ({version}): it does not exist"
+            ),
+            command=self._kubectl("create", "-f", str(path)),
+            kind=StepKind.SWITCH,
+        )
+        return Plan(
+            service=self.service.name,
+            environment=self.service.environment,
+            provider=self.name,
+            from_revision=None,
+            to_revision=to,
+            steps=(step,),
+            warnings=(
+                f"deployment/{name} does not exist in namespace {self.k8s.namespace}: it is "
+                "created from the manifest, with new ReplicaSets and pods.",
+            ),
+            dry_run=dry_run,
+            action=RESTORE_MANIFEST,
+            argument=str(path),
+            data={"manifest": str(path), "template": ro.without_hash(template), "create": True},
         )
 
     # ------------------------------------------------------------------ manifests
@@ -1140,7 +1191,10 @@ class KubernetesProvider:
             elif step.kind is StepKind.RESTART:
                 body = self._restart(plan)
             elif step.kind is StepKind.SWITCH and plan.action == RESTORE_MANIFEST:
-                body = self._restore(plan)
+                if plan.data.get("create") or " create -f " in step.command:
+                    body = self._recreate(plan)
+                else:
+                    body = self._restore(plan)
             elif step.kind is StepKind.SWITCH:
                 body = self._undo(plan)
             else:
@@ -1321,6 +1375,33 @@ class KubernetesProvider:
         yield f"deployment.apps/{name} replaced"
         return f"deployment/{name} has the template saved in {path.name}"
 
+    def _recreate(self, plan: Plan) -> Generator[str, None, str]:
+        """``kubectl create -f FILE``: the Deployment was deleted; POST the saved manifest."""
+        path = Path(plan.data.get("manifest") or plan.argument)
+        manifest = self.clean_manifest(self.load_manifest(path))
+        manifest.setdefault("metadata", {})["namespace"] = self.k8s.namespace
+        name = self.k8s.deployment
+        clients = self._clients_or_connect()
+        yield f"POST deployment/{name} from {path}"
+        try:
+            response = self._call(
+                f"create {self.target}",
+                clients.apps.create_namespaced_deployment,
+                self.k8s.namespace,
+                manifest,
+                _preload_content=False,
+            )
+        except Conflict:
+            raise Conflict(
+                f"deployment/{name} was created by someone else meanwhile (409 AlreadyExists): "
+                "nothing was written; look again before retrying"
+            ) from None
+        result = self._json(response)
+        if not ro.equal_ignore_hash(ro.template_of(result), ro.template_of(manifest)):
+            raise ProviderError(f"deployment/{name} was created with a different template")
+        yield f"deployment.apps/{name} created"
+        return f"deployment/{name} created from {path.name}"
+
     # ------------------------------------------------------------------ wait_ready
 
     def rollout_status(self) -> tuple[bool, bool, str]:
@@ -1453,7 +1534,15 @@ class KubernetesProvider:
         """Write the lock annotation (see the module docstring); ``LockHeld`` if someone has it."""
         name = self.k8s.deployment
         for _ in range(LOCK_ATTEMPTS):
-            d = self._get_deployment()
+            try:
+                d = self._get_deployment()
+            except NotFound:
+                if not self._namespace_exists():
+                    raise
+                return (
+                    f"deployment/{name} does not exist, so no lock annotation could be written "
+                    "(it is being created again)"
+                )
             held = LockInfo.parse(ro.annotations_of(d).get(LOCK_ANNOTATION))
             warning = ""
             if held is not None:
@@ -1485,7 +1574,10 @@ class KubernetesProvider:
     def release_lock(self, operator: str, host: str) -> None:
         """Remove the lock annotation if this operator on this host still holds it."""
         for _ in range(LOCK_ATTEMPTS):
-            d = self._get_deployment()
+            try:
+                d = self._get_deployment()
+            except NotFound:
+                return
             held = LockInfo.parse(ro.annotations_of(d).get(LOCK_ANNOTATION))
             if held is None or held.operator != operator or held.host != host:
                 return

@@ -451,12 +451,19 @@ class Cluster:
             raise invalid(kind, name, "spec.replicas: must be greater than or equal to 0")
 
     def delete(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
+        """Delete, then (as the garbage collector does by default) what it owns, recursively."""
         with self.lock:
             obj = self._existing(resource, namespace, name)
             del self.objects[resource][(namespace, name)]
             obj = copy.deepcopy(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
             self._record("DELETED", resource, copy.deepcopy(obj))
+            uid = obj["metadata"].get("uid")
+            for kind in ("replicasets", "pods"):
+                for (ns, dependent), child in list(self.objects[kind].items()):
+                    refs = child["metadata"].get("ownerReferences") or []
+                    if ns == namespace and any(ref.get("uid") == uid for ref in refs):
+                        self.delete(kind, ns, dependent)
             return obj
 
     # ------------------------------------------------------------------ controller side

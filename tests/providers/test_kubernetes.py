@@ -858,3 +858,28 @@ def test_in_cluster_credentials_when_there_is_no_kubeconfig(
         p.snapshot()
     assert f"https://{host}:{port}" in one_line(err.value)
     assert "(in-cluster service account)" in str(err.value)
+
+
+def test_restore_a_deleted_deployment(kube: FakeKubeServer, provider: KubernetesProvider) -> None:
+    """Someone deleted the Deployment: the saved manifest creates it again (kubectl create -f)."""
+    deploy(kube, ["v1", "v2"])
+    restart = provider.plan_action("restart", None)
+    list(provider.execute(restart))
+    saved = Path(restart.data["backup"])
+    kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
+    assert kube.cluster.list("pods", NAMESPACE)[0] == []  # the garbage collector took the rest
+    with pytest.raises(NotFound):
+        provider.snapshot()
+    plan = provider.plan_action("restore-manifest", saved.name)
+    assert plan.from_revision is None and plan.to_revision.version == "v2"
+    [create] = plan.steps
+    assert create.command.endswith(f"create -f {saved} -n shop")
+    assert "does not exist" in plan.warnings[0]
+    assert "no lock annotation could be written" in provider.acquire_lock("alice", "b-1", 600)
+    events = list(provider.execute(plan))
+    assert events[-1].status is ProgressStatus.FINISHED
+    with running(kube):
+        ready = provider.wait_ready(plan, 30)
+    assert ready.ready and "revision 1 (v2)" in ready.message
+    provider.release_lock("alice", "b-1")
+    assert [r.version for r in provider.snapshot().revisions] == ["v2"]

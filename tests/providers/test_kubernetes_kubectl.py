@@ -512,3 +512,24 @@ def test_a_kubectl_undo_ignores_and_drops_the_console_lock(pair: Any) -> None:
     )
     assert LOCK_ANNOTATION not in deployment(a)["metadata"]["annotations"]
     provider_a.release_lock("alice", "bastion-1")  # nothing left to release: no error
+
+
+def test_the_displayed_create_command_restores_a_deleted_deployment(pair: Any) -> None:
+    a, b, kubectl_a, kubectl_b, provider = pair
+    _three(b)
+    restart = provider.plan_action("restart", None)
+    list(provider.execute(restart))
+    saved = Path(restart.data["backup"])
+    b.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
+    copy_state(b, a)
+    plan = provider.plan_action("restore-manifest", saved.name)
+    [create] = plan.steps
+    assert (
+        create.command
+        == f"kubectl --kubeconfig {kubectl_b.kubeconfig} create -f {saved} -n {NAMESPACE}"
+    )
+    list(provider.execute(plan))
+    result = kubectl_a.shell(_on(create.command, kubectl_b, kubectl_a))
+    assert result.returncode == 0, result.stderr
+    assert deployment(a)["spec"] == deployment(b)["spec"]
+    assert comparable(deployment(a))["annotations"] == comparable(deployment(b))["annotations"]
