@@ -192,7 +192,7 @@ def test_rollback_a_sick_deployment_from_the_console(
         "--reason",
         "503s after v1.3.0",
         "--verify-window",
-        "5",
+        "6",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
