@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
+from console.journal import JournalWriteError
 from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus
+from console.signals.base import SignalError
 from providers.base import LockHeld, ProviderError
 
 if TYPE_CHECKING:
@@ -244,9 +246,20 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     except LockHeld as exc:
         print(f"refused: {_one_line(exc)}", file=err)
         return EXIT_LOCKED
+    except JournalWriteError as exc:
+        print(
+            f"error: {_one_line(exc)}; the console stopped rather than act without its journal "
+            f"(no history entry was written): once the journal can be written, "
+            f"`{PROG} resume` finishes any rollback it left half-way",
+            file=err,
+        )
+        return EXIT_FAILED
     except ProviderError as exc:
         print(f"error: {_one_line(exc)}", file=err)
         return exc.exit_code
+    except SignalError as exc:
+        print(f"error: {_one_line(exc)}", file=err)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130
@@ -471,13 +484,11 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         try:
             ready = flow.execute(plan, on_event=lambda e: _print_event(out, e))
-        except LockHeld:
-            raise
+        except (LockHeld, JournalWriteError):
+            raise  # the journal failing stops the console: no entry, `resume` finishes
         except ProviderError as exc:
             print(f"rollback failed: {exc}", file=err)
-            result = flow.record()
-            print(f"history entry appended to {result.history_file}", file=out)
-            _after_record(flow, result, out)
+            _record(flow, out, err)
             return EXIT_FAILED
         print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
         if ready.ready:
@@ -488,11 +499,9 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
                 file=out,
             )
-        result = flow.record()
-        print(f"outcome: {result.outcome.value}", file=out)
-        print(f"history entry appended to {result.history_file}", file=out)
-        _after_record(flow, result, out)
-        return EXIT_OK if result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
+        print(f"outcome: {flow.outcome().value}", file=out)
+        result = _record(flow, out, err)
+        return EXIT_OK if result and result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
     finally:
         source.stop()
 
@@ -518,6 +527,31 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.reason is None:
         raise UsageError("--reason is required to run an action (it goes into the history entry)")
     return cmd_rollback(args, out, err)
+
+
+def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
+    """Append the history entry; None (and one line saying so) when the file cannot be written.
+
+    The entry is then missing but not lost: the incident's journal stays open
+    (no "recorded" event), and ``resume`` writes the entry once the file can
+    be written, without rolling back a second time.
+    """
+    from console.history import HistoryWriteError
+
+    try:
+        result = flow.record()
+    except HistoryWriteError as exc:
+        svc = flow.service
+        print(
+            f"error: {svc.label}: {flow.outcome().value}, but the history entry was NOT saved "
+            f"({exc.reason}: {exc.path}); the incident stays open: once the file can be "
+            f"written, `{PROG} resume {svc.name}` saves the entry without rolling back again",
+            file=err,
+        )
+        return None
+    print(f"history entry appended to {result.history_file}", file=out)
+    _after_record(flow, result, out)
+    return result
 
 
 def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
@@ -722,14 +756,12 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     on_event=lambda e: _print_event(out, e),
                     on_note=lambda note: print(f"  {note}", file=out, flush=True),
                 )
-            except LockHeld:
+            except (LockHeld, JournalWriteError):
                 raise
             except ProviderError as exc:
                 print(f"rollback failed: {exc}", file=err)
                 flow.execute_error = str(exc)
-                result = flow.record()
-                print(f"history entry appended to {result.history_file}", file=out)
-                _after_record(flow, result, out)
+                _record(flow, out, err)
                 code = max(code, EXIT_FAILED)
                 continue
             print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out)
@@ -744,11 +776,9 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     f"{verification.message}",
                     file=out,
                 )
-            result = flow.record()
-            print(f"outcome: {result.outcome.value}", file=out)
-            print(f"history entry appended to {result.history_file}", file=out)
-            _after_record(flow, result, out)
-            if result.outcome is not Outcome.ROLLED_BACK:
+            print(f"outcome: {flow.outcome().value}", file=out)
+            result = _record(flow, out, err)
+            if result is None or result.outcome is not Outcome.ROLLED_BACK:
                 code = max(code, EXIT_FAILED)
         finally:
             source.stop()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from console.config import Config, ServiceConfig
 from console.db_flow import DatabaseSide, database_redactor
-from console.history import append_entry
+from console.history import HistoryWriteError, append_entry, has_entry
 from console.incident import Incident
 from console.lock import ServiceLock
 from console.model import (
@@ -182,7 +182,13 @@ class RollbackFlow:
         self.ready = state.ready
         stopped = f"{state.last_at:%H:%M:%S} UTC" if state.last_at else "at an unknown time"
         where = "before any step finished"
-        if state.plan is not None and state.step_started is not None:
+        if state.record_failed:
+            where = "after the rollback, when its history entry could not be saved"
+        elif state.verification is not None:
+            where = "after verifying, before the history entry was saved"
+        elif state.ready is not None:
+            where = "after the rollout, before verification finished"
+        elif state.plan is not None and state.step_started is not None:
             step = state.plan.steps[state.step_started]
             where = f"during step {state.step_started + 1} ({step.title})"
         note = (
@@ -217,6 +223,9 @@ class RollbackFlow:
             if on_note:
                 on_note(message)
 
+        if state.record_failed:
+            note("the rollback had finished; only its history entry is missing")
+            return state.ready or ReadyResult(False, "not seen ready before it stopped", 0.0)
         if state.ready is not None and state.ready.ready:
             note("the platform was already seen ready; continuing to verify")
             return state.ready
@@ -551,7 +560,18 @@ class RollbackFlow:
         outcome = self.outcome()
         record = self.incident.to_record(outcome)
         path = self.config.console.history_file
-        append_entry(path, record, redact=self.redact)
+        if self.incident.resumed and has_entry(path, self.redact(self.incident.id)):
+            # The entry went in, but the console stopped before journaling "recorded".
+            self.incident.journal_event("recorded", history_file=path, already=True)
+            self.incident.log("recorded", f"the history entry was already in {path}")
+            return FlowResult(outcome, outcome.value, record, path)
+        try:
+            append_entry(path, record, redact=self.redact)
+        except HistoryWriteError as err:
+            # Journaled so that ``resume`` knows only the entry is missing.
+            self.incident.journal_event("record_failed", history_file=path, reason=err.reason)
+            self.incident.log("record-failed", f"history entry not saved: {err}")
+            raise
         self.incident.journal_event("recorded", history_file=path)
         self.incident.log("recorded", f"history entry appended to {path}")
         return FlowResult(outcome, outcome.value, record, path)

@@ -464,6 +464,26 @@ def _reason(exc: OSError) -> str:
 # --------------------------------------------------------------------------- reading
 
 
+def has_entry(path: Path, incident_id: str) -> bool:
+    """Whether the history file at ``path`` holds an entry of ``incident_id`` (no file: no).
+
+    How a resumed incident avoids writing its entry twice when the console
+    stopped between appending it and journaling that it did.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise HistoryWriteError(path, _reason(exc)) from exc
+    wanted = _marker_id(incident_id)
+    for match in _MARKER.finditer(text):
+        found = _MARKER_ID.search(match.group("attrs"))
+        if found is not None and found.group("id").rstrip("-") == wanted:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class HistoryEntrySummary:
     """One entry as the ``history`` command lists it.

@@ -61,6 +61,8 @@ class JournalState:
     verification: Verification | None = None
     recovered_at: datetime | None = None
     recorded: bool = False
+    #: The rollback finished but its history entry could not be written (disk full...).
+    record_failed: bool = False
     closed: bool = False
     before: Sample | None = None
     severity: Severity = Severity.UNKNOWN
@@ -102,6 +104,8 @@ class JournalState:
                 f"{'verified' if self.verification.passed else 'not verified'}: "
                 f"{self.verification.message}"
             )
+        if self.record_failed:
+            lines.append("finished, but the history entry could not be saved")
         return lines
 
 
@@ -170,6 +174,8 @@ def read_state(path: Path) -> JournalState:
             state.notes.append(str(event.get("note", "")))
         elif kind == "recorded":
             state.recorded = True
+        elif kind == "record_failed":
+            state.record_failed = True
         elif kind == "closed":
             state.closed = True
     return state
