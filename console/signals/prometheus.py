@@ -21,7 +21,9 @@ comes from ``requests_query`` when one is given (PromQL giving a count, e.g.
 ``sum(increase(http_requests_total{job="web"}[$window]))``); otherwise it is
 estimated from the error-ratio query itself when that is ``A / B`` with a
 per-second ``rate`` in ``B``: ``B`` times the window.  ``0`` means no
-traffic (an error ratio of 0/0 is NaN, reported as no data).
+traffic (an error ratio of 0/0 is NaN, reported as no data).  When ``B``
+shows traffic but ``A`` has no series at all (a 5xx counter that never
+existed, so ``A / B`` is empty), the error ratio is 0, not "no data".
 
 The source does blocking I/O in ``sample`` and ``history`` (httpx, one
 client kept between ``start`` and ``stop``); the app calls them from workers.
@@ -259,10 +261,10 @@ class PrometheusSource:
             return 1 if rate is not None else 0
         denominator, per_second = self._estimate
         value = self._instant(self._bind(denominator, window), at)
-        if value is None:
+        if value is None or value <= 0:
             return 0
         count = value * window if per_second else value
-        return max(1 if rate is not None else 0, round(count))
+        return max(1, round(count))
 
     def sample(self, since: datetime | None = None) -> Sample:
         """Error ratio, p95 and requests now, over ``window_s`` or since ``since``."""
@@ -279,6 +281,10 @@ class PrometheusSource:
         requests = self._requests(window, now, rate)
         if requests == 0:
             rate = None
+        elif rate is None and self._estimate is not None:
+            # A / B with traffic in B but no series in A: no error was ever recorded
+            # (a 5xx counter that does not exist yet), which is an error ratio of 0.
+            rate = 0.0
         return Sample(
             at=datetime.fromtimestamp(now, UTC),
             error_rate=rate,

@@ -154,6 +154,13 @@ def test_no_traffic_is_no_data(backfilled: PrometheusServer) -> None:
     assert source(backfilled, at=END + 86400).wait_for_data(0.2) is False
 
 
+def test_no_error_series_at_all_is_a_ratio_of_zero(backfilled: PrometheusServer) -> None:
+    """No 504 was ever counted, so that series does not exist: the ratio is 0, with traffic."""
+    query = RATIO.replace('code=~"5.."', 'code="504"')
+    sample = PrometheusSource(backfilled.url, query, clock=lambda: END, window_s=300).sample()
+    assert sample.error_rate == 0.0 and sample.requests == 2000
+
+
 def test_a_query_without_window_is_used_as_written(backfilled: PrometheusServer) -> None:
     fixed = RATIO.replace("$window", "5m")
     prom = PrometheusSource(backfilled.url, fixed, clock=lambda: END)
