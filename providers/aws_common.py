@@ -187,6 +187,14 @@ def call(
         raise translate(exc, operation, doing, attempts) from None
 
 
+#: One boto3 session per profile for the whole process: a session loads and caches
+#: the API models, so a second provider (another service, a re-built provider)
+#: makes its clients from warm caches.  Sessions are not thread-safe: every use
+#: goes through ``_SESSION_LOCK``.
+_SESSIONS: dict[str, Any] = {}
+_SESSION_LOCK = threading.Lock()
+
+
 class AwsClients:
     """boto3 clients for one region / profile / endpoint, made on first use and reused.
 
@@ -200,31 +208,29 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         #: Attempts per call in total (first try included) before an error surfaces.
         self.max_attempts = MAX_ATTEMPTS
-        self._session: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
 
     def client(self, service: str, region: str = "") -> Any:
         region = region or self.region
         key = (service, region)
-        with self._lock:
+        with _SESSION_LOCK:
             if key in self._clients:
                 return self._clients[key]
             with aws_errors(f"{service}:client", "creating the AWS client"):
                 import boto3
                 from botocore.config import Config
 
-                if self._session is None:
-                    self._session = boto3.session.Session(
-                        profile_name=self.profile or None, region_name=self.region
-                    )
+                session = _SESSIONS.get(self.profile)
+                if session is None:
+                    session = boto3.session.Session(profile_name=self.profile or None)
+                    _SESSIONS[self.profile] = session
                 config = Config(
                     retries={"mode": "standard", "total_max_attempts": self.max_attempts},
                     connect_timeout=CONNECT_TIMEOUT_S,
                     read_timeout=READ_TIMEOUT_S,
                     user_agent_extra="rollback-console",
                 )
-                made = self._session.client(
+                made = session.client(
                     service,
                     region_name=region,
                     endpoint_url=self.endpoint_url or None,

@@ -128,9 +128,10 @@ def _clean(text: str) -> str:
 def restore_arguments(source: dict[str, Any], snapshot_id: str, new_id: str) -> dict[str, Any]:
     """``RestoreDBInstanceFromDBSnapshot`` input placing the copy where the source instance is.
 
-    The instance class, subnet group, security groups, Multi-AZ and public
-    accessibility are copied from the live instance, so the application (once
-    its secret is switched) reaches the copy the same way.
+    The instance class, subnet group, security groups, Multi-AZ and a custom
+    parameter group are copied from the live instance, so the application (once
+    its secret is switched) reaches the copy the same way and it behaves the
+    same (a restore left alone gets the engine's *default* parameter group).
     """
     args: dict[str, Any] = {
         "DBInstanceIdentifier": new_id,
@@ -150,6 +151,13 @@ def restore_arguments(source: dict[str, Any], snapshot_id: str, new_id: str) -> 
         args["VpcSecurityGroupIds"] = groups
     if "MultiAZ" in source:
         args["MultiAZ"] = bool(source["MultiAZ"])
+    params = [
+        str(g.get("DBParameterGroupName", ""))
+        for g in source.get("DBParameterGroups", [])
+        if g.get("DBParameterGroupName")
+    ]
+    if params and not params[0].startswith("default."):
+        args["DBParameterGroupName"] = params[0]
     return args
 
 
@@ -169,6 +177,8 @@ def restore_cli_args(args: dict[str, Any]) -> list[str]:
         out += ["--vpc-security-group-ids", *map(str, args["VpcSecurityGroupIds"])]
     if "MultiAZ" in args:
         out.append("--multi-az" if args["MultiAZ"] else "--no-multi-az")
+    if "DBParameterGroupName" in args:
+        out += ["--db-parameter-group-name", str(args["DBParameterGroupName"])]
     return out
 
 

@@ -300,11 +300,12 @@ class EcsProvider:
 
     # ------------------------------------------------------------------ reading
 
-    def _describe_service(self) -> dict[str, Any]:
+    def _describe_service(self, *, tags: bool = False) -> dict[str, Any]:
         cluster_missing = NotFound(
             f"ECS cluster {self.cfg.cluster!r} not found in {self.cfg.region} "
             f"(cluster in [services.ecs] of {self.service.name})"
         )
+        extra: dict[str, Any] = {"include": ["TAGS"]} if tags else {}
         found = call(
             "ecs:DescribeServices",
             f"reading {self.where}",
@@ -312,6 +313,7 @@ class EcsProvider:
             missing={"ClusterNotFoundException": cluster_missing},
             cluster=self.cfg.cluster,
             services=[self.cfg.service],
+            **extra,
         )
         services = found.get("services", [])
         if not services:
@@ -359,8 +361,8 @@ class EcsProvider:
     def _family_keys(self, family: str, status: str = "ACTIVE") -> list[str]:
         """``family:rev`` of every revision of ``family`` with ``status``, newest first.
 
-        Sorted here: ``familyPrefix`` is a prefix (``web`` also lists ``web-worker``)
-        and not every implementation honours ``sort``.
+        Sorted and filtered here: not every implementation honours ``sort``, and
+        an ARN of another family is never taken for one of ours.
         """
         keys: list[str] = []
         with aws_errors("ecs:ListTaskDefinitions", f"listing revisions of {family}"):
@@ -1236,12 +1238,10 @@ class EcsProvider:
     # ------------------------------------------------------------------ lock
 
     def _lock_tags(self) -> tuple[str, dict[str, str]]:
-        svc = self._describe_service()
-        arn = str(svc["serviceArn"])
-        with aws_errors("ecs:ListTagsForResource", f"reading the lock tags of {self.where}"):
-            found = self._ecs().list_tags_for_resource(resourceArn=arn)
-        tags = {str(t.get("key")): str(t.get("value", "")) for t in found.get("tags", [])}
-        return arn, tags
+        """The service's ARN and its tags (one DescribeServices call with include=TAGS)."""
+        svc = self._describe_service(tags=True)
+        tags = {str(t.get("key")): str(t.get("value", "")) for t in svc.get("tags", []) or []}
+        return str(svc["serviceArn"]), tags
 
     def _held_by_other(self, tags: dict[str, str]) -> tuple[str, datetime | None] | None:
         """(holder, expiry) of an unexpired lock someone else holds, else None."""
@@ -1307,14 +1307,17 @@ class EcsProvider:
             self._ecs().untag_resource(resourceArn=arn, tagKeys=list(_LOCK_KEYS))
         self._lock_id = ""
 
-    def _check_lock(self) -> None:
-        _, tags = self._lock_tags()
+    def _check_lock(self) -> dict[str, Any]:
+        """``LockHeld`` if another console holds the lock; else the service as just read."""
+        svc = self._describe_service(tags=True)
+        tags = {str(t.get("key")): str(t.get("value", "")) for t in svc.get("tags", []) or []}
         other = self._held_by_other(tags)
         if other is not None:
             raise LockHeld(
                 f"{self.label} is locked by {other[0]} until {other[1]:%H:%M:%S} UTC "
                 f"(tag {LOCK_HOLDER} on the ECS service); nothing was changed"
             )
+        return svc
 
     # ------------------------------------------------------------------ execute
 
@@ -1326,11 +1329,12 @@ class EcsProvider:
         """
         if plan.dry_run:
             raise InvalidTarget("a dry-run plan is never executed")
-        self._check_lock()
+        svc = self._check_lock()
         parsed = [parse_command(step.command) for step in plan.steps]
         changes = [i for i, (op, _) in enumerate(parsed) if op in (_OP_REGISTER, _OP_UPDATE)]
         if changes and plan.from_revision is not None:
-            now = self._read().key
+            ref = str(svc.get("taskDefinition", ""))
+            now = td_key(ref) or td_key(str(self._task_definition(ref)["taskDefinitionArn"]))
             if now != plan.from_revision.id:
                 raise Conflict(
                     f"{self.label} changed since the plan: it runs {now}, the plan started "
@@ -1456,6 +1460,8 @@ class EcsProvider:
             args["MultiAZ"] = True
         if "--no-multi-az" in opts:
             args["MultiAZ"] = False
+        if "--db-parameter-group-name" in opts:
+            args["DBParameterGroupName"] = _one(opts, "--db-parameter-group-name")
         with aws_errors("rds:RestoreDBInstanceFromDBSnapshot", f"restoring {snapshot} to {new_id}"):
             found = self.aws.client("rds").restore_db_instance_from_db_snapshot(**args)
         status = found.get("DBInstance", {}).get("DBInstanceStatus", "?")

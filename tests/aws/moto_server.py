@@ -45,6 +45,9 @@ TAGS = ("v1.2.8", "v1.2.9", "v1.3.0")
 
 _server: Any = None
 _server_lock = threading.Lock()
+#: The tests' own boto3 session (models loaded once for every test's clients).
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
 
 
 def moto_url() -> str:
@@ -56,12 +59,25 @@ def moto_url() -> str:
 
             # One access-log line per request would bury a failing test's output.
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            _list_moto_modules_once()
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
             atexit.register(server.stop)
             _server = server
         host, port = _server.get_host_and_port()
     return f"http://{host}:{port}"
+
+
+def _list_moto_modules_once() -> None:
+    """Speed only: moto's server lists its own package folder (a stat per service) on
+    every request to see whether the Host header names a service.  The folder does not
+    change while the tests run, so it is listed once; behaviour is unchanged."""
+    import moto.backends
+
+    listing = getattr(moto.backends, "list_of_moto_modules", None)
+    if listing is not None:
+        modules = tuple(listing())
+        moto.backends.list_of_moto_modules = lambda: modules
 
 
 def reset(url: str) -> None:
@@ -108,12 +124,20 @@ class World:
     region: str = REGION
     repo_uri: str = ""
     scheduler: EcsScheduler = field(init=False)
+    _clients: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.scheduler = EcsScheduler(CLUSTER, SERVICE)
+        self._clients: dict[str, Any] = {}
 
-    def client(self, name: str, url: str = "") -> Any:
-        return boto3.client(name, region_name=self.region, endpoint_url=url or self.url)
+    def client(self, name: str) -> Any:
+        """A boto3 client on the moto server (made once: making one costs more than a call)."""
+        if name not in self._clients:
+            with _SESSION_LOCK:
+                self._clients[name] = _SESSION.client(
+                    name, region_name=self.region, endpoint_url=self.url
+                )
+        return self._clients[name]
 
     @property
     def ecs(self) -> Any:
@@ -164,7 +188,13 @@ class World:
         self.scheduler.stopped_task(f"{FAMILY}:{len(TAGS)}", "Essential container in task exited")
         if rds:
             rds_client = self.client("rds")
+            rds_client.create_db_parameter_group(
+                DBParameterGroupName="appdb-params",
+                DBParameterGroupFamily="postgres16",
+                Description="the application's settings",
+            )
             rds_client.create_db_instance(
+                DBParameterGroupName="appdb-params",
                 DBInstanceIdentifier=DB_INSTANCE,
                 DBInstanceClass="db.t3.medium",
                 Engine="postgres",

@@ -419,6 +419,7 @@ def test_restore_rds_snapshot_to_a_new_instance_with_the_manual_steps(aws: World
 
     restored = rds.describe_db_instances(DBInstanceIdentifier=new_id)["DBInstances"][0]
     assert restored["DBInstanceClass"] == "db.t3.medium"
+    assert [g["DBParameterGroupName"] for g in restored["DBParameterGroups"]] == ["appdb-params"]
     assert restored["DBInstanceStatus"] == "available"
     output = [e.message for e in events if e.status is ProgressStatus.OUTPUT]
     endpoint = restored["Endpoint"]["Address"]

@@ -77,7 +77,12 @@ def state_of(world: World, before_deployment: str, plan: Plan) -> dict[str, Any]
         new_id = plan.data["restored_instance"]
         instance = world.client("rds").describe_db_instances(DBInstanceIdentifier=new_id)
         db = instance["DBInstances"][0]
-        found["restored"] = (db["DBInstanceIdentifier"], db["DBInstanceClass"], db["Engine"])
+        found["restored"] = (
+            db["DBInstanceIdentifier"],
+            db["DBInstanceClass"],
+            db["Engine"],
+            [g["DBParameterGroupName"] for g in db["DBParameterGroups"]],
+        )
         found["restored status"] = db["DBInstanceStatus"]
     return found
 
@@ -127,7 +132,7 @@ def test_the_shown_aws_commands_do_what_the_console_did(aws: World) -> None:
     assert [s["live"] for s in by_console] == ["web:2", "web:4", "web:4", "web:4"]
     assert all(s["deployments"][0][2] == "COMPLETED" for s in by_console)
     assert by_console[2]["new deployment"]
-    assert by_console[3]["restored"][1:] == ("db.t3.medium", "postgres")
+    assert by_console[3]["restored"][1:] == ("db.t3.medium", "postgres", ["appdb-params"])
     assert by_console[3]["restored status"] == "available"
     rds = again.client("rds").describe_db_instances(DBInstanceIdentifier=DB_INSTANCE)
     assert rds["DBInstances"][0]["DBInstanceStatus"] == "available"
