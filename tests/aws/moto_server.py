@@ -217,6 +217,14 @@ class World:
                 "essential": True,
                 "portMappings": [{"containerPort": 8080, "hostPort": 0, "protocol": "tcp"}],
                 "environment": [{"name": "RELEASE", "value": tag}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": "/ecs/web",
+                        "awslogs-region": REGION,
+                        "awslogs-stream-prefix": "web",
+                    },
+                },
             },
             {
                 "name": "log-router",

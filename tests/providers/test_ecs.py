@@ -33,6 +33,7 @@ from providers.base import (
     NotFound,
     ProviderError,
     SupportsActions,
+    SupportsLogs,
     SupportsRemoteLock,
     Unavailable,
 )
@@ -169,6 +170,7 @@ def test_ecr_tags_are_offered_for_an_image_rollback(aws: World) -> None:
     assert all(t.pushed is not None for t in p.image_tags())
     actions = {a.id: a for a in p.actions()}
     assert isinstance(p, SupportsActions) and isinstance(p, SupportsRemoteLock)
+    assert isinstance(p, SupportsLogs)
     image = actions["rollback-image"]
     assert image.argument == "image"
     assert sorted(image.choices) == ["v1.2.8", "v1.2.9"]  # not the live tag
@@ -189,6 +191,26 @@ def test_image_references_are_split_like_docker_does() -> None:
     assert (digest.repository, digest.label) == ("nginx", "a" * 12)
     assert td_key("arn:aws:ecs:eu-west-1:1:task-definition/web:12") == "web:12"
     assert td_key("web:3") == "web:3" and td_key("web") == ""
+
+
+def test_a_task_s_last_log_lines_come_from_its_awslogs_stream(aws: World) -> None:
+    p = provider(aws)
+    task = next(u for u in p.snapshot().units if u.state == "RUNNING")
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/ecs/web")
+    stream = f"web/app/{task.name}"  # what ECS's awslogs driver names it
+    logs.create_log_stream(logGroupName="/ecs/web", logStreamName=stream)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    logs.put_log_events(
+        logGroupName="/ecs/web",
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": f"line {i}"} for i in range(60)],
+    )
+    assert p.logs(task.name, 3) == ("line 57", "line 58", "line 59")
+    assert len(p.logs(task.name)) == 50
+    stopped = next(u for u in p.snapshot().units if u.state == "STOPPED")
+    with pytest.raises(NotFound, match=f"log stream web/app/{stopped.name} not found"):
+        p.logs(stopped.name)
 
 
 # --------------------------------------------------------------------------- rollbacks
