@@ -583,7 +583,7 @@ def cli_env(site: Path) -> Iterator[None]:
         yield
 
 
-@settings(SETTINGS, max_examples=150 * SCALE)
+@settings(SETTINGS, max_examples=120 * SCALE)
 @given(data=st.data())
 def test_random_arguments_exit_with_a_contract_code_and_no_crash(
     site: Path, cli_env: None, data: st.DataObject
@@ -591,7 +591,7 @@ def test_random_arguments_exit_with_a_contract_code_and_no_crash(
     assert_contract(data.draw(noise(site)))
 
 
-@settings(SETTINGS, max_examples=150 * SCALE)
+@settings(SETTINGS, max_examples=100 * SCALE)
 @given(data=st.data())
 def test_command_lines_with_odd_values_exit_with_a_contract_code_and_no_crash(
     site: Path, cli_env: None, data: st.DataObject
@@ -751,7 +751,7 @@ def append_all(path: Path, batch: list[HistoryRecord], tz: Any) -> None:
         after.decode("utf-8")  # the file stays valid UTF-8
 
 
-@settings(SETTINGS, max_examples=60 * SCALE)
+@settings(SETTINGS, max_examples=40 * SCALE)
 @given(
     batch=st.lists(records(WILD, ANY_MOMENTS), min_size=1, max_size=4),
     prefix=PREFIXES,
@@ -771,7 +771,7 @@ def test_wild_records_append_one_entry_each_and_never_touch_earlier_bytes(
         assert [e.outcome for e in entries] == [r.outcome.value for r in batch]
 
 
-@settings(SETTINGS, max_examples=60 * SCALE)
+@settings(SETTINGS, max_examples=40 * SCALE)
 @given(batch=st.lists(records(PLAIN_LINES), min_size=1, max_size=4), prefix=PREFIXES, tz=ZONES)
 def test_plain_fields_round_trip(batch: list[HistoryRecord], prefix: str, tz: Any) -> None:
     with scratch() as folder:
