@@ -329,11 +329,15 @@ class EcsProvider:
             )
         return svc
 
-    def _task_definition(self, ref: str) -> dict[str, Any]:
-        """The task definition ``ref`` names (ARN, ``family:rev`` or family = latest ACTIVE)."""
+    def _task_definition(self, ref: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The task definition ``ref`` names (ARN, ``family:rev`` or family = latest ACTIVE).
+
+        Cached: a revision never changes once registered, except its status
+        (``fresh`` reads it again where that matters).
+        """
         key = td_key(ref)
         with self._mutex:
-            cached = self._task_defs.get(key) if key else None
+            cached = self._task_defs.get(key) if key and not fresh else None
         if cached is not None:
             return cached
         # ECS answers ClientException "Unable to describe task definition." for an
@@ -345,8 +349,12 @@ class EcsProvider:
             self._ecs().describe_task_definition,
             missing={"ClientException": missing, "InvalidParameterException": missing},
             taskDefinition=ref,
+            include=["TAGS"],
         )
-        td: dict[str, Any] = found["taskDefinition"]
+        td: dict[str, Any] = dict(found["taskDefinition"])
+        if found.get("tags"):
+            # Kept with the definition so an image-rollback copy carries them too.
+            td["tags"] = found["tags"]
         real = td_key(str(td.get("taskDefinitionArn", "")))
         with self._mutex:
             self._task_defs[real] = td
@@ -952,7 +960,7 @@ class EcsProvider:
         if key == state.key:
             raise InvalidTarget(f"{key} is already the task definition of {self.label}")
         try:
-            td = self._task_definition(key)
+            td = self._task_definition(key, fresh=True)
         except NotFound:
             raise NotFound(
                 f"task definition {key} not found for {self.label} "
@@ -1067,7 +1075,7 @@ class EcsProvider:
         """
         model = self._ecs().meta.service_model.operation_model("RegisterTaskDefinition")
         writable = set(model.input_shape.members)
-        return {k: v for k, v in td.items() if k in writable and v not in (None, "")}
+        return {k: v for k, v in td.items() if k in writable and v not in (None, "", [], {})}
 
     def _plan_image(self, tag: str, dry_run: bool) -> Plan:
         state = self._read()
@@ -1422,7 +1430,9 @@ class EcsProvider:
         body = json.loads(_one(opts, "--cli-input-json"))
         with aws_errors("ecs:RegisterTaskDefinition", f"registering a copy for {self.label}"):
             found = self._ecs().register_task_definition(**body)
-        td = found["taskDefinition"]
+        td = dict(found["taskDefinition"])
+        if found.get("tags") or body.get("tags"):
+            td["tags"] = found.get("tags") or body["tags"]
         key = td_key(str(td["taskDefinitionArn"]))
         with self._mutex:
             self._task_defs[key] = td

@@ -290,6 +290,8 @@ def test_image_rollback_registers_a_copy_with_only_that_image_changed(aws: World
         described(aws, "web:4")["containerDefinitions"],
     )
     assert new_app[1] == old_app[1]  # the log router keeps its image
+    tags = aws.ecs.describe_task_definition(taskDefinition="web:4", include=["TAGS"])["tags"]
+    assert tags == [{"key": "team", "value": "payments"}]
     assert dict(new_app[0], image="x") == dict(old_app[0], image="x")
     assert p.wait_ready(plan, 5).ready
 
