@@ -33,7 +33,9 @@ here compares the ``family:rev`` key of either form.
 A platform-side advisory lock lives in three tags on the ECS service
 (``rollback-console:lock-holder`` / ``-expires`` / ``-id``), taken by the flow
 before executing and checked again by ``execute``.  Tags have no
-compare-and-swap, so after writing, the lock is read back to see who won.
+compare-and-swap, so after writing, the lock is read back to see who won; two
+bastions writing within the same instant can still both believe they won
+(consoles on one bastion are kept apart by the local lock first).
 
 Blocking, like every provider: the app runs these methods in worker threads.
 """

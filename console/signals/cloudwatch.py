@@ -240,7 +240,7 @@ def parse_expression(text: str) -> Callable[[Mapping[str, float]], float | None]
 # --------------------------------------------------------------------------- the source
 
 
-def _describe(exc: BaseException, doing: str) -> str:
+def _describe(exc: BaseException, doing: str, attempts: int = MAX_ATTEMPTS) -> str:
     """One line for a botocore failure."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -252,7 +252,7 @@ def _describe(exc: BaseException, doing: str) -> str:
         if code in _THROTTLED:
             return (
                 f"CloudWatch is throttling GetMetricData ({doing}; {code}) after "
-                f"{MAX_ATTEMPTS} attempts"
+                f"{attempts} attempts"
             )
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
         return f"CloudWatch answered {code or status} to GetMetricData ({doing}): {text}"
@@ -306,6 +306,8 @@ class CloudWatchSource:
             self._evaluate = None
         #: The last failure seen (latency included), "" when the last read was clean.
         self.last_error = ""
+        #: Attempts per GetMetricData call (first try included; throttling and 5xx retried).
+        self.max_attempts = MAX_ATTEMPTS
         self._clock = clock
         self._client: Any = None
         self._lock = threading.Lock()
@@ -366,7 +368,7 @@ class CloudWatchSource:
                         region_name=self.region,
                         endpoint_url=self.endpoint_url or None,
                         config=Config(
-                            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+                            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
                             connect_timeout=5,
                             read_timeout=20,
                         ),
@@ -406,7 +408,7 @@ class CloudWatchSource:
                 if not token:
                     break
         except (ClientError, BotoCoreError) as exc:
-            raise SignalError(_describe(exc, doing)) from None
+            raise SignalError(_describe(exc, doing, self.max_attempts)) from None
         for points in out.values():
             points.sort(key=lambda p: p[0])
         return out

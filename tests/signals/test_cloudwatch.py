@@ -87,6 +87,7 @@ def test_alb_error_rate_is_5xx_over_requests_of_the_target_group(aws: World) -> 
         ],
     )
     cw = source(aws)
+    cw.max_attempts = 1  # moto answers 500 to p95 (below): retrying it only costs time
     sample = cw.sample()
     assert sample.requests == 2000
     assert sample.error_rate == pytest.approx(80 / 2000)
