@@ -14,7 +14,9 @@ Two modes:
     every request, the proxy reads each request's head, rewrites it to
     ``Connection: close`` (and the response's head too), so one connection
     carries one request; clients reconnect on their own.  Requests asking for
-    a protocol upgrade (websockets, SPDY) are passed through untouched.
+    a protocol upgrade (websockets, SPDY) and HTTP/2 (gRPC) connections are
+    passed through untouched; faults then apply to the whole connection (use
+    ``tcp`` mode for gRPC).
 
 ``tcp``
     Faults apply per connection, decided when it is accepted (before any byte
@@ -317,6 +319,7 @@ class FaultProxy:
     def _serve(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
         try:
+            rewrite = False
             if self.mode == "tcp":
                 rule = self._decide("", "")
                 head = b""
@@ -326,7 +329,8 @@ class FaultProxy:
                     return  # the client went away before sending a request
                 method, path = _request_line(request)
                 rule = self._decide(method, path)
-                if not _is_upgrade(request):
+                rewrite = not _is_upgrade(request)
+                if rewrite:
                     request = _set_connection_close(request)
                 head = request + rest
             if rule is not None and not self._before_forward(client, rule):
@@ -337,7 +341,7 @@ class FaultProxy:
                 return
             if head:
                 upstream.sendall(head)
-            self._pump(client, upstream, rule)
+            self._pump(client, upstream, rule, rewrite)
         except OSError:
             pass
         finally:
@@ -382,11 +386,16 @@ class FaultProxy:
             self._sockets.add(sock)
         return sock
 
-    def _pump(self, client: socket.socket, upstream: socket.socket, rule: Rule | None) -> None:
-        """Copy both ways until both sides are done, applying drop/trickle to the answer."""
+    def _pump(
+        self, client: socket.socket, upstream: socket.socket, rule: Rule | None, rewrite: bool
+    ) -> None:
+        """Copy both ways until both sides are done, applying drop/trickle to the answer.
+
+        ``rewrite``: the answer's head gets ``Connection: close`` too.
+        """
         budget = int(rule.params["nbytes"]) if rule and rule.action == "drop" else None
         trickle = rule.params if rule and rule.action == "trickle" else None
-        rewrite_head = self.mode == "http"
+        rewrite_head = rewrite
         pending_head = b""
         open_in = {client: True, upstream: True}
         while open_in[upstream] and not self._closing.is_set():
@@ -485,6 +494,9 @@ def _request_line(head: bytes) -> tuple[str, str]:
 
 
 def _is_upgrade(head: bytes) -> bool:
+    """A protocol switch (websocket, SPDY) or HTTP/2 with prior knowledge: pass it through."""
+    if head.startswith(b"PRI * HTTP/2.0"):
+        return True
     return re.search(rb"(?im)^upgrade:", head) is not None
 
 
