@@ -368,11 +368,14 @@ class EcsProvider:
         td = self._task_definition(ref)
         return _ServiceState(svc, td, td_key(str(td["taskDefinitionArn"])))
 
-    def _family_keys(self, family: str, status: str = "ACTIVE") -> list[str]:
-        """``family:rev`` of every revision of ``family`` with ``status``, newest first.
+    def _family_keys(self, family: str, status: str = "ACTIVE", limit: int = 0) -> list[str]:
+        """``family:rev`` of the revisions of ``family`` with ``status``, newest first.
 
-        Sorted and filtered here: not every implementation honours ``sort``, and
-        an ARN of another family is never taken for one of ours.
+        With ``limit``, listing stops once that many are known *and* the answer
+        so far came newest first (a long-lived family has thousands of
+        revisions: no need to page through them all).  Sorted and filtered here
+        anyway: not every implementation honours ``sort``, and an ARN of
+        another family is never taken for one of ours.
         """
         keys: list[str] = []
         with aws_errors("ecs:ListTaskDefinitions", f"listing revisions of {family}"):
@@ -382,8 +385,11 @@ class EcsProvider:
                     key = td_key(str(arn))
                     if key and split_key(key)[0] == family:
                         keys.append(key)
+                revs = [split_key(k)[1] for k in keys]
+                if limit and len(keys) >= limit and revs == sorted(revs, reverse=True):
+                    break
         keys.sort(key=lambda k: split_key(k)[1], reverse=True)
-        return keys
+        return keys[:limit] if limit else keys
 
     def _main_container(self, td: dict[str, Any]) -> dict[str, Any]:
         """The container whose image is "the version" (``container`` in the config)."""
@@ -436,7 +442,7 @@ class EcsProvider:
 
     def _revisions(self, state: _ServiceState) -> tuple[Revision, ...]:
         family = split_key(state.key)[0]
-        keys = self._family_keys(family)[:HISTORY_LIMIT]
+        keys = self._family_keys(family, limit=HISTORY_LIMIT)
         if state.key not in keys:
             keys.append(state.key)
             keys.sort(key=lambda k: split_key(k)[1], reverse=True)
@@ -1127,8 +1133,8 @@ class EcsProvider:
                 state, to, steps, warnings, action="rollback-image", argument=tag, dry_run=dry_run
             )
         highest = max(
-            [split_key(k)[1] for k in self._family_keys(family, "ACTIVE")]
-            + [split_key(k)[1] for k in self._family_keys(family, "INACTIVE")]
+            [split_key(k)[1] for k in self._family_keys(family, "ACTIVE", limit=1)]
+            + [split_key(k)[1] for k in self._family_keys(family, "INACTIVE", limit=1)]
             + [split_key(state.key)[1]]
         )
         predicted = f"{family}:{highest + 1}"
@@ -1194,7 +1200,7 @@ class EcsProvider:
     def _existing_copy(self, family: str, register: dict[str, Any]) -> str:
         """An ACTIVE revision of ``family`` that registering ``register`` would duplicate."""
         want = json.dumps(register, sort_keys=True, default=str)
-        for key in self._family_keys(family)[:HISTORY_LIMIT]:
+        for key in self._family_keys(family, limit=HISTORY_LIMIT):
             candidate = self._register_input(self._task_definition(key))
             if json.dumps(candidate, sort_keys=True, default=str) == want:
                 return key

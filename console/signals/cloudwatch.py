@@ -417,9 +417,12 @@ class CloudWatchSource:
         end = self._clock().replace(microsecond=0) + timedelta(seconds=1)
         if since is not None:
             start = since if since.tzinfo else since.replace(tzinfo=UTC)
+            if start.microsecond:
+                # CloudWatch takes whole seconds: round up, so nothing from before
+                # ``since`` (the bad release's last second) is counted after it.
+                start = start.replace(microsecond=0) + timedelta(seconds=1)
         else:
-            start = end - timedelta(seconds=span_s)
-        start = start.replace(microsecond=0)
+            start = (end - timedelta(seconds=span_s)).replace(microsecond=0)
         if start >= end:
             start = end - timedelta(seconds=1)
         return start, end

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,13 @@ class ALB:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # Stamped before looking at what serves, so a 5xx of the bad release can
+            # never carry a time after the rollout finished.
+            at = datetime.now(UTC)
             svc = ecs_backend().services.get(f"{CLUSTER}:{SERVICE}")
             serving = key_of(str(svc.deployments[0]["taskDefinition"])) if svc else ""
             errors = 40.0 if serving == "web:3" else 0.0
-            self.world.put_alb_traffic(100.0, errors, latency_s=0.08)
+            self.world.put_alb_traffic(100.0, errors, latency_s=0.08, at=at)
             self._stop.wait(0.2)
 
 
