@@ -100,6 +100,16 @@ def test_alb_error_rate_is_5xx_over_requests_of_the_target_group(aws: World) -> 
     assert recent.requests == 1000 and recent.error_rate == pytest.approx(0.01)
 
 
+def test_since_never_counts_data_from_before_it(aws: World) -> None:
+    bad = datetime.now(UTC).replace(microsecond=100_000) - timedelta(seconds=5)
+    aws.put_alb_traffic(100, 100, at=bad)  # the bad release's last datapoint
+    aws.put_alb_traffic(100, 0, at=bad + timedelta(seconds=2))
+    cw = source(aws)
+    cw.max_attempts = 1
+    after = cw.sample(since=bad + timedelta(milliseconds=300))  # in the same second
+    assert (after.requests, after.error_rate) == (100, 0.0)
+
+
 def test_metric_math_over_configured_metrics_with_latency(aws: World) -> None:
     common = {"namespace": "AWS/ApplicationELB", "dimensions": DIMENSIONS}
     cw = source(
