@@ -21,7 +21,6 @@ breaks turned into ``<br>``, so it cannot forge a marker or a heading.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import re
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
+from console.durable import fsync_dir, os_reason, write_all
 from console.model import (
     ChecklistItem,
     ChecklistMark,
@@ -354,25 +354,25 @@ def append_entry(
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, created = _open_locked(path)
     except OSError as exc:
-        raise HistoryWriteError(path, _reason(exc)) from exc
+        raise HistoryWriteError(path, os_reason(exc)) from exc
     try:
         try:
             size = os.fstat(fd).st_size
             data = _with_separator(fd, size, payload)
         except OSError as exc:
-            raise HistoryWriteError(path, _reason(exc)) from exc
+            raise HistoryWriteError(path, os_reason(exc)) from exc
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         except BaseException as exc:
             _restore(fd, size)
             if created and size == 0:
                 _remove_if_same(path, fd)
             if isinstance(exc, OSError):
-                raise HistoryWriteError(path, _reason(exc)) from exc
+                raise HistoryWriteError(path, os_reason(exc)) from exc
             raise
         if created:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
     finally:
         os.close(fd)  # releases the lock
 
@@ -416,15 +416,6 @@ def _with_separator(fd: int, size: int, payload: bytes) -> bytes:
     return b"\n\n" + payload  # a hand edit or a torn write left no final newline
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.EIO, "short write")
-        view = view[written:]
-
-
 def _restore(fd: int, size: int) -> None:
     """Cut the file back to ``size``; best effort (a device like /dev/full cannot be cut)."""
     try:
@@ -439,26 +430,9 @@ def _remove_if_same(path: Path, fd: int) -> None:
         mine, there = os.fstat(fd), os.stat(path)
         if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
             os.unlink(path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
     except OSError:
         pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- reading
@@ -475,7 +449,7 @@ def has_entry(path: Path, incident_id: str) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise HistoryWriteError(path, _reason(exc)) from exc
+        raise HistoryWriteError(path, os_reason(exc)) from exc
     wanted = _marker_id(incident_id)
     for match in _MARKER.finditer(text):
         found = _MARKER_ID.search(match.group("attrs"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import errno
 import fcntl
 import json
 import os
@@ -28,6 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
+from console.durable import fsync_dir, os_reason, write_all
 from providers.base import ProviderError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -118,13 +118,13 @@ class Journal:
                     0o600,
                 )
             except OSError as exc:
-                raise JournalWriteError(self.path, _reason(exc)) from exc
+                raise JournalWriteError(self.path, os_reason(exc)) from exc
             try:
                 self._append_locked(fd, line)
             finally:
                 os.close(fd)
             if not self._dir_synced:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
                 self._dir_synced = True
 
     def _append_locked(self, fd: int, line: bytes) -> None:
@@ -134,9 +134,9 @@ class Journal:
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # isolate a line torn by an earlier crash
         except OSError as exc:
-            raise JournalWriteError(self.path, _reason(exc)) from exc
+            raise JournalWriteError(self.path, os_reason(exc)) from exc
         try:
-            _write_all(fd, line)
+            write_all(fd, line)
             os.fsync(fd)
         except BaseException as exc:
             try:
@@ -145,7 +145,7 @@ class Journal:
             except OSError:
                 pass
             if isinstance(exc, OSError):
-                raise JournalWriteError(self.path, _reason(exc)) from exc
+                raise JournalWriteError(self.path, os_reason(exc)) from exc
             raise
 
     def read(self) -> list[dict[str, Any]]:
@@ -172,29 +172,3 @@ def read(path: Path) -> list[dict[str, Any]]:
         if isinstance(value, dict):
             events.append(value)
     return events
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.EIO, "short write")
-        view = view[written:]
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__

@@ -16,7 +16,6 @@ real state, not from the journal alone (see ``RollbackFlow.resume_execute``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 
 from console import journal
 from console.model import (
-    Assessment,
     ChecklistMark,
     ItemState,
     Plan,
@@ -269,10 +267,6 @@ def verification_from(raw: dict[str, Any]) -> Verification:
     )
 
 
-def assessment_for_journal(assessment: Assessment) -> dict[str, Any]:
-    return {"severity": assessment.severity, "recommendation": assessment.recommendation}
-
-
 def _dt(raw: Any) -> datetime | None:
     if not raw:
         return None
@@ -280,7 +274,3 @@ def _dt(raw: Any) -> datetime | None:
         return datetime.fromisoformat(str(raw))
     except ValueError:
         return None
-
-
-#: Signature of the incident factory the flow passes in (keeps this module free of flow).
-IncidentFactory = Callable[..., Any]
