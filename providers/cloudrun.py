@@ -82,6 +82,7 @@ from providers.base import (
     Unavailable,
 )
 from providers.cloudrun_gate import Gate, GateRequest, GateVerdict, HealthAndErrorRateGate
+from providers.steps import drain, perform
 
 #: The actions besides a plain rollback (``SupportsActions``).
 GRADUAL = "gradual"
@@ -827,7 +828,7 @@ class CloudRunProvider:
                     yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
                     started = True
                     try:
-                        run = yield from self._drain(index, self._first(plan))
+                        run = yield from drain(index, self._first(plan))
                     except ProviderError as err:
                         yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
                         raise
@@ -835,7 +836,7 @@ class CloudRunProvider:
                     body = self._gate_step(run, step)
                 else:
                     body = self._switch(run, step)
-                yield from self._perform(index, step, body, started=started)
+                yield from perform(index, step, body, started=started)
         finally:
             if run is not None and run.own_gate is not None:
                 run.own_gate.close()
@@ -873,41 +874,6 @@ class CloudRunProvider:
                 if line:
                     yield str(line)
         return run
-
-    @staticmethod
-    def _drain(index: int, body: Generator[str, None, T]) -> Generator[ProgressEvent, None, T]:
-        while True:
-            try:
-                line = next(body)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            yield ProgressEvent(index, ProgressStatus.OUTPUT, line)
-
-    def _perform(
-        self,
-        index: int,
-        step: Step,
-        body: Generator[str, None, str],
-        *,
-        started: bool = False,
-    ) -> Iterator[ProgressEvent]:
-        """Wrap one step: STARTED, its lines, then FINISHED or FAILED (and raise)."""
-        if not started:
-            yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
-        try:
-            finished = yield from self._drain(index, body)
-        except ProviderError as err:
-            yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
-            raise
-        except Exception as err:
-            yield ProgressEvent(index, ProgressStatus.FAILED, f"{type(err).__name__}: {err}")
-            raise
-        finally:
-            body.close()
-        yield ProgressEvent(index, ProgressStatus.FINISHED, finished)
-
-    # ------------------------------------------------------------------ one traffic step
 
     def _switch(self, run: _Run, step: Step) -> Generator[str, None, str]:
         split = tr.split_from_argv(step.argv)

@@ -63,7 +63,6 @@ from console.model import (
     Action,
     Plan,
     ProgressEvent,
-    ProgressStatus,
     ReadyResult,
     Revision,
     Snapshot,
@@ -82,6 +81,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
+from providers.steps import perform
 
 #: How often ``wait_ready`` looks again.
 POLL_INTERVAL_S = 0.2
@@ -465,31 +465,7 @@ class HostProvider:
                 body = self._symlink_switch(plan)
             else:
                 body = self._run_command(step)
-            yield from self._perform(index, step, body)
-
-    def _perform(
-        self, index: int, step: Step, body: Generator[str, None, str]
-    ) -> Iterator[ProgressEvent]:
-        """Wrap one step: STARTED, its output lines, then FINISHED or FAILED (and raise)."""
-        yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
-        try:
-            while True:
-                try:
-                    line = next(body)
-                except StopIteration as stop:
-                    finished: str = stop.value
-                    break
-                yield ProgressEvent(index, ProgressStatus.OUTPUT, line)
-        except ProviderError as err:
-            yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
-            raise
-        except Exception as err:
-            yield ProgressEvent(index, ProgressStatus.FAILED, f"{type(err).__name__}: {err}")
-            raise
-        finally:
-            # If our caller abandons us mid-step, stop the command rather than orphan it.
-            body.close()
-        yield ProgressEvent(index, ProgressStatus.FINISHED, finished)
+            yield from perform(index, step, body)
 
     def _run_command(self, step: Step) -> Generator[str, None, str]:
         """Run ``step.argv`` without a shell, yield its output lines, return when it exited 0.

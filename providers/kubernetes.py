@@ -76,7 +76,6 @@ from console.model import (
     Plan,
     PlatformEvent,
     ProgressEvent,
-    ProgressStatus,
     ReadyResult,
     Revision,
     Snapshot,
@@ -96,6 +95,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
+from providers.steps import perform
 
 #: The annotation other consoles read to see who is rolling this Deployment back.
 LOCK_ANNOTATION = "rollback-console.io/lock"
@@ -1201,30 +1201,7 @@ class KubernetesProvider:
                 raise ProviderError(
                     f"step {step.title!r}: the kubernetes provider has no such step"
                 )
-            yield from self._perform(index, step, body)
-
-    @staticmethod
-    def _perform(
-        index: int, step: Step, body: Generator[str, None, str]
-    ) -> Iterator[ProgressEvent]:
-        yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
-        try:
-            while True:
-                try:
-                    line = next(body)
-                except StopIteration as stop:
-                    finished: str = stop.value
-                    break
-                yield ProgressEvent(index, ProgressStatus.OUTPUT, line)
-        except ProviderError as err:
-            yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
-            raise
-        except Exception as err:
-            yield ProgressEvent(index, ProgressStatus.FAILED, f"{type(err).__name__}: {err}")
-            raise
-        finally:
-            body.close()
-        yield ProgressEvent(index, ProgressStatus.FINISHED, finished)
+            yield from perform(index, step, body)
 
     def _fresh(self, plan: Plan) -> JSON:
         """The Deployment re-read for a write, checked to be the one the plan was made for."""
