@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
 from console.journal import JournalWriteError
-from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus
+from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus, ReadyResult
 from console.signals.base import SignalError
 from providers.base import LockHeld, ProviderError
 
@@ -490,20 +490,30 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"rollback failed: {exc}", file=err)
             _record(flow, out, err)
             return EXIT_FAILED
-        print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
-        if ready.ready:
-            window = args.verify_window if args.verify_window else svc.verify_window_s
-            print(f"verifying for {window:g} s ...", file=out, flush=True)
-            verification = flow.verify(window_s=window)
-            print(
-                f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
-                file=out,
-            )
-        print(f"outcome: {flow.outcome().value}", file=out)
-        result = _record(flow, out, err)
-        return EXIT_OK if result and result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
+        return _verify_and_record(flow, ready, args, out, err)
     finally:
         source.stop()
+
+
+def _verify_and_record(
+    flow: RollbackFlow, ready: ReadyResult, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    """After execution (fresh or resumed): verify unless already verified, record, exit code."""
+    svc = flow.service
+    print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
+    verified = flow.incident.verification
+    if ready.ready and not (verified and verified.passed):
+        flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))
+        window = args.verify_window if args.verify_window else svc.verify_window_s
+        print(f"verifying for {window:g} s ...", file=out, flush=True)
+        verification = flow.verify(window_s=window)
+        print(
+            f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
+            file=out,
+        )
+    print(f"outcome: {flow.outcome().value}", file=out)
+    result = _record(flow, out, err)
+    return EXIT_OK if result and result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
 
 
 def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -764,22 +774,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 _record(flow, out, err)
                 code = max(code, EXIT_FAILED)
                 continue
-            print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out)
-            verified = flow.incident.verification
-            if ready.ready and not (verified and verified.passed):
-                source.wait_for_data(min(5.0, svc.error_rate.window_s))
-                window = args.verify_window if args.verify_window else svc.verify_window_s
-                print(f"verifying for {window:g} s ...", file=out, flush=True)
-                verification = flow.verify(window_s=window)
-                print(
-                    f"{'verified' if verification.passed else 'NOT VERIFIED'}: "
-                    f"{verification.message}",
-                    file=out,
-                )
-            print(f"outcome: {flow.outcome().value}", file=out)
-            result = _record(flow, out, err)
-            if result is None or result.outcome is not Outcome.ROLLED_BACK:
-                code = max(code, EXIT_FAILED)
+            code = max(code, _verify_and_record(flow, ready, args, out, err))
         finally:
             source.stop()
     return code
