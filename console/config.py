@@ -10,6 +10,7 @@ needed.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import math
 import os
@@ -261,6 +262,9 @@ class ServiceConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: Replaces the runbook checklist when given (see ``console.checklist``).
     checklist: tuple[ChecklistItem, ...] | None = None
+    #: ``[console] state_dir``, copied here so a provider built from its service
+    #: alone (Kubernetes manifest backups) keeps its files where the console does.
+    state_dir: Path | None = None
 
     @property
     def label(self) -> str:
@@ -569,7 +573,9 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise loader.error(f"services[{i}].name", f"duplicate service name {_shown(name)}")
-    services = tuple(_read_service(r) for r in readers)
+    services = tuple(
+        dataclasses.replace(_read_service(r), state_dir=console.state_dir) for r in readers
+    )
     if not services:
         raise loader.error("services", "at least one [[services]] entry is required")
     root.done()

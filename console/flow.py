@@ -56,6 +56,7 @@ from providers.base import (
     ProviderError,
     SupportsActions,
     SupportsRemoteLock,
+    SupportsResumeCheck,
 )
 
 #: Lines of a step's output the record keeps: the first and the last (see ``_log_output``).
@@ -231,20 +232,15 @@ class RollbackFlow:
             return state.ready
         old = state.plan
         snapshot = self.refresh()
-        at_target = (
-            old.action == "rollback"
-            and snapshot.current is not None
-            and snapshot.current.id == old.to_revision.id
-        )
+        switch_at = _effect_step(old)
+        at_target = self._switch_took_effect(old, snapshot, switch_at, state.steps_done)
         if at_target:
-            switch_at = max(
-                (i for i, step in enumerate(old.steps) if step.kind is StepKind.SWITCH), default=-1
-            )
             remaining = [
                 i for i in range(switch_at + 1, len(old.steps)) if i not in state.steps_done
             ]
+            what = "the action" if old.action != "rollback" else "the switch"
             note(
-                f"{self.service.name} already runs {old.to_revision.version}: the switch took "
+                f"{self.service.name} already runs {old.to_revision.version}: {what} took "
                 f"effect; {len(remaining)} later step(s) left to run",
             )
             plan = dataclasses.replace(old, steps=tuple(old.steps[i] for i in remaining))
@@ -263,6 +259,10 @@ class RollbackFlow:
                 plan = self.provider.plan_action(old.action, old.argument or None)
             else:
                 raise InvalidTarget(f"cannot re-plan action {old.action!r} on this provider")
+            if old.data.get("resume"):
+                # What the interrupted plan started from, for providers that undo to it.
+                plan.data["interrupted"] = old.data["resume"]
+                plan.data["resume"] = old.data["resume"]
             self.incident.plan = plan
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
             offset = list(range(len(plan.steps)))
@@ -273,6 +273,27 @@ class RollbackFlow:
 
         full = self.incident.plan or old
         return self._run(plan, full, lambda e: dataclasses.replace(e, step=offset[e.step]), shifted)
+
+    def _switch_took_effect(
+        self, old: Plan, snapshot: Snapshot, switch_at: int, steps_done: set[int]
+    ) -> bool:
+        """Whether the interrupted plan's switch is already live, asking the platform first.
+
+        The provider's own answer wins (it knows about renumbered revisions and
+        half-done gradual moves).  Without one, a switch step the journal saw
+        finish took effect, and a rollback whose target is the current revision did.
+        """
+        if isinstance(self.provider, SupportsResumeCheck):
+            answer = self.provider.switch_took_effect(old)
+            if answer is not None:
+                return answer
+        if switch_at >= 0 and all(i in steps_done for i in range(switch_at + 1)):
+            return True
+        return (
+            old.action == "rollback"
+            and snapshot.current is not None
+            and snapshot.current.id == old.to_revision.id
+        )
 
     # ----------------------------------------------------------------- read
 
@@ -575,3 +596,12 @@ class RollbackFlow:
         self.incident.journal_event("recorded", history_file=path)
         self.incident.log("recorded", f"history entry appended to {path}")
         return FlowResult(outcome, outcome.value, record, path)
+
+
+def _effect_step(plan: Plan) -> int:
+    """The index of the step that changes what runs: the last switch, else the last restart."""
+    for kind in (StepKind.SWITCH, StepKind.RESTART):
+        found = [i for i, step in enumerate(plan.steps) if step.kind is kind]
+        if found:
+            return found[-1]
+    return -1

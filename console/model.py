@@ -166,6 +166,8 @@ class Plan:
     #: What the action acts on when it is not a revision (a manifest file, an image tag).
     argument: str = ""
     #: Data the provider carries from plan() to execute() (patch bodies, copied specs).
+    #: Only ``data["resume"]`` (small, JSON, no secrets) is journaled: what a
+    #: provider needs after a crash to tell whether the switch took effect.
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -199,8 +199,14 @@ def open_incidents(state_dir: Path, service: str | None = None) -> list[JournalS
 
 
 def plan_for_journal(plan: Plan) -> dict[str, Any]:
-    """The plan as the journal keeps it: everything but ``data`` (re-planned on resume)."""
+    """The plan as the journal keeps it: ``data`` only as far as its ``resume`` part.
+
+    The rest of ``data`` (patch bodies, copied task definitions) can be large
+    and may hold environment values; it is planned afresh on resume.
+    """
     fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan) if f.name != "data"}
+    if plan.data.get("resume"):
+        fields["data"] = {"resume": plan.data["resume"]}
     return fields
 
 
@@ -242,6 +248,7 @@ def plan_from(raw: dict[str, Any]) -> Plan:
         dry_run=bool(raw.get("dry_run", False)),
         action=str(raw.get("action", "rollback")),
         argument=str(raw.get("argument", "")),
+        data=dict(raw.get("data") or {}),
     )
 
 

@@ -154,3 +154,24 @@ class SupportsLogs(Protocol):
     def logs(self, unit: str, lines: int = 50) -> tuple[str, ...]:
         """The last ``lines`` lines of ``unit`` (a pod, a task); ``NotFound`` if it is gone."""
         ...
+
+
+@runtime_checkable
+class SupportsResumeCheck(Protocol):
+    """A provider that can tell, from the live platform, whether a plan's switch took effect.
+
+    Resume needs this when "the current revision is the target" is not the
+    question the platform can answer: a Kubernetes rollback renumbers the
+    target ReplicaSet (revision 2 comes back as 5), an ECS image rollback
+    registers a revision that did not exist when the plan was journaled, a
+    Cloud Run gradual rollback may have stopped half-way.
+    """
+
+    def switch_took_effect(self, plan: Plan) -> bool | None:
+        """True when the live state is what ``plan``'s switch leads to, False when it is not.
+
+        None when this provider cannot tell for this kind of plan; the flow then
+        falls back to the journal (was the switch step seen finished?) and to
+        comparing the current revision's id with the target's.
+        """
+        ...

@@ -705,7 +705,23 @@ class CloudRunProvider:
         )
 
     def _plan_data(self, state: _State) -> dict[str, Any]:
-        return {"traffic": tr.routes_json(state.service.traffic), "etag": state.service.etag}
+        traffic = tr.routes_json(state.service.traffic)
+        return {"traffic": traffic, "etag": state.service.etag, "resume": {"traffic": traffic}}
+
+    def switch_took_effect(self, plan: Plan) -> bool | None:
+        """Whether the traffic already is what ``plan`` ends with (for resume).
+
+        A gradual move stopped half-way is not done: re-planned from the live
+        split it continues with the steps that give the target more traffic
+        (the ones already taken are skipped), and a failing gate still puts
+        the traffic back where it was before the interrupted plan started.
+        """
+        _, svc = self._read_service()
+        if plan.action == TO_LATEST:
+            return tr.split_of(svc.traffic) == [(tr.LATEST, 100)]
+        if plan.action in ("rollback", GRADUAL):
+            return tr.split_of(svc.traffic) == [(plan.to_revision.id, 100)]
+        return None
 
     def _resolve(self, state: _State, snap: Snapshot, target: str | None) -> Revision:
         if target is None:
@@ -853,8 +869,11 @@ class CloudRunProvider:
                     f"{tr.describe_routes(expected, svc.latest_ready)}; plan again"
                 )
         gates = sum(1 for s in plan.steps if s.kind is StepKind.WAIT)
+        # Resumed after a crash: "where it was" is where the interrupted plan started.
+        before = (plan.data.get("interrupted") or {}).get("traffic")
+        original = tuple(tr.Route.from_json(r) for r in before) if before else svc.traffic
         run = _Run(
-            original=svc.traffic,
+            original=original,
             applied=svc.traffic,
             gradual=plan.action == GRADUAL,
             target=plan.to_revision.id,

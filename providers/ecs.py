@@ -938,7 +938,12 @@ class EcsProvider:
     ) -> Plan:
         current = self._revision(state.task_definition, state.key)
         primary = state.primary() or {}
-        payload = {"plan_id": uuid.uuid4().hex, "deployment_before": str(primary.get("id", ""))}
+        before = str(primary.get("id", ""))
+        payload: dict[str, Any] = {
+            "plan_id": uuid.uuid4().hex,
+            "deployment_before": before,
+            "resume": {"deployment_before": before},
+        }
         payload.update(data or {})
         return Plan(
             service=self.service.name,
@@ -1166,6 +1171,29 @@ class EcsProvider:
         return self._plan(
             state, to, steps, warnings, action="rollback-image", argument=tag, dry_run=dry_run
         )
+
+    def switch_took_effect(self, plan: Plan) -> bool | None:
+        """Whether the service already runs what ``plan`` points it at (for resume).
+
+        A rollback is done when the service names the target revision; an image
+        rollback when the live main container runs the target image (the copy's
+        revision number may not be the one predicted); a forced deployment when
+        the PRIMARY deployment is no longer the one seen at plan time.  An RDS
+        restore is idempotent already (re-planning finds the restored instance).
+        """
+        if plan.action not in ("rollback", "rollback-image", "force-new-deployment"):
+            return None
+        state = self._read()
+        if plan.action == "rollback":
+            return state.key == td_key(plan.to_revision.id)
+        if plan.action == "rollback-image":
+            image = str(self._main_container_or_first(state.task_definition).get("image", ""))
+            return bool(plan.to_revision.image) and image == plan.to_revision.image
+        before = str((plan.data.get("resume") or {}).get("deployment_before", ""))
+        if not before:
+            return None
+        primary = state.primary() or {}
+        return str(primary.get("id", "")) != before
 
     def _check_ecr_tag(self, ref: ImageRef, tag: str) -> None:
         location = ref.ecr()

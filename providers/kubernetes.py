@@ -218,7 +218,8 @@ class KubernetesProvider:
             )
         self.service = service
         self.k8s: KubernetesConfig = service.kubernetes
-        self.manifest_dir = (state_dir or default_state_dir()) / "manifests" / service.name
+        root = state_dir or service.state_dir or default_state_dir()
+        self.manifest_dir = root / "manifests" / service.name
         #: Seconds between polls in ``wait_ready`` (tests shorten it).
         self.poll_interval_s = POLL_INTERVAL_S
         self._clients: _Clients | None = None
@@ -940,8 +941,53 @@ class KubernetesProvider:
             ),
             dry_run=dry_run,
             action=RESTART,
-            data={"deployment_uid": d["metadata"]["uid"], "backup": str(backup)},
+            data={
+                "deployment_uid": d["metadata"]["uid"],
+                "backup": str(backup),
+                "resume": {"restarted_at": self._restarted_at(d)},
+            },
         )
+
+    @staticmethod
+    def _restarted_at(deployment: Mapping[str, Any]) -> str:
+        template = ro.template_of(deployment)
+        return str(
+            ((template.get("metadata") or {}).get("annotations") or {}).get(ro.RESTARTED_AT, "")
+        )
+
+    # ------------------------------------------------------------------ resume
+
+    def switch_took_effect(self, plan: Plan) -> bool | None:
+        """Whether the Deployment's template is already what ``plan`` set.
+
+        A rollback renumbers the target ReplicaSet (revision 2 comes back as
+        the next number, with "2" in its revision-history annotation), so the
+        target is found by its old number too and its template compared with
+        the Deployment's, which is what ``kubectl rollout undo`` changes.
+        """
+        if plan.action == RESTART:
+            before = (plan.data.get("resume") or {}).get("restarted_at")
+            if before is None:
+                return None
+            return bool(self._restarted_at(self._get_deployment()) != before)
+        if plan.action == RESTORE_MANIFEST:
+            path = Path(plan.argument)
+            if not path.is_file():
+                return None
+            manifest = self.load_manifest(path)
+            try:
+                live = self._get_deployment()
+            except NotFound:
+                return False
+            return ro.equal_ignore_hash(ro.template_of(manifest), ro.template_of(live))
+        if plan.action != "rollback":
+            return None
+        state = self._read_state()
+        wanted = plan.to_revision.id
+        for rs in state.owned:
+            if str(ro.revision_of(rs)) == wanted or wanted in ro.revision_history_of(rs):
+                return ro.equal_ignore_hash(ro.template_of(rs), ro.template_of(state.deployment))
+        return False
 
     def _manifest_file(self, argument: str) -> Path:
         candidate = Path(argument).expanduser()
