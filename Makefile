@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench_kubernetes
 
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/screens/ --snapshot-update

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import socket
 import threading
 from collections import deque
@@ -440,7 +441,7 @@ class RollbackFlow:
                 self.incident.log("failed", f"rollback failed: {err}")
                 raise
             self.incident.mark("run", ItemState.DONE)
-            ready = self.provider.wait_ready(full, self.service.ready_timeout_s)
+            ready = self._wait_ready(full, on_event)
         self.incident.journal_event(
             "ready", ready=ready.ready, message=self.redact(ready.message), waited_s=ready.waited_s
         )
@@ -461,6 +462,25 @@ class RollbackFlow:
                     f"{sum(u.ready for u in units)}/{len(units)} ready",
                 )
         return ready
+
+    def _wait_ready(
+        self, plan: Plan, on_event: Callable[[ProgressEvent], None] | None
+    ) -> ReadyResult:
+        """Wait for the platform; a provider that reports progress has it shown as it changes.
+
+        The lines ("2 of 3 updated replicas are available...") go to the screen
+        or the terminal only: the journal and the history keep the result.
+        """
+        timeout = self.service.ready_timeout_s
+        wait = self.provider.wait_ready
+        if on_event is None or "on_progress" not in inspect.signature(wait).parameters:
+            return wait(plan, timeout)
+        after_last = len(plan.steps)
+
+        def progress(line: str) -> None:
+            on_event(ProgressEvent(after_last, ProgressStatus.OUTPUT, self.redact(line)))
+
+        return wait(plan, timeout, on_progress=progress)  # type: ignore[call-arg]
 
     def _log_event(self, plan: Plan, event: ProgressEvent) -> None:
         title = plan.steps[event.step].title if 0 <= event.step < len(plan.steps) else "step"

@@ -94,6 +94,28 @@ def test_example_config_loads_against_a_demo_sandbox(tmp_path: Path) -> None:
     assert config.service("web").host is not None
 
 
+def example_block(platform: str) -> str:
+    """One commented-out ``--- example: PLATFORM ---`` block of config.example.toml, uncommented."""
+    text = (REPO / "config.example.toml").read_text()
+    block = text.split(f"# --- example: {platform} ---\n", 1)[1].split("\n\n", 1)[0]
+    lines = [line.removeprefix("# ") for line in block.splitlines()]
+    return "\n".join(line for line in lines if not line.startswith("#")) + "\n"
+
+
+@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun"])
+def test_each_platform_example_in_config_example_loads(tmp_path: Path, platform: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    block = example_block(platform).replace("~/.kube/config", str(kubeconfig))
+    path = tmp_path / "config.toml"
+    path.write_text(f'[console]\nstate_dir = "state"\n\n{block}')
+    svc = load_config(path).services[0]
+    assert svc.provider == platform
+    assert getattr(svc, platform) is not None
+    assert svc.error_rate.source in {"prometheus", "cloudwatch", "cloudmonitoring"}
+    assert svc.state_dir == tmp_path / "state"
+
+
 @pytest.mark.parametrize(
     ("edit", "names"),
     [

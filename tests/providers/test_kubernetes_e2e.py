@@ -204,10 +204,12 @@ def test_rollback_a_sick_deployment_from_the_console(
     entry = (tmp_path / "rollback-history.md").read_text()
     assert "v1.3.0" in entry and "v1.2.9" in entry
     assert "rolled back and verified" in entry
-    # The live manifest was saved before the rollback (the provider is built from the
-    # service alone, so it saves under the default state folder).
-    state_homes = [tmp_path / "state", Path(os.environ["XDG_STATE_HOME"])]
-    saved = [p for home in state_homes for p in sorted(home.rglob("manifests/web/*.yaml"))]
-    assert saved, "no manifest backup was written"
+    # The rollout's progress was shown while the console waited, as kubectl would print it.
+    assert "| Waiting for deployment spec update to be observed..." in result.stdout
+    assert '| deployment "web" successfully rolled out' in result.stdout
+    # The live manifest was saved before the rollback, in [console] state_dir.
+    saved = sorted((tmp_path / "state").rglob("manifests/web/*.yaml"))
+    assert saved, "no manifest backup was written in the configured state_dir"
+    assert not list(Path(os.environ["XDG_STATE_HOME"]).rglob("manifests/web/*.yaml"))
     manifest = yaml.safe_load(saved[0].read_text())
     assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == BAD
