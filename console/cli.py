@@ -851,6 +851,7 @@ def _entry_json(number: int, e: HistoryEntrySummary) -> dict[str, Any]:
         "from": e.from_revision,
         "to": e.to_revision,
         "outcome": e.outcome,
+        "action": e.action,
         "time_to_recover_s": e.time_to_recover_s,
         "severity": e.severity,
         "operator": e.operator,

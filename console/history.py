@@ -101,7 +101,7 @@ def render_entry(
 
     from_label = _version_label(record.from_revision, "(unknown)")
     to_label = _version_label(record.to_revision, "(none)")
-    what = _headline(record.outcome, text(from_label), text(to_label))
+    what = _headline(record.outcome, text(from_label), text(to_label), text(record.action))
     lines = [
         f"{MARKER_PREFIX} id={_marker_id(red(record.incident_id))} -->",
         f"## {finished:%Y-%m-%d %H:%M} {zone} — "
@@ -122,6 +122,7 @@ def render_entry(
         ("Provider", cell(record.provider)),
         ("From", cell(_revision_label(record.from_revision, "(unknown)"))),
         ("To", cell(_revision_label(record.to_revision, "(none)"))),
+        *([("Action", cell(record.action))] if record.action else []),
         ("Reason", cell(record.reason)),
         ("Severity", cell(record.severity.value)),
         ("Impact", cell(record.impact)),
@@ -153,8 +154,19 @@ def _identity(value: str) -> str:
     return value
 
 
-def _headline(outcome: Outcome, frm: str, to: str) -> str:
+def _headline(outcome: Outcome, frm: str, to: str, action: str = "") -> str:
     span = f"{frm} → {to}"
+    if action:
+        # A restart or an image rollback is not "rolled back": say what was done.
+        # The Outcome row keeps the enum's words, which scripts read.
+        done = {
+            Outcome.ROLLED_BACK: "done and verified",
+            Outcome.NOT_VERIFIED: "done (not verified)",
+            Outcome.FAILED: "failed",
+            Outcome.ABORTED: "aborted",
+            Outcome.DRY_RUN: "dry run",
+        }[outcome]
+        return f"{action} {span} {done}"
     if outcome is Outcome.ROLLED_BACK:
         return f"rolled back {span}"
     if outcome is Outcome.NOT_VERIFIED:
@@ -484,6 +496,8 @@ class HistoryEntrySummary:
     from_id: str = ""
     to_id: str = ""
     note: str = ""
+    #: "" for a rollback; the provider action ("restart", "gradual rev-00041").
+    action: str = ""
 
 
 def read_entries(path: Path) -> list[HistoryEntrySummary]:
@@ -555,6 +569,7 @@ _FIELD_ALIASES: dict[str, str] = {
     "impact": "impact",
     "影響": "impact",
     "outcome": "outcome",
+    "action": "action",
     "time to recover": "ttr",
     "復旧時間": "ttr",
 }
@@ -617,6 +632,7 @@ def _summary(
         from_id=from_id,
         to_id=to_id,
         note="; ".join(notes),
+        action=fields.get("action", ""),
     )
 
 

@@ -163,9 +163,9 @@ class Incident:
             timeline = tuple(self.timeline)
             marks = dict(self.marks)
             notes = tuple(self.notes)
+        action = ""
         if plan is not None and plan.action != "rollback":
-            what = f"{plan.action} {plan.argument}".strip()
-            notes = (f"Action: {what} (the outcome below is that of this action)", *notes)
+            action = f"{plan.action} {plan.argument}".strip()
         severity = self.assessment.severity if self.assessment else Severity.UNKNOWN
         from_rev: Revision | None = plan.from_revision if plan else None
         to_rev: Revision | None = plan.to_revision if plan else None
@@ -190,6 +190,7 @@ class Incident:
             after=self.after,
             verification=self.verification.message if self.verification else "not verified",
             notes=notes,
+            action=action,
         )
 
 

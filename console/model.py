@@ -368,6 +368,9 @@ class HistoryRecord:
     after: Sample | None = None
     verification: str = ""
     notes: tuple[str, ...] = ()
+    #: "" for a rollback; else the provider action and its argument ("restart",
+    #: "rollback-image v1.2.9"), which the entry's headline and table name.
+    action: str = ""
 
     @property
     def time_to_recover_s(self) -> float | None:

@@ -126,6 +126,7 @@ def message_values(
         "recovered_at": format_time(recovered, tz) if recovered else label("not recovered"),
         "outcome": label(f"outcome.{outcome}"),
         "headline": label(f"headline.{outcome}"),
+        **_action_values(record, language, label),
         "time_to_recover": duration_text(ttr, language)
         if ttr is not None
         else label("not recovered"),
@@ -133,6 +134,46 @@ def message_values(
         "error_rate_after": error_rate_text(record.after, language),
     }
     return {name: one_line(red(value)) for name, value in values.items()}
+
+
+def _action_values(
+    record: HistoryRecord, language: str, label: Callable[[str], str]
+) -> dict[str, str]:
+    """``${action}`` (what was done), ``${action_start}`` and ``${start_headline}``.
+
+    A rollback reads "rolled web back from v1.3.0 to v1.2.9"; a provider
+    action (restart, image rollback, gradual shift) names itself instead, and
+    the headline says it rather than "Rollback complete".
+    """
+    frm = version_of(record.from_revision, label("unknown"))
+    to = version_of(record.to_revision, label("none"))
+    if not record.action:
+        if language == "ja":
+            return {
+                "action": f"{frm} から {to} にロールバック",
+                "action_start": f"{frm} から {to} へのロールバックを開始します",
+                "start_headline": "【ロールバック開始】",
+            }
+        return {
+            "action": f"rolled {record.service} back from {frm} to {to}",
+            "action_start": f"rolling {record.service} back from {frm} to {to}",
+            "start_headline": "[Rollback started]",
+        }
+    span = f"{record.action} ({frm} → {to})"
+    outcome = label(f"outcome.{record.outcome.value}")
+    if language == "ja":
+        return {
+            "action": span,
+            "action_start": f"{span} を開始します",
+            "headline": f"【{record.action}：{outcome}】",
+            "start_headline": f"【{record.action} 開始】",
+        }
+    return {
+        "action": span,
+        "action_start": span,
+        "headline": f"[{record.action}: {outcome}]",
+        "start_headline": f"[{record.action} started]",
+    }
 
 
 def render_message(

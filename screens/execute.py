@@ -177,7 +177,8 @@ class ExecuteScreen(FlowScreen):
                     "[b $text-error]Platform did not report ready:[/] $m", m=ready.message
                 )
             )
-            self.error("Outcome: rolled back, not verified")
+            done = "rolled back" if self.plan.action == "rollback" else f"{self.plan.action} done"
+            self.error(f"Outcome: {done}, not verified")
             self.hint("[b]Enter[/b] to record what happened in the history")
         self._render_steps()
 

@@ -10,6 +10,7 @@ while the webhook is still holding its requests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -194,6 +195,19 @@ def test_japanese_start_message_follows_runbook_001() -> None:
     assert text.startswith("【ロールバック開始】")
     assert "発生時刻: 2026-11-25 02:07 JST" in text
     assert "対応: v1.3.0 から v1.2.9 へのロールバックを開始します" in text
+
+
+def test_an_action_says_what_it_did_not_that_it_rolled_back() -> None:
+    record = dataclasses.replace(make_record(), action="restart")
+    start = render_message("start", record, "en", tz=JST)
+    assert start.startswith("[restart started] web (production)")
+    assert "Action: restart (v1.3.0 → v1.2.9)" in start
+    done = render_message("completion", record, "en", tz=JST)
+    assert done.startswith("[restart: service healthy and verified] web")
+    assert "rolled" not in done.split("\n", 1)[0] and "rolled web back" not in done
+    ja = render_message("completion", record, "ja", tz=JST)
+    assert ja.startswith("【restart：サービス正常稼働中（確認済み）】")
+    assert "対応内容: restart (v1.3.0 → v1.2.9)" in ja
 
 
 def test_completion_of_a_failed_rollback_says_so() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -52,8 +53,12 @@ def test_actions_are_listed_and_restart_runs_in_place(sandbox: DemoSandbox) -> N
     assert pid_of(sandbox) != before, "the service was not restarted"
     assert "v1.3.0" in served_version(sandbox)
     entry = history_of(sandbox).read_text()
-    assert "Action: restart" in entry
+    assert field(entry, "Action") == "restart"
+    [headline] = [line for line in entry.splitlines() if line.startswith("## ")]
+    assert headline.endswith("restart v1.3.0 → v1.3.0 done (not verified)"), headline
     assert field(entry, "Outcome") == "rolled back, not verified"
+    listed = cli(sandbox, "history", "--json")
+    assert json.loads(listed.stdout)["entries"][-1]["action"] == "restart"
 
 
 def test_unknown_action_and_missing_reason_are_bad_input(sandbox: DemoSandbox) -> None:

@@ -171,7 +171,7 @@ def test_app_and_schema_rollback_from_the_cli_with_a_verified_backup_first(
     assert revision(pg, dbname) == [("0004",)]
     assert sorted(pg.sql(dbname, "SELECT nickname FROM users")) == [("ann",), ("bob",), ("cy",)]
     history = (sandbox.root / "rollback-history.md").read_text()
-    assert "Action: db-restore" in history
+    assert "| Action | db-restore" in history
     assert "Database restored from" in history
     # The restore took a backup of what it replaced first.
     assert len(list((sandbox.root / "state" / "backups").glob("web-*.dump"))) == 2

@@ -211,7 +211,7 @@ async def test_dashboard_panel_backs_up_and_the_restore_dialog_restores(
         await pilot.pause()
         assert not isinstance(app.screen, DatabaseRestoreScreen)
     history = config.console.history_file.read_text()
-    assert "Action: db-restore" in history
+    assert "| Action | db-restore" in history
     assert "drill" in history
     assert pg.password not in history
 
