@@ -80,6 +80,20 @@ class PlatformEvent:
 
 
 @dataclass(frozen=True)
+class RestorePoint:
+    """A copy of the service's data the platform can restore from (an RDS snapshot).
+
+    Listed on the dashboard so the operator sees, before deciding, how old the
+    newest copy is; restoring one is a provider action of its own.
+    """
+
+    id: str
+    created: datetime | None
+    status: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What a provider saw of one service at one moment."""
 
@@ -98,6 +112,12 @@ class Snapshot:
     #: Provider-specific facts shown as "key: value" lines (generation, conditions,
     #: deployments, circuit breaker...): label -> value.
     facts: tuple[tuple[str, str], ...] = ()
+    #: Where ``restore_points`` come from ("RDS orders-db"); "" = this provider has none.
+    restore_source: str = ""
+    #: Restore points, newest first (RDS snapshots of the service's database).
+    restore_points: tuple[RestorePoint, ...] = ()
+    #: Why the restore points could not be read ("" when they were).
+    restore_error: str = ""
 
     def previous(self) -> Revision | None:
         """The revision a plain "roll back" goes to: the one listed right after the current one.

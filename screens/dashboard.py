@@ -54,6 +54,7 @@ from console.widgets.messages import (
     SourceRead,
 )
 from console.widgets.panel import DataPanel
+from console.widgets.restore_points import RestorePointsPanel
 from console.widgets.revisions import RevisionHistoryPanel
 from console.widgets.status_bar import ServiceStatusBar
 from console.widgets.units import UnitsPanel
@@ -215,6 +216,8 @@ class DashboardScreen(Screen[None]):
             yield UnitsPanel(restarts_high=service.thresholds.restarts_high, id="units")
             if service.database is not None:
                 yield self._database_panel()
+            if service.ecs is not None and service.ecs.rds_instance:
+                yield RestorePointsPanel(id="restore-points")
         yield Footer()
 
     def _database_panel(self) -> DatabasePanel:
@@ -428,6 +431,7 @@ class DashboardScreen(Screen[None]):
                 self.query_one(CurrentVersionPanel),
                 self.query_one(RevisionHistoryPanel),
                 self.query_one(UnitsPanel),
+                *self.query(RestorePointsPanel),
             ]
         if source == HEALTH:
             return [self.query_one(HealthPanel)]
@@ -452,6 +456,8 @@ class DashboardScreen(Screen[None]):
         self.query_one(CurrentVersionPanel).show_snapshot(snapshot, now)
         self.query_one(RevisionHistoryPanel).show_snapshot(snapshot, now)
         self.query_one(UnitsPanel).show_snapshot(snapshot, now)
+        for points in self.query(RestorePointsPanel):
+            points.show_snapshot(snapshot, now)
         service = runtime.service
         self.query_one(ServiceStatusBar).show_service(
             name=service.name,

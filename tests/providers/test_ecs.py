@@ -149,6 +149,10 @@ def test_snapshot_reads_task_definition_deployments_revisions_tasks_ecr_and_rds(
     assert facts["container app"] == aws.image("v1.3.0")
     assert "v1.3.0" in facts["ECR tags of web"] and "v1.2.8" in facts["ECR tags of web"]
     assert facts[f"RDS snapshots of {DB_INSTANCE}"].startswith("2, newest")
+    # The same snapshots, newest first, as the dashboard's restore-points panel lists them.
+    assert snap.restore_source == f"RDS {DB_INSTANCE}" and not snap.restore_error
+    assert [p.id for p in snap.restore_points] == [s.id for s in provider(aws).rds_snapshots()]
+    assert len(snap.restore_points) == 2 and snap.restore_points[0].status == "available"
     assert snap.events and snap.events[0].message.endswith("has reached a steady state.")
 
 
@@ -473,6 +477,7 @@ def test_an_unknown_rds_instance_is_named_and_does_not_break_the_snapshot(aws: W
         p.rds_snapshots()
     snap = p.snapshot()
     assert any(n.startswith("RDS snapshots not read: RDS instance 'nope'") for n in snap.notes)
+    assert snap.restore_points == () and "RDS instance 'nope'" in snap.restore_error
 
 
 # --------------------------------------------------------------------------- lock
