@@ -32,10 +32,19 @@ Changing traffic
     were, at 0% (as gcloud keeps them).  The update is a long-running
     operation: it is polled until done with progress lines and a time limit
     (``operation_timeout_s``), and then the service is read again until what
-    is *served* matches what was asked; only that is reported as done.  After
-    a rollback the traffic is pinned to a revision: later deploys receive no
-    traffic until it is sent to LATEST again, and the finished step and
-    ``wait_ready`` say so (it lands in the history entry's timeline).
+    is *served* matches what was asked; only that is reported as done.  All of
+    it, the update request included, ends within ``operation_timeout_s``.  A
+    poll of the operation that fails (reset, 5xx, no answer) is asked again
+    until then, and meanwhile the service itself is looked at: served and
+    settled is done, whether or not the operation could be followed.  Not
+    seen finishing is ``TimedOut`` ("it may still complete: look with gcloud
+    ..."), never a success.  A failed change that is not put back (below)
+    ends with the service read again, saying what the traffic is now:
+    unchanged, asked for but not served yet, served all the same, or changed
+    by someone else.  After a rollback the traffic is pinned to a revision:
+    later deploys receive no traffic until it is sent to LATEST again, and the
+    finished step and ``wait_ready`` say so (it lands in the history entry's
+    timeline).
 
 Gradual rollback (action ``gradual``)
     One update per step of ``gradual_steps``; between steps a gate (see
@@ -45,11 +54,22 @@ Gradual rollback (action ``gradual``)
     LATEST, tags and all) and the step fails with a message saying what
     failed and what the traffic is now.  A step that times out is not undone:
     its operation may still complete, and the message says how to look.
+
+Resuming after a crash (``switch_took_effect``)
+    The platform is asked, not the journal: a gradual move stopped half-way
+    is re-planned from the live split (steps already taken are skipped) and a
+    failing gate then puts the traffic back where it was before the
+    interrupted plan began; an update whose operation was running is waited
+    for: succeeded (or still running) it took effect and is not sent again,
+    failed it is sent again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -98,6 +118,11 @@ FIRST_POLL_S = 0.2
 NOTE_EVERY_S = 5.0
 #: Revisions asked for per page.
 PAGE_SIZE = 100
+#: How long the read that says what the traffic is after a failed change may take.
+AFTERMATH_S = 5.0
+
+#: What the client puts before the API's message: ``PATCH https://...?$alt=json: ``.
+_REQUEST_PREFIX = re.compile(r"^[A-Z]+ https?://\S+: ")
 
 T = TypeVar("T")
 
@@ -255,23 +280,42 @@ class CloudRunProvider:
             )
             return self._api
 
-    def _retry(self) -> Any:
+    def _retry(self, budget_s: float | None = None) -> Any:
+        """Retry reads on 503 / 429 / connection errors for ``retry_s`` (or less: ``budget_s``)."""
         import requests
         from google.api_core import exceptions as gexc
         from google.api_core import retry as gretry
 
+        limit = self.retry_s if budget_s is None else max(0.0, min(self.retry_s, budget_s))
         return gretry.Retry(
-            initial=min(0.2, self.retry_s),
+            initial=min(0.2, max(limit, 0.01)),
             maximum=2.0,
             multiplier=2.0,
             predicate=gretry.if_exception_type(
                 gexc.ServiceUnavailable, gexc.TooManyRequests, requests.exceptions.ConnectionError
             ),
-            timeout=self.retry_s,
+            timeout=limit,
         )
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run one API call; every failure becomes one ``ProviderError`` line naming ``what``."""
+    def _timeout(self, budget_s: float | None = None) -> float:
+        """Seconds one request may take: ``request_timeout_s``, or less when a limit is near."""
+        if budget_s is None:
+            return self.request_timeout_s
+        return max(0.05, min(self.request_timeout_s, budget_s))
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        *,
+        retried_s: float | None = None,
+        timeout_s: float | None = None,
+    ) -> T:
+        """Run one API call; every failure becomes one ``ProviderError`` line naming ``what``.
+
+        ``retried_s`` and ``timeout_s`` are the retry time and the request time limit the
+        call was given, when not the provider's defaults (the messages say them).
+        """
         import google.auth.exceptions as gauth
         import requests
         from google.api_core import exceptions as gexc
@@ -280,8 +324,9 @@ class CloudRunProvider:
             return fn()
         except gexc.RetryError as err:
             cause = err.cause if err.cause is not None else err
+            retried = self.retry_s if retried_s is None else min(self.retry_s, retried_s)
             raise Unavailable(
-                f"cannot {what}: still failing after retrying for {self.retry_s:g} s: "
+                f"cannot {what}: still failing after retrying for {retried:.3g} s: "
                 f"{self._api_message(cause)}"
             ) from None
         except gexc.GoogleAPICallError as err:
@@ -299,9 +344,9 @@ class CloudRunProvider:
         except gauth.GoogleAuthError as err:
             raise Unavailable(f"cannot {what}: authentication failed: {_one_line(err)}") from None
         except requests.exceptions.Timeout:
+            limit = self.request_timeout_s if timeout_s is None else timeout_s
             raise TimedOut(
-                f"cannot {what}: no answer from {self._endpoint()} within "
-                f"{self.request_timeout_s:g} s"
+                f"cannot {what}: no answer from {self._endpoint()} within {limit:.3g} s"
             ) from None
         except requests.exceptions.RequestException as err:
             raise Unavailable(
@@ -313,8 +358,25 @@ class CloudRunProvider:
 
     @staticmethod
     def _api_message(err: BaseException) -> str:
-        message = getattr(err, "message", None) or str(err)
+        """The API's own message, without the ``PATCH https://...?$alt=...:`` the client puts
+        in front; an answer without the API's error document (a proxy's or a load
+        balancer's page) is named by its status and the start of its body."""
+        from http import HTTPStatus
+
+        message = str(getattr(err, "message", None) or err)
+        message = _REQUEST_PREFIX.sub("", message, count=1)
         code = getattr(err, "code", None)
+        if message.strip() in ("", "unknown error"):
+            body = ""
+            response = getattr(err, "response", None)
+            with contextlib.suppress(Exception):
+                body = _one_line(response.text, 160) if response is not None else ""
+            try:
+                phrase = HTTPStatus(int(code)).phrase if isinstance(code, int) else ""
+            except ValueError:
+                phrase = ""
+            message = f"{phrase or 'an answer'} without the API's error details"
+            message += f": {body}" if body else ""
         text = _one_line(message, 240)
         return f"{text} (HTTP {code})" if isinstance(code, int) else text
 
@@ -344,13 +406,18 @@ class CloudRunProvider:
 
     # ------------------------------------------------------------------ reading
 
-    def _read_service(self) -> tuple[Any, tr.ServiceView]:
+    def _read_service(self, budget_s: float | None = None) -> tuple[Any, tr.ServiceView]:
+        """Read the service; with ``budget_s``, retries and the request end within it."""
         api = self._client()
         raw = self._call(
             f"read {self.where}",
             lambda: api.services.get_service(
-                name=self.full_name, retry=self._retry(), timeout=self.request_timeout_s
+                name=self.full_name,
+                retry=self._retry(budget_s),
+                timeout=self._timeout(budget_s),
             ),
+            retried_s=budget_s,
+            timeout_s=self._timeout(budget_s),
         )
         return raw, tr.parse_service(type(raw).to_dict(raw))
 
@@ -715,13 +782,31 @@ class CloudRunProvider:
         split it continues with the steps that give the target more traffic
         (the ones already taken are skipped), and a failing gate still puts
         the traffic back where it was before the interrupted plan started.
+        An update the console was killed while following is waited for (up to
+        ``operation_timeout_s``): it took effect when it is served then, or still
+        running (it is not sent twice; ``wait_ready`` follows it); one whose
+        operation failed did not (the service asks for it and serves the old
+        traffic), and is sent again.
         """
-        _, svc = self._read_service()
         if plan.action == TO_LATEST:
-            return tr.split_of(svc.traffic) == [(tr.LATEST, 100)]
-        if plan.action in ("rollback", GRADUAL):
-            return tr.split_of(svc.traffic) == [(plan.to_revision.id, 100)]
-        return None
+            wanted: tr.Split = [(tr.LATEST, 100)]
+        elif plan.action in ("rollback", GRADUAL):
+            wanted = [(plan.to_revision.id, 100)]
+        else:
+            return None
+        _, svc = self._read_service()
+        if tr.split_of(svc.traffic) != wanted:
+            return False
+        # Asked for.  A change still running is waited for (as the killed console would
+        # have), so that the answer is what it came to, not what it may come to.
+        deadline = time.monotonic() + self.cfg.operation_timeout_s
+        while _in_progress(svc) and time.monotonic() < deadline:
+            time.sleep(max(0.0, min(self.poll_interval_s, deadline - time.monotonic())))
+            _, svc = self._read_service()
+        if _in_progress(svc):
+            return True  # accepted and still running: never sent twice; wait_ready follows it
+        # Settled without being served is an operation that failed: it did not take effect.
+        return svc.served == tr.served_split(svc.traffic, svc.latest_ready)
 
     def _resolve(self, state: _State, snap: Snapshot, target: str | None) -> Revision:
         if target is None:
@@ -881,6 +966,16 @@ class CloudRunProvider:
             latest_ready=svc.latest_ready,
         )
         yield f"traffic now: {tr.describe_routes(svc.traffic, svc.latest_ready)}"
+        if run.gradual and not tr.same_routes(original, svc.traffic):
+            # The plan was made from the live split and words its fallback from there;
+            # what a failure really goes back to is the traffic before the incident's plan.
+            yield (
+                "resumed: if a gate or a later step fails, the traffic goes back to where it "
+                "was before the interrupted rollback began, "
+                f"{tr.describe_routes(original, svc.latest_ready)} "
+                f"(`{tr.shell(self._gcloud(tr.split_of(original)))}`), not to the split it "
+                "was left at"
+            )
         if gates:
             if self.gate is not None:
                 run.gate = self.gate
@@ -910,13 +1005,14 @@ class CloudRunProvider:
         run.attempted = routes
         try:
             served = yield from self._apply(raw, routes, f"send {tr.describe_split(split)}")
-        except (TimedOut, Conflict):
-            raise
         except ProviderError as err:
-            if run.gradual and not tr.same_routes(run.applied, run.original):
+            # A step that timed out may still complete, and a conflict is someone else's
+            # change: neither is undone.  Any other failure of a later gradual step is.
+            undo = not isinstance(err, TimedOut | Conflict)
+            if undo and run.gradual and not tr.same_routes(run.applied, run.original):
                 message = yield from self._restore(run, f"step failed: {err}")
                 raise type(err)(message) from None
-            raise
+            raise type(err)(f"{err}; {self._aftermath(svc.traffic, routes)}") from None
         run.applied = routes
         run.percent = dict(split).get(run.target, 0)
         run.latest_ready = served.latest_ready
@@ -931,7 +1027,14 @@ class CloudRunProvider:
     def _apply(
         self, raw: Any, routes: Sequence[tr.Route], what: str
     ) -> Generator[str, None, tr.ServiceView]:
-        """Send ``routes`` as the traffic, follow the operation, return the served state."""
+        """Send ``routes`` as the traffic, follow the operation, return the served state.
+
+        Everything, the update request included, ends within ``operation_timeout_s``.
+        Once the update was accepted, a poll that fails (a reset, a 5xx, no answer)
+        is asked again until that limit: the operation runs on whether we watch it
+        or not, so a failure to follow it is never reported as the change failing,
+        only as "not seen finishing; it may still complete".
+        """
         from google.cloud import run_v2
 
         api = self._client()
@@ -945,43 +1048,74 @@ class CloudRunProvider:
             for r in routes
         ]
         request = run_v2.UpdateServiceRequest(service=raw)
+        limit = self.cfg.operation_timeout_s
         yield f"update {self.full_name}: {tr.describe_routes(routes)} (etag {raw.etag or 'none'})"
         operation = self._call(
             f"{what} on {self.where}",
             lambda: api.services.update_service(
-                request=request, retry=None, timeout=self.request_timeout_s
+                request=request, retry=None, timeout=self._timeout(limit)
             ),
+            timeout_s=self._timeout(limit),
         )
         op_name = str(operation.operation.name)
-        limit = self.cfg.operation_timeout_s
         yield f"operation {tr.short_name(op_name)} started; following it (limit {limit:g} s)"
         started = time.monotonic()
         deadline = started + limit
         next_note = started + NOTE_EVERY_S
         pb = operation.operation
+        trouble: ProviderError | None = None
         # Traffic changes usually take a few seconds: ask soon, then back off to the interval.
         delay = min(FIRST_POLL_S, self.poll_interval_s)
         while not pb.done:
             now = time.monotonic()
             if now >= deadline:
+                seen = "did not finish"
+                if trouble is not None:
+                    seen = f"was not seen finishing (asking about it failed: {trouble})"
                 raise TimedOut(
-                    f"operation {op_name} ({what}) did not finish within {limit:g} s; it may "
-                    f"still complete: look with `gcloud run services describe {self.cfg.service} "
-                    f"--region {self.cfg.region} --project {self.cfg.project}` before acting again"
+                    f"operation {op_name} ({what}) {seen} within {limit:g} s; "
+                    f"{self._may_still_complete()}"
                 )
             if now >= next_note:
                 yield f"operation still running after {now - started:.0f} s"
                 next_note += NOTE_EVERY_S
             time.sleep(max(0.0, min(delay, deadline - now)))
             delay = min(self.poll_interval_s, delay * 2)
-            pb = self._call(
-                f"follow operation {op_name}",
-                lambda: api.services.get_operation(
-                    request={"name": op_name},
-                    retry=self._retry(),
-                    timeout=self.request_timeout_s,
-                ),
-            )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                continue
+            # This loop is the retry: one question at a time, none taking more than half
+            # the time left, so a hung one leaves time to look at the service and ask again.
+            timeout = self._timeout(max(1.0, left / 2))
+            try:
+                pb = self._call(
+                    f"follow operation {tr.short_name(op_name)}",
+                    functools.partial(
+                        api.services.get_operation,
+                        request={"name": op_name},
+                        retry=None,
+                        timeout=timeout,
+                    ),
+                    timeout_s=timeout,
+                )
+            except (TimedOut, Unavailable) as err:
+                if trouble is None:
+                    yield f"could not ask about the operation ({err}); looking at the service"
+                trouble = err
+                # The service itself is the evidence that counts: served and settled is done.
+                svc = self._served_anyway(routes, deadline)
+                if svc is not None:
+                    served = tr.describe_routes(svc.statuses, svc.latest_ready)
+                    yield (
+                        f"the operation could not be followed, but {self.cfg.service} "
+                        f"serves the new traffic and has settled: {served}"
+                    )
+                    return svc
+            except ProviderError as err:
+                raise type(err)(
+                    f"operation {op_name} ({what}) was accepted but cannot be followed: {err}; "
+                    f"{self._may_still_complete()}"
+                ) from None
         if pb.HasField("error"):
             code = int(pb.error.code)
             cls = _GRPC_ERRORS.get(code, ProviderError)
@@ -993,21 +1127,48 @@ class CloudRunProvider:
         yield f"operation done after {time.monotonic() - started:.1f} s"
         return (yield from self._until_served(routes, deadline))
 
+    def _served_anyway(self, routes: Sequence[tr.Route], deadline: float) -> tr.ServiceView | None:
+        """The service, when it already serves ``routes`` and has settled; else None."""
+        budget = deadline - time.monotonic()
+        if budget <= 0:
+            return None
+        try:
+            _, svc = self._read_service(budget)
+        except ProviderError:
+            return None
+        return svc if self._serves(svc, routes) else None
+
+    def _may_still_complete(self) -> str:
+        return (
+            "it may still complete: look with `gcloud run services describe "
+            f"{self.cfg.service} --region {self.cfg.region} --project {self.cfg.project}` "
+            "before acting again"
+        )
+
     def _until_served(
         self, routes: Sequence[tr.Route], deadline: float
     ) -> Generator[str, None, tr.ServiceView]:
         """Read the service until it serves ``routes`` (and has settled), or the limit passes."""
         while True:
-            _, svc = self._read_service()
-            if self._serves(svc, routes):
-                return svc
-            if time.monotonic() >= deadline:
-                raise TimedOut(
-                    f"the operation finished but {self.cfg.service} does not serve the new "
-                    f"traffic yet: served {tr.describe_routes(svc.statuses, svc.latest_ready)}"
-                )
-            yield "waiting for the new traffic to be served"
-            time.sleep(self.poll_interval_s)
+            try:
+                _, svc = self._read_service(max(1.0, deadline - time.monotonic()))
+            except (TimedOut, Unavailable) as err:
+                if time.monotonic() >= deadline:
+                    raise TimedOut(
+                        f"the operation finished but {self.cfg.service} could not be read to "
+                        f"see the new traffic served: {err}"
+                    ) from None
+                yield f"could not read the service ({err}); asking again"
+            else:
+                if self._serves(svc, routes):
+                    return svc
+                if time.monotonic() >= deadline:
+                    raise TimedOut(
+                        f"the operation finished but {self.cfg.service} does not serve the new "
+                        f"traffic yet: served {tr.describe_routes(svc.statuses, svc.latest_ready)}"
+                    )
+                yield "waiting for the new traffic to be served"
+            time.sleep(max(0.0, min(self.poll_interval_s, deadline - time.monotonic())))
 
     @staticmethod
     def _serves(svc: tr.ServiceView, routes: Sequence[tr.Route]) -> bool:
@@ -1046,6 +1207,26 @@ class CloudRunProvider:
         run.applied = run.original
         now = tr.describe_routes(served.statuses, served.latest_ready)
         return f"{why}; traffic restored as it was: {now}"
+
+    def _aftermath(self, before: Sequence[tr.Route], routes: Sequence[tr.Route]) -> str:
+        """What the traffic is after a change that failed or was not seen through, read again."""
+        name = self.cfg.service
+        try:
+            _, svc = self._read_service(AFTERMATH_S)
+        except ProviderError as err:
+            return f"what {name} serves now could not be read ({err})"
+        served = tr.describe_routes(svc.statuses, svc.latest_ready)
+        if tr.same_routes(svc.traffic, before):
+            return f"the traffic was not changed: {name} serves {served}"
+        if tr.same_routes(svc.traffic, routes):
+            if self._serves(svc, routes):
+                return f"{name} now serves the new traffic all the same: {served}"
+            still = "; the change is still in progress" if not svc.settled else ""
+            return f"{name} asks for the new traffic but serves {served}{still}"
+        asked = tr.describe_routes(svc.traffic, svc.latest_ready)
+        return (
+            f"someone else changed the traffic meanwhile: {name} asks for {asked}, serves {served}"
+        )
 
     def _describe_served(self) -> str:
         try:
@@ -1165,6 +1346,11 @@ class CloudRunProvider:
                 f"LATEST (`{tr.shell(self._gcloud(None))}`)"
             )
         return True, message
+
+
+def _in_progress(svc: tr.ServiceView) -> bool:
+    """A change to the service is still being acted on."""
+    return svc.reconciling or svc.observed_generation < svc.generation
 
 
 def _all_latest(state: _State) -> bool:

@@ -139,6 +139,9 @@ class CloudRunStore:
         self.on_traffic: list[Callable[[JSON], None]] = []
         #: Full service names whose spec updates are counted (PATCH accepted).
         self.updates: list[JSON] = []
+        #: Called with the service's full name when an update arrives, before its etag is
+        #: checked: a test makes "someone else's" change there, and loses the race for real.
+        self.before_update: list[Callable[[str], None]] = []
 
     # ----------------------------------------------------------------- building state
 
@@ -338,7 +341,7 @@ class CloudRunStore:
         why = ""
         if newest and not self.revision_ready(newest):
             rev = self.revisions[newest]
-            ready = next((c for c in rev["conditions"] if c["type"] == "Ready"), {})
+            ready: JSON = next((c for c in rev["conditions"] if c["type"] == "Ready"), {})
             why = ready.get("message") or (
                 f"Revision '{short(newest)}' is not ready and cannot serve traffic."
             )
@@ -426,6 +429,8 @@ class CloudRunStore:
         with self.lock:
             self.tick()
             svc = self.service(project, region, service, "run.services.update")
+            for hook in list(self.before_update):
+                hook(svc["name"])
             etag = body.get("etag")
             if etag and etag != svc["etag"]:
                 raise ApiError(
