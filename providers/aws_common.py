@@ -126,7 +126,7 @@ def translate(
         if code in THROTTLED_CODES:
             return Unavailable(
                 f"AWS is throttling {where} ({code}: {message}) after {attempts} "
-                "attempts; wait a minute and try again"
+                f"attempt{'s' if attempts != 1 else ''}; wait a minute and try again"
             )
         if code in NOT_FOUND_CODES:
             return NotFound(f"{message} ({where})")
@@ -208,11 +208,28 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         #: Attempts per call in total (first try included) before an error surfaces.
         self.max_attempts = MAX_ATTEMPTS
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, ...], Any] = {}
 
-    def client(self, service: str, region: str = "") -> Any:
+    def client(
+        self,
+        service: str,
+        region: str = "",
+        *,
+        read_timeout_s: float | None = None,
+        max_attempts: int | None = None,
+    ) -> Any:
+        """The client for ``service`` in ``region`` (default: the configured one).
+
+        ``read_timeout_s`` / ``max_attempts`` make a separate client with a
+        shorter leash, e.g. for the polls of a wait that has its own time limit
+        and retries on its own.
+        """
         region = region or self.region
-        key = (service, region)
+        timeout = READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
+        attempts = self.max_attempts if max_attempts is None else max_attempts
+        key: tuple[str, ...] = (service, region)
+        if (timeout, attempts) != (READ_TIMEOUT_S, self.max_attempts):
+            key = (service, region, f"{timeout:g}", str(attempts))
         with _SESSION_LOCK:
             if key in self._clients:
                 return self._clients[key]
@@ -225,9 +242,9 @@ class AwsClients:
                     session = boto3.session.Session(profile_name=self.profile or None)
                     _SESSIONS[self.profile] = session
                 config = Config(
-                    retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    read_timeout=READ_TIMEOUT_S,
+                    retries={"mode": "standard", "total_max_attempts": attempts},
+                    connect_timeout=min(CONNECT_TIMEOUT_S, timeout),
+                    read_timeout=timeout,
                     user_agent_extra="rollback-console",
                 )
                 made = session.client(

@@ -24,7 +24,12 @@ two ways the waiter is not: a deployment whose ``rolloutState`` is FAILED (the
 circuit breaker gave up) is a failure, not "stable", and the deployment left
 must run the planned task definition.  Progress is reported while waiting; a
 rollout that does not settle within the step's time limit is reported as
-such, never as done.
+such, never as done.  Once UpdateService has answered, the change is made (its
+answer is the proof): reads of the rollout that fail after that (throttling, a
+reset or hung connection, a 5xx) are reported and polled again until the time
+limit, each poll given at most a tenth of it and no retries of its own, so a
+flaky API makes the rollback "not verified", never "failed", and never holds
+the wait past its limit.
 
 ECS accepts and reports task definitions both as ``family:rev`` and as ARNs
 (and some emulators store whatever ``update-service`` was given): everything
@@ -62,6 +67,7 @@ from console.model import (
     ProgressEvent,
     ProgressStatus,
     ReadyResult,
+    RestorePoint,
     Revision,
     Snapshot,
     Step,
@@ -69,7 +75,7 @@ from console.model import (
     Unit,
     utcnow,
 )
-from providers.aws_common import AwsClients, as_utc, aws_errors, call, hhmm
+from providers.aws_common import READ_TIMEOUT_S, AwsClients, as_utc, aws_errors, call, hhmm
 from providers.aws_rds import (
     RDS_FAILED_STATES,
     RdsSnapshot,
@@ -123,6 +129,11 @@ _OP_WAIT_RDS = ("rds", "wait", "db-instance-available")
 #: Waits poll quickly at first (a rollout that is already done is seen at once),
 #: then back off to ``poll_interval_s``.
 _FIRST_POLL_S = 0.5
+#: A poll made while waiting gets at most a tenth of the wait's time limit to be
+#: answered (but never less than this, nor more than the usual read timeout), and
+#: one attempt: the wait polls again by itself, and a hung or throttled call must
+#: not hold the wait past its own limit.
+_POLL_READ_TIMEOUT_MIN_S = 2.0
 
 
 # --------------------------------------------------------------------------- parsing
@@ -297,12 +308,18 @@ class EcsProvider:
     def where(self) -> str:
         return f"service {self.cfg.service} in cluster {self.cfg.cluster} ({self.cfg.region})"
 
-    def _ecs(self) -> Any:
-        return self.aws.client("ecs")
+    def _ecs(self, *, poll: bool = False) -> Any:
+        """The ECS client; ``poll``: the one for a wait's polls (short read timeout, one try)."""
+        if not poll:
+            return self.aws.client("ecs")
+        timeout = min(
+            READ_TIMEOUT_S, max(_POLL_READ_TIMEOUT_MIN_S, self.service.ready_timeout_s / 10)
+        )
+        return self.aws.client("ecs", read_timeout_s=timeout, max_attempts=1)
 
     # ------------------------------------------------------------------ reading
 
-    def _describe_service(self, *, tags: bool = False) -> dict[str, Any]:
+    def _describe_service(self, *, tags: bool = False, poll: bool = False) -> dict[str, Any]:
         cluster_missing = NotFound(
             f"ECS cluster {self.cfg.cluster!r} not found in {self.cfg.region} "
             f"(cluster in [services.ecs] of {self.service.name})"
@@ -311,8 +328,9 @@ class EcsProvider:
         found = call(
             "ecs:DescribeServices",
             f"reading {self.where}",
-            self._ecs().describe_services,
+            self._ecs(poll=poll).describe_services,
             missing={"ClusterNotFoundException": cluster_missing},
+            attempts=1 if poll else self.aws.max_attempts,
             cluster=self.cfg.cluster,
             services=[self.cfg.service],
             **extra,
@@ -331,7 +349,9 @@ class EcsProvider:
             )
         return svc
 
-    def _task_definition(self, ref: str, *, fresh: bool = False) -> dict[str, Any]:
+    def _task_definition(
+        self, ref: str, *, fresh: bool = False, poll: bool = False
+    ) -> dict[str, Any]:
         """The task definition ``ref`` names (ARN, ``family:rev`` or family = latest ACTIVE).
 
         Cached: a revision never changes once registered, except its status
@@ -348,8 +368,9 @@ class EcsProvider:
         found = call(
             "ecs:DescribeTaskDefinition",
             f"reading task definition {ref}",
-            self._ecs().describe_task_definition,
+            self._ecs(poll=poll).describe_task_definition,
             missing={"ClientException": missing, "InvalidParameterException": missing},
+            attempts=1 if poll else self.aws.max_attempts,
             taskDefinition=ref,
             include=["TAGS"],
         )
@@ -362,10 +383,10 @@ class EcsProvider:
             self._task_defs[real] = td
         return td
 
-    def _read(self) -> _ServiceState:
-        svc = self._describe_service()
+    def _read(self, *, poll: bool = False) -> _ServiceState:
+        svc = self._describe_service(poll=poll)
         ref = str(svc.get("taskDefinition", ""))
-        td = self._task_definition(ref)
+        td = self._task_definition(ref, poll=poll)
         return _ServiceState(svc, td, td_key(str(td["taskDefinitionArn"])))
 
     def _family_keys(self, family: str, status: str = "ACTIVE", limit: int = 0) -> list[str]:
@@ -472,6 +493,8 @@ class EcsProvider:
             notes.append(
                 f"Image rollback (action rollback-image) offers {len(tags)} ECR tag(s) of {repo}"
             )
+        points: tuple[RestorePoint, ...] = ()
+        rds_error = ""
         if self.cfg.rds_instance:
             snaps, rds_error = self._rds_cached()
             if rds_error:
@@ -481,7 +504,19 @@ class EcsProvider:
                 facts.append(
                     (f"RDS snapshots of {self.cfg.rds_instance}", f"{len(snaps)}, newest {newest}")
                 )
+                points = tuple(
+                    RestorePoint(
+                        s.id,
+                        s.created,
+                        s.status,
+                        s.kind + (f", {s.size_gb} GiB" if s.size_gb else ""),
+                    )
+                    for s in snaps
+                )
         return Snapshot(
+            restore_source=f"RDS {self.cfg.rds_instance}" if self.cfg.rds_instance else "",
+            restore_points=points,
+            restore_error=rds_error,
             service=self.service.name,
             environment=self.service.environment,
             provider=self.name,
@@ -1510,16 +1545,32 @@ class EcsProvider:
             else f"forcing a new deployment of {self.label}"
         )
         with aws_errors("ecs:UpdateService", doing):
-            self._ecs().update_service(**kwargs)
-        after = self._read()
-        primary = after.primary() or {}
+            found = self._ecs().update_service(**kwargs)
+        # UpdateService answers with the service as it now is: that answer is the proof,
+        # not a second read, which may fail although the change is made (the wait
+        # step then reads the rollout, tolerating a flaky API until its time limit).
+        answer: dict[str, Any] = dict(found.get("service") or {})
+        key = td_key(str(answer.get("taskDefinition", "")))
+        if not key:
+            try:
+                after = self._read(poll=True)
+            except (Unavailable, TimedOut) as err:
+                yield ProgressEvent(
+                    index,
+                    ProgressStatus.FINISHED,
+                    f"ECS accepted the update of {self.label}"
+                    + (f" to {target}" if target else "")
+                    + f"; the service could not be read back yet ({err})",
+                )
+                return
+            answer, key = after.service, after.key
+        primary = _ServiceState(answer, {}, key).primary() or {}
         new_id = str(primary.get("id", ""))
         started = new_id and new_id != before_id
         if target:
-            if after.key != td_key(target):
+            if key != td_key(target):
                 raise Conflict(
-                    f"ECS accepted the update but {self.label} now reports {after.key}, "
-                    f"not {target}"
+                    f"ECS accepted the update but {self.label} now reports {key}, not {target}"
                 )
             deployment = (
                 f"ECS started deployment {new_id}"
@@ -1538,7 +1589,7 @@ class EcsProvider:
             yield ProgressEvent(
                 index,
                 ProgressStatus.FINISHED,
-                f"ECS accepted a new deployment of {after.key}; {deployment}",
+                f"ECS accepted a new deployment of {key}; {deployment}",
             )
 
     def _run_restore(self, index: int, opts: dict[str, list[str]]) -> Iterator[ProgressEvent]:
@@ -1580,7 +1631,11 @@ class EcsProvider:
         last = ""
         pause = _FIRST_POLL_S
         while True:
-            state, message = self._settle_state(plan)
+            try:
+                state, message = self._settle_state(plan)
+            except (Unavailable, TimedOut) as err:
+                # The change is made; only reading its progress failed: say so, poll again.
+                state, message = "waiting", f"could not read the rollout: {err}"
             if state == "ready":
                 if plan.action == "restore-rds-snapshot":
                     new_id = self._restored_instance(plan)
@@ -1638,8 +1693,12 @@ class EcsProvider:
         return "waiting", f"{new_id} is {status}"
 
     def _rollout_state(self, plan: Plan) -> tuple[str, str]:
-        state = self._read()
+        state = self._read(poll=True)
         target = self._target_key(plan)
+        if state.key != target and self._is_image_copy(plan, state):
+            # An image rollback's copy that ECS numbered otherwise than planned, seen by
+            # a console that did not register it (a resumed one): the image decides.
+            target = state.key
         deployments = state.deployments
         primary = state.primary()
         name = self.cfg.service
@@ -1653,15 +1712,21 @@ class EcsProvider:
                 + (f": {reason}" if reason else "")
                 + f"; {name} runs {state.key}"
             )
-        if primary_key != target:
-            if state.key == target:
-                return "waiting", (
-                    f"{name} points at {target} but ECS has not started its deployment yet "
-                    f"(PRIMARY still {primary_key})"
-                )
+        if state.key != target:
+            # The service itself names another task definition: not ours to wait for.
+            now = (
+                f"runs {state.key}"
+                if primary_key == state.key
+                else f"points at {state.key} (PRIMARY deployment still on {primary_key})"
+            )
             return "failed", (
-                f"{name} now runs {primary_key}, not {target}: it was changed by someone else "
+                f"{name} now {now}, not {target}: it was changed by someone else "
                 "or rolled back by the circuit breaker" + (f" ({reason})" if reason else "")
+            )
+        if primary_key != target:
+            return "waiting", (
+                f"{name} points at {target} but ECS has not started its deployment yet "
+                f"(PRIMARY still {primary_key})"
             )
         before = str(plan.data.get("deployment_before", ""))
         if plan.action == "force-new-deployment" and before and primary.get("id") == before:
@@ -1676,6 +1741,13 @@ class EcsProvider:
             )
         lines = "; ".join(f"{d.get('status')} {self._deployment_line(d)}" for d in deployments)
         return "waiting", f"{len(deployments)} deployment(s): {lines}"
+
+    def _is_image_copy(self, plan: Plan, state: _ServiceState) -> bool:
+        """Whether ``plan`` is an image rollback whose image the live revision runs."""
+        if plan.action != "rollback-image" or not plan.to_revision.image:
+            return False
+        image = str(self._main_container_or_first(state.task_definition).get("image", ""))
+        return image == plan.to_revision.image
 
     def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
         """Poll until the rollout settled (module doc), FAILED, or ``timeout_s`` passed.

@@ -18,7 +18,20 @@ encoded in the request's protocol so botocore parses it like the real thing:
     with AwsFaultProxy(moto_url) as proxy:
         proxy.fail("DescribeServices", "AccessDeniedException", "User: x is not authorized")
         proxy.fail("GetMetricData", "ThrottlingException", "Rate exceeded", count=1)
-        proxy.seen   # [(operation, "forwarded" | CODE), ...]
+        proxy.seen   # [(operation, "forwarded" | CODE | "hang"), ...]
+
+Besides AWS errors, for faults a network (not AWS) causes and for timing a
+test around one call:
+
+* ``hang(operation)``: the request is taken and never forwarded nor answered
+  until ``release_hung()`` (then its connection is closed): a console killed
+  while it waits there was killed *before* that call reached AWS.
+* ``after(operation, callback)``: ``callback()`` runs once moto answered the
+  operation and before the client receives that answer, e.g. to kill the
+  console at the one moment its change took effect but it never learnt so, or
+  to let "someone else" change the service right then.
+* ``forwarded(operation)`` counts the requests of an operation that reached
+  moto; ``wait_for(condition)`` waits (bounded) until the proxy saw enough.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import json
 import struct
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,6 +55,19 @@ class Fault:
     status: int = 400
     #: How many more requests it answers (None: until removed).
     count: int | None = None
+    hits: int = 0
+    #: "error": answer with the AWS error; "hang": hold the request, never forward it.
+    action: str = "error"
+
+
+@dataclass
+class Hook:
+    """A callback run after moto answered ``operation``, before the client gets the answer."""
+
+    operation: str
+    callback: Callable[[], object]
+    #: How many more times it runs (None: every time).
+    count: int | None = 1
     hits: int = 0
 
 
@@ -69,8 +96,11 @@ class AwsFaultProxy:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.faults: list[Fault] = []
+        self.hooks: list[Hook] = []
         self.seen: list[tuple[str, str]] = []
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._release = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,18 +117,20 @@ class AwsFaultProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def __enter__(self) -> AwsFaultProxy:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -116,9 +148,41 @@ class AwsFaultProxy:
             self.faults.append(fault)
         return fault
 
+    def hang(self, operation: str, *, count: int | None = None) -> Fault:
+        """Hold ``operation``'s requests unanswered (never forwarded) until ``release_hung()``."""
+        fault = Fault(operation, "hang", "", count=count, action="hang")
+        self._release.clear()
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def release_hung(self) -> None:
+        """Close the connections of the held requests (nothing is forwarded or answered)."""
+        self._release.set()
+
+    def after(
+        self, operation: str, callback: Callable[[], object], *, count: int | None = 1
+    ) -> Hook:
+        """Run ``callback()`` once moto answered ``operation``, before the client gets it."""
+        hook = Hook(operation, callback, count)
+        with self._lock:
+            self.hooks.append(hook)
+        return hook
+
+    def forwarded(self, operation: str) -> int:
+        """How many requests of ``operation`` reached moto."""
+        with self._lock:
+            return self.seen.count((operation, "forwarded"))
+
+    def wait_for(self, condition: Callable[[], object], timeout_s: float = 30.0) -> bool:
+        """Wait until ``condition()`` holds, re-checked whenever a request came in."""
+        with self._changed:
+            return self._changed.wait_for(lambda: bool(condition()), timeout_s)
+
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
+            self.hooks.clear()
 
     def _match(self, operation: str) -> Fault | None:
         with self._lock:
@@ -145,6 +209,11 @@ class AwsFaultProxy:
         fault = self._match(operation)
         with self._lock:
             self.seen.append((operation, fault.code if fault else "forwarded"))
+            self._changed.notify_all()
+        if fault is not None and fault.action == "hang":
+            self._release.wait(300)
+            handler.close_connection = True
+            return
         if fault is not None:
             self._answer_fault(handler, protocol, fault)
             return
@@ -154,6 +223,11 @@ class AwsFaultProxy:
             conn.request(handler.command, handler.path, body=body, headers=headers)
             response = conn.getresponse()
             payload = response.read()
+        finally:
+            conn.close()
+        for hook in self._hooks_for(operation):
+            hook.callback()
+        try:
             handler.send_response(response.status)
             for key, value in response.getheaders():
                 if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -161,8 +235,19 @@ class AwsFaultProxy:
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()
             handler.wfile.write(payload)
-        finally:
-            conn.close()
+        except OSError:
+            handler.close_connection = True  # the client is gone (a hook may have killed it)
+
+    def _hooks_for(self, operation: str) -> list[Hook]:
+        due = []
+        with self._lock:
+            for hook in self.hooks:
+                if hook.operation == operation and (hook.count is None or hook.count > 0):
+                    if hook.count is not None:
+                        hook.count -= 1
+                    hook.hits += 1
+                    due.append(hook)
+        return due
 
     @staticmethod
     def _answer_fault(handler: BaseHTTPRequestHandler, protocol: str, fault: Fault) -> None:

@@ -1,0 +1,742 @@
+"""Faults in the middle of an ECS rollback, through real processes and real sockets.
+
+The console runs headless (``python -m console.cli``) as its own process and
+reaches moto's AWS server through two proxies, as it would reach AWS through
+a network::
+
+    console --> FaultProxy (tests/faultproxy.py) --> AwsFaultProxy (tests/aws/faults.py) --> moto
+
+``FaultProxy`` does what a network does (connection resets, hangs, a 503 from
+something in between); ``AwsFaultProxy`` knows which ECS operation each
+request is, answers chosen ones with AWS's own errors (ServiceUnavailable,
+ThrottlingException, ClientException), holds one unanswered, runs a callback
+at the moment moto answered one (to kill the console right then, or to let
+"someone else" change the service), and counts what reached moto, so "not
+updated twice" is counted at the wire, not inferred.  No SDK call is patched.
+
+Driven by hand in the test process, because moto does not model them:
+
+* ECS's scheduler (``Scheduler`` below, on ``tests.aws.moto_server.EcsScheduler``):
+  the new deployment (PRIMARY, IN_PROGRESS, 0 running) is created the moment
+  moto answered ``UpdateService`` and before the console reads that answer, as
+  ECS creates it inside the call (moto itself only renames the old deployment
+  of a forced one); the rollout is finished (tasks replaced, COMPLETED) only
+  when the test lets it.  Held, it keeps the console waiting, which is where
+  it is killed.
+* The load balancer's CloudWatch metrics (``ALB`` below): 40% 5xx while the
+  bad revision (web:3, v1.3.0) serves, none otherwise.  CloudWatch is read
+  straight from moto, so the faults are the ECS API's alone.
+
+Each test checks what the issue asks for: the exit code of the contract, one
+truthful line and no traceback, the journal closed (or, after SIGKILL, open
+and complete), exactly one history entry, and the platform in the right state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from console.history import read_entries
+from console.resume import open_incidents
+from providers.aws_common import MAX_ATTEMPTS
+from tests.aws.faults import AwsFaultProxy
+from tests.aws.moto_server import (
+    CLUSTER,
+    LOAD_BALANCER,
+    REGION,
+    SERVICE,
+    TARGET_GROUP,
+    EcsScheduler,
+    World,
+    ecs_backend,
+    isolate_env,
+    key_of,
+    moto_url,
+    reset,
+)
+from tests.e2e.test_headless_rollback import field
+from tests.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.e2e
+
+REASON = "5xx after v1.3.0"
+#: Verification window: CloudWatch counts whole seconds from the rollout on, and
+#: the ALB reports every 0.2 s, so 2 s always holds data (1 s may not).
+VERIFY_S = "2"
+#: Bound of every wait for the console to get somewhere (never a timing assertion).
+PATIENCE_S = 60.0
+
+
+class Scheduler:
+    """ECS's scheduler for a console in another process: starts rollouts, finishes them if let.
+
+    ``settling`` set: a rollout is finished as soon as the service asks for it.
+    Cleared: it is started (new PRIMARY deployment IN_PROGRESS, 0 running) and
+    stays so, the state in which a console waits.
+    """
+
+    def __init__(self, scheduler: EcsScheduler, *, settle: bool = True) -> None:
+        self.scheduler = scheduler
+        self.settling = threading.Event()
+        self._lock = threading.Lock()
+        if settle:
+            self.settling.set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
+
+    def __enter__(self) -> Scheduler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def begin(self) -> None:
+        """What UpdateService does before it answers: the new PRIMARY deployment."""
+        with self._lock:
+            self.scheduler.begin()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            with self._lock:
+                try:
+                    if self.scheduler.pending():
+                        if self.settling.is_set():
+                            self.scheduler.settle()
+                        else:
+                            self.scheduler.begin()
+                except KeyError:
+                    continue  # the world is being reset
+
+
+class ALB:
+    """The target group's CloudWatch metrics every 0.2 s: 40% 5xx while ``bad`` serves."""
+
+    def __init__(self, world: World, bad: str = "web:3") -> None:
+        self.world = world
+        self.bad = bad
+        world.client("cloudwatch")  # made here: making clients is not thread-safe
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alb", daemon=True)
+
+    def __enter__(self) -> ALB:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # Stamped before looking at what serves: a 5xx of the bad revision never
+            # carries a time after the rollout finished.
+            at = datetime.now(UTC)
+            svc = ecs_backend().services.get(f"{CLUSTER}:{SERVICE}")
+            serving = key_of(str(svc.deployments[0]["taskDefinition"])) if svc else ""
+            errors = 40.0 if serving == self.bad else 0.0
+            self.world.put_alb_traffic(100.0, errors, latency_s=0.08, at=at)
+            self._stop.wait(0.2)
+
+
+@dataclass
+class Rig:
+    """The world, the two proxies, the scheduler and the console's config and state."""
+
+    world: World
+    api: AwsFaultProxy
+    net: FaultProxy
+    scheduler: Scheduler
+    alb: ALB
+    root: Path
+    config: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "rollback-history.md"
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "console.cli", *args, "--config", str(self.config)]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def rollback(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "rollback", "web", "--yes", "--reason", REASON, "--verify-window", VERIFY_S, *args
+        )
+
+    def resume(self) -> subprocess.CompletedProcess[str]:
+        return self.run("resume", "web", "--yes", "--verify-window", VERIFY_S)
+
+    def journal(self) -> list[dict[str, Any]]:
+        files = list((self.state_dir / "journal").glob("*.jsonl"))
+        assert len(files) == 1, files
+        lines = files[0].read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def journaled(self, step: int, status: str) -> bool:
+        folder = self.state_dir / "journal"
+        if not folder.is_dir():
+            return False
+        for path in folder.glob("*.jsonl"):
+            for line in path.read_text().splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # the line being written
+                if (event.get("event"), event.get("index"), event.get("status")) == (
+                    "step",
+                    step,
+                    status,
+                ):
+                    return True
+        return False
+
+    def one_entry(self) -> str:
+        entries = read_entries(self.history)
+        assert len(entries) == 1, [e.id for e in entries]
+        assert entries[0].note == "", entries[0].note
+        return self.history.read_text()
+
+    def open_incidents(self) -> list[Any]:
+        return open_incidents(self.state_dir)
+
+    def lock_tags(self) -> list[str]:
+        arn = self.world.service()["serviceArn"]
+        tags = self.world.ecs.list_tags_for_resource(resourceArn=arn)["tags"]
+        return [t["key"] for t in tags if t["key"].startswith("rollback-console:")]
+
+    def revisions(self) -> list[str]:
+        arns = self.world.ecs.list_task_definitions(familyPrefix="web")["taskDefinitionArns"]
+        return sorted(a.rsplit("/", 1)[-1] for a in arns)
+
+    def live_image(self) -> str:
+        td = self.world.ecs.describe_task_definition(taskDefinition=self.world.live_key())
+        return str(td["taskDefinition"]["containerDefinitions"][0]["image"])
+
+    def rollout(self) -> list[tuple[str, str]]:
+        return [
+            (str(d["taskDefinition"]).rsplit("/", 1)[-1], str(d.get("rolloutState")))
+            for d in self.world.service()["deployments"]
+        ]
+
+
+def write_config(world: World, endpoint: str, root: Path, ready_timeout_s: float) -> Path:
+    metric = {
+        "namespace": "AWS/ApplicationELB",
+        "dimensions": {"LoadBalancer": LOAD_BALANCER, "TargetGroup": TARGET_GROUP},
+    }
+    config = {
+        "console": {
+            "operator": "oncall",
+            "history_file": str(root / "rollback-history.md"),
+            "state_dir": str(root / "state"),
+        },
+        "services": [
+            {
+                "name": "web",
+                "environment": "production",
+                "provider": "ecs",
+                "verify_window_s": 1,
+                "ready_timeout_s": ready_timeout_s,
+                "ecs": {
+                    "cluster": CLUSTER,
+                    "service": SERVICE,
+                    "region": REGION,
+                    "endpoint_url": endpoint,
+                    "container": "app",
+                    "lock_ttl_s": 600,
+                },
+                "error_rate": {
+                    "source": "cloudwatch",
+                    "url": world.url,  # straight to moto: the faults are the ECS API's
+                    "window_s": 60,
+                    "interval_s": 1,
+                    "expression": "errors / requests",
+                    "metrics": [
+                        {"id": "errors", "metric_name": "HTTPCode_Target_5XX_Count", **metric},
+                        {"id": "requests", "metric_name": "RequestCount", **metric},
+                        {
+                            "id": "latency",
+                            "metric_name": "TargetResponseTime",
+                            "stat": "Maximum",
+                            **metric,
+                        },
+                    ],
+                },
+            }
+        ],
+    }
+    path = root / "console.toml"
+    path.write_text(tomli_w.dumps(config))
+    return path
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
+    isolate_env(monkeypatch, tmp_path)
+    url = moto_url()
+    reset(url)
+    return World(url).build(rds=False)
+
+
+def make_rig(world: World, root: Path, *, settle: bool, ready_timeout_s: float) -> Iterator[Rig]:
+    with (
+        AwsFaultProxy(world.url) as api,
+        FaultProxy(api.url) as net,
+        ALB(world) as alb,
+        Scheduler(world.scheduler, settle=settle) as scheduler,
+    ):
+        api.after("UpdateService", scheduler.begin, count=None)
+        config = write_config(world, net.url(), root, ready_timeout_s)
+        world.put_alb_traffic(100.0, 40.0)  # the last minute before the console starts
+        try:
+            yield Rig(world, api, net, scheduler, alb, root, config)
+        finally:
+            api.release_hung()
+            net.release_hung()
+
+
+@pytest.fixture
+def rig(world: World, tmp_path: Path) -> Iterator[Rig]:
+    """The rollout settles as soon as the service asks for it."""
+    yield from make_rig(world, tmp_path, settle=True, ready_timeout_s=30)
+
+
+@pytest.fixture
+def held(world: World, tmp_path: Path) -> Iterator[Rig]:
+    """The rollout starts but does not finish until ``rig.scheduler.settling`` is set."""
+    yield from make_rig(world, tmp_path, settle=False, ready_timeout_s=30)
+
+
+@pytest.fixture
+def short(world: World, tmp_path: Path) -> Iterator[Rig]:
+    """Held rollouts and a 1 s time limit for the wait."""
+    yield from make_rig(world, tmp_path, settle=False, ready_timeout_s=1)
+
+
+def wait_until(condition: Callable[[], object], what: str, proc: Any = None) -> None:
+    """Poll ``condition`` (bounded); a console that exits first fails with its output."""
+    deadline = time.monotonic() + PATIENCE_S
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the console exited {proc.returncode} before {what}:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.02)
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    text = output(result)
+    assert "Traceback" not in text, text
+    assert "unexpected" not in result.stderr, text
+
+
+def failure_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one ``rollback failed:`` line on stderr (asserting there is exactly one)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("rollback failed:")]
+    assert len(lines) == 1, output(result)
+    return lines[0]
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL, as a dying bastion or an OOM killer would; no chance to clean up."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+# --------------------------------------------------------------------------- API errors
+
+
+def test_update_service_unavailable_after_retries_fails_cleanly_and_changes_nothing(
+    rig: Rig,
+) -> None:
+    rig.api.fail("UpdateService", "ServiceUnavailable", "Service Unavailable", status=503)
+    result = rig.rollback()
+
+    assert result.returncode == 1, output(result)
+    assert_no_traceback(result)
+    line = failure_line(result)
+    assert line.startswith(
+        "rollback failed: AWS answered ServiceUnavailable to ecs:UpdateService "
+        "(pointing web (production) at web:2)"
+    ), line
+    # botocore retried the 503 (standard mode, 3 attempts); none of it reached ECS.
+    assert rig.api.seen.count(("UpdateService", "ServiceUnavailable")) == MAX_ATTEMPTS
+    assert rig.api.forwarded("UpdateService") == 0
+    assert rig.world.live_key() == "web:3"
+
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rollback failed"
+    assert "AWS answered ServiceUnavailable to ecs:UpdateService" in entry
+    assert rig.open_incidents() == []
+    assert rig.lock_tags() == []
+
+
+def test_throttled_while_waiting_is_retried_and_the_rollback_completes(rig: Rig) -> None:
+    """As many throttled DescribeServices in a row as botocore tries one call: the wait
+    rides it out (one poll after another) instead of calling the rollback failed."""
+    throttled: list[Any] = []
+    rig.api.after(
+        "UpdateService",
+        lambda: throttled.append(
+            rig.api.fail("DescribeServices", "ThrottlingException", "Rate exceeded", count=3)
+        ),
+    )
+    result = rig.rollback()
+
+    assert result.returncode == 0, output(result)
+    assert_no_traceback(result)
+    assert throttled and throttled[0].hits == 3, "the fault never fired in full"
+    assert "AWS is throttling ecs:DescribeServices" in result.stdout  # said, not hidden
+    assert "outcome: rolled back and verified" in result.stdout
+    assert rig.api.forwarded("UpdateService") == 1
+    assert rig.world.live_key() == "web:2"
+    assert field(rig.one_entry(), "Outcome") == "rolled back and verified"
+    assert rig.open_incidents() == []
+
+
+FAULTS_WHILE_WAITING: dict[str, tuple[Callable[[Rig], object], str]] = {
+    "reset": (lambda r: r.net.reset(), "cannot reach AWS for ecs:DescribeServices"),
+    "hang": (lambda r: r.net.hang(), "AWS did not answer ecs:DescribeServices"),
+    "503": (lambda r: r.net.respond(503), "AWS answered 503 to ecs:DescribeServices"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS_WHILE_WAITING))
+def test_api_lost_after_update_service_is_rolled_back_but_not_verified(
+    short: Rig, fault: str
+) -> None:
+    """From the moment ECS accepted the update, every ECS request fails, for the whole wait.
+
+    Truthful means: the service was switched (it was), the rollout was not seen
+    to finish (it was not), so "rolled back, not verified" and exit 1, never
+    "rollback failed" and never success.
+    """
+    rig = short
+    apply, words = FAULTS_WHILE_WAITING[fault]
+    rig.api.after("UpdateService", lambda: apply(rig))
+    proc = rig.start("rollback", "web", "--yes", "--reason", REASON)
+    try:
+        # The API comes back once the wait step gave up (so the test does not sit
+        # out botocore's back-off for the lock release and the last snapshot).
+        wait_until(lambda: rig.journaled(1, "skipped"), "the wait gave up", proc)
+        rig.net.clear()
+        rig.net.release_hung()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        kill(proc)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    assert result.returncode == 1, output(result)
+    assert_no_traceback(result)
+    assert "rollback failed" not in output(result)
+    assert "NOT READY: not settled within 1 s" in result.stdout
+    assert "outcome: rolled back, not verified" in result.stdout
+    assert any(s.action == ("respond" if fault == "503" else fault) for s in rig.net.seen)
+    assert rig.world.live_key() == "web:2"  # the switch happened
+    assert rig.api.forwarded("UpdateService") == 1
+
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rolled back, not verified"
+    assert field(entry, "Time to recover").startswith("not recovered")
+    assert words in entry, entry
+    assert "web (production) now points at web:2" in entry
+    events = rig.journal()
+    assert [e["status"] for e in events if e["event"] == "step"] == [
+        "started",
+        "finished",
+        "started",
+        "skipped",
+    ]
+    assert [e["event"] for e in events].count("recorded") == 1
+    assert rig.open_incidents() == []
+
+
+# --------------------------------------------------------------------------- conflicts
+
+
+def someone_else_deploys(rig: Rig, key: str) -> Callable[[], object]:
+    def deploy() -> None:
+        rig.world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=key)
+
+    return deploy
+
+
+CONFLICTS: dict[str, tuple[Callable[[Rig], object], list[str], str]] = {
+    # Another deploy lands after the plan, while the console takes its lock.
+    "changed before the switch": (
+        lambda r: r.api.after("TagResource", someone_else_deploys(r, "web:1")),
+        [
+            "rollback failed: web (production) changed since the plan: it runs web:1, "
+            "the plan started from web:3; plan again"
+        ],
+        "web:1",
+    ),
+    # ECS refuses the update (the target was deregistered meanwhile).
+    "update refused": (
+        lambda r: r.api.fail("UpdateService", "ClientException", "TaskDefinition is inactive"),
+        [
+            "rollback failed: ecs:UpdateService (pointing web (production) at web:2) failed: "
+            "ClientException: TaskDefinition is inactive"
+        ],
+        "web:3",
+    ),
+    # Another deploy lands right after the console's update, during the wait.
+    "changed during the wait": (
+        lambda r: r.api.after("UpdateService", someone_else_deploys(r, "web:1")),
+        # (ECS may or may not have started the other deployment when the console looks.)
+        ["rollback failed: web now ", " web:1", ", not web:2: it was changed by someone else"],
+        "web:1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFLICTS))
+def test_a_conflicting_change_or_a_refused_update_is_one_clear_line(rig: Rig, case: str) -> None:
+    arrange, words, live = CONFLICTS[case]
+    arrange(rig)
+    result = rig.rollback()
+
+    assert result.returncode == 1, output(result)
+    assert_no_traceback(result)
+    line = failure_line(result)
+    assert line.startswith(words[0]) and all(w in line for w in words), line
+    assert rig.world.live_key() == live  # the other change is left alone
+    assert rig.api.forwarded("UpdateService") == (1 if case == "changed during the wait" else 0)
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rollback failed"
+    assert line.removeprefix("rollback failed: ") in entry
+    assert rig.open_incidents() == []
+    assert rig.lock_tags() == []
+
+
+# --------------------------------------------------------------------------- SIGKILL, resume
+
+
+def assert_resumed_once(rig: Rig, resumed: subprocess.CompletedProcess[str], during: str) -> str:
+    """After ``resume``: success, one entry that tells of the interruption, nothing open."""
+    assert resumed.returncode == 0, output(resumed)
+    assert_no_traceback(resumed)
+    assert "outcome: rolled back and verified" in resumed.stdout
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rolled back and verified"
+    assert f"Interrupted: the console stopped during step {during}" in entry
+    kinds = [e["event"] for e in rig.journal()]
+    # One journal for the whole incident: executed, interrupted, resumed, recorded once.
+    assert kinds.count("resumed") == 1 and kinds.index("execute") < kinds.index("resumed")
+    assert kinds.count("ready") == 1 and kinds.count("recorded") == 1
+    assert kinds[-2:] == ["recorded", "timeline"] or kinds[-1] == "recorded", kinds[-3:]
+    assert rig.lock_tags() == []
+    listed = rig.run("resume", "--list")
+    assert listed.returncode == 0 and "no interrupted rollback" in listed.stdout, output(listed)
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("command", "live", "wait_step"),
+    [
+        (("rollback", "web"), "web:2", 1),
+        (("action", "web", "rollback-image", "--arg", "v1.2.8"), "web:4", 2),
+        (("action", "web", "force-new-deployment"), "web:3", 1),
+    ],
+    ids=["rollback", "rollback-image", "force-new-deployment"],
+)
+def test_killed_while_waiting_after_update_service_resumes_without_changing_anything_again(
+    held: Rig, command: tuple[str, ...], live: str, wait_step: int
+) -> None:
+    """SIGKILL while ECS rolls out what the console asked for; then ``resume --yes``.
+
+    The platform tells that the change took effect: the task definition for a
+    rollback, the main container's image for an image rollback (its copy
+    registered once), a PRIMARY deployment other than the one seen at plan
+    time for a forced deployment.  Nothing is registered or updated again.
+    """
+    rig = held
+    image = command[2:3] == ("rollback-image",)
+    if command[2:3] == ("force-new-deployment",):
+        rig.alb.bad = ""  # e.g. after the database secret was switched: web:3 is fine
+    before = rig.world.service()["deployments"][0]["id"]
+    proc = rig.start(*command, "--yes", "--reason", REASON)
+    try:
+        wait_until(lambda: rig.journaled(wait_step, "started"), "the console waits", proc)
+        wait_until(lambda: rig.rollout()[0] == (live, "IN_PROGRESS"), "the rollout started")
+    finally:
+        kill(proc)
+
+    # What the crash left: the change made and rolling out, no entry, one open incident.
+    assert rig.world.live_key() == live
+    assert rig.world.service()["deployments"][0]["id"] != before
+    assert not rig.history.exists()
+    (pending,) = rig.open_incidents()
+    described = pending.describe()
+    assert any(
+        line.startswith(f"{wait_step + 1}. Wait until web is stable")
+        and line.endswith(": started, not seen finishing")
+        for line in described
+    ), described
+    if command[0] == "rollback":  # the same for every action: checked once
+        listed = rig.run("resume", "--list")
+        assert listed.returncode == 0 and "started, not seen finishing" in listed.stdout
+        again = rig.rollback()
+        assert again.returncode == 2 and "resume web" in again.stderr, output(again)
+
+    rig.scheduler.settling.set()  # ECS finished the rollout while the console was gone
+    resumed = rig.resume()
+
+    assert "took effect; 1 later step(s) left to run" in resumed.stdout, output(resumed)
+    assert_resumed_once(rig, resumed, str(wait_step + 1))
+    assert rig.api.forwarded("UpdateService") == 1  # counted at the wire
+    assert rig.api.forwarded("RegisterTaskDefinition") == (1 if image else 0)
+    assert rig.world.live_key() == live
+    assert rig.rollout() == [(live, "COMPLETED")]
+    assert rig.revisions() == ["web:1", "web:2", "web:3"] + (["web:4"] if image else [])
+    if image:
+        assert rig.live_image() == rig.world.image("v1.2.8")
+    changes = [e for e in rig.journal() if e["event"] == "step" and e["index"] < wait_step]
+    assert [e["status"] for e in changes] == ["started", "finished"] * wait_step
+
+
+def test_killed_as_update_service_took_effect_resumes_without_updating_again(rig: Rig) -> None:
+    """ECS applied the update but the console died before it read the answer: the journal
+    says the switch started, not that it finished; only the platform can tell."""
+    procs: list[subprocess.Popen[str]] = []
+    rig.api.after("UpdateService", lambda: os.kill(procs[0].pid, signal.SIGKILL))
+    proc = rig.start("rollback", "web", "--yes", "--reason", REASON)
+    procs.append(proc)
+    try:
+        out, err = proc.communicate(timeout=PATIENCE_S)
+    finally:
+        kill(proc)
+    assert proc.returncode == -signal.SIGKILL, out + err
+    assert rig.world.live_key() == "web:2"
+    (pending,) = rig.open_incidents()
+    assert 0 not in pending.steps_done and pending.step_started == 0
+
+    resumed = rig.resume()
+
+    assert "the switch took effect" in resumed.stdout, output(resumed)
+    assert_resumed_once(rig, resumed, "1")
+    assert rig.api.forwarded("UpdateService") == 1
+    assert rig.world.live_key() == "web:2"
+
+
+@pytest.mark.parametrize(
+    ("action", "live", "version", "during"),
+    [
+        (("rollback", "web"), "web:2", "v1.2.9", "1"),
+        (("action", "web", "rollback-image", "--arg", "v1.2.8"), "web:4", "v1.2.8", "2"),
+    ],
+    ids=["rollback", "rollback-image"],
+)
+def test_killed_before_update_service_reached_ecs_resumes_and_switches_once(
+    rig: Rig, action: tuple[str, ...], live: str, version: str, during: str
+) -> None:
+    """The console dies while its UpdateService is still on the way (held, never forwarded).
+
+    For an image rollback the copy is already registered by then: the re-plan
+    finds that identical copy and reuses it instead of registering another.
+    """
+    hold = rig.api.hang("UpdateService", count=1)
+    proc = rig.start(*action, "--yes", "--reason", REASON)
+    try:
+        wait_until(lambda: hold.hits == 1, "UpdateService is on its way", proc)
+    finally:
+        kill(proc)
+    rig.api.release_hung()
+    assert rig.world.live_key() == "web:3"
+    assert rig.api.forwarded("UpdateService") == 0
+    if action[0] == "action":
+        assert rig.revisions() == ["web:1", "web:2", "web:3", "web:4"]
+    (pending,) = rig.open_incidents()
+    assert pending.step_started == int(during) - 1
+
+    resumed = rig.resume()
+
+    assert f"web still runs v1.3.0: planning the rollback to {version} again" in resumed.stdout, (
+        output(resumed)
+    )
+    assert_resumed_once(rig, resumed, during)
+    assert rig.api.forwarded("UpdateService") == 1
+    assert rig.world.live_key() == live
+    if action[0] == "action":
+        assert rig.api.forwarded("RegisterTaskDefinition") == 1  # the copy was reused
+        assert rig.revisions() == ["web:1", "web:2", "web:3", "web:4"]
+        assert rig.live_image() == rig.world.image("v1.2.8")
+
+
+def test_a_resumed_image_rollback_knows_its_copy_by_the_image_not_the_number(
+    world: World,
+) -> None:
+    """Someone registers a revision between the plan and the console's register, so ECS
+    numbers the copy web:5, not web:4 as planned (and journaled).  The console is killed
+    after the switch; a new one, which never saw the register's answer, must find the
+    switch done and wait for web:5, not call it someone else's change.
+
+    In one process, with the second console stood in by a fresh provider reading the
+    plan as the journal keeps it: what ``resume`` does with it is covered above.
+    """
+    from console.journal import encode_event
+    from console.model import ProgressStatus
+    from console.resume import plan_for_journal, plan_from
+    from providers.ecs import EcsProvider
+    from tests.providers.test_ecs import config as service_config
+
+    first = EcsProvider(service_config(world, rds_instance=""))
+    plan = first.plan_action("rollback-image", "v1.2.8")
+    assert plan.to_revision.id == "web:4"
+    world.register("v1.2.9")  # someone else takes web:4
+    for event in first.execute(plan):
+        if event.step == 1 and event.status is ProgressStatus.FINISHED:
+            break  # killed right after the switch
+    assert world.live_key() == "web:5"
+    world.scheduler.settle()
+
+    journaled = plan_from(json.loads(encode_event({"plan": plan_for_journal(plan)}))["plan"])
+    second = EcsProvider(service_config(world, rds_instance=""))
+    second.poll_interval_s = 0.05
+    assert second.switch_took_effect(journaled) is True
+    ready = second.wait_ready(journaled, 5)
+    assert ready.ready, ready.message
+    assert ready.message.startswith("web is stable: one deployment (web:5)")
