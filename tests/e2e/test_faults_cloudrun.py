@@ -73,6 +73,8 @@ DESCRIBE = f"gcloud run services describe {SERVICE} --region {REGION} --project 
 
 #: A gate long enough that the console is certainly still in it when it is killed.
 LONG_GATE_S = 600.0
+#: What the console says when gate 1 starts watching.
+WATCHING = f"watching for {LONG_GATE_S:g} s with {PREVIOUS} at 10%"
 #: The config's ``operation_timeout_s``: how long an operation not seen finishing is followed.
 OPERATION_TIMEOUT_S = 2.0
 
@@ -456,11 +458,12 @@ def kill_during_first_gate(rig: Rig) -> None:
                         e = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line being written right now
-                    if (e.get("event"), e.get("index"), e.get("status")) == ("step", 1, "started"):
+                    # The gate's first line, journaled after its step started.
+                    if e.get("event") == "timeline" and WATCHING in e.get("message", ""):
                         return True
             return False
 
-        wait_until(in_gate, proc, "gate 1 started")
+        wait_until(in_gate, proc, "gate 1 watching")
         kill(proc)
     finally:
         if proc.poll() is None:
@@ -508,7 +511,7 @@ def test_killed_in_a_gate_resumes_from_the_live_split_without_repeating_a_step(
     entry = rig.one_entry()
     assert field_of(entry, "Outcome") == "rolled back and verified"
     assert "Interrupted: the console stopped during step 2 (Gate 1" in entry
-    assert f"watching for {LONG_GATE_S:g} s with {PREVIOUS} at 10%" in entry
+    assert WATCHING in entry
     assert f"traffic served: {PREVIOUS} 50%, {CURRENT} 50%" in entry
     rig.assert_journal_closed()
 
