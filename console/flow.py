@@ -247,22 +247,26 @@ class RollbackFlow:
             plan = dataclasses.replace(old, steps=tuple(old.steps[i] for i in remaining))
             offset = remaining
         else:
-            live = snapshot.current.version if snapshot.current else "(unknown)"
             note(
-                f"{self.service.name} still runs {live}: planning the rollback to "
-                f"{old.to_revision.version} again from the live state",
+                f"{self.service.name} {_live_state(snapshot)}: planning "
+                + (
+                    f"the rollback to {old.to_revision.version}"
+                    if old.action == "rollback"
+                    else f"{old.action} {old.argument}".rstrip()
+                )
+                + " again from the live state",
             )
             if old.action == "rollback":
                 if self.database is not None:
                     self.schema_target = self.database.resumed_target(old)
                 plan = self._with_database(self.provider.plan(old.to_revision.id))
             elif isinstance(self.provider, SupportsActions):
-                plan = self.provider.plan_action(old.action, old.argument or None)
+                plan = self._replan_action(old)
             else:
                 raise InvalidTarget(f"cannot re-plan action {old.action!r} on this provider")
             if old.data.get("resume"):
                 # What the interrupted plan started from, for providers that undo to it.
-                plan.data["interrupted"] = old.data["resume"]
+                plan.data.setdefault("interrupted", old.data["resume"])
                 plan.data["resume"] = old.data["resume"]
             self.incident.plan = plan
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
@@ -274,6 +278,16 @@ class RollbackFlow:
 
         full = self.incident.plan or old
         return self._run(plan, full, lambda e: dataclasses.replace(e, step=offset[e.step]), shifted)
+
+    def _replan_action(self, old: Plan) -> Plan:
+        """Plan the interrupted action again, telling a provider that asks what it started from."""
+        assert isinstance(self.provider, SupportsActions)
+        argument = old.argument or None
+        plan_action = self.provider.plan_action
+        if "interrupted" in inspect.signature(plan_action).parameters:
+            resume = old.data.get("resume") or None
+            return plan_action(old.action, argument, interrupted=resume)  # type: ignore[call-arg]
+        return plan_action(old.action, argument)
 
     def _switch_took_effect(
         self, old: Plan, snapshot: Snapshot, switch_at: int, steps_done: set[int]
@@ -625,3 +639,14 @@ def _effect_step(plan: Plan) -> int:
         if found:
             return found[-1]
     return -1
+
+
+def _live_state(snapshot: Snapshot) -> str:
+    """``still runs v1.3.0`` or, while traffic is split, ``serves v1.3.0 90%, v1.2.9 10%``."""
+    shares = [t for t in snapshot.traffic if t.percent > 0]
+    if len(shares) > 1:
+        by_id = {r.id: r.version for r in snapshot.revisions}
+        split = ", ".join(f"{by_id.get(t.revision, t.revision)} {t.percent}%" for t in shares)
+        return f"serves {split}"
+    live = snapshot.current.version if snapshot.current else "(unknown)"
+    return f"still runs {live}"

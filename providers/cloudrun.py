@@ -72,7 +72,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -672,16 +672,31 @@ class CloudRunProvider:
             )
         return tuple(actions)
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        interrupted: Mapping[str, Any] | None = None,
+    ) -> Plan:
+        """Plan ``gradual`` or ``to-latest``.
+
+        ``interrupted`` is the journaled ``data["resume"]`` of a plan a crash cut
+        short: a gradual move re-planned on resume then shows (and, on a failed
+        gate, restores) the traffic from before that plan, not the half-way split.
+        """
         if action == GRADUAL:
-            return self._plan_gradual(argument, dry_run)
+            return self._plan_gradual(argument, dry_run, interrupted)
         if action == TO_LATEST:
             return self._plan_to_latest(dry_run)
         raise NotFound(
             f"unknown action {action!r} for {self.service.label} (known: {GRADUAL}, {TO_LATEST})"
         )
 
-    def _plan_gradual(self, argument: str | None, dry_run: bool) -> Plan:
+    def _plan_gradual(
+        self, argument: str | None, dry_run: bool, interrupted: Mapping[str, Any] | None = None
+    ) -> Plan:
         state = self._state()
         snap = self._snapshot(state)
         to = self._resolve(state, snap, argument or None)
@@ -689,7 +704,9 @@ class CloudRunProvider:
         self._refuse_no_change(state, to, splits[-1] if splits else [(to.id, 100)])
         if not splits:
             splits = [[(to.id, 100)]]
-        restore = tr.shell(self._gcloud(tr.split_of(state.service.traffic)))
+        before = (interrupted or {}).get("traffic")
+        original = tuple(tr.Route.from_json(r) for r in before) if before else state.service.traffic
+        restore = tr.shell(self._gcloud(tr.split_of(original)))
         steps: list[Step] = []
         for number, split in enumerate(splits, 1):
             steps.append(self._switch_step(state, to, split))
@@ -710,10 +727,15 @@ class CloudRunProvider:
                     )
                 )
         warnings = self._warnings(state, snap, to)
+        where = (
+            "where it was before the interrupted rollback began"
+            if before
+            else ("exactly where it is now")
+        )
         warnings.append(
             f"Between steps the console watches health and error rate for {self.cfg.gate_s:g} s; "
-            "if a gate fails, traffic goes back to exactly where it is now "
-            f"({tr.describe_routes(state.service.traffic, state.service.latest_ready)})."
+            f"if a gate fails, traffic goes back to {where} "
+            f"({tr.describe_routes(original, state.service.latest_ready)})."
         )
         if not self.service.health:
             warnings.append(
@@ -730,7 +752,7 @@ class CloudRunProvider:
             dry_run=dry_run,
             action=GRADUAL,
             argument=to.id,
-            data=self._plan_data(state),
+            data=self._plan_data(state, interrupted),
         )
 
     def _plan_to_latest(self, dry_run: bool) -> Plan:
@@ -771,9 +793,22 @@ class CloudRunProvider:
             data=self._plan_data(state),
         )
 
-    def _plan_data(self, state: _State) -> dict[str, Any]:
+    def _plan_data(
+        self, state: _State, interrupted: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """What execute checks (the traffic it starts from) and what a crash must not lose.
+
+        ``interrupted`` (resume): the first plan's starting traffic stays the one
+        to restore, however often the move is interrupted and resumed.
+        """
         traffic = tr.routes_json(state.service.traffic)
-        return {"traffic": traffic, "etag": state.service.etag, "resume": {"traffic": traffic}}
+        data: dict[str, Any] = {"traffic": traffic, "etag": state.service.etag}
+        if interrupted and interrupted.get("traffic"):
+            data["interrupted"] = dict(interrupted)
+            data["resume"] = dict(interrupted)
+        else:
+            data["resume"] = {"traffic": traffic}
+        return data
 
     def switch_took_effect(self, plan: Plan) -> bool | None:
         """Whether the traffic already is what ``plan`` ends with (for resume).

@@ -491,7 +491,9 @@ def test_killed_in_a_gate_resumes_from_the_live_split_without_repeating_a_step(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert "planning the rollback to v1.2.9 again from the live state" in result.stdout
+    # The note names the live split and the action being planned again.
+    assert f"planning gradual {PREVIOUS} again from the live state" in result.stdout
+    assert "v1.2.9 10%" in result.stdout and "v1.3.0 90%" in result.stdout
     assert GOES_BACK in result.stdout
     assert "gate 1 passed at 50%" in result.stdout
     assert "verified:" in result.stdout
@@ -512,6 +514,11 @@ def test_killed_in_a_gate_resumes_from_the_live_split_without_repeating_a_step(
     assert field_of(entry, "Outcome") == "rolled back and verified"
     assert "Interrupted: the console stopped during step 2 (Gate 1" in entry
     assert WATCHING in entry
+    # The re-plan shows the fallback the provider really uses: the pre-incident traffic.
+    replan = [e for e in events[kinds.index("resumed") :] if e["event"] == "plan"][-1]["plan"]
+    gates = [st["command"] for st in replan["steps"] if st["kind"] == "wait"]
+    assert gates and all("--to-latest" in cmd or "LATEST" in cmd for cmd in gates), gates
+    assert any("before the interrupted rollback began" in w for w in replan["warnings"])
     assert f"traffic served: {PREVIOUS} 50%, {CURRENT} 50%" in entry
     rig.assert_journal_closed()
 
