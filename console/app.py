@@ -38,7 +38,6 @@ from console.config import Config, HealthCheck, ServiceConfig
 from console.model import HealthResult, Sample, Snapshot, utcnow
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
-from screens.history import HistoryScreen
 
 if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
@@ -343,8 +342,10 @@ class RollbackConsoleApp(App[int]):
         stack = self.screen_stack
         dashboard = self.dashboard
         above = stack[stack.index(dashboard) + 1 :] if dashboard is not None else []
-        viewers = (HelpScreen, HistoryScreen, SystemModalScreen)
-        return any(not isinstance(screen, viewers) for screen in above)
+        return any(
+            not (isinstance(screen, (HelpScreen, SystemModalScreen)) or _is_viewer(screen))
+            for screen in above
+        )
 
     def action_switch_service(self, name: str | None = None) -> None:
         """Show another service's dashboard (the next one when ``name`` is None)."""
@@ -370,6 +371,10 @@ class RollbackConsoleApp(App[int]):
 
     def action_history(self) -> None:
         """Open the history browser: past rollbacks, time to recover per entry, the median."""
+        # Imported here: the browser (and its markdown renderer) is not needed for the
+        # first frame, which is what an operator paged at 02:00 waits for.
+        from screens.history import HistoryScreen
+
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen(self.config.console.history_file))
 
@@ -565,3 +570,8 @@ def make_app(
     """
     chosen = config.service(service) if service else config.services[0]
     return RollbackConsoleApp(config, chosen, backends=backends, clock=clock)
+
+
+def _is_viewer(screen: object) -> bool:
+    """A read-only screen (history browser, an entry) that is not part of the wizard."""
+    return bool(getattr(screen, "READ_ONLY_VIEWER", False))

@@ -104,6 +104,9 @@ class HistoryTable(DataTable[str]):
 class HistoryScreen(Screen[None]):
     """Past rollbacks from ``history_file``, newest first, with the median time to recover."""
 
+    #: Not part of the rollback wizard: switching service stays allowed (console.app).
+    READ_ONLY_VIEWER: ClassVar[bool] = True
+
     CSS_PATH = "history.tcss"
     AUTO_FOCUS = "#history-table"
 
@@ -216,6 +219,9 @@ class HistoryScreen(Screen[None]):
 
 class HistoryEntryScreen(Screen[None]):
     """One entry's full markdown, rendered; ``c`` copies the markdown."""
+
+    #: Not part of the rollback wizard: switching service stays allowed (console.app).
+    READ_ONLY_VIEWER: ClassVar[bool] = True
 
     CSS_PATH = "history.tcss"
 

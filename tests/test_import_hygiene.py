@@ -50,6 +50,13 @@ def test_no_cloud_sdk_at_start_up() -> None:
         assert sdk not in loaded, f"{sdk} imported at start-up"
 
 
+def test_the_history_browser_and_its_markdown_renderer_load_on_demand() -> None:
+    """Not needed for the first frame: ``h`` imports them (cold start is a benchmark)."""
+    loaded = modules_after("import console.app")
+    assert "screens.history" not in loaded
+    assert "markdown_it" not in loaded
+
+
 def test_packages_are_this_repositorys() -> None:
     out = subprocess.run(
         [
