@@ -14,10 +14,11 @@ Talking to the cluster
     when there is no kubeconfig and ``KUBERNETES_SERVICE_HOST`` is set.  Lists
     are asked for with ``_preload_content=False`` and decoded with
     ``json.loads`` into plain dicts (5,000 pods: ~0.25 s, where the client's
-    model objects take ~2.6 s).  Every call has a time limit; every failure
-    becomes one ``ProviderError`` line (404 ``NotFound``, 401/403
-    ``Forbidden``, 409 ``Conflict``, 429/5xx and network errors
-    ``Unavailable``).
+    model objects take ~2.6 s).  Every call has a time limit (30 s, or the
+    service's ``ready_timeout_s`` when that is shorter: no single request may
+    outlast the whole wait); every failure becomes one ``ProviderError`` line
+    (404 ``NotFound``, 401/403 ``Forbidden``, 409 ``Conflict``, 429/5xx and
+    network errors ``Unavailable``, no answer in time ``TimedOut``).
 
 Rolling back
     ``plan`` follows kubectl: the target is the given revision or the second
@@ -32,11 +33,21 @@ Rolling back
     and never copied back from a ReplicaSet.  The result read back must carry
     the target's template, or the step fails.
 
+    A write that got no answer (a timeout, a reset connection, a 5xx) may or
+    may not have been applied: the Deployment is read again and the step says
+    which.  It carries on when the target's template is there (the write, or
+    an identical one, went through) and fails with "not applied" when it is
+    not; it is never sent a second time.  A 409 names what the Deployment now
+    runs, so the operator sees whose change won.
+
 Waiting
     ``wait_ready`` polls the Deployment and decides exactly as ``kubectl
     rollout status`` does, and checks the template is still the one the plan
     put there (someone else's rollout is not ours).  A Progressing condition
-    with ``ProgressDeadlineExceeded`` ends the wait at once, not ready.
+    with ``ProgressDeadlineExceeded`` ends the wait at once, not ready.  Each
+    read is given at most what is left of the wait (at least a second), so an
+    API server that stops answering ends the wait at its timeout, not a
+    request time limit later.
 
 Revision numbers move
     The deployment controller gives a ReplicaSet that is rolled back to the
@@ -99,8 +110,10 @@ from providers.steps import perform
 
 #: The annotation other consoles read to see who is rolling this Deployment back.
 LOCK_ANNOTATION = "rollback-console.io/lock"
-#: (connect, read) seconds for one API request.
+#: (connect, read) seconds for one API request (see ``KubernetesProvider.request_timeout_s``).
 REQUEST_TIMEOUT_S = (5.0, 30.0)
+#: The least time a read inside ``wait_ready`` is given, however little of the wait is left.
+MIN_WAIT_READ_S = 1.0
 #: How often ``wait_ready`` reads the Deployment again.
 POLL_INTERVAL_S = 0.5
 #: At most one pod listing for rollout warnings per this many seconds while waiting.
@@ -136,6 +149,21 @@ def _bulk_decoding() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _network_reason(reason: object) -> str:
+    """urllib3's reason, readable: ``Connection aborted: Connection reset by peer`` instead
+    of the tuple ``('Connection aborted.', ConnectionResetError(104, '...'))``."""
+    args = getattr(reason, "args", ())
+    cause = next((a for a in args if isinstance(a, OSError)), None)
+    if cause is not None and cause.strerror and args and isinstance(args[0], str):
+        return _one_line(f"{args[0].rstrip('.')}: {cause.strerror}", 200)
+    return _one_line(str(reason), 200)
+
+
+def _seconds(value: float) -> str:
+    """``3``, ``2.5``: a time limit as a message shows it."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 def _stamp(when: datetime) -> str:
@@ -222,6 +250,11 @@ class KubernetesProvider:
         self.manifest_dir = root / "manifests" / service.name
         #: Seconds between polls in ``wait_ready`` (tests shorten it).
         self.poll_interval_s = POLL_INTERVAL_S
+        #: The time limit of one API request: 30 s, or ``ready_timeout_s`` when shorter.
+        ready_s = float(service.ready_timeout_s or 0)
+        self.request_timeout_s = (
+            min(REQUEST_TIMEOUT_S[1], ready_s) if ready_s > 0 else REQUEST_TIMEOUT_S[1]
+        )
         self._clients: _Clients | None = None
         self._connect_lock = threading.Lock()
 
@@ -308,26 +341,38 @@ class KubernetesProvider:
             return False
         return not Path("~/.kube/config").expanduser().exists()
 
-    def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run one API call with a time limit; every failure becomes one ProviderError."""
+    def _call(
+        self,
+        what: str,
+        method: Callable[..., Any],
+        *args: Any,
+        limit_s: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run one API call with a time limit; every failure becomes one ProviderError.
+
+        ``limit_s`` shortens the limit for this call (never lengthens it).
+        """
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         clients = self._clients_or_connect()
+        read_s = self.request_timeout_s if limit_s is None else min(self.request_timeout_s, limit_s)
+        timeout = (min(REQUEST_TIMEOUT_S[0], read_s), read_s)
         try:
-            return method(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+            return method(*args, _request_timeout=timeout, **kwargs)
         except ApiException as exc:
             raise self._api_error(exc, what) from None
         except Urllib3Error as exc:
             reason = getattr(exc, "reason", None) or exc
             if "timed out" in str(reason).lower():
                 raise TimedOut(
-                    f"the Kubernetes API at {clients.host} did not answer in time while "
-                    f"trying to {what}"
+                    f"the Kubernetes API at {clients.host} did not answer within "
+                    f"{_seconds(read_s)} s while trying to {what}"
                 ) from None
             raise Unavailable(
                 f"cannot reach the Kubernetes API at {clients.host} ({clients.where}) to "
-                f"{what}: {_one_line(str(reason), 200)}"
+                f"{what}: {_network_reason(reason)}"
             ) from None
         except OSError as exc:
             raise Unavailable(
@@ -382,7 +427,7 @@ class KubernetesProvider:
 
     # ------------------------------------------------------------------ reads
 
-    def _get_deployment(self) -> JSON:
+    def _get_deployment(self, limit_s: float | None = None) -> JSON:
         clients = self._clients_or_connect()
         try:
             response = self._call(
@@ -390,6 +435,7 @@ class KubernetesProvider:
                 clients.apps.read_namespaced_deployment,
                 self.k8s.deployment,
                 self.k8s.namespace,
+                limit_s=limit_s,
                 _preload_content=False,
             )
         except NotFound:
@@ -424,8 +470,12 @@ class KubernetesProvider:
             f"does not exist or cannot be read ({clients.where})"
         )
 
-    def _list(self, what: str, method: Callable[..., Any], **kwargs: Any) -> list[JSON]:
-        response = self._call(what, method, self.k8s.namespace, _preload_content=False, **kwargs)
+    def _list(
+        self, what: str, method: Callable[..., Any], limit_s: float | None = None, **kwargs: Any
+    ) -> list[JSON]:
+        response = self._call(
+            what, method, self.k8s.namespace, limit_s=limit_s, _preload_content=False, **kwargs
+        )
         items = self._json(response).get("items") or []
         return [item for item in items if isinstance(item, dict)]
 
@@ -1260,7 +1310,12 @@ class KubernetesProvider:
             )
         return d
 
-    def _patch(self, what: str, body: Any, content_type: str) -> JSON:
+    def _patch(self, what: str, body: Any, content_type: str, *, describe: bool = False) -> JSON:
+        """PATCH the Deployment; a 409 is ``Conflict`` saying nothing was written.
+
+        ``describe``: on a 409, read the Deployment again to say what it runs now
+        (whose change won), for the writes an operator asked for.
+        """
         clients = self._clients_or_connect()
         try:
             response = self._call(
@@ -1273,11 +1328,45 @@ class KubernetesProvider:
                 _preload_content=False,
             )
         except Conflict:
+            now = ""
+            if describe:
+                with contextlib.suppress(ProviderError):
+                    live = self._get_deployment()
+                    version = self._version(ro.template_of(live))[0]
+                    revision = ro.annotations_of(live).get(ro.REVISION, "?")
+                    now = f"; it now runs {version}, revision {revision}"
             raise Conflict(
-                f"deployment/{self.k8s.deployment} changed while trying to {what} (409): nothing "
-                "was written; look again before retrying"
+                f"deployment/{self.k8s.deployment} changed while trying to {what} (409 Conflict: "
+                f"someone else wrote it first{now}): nothing was written; look again before "
+                "retrying"
             ) from None
         return self._json(response)
+
+    def _unanswered(
+        self, err: ProviderError, what: str, before: JSON, applied: Callable[[JSON], bool]
+    ) -> JSON:
+        """A write got no answer (timeout, reset, 5xx): was it applied?  Read it again.
+
+        Returns the Deployment when ``applied`` says so; otherwise raises ``err``'s
+        kind, saying what the Deployment runs now, or that nobody knows.
+        """
+        name = self.k8s.deployment
+        try:
+            live = self._get_deployment()
+        except ProviderError as again:
+            get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
+            raise type(err)(
+                f"{err}; whether {what} was applied is not known: deployment/{name} could not "
+                f"be read again ({again}); check it with `{get}` before retrying"
+            ) from None
+        if applied(live):
+            return live
+        version = self._version(ro.template_of(live))[0]
+        if ro.equal_ignore_hash(ro.template_of(live), ro.template_of(before)):
+            found = f"deployment/{name} still runs {version} when read again"
+        else:
+            found = f"deployment/{name} now runs {version} (someone else changed it)"
+        raise type(err)(f"{err}; {found}: {what} was not applied") from None
 
     def _undo(self, plan: Plan) -> Generator[str, None, str]:
         """kubectl's undo patch from a fresh read, guarded by its resourceVersion."""
@@ -1324,7 +1413,21 @@ class KubernetesProvider:
             f"ReplicaSet {rs['metadata']['name']}'s, replace /metadata/annotations, "
             f"if resourceVersion is still {d['metadata'].get('resourceVersion')}"
         )
-        result = self._patch(f"roll back {self.target}", patch, "application/json-patch+json")
+        try:
+            result = self._patch(
+                f"roll back {self.target}", patch, "application/json-patch+json", describe=True
+            )
+        except (Unavailable, TimedOut) as err:
+            result = self._unanswered(
+                err,
+                "the rollback",
+                d,
+                lambda live: ro.equal_ignore_hash(ro.template_of(live), ro.template_of(rs)),
+            )
+            yield (
+                f"no answer to the PATCH ({err}), but deployment/{name} has the template of "
+                f"revision {number} when read again: the rollback was applied"
+            )
         if not ro.equal_ignore_hash(ro.template_of(result), ro.template_of(rs)):
             raise ProviderError(
                 f"the API server answered the rollback of deployment/{name} with a different "
@@ -1350,9 +1453,21 @@ class KubernetesProvider:
             "spec": {"template": {"metadata": {"annotations": {ro.RESTARTED_AT: now}}}},
         }
         yield f"PATCH deployment/{name} (strategic merge): {ro.RESTARTED_AT}={now}"
-        result = self._patch(
-            f"restart {self.target}", patch, "application/strategic-merge-patch+json"
-        )
+        try:
+            result = self._patch(
+                f"restart {self.target}",
+                patch,
+                "application/strategic-merge-patch+json",
+                describe=True,
+            )
+        except (Unavailable, TimedOut) as err:
+            result = self._unanswered(
+                err, "the restart", d, lambda live: self._restarted_at(live) == now
+            )
+            yield (
+                f"no answer to the PATCH ({err}), but deployment/{name} carries "
+                f"{ro.RESTARTED_AT}={now} when read again: the restart was applied"
+            )
         seen = (ro.template_of(result).get("metadata") or {}).get("annotations") or {}
         if seen.get(ro.RESTARTED_AT) != now:
             raise ProviderError(f"deployment/{name} does not carry the new {ro.RESTARTED_AT}")
@@ -1392,7 +1507,19 @@ class KubernetesProvider:
                 f"deployment/{name} changed while it was being replaced (409): nothing was "
                 "written; look again before retrying"
             ) from None
-        result = self._json(response)
+        except (Unavailable, TimedOut) as err:
+            result = self._unanswered(
+                err,
+                "the saved manifest",
+                d,
+                lambda live: ro.equal_ignore_hash(ro.template_of(live), ro.template_of(manifest)),
+            )
+            yield (
+                f"no answer to the PUT ({err}), but deployment/{name} has the saved template "
+                "when read again: the manifest was applied"
+            )
+        else:
+            result = self._json(response)
         if not ro.equal_ignore_hash(ro.template_of(result), ro.template_of(manifest)):
             raise ProviderError(f"deployment/{name} does not carry the restored template")
         yield f"deployment.apps/{name} replaced"
@@ -1448,24 +1575,30 @@ class KubernetesProvider:
         deadline = start + max(0.0, timeout_s)
         last = ""
         warning, warned_at = "", -WARNING_EVERY_S
+
+        def left() -> float:
+            """What one read may take: the rest of the wait, at least MIN_WAIT_READ_S."""
+            return max(MIN_WAIT_READ_S, deadline - time.monotonic())
+
         while True:
-            now = time.monotonic()
             try:
-                d = self._get_deployment()
+                d = self._get_deployment(limit_s=left())
             except ProviderError as err:
                 done, failed, message = False, False, f"cannot read the Deployment: {err}"
             else:
                 done, failed, message = ro.rollout_status(d)
-                mismatch = self._not_ours(plan, d)
+                mismatch = self._not_ours(plan, d, limit_s=left())
                 if mismatch:
-                    return ReadyResult(False, mismatch, now - start)
+                    return ReadyResult(False, mismatch, time.monotonic() - start)
                 if done or failed:
                     warning = ""
-                elif now - warned_at >= WARNING_EVERY_S:
-                    warned_at = now
-                    warning = self._rollout_warning(d)
+                elif time.monotonic() - warned_at >= WARNING_EVERY_S:
+                    warned_at = time.monotonic()
+                    warning = self._rollout_warning(d, limit_s=left())
                 if warning:
                     message = f"{message} ({warning})"
+            # After the reads: a read that hung until the deadline ends the wait now.
+            now = time.monotonic()
             if message != last:
                 last = message
                 if on_progress is not None:
@@ -1480,22 +1613,23 @@ class KubernetesProvider:
                 )
             time.sleep(max(0.0, min(self.poll_interval_s, deadline - now)))
 
-    def _rollout_warning(self, d: JSON) -> str:
+    def _rollout_warning(self, d: JSON, limit_s: float | None = None) -> str:
         try:
             pods = self._list(
                 f"list the pods of {self.target}",
                 self._clients_or_connect().core.list_namespaced_pod,
+                limit_s=limit_s,
                 label_selector=ro.selector_string(d.get("spec", {}).get("selector")),
             )
         except ProviderError:
             return ""
         return ro.rollout_warning(pods)
 
-    def _not_ours(self, plan: Plan, d: JSON) -> str:
+    def _not_ours(self, plan: Plan, d: JSON, limit_s: float | None = None) -> str:
         """Why the Deployment no longer carries what the plan put there ("" when it does)."""
         expected = plan.data.get("template")
         if expected is None and plan.action == "rollback":
-            expected = self._target_template(plan, d)
+            expected = self._target_template(plan, d, limit_s)
         if expected is None:
             return ""
         if plan.action == RESTART:
@@ -1515,7 +1649,7 @@ class KubernetesProvider:
             )
         return ""
 
-    def _target_template(self, plan: Plan, d: JSON) -> JSON | None:
+    def _target_template(self, plan: Plan, d: JSON, limit_s: float | None = None) -> JSON | None:
         """The target's template for a plan that lost its data (a resumed incident)."""
         try:
             owned = ro.owned_replicasets(
@@ -1523,6 +1657,7 @@ class KubernetesProvider:
                 self._list(
                     f"list the ReplicaSets of {self.target}",
                     self._clients_or_connect().apps.list_namespaced_replica_set,
+                    limit_s=limit_s,
                     label_selector=ro.selector_string(d.get("spec", {}).get("selector")),
                 ),
             )

@@ -23,7 +23,9 @@ and replicaset controllers) for everything a rollback touches:
 
 Pods go Pending -> Running and Ready on the next tick, except containers
 whose image is in ``Cluster.failing_images``: they sit in CrashLoopBackOff,
-never ready, their restarts counting up with the clock.
+never ready, their restarts counting up with the clock.  Taking an image out
+of ``failing_images`` (the cause of the crash went away: a dependency came
+back) lets its pods start on the next tick, keeping their restart counts.
 """
 
 from __future__ import annotations
@@ -702,7 +704,7 @@ class Controllers:
         for stored in list(c.objects["pods"].values()):
             containers = stored["spec"].get("containers") or []
             failing = [ct for ct in containers if ct.get("image") in c.failing_images]
-            if stored["status"].get("phase") == "Running" and not failing:
+            if stored["status"].get("phase") == "Running" and not failing and _pod_ready(stored):
                 continue  # a healthy running pod does not change by itself
             pod = copy.deepcopy(stored)
             status = pod["status"]
@@ -751,6 +753,7 @@ class Controllers:
             )
             unready = f"containers with unready status: [{' '.join(ct['name'] for ct in failing)}]"
             restarts = _restarts_after((now - started).total_seconds())
+            before = {st.get("name"): st for st in status.get("containerStatuses") or []}
             statuses = []
             for ct in containers:
                 base = {
@@ -790,9 +793,10 @@ class Controllers:
                         {
                             **base,
                             "state": {"running": {"startedAt": status["startTime"]}},
-                            "lastState": {},
+                            "lastState": (before.get(ct["name"]) or {}).get("lastState") or {},
                             "ready": True,
-                            "restartCount": 0,
+                            # A container that crashed before it recovered keeps its count.
+                            "restartCount": (before.get(ct["name"]) or {}).get("restartCount", 0),
                             "started": True,
                         }
                     )
