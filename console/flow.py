@@ -192,7 +192,13 @@ class RollbackFlow:
             where = "after the rollout, before verification finished"
         elif state.plan is not None and state.step_started is not None:
             step = state.plan.steps[state.step_started]
-            where = f"during step {state.step_started + 1} ({step.title})"
+            if state.step_started in state.steps_done:
+                last = state.step_started + 1 == len(state.plan.steps)
+                where = f"after step {state.step_started + 1} ({step.title}) finished" + (
+                    ", while waiting for the platform to report ready" if last else ""
+                )
+            else:
+                where = f"during step {state.step_started + 1} ({step.title})"
         note = (
             f"Interrupted: the console stopped {where}, last journaled {stopped}; "
             f"resumed by {self.operator}."

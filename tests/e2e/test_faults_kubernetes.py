@@ -544,7 +544,7 @@ def test_killed_while_waiting_for_the_rollout_resumes_without_patching_again(
     assert world.image() == TARGET
     assert ro.annotations_of(d)[ro.REVISION] == "4"
     assert ro.rollout_status(d)[0]
-    assert_resumed_once(world, crashed, "resumed by alice")
+    assert_resumed_once(world, crashed, "finished, while waiting for the platform to report ready")
 
 
 def test_killed_with_the_patch_answer_on_its_way_resumes_without_patching_again(
