@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import boto3
 import pytest
@@ -480,21 +480,18 @@ class EcsScheduler:
         return str(ecs_backend().describe_task_definition(key).arn)
 
 
-class AutoScheduler:
-    """A thread playing ECS's scheduler for a console in another process (e2e tests).
+class Background:
+    """A daemon thread running ``_run`` while a ``with`` block lasts (e2e helpers).
 
-    Whenever the service asks for something its deployments do not run (a new
-    task definition, a forced deployment), it settles the rollout.
+    ``_run`` returns once ``_stop`` is set; leaving the block sets it and waits
+    (5 s at most) for the thread to end.
     """
 
-    def __init__(self, scheduler: EcsScheduler, interval_s: float = 0.05) -> None:
-        self.scheduler = scheduler
-        self.interval_s = interval_s
-        self.rollouts = 0
+    def __init__(self, name: str) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> AutoScheduler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -503,32 +500,61 @@ class AutoScheduler:
         self._thread.join(5)
 
     def _run(self) -> None:
+        raise NotImplementedError
+
+
+class AutoScheduler(Background):
+    """A thread playing ECS's scheduler for a console in another process (e2e tests).
+
+    Whenever the service asks for something its deployments do not run (a new
+    task definition, a forced deployment), it settles the rollout, as long as
+    ``settling`` is set (``settle=True``, the default).  Cleared, it only starts
+    the rollout (a new PRIMARY deployment, IN_PROGRESS, 0 running) and leaves it
+    so: the state in which a console waits, until a test sets ``settling``.
+    """
+
+    def __init__(
+        self, scheduler: EcsScheduler, interval_s: float = 0.05, *, settle: bool = True
+    ) -> None:
+        self.scheduler = scheduler
+        self.interval_s = interval_s
+        self.rollouts = 0
+        self.settling = threading.Event()
+        if settle:
+            self.settling.set()
+        self._lock = threading.Lock()
+        super().__init__("ecs-scheduler")
+
+    def begin(self) -> None:
+        """What UpdateService does before it answers: the new PRIMARY deployment.
+
+        For a callback run the moment moto answered UpdateService (from another thread).
+        """
+        with self._lock:
+            self.scheduler.begin()
+
+    def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            try:
-                if self.scheduler.pending():
-                    self.scheduler.settle()
-                    self.rollouts += 1
-            except KeyError:
-                continue  # the world is being reset
+            with self._lock:
+                try:
+                    if self.scheduler.pending():
+                        if self.settling.is_set():
+                            self.scheduler.settle()
+                            self.rollouts += 1
+                        else:
+                            self.scheduler.begin()
+                except KeyError:
+                    continue  # the world is being reset
 
 
-class Traffic:
+class Traffic(Background):
     """A thread posting the ALB's per-second metrics while a console reads them (e2e)."""
 
     def __init__(self, world: World, requests: float, errors: float) -> None:
         self.world = world
         self.requests = requests
         self.errors = errors
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alb-traffic", daemon=True)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        super().__init__("alb-traffic")
 
     def _run(self) -> None:
         while True:
@@ -537,12 +563,14 @@ class Traffic:
                 return
 
 
-def aws_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
+def aws_world(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, rds: bool = True
+) -> Iterator[World]:
     """Fixture body: isolated env, a reset moto, the known world built on it."""
     isolate_env(monkeypatch, tmp_path)
     url = moto_url()
     reset(url)
-    world = World(url).build()
+    world = World(url).build(rds=rds)
     yield world
 
 

@@ -115,3 +115,50 @@ def service_config(
         health=health,
         error_rate=error_rate,
     )
+
+
+def console_toml(
+    *,
+    endpoint: str,
+    health_url: str,
+    monitoring_url: str,
+    gate_s: float,
+    operation_timeout_s: float,
+) -> str:
+    """A console config file for ``k-back``, for a console run as its own process.
+
+    The Run API at ``endpoint``, one health check at ``health_url``, the error
+    rate from Cloud Monitoring at ``monitoring_url``; the history file and the
+    state directory next to the config file.
+    """
+    return f"""
+[console]
+operator = "oncall"
+history_file = "rollback-history.md"
+state_dir = "state"
+
+[[services]]
+name = "{SERVICE}"
+environment = "production"
+provider = "cloudrun"
+verify_window_s = 1
+ready_timeout_s = 10
+
+[services.cloudrun]
+project = "{PROJECT}"
+region = "{REGION}"
+service = "{SERVICE}"
+endpoint = "{endpoint}"
+gradual_steps = [10, 50, 100]
+gate_s = {gate_s}
+operation_timeout_s = {operation_timeout_s}
+
+[[services.health]]
+url = "{health_url}"
+timeout_s = 2
+
+[services.error_rate]
+source = "cloudmonitoring"
+url = "{monitoring_url}"
+window_s = 120
+"""

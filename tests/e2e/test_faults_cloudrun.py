@@ -22,7 +22,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,15 +42,16 @@ from tests.cloudrun_server.fixtures import (
     REGION,
     SERVICE,
     Scenario,
+    console_toml,
     runbook_service,
 )
 from tests.cloudrun_server.store import LATEST, REVISION
+from tests.console_cli import run_console, start_console
 from tests.faultproxy import FaultProxy, Rule
 from tests.signals import FlipServer, failing, healthy
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 #: The PATCH of an update, and the polls of its long-running operation.
 SERVICE_PATH = rf"/services/{SERVICE}\?"
 OPERATION_PATH = r"/operations/"
@@ -107,62 +107,21 @@ class Rig:
         self, *, gate_s: float = 0.3, operation_timeout_s: float = OPERATION_TIMEOUT_S
     ) -> None:
         self.config.write_text(
-            f"""
-[console]
-operator = "oncall"
-history_file = "rollback-history.md"
-state_dir = "state"
-
-[[services]]
-name = "{SERVICE}"
-environment = "production"
-provider = "cloudrun"
-verify_window_s = 1
-ready_timeout_s = 10
-
-[services.cloudrun]
-project = "{PROJECT}"
-region = "{REGION}"
-service = "{SERVICE}"
-endpoint = "{self.proxy.url()}"
-gradual_steps = [10, 50, 100]
-gate_s = {gate_s}
-operation_timeout_s = {operation_timeout_s}
-
-[[services.health]]
-url = "{self.health.url}"
-timeout_s = 2
-
-[services.error_rate]
-source = "cloudmonitoring"
-url = "{self.server.url}"
-window_s = 120
-""",
+            console_toml(
+                endpoint=self.proxy.url(),
+                health_url=self.health.url,
+                monitoring_url=self.server.url,
+                gate_s=gate_s,
+                operation_timeout_s=operation_timeout_s,
+            ),
             encoding="utf-8",
         )
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "console.cli", *args, "--config", str(self.config)]
-
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        return run_console(self.config, *args, timeout=120)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.argv(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            cwd=ROOT,
-        )
+        return start_console(self.config, *args)
 
     # ---------------------------------------------------------------- the platform
 

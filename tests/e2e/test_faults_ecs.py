@@ -16,14 +16,14 @@ updated twice" is counted at the wire, not inferred.  No SDK call is patched.
 
 Driven by hand in the test process, because moto does not model them:
 
-* ECS's scheduler (``Scheduler`` below, on ``tests.aws.moto_server.EcsScheduler``):
+* ECS's scheduler (``tests.aws.moto_server.AutoScheduler``, on its ``EcsScheduler``):
   the new deployment (PRIMARY, IN_PROGRESS, 0 running) is created the moment
   moto answered ``UpdateService`` and before the console reads that answer, as
   ECS creates it inside the call (moto itself only renames the old deployment
   of a forced one); the rollout is finished (tasks replaced, COMPLETED) only
   when the test lets it.  Held, it keeps the console waiting, which is where
   it is killed.
-* The load balancer's CloudWatch metrics (``ALB`` below): 40% 5xx while the
+* The load balancer's CloudWatch metrics (``tests.aws.alb.ALB``): 40% 5xx while the
   bad revision (web:3, v1.3.0) serves, none otherwise.  CloudWatch is read
   straight from moto, so the faults are the ECS API's alone.
 
@@ -38,36 +38,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from console.history import read_entries
 from console.resume import open_incidents
 from providers.aws_common import MAX_ATTEMPTS
+from tests.aws.alb import ALB, write_config
 from tests.aws.faults import AwsFaultProxy
-from tests.aws.moto_server import (
-    CLUSTER,
-    LOAD_BALANCER,
-    REGION,
-    SERVICE,
-    TARGET_GROUP,
-    EcsScheduler,
-    World,
-    ecs_backend,
-    isolate_env,
-    key_of,
-    moto_url,
-    reset,
-)
+from tests.aws.moto_server import CLUSTER, SERVICE, AutoScheduler, World, aws_world
+from tests.console_cli import run_console, start_console
 from tests.e2e.test_headless_rollback import field
 from tests.faultproxy import FaultProxy
 
@@ -81,79 +66,6 @@ VERIFY_S = "2"
 PATIENCE_S = 60.0
 
 
-class Scheduler:
-    """ECS's scheduler for a console in another process: starts rollouts, finishes them if let.
-
-    ``settling`` set: a rollout is finished as soon as the service asks for it.
-    Cleared: it is started (new PRIMARY deployment IN_PROGRESS, 0 running) and
-    stays so, the state in which a console waits.
-    """
-
-    def __init__(self, scheduler: EcsScheduler, *, settle: bool = True) -> None:
-        self.scheduler = scheduler
-        self.settling = threading.Event()
-        self._lock = threading.Lock()
-        if settle:
-            self.settling.set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ecs-scheduler", daemon=True)
-
-    def __enter__(self) -> Scheduler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def begin(self) -> None:
-        """What UpdateService does before it answers: the new PRIMARY deployment."""
-        with self._lock:
-            self.scheduler.begin()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            with self._lock:
-                try:
-                    if self.scheduler.pending():
-                        if self.settling.is_set():
-                            self.scheduler.settle()
-                        else:
-                            self.scheduler.begin()
-                except KeyError:
-                    continue  # the world is being reset
-
-
-class ALB:
-    """The target group's CloudWatch metrics every 0.2 s: 40% 5xx while ``bad`` serves."""
-
-    def __init__(self, world: World, bad: str = "web:3") -> None:
-        self.world = world
-        self.bad = bad
-        world.client("cloudwatch")  # made here: making clients is not thread-safe
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alb", daemon=True)
-
-    def __enter__(self) -> ALB:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            # Stamped before looking at what serves: a 5xx of the bad revision never
-            # carries a time after the rollout finished.
-            at = datetime.now(UTC)
-            svc = ecs_backend().services.get(f"{CLUSTER}:{SERVICE}")
-            serving = key_of(str(svc.deployments[0]["taskDefinition"])) if svc else ""
-            errors = 40.0 if serving == self.bad else 0.0
-            self.world.put_alb_traffic(100.0, errors, latency_s=0.08, at=at)
-            self._stop.wait(0.2)
-
-
 @dataclass
 class Rig:
     """The world, the two proxies, the scheduler and the console's config and state."""
@@ -161,7 +73,7 @@ class Rig:
     world: World
     api: AwsFaultProxy
     net: FaultProxy
-    scheduler: Scheduler
+    scheduler: AutoScheduler
     alb: ALB
     root: Path
     config: Path
@@ -174,26 +86,11 @@ class Rig:
     def history(self) -> Path:
         return self.root / "rollback-history.md"
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "console.cli", *args, "--config", str(self.config)]
-
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args),
-            capture_output=True,
-            text=True,
-            timeout=180,
-            stdin=subprocess.DEVNULL,
-        )
+        return run_console(self.config, *args)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.argv(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
+        return start_console(self.config, *args)
 
     def rollback(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run(
@@ -256,63 +153,9 @@ class Rig:
         ]
 
 
-def write_config(world: World, endpoint: str, root: Path, ready_timeout_s: float) -> Path:
-    metric = {
-        "namespace": "AWS/ApplicationELB",
-        "dimensions": {"LoadBalancer": LOAD_BALANCER, "TargetGroup": TARGET_GROUP},
-    }
-    config = {
-        "console": {
-            "operator": "oncall",
-            "history_file": str(root / "rollback-history.md"),
-            "state_dir": str(root / "state"),
-        },
-        "services": [
-            {
-                "name": "web",
-                "environment": "production",
-                "provider": "ecs",
-                "verify_window_s": 1,
-                "ready_timeout_s": ready_timeout_s,
-                "ecs": {
-                    "cluster": CLUSTER,
-                    "service": SERVICE,
-                    "region": REGION,
-                    "endpoint_url": endpoint,
-                    "container": "app",
-                    "lock_ttl_s": 600,
-                },
-                "error_rate": {
-                    "source": "cloudwatch",
-                    "url": world.url,  # straight to moto: the faults are the ECS API's
-                    "window_s": 60,
-                    "interval_s": 1,
-                    "expression": "errors / requests",
-                    "metrics": [
-                        {"id": "errors", "metric_name": "HTTPCode_Target_5XX_Count", **metric},
-                        {"id": "requests", "metric_name": "RequestCount", **metric},
-                        {
-                            "id": "latency",
-                            "metric_name": "TargetResponseTime",
-                            "stat": "Maximum",
-                            **metric,
-                        },
-                    ],
-                },
-            }
-        ],
-    }
-    path = root / "console.toml"
-    path.write_text(tomli_w.dumps(config))
-    return path
-
-
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
-    isolate_env(monkeypatch, tmp_path)
-    url = moto_url()
-    reset(url)
-    return World(url).build(rds=False)
+def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
+    yield from aws_world(monkeypatch, tmp_path, rds=False)
 
 
 def make_rig(world: World, root: Path, *, settle: bool, ready_timeout_s: float) -> Iterator[Rig]:
@@ -320,10 +163,16 @@ def make_rig(world: World, root: Path, *, settle: bool, ready_timeout_s: float) 
         AwsFaultProxy(world.url) as api,
         FaultProxy(api.url) as net,
         ALB(world) as alb,
-        Scheduler(world.scheduler, settle=settle) as scheduler,
+        AutoScheduler(world.scheduler, settle=settle) as scheduler,
     ):
         api.after("UpdateService", scheduler.begin, count=None)
-        config = write_config(world, net.url(), root, ready_timeout_s)
+        config = write_config(
+            root,
+            endpoint=net.url(),
+            verify_window_s=1,
+            ready_timeout_s=ready_timeout_s,
+            metrics_url=world.url,  # straight to moto: the faults are the ECS API's
+        )
         world.put_alb_traffic(100.0, 40.0)  # the last minute before the console starts
         try:
             yield Rig(world, api, net, scheduler, alb, root, config)
@@ -694,9 +543,10 @@ def test_killed_before_update_service_reached_ecs_resumes_and_switches_once(
 
     resumed = rig.resume()
 
-    assert f"web still runs v1.3.0: planning the rollback to {version} again" in resumed.stdout, (
-        output(resumed)
+    replanned = (
+        f"the rollback to {version}" if action[0] == "rollback" else f"rollback-image {version}"
     )
+    assert f"web still runs v1.3.0: planning {replanned} again" in resumed.stdout, output(resumed)
     assert_resumed_once(rig, resumed, during)
     assert rig.api.forwarded("UpdateService") == 1
     assert rig.world.live_key() == live

@@ -22,7 +22,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from console.history import read_entries
 from console.resume import open_incidents
 from providers import k8s_rollout as ro
 from providers.kubernetes import LOCK_ANNOTATION
-from tests.conftest import REPO
+from tests.console_cli import run_console, start_console
 from tests.e2e.test_headless_rollback import field
 from tests.faultproxy import FaultProxy
 from tests.k8s_server import FakeKubeServer, running, set_image
@@ -139,31 +138,19 @@ class World:
         }
         self.config.write_text(tomli_w.dumps({"console": console, "services": [service]}))
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "console.cli", *args, "--config", str(self.config)]
-
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-        )
+        return run_console(self.config, *args, timeout=120)
 
     def rollback(self) -> subprocess.CompletedProcess[str]:
         return self.cli("rollback", "web", "--yes", "--reason", "503s after v1.3.0")
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """The console in the background (its output in files: nothing can block on a pipe)."""
-        return subprocess.Popen(
-            self.argv(*args),
+        return start_console(
+            self.config,
+            *args,
             stdout=(self.root / "console.out").open("w"),
             stderr=(self.root / "console.err").open("w"),
-            stdin=subprocess.DEVNULL,
-            text=True,
-            cwd=REPO,
         )
 
     def kill(self, run: subprocess.Popen[str]) -> None:

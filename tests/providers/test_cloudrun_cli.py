@@ -26,6 +26,7 @@ from tests.cloudrun_server.fixtures import (
     REGION,
     SERVICE,
     Scenario,
+    console_toml,
     runbook_service,
 )
 from tests.signals import FlipServer, healthy
@@ -52,37 +53,13 @@ def health() -> Iterator[FlipServer]:
 def config(tmp_path: Path, scenario: Scenario, health: FlipServer) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
-        f"""
-[console]
-operator = "oncall"
-history_file = "rollback-history.md"
-state_dir = "state"
-
-[[services]]
-name = "{SERVICE}"
-environment = "production"
-provider = "cloudrun"
-verify_window_s = 1
-ready_timeout_s = 10
-
-[services.cloudrun]
-project = "{PROJECT}"
-region = "{REGION}"
-service = "{SERVICE}"
-endpoint = "{scenario.endpoint}"
-gradual_steps = [10, 50, 100]
-gate_s = 0.5
-operation_timeout_s = 20
-
-[[services.health]]
-url = "{health.url}"
-timeout_s = 2
-
-[services.error_rate]
-source = "cloudmonitoring"
-url = "{scenario.endpoint}"
-window_s = 120
-""",
+        console_toml(
+            endpoint=scenario.endpoint,
+            health_url=health.url,
+            monitoring_url=scenario.endpoint,
+            gate_s=0.5,
+            operation_timeout_s=20,
+        ),
         encoding="utf-8",
     )
     return path

@@ -11,8 +11,6 @@ must see it in Prometheus to call the rollback verified.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +23,7 @@ import yaml
 
 from providers import k8s_rollout as ro
 from providers.kubernetes import LOCK_ANNOTATION
-from tests.conftest import REPO
+from tests.console_cli import run_console as cli
 from tests.k8s_server import FakeKubeServer, running
 from tests.k8s_server.fixtures import DEPLOYMENT, IMAGE, NAMESPACE, deploy, start_server
 from tests.prometheus_fixture import PrometheusServer
@@ -147,17 +145,6 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeKubeServer, PrometheusServer, Pa
         prometheus.stop()
         traffic.stop()
         kube.stop()
-
-
-def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        cwd=REPO,
-    )
 
 
 def test_rollback_a_sick_deployment_from_the_console(
