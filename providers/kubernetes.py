@@ -1368,6 +1368,34 @@ class KubernetesProvider:
             found = f"deployment/{name} now runs {version} (someone else changed it)"
         raise type(err)(f"{err}; {found}: {what} was not applied") from None
 
+    def _unanswered_create(self, err: ProviderError, manifest: JSON) -> JSON:
+        """A create got no answer: does the Deployment exist now, and with the saved template?
+
+        Retrying blindly is no answer either way: a create that was applied would
+        meet 409 AlreadyExists and look like someone else's doing.
+        """
+        name = self.k8s.deployment
+        try:
+            live = self._get_deployment()
+        except NotFound:
+            raise type(err)(
+                f"{err}; deployment/{name} still does not exist when read again: "
+                "the saved manifest was not applied"
+            ) from None
+        except ProviderError as again:
+            get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
+            raise type(err)(
+                f"{err}; whether the saved manifest was applied is not known: deployment/{name} "
+                f"could not be read again ({again}); check it with `{get}` before retrying"
+            ) from None
+        if ro.equal_ignore_hash(ro.template_of(live), ro.template_of(manifest)):
+            return live
+        version = self._version(ro.template_of(live))[0]
+        raise Conflict(
+            f"{err}; deployment/{name} exists now but runs {version} (someone else created it): "
+            "the saved manifest was not applied"
+        ) from None
+
     def _undo(self, plan: Plan) -> Generator[str, None, str]:
         """kubectl's undo patch from a fresh read, guarded by its resourceVersion."""
         d = self._fresh(plan)
@@ -1546,7 +1574,14 @@ class KubernetesProvider:
                 f"deployment/{name} was created by someone else meanwhile (409 AlreadyExists): "
                 "nothing was written; look again before retrying"
             ) from None
-        result = self._json(response)
+        except (Unavailable, TimedOut) as err:
+            result = self._unanswered_create(err, manifest)
+            yield (
+                f"no answer to the POST ({err}), but deployment/{name} exists with the saved "
+                "template when read again: the manifest was applied"
+            )
+        else:
+            result = self._json(response)
         if not ro.equal_ignore_hash(ro.template_of(result), ro.template_of(manifest)):
             raise ProviderError(f"deployment/{name} was created with a different template")
         yield f"deployment.apps/{name} created"

@@ -37,6 +37,7 @@ from providers.base import (
 )
 from providers.kubernetes import LOCK_ANNOTATION, KubernetesProvider, LockInfo
 from tests.conftest import REPO
+from tests.faultproxy import FaultProxy
 from tests.k8s_server import FakeKubeServer, running, set_image
 from tests.k8s_server.fixtures import (  # noqa: F401 - fixtures
     DEPLOYMENT,
@@ -48,6 +49,7 @@ from tests.k8s_server.fixtures import (  # noqa: F401 - fixtures
     service,
     start_server,
 )
+from tests.k8s_server.store import ApiError
 
 
 @pytest.fixture
@@ -884,3 +886,50 @@ def test_restore_a_deleted_deployment(kube: FakeKubeServer, provider: Kubernetes
     assert ready.ready and "revision 1 (v2)" in ready.message
     provider.release_lock("alice", "b-1")
     assert [r.version for r in provider.snapshot().revisions] == ["v2"]
+
+
+@pytest.mark.parametrize("fault", ["answer lost", "never arrived", "created by someone else"])
+def test_restoring_a_deleted_deployment_when_the_create_gets_no_answer(
+    kube: FakeKubeServer, tmp_path: Path, fault: str
+) -> None:
+    """The POST of ``kubectl create -f`` gets no answer (through the fault proxy, real sockets).
+
+    The provider reads again instead of sending it twice: created with the saved
+    template is the restore applied; still missing is not applied; created with
+    another template is someone else's create, and said so.
+    """
+    deploy(kube, ["v1", "v2"])
+    proxied = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+    with FaultProxy(("127.0.0.1", int(kube.url.rsplit(":", 1)[1]))) as proxy:
+        proxied.write_text(proxied.read_text().replace(kube.url, proxy.url()))
+        p = KubernetesProvider(service(proxied), state_dir=tmp_path / "state")
+        restart = p.plan_action("restart", None)
+        list(p.execute(restart))  # saves the manifest first, as every change does
+        saved = Path(restart.data["backup"])
+        kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
+        plan = p.plan_action("restore-manifest", saved.name)
+        if fault == "answer lost":
+            proxy.drop_after(0, method="POST", count=1)
+        else:
+            proxy.reset(method="POST", count=1)
+        if fault == "created by someone else":
+            deploy(kube, ["v9"], settle=False)
+
+        events = list_until_error(p, plan)
+
+    posts = [s for s in proxy.seen if s.method == "POST"]
+    assert len(posts) == 1, "the create was sent once, never again"
+    if fault == "answer lost":
+        assert events[-1].status is ProgressStatus.FINISHED
+        assert any("the manifest was applied" in e.message for e in events)
+        assert ro.template_of(live(kube))["spec"]["containers"][0]["image"] == f"{IMAGE}:v2"
+    elif fault == "never arrived":
+        assert isinstance(events[-1], Unavailable)
+        assert "still does not exist when read again" in one_line(events[-1])
+        assert "the saved manifest was not applied" in one_line(events[-1])
+        with pytest.raises(ApiError):
+            live(kube)
+    else:
+        assert isinstance(events[-1], Conflict)
+        assert "exists now but runs v9 (someone else created it)" in one_line(events[-1])
+        assert ro.template_of(live(kube))["spec"]["containers"][0]["image"] == f"{IMAGE}:v9"
