@@ -1544,8 +1544,18 @@ class EcsProvider:
             if target
             else f"forcing a new deployment of {self.label}"
         )
-        with aws_errors("ecs:UpdateService", doing):
-            found = self._ecs().update_service(**kwargs)
+        try:
+            with aws_errors("ecs:UpdateService", doing):
+                found = self._ecs().update_service(**kwargs)
+        except (Unavailable, TimedOut) as err:
+            found = {"service": self._unanswered_update(err, before, target)}
+            yield ProgressEvent(
+                index,
+                ProgressStatus.OUTPUT,
+                f"no answer to ecs:UpdateService ({err}), but {self.label} "
+                + (f"points at {target}" if target else "has a new deployment")
+                + " when read again: the update was applied",
+            )
         # UpdateService answers with the service as it now is: that answer is the proof,
         # not a second read, which may fail although the change is made (the wait
         # step then reads the rollout, tolerating a flaky API until its time limit).
@@ -1591,6 +1601,45 @@ class EcsProvider:
                 ProgressStatus.FINISHED,
                 f"ECS accepted a new deployment of {key}; {deployment}",
             )
+
+    def _unanswered_update(
+        self, err: ProviderError, before: _ServiceState, target: str
+    ) -> dict[str, Any]:
+        """UpdateService got no answer (every attempt reset, hung or 5xx): was it applied?
+
+        Read the service again rather than guess: ECS may well have made the change
+        and only its answer was lost, and calling that "failed" would send the
+        operator to roll back a service that already was.  Returns the service as
+        read when the update is there; otherwise raises ``err``'s kind saying what
+        the service runs, or that nobody knows.
+        """
+        try:
+            after = self._read(poll=True)
+        except ProviderError as again:
+            look = self.aws.command(
+                "ecs",
+                "describe-services",
+                "--cluster",
+                self.cfg.cluster,
+                "--services",
+                self.cfg.service,
+            )
+            raise type(err)(
+                f"{err}; whether the update was applied is not known: {self.label} could not "
+                f"be read again ({again}); look with `{look}` before retrying"
+            ) from None
+        if target:
+            applied = after.key == td_key(target)
+        else:
+            primary = after.primary() or {}
+            applied = str(primary.get("id", "")) != str((before.primary() or {}).get("id", ""))
+        if applied:
+            return after.service
+        if after.key == before.key:
+            found = f"{self.label} still runs {after.key} when read again"
+        else:
+            found = f"{self.label} now runs {after.key} (someone else changed it)"
+        raise type(err)(f"{err}; {found}: the update was not applied") from None
 
     def _run_restore(self, index: int, opts: dict[str, list[str]]) -> Iterator[ProgressEvent]:
         new_id = _one(opts, "--db-instance-identifier")

@@ -26,6 +26,9 @@ test around one call:
 * ``hang(operation)``: the request is taken and never forwarded nor answered
   until ``release_hung()`` (then its connection is closed): a console killed
   while it waits there was killed *before* that call reached AWS.
+* ``lose_answer(operation)``: the request reaches moto (the change is made),
+  then the connection is closed without the answer, as when a network fails
+  on the way back.
 * ``after(operation, callback)``: ``callback()`` runs once moto answered the
   operation and before the client receives that answer, e.g. to kill the
   console at the one moment its change took effect but it never learnt so, or
@@ -56,7 +59,8 @@ class Fault:
     #: How many more requests it answers (None: until removed).
     count: int | None = None
     hits: int = 0
-    #: "error": answer with the AWS error; "hang": hold the request, never forward it.
+    #: "error": answer with the AWS error; "hang": hold the request, never forward it;
+    #: "lose": forward it, then close the connection without the answer.
     action: str = "error"
 
 
@@ -156,6 +160,14 @@ class AwsFaultProxy:
             self.faults.append(fault)
         return fault
 
+    def lose_answer(self, operation: str, *, count: int | None = None) -> Fault:
+        """Forward ``operation`` to moto (it takes effect), then close the client's
+        connection without its answer: the change is made and the client never learns so."""
+        fault = Fault(operation, "lose", "", count=count, action="lose")
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
     def release_hung(self) -> None:
         """Close the connections of the held requests (nothing is forwarded or answered)."""
         self._release.set()
@@ -208,13 +220,14 @@ class AwsFaultProxy:
             operation = (form.get("Action") or [""])[0]
         fault = self._match(operation)
         with self._lock:
-            self.seen.append((operation, fault.code if fault else "forwarded"))
+            forwarding = fault is None or fault.action == "lose"
+            self.seen.append((operation, "forwarded" if forwarding else fault.code))
             self._changed.notify_all()
         if fault is not None and fault.action == "hang":
             self._release.wait(300)
             handler.close_connection = True
             return
-        if fault is not None:
+        if fault is not None and fault.action == "error":
             self._answer_fault(handler, protocol, fault)
             return
         conn = http.client.HTTPConnection(*self.upstream, timeout=30)
@@ -227,6 +240,9 @@ class AwsFaultProxy:
             conn.close()
         for hook in self._hooks_for(operation):
             hook.callback()
+        if fault is not None and fault.action == "lose":
+            handler.close_connection = True
+            return
         try:
             handler.send_response(response.status)
             for key, value in response.getheaders():

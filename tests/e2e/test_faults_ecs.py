@@ -255,12 +255,62 @@ def test_update_service_unavailable_after_retries_fails_cleanly_and_changes_noth
     assert rig.api.seen.count(("UpdateService", "ServiceUnavailable")) == MAX_ATTEMPTS
     assert rig.api.forwarded("UpdateService") == 0
     assert rig.world.live_key() == "web:3"
+    assert line.endswith(
+        "web (production) still runs web:3 when read again: the update was not applied"
+    ), line
 
     entry = rig.one_entry()
     assert field(entry, "Outcome") == "rollback failed"
     assert "AWS answered ServiceUnavailable to ecs:UpdateService" in entry
     assert rig.open_incidents() == []
     assert rig.lock_tags() == []
+
+
+def test_update_service_applied_but_every_answer_lost_is_found_out_by_reading_again(
+    rig: Rig,
+) -> None:
+    """ECS makes the change, and each answer (botocore's first try and its retries) is
+    lost on the way back.  The error alone cannot tell the console whether the update
+    was applied; the service read again can, and the rollback carries on to verify."""
+    lost = rig.api.lose_answer("UpdateService")
+    result = rig.rollback()
+
+    assert result.returncode == 0, output(result)
+    assert_no_traceback(result)
+    assert lost.hits == MAX_ATTEMPTS, "botocore's attempts all lost their answer"
+    assert "no answer to ecs:UpdateService" in result.stdout
+    assert "points at web:2 when read again: the update was applied" in result.stdout
+    assert "outcome: rolled back and verified" in result.stdout
+    assert rig.world.live_key() == "web:2"
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rolled back and verified"
+    assert "the update was applied" in entry
+    assert rig.open_incidents() == []
+    assert rig.lock_tags() == []
+
+
+def test_update_service_unanswered_and_the_service_unreadable_says_it_is_not_known(
+    rig: Rig,
+) -> None:
+    """The answer is lost and, from then on, ECS cannot be read either: the console does
+    not guess.  It says the update may or may not be applied and how to look."""
+    rig.api.lose_answer("UpdateService")
+    rig.api.after(
+        "UpdateService",
+        lambda: rig.api.fail("DescribeServices", "ServiceUnavailable", status=503),
+        count=None,
+    )
+    result = rig.rollback()
+
+    assert result.returncode == 1, output(result)
+    assert_no_traceback(result)
+    line = failure_line(result)
+    assert "whether the update was applied is not known" in line, line
+    assert "aws ecs describe-services --cluster prod --services web" in line, line
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rollback failed"
+    assert "whether the update was applied is not known" in entry
+    assert rig.open_incidents() == []
 
 
 def test_throttled_while_waiting_is_retried_and_the_rollback_completes(rig: Rig) -> None:
