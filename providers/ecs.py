@@ -1373,9 +1373,9 @@ class EcsProvider:
 
     # ------------------------------------------------------------------ lock
 
-    def _lock_tags(self) -> tuple[str, dict[str, str]]:
+    def _lock_tags(self, *, poll: bool = False) -> tuple[str, dict[str, str]]:
         """The service's ARN and its tags (one DescribeServices call with include=TAGS)."""
-        svc = self._describe_service(tags=True)
+        svc = self._describe_service(tags=True, poll=poll)
         tags = {str(t.get("key")): str(t.get("value", "")) for t in svc.get("tags", []) or []}
         return str(svc["serviceArn"]), tags
 
@@ -1433,14 +1433,25 @@ class EcsProvider:
         return warning
 
     def release_lock(self, operator: str, host: str) -> None:
-        """Remove the lock tags if this console (or ``operator@host``) still holds them."""
-        arn, tags = self._lock_tags()
+        """Remove the lock tags if this console (or ``operator@host``) still holds them.
+
+        With the wait's short timeouts and no retries: the rollback is over by now,
+        and an API that stopped answering must not hold the operator's terminal for
+        minutes over a lock that expires on its own.
+        """
+        arn, tags = self._lock_tags(poll=True)
         me = _tag_value(f"{operator}@{host}")
         mine = tags.get(LOCK_ID) == self._lock_id if self._lock_id else tags.get(LOCK_HOLDER) == me
         if not tags.get(LOCK_HOLDER) or not mine:
             return
-        with aws_errors("ecs:UntagResource", f"releasing the lock on {self.where}"):
-            self._ecs().untag_resource(resourceArn=arn, tagKeys=list(_LOCK_KEYS))
+        call(
+            "ecs:UntagResource",
+            f"releasing the lock on {self.where}",
+            self._ecs(poll=True).untag_resource,
+            attempts=1,
+            resourceArn=arn,
+            tagKeys=list(_LOCK_KEYS),
+        )
         self._lock_id = ""
 
     def _check_lock(self) -> dict[str, Any]:
