@@ -239,6 +239,10 @@ class RollbackConsoleApp(App[int]):
 
     # ----------------------------------------------------------------- resume
 
+    def offer_resume(self) -> None:
+        """Look for open incidents now (after a rollback whose outcome is not known)."""
+        self._look_for_interrupted()
+
     @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
     def _look_for_interrupted(self) -> None:
         """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""

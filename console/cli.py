@@ -29,7 +29,7 @@ from console.config import Config, ConfigError, ServiceConfig, load_config, reso
 from console.journal import JournalWriteError
 from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus, ReadyResult
 from console.signals.base import SignalError
-from providers.base import LockHeld, ProviderError
+from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
     from console.flow import FlowResult, RollbackFlow
@@ -486,6 +486,9 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             ready = flow.execute(plan, on_event=lambda e: _print_event(out, e))
         except (LockHeld, JournalWriteError):
             raise  # the journal failing stops the console: no entry, `resume` finishes
+        except OutcomeUnknown as exc:
+            _left_open(flow, exc, err)
+            return EXIT_FAILED
         except ProviderError as exc:
             print(f"rollback failed: {exc}", file=err)
             _record(flow, out, err)
@@ -537,6 +540,23 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.reason is None:
         raise UsageError("--reason is required to run an action (it goes into the history entry)")
     return cmd_rollback(args, out, err)
+
+
+def _left_open(flow: RollbackFlow, exc: OutcomeUnknown, err: TextIO) -> None:
+    """The change may or may not have taken effect: no entry yet, and say how it is settled.
+
+    A plain retry would be wrong either way (a rollback that did take effect would
+    be followed by a "previous revision" that is the broken release again), so the
+    operator is sent to ``resume``, which reads the platform first.
+    """
+    svc = flow.service
+    print(f"rollback interrupted: {exc}", file=err)
+    print(
+        f"the incident stays open (no history entry yet): once the platform answers, "
+        f"`{PROG} resume {svc.name}` reads what it did and finishes, sending the change "
+        "again only if it did not take effect",
+        file=err,
+    )
 
 
 def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
@@ -768,6 +788,10 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 )
             except (LockHeld, JournalWriteError):
                 raise
+            except OutcomeUnknown as exc:
+                _left_open(flow, exc, err)
+                code = max(code, EXIT_FAILED)
+                continue
             except ProviderError as exc:
                 print(f"rollback failed: {exc}", file=err)
                 flow.execute_error = str(exc)

@@ -53,6 +53,7 @@ from console.signals.health import check_health
 from console.verify import VerifyTick, verify
 from providers.base import (
     InvalidTarget,
+    OutcomeUnknown,
     Provider,
     ProviderError,
     SupportsActions,
@@ -119,6 +120,9 @@ class RollbackFlow:
     #: Message kinds this flow sent (or is sending), so each goes out once.
     notified: set[str] = field(init=False, default_factory=set)
     execute_error: str = field(init=False, default="")
+    #: Set when a change was sent and nobody can tell whether it took effect
+    #: (``OutcomeUnknown``): the incident must stay open, not be recorded.
+    outcome_unknown: str = field(init=False, default="")
     ready: ReadyResult | None = field(init=False, default=None)
     #: Output of the running step(s) held back from the record (see ``_log_output``).
     _output: dict[int, _StepOutput] = field(init=False, default_factory=dict)
@@ -455,6 +459,15 @@ class RollbackFlow:
                     self._log_event(full, event)
                     if on_event:
                         on_event(event)
+            except OutcomeUnknown as err:
+                # No entry now: the journal stays open and ``resume`` settles it.
+                self.outcome_unknown = str(err)
+                self.incident.log(
+                    "unknown",
+                    "not known whether the change took effect (see above); the incident "
+                    "stays open for resume, which reads the platform first",
+                )
+                raise
             except ProviderError as err:
                 self.execute_error = str(err)
                 self.incident.mark("run", ItemState.FAILED, str(err))
@@ -616,6 +629,8 @@ class RollbackFlow:
 
     def record(self) -> FlowResult:
         """Append the history entry (atomically, under the history file lock)."""
+        if self.outcome_unknown:
+            raise ValueError("an incident whose outcome is not known is resumed, not recorded")
         if self.executed:
             self.notify("completion")
         outcome = self.outcome()

@@ -57,6 +57,17 @@ class TimedOut(ProviderError):
     """An operation or command ran past its time limit."""
 
 
+class OutcomeUnknown(ProviderError):
+    """A change was sent, its answer was lost, and reading the object again failed too.
+
+    Neither "done" nor "failed" would be true.  The step is left as started and
+    the incident open, exactly as if the console had been killed there, so
+    ``resume`` asks the platform once it answers and finishes (or sends the change
+    again only when it did not take effect).  Raised only after the provider
+    tried to read the object back.
+    """
+
+
 class CommandFailed(ProviderError):
     """A configured command exited non-zero."""
 

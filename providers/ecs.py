@@ -91,6 +91,7 @@ from providers.base import (
     InvalidTarget,
     LockHeld,
     NotFound,
+    OutcomeUnknown,
     ProviderError,
     TimedOut,
     Unavailable,
@@ -1502,6 +1503,10 @@ class EcsProvider:
                     yield from self._run_wait(index, step, plan)
                 else:
                     raise InvalidTarget(f"the console does not run {' '.join(op)}")
+            except OutcomeUnknown as err:
+                # Not FAILED: whether the step took effect is what is not known.
+                yield ProgressEvent(index, ProgressStatus.OUTPUT, str(err))
+                raise
             except ProviderError as err:
                 yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
                 raise
@@ -1635,7 +1640,7 @@ class EcsProvider:
                 "--services",
                 self.cfg.service,
             )
-            raise type(err)(
+            raise OutcomeUnknown(
                 f"{err}; whether the update was applied is not known: {self.label} could not "
                 f"be read again ({again}); look with `{look}` before retrying"
             ) from None

@@ -102,6 +102,7 @@ from providers.base import (
     InvalidTarget,
     LockHeld,
     NotFound,
+    OutcomeUnknown,
     ProviderError,
     TimedOut,
     Unavailable,
@@ -1355,7 +1356,7 @@ class KubernetesProvider:
             live = self._get_deployment()
         except ProviderError as again:
             get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
-            raise type(err)(
+            raise OutcomeUnknown(
                 f"{err}; whether {what} was applied is not known: deployment/{name} could not "
                 f"be read again ({again}); check it with `{get}` before retrying"
             ) from None
@@ -1384,7 +1385,7 @@ class KubernetesProvider:
             ) from None
         except ProviderError as again:
             get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
-            raise type(err)(
+            raise OutcomeUnknown(
                 f"{err}; whether the saved manifest was applied is not known: deployment/{name} "
                 f"could not be read again ({again}); check it with `{get}` before retrying"
             ) from None

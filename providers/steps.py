@@ -12,7 +12,7 @@ from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 from console.model import ProgressEvent, ProgressStatus, Step
-from providers.base import ProviderError
+from providers.base import OutcomeUnknown, ProviderError
 
 T = TypeVar("T")
 
@@ -33,7 +33,8 @@ def perform(
 ) -> Iterator[ProgressEvent]:
     """STARTED (unless ``started``: already announced), its lines, then FINISHED or FAILED.
 
-    A failure is yielded as FAILED and then raised; the body is closed however
+    A failure is yielded as FAILED and then raised (``OutcomeUnknown`` as an OUTPUT
+    line: the step stays started, for ``resume`` to settle); the body is closed however
     the step ends, so a caller that abandons us mid-step stops the command
     rather than orphaning it.
     """
@@ -41,6 +42,10 @@ def perform(
         yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
     try:
         finished = yield from drain(index, body)
+    except OutcomeUnknown as err:
+        # Not FAILED: whether the step took effect is exactly what is not known.
+        yield ProgressEvent(index, ProgressStatus.OUTPUT, str(err))
+        raise
     except ProviderError as err:
         yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
         raise

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
 from console.model import Plan, ProgressEvent, ProgressStatus, ReadyResult
-from providers.base import LockHeld, ProviderError
+from providers.base import LockHeld, OutcomeUnknown, ProviderError
 from screens.flow_common import AskYesNo, FlowScreen
 from screens.record import RecordScreen
 from screens.verify import VerifyScreen
@@ -47,6 +47,7 @@ _MARKERS = {
     "done": ("✓", "$text-success"),
     "failed": ("✗", "$text-error"),
     "skipped": ("–", "$text-muted"),
+    "unknown": ("?", "$text-warning"),
 }
 
 
@@ -193,6 +194,26 @@ class ExecuteScreen(FlowScreen):
             )
             self.hint("[b]Enter[/b] or [b]Esc[/b] back to the dashboard (nothing recorded)")
             return
+        if isinstance(err, OutcomeUnknown):
+            self.phase = "unknown"
+            self.ready_state = "skipped"
+            self.step_states = [
+                "unknown" if state == "running" else state for state in self.step_states
+            ]
+            self._render_steps()
+            self.error(f"Not known whether it took effect: {line}")
+            self.query_one("#execute-result", Static).update(
+                Content.from_markup(
+                    "[b $text-warning]Outcome not known yet.[/] The incident stays open "
+                    "(no history entry yet). Once the platform answers, resume it: the "
+                    "console reads what the platform did and never sends a change twice."
+                )
+            )
+            self.hint(
+                "[b]Enter[/b] back to the dashboard, which offers to resume "
+                f"(or `rollback-console resume {self.flow.service.name}`)"
+            )
+            return
         self.phase = "failed"
         self.ready_state = "skipped"
         for number, state in enumerate(self.step_states):
@@ -245,6 +266,11 @@ class ExecuteScreen(FlowScreen):
             self.app.switch_screen(VerifyScreen(self.flow))
         elif self.phase == "refused":
             self.return_to_dashboard()
+        elif self.phase == "unknown":
+            self.return_to_dashboard()
+            offer = getattr(self.app, "offer_resume", None)
+            if offer is not None:
+                offer()
         else:
             self.app.switch_screen(RecordScreen(self.flow))
 
@@ -254,7 +280,7 @@ class ExecuteScreen(FlowScreen):
                 "The rollback is running and cannot be stopped from here; wait for the result."
             )
             return
-        if self.phase == "refused":
+        if self.phase in ("refused", "unknown"):
             self.return_to_dashboard()
             return
 

@@ -289,28 +289,40 @@ def test_update_service_applied_but_every_answer_lost_is_found_out_by_reading_ag
     assert rig.lock_tags() == []
 
 
-def test_update_service_unanswered_and_the_service_unreadable_says_it_is_not_known(
+def test_update_service_unanswered_and_the_service_unreadable_is_left_open_for_resume(
     rig: Rig,
 ) -> None:
     """The answer is lost and, from then on, ECS cannot be read either: the console does
-    not guess.  It says the update may or may not be applied and how to look."""
-    rig.api.lose_answer("UpdateService")
-    rig.api.after(
-        "UpdateService",
-        lambda: rig.api.fail("DescribeServices", "ServiceUnavailable", status=503),
-        count=None,
-    )
+    not guess.  It says the update may or may not be applied, writes no entry, leaves the
+    incident open, and ``resume`` (once ECS answers) finds it applied and finishes."""
+    rig.api.lose_answer("UpdateService")  # botocore's first try and its retries
+    unreadable = rig.api.fail("DescribeServices", "ServiceUnavailable", status=503, count=0)
+    rig.api.after("UpdateService", lambda: setattr(unreadable, "count", None))
     result = rig.rollback()
 
     assert result.returncode == 1, output(result)
     assert_no_traceback(result)
-    line = failure_line(result)
-    assert "whether the update was applied is not known" in line, line
-    assert "aws ecs describe-services --cluster prod --services web" in line, line
-    entry = rig.one_entry()
-    assert field(entry, "Outcome") == "rollback failed"
-    assert "whether the update was applied is not known" in entry
-    assert rig.open_incidents() == []
+    lines = [x for x in result.stderr.splitlines() if x.startswith("rollback interrupted: ")]
+    assert len(lines) == 1, result.stderr
+    assert "whether the update was applied is not known" in lines[0]
+    assert "aws ecs describe-services --cluster prod --services web" in lines[0]
+    assert "rollback-console resume web" in result.stderr
+    assert not rig.history.exists()
+    assert rig.world.live_key() == "web:2"  # it was applied
+    (pending,) = rig.open_incidents()
+    assert pending.describe()[1].endswith("started, not seen finishing"), pending.describe()
+
+    sent = rig.api.forwarded("UpdateService")
+    assert sent == MAX_ATTEMPTS  # botocore's tries, each applied (the same change)
+
+    rig.api.clear()
+    resumed = rig.resume()
+
+    assert_resumed_once(rig, resumed, "1")
+    assert "already runs v1.2.9: the switch took effect" in resumed.stdout
+    assert rig.api.forwarded("UpdateService") == sent, "resume sent the update again"
+    assert rig.world.live_key() == "web:2"
+    assert "not known whether the change took effect" in rig.one_entry()
 
 
 def test_throttled_while_waiting_is_retried_and_the_rollback_completes(rig: Rig) -> None:

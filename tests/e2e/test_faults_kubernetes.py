@@ -647,3 +647,42 @@ def test_restart_killed_while_waiting_is_not_restarted_twice(world: World) -> No
     assert world.image() == LIVE
     assert ro.rollout_status(world.deployment())[0]
     assert_resumed_once(world, crashed, "resumed by alice")
+
+
+def test_patch_answer_lost_and_the_api_gone_leaves_the_incident_open_for_resume(
+    world: World,
+) -> None:
+    """The server applies the rollback PATCH, the answer is lost, and every read of the
+    Deployment from then on answers 503: nobody can tell whether the rollback took effect.
+
+    Neither "done" nor "failed" would be true, and a plain retry would roll "back" to the
+    broken release (after an applied rollback, the previous revision is v1.3.0).  So: no
+    history entry, the incident left open with the step started, and a ``resume`` once the
+    API answers finds the switch done and finishes without sending it again.
+    """
+    world.proxy.after("PATCH", 1, lambda: world.proxy.drop_after(0, method="PATCH", count=1))
+    world.proxy.after(
+        "PATCH", 2, lambda: world.proxy.respond(503, method="GET", path=DEPLOYMENT_PATH)
+    )
+
+    result = world.rollback()
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = one_error_line(result, "rollback interrupted: ")
+    assert "whether the rollback was applied is not known" in line, line
+    assert f"resume {'web'}" in result.stderr
+    assert "rollback failed" not in result.stderr
+    assert len(world.patches(ROLLBACK_PATCH)) == 1
+    assert world.image() == TARGET  # it did take effect
+    assert not world.history_file.exists()
+    assert world.step_statuses(1) == ["started"]
+    crashed = world.journal()
+    assert "recorded" not in [e["event"] for e in crashed]
+
+    world.proxy.clear()
+    resumed = resume(world, "started, not seen finishing")
+
+    assert "already runs v1.2.9: the switch took effect" in resumed.stdout
+    world.assert_only_lock_patches_besides(ROLLBACK_PATCH, 1)
+    assert_resumed_once(world, crashed, "Interrupted")
+    assert "not known whether the change took effect" in world.one_entry()

@@ -52,7 +52,8 @@ from console.model import (
     Unit,
     Verification,
 )
-from providers.base import CommandFailed
+from console.resume import open_incidents
+from providers.base import CommandFailed, OutcomeUnknown
 from screens.assess import AssessScreen
 from screens.checklist import ChecklistScreen
 from screens.confirm import ConfirmScreen
@@ -589,3 +590,35 @@ async def test_aborting_verification_asks_first_and_records_not_verified(tmp_pat
         assert "NOT VERIFIED" in str(verify.query_one("#verify-verdict").render())
     assert flow.outcome() is Outcome.NOT_VERIFIED
     assert flow.incident.state_of("health") is ItemState.FAILED
+
+
+class UnknownSwitchProvider(FixedProvider):
+    """The switch was sent; its answer was lost and the platform could not be read again."""
+
+    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
+        yield ProgressEvent(0, ProgressStatus.STARTED, plan.steps[0].title, at=self.clock())
+        yield ProgressEvent(0, ProgressStatus.OUTPUT, "no answer; not known", at=self.clock())
+        raise OutcomeUnknown("no answer to the switch; whether it was applied is not known")
+
+
+async def test_a_switch_whose_outcome_is_not_known_is_left_open_not_recorded(
+    tmp_path: Path,
+) -> None:
+    """Neither "failed" nor "done": no record screen, no entry, the incident left open."""
+    flow, _ = fixed_flow(tmp_path, UnknownSwitchProvider())
+    app = ScreenApp(ExecuteScreen(flow, PLAN))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ExecuteScreen), "execute")
+        execute = app.screen
+        assert isinstance(execute, ExecuteScreen)
+        await wait_until(pilot, lambda: execute.phase != "running", "the outcome")
+        assert execute.phase == "unknown"
+        assert "whether it was applied is not known" in error_line(execute)
+        assert execute.step_states == ["unknown", "pending"]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: flow_screen(app) is None, "leaving the flow")
+    assert not flow.config.console.history_file.exists()
+    (pending,) = open_incidents(flow.config.console.state_dir)
+    assert pending.step_started == 0 and 0 not in pending.steps_done
+    with pytest.raises(ValueError):
+        flow.record()
