@@ -37,8 +37,9 @@ Changing traffic
     poll of the operation that fails (reset, 5xx, no answer) is asked again
     until then, and meanwhile the service itself is looked at: served and
     settled is done, whether or not the operation could be followed.  Not
-    seen finishing is ``TimedOut`` ("it may still complete: look with gcloud
-    ..."), never a success.  A failed change that is not put back (below)
+    seen finishing is ``OutcomeUnknown`` ("it may still complete: look with
+    gcloud ..."), never a success nor a failure: the incident stays open for
+    ``resume``, which asks the service.  A failed change that is not put back (below)
     ends with the service read again, saying what the traffic is now:
     unchanged, asked for but not served yet, served all the same, or changed
     by someone else.  After a rollback the traffic is pinned to a revision:
@@ -52,8 +53,8 @@ Gradual rollback (action ``gradual``)
     ``gate_s``.  When a gate fails, or a later step's operation fails, the
     traffic is put back exactly as it was before the first step (entries,
     LATEST, tags and all) and the step fails with a message saying what
-    failed and what the traffic is now.  A step that times out is not undone:
-    its operation may still complete, and the message says how to look.
+    failed and what the traffic is now.  A step not seen finishing is not
+    undone: its operation may still complete, and the message says how to look.
 
 Resuming after a crash (``switch_took_effect``)
     The platform is asked, not the journal: a gradual move stopped half-way
@@ -97,6 +98,7 @@ from providers.base import (
     Forbidden,
     InvalidTarget,
     NotFound,
+    OutcomeUnknown,
     ProviderError,
     TimedOut,
     Unavailable,
@@ -1043,7 +1045,7 @@ class CloudRunProvider:
         except ProviderError as err:
             # A step that timed out may still complete, and a conflict is someone else's
             # change: neither is undone.  Any other failure of a later gradual step is.
-            undo = not isinstance(err, TimedOut | Conflict)
+            undo = not isinstance(err, TimedOut | Conflict | OutcomeUnknown)
             if undo and run.gradual and not tr.same_routes(run.applied, run.original):
                 message = yield from self._restore(run, f"step failed: {err}")
                 raise type(err)(message) from None
@@ -1107,7 +1109,7 @@ class CloudRunProvider:
                 seen = "did not finish"
                 if trouble is not None:
                     seen = f"was not seen finishing (asking about it failed: {trouble})"
-                raise TimedOut(
+                raise OutcomeUnknown(
                     f"operation {op_name} ({what}) {seen} within {limit:g} s; "
                     f"{self._may_still_complete()}"
                 )
@@ -1147,7 +1149,7 @@ class CloudRunProvider:
                     )
                     return svc
             except ProviderError as err:
-                raise type(err)(
+                raise OutcomeUnknown(
                     f"operation {op_name} ({what}) was accepted but cannot be followed: {err}; "
                     f"{self._may_still_complete()}"
                 ) from None

@@ -306,15 +306,24 @@ def test_update_losing_the_etag_race_is_a_conflict_and_someone_elses_change_stay
 
 
 @pytest.mark.parametrize("fault", ["reset", "hang"])
-def test_operation_not_seen_finishing_is_timed_out_never_a_success(rig: Rig, fault: str) -> None:
-    """The update is accepted; its operation never ends and every poll is reset or hangs."""
+def test_operation_not_seen_finishing_is_left_open_never_a_success(rig: Rig, fault: str) -> None:
+    """The update is accepted; its operation never ends and every poll is reset or hangs.
+
+    Neither done nor failed: the console says so, writes no entry and leaves the
+    incident open; ``resume`` (polls answered again, the operation finished) finds
+    the switch in effect and finishes without sending it again.
+    """
     rig.server.store.hanging_operations = 1
     rule = getattr(rig.proxy, fault)(method="GET", path=OPERATION_PATH)
 
     result = rig.run("rollback", SERVICE, "--yes", "--reason", "5xx after v1.3.0")
 
-    line = assert_one_line_failure(result)
-    assert line.startswith("rollback failed: operation ")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    line = lines[0]
+    assert line.startswith("rollback interrupted: operation ")
     assert "was not seen finishing (asking about it failed: " in line
     assert ("cannot be reached" if fault == "reset" else "no answer from") in line
     assert (
@@ -325,16 +334,28 @@ def test_operation_not_seen_finishing_is_timed_out_never_a_success(rig: Rig, fau
         f"{SERVICE} asks for the new traffic but serves LATEST ({CURRENT}) 100%, {PREVIOUS} 0% "
         "tag prev; the change is still in progress"
     )
+    assert f"rollback-console resume {SERVICE}" in lines[1]
     assert rule.hits >= 1
     assert "verified" not in result.stdout and "outcome:" not in result.stdout
     # The platform: asked for the rollback (the update went through), still serving v1.3.0.
     assert rig.sent() == [{PREVIOUS: 100}]
     assert rig.spec() == sorted(ROLLED_BACK_SPEC)
     assert rig.served() == sorted(ORIGINAL_SERVED)
+    assert not rig.history.exists()
+    (pending,) = open_incidents(rig.state_dir)
+    assert pending.steps_done == set() and pending.step_started == 0
 
+    rig.proxy.clear()
+    code, out, err = resume_ending_the_operation(rig, None)
+
+    assert code == 0, out + err
+    assert "the switch took effect; 0 later step(s) left to run" in out
+    assert rig.sent() == [{PREVIOUS: 100}] and rig.patches_seen() == 1  # not sent again
+    assert rig.served() == sorted(ROLLED_BACK_SERVED)
     entry = rig.one_entry()
-    assert field_of(entry, "Outcome") == "rollback failed"
+    assert field_of(entry, "Outcome") == "rolled back and verified"
     assert "it may still complete" in entry
+    assert "Interrupted: the console stopped during step 1 (Send 100%" in entry
     rig.assert_journal_closed()
 
 
