@@ -52,3 +52,21 @@ async def test_interrupted_rollback_is_offered_and_resumed_by_keyboard(
     assert Path(demo_sandbox.root / "current").resolve().name == "v1.2.9"
     # The incident stays open until it is recorded (verify + record come next).
     assert len(open_incidents(config.console.state_dir)) == 1
+
+
+async def test_the_offer_can_be_made_again_later(demo_sandbox: DemoSandbox) -> None:
+    """After a rollback whose outcome was not known, the execute screen asks the app to
+    look for open incidents again: the same offer appears without restarting."""
+    config = load_config(demo_sandbox.config_path)
+    app = make_app(config)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, AskYesNo)  # nothing open at start
+        crash_before_switch(demo_sandbox)
+        app.offer_resume()
+        for _ in range(200):
+            if isinstance(app.screen, AskYesNo):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, AskYesNo)
+        assert "interrupted rollback of web" in str(app.screen.question)
