@@ -1349,17 +1349,10 @@ class KubernetesProvider:
         """A write got no answer (timeout, reset, 5xx): was it applied?  Read it again.
 
         Returns the Deployment when ``applied`` says so; otherwise raises ``err``'s
-        kind, saying what the Deployment runs now, or that nobody knows.
+        kind, saying what the Deployment runs now, or ``OutcomeUnknown``.
         """
         name = self.k8s.deployment
-        try:
-            live = self._get_deployment()
-        except ProviderError as again:
-            get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
-            raise OutcomeUnknown(
-                f"{err}; whether {what} was applied is not known: deployment/{name} could not "
-                f"be read again ({again}); check it with `{get}` before retrying"
-            ) from None
+        live = self._read_again(err, what)
         if applied(live):
             return live
         version = self._version(ro.template_of(live))[0]
@@ -1377,17 +1370,11 @@ class KubernetesProvider:
         """
         name = self.k8s.deployment
         try:
-            live = self._get_deployment()
+            live = self._read_again(err, "the saved manifest", missing_ok=True)
         except NotFound:
             raise type(err)(
                 f"{err}; deployment/{name} still does not exist when read again: "
                 "the saved manifest was not applied"
-            ) from None
-        except ProviderError as again:
-            get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
-            raise OutcomeUnknown(
-                f"{err}; whether the saved manifest was applied is not known: deployment/{name} "
-                f"could not be read again ({again}); check it with `{get}` before retrying"
             ) from None
         if ro.equal_ignore_hash(ro.template_of(live), ro.template_of(manifest)):
             return live
@@ -1395,6 +1382,26 @@ class KubernetesProvider:
         raise Conflict(
             f"{err}; deployment/{name} exists now but runs {version} (someone else created it): "
             "the saved manifest was not applied"
+        ) from None
+
+    def _read_again(self, err: ProviderError, what: str, *, missing_ok: bool = False) -> JSON:
+        """The Deployment, read after a write of ``what`` got no answer.
+
+        ``NotFound`` when it does not exist and ``missing_ok``; ``OutcomeUnknown``
+        when it cannot be read: the write may or may not have landed, and ``resume`` is
+        the way to find out once the API answers.
+        """
+        name = self.k8s.deployment
+        try:
+            return self._get_deployment()
+        except ProviderError as error:
+            if missing_ok and isinstance(error, NotFound):
+                raise
+            again = error
+        get = self._kubectl("get", f"deployment/{name}", "-o", "yaml")
+        raise OutcomeUnknown(
+            f"{err}; whether {what} was applied is not known: deployment/{name} could not "
+            f"be read again ({again}); check it with `{get}` before retrying"
         ) from None
 
     def _undo(self, plan: Plan) -> Generator[str, None, str]:
