@@ -54,7 +54,7 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,7 +75,15 @@ from console.model import (
     Unit,
     utcnow,
 )
-from providers.aws_common import READ_TIMEOUT_S, AwsClients, as_utc, aws_errors, call, hhmm
+from providers.aws_common import (
+    READ_TIMEOUT_S,
+    AwsClients,
+    as_utc,
+    aws_errors,
+    call,
+    hhmm,
+    translate,
+)
 from providers.aws_rds import (
     RDS_FAILED_STATES,
     RdsSnapshot,
@@ -1515,8 +1523,7 @@ class EcsProvider:
         self, index: int, opts: dict[str, list[str]], plan: Plan
     ) -> Iterator[ProgressEvent]:
         body = json.loads(_one(opts, "--cli-input-json"))
-        with aws_errors("ecs:RegisterTaskDefinition", f"registering a copy for {self.label}"):
-            found = self._ecs().register_task_definition(**body)
+        found = yield from self._register_once(index, body)
         td = dict(found["taskDefinition"])
         if found.get("tags") or body.get("tags"):
             td["tags"] = found.get("tags") or body["tags"]
@@ -1534,6 +1541,50 @@ class EcsProvider:
             )
         image = ImageRef.parse(str(self._main_container_or_first(td).get("image", "")))
         yield ProgressEvent(index, ProgressStatus.FINISHED, f"registered {key} ({image.label})")
+
+    def _register_once(
+        self, index: int, body: dict[str, Any]
+    ) -> Generator[ProgressEvent, None, dict[str, Any]]:
+        """RegisterTaskDefinition, never twice for one copy.
+
+        botocore would resend a request whose answer was lost (a reset, a read
+        timeout), and each resend that reached ECS registers one more revision.
+        So one attempt at a time: after a lost answer the family's newest
+        revisions are searched for this very copy (it is used when found), and
+        only when it is not there is the register sent again.  What ECS itself
+        answered (throttling, 5xx), or a connection never made, left nothing
+        behind and is simply retried.
+        """
+        from botocore import exceptions as bex
+
+        doing = f"registering a copy for {self.label}"
+        client = self.aws.client("ecs", max_attempts=1)
+        attempts = self.aws.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                found: dict[str, Any] = client.register_task_definition(**body)
+                return found
+            except (bex.ClientError, bex.BotoCoreError) as exc:
+                err = translate(exc, "ecs:RegisterTaskDefinition", doing, attempt)
+                sent = isinstance(exc, bex.ReadTimeoutError | bex.ConnectionClosedError)
+                retry = sent or isinstance(err, Unavailable | TimedOut)
+                if not retry or attempt == attempts:
+                    raise err from None
+            if sent:
+                copy = self._existing_copy(str(body.get("family", "")), body)
+                if copy:
+                    yield ProgressEvent(
+                        index,
+                        ProgressStatus.OUTPUT,
+                        f"no answer to ecs:RegisterTaskDefinition ({err}), but {copy} is that "
+                        "copy when looked for: it is used, not registered again",
+                    )
+                    return {"taskDefinition": self._task_definition(copy)}
+            yield ProgressEvent(
+                index, ProgressStatus.OUTPUT, f"{err}; registering again (attempt {attempt + 1})"
+            )
+            time.sleep(min(2.0, 0.2 * 2**attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _target_key(self, plan: Plan) -> str:
         return self._registered.get(plan.to_revision.id, plan.to_revision.id)

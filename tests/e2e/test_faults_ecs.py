@@ -325,6 +325,38 @@ def test_update_service_unanswered_and_the_service_unreadable_is_left_open_for_r
     assert "not known whether the change took effect" in rig.one_entry()
 
 
+def test_a_register_whose_answer_is_lost_is_not_registered_twice(rig: Rig) -> None:
+    """ECS registers the image rollback's copy (web:4); the answer never comes back.
+
+    Resending (what botocore would do) registers web:5 as well; the console looks for
+    the copy first, finds web:4 and points the service at it.
+    """
+    lost = rig.api.lose_answer("RegisterTaskDefinition", count=1)
+    result = rig.run(
+        "action",
+        "web",
+        "rollback-image",
+        "--arg",
+        "v1.2.8",
+        "--yes",
+        "--reason",
+        REASON,
+        "--verify-window",
+        VERIFY_S,
+    )
+
+    assert result.returncode == 0, output(result)
+    assert_no_traceback(result)
+    assert lost.hits == 1, "the fault never fired"
+    assert "no answer to ecs:RegisterTaskDefinition" in result.stdout
+    assert "web:4 is that copy when looked for: it is used, not registered again" in result.stdout
+    assert rig.api.forwarded("RegisterTaskDefinition") == 1
+    assert rig.revisions() == ["web:1", "web:2", "web:3", "web:4"]
+    assert rig.world.live_key() == "web:4"
+    assert rig.live_image() == rig.world.image("v1.2.8")
+    assert field(rig.one_entry(), "Outcome") == "rolled back and verified"
+
+
 def test_throttled_while_waiting_is_retried_and_the_rollback_completes(rig: Rig) -> None:
     """As many throttled DescribeServices in a row as botocore tries one call: the wait
     rides it out (one poll after another) instead of calling the rollback failed."""
