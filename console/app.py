@@ -443,6 +443,8 @@ class RollbackConsoleApp(App[int]):
         from console.flow import RollbackFlow
         from screens.actions import ActionsScreen, provider_actions
 
+        if self._resume_first(runtime):
+            return
         provider = runtime.ensure_provider()
         actions = provider_actions(provider)
         if not actions:
@@ -481,6 +483,8 @@ class RollbackConsoleApp(App[int]):
             raise RuntimeError(f"the rollback screens are not available ({exc})") from None
         from console.flow import RollbackFlow
 
+        if self._resume_first(runtime):
+            return
         provider = runtime.ensure_provider()
         source = runtime.ensure_source()
         flow = RollbackFlow(
@@ -488,6 +492,30 @@ class RollbackConsoleApp(App[int]):
         )
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self._push_flow, AssessScreen, flow, target)
+
+    def _resume_first(self, runtime: ServiceRuntime) -> bool:
+        """Blocking: is a rollback of this service left open?  Then offer that, not a new one.
+
+        A new rollback over a half-done one could undo what it did: after a switch
+        that landed, "the previous release" is the broken one again.  The CLI
+        refuses the same way (``rollback`` exits 2 and names ``resume``).
+        """
+        from console.resume import open_incidents
+
+        pending = [
+            state
+            for state in open_incidents(self.config.console.state_dir, runtime.service.name)
+            if state.plan is not None
+        ]
+        if not pending:
+            return False
+        self.call_from_thread(
+            self.notify,
+            f"An interrupted rollback of {runtime.service.name} is open: finish it first.",
+            severity="warning",
+        )
+        self.call_from_thread(self._offer_resume, pending[-1])
+        return True
 
     def _push_flow(
         self, screen_class: Callable[..., Any], flow: RollbackFlow, target: str | None

@@ -70,3 +70,31 @@ async def test_the_offer_can_be_made_again_later(demo_sandbox: DemoSandbox) -> N
             await pilot.pause(0.05)
         assert isinstance(app.screen, AskYesNo)
         assert "interrupted rollback of web" in str(app.screen.question)
+
+
+async def test_a_new_rollback_is_not_started_over_an_open_one(demo_sandbox: DemoSandbox) -> None:
+    """ "Later", then ``r`` (or ``a``): the console offers the resume again instead of a new
+    wizard, whose "previous release" could be the broken one again."""
+    from screens.assess import AssessScreen
+
+    crash_before_switch(demo_sandbox)
+    config = load_config(demo_sandbox.config_path)
+    app = make_app(config)
+    async with app.run_test(size=(100, 32)) as pilot:
+        for key in ("r", "a"):
+            for _ in range(200):
+                if isinstance(app.screen, AskYesNo):
+                    break
+                await pilot.pause(0.05)
+            assert isinstance(app.screen, AskYesNo)
+            await pilot.press("enter")  # "Later" is focused first
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, AskYesNo)
+            await pilot.press(key)
+            for _ in range(200):
+                if isinstance(app.screen, AskYesNo | AssessScreen):
+                    break
+                await pilot.pause(0.05)
+            assert isinstance(app.screen, AskYesNo), type(app.screen)
+            assert "interrupted rollback of web" in str(app.screen.question)
+    assert len(open_incidents(config.console.state_dir)) == 1
