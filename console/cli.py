@@ -374,8 +374,15 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     provider = load_provider(svc)
     snap = provider.snapshot()
     health = check_health(svc.health)
+    from console.resume import open_incidents
+
+    pending = open_incidents(config.console.state_dir, svc.name)
     if args.json:
-        data = {"snapshot": _jsonable(snap), "health": _jsonable(health)}
+        data = {
+            "snapshot": _jsonable(snap),
+            "health": _jsonable(health),
+            "open_incidents": [state.incident_id for state in pending],
+        }
         json.dump(data, out, indent=2)
         print(file=out)
         return EXIT_OK
@@ -400,6 +407,12 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         print(f"    {'ok  ' if h.ok else 'FAIL'} {h.url} {result}{latency}", file=out)
     for note in snap.notes:
         print(f"  note: {note}", file=out)
+    for state in pending:
+        print(
+            f"  OPEN: interrupted rollback {state.incident_id} by {state.operator or '?'}: "
+            f"finish it with `{PROG} resume {svc.name}`",
+            file=out,
+        )
     return EXIT_OK
 
 

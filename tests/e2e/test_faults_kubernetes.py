@@ -680,6 +680,12 @@ def test_patch_answer_lost_and_the_api_gone_leaves_the_incident_open_for_resume(
     assert "recorded" not in [e["event"] for e in crashed]
 
     world.proxy.clear()
+    (pending,) = open_incidents(world.state_dir)
+    status = world.cli("status", "web")
+    assert f"OPEN: interrupted rollback {pending.incident_id} by alice" in status.stdout
+    assert "rollback-console resume web" in status.stdout
+    listed = json.loads(world.cli("status", "web", "--json").stdout)
+    assert listed["open_incidents"] == [pending.incident_id]
     resumed = resume(world, "started, not seen finishing")
 
     assert "already runs v1.2.9: the switch took effect" in resumed.stdout
