@@ -61,6 +61,8 @@ from providers.base import (
     SupportsResumeCheck,
 )
 
+#: How long the units are read for, once the rollout settled or the wait gave up.
+UNITS_READ_S = 10.0
 #: Lines of a step's output the record keeps: the first and the last (see ``_log_output``).
 OUTPUT_HEAD = 20
 OUTPUT_TAIL = 20
@@ -482,11 +484,16 @@ class RollbackFlow:
         state = ItemState.DONE if ready.ready else ItemState.FAILED
         self.incident.mark("rollout", state, "" if ready.ready else ready.message)
         self.incident.log("ready" if ready.ready else "not-ready", ready.message)
-        try:
-            units = self.refresh().units
-        except ProviderError as err:
-            self.incident.log("snapshot", f"could not re-read units: {err}")
+        snapshot = self._snapshot_within(UNITS_READ_S)
+        if isinstance(snapshot, ProviderError):
+            self.incident.log("snapshot", f"could not re-read units: {snapshot}")
+        elif snapshot is None:
+            self.incident.log(
+                "snapshot", f"could not re-read units: no answer within {UNITS_READ_S:g} s"
+            )
         else:
+            self.snapshot = snapshot
+            units = snapshot.units
             if units:
                 all_ready = all(u.ready for u in units)
                 self.incident.mark(
@@ -495,6 +502,29 @@ class RollbackFlow:
                     f"{sum(u.ready for u in units)}/{len(units)} ready",
                 )
         return ready
+
+    def _snapshot_within(self, limit_s: float) -> Snapshot | ProviderError | None:
+        """The platform read once more, or None when it does not answer within ``limit_s``.
+
+        Only the units checklist item depends on it, so an API that stopped
+        answering during the wait must not hold the rollback's end (and the
+        operator's terminal) for the SDK's own timeouts and retries: the read
+        goes on in a daemon thread and its late answer is dropped.
+        """
+        found: list[Snapshot | ProviderError] = []
+
+        def read() -> None:
+            try:
+                found.append(self.provider.snapshot())
+            except ProviderError as err:
+                found.append(err)
+            except Exception as err:  # a bug, but not one to hide as "no answer"
+                found.append(ProviderError(f"unexpected {type(err).__name__}: {err}"))
+
+        reader = threading.Thread(target=read, name="snapshot-after-rollback", daemon=True)
+        reader.start()
+        reader.join(limit_s)
+        return found[0] if found else None
 
     def _wait_ready(
         self, plan: Plan, on_event: Callable[[ProgressEvent], None] | None

@@ -437,6 +437,28 @@ def test_api_lost_after_update_service_is_rolled_back_but_not_verified(
     assert rig.open_incidents() == []
 
 
+def test_an_api_that_stays_hung_does_not_hold_the_end_of_the_rollback(short: Rig) -> None:
+    """As above with every ECS request hanging to the end: the lock release (short
+    timeouts, one try) and the last read of the units (given UNITS_READ_S, then
+    dropped) give up on their own, and the entry says why the units were not checked."""
+    from console.flow import UNITS_READ_S
+
+    rig = short
+    rig.api.after("UpdateService", lambda: rig.net.hang())
+    result = rig.rollback()
+
+    assert result.returncode == 1, output(result)
+    assert_no_traceback(result)
+    assert "outcome: rolled back, not verified" in result.stdout
+    assert rig.world.live_key() == "web:2"
+    entry = rig.one_entry()
+    assert field(entry, "Outcome") == "rolled back, not verified"
+    assert f"could not re-read units: no answer within {UNITS_READ_S:g} s" in entry
+    assert "platform lock not released (it expires)" in entry
+    assert "AWS did not answer ecs:DescribeServices" in entry
+    assert rig.open_incidents() == []
+
+
 # --------------------------------------------------------------------------- conflicts
 
 
