@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import boto3, sys; sys.exit(0 if boto3.__version__.startswith('1.') else 'boto3 resolved to ' + boto3.__version__ + ', expected 1.x')"
 	touch $(STAMP)
 
+# Our own modules, byte-compiled as a normal (non-editable) install would have them:
+# with PYTHONDONTWRITEBYTECODE set, an editable install recompiles them at every start.
+COMPILE := $(BIN)/python -m compileall -q console screens providers
+
 demo: $(STAMP)
+	@$(COMPILE)
 	$(BIN)/rollback-console demo --dir .demo --port 18787
 
 test: $(STAMP)
@@ -26,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	@$(COMPILE)
 	$(BIN)/python -m tests.bench
 	$(BIN)/python -m tests.bench_kubernetes
 

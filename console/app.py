@@ -186,7 +186,7 @@ class RollbackConsoleApp(App[int]):
     """The console: a dashboard per service, the rollback wizard on top of it, help, palette."""
 
     TITLE = "rollback-console"
-    CSS_PATH = "app.tcss"
+    CSS_PATH: ClassVar[list[str | Any]] = ["app.tcss", "../screens/dashboard.tcss"]
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {rollback_commands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -226,15 +226,17 @@ class RollbackConsoleApp(App[int]):
     @property
     def dashboard(self) -> DashboardScreen | None:
         """The dashboard of the service on screen (None while it is being replaced)."""
-        for screen in self.screen_stack:
+        for screen in reversed(self.screen_stack):
             if isinstance(screen, DashboardScreen):
                 return screen
         return None
 
+    def get_default_screen(self) -> DashboardScreen:
+        """The dashboard is the default screen, painted first (its CSS is the app's: a
+        default screen's own ``CSS_PATH`` is not loaded), not pushed over an empty one."""
+        return self._new_dashboard()
+
     def on_mount(self) -> None:
-        # Pushed rather than returned by get_default_screen(): only pushed screens load
-        # their CSS_PATH (dashboard.tcss beside the screen).
-        self.push_screen(self._new_dashboard())
         self.call_after_refresh(self._look_for_interrupted)
 
     # ----------------------------------------------------------------- resume
@@ -371,7 +373,12 @@ class RollbackConsoleApp(App[int]):
         dashboard = self.dashboard
         if dashboard is not None and self.screen is not dashboard:
             dashboard.pop_until_active()
-        self.switch_screen(self._new_dashboard())
+        if len(self.screen_stack) == 1:
+            # The first dashboard is the app's default screen, which cannot be switched
+            # away: the new one goes on top of it (the one below pauses its polls).
+            self.push_screen(self._new_dashboard())
+        else:
+            self.switch_screen(self._new_dashboard())
 
     def action_history(self) -> None:
         """Open the history browser: past rollbacks, time to recover per entry, the median."""

@@ -142,7 +142,8 @@ class PollState:
 class DashboardScreen(Screen[None]):
     """Status bar and panels for one service; ``r`` starts the rollback on the selected target."""
 
-    CSS_PATH = "dashboard.tcss"
+    # dashboard.tcss (beside this file) is loaded by the app: the first dashboard is its
+    # default screen, and a default screen's own CSS_PATH is never read.
     AUTO_FOCUS = "#revisions-table"
     # Screen declares these as plain attributes, so no ClassVar here (mypy) nor noise (ruff).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
@@ -255,8 +256,10 @@ class DashboardScreen(Screen[None]):
         self.call_after_refresh(self._start_polls)
 
     def _start_polls(self) -> None:
+        """The first read of each source, unless something (a refresh) already started one."""
         for name in SOURCES:
-            self._start_poll(name, forced=True)
+            if self.polls[name].started == 0:
+                self._start_poll(name, forced=True)
 
     def on_unmount(self) -> None:
         for poll in self.polls.values():
