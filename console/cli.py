@@ -500,7 +500,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except (LockHeld, JournalWriteError):
             raise  # the journal failing stops the console: no entry, `resume` finishes
         except OutcomeUnknown as exc:
-            _left_open(flow, exc, err)
+            _left_open(flow, exc, out, err)
             return EXIT_FAILED
         except ProviderError as exc:
             print(f"rollback failed: {exc}", file=err)
@@ -555,7 +555,7 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return cmd_rollback(args, out, err)
 
 
-def _left_open(flow: RollbackFlow, exc: OutcomeUnknown, err: TextIO) -> None:
+def _left_open(flow: RollbackFlow, exc: OutcomeUnknown, out: TextIO, err: TextIO) -> None:
     """The change may or may not have taken effect: no entry yet, and say how it is settled.
 
     A plain retry would be wrong either way (a rollback that did take effect would
@@ -570,6 +570,7 @@ def _left_open(flow: RollbackFlow, exc: OutcomeUnknown, err: TextIO) -> None:
         "again only if it did not take effect",
         file=err,
     )
+    _report_notifications(flow, out)
 
 
 def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
@@ -609,6 +610,11 @@ def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
     if result.record is not None:
         line = write_draft_after(result.record, flow.config.console, redact=flow.redact)
         print(line[0].lower() + line[1:], file=out)
+    _report_notifications(flow, out)
+
+
+def _report_notifications(flow: RollbackFlow, out: TextIO) -> None:
+    """Give the messages sent in the background their chance to finish; one line each."""
     notifier = flow.notifier
     if notifier is None or not notifier.configured:
         return
@@ -802,7 +808,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             except (LockHeld, JournalWriteError):
                 raise
             except OutcomeUnknown as exc:
-                _left_open(flow, exc, err)
+                _left_open(flow, exc, out, err)
                 code = max(code, EXIT_FAILED)
                 continue
             except ProviderError as exc:

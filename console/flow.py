@@ -464,6 +464,7 @@ class RollbackFlow:
             except OutcomeUnknown as err:
                 # No entry now: the journal stays open and ``resume`` settles it.
                 self.outcome_unknown = str(err)
+                self.notify("interrupted")
                 self.incident.log(
                     "unknown",
                     "not known whether the change took effect (see above); the incident "
@@ -614,7 +615,7 @@ class RollbackFlow:
     # ----------------------------------------------------------------- notify
 
     def notification(self, kind: str) -> str:
-        """The "start" or "completion" message of runbook 001 for this incident, as sent."""
+        """The "start", "completion" (runbook 001) or "interrupted" message, as sent."""
         language = self.config.console.language
         return render_message(kind, self.build_record(), language, redact=self.redact)
 

@@ -40,8 +40,9 @@ from console.redact import Redactor
 if TYPE_CHECKING:
     from console.flow import RollbackFlow
 
-#: The two messages of runbook 001: when execution starts, and after verification.
-KINDS = ("start", "completion")
+#: The two messages of runbook 001 (when execution starts, and after verification), and
+#: the one for a rollback left open because its outcome is not known (``OutcomeUnknown``).
+KINDS = ("start", "completion", "interrupted")
 #: Timeline kind of every notification line (what ``already_sent`` looks for).
 TIMELINE_KIND = "notify"
 
@@ -201,11 +202,14 @@ def slack_escape(text: str) -> str:
 
 
 def message_kind(flow: RollbackFlow) -> str:
-    """Which message the team needs now: "completion" once the rollback has an end, else "start".
+    """Which message the team needs now: "completion" once the rollback has an end,
+    "interrupted" while its outcome is not known, else "start".
 
     Before execution the start message can already be copied (the prepare
     checklist's "team told a rollback is starting").
     """
+    if flow.outcome_unknown:
+        return "interrupted"
     ended = (
         flow.incident.verification is not None
         or bool(flow.execute_error)

@@ -683,3 +683,54 @@ def test_check_config_says_whether_the_webhook_variable_is_set_never_its_value(
     assert f"team webhook: ${ENV} (set)" in with_url
     assert TOKEN not in with_url and "hooks.example" not in with_url
     assert f"team webhook: ${ENV} (NOT SET" in check({ENV: ""})
+
+
+def test_interrupted_message_says_the_outcome_is_not_known_and_how_it_goes_on() -> None:
+    en = render_message("interrupted", make_record(), "en", tz=JST)
+    assert en.startswith("[Rollback interrupted: outcome not known yet] web (production)")
+    assert "Action: rolling web back from v1.3.0 to v1.2.9" in en
+    assert "alice resumes it once the platform answers (rollback-console resume web)" in en
+    ja = render_message("interrupted", make_record(), "ja", tz=JST)
+    assert ja.startswith("【ロールバック中断：結果未確定】")
+    assert "対象サービス: web" in ja
+    assert "alice が再開します（rollback-console resume web）" in ja
+
+
+class UnknownOutcome:
+    """The host provider, except that the switch's outcome cannot be told (``OutcomeUnknown``),
+    as when a platform API loses the answer and then stops answering."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def execute(self, plan: Any) -> Iterator[Any]:
+        from console.model import ProgressEvent, ProgressStatus
+        from providers.base import OutcomeUnknown
+
+        yield ProgressEvent(0, ProgressStatus.STARTED, plan.steps[0].command)
+        raise OutcomeUnknown("no answer to the switch, and the platform cannot be read")
+
+
+def test_a_rollback_left_open_tells_the_team_it_is_interrupted(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    from providers.base import OutcomeUnknown
+
+    config = load_config(write_site(tmp_path, webhook_env=ENV))
+    flow, _ = rolled_back_flow(config, webhook.url)
+    flow.provider = UnknownOutcome(flow.provider)
+    with pytest.raises(OutcomeUnknown):
+        flow.execute(flow.plan(None))
+    assert message_kind(flow) == "interrupted"
+    assert flow.notifier is not None and flow.notifier.wait(30)
+    texts = [r["json"]["text"] for r in webhook.requests]
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("[Rollback started] web (production)")
+    assert texts[1].startswith("[Rollback interrupted: outcome not known yet] web (production)")
+    lines = [ev.message for ev in flow.incident.timeline if ev.kind == "notify"]
+    assert "interrupted message sent to the team webhook" in lines
+    assert not config.console.history_file.exists()
