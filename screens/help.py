@@ -86,7 +86,12 @@ class HelpScreen(ModalScreen[None]):
             Content.assemble((f" {number} {name:<8}", "bold"), f" {text}")
             for number, (name, text) in enumerate(FLOW_STEPS, 1)
         ]
-        return Content("\n").join([*lines, Content("")])
+        resume = Content(
+            " If the console stops mid-rollback (crash, lost SSH, an API that stops "
+            "answering), the next start offers to resume: it reads the platform first "
+            "and never sends a change twice (headless: rollback-console resume)."
+        )
+        return Content("\n").join([*lines, resume, Content("")])
 
     def _key_rows(self) -> Iterable[tuple[str, str]]:
         from screens.dashboard import DashboardScreen
