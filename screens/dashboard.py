@@ -195,6 +195,7 @@ class DashboardScreen(Screen[None]):
         self.runtime = runtime
         self.clock = clock
         self.can_switch = can_switch
+        self._preset_breakpoints()
         self.polls: dict[str, PollState] = {name: PollState(INTERVALS[name]) for name in SOURCES}
         self.assessment: Assessment | None = None
 
@@ -241,6 +242,23 @@ class DashboardScreen(Screen[None]):
         message.stop()
         screen = DatabaseRestoreScreen(self.console_app.config, self.runtime.service)
         self.app.push_screen(screen, lambda _ran: self.query_one(DatabasePanel).poll())
+
+    def _preset_breakpoints(self) -> None:
+        """The breakpoint classes for the terminal's size, before the first styling.
+
+        Textual sets them at the first resize, which restyles every widget once
+        more before the first frame; with the right ones already there, that
+        resize changes nothing (and a wrong guess is simply corrected by it).
+        """
+        try:
+            width, height = self.app.size
+        except Exception:  # no app yet (a screen built outside one): let the resize do it
+            return
+        for dimension, breakpoints in (
+            (width, self.HORIZONTAL_BREAKPOINTS),
+            (height, self.VERTICAL_BREAKPOINTS),
+        ):
+            self.add_class(*self._get_breakpoint_classes(dimension, breakpoints))
 
     def on_mount(self) -> None:
         service = self.runtime.service
