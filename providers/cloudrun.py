@@ -104,7 +104,7 @@ from providers.base import (
     Unavailable,
 )
 from providers.cloudrun_gate import Gate, GateRequest, GateVerdict, HealthAndErrorRateGate
-from providers.steps import drain, perform
+from providers.steps import drain, failure, perform
 
 #: The actions besides a plain rollback (``SupportsActions``).
 GRADUAL = "gradual"
@@ -968,7 +968,7 @@ class CloudRunProvider:
                     try:
                         run = yield from drain(index, self._first(plan))
                     except ProviderError as err:
-                        yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
+                        yield failure(index, err)
                         raise
                 if step.kind is StepKind.WAIT:
                     body = self._gate_step(run, step)

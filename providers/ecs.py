@@ -104,6 +104,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
+from providers.steps import failure
 
 #: How many task-definition revisions of the family the snapshot lists (newest first).
 HISTORY_LIMIT = 10
@@ -1511,12 +1512,8 @@ class EcsProvider:
                     yield from self._run_wait(index, step, plan)
                 else:
                     raise InvalidTarget(f"the console does not run {' '.join(op)}")
-            except OutcomeUnknown as err:
-                # Not FAILED: whether the step took effect is what is not known.
-                yield ProgressEvent(index, ProgressStatus.OUTPUT, str(err))
-                raise
             except ProviderError as err:
-                yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
+                yield failure(index, err)
                 raise
 
     def _run_register(

@@ -28,6 +28,18 @@ def drain(index: int, body: Generator[str, None, T]) -> Generator[ProgressEvent,
         yield ProgressEvent(index, ProgressStatus.OUTPUT, line)
 
 
+def failure(index: int, err: ProviderError) -> ProgressEvent:
+    """The event that ends step ``index`` on ``err``: FAILED, except for ``OutcomeUnknown``.
+
+    Whether such a step took effect is exactly what is not known, so it is told as
+    an OUTPUT line and the step stays started (for ``resume`` to settle).  Every
+    provider's execute reports its step errors through this, wrapped by
+    ``perform`` or not.
+    """
+    status = ProgressStatus.OUTPUT if isinstance(err, OutcomeUnknown) else ProgressStatus.FAILED
+    return ProgressEvent(index, status, str(err))
+
+
 def perform(
     index: int, step: Step, body: Generator[str, None, str], *, started: bool = False
 ) -> Iterator[ProgressEvent]:
@@ -42,12 +54,8 @@ def perform(
         yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
     try:
         finished = yield from drain(index, body)
-    except OutcomeUnknown as err:
-        # Not FAILED: whether the step took effect is exactly what is not known.
-        yield ProgressEvent(index, ProgressStatus.OUTPUT, str(err))
-        raise
     except ProviderError as err:
-        yield ProgressEvent(index, ProgressStatus.FAILED, str(err))
+        yield failure(index, err)
         raise
     except Exception as err:
         yield ProgressEvent(index, ProgressStatus.FAILED, f"{type(err).__name__}: {err}")
