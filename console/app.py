@@ -248,15 +248,19 @@ class RollbackConsoleApp(App[int]):
     @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
     def _look_for_interrupted(self) -> None:
         """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""
-        from console.resume import open_incidents
-
-        pending = [
-            state
-            for state in open_incidents(self.config.console.state_dir)
-            if state.service in self.runtimes and state.plan is not None
-        ]
+        pending = self._resumable()
         if pending:
             self.call_from_thread(self._offer_resume, pending[0])
+
+    def _resumable(self, service: str | None = None) -> list[JournalState]:
+        """Blocking: open incidents (of ``service``) this console can resume, oldest first."""
+        from console.resume import open_incidents
+
+        return [
+            state
+            for state in open_incidents(self.config.console.state_dir, service)
+            if state.service in self.runtimes and state.plan is not None
+        ]
 
     def _offer_resume(self, state: JournalState) -> None:
         from screens.flow_common import AskYesNo
@@ -507,13 +511,7 @@ class RollbackConsoleApp(App[int]):
         that landed, "the previous release" is the broken one again.  The CLI
         refuses the same way (``rollback`` exits 2 and names ``resume``).
         """
-        from console.resume import open_incidents
-
-        pending = [
-            state
-            for state in open_incidents(self.config.console.state_dir, runtime.service.name)
-            if state.plan is not None
-        ]
+        pending = self._resumable(runtime.service.name)
         if not pending:
             return False
         self.call_from_thread(
