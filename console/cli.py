@@ -366,6 +366,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from console.resume import open_incidents
     from console.signals.health import check_health
     from providers import load_provider
 
@@ -374,8 +375,6 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     provider = load_provider(svc)
     snap = provider.snapshot()
     health = check_health(svc.health)
-    from console.resume import open_incidents
-
     pending = open_incidents(config.console.state_dir, svc.name)
     if args.json:
         data = {
