@@ -105,6 +105,16 @@ def served_version(box: DemoSandbox) -> str:
     return httpx.get(box.health_url.replace("/health", "/version"), timeout=5).text.strip()
 
 
+async def execute_ended(pilot: Pilot[Any], what: str) -> ExecuteScreen:
+    """The execute screen once its run is no longer running (``what`` names the end awaited)."""
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, ExecuteScreen), "execute")
+    execute = app.screen
+    assert isinstance(execute, ExecuteScreen)
+    await wait_until(pilot, lambda: execute.phase != "running", what)
+    return execute
+
+
 def flow_screen(app: App[Any]) -> FlowScreen | FlowModal[Any] | None:
     screen = app.screen
     return screen if isinstance(screen, FlowScreen | FlowModal) else None
@@ -506,10 +516,7 @@ async def test_lock_held_by_someone_else_names_them_and_changes_nothing(tmp_path
     app = ScreenApp(ExecuteScreen(flow, PLAN))
     with ServiceLock(flow.config.console.state_dir, flow.service, "bob"):
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ExecuteScreen), "execute")
-            execute = app.screen
-            assert isinstance(execute, ExecuteScreen)
-            await wait_until(pilot, lambda: execute.phase != "running", "the refusal")
+            execute = await execute_ended(pilot, "the refusal")
             assert execute.phase == "refused"
             assert "bob" in error_line(execute)
             assert "nothing was changed" in error_line(execute)
@@ -523,10 +530,7 @@ async def test_failed_step_is_shown_and_recorded_as_a_failure(tmp_path: Path) ->
     flow, _ = fixed_flow(tmp_path, FailingRestartProvider())
     app = ScreenApp(ExecuteScreen(flow, PLAN))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ExecuteScreen), "execute")
-        execute = app.screen
-        assert isinstance(execute, ExecuteScreen)
-        await wait_until(pilot, lambda: execute.phase != "running", "the failure")
+        execute = await execute_ended(pilot, "the failure")
         assert execute.phase == "failed"
         assert "exited 3" in error_line(execute)
         assert execute.step_states == ["done", "failed"]
@@ -608,10 +612,7 @@ async def test_a_switch_whose_outcome_is_not_known_is_left_open_not_recorded(
     flow, _ = fixed_flow(tmp_path, UnknownSwitchProvider())
     app = ScreenApp(ExecuteScreen(flow, PLAN))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ExecuteScreen), "execute")
-        execute = app.screen
-        assert isinstance(execute, ExecuteScreen)
-        await wait_until(pilot, lambda: execute.phase != "running", "the outcome")
+        execute = await execute_ended(pilot, "the outcome")
         assert execute.phase == "unknown"
         assert "whether it was applied is not known" in error_line(execute)
         assert execute.step_states == ["unknown", "pending"]
