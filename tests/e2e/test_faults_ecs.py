@@ -221,9 +221,9 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "unexpected" not in result.stderr, text
 
 
-def failure_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The one ``rollback failed:`` line on stderr (asserting there is exactly one)."""
-    lines = [line for line in result.stderr.splitlines() if line.startswith("rollback failed:")]
+def failure_line(result: subprocess.CompletedProcess[str], prefix: str = "rollback failed:") -> str:
+    """The one ``prefix`` line on stderr (asserting there is exactly one)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith(prefix)]
     assert len(lines) == 1, output(result)
     return lines[0]
 
@@ -302,10 +302,9 @@ def test_update_service_unanswered_and_the_service_unreadable_is_left_open_for_r
 
     assert result.returncode == 1, output(result)
     assert_no_traceback(result)
-    lines = [x for x in result.stderr.splitlines() if x.startswith("rollback interrupted: ")]
-    assert len(lines) == 1, result.stderr
-    assert "whether the update was applied is not known" in lines[0]
-    assert "aws ecs describe-services --cluster prod --services web" in lines[0]
+    line = failure_line(result, "rollback interrupted: ")
+    assert "whether the update was applied is not known" in line
+    assert "aws ecs describe-services --cluster prod --services web" in line
     assert "rollback-console resume web" in result.stderr
     assert not rig.history.exists()
     assert rig.world.live_key() == "web:2"  # it was applied
