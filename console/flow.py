@@ -530,6 +530,17 @@ class RollbackFlow:
         except ProviderError as err:
             self.incident.log("lock", f"platform lock not released (it expires): {err}")
 
+    def release_service_lock(self) -> None:
+        """Release the local service lock now (no I/O beyond the lock file): the TUI leaving
+        the wizard, so this console can resume or start again at once."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def holds_platform_lock(self) -> bool:
+        return self._remote_held is not None
+
     def close(self) -> None:
         """The flow is over (entry written, or the operator left it): release every lock.
 
@@ -537,9 +548,7 @@ class RollbackFlow:
         An incident left open here (no entry) becomes *interrupted*, for resume.
         """
         self.release_platform_lock()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        self.release_service_lock()
 
     # ----------------------------------------------------------------- planning
 
