@@ -248,7 +248,7 @@ class RollbackConsoleApp(App[int]):
     @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
     def _look_for_interrupted(self) -> None:
         """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""
-        pending = self._resumable()
+        pending = [state for state in self._resumable() if state.interrupted]
         if pending:
             self.call_from_thread(self._offer_resume, pending[0])
 
@@ -476,7 +476,7 @@ class RollbackConsoleApp(App[int]):
             self.notify("A rollback is already open.", severity="warning")
             return
         if target is None and self.dashboard is not None:
-            target = self.dashboard.selected_target
+            target = self.dashboard.chosen_target
         self._prepare_rollback(self.runtime, target)
 
     @work(
@@ -511,7 +511,17 @@ class RollbackConsoleApp(App[int]):
         that landed, "the previous release" is the broken one again.  The CLI
         refuses the same way (``rollback`` exits 2 and names ``resume``).
         """
-        pending = self._resumable(runtime.service.name)
+        found = self._resumable(runtime.service.name)
+        running = next((state for state in found if state.live), None)
+        if running is not None and running.live is not None:
+            self.call_from_thread(
+                self.notify,
+                f"{runtime.service.label} is being rolled back by {running.live.describe()} "
+                f"(incident {running.incident_id}): wait for it to finish, or coordinate.",
+                severity="error",
+            )
+            return True
+        pending = [state for state in found if state.interrupted]
         if not pending:
             return False
         self.call_from_thread(
@@ -570,6 +580,13 @@ class RollbackConsoleApp(App[int]):
             threading.Thread(target=source.stop, name="stop-error-rate-source", daemon=True)
             for source in sources
             if source is not None
+        ]
+        # A rollback left open on screen: its locks go too (the platform's would expire).
+        flows = {id(flow): flow for s in self.screen_stack if (flow := getattr(s, "flow", None))}
+        threads += [
+            threading.Thread(target=flow.close, name="release-rollback-locks", daemon=True)
+            for flow in flows.values()
+            if hasattr(flow, "close")
         ]
         for thread in threads:
             thread.start()

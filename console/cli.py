@@ -34,6 +34,8 @@ from providers.base import LockHeld, OutcomeUnknown, ProviderError
 if TYPE_CHECKING:
     from console.flow import FlowResult, RollbackFlow
     from console.history import HistoryEntrySummary
+    from console.model import Plan
+    from console.resume import JournalState
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -375,12 +377,17 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     provider = load_provider(svc)
     snap = provider.snapshot()
     health = check_health(svc.health)
-    pending = open_incidents(config.console.state_dir, svc.name)
+    found = open_incidents(config.console.state_dir, svc.name)
+    pending = [state for state in found if state.interrupted]
+    running = [state for state in found if state.live is not None]
     if args.json:
         data = {
             "snapshot": _jsonable(snap),
             "health": _jsonable(health),
             "open_incidents": [state.incident_id for state in pending],
+            "in_progress": [
+                {"incident": state.incident_id, **_jsonable(state.live)} for state in running
+            ],
         }
         json.dump(data, out, indent=2)
         print(file=out)
@@ -406,6 +413,12 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         print(f"    {'ok  ' if h.ok else 'FAIL'} {h.url} {result}{latency}", file=out)
     for note in snap.notes:
         print(f"  note: {note}", file=out)
+    for state in running:
+        assert state.live is not None
+        print(
+            f"  IN PROGRESS: rollback {state.incident_id} by {state.live.describe()}",
+            file=out,
+        )
     for state in pending:
         print(
             f"  OPEN: interrupted rollback {state.incident_id} by {state.operator or '?'}: "
@@ -455,6 +468,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     provider = load_provider(svc)
     source = make_error_rate_source(svc)
     source.start()
+    flow: RollbackFlow | None = None
     try:
         flow = RollbackFlow(config, svc, provider, source, reason=args.reason)
         _apply_database_options(flow, args)
@@ -474,11 +488,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
         else:
             plan = flow.plan(args.to, dry_run=args.dry_run)
-        print(plan.summary, file=out)
-        for warning in plan.warnings:
-            print(f"  warning: {warning}", file=out)
-        for i, step in enumerate(plan.steps, 1):
-            print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
+        _print_plan(plan, out)
         if args.dry_run:
             print("dry run: nothing was changed", file=out)
             return EXIT_OK
@@ -507,6 +517,8 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_FAILED
         return _verify_and_record(flow, ready, args, out, err)
     finally:
+        if flow is not None:
+            flow.close()
         source.stop()
 
 
@@ -749,31 +761,59 @@ def _db_restore(
 
 
 def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:
-    """A new rollback must not start over a half-done one: resume that first."""
+    """A new rollback must not start over another one: running (exit 3) or half-done (exit 2).
+
+    A rollback another console is running (it holds the service lock: switching,
+    waiting or verifying) is refused with exit 3 naming who; one left half-way by
+    a console that stopped is refused with exit 2, naming ``resume``.  A dry run
+    changes nothing and is never refused.
+    """
     from console.resume import open_incidents
 
     if dry_run:
         return
-    pending = open_incidents(config.console.state_dir, svc.name)
-    if pending:
+    found = open_incidents(config.console.state_dir, svc.name)
+    for state in found:
+        if state.live is not None:
+            raise LockHeld(
+                f"{svc.label} is being rolled back by {state.live.describe()} "
+                f"(incident {state.incident_id}): wait for it to finish, or coordinate"
+            )
+    if found:
         raise UsageError(
-            f"an interrupted rollback of {svc.name} is open (incident {pending[-1].incident_id}): "
+            f"an interrupted rollback of {svc.name} is open (incident {found[-1].incident_id}): "
             f"finish it with `{PROG} resume {svc.name}` first"
         )
 
 
 def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Finish interrupted rollbacks: re-read the platform, continue, verify, record once."""
-    from console.flow import RollbackFlow
+    """Finish interrupted rollbacks: re-read the platform, continue, verify, record once.
+
+    A rollback another console is still running (it holds the service lock) is
+    not interrupted: it is listed as in progress and refused with exit 3.
+    """
     from console.resume import open_incidents
-    from console.signals import make_error_rate_source
-    from providers import load_provider
 
     config = _load(args)
     if args.service:
         config.service(args.service)
-    pending = open_incidents(config.console.state_dir, args.service)
+    found = open_incidents(config.console.state_dir, args.service)
+    running = [state for state in found if state.live is not None]
+    pending = [state for state in found if state.interrupted]
+    for state in running:
+        assert state.live is not None
+        print(
+            f"in progress: incident {state.incident_id} ({state.service}) is being run by "
+            f"{state.live.describe()}: not interrupted, not resumed",
+            file=out,
+        )
     if not pending:
+        if running and not args.list:
+            raise LockHeld(
+                f"the rollback of {running[0].service} (incident {running[0].incident_id}) "
+                f"is in progress, run by {running[0].live.describe() if running[0].live else '?'}"
+                ": there is nothing to resume; wait for it or coordinate"
+            )
         print("no interrupted rollback to resume", file=out)
         return EXIT_OK
     for state in pending:
@@ -786,40 +826,97 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"  {line}", file=out)
     if args.list:
         return EXIT_OK
-    code = EXIT_OK
+    code = EXIT_LOCKED if running else EXIT_OK
     for state in pending:
         svc = config.service(state.service)
         if not args.yes and not _confirm_on_terminal(svc, out):
             print(f"not resumed: {state.incident_id}", file=err)
             code = max(code, EXIT_FAILED)
             continue
-        provider = load_provider(svc)
-        source = make_error_rate_source(svc)
-        source.start()
+        code = max(code, _resume_one(config, svc, state, args, out, err))
+    return code
+
+
+def _resume_one(
+    config: Config,
+    svc: ServiceConfig,
+    state: JournalState,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Resume one interrupted incident to its entry; the exit code it earns."""
+    from console.flow import RollbackFlow, SwitchUndone
+    from console.signals import make_error_rate_source
+    from providers import load_provider
+
+    provider = load_provider(svc)
+    source = make_error_rate_source(svc)
+    source.start()
+    flow: RollbackFlow | None = None
+    try:
+        flow = RollbackFlow(config, svc, provider, source, resume_state=state)
+        print(f"resuming {state.incident_id}", file=out, flush=True)
         try:
-            flow = RollbackFlow(config, svc, provider, source, resume_state=state)
-            print(f"resuming {state.incident_id}", file=out, flush=True)
             try:
                 ready = flow.resume_execute(
                     on_event=lambda e: _print_event(out, e),
                     on_note=lambda note: print(f"  {note}", file=out, flush=True),
                 )
-            except (LockHeld, JournalWriteError):
-                raise
-            except OutcomeUnknown as exc:
-                _left_open(flow, exc, out, err)
-                code = max(code, EXIT_FAILED)
-                continue
-            except ProviderError as exc:
-                print(f"rollback failed: {exc}", file=err)
-                flow.execute_error = str(exc)
-                _record(flow, out, err)
-                code = max(code, EXIT_FAILED)
-                continue
-            code = max(code, _verify_and_record(flow, ready, args, out, err))
-        finally:
-            source.stop()
-    return code
+            except SwitchUndone as undone:
+                if not _roll_back_again(flow, undone, args, out, err):
+                    print(f"outcome: {flow.outcome().value}", file=out)
+                    _record(flow, out, err)
+                    return EXIT_FAILED
+                plan = flow.replan_after_undo()
+                _print_plan(plan, out)
+                ready = flow.execute(plan, on_event=lambda e: _print_event(out, e))
+        except (LockHeld, JournalWriteError):
+            raise
+        except OutcomeUnknown as exc:
+            _left_open(flow, exc, out, err)
+            return EXIT_FAILED
+        except ProviderError as exc:
+            print(f"rollback failed: {exc}", file=err)
+            flow.execute_error = str(exc)
+            _record(flow, out, err)
+            return EXIT_FAILED
+        return _verify_and_record(flow, ready, args, out, err)
+    finally:
+        if flow is not None:
+            flow.close()
+        source.stop()
+
+
+def _roll_back_again(
+    flow: RollbackFlow, undone: Exception, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> bool:
+    """After resume found the switch undone: roll back again (``--yes`` or typed), or not."""
+    svc = flow.service
+    print(f"NOT ROLLED BACK: {undone}", file=err)
+    if args.yes:
+        print("rolling back again (--yes): a new plan from the live state", file=out)
+        return True
+    print(
+        f"Type the service name ({svc.name}) to roll back again; anything else records "
+        "'not rolled back': ",
+        end="",
+        file=out,
+    )
+    out.flush()
+    try:
+        return input().strip() == svc.name
+    except EOFError:
+        return False
+
+
+def _print_plan(plan: Plan, out: TextIO) -> None:
+    """The plan as the confirmation shows it: summary, warnings, steps with their commands."""
+    print(plan.summary, file=out)
+    for warning in plan.warnings:
+        print(f"  warning: {warning}", file=out)
+    for i, step in enumerate(plan.steps, 1):
+        print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:

@@ -10,20 +10,21 @@ observed, never from what was attempted.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
+import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 from console.config import Config, ServiceConfig
 from console.db_flow import DatabaseSide, database_redactor
-from console.history import HistoryWriteError, append_entry, has_entry
+from console.history import HistoryWriteError, append_entry
 from console.incident import Incident
 from console.lock import ServiceLock
 from console.model import (
@@ -36,6 +37,7 @@ from console.model import (
     ProgressEvent,
     ProgressStatus,
     ReadyResult,
+    Revision,
     Sample,
     SchemaTarget,
     Severity,
@@ -45,8 +47,9 @@ from console.model import (
     utcnow,
 )
 from console.notify import WebhookNotifier, already_sent, render_message
+from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
 from console.redact import Redactor
-from console.resume import JournalState, plan_for_journal
+from console.resume import JournalState, plan_for_journal, read_state
 from console.severity import assess
 from console.signals.base import ErrorRateSource, SignalError
 from console.signals.health import check_health
@@ -60,6 +63,22 @@ from providers.base import (
     SupportsRemoteLock,
     SupportsResumeCheck,
 )
+
+
+class SwitchUndone(ProviderError):
+    """Resume found that the switch the journal saw take effect is no longer live.
+
+    Not a failure of this console: someone (or something: a deploy pipeline, a
+    demo rebuilt) put another release back after it stopped.  The caller asks
+    the operator whether to roll back again (a new plan, confirmed) or to
+    record "not rolled back".
+    """
+
+    def __init__(self, message: str, *, live: Revision | None, target: Revision):
+        super().__init__(message)
+        self.live = live
+        self.target = target
+
 
 #: How long the units are read for, once the rollout settled or the wait gave up.
 UNITS_READ_S = 10.0
@@ -125,15 +144,29 @@ class RollbackFlow:
     #: Set when a change was sent and nobody can tell whether it took effect
     #: (``OutcomeUnknown``): the incident must stay open, not be recorded.
     outcome_unknown: str = field(init=False, default="")
+    #: Set when resume found the interrupted switch undone on the platform (what is live).
+    undone: str = field(init=False, default="")
     ready: ReadyResult | None = field(init=False, default=None)
+    #: The live revision when this flow first read the platform: what the operator saw
+    #: and decided on.  A plan to "the previous" is refused if the live one changed since.
+    anchor: Revision | None = field(init=False, default=None)
+    #: When the plan to execute was made, and whether its target was named explicitly
+    #: (``--to``, a row the operator chose) rather than taken as "the previous".
+    planned_at: datetime | None = field(init=False, default=None)
+    explicit_target: bool = field(init=False, default=False)
     #: Output of the running step(s) held back from the record (see ``_log_output``).
     _output: dict[int, _StepOutput] = field(init=False, default_factory=dict)
+    #: The service lock, held from the first change until the entry is written (``close``).
+    _lock: ServiceLock | None = field(init=False, default=None)
+    #: The platform lock's holder (operator, host) while this flow holds it.
+    _remote_held: tuple[str, str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.operator = self.operator or self.config.console.operator
         # The DSN and its password are secrets of every text this flow shows or writes.
         self.redact = database_redactor(self.service, self.redact)
         if self.resume_state is not None:
+            self.resume_state = self._claim(self.resume_state)
             self._reopen(self.resume_state)
             self._attach_database()
             return
@@ -159,6 +192,30 @@ class RollbackFlow:
             return plan
         self.database.target = self.schema_target
         return self.database.extend(plan)
+
+    def _claim(self, state: JournalState) -> JournalState:
+        """Take the service lock for the interrupted incident, then read its journal again.
+
+        Before anything is written to the journal: a console still running it
+        holds the lock (``LockHeld``, exit 3), and another resume may have
+        finished it while this one waited (``RolledBackMeanwhile``, exit 3).
+        """
+        lock = ServiceLock(
+            self.config.console.state_dir, self.service, self.operator, state.incident_id
+        )
+        lock.acquire()
+        try:
+            fresh = read_state(state.path)
+        except (OSError, ValueError, KeyError, TypeError):
+            fresh = state
+        if not fresh.open:
+            lock.release()
+            raise RolledBackMeanwhile(
+                f"incident {state.incident_id} of {self.service.label} was finished by "
+                "another console meanwhile: nothing was done"
+            )
+        self._lock = lock
+        return fresh
 
     def _reopen(self, state: JournalState) -> None:
         """Continue an interrupted incident: same id, same journal, its timeline and marks."""
@@ -237,16 +294,25 @@ class RollbackFlow:
             if on_note:
                 on_note(message)
 
-        if state.record_failed:
-            note("the rollback had finished; only its history entry is missing")
-            return state.ready or ReadyResult(False, "not seen ready before it stopped", 0.0)
-        if state.ready is not None and state.ready.ready:
-            note("the platform was already seen ready; continuing to verify")
-            return state.ready
+        self.take_locks()
         old = state.plan
         snapshot = self.refresh()
         switch_at = _effect_step(old)
-        at_target = self._switch_took_effect(old, snapshot, switch_at, state.steps_done)
+        journal_says = _journal_switched(state, switch_at)
+        in_effect = self._in_effect(old, snapshot)
+        if journal_says and in_effect is False:
+            self._switch_undone(old, snapshot, state, note)
+        live = snapshot.current.version if snapshot.current else "(unknown)"
+        if state.record_failed:
+            note(f"the rollback had finished ({live} is live); only its history entry is missing")
+            return state.ready or ReadyResult(False, "not seen ready before it stopped", 0.0)
+        if state.ready is not None and state.ready.ready:
+            note(
+                f"the platform was already seen ready and {live} is still live; "
+                "continuing to verify"
+            )
+            return state.ready
+        at_target = in_effect if in_effect is not None else journal_says
         if at_target:
             remaining = [
                 i for i in range(switch_at + 1, len(old.steps)) if i not in state.steps_done
@@ -301,32 +367,85 @@ class RollbackFlow:
             return plan_action(old.action, argument, interrupted=resume)  # type: ignore[call-arg]
         return plan_action(old.action, argument)
 
-    def _switch_took_effect(
-        self, old: Plan, snapshot: Snapshot, switch_at: int, steps_done: set[int]
-    ) -> bool:
-        """Whether the interrupted plan's switch is already live, asking the platform first.
+    def _in_effect(self, old: Plan, snapshot: Snapshot) -> bool | None:
+        """Whether the live platform is what ``old``'s switch leads to; None: cannot tell.
 
         The provider's own answer wins (it knows about renumbered revisions and
-        half-done gradual moves).  Without one, a switch step the journal saw
-        finish took effect, and a rollback whose target is the current revision did.
+        half-done gradual moves).  Without one, a rollback is in effect when the
+        live revision is its target; an action (a restart) cannot be read back.
         """
         if isinstance(self.provider, SupportsResumeCheck):
             answer = self.provider.switch_took_effect(old)
             if answer is not None:
                 return answer
-        if switch_at >= 0 and all(i in steps_done for i in range(switch_at + 1)):
-            return True
-        return (
-            old.action == "rollback"
-            and snapshot.current is not None
-            and snapshot.current.id == old.to_revision.id
+        if old.action != "rollback":
+            return None
+        current = snapshot.current
+        return current is not None and current.id == old.to_revision.id
+
+    def _switch_undone(
+        self, old: Plan, snapshot: Snapshot, state: JournalState, note: Callable[[str], None]
+    ) -> NoReturn:
+        """The journal saw the switch take effect, the platform no longer runs it: say so.
+
+        Never "rolled back": the flow's outcome becomes ``Outcome.UNDONE`` (if it
+        is recorded as is) and ``SwitchUndone`` lets the caller choose between a
+        new, confirmed plan (``replan_after_undo``) and recording it so.
+        """
+        live = snapshot.current
+        now = live.version if live is not None else "(unknown)"
+        cause = f" ({live.change_cause})" if live is not None and live.change_cause else ""
+        stopped = f"{state.last_at:%H:%M:%S} UTC" if state.last_at else "it stopped"
+        was = "verified" if state.verification and state.verification.passed else "seen"
+        message = (
+            f"the switch to {old.to_revision.version} was undone after this console stopped "
+            f"(last journaled {stopped}): {now} is live now{cause}"
         )
+        note(message)
+        self.undone = message
+        self.ready = None
+        self.incident.recovered_at = None
+        self.incident.verification = None
+        self.incident.after = None
+        self.incident.notes.append(
+            f"The switch to {old.to_revision.version} had been {was} before the console "
+            f"stopped, but was undone before this entry was written: {now} is live{cause}."
+        )
+        self.incident.journal_event("undone", message=self.redact(message))
+        raise SwitchUndone(message, live=live, target=old.to_revision)
+
+    def replan_after_undo(self) -> Plan:
+        """A new plan to the interrupted rollback's target, from the live state.
+
+        Only after ``SwitchUndone``, and to be confirmed again by the operator
+        (TUI: a dialog; CLI: ``--yes`` or typing the service name): someone put
+        the release back on purpose, perhaps.  Executed with ``execute``.
+        """
+        state = self.resume_state
+        if state is None or state.plan is None or not self.undone:
+            raise ValueError("only an undone switch is planned again")
+        old = state.plan
+        if old.action == "rollback":
+            if self.database is not None:
+                self.schema_target = self.database.resumed_target(old)
+            plan = self._with_database(self.provider.plan(old.to_revision.id))
+        else:
+            plan = self._replan_action(old)
+        self.undone = ""
+        self.executed = False
+        self.planned_at, self.explicit_target = utcnow(), True
+        self.incident.plan = plan
+        self.incident.journal_event("plan", plan=plan_for_journal(plan))
+        self.incident.log("plan", f"planned again after the undone switch: {plan.summary}")
+        return plan
 
     # ----------------------------------------------------------------- read
 
     def refresh(self) -> Snapshot:
-        """Read the platform's live state (blocking)."""
+        """Read the platform's live state (blocking); the first read fixes ``anchor``."""
         self.snapshot = self.provider.snapshot()
+        if self.anchor is None and self.resume_state is None:
+            self.anchor = self.snapshot.current
         return self.snapshot
 
     def check_health(self) -> tuple[HealthResult, ...]:
@@ -364,33 +483,74 @@ class RollbackFlow:
         )
         self.incident.log("reason", f"reason: {reason}")
 
-    @contextlib.contextmanager
-    def _remote_lock(self) -> Iterator[None]:
-        """The platform-side lock (a Deployment annotation, an ECS tag), when there is one.
+    # ----------------------------------------------------------------- locks
 
-        Taken after the local lock, so consoles on one bastion never race for
-        it; ``LockHeld`` (exit 3) leaves the platform untouched.  Released
-        after the rollout settled; a failed release is logged, not raised (the
-        lock expires on its own).
+    def take_locks(self) -> None:
+        """Take the service lock, then the platform's (idempotent); ``LockHeld`` (exit 3).
+
+        Held from the first change through the rollout and the verification
+        until the entry is written or the operator leaves (``close``): while
+        they are held, other consoles see this incident as *live* and refuse
+        to start or resume a rollback of the service.  The platform lock (a
+        Deployment annotation, an ECS tag), seen by every bastion, is taken
+        after the local one so consoles on one bastion never race for it.
         """
+        if self._lock is None:
+            lock = ServiceLock(
+                self.config.console.state_dir, self.service, self.operator, self.incident.id
+            )
+            lock.acquire()
+            self._lock = lock
         provider = self.provider
-        if not isinstance(provider, SupportsRemoteLock):
-            yield
+        if self._remote_held is not None or not isinstance(provider, SupportsRemoteLock):
             return
         host = socket.gethostname()
         ttl = getattr(getattr(self.service, self.service.provider, None), "lock_ttl_s", 900.0)
-        warning = provider.acquire_lock(self.operator, host, ttl)
+        try:
+            warning = provider.acquire_lock(self.operator, host, ttl)
+        except BaseException:
+            self.close()
+            raise
+        self._remote_held = (self.operator, host)
         self.incident.log("lock", f"platform lock taken by {self.operator} on {host}")
         if warning:
             self.incident.log("lock", warning)
+
+    def release_platform_lock(self) -> None:
+        """Release the platform lock once verification is over (blocking: one API call).
+
+        A failed release is logged, not raised: the lock expires on its own.
+        """
+        held, self._remote_held = self._remote_held, None
+        if held is None or not isinstance(self.provider, SupportsRemoteLock):
+            return
         try:
-            yield
-        finally:
-            try:
-                provider.release_lock(self.operator, host)
-                self.incident.log("lock", "platform lock released")
-            except ProviderError as err:
-                self.incident.log("lock", f"platform lock not released (it expires): {err}")
+            self.provider.release_lock(*held)
+            self.incident.log("lock", "platform lock released")
+        except ProviderError as err:
+            self.incident.log("lock", f"platform lock not released (it expires): {err}")
+
+    def release_service_lock(self) -> None:
+        """Release the local service lock now (no I/O beyond the lock file): the TUI leaving
+        the wizard, so this console can resume or start again at once."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def holds_platform_lock(self) -> bool:
+        return self._remote_held is not None
+
+    def close(self) -> None:
+        """The flow is over (entry written, or the operator left it): release every lock.
+
+        Blocking (the platform lock is released through its API); idempotent.
+        An incident left open here (no entry) becomes *interrupted*, for resume.
+        """
+        self.release_platform_lock()
+        self.release_service_lock()
+
+    # ----------------------------------------------------------------- planning
 
     def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
         """Plan one of the provider's actions (restart, restore a manifest, image rollback...)."""
@@ -404,15 +564,58 @@ class RollbackFlow:
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
         return plan
 
-    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
-        """Validate the target with the provider; raises NotFound / InvalidTarget (exit 2)."""
+    def plan(
+        self, target: str | None, *, dry_run: bool = False, explicit: bool | None = None
+    ) -> Plan:
+        """Validate the target with the provider; raises NotFound / InvalidTarget (exit 2).
+
+        ``explicit`` (default: a target was given) says the operator named the
+        target rather than accepting "the previous".  A plan to the previous is
+        refused with ``RolledBackMeanwhile`` (exit 3) when the live revision is
+        no longer the one this flow first saw (``anchor``), or when another
+        console's rollback runs or just went to it (``console.recent``); a dry
+        run shows the refusal as a warning instead.
+        """
+        explicit = target is not None if explicit is None else explicit
         plan = self._with_database(self.provider.plan(target, dry_run=dry_run))
+        try:
+            self._refuse_second_rollback(plan.from_revision, explicit)
+        except RolledBackMeanwhile as refused:
+            if not dry_run:
+                self.incident.log("refused", str(refused))
+                raise
+            plan = dataclasses.replace(plan, warnings=(*plan.warnings, str(refused)))
+        self.planned_at, self.explicit_target = utcnow(), explicit
         self.incident.plan = plan
         if not dry_run:
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
         self.incident.mark("target", ItemState.DONE, plan.to_revision.version)
         self.incident.log("plan", plan.summary + (" (dry run)" if dry_run else ""))
         return plan
+
+    def _refuse_second_rollback(self, live: Revision | None, explicit: bool) -> None:
+        """Raise ``RolledBackMeanwhile`` if planning from ``live`` could roll back twice."""
+        anchor = self.anchor
+        if (
+            not explicit
+            and anchor is not None
+            and live is not None
+            and (anchor.id, anchor.version) != (live.id, live.version)
+        ):
+            raise RolledBackMeanwhile(
+                f"{self.service.label} changed since this console read it: {anchor.version} "
+                f"was live, now {live.version} is; nothing was changed: look at the service "
+                "again, or name the target explicitly (--to REV)"
+            )
+        refuse_before_plan(
+            self.config.console.state_dir,
+            self.config.console.history_file,
+            self.service,
+            live=live,
+            explicit=explicit,
+            exclude=self.incident.id,
+            now=utcnow(),
+        )
 
     def execute(
         self, plan: Plan, on_event: Callable[[ProgressEvent], None] | None = None
@@ -442,42 +645,57 @@ class RollbackFlow:
         ``to_full`` maps a progress event of ``plan`` to the step numbering of
         ``full``, which is what the journal, the timeline and the screens use.
         """
-        lock = ServiceLock(self.config.console.state_dir, self.service, self.operator)
-        with lock, self._remote_lock():
-            self.incident.mark("history", ItemState.DONE)
-            self.incident.journal_event("execute")
-            self.incident.log("execute", f"started: {plan.summary}")
-            if self.resume_state is None:
-                self.notify("start")
-            self.executed = True
+        self.take_locks()
+        if self.resume_state is None and plan.action == "rollback":
             try:
-                steps = (
-                    self.database.execute(plan, self.provider)
-                    if self.database is not None
-                    else self.provider.execute(plan)
+                refuse_stale_plan(
+                    self.config.console.state_dir,
+                    self.config.console.history_file,
+                    self.service,
+                    planned_at=self.planned_at or utcnow(),
+                    explicit=self.explicit_target,
+                    live=plan.from_revision,
+                    exclude=self.incident.id,
+                    now=utcnow(),
                 )
-                for raw in steps:
-                    event = to_full(raw)
-                    self._log_event(full, event)
-                    if on_event:
-                        on_event(event)
-            except OutcomeUnknown as err:
-                # No entry now: the journal stays open and ``resume`` settles it.
-                self.outcome_unknown = str(err)
-                self.notify("interrupted")
-                self.incident.log(
-                    "unknown",
-                    "not known whether the change took effect (see above); the incident "
-                    "stays open for resume, which reads the platform first",
-                )
+            except RolledBackMeanwhile as refused:
+                self.incident.log("refused", str(refused))
+                self.close()
                 raise
-            except ProviderError as err:
-                self.execute_error = str(err)
-                self.incident.mark("run", ItemState.FAILED, str(err))
-                self.incident.log("failed", f"rollback failed: {err}")
-                raise
-            self.incident.mark("run", ItemState.DONE)
-            ready = self._wait_ready(full, on_event)
+        self.incident.mark("history", ItemState.DONE)
+        self.incident.journal_event("execute", host=socket.gethostname(), pid=os.getpid())
+        self.incident.log("execute", f"started: {plan.summary}")
+        if self.resume_state is None:
+            self.notify("start")
+        self.executed = True
+        try:
+            steps = (
+                self.database.execute(plan, self.provider)
+                if self.database is not None
+                else self.provider.execute(plan)
+            )
+            for raw in steps:
+                event = to_full(raw)
+                self._log_event(full, event)
+                if on_event:
+                    on_event(event)
+        except OutcomeUnknown as err:
+            # No entry now: the journal stays open and ``resume`` settles it.
+            self.outcome_unknown = str(err)
+            self.notify("interrupted")
+            self.incident.log(
+                "unknown",
+                "not known whether the change took effect (see above); the incident "
+                "stays open for resume, which reads the platform first",
+            )
+            raise
+        except ProviderError as err:
+            self.execute_error = str(err)
+            self.incident.mark("run", ItemState.FAILED, str(err))
+            self.incident.log("failed", f"rollback failed: {err}")
+            raise
+        self.incident.mark("run", ItemState.DONE)
+        ready = self._wait_ready(full, on_event)
         self.incident.journal_event(
             "ready", ready=ready.ready, message=self.redact(ready.message), waited_s=ready.waited_s
         )
@@ -609,6 +827,9 @@ class RollbackFlow:
             "verified", verification=result, recovered_at=self.incident.recovered_at
         )
         self.incident.log("verified" if result.passed else "not-verified", result.message)
+        # Verification is over: other bastions may act again (the local lock stays
+        # until the entry is written, so this host still sees the incident as live).
+        self.release_platform_lock()
         self.notify("completion")
         return result
 
@@ -646,6 +867,8 @@ class RollbackFlow:
 
     def outcome(self) -> Outcome:
         """What the history entry must say, from what was observed."""
+        if self.undone:
+            return Outcome.UNDONE
         if self.execute_error:
             return Outcome.FAILED
         if not self.executed:
@@ -664,24 +887,38 @@ class RollbackFlow:
             raise ValueError("an incident whose outcome is not known is resumed, not recorded")
         if self.executed:
             self.notify("completion")
+        # Before the entry is frozen, so it says whether the platform lock was released.
+        self.release_platform_lock()
         outcome = self.outcome()
         record = self.incident.to_record(outcome)
         path = self.config.console.history_file
-        if self.incident.resumed and has_entry(path, self.redact(self.incident.id)):
-            # The entry went in, but the console stopped before journaling "recorded".
-            self.incident.journal_event("recorded", history_file=path, already=True)
-            self.incident.log("recorded", f"the history entry was already in {path}")
-            return FlowResult(outcome, outcome.value, record, path)
         try:
-            append_entry(path, record, redact=self.redact)
+            appended = append_entry(path, record, redact=self.redact)
         except HistoryWriteError as err:
-            # Journaled so that ``resume`` knows only the entry is missing.
+            # Journaled so that ``resume`` knows only the entry is missing.  The lock
+            # stays held: the record screen may try again.
             self.incident.journal_event("record_failed", history_file=path, reason=err.reason)
             self.incident.log("record-failed", f"history entry not saved: {err}")
             raise
-        self.incident.journal_event("recorded", history_file=path)
-        self.incident.log("recorded", f"history entry appended to {path}")
+        if appended:
+            self.incident.journal_event("recorded", history_file=path)
+            self.incident.log("recorded", f"history entry appended to {path}")
+        else:
+            # The entry went in (the console stopped before journaling "recorded", or
+            # another console recorded this incident): one incident, one entry.
+            self.incident.journal_event("recorded", history_file=path, already=True)
+            self.incident.log("recorded", f"the history entry was already in {path}")
+        self.close()
         return FlowResult(outcome, outcome.value, record, path)
+
+
+def _journal_switched(state: JournalState, switch_at: int) -> bool:
+    """Whether the journal saw the interrupted plan's switch take effect."""
+    if state.record_failed or state.verification is not None:
+        return True
+    if state.ready is not None and state.ready.ready:
+        return True
+    return switch_at >= 0 and all(i in state.steps_done for i in range(switch_at + 1))
 
 
 def _effect_step(plan: Plan) -> int:

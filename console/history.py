@@ -165,6 +165,7 @@ def _headline(outcome: Outcome, frm: str, to: str, action: str = "") -> str:
             Outcome.FAILED: "failed",
             Outcome.ABORTED: "aborted",
             Outcome.DRY_RUN: "dry run",
+            Outcome.UNDONE: "undone",
         }[outcome]
         return f"{action} {span} {done}"
     if outcome is Outcome.ROLLED_BACK:
@@ -175,6 +176,8 @@ def _headline(outcome: Outcome, frm: str, to: str, action: str = "") -> str:
         return f"rollback {span} failed"
     if outcome is Outcome.ABORTED:
         return f"rollback {span} aborted"
+    if outcome is Outcome.UNDONE:
+        return f"not rolled back {span}: the switch was undone"
     return f"dry run {span}"
 
 
@@ -344,8 +347,12 @@ def append_entry(
     redact: Callable[[str], str] | None = None,
     *,
     tz: tzinfo | None = None,
-) -> None:
+) -> bool:
     """Append one entry to ``path`` atomically; raise ``HistoryWriteError`` if it cannot.
+
+    Returns False, writing nothing, when the file already holds an entry of the
+    record's incident: one incident never gets two entries, even when two
+    consoles (a live one and a resume) both try to record it.
 
     The file itself carries the lock (``flock``): opening with ``O_CREAT`` is
     atomic, so two consoles racing to create it open the same inode and queue
@@ -370,6 +377,8 @@ def append_entry(
     try:
         try:
             size = os.fstat(fd).st_size
+            if size and _holds_entry(_read_all(fd, size), _redacted_id(record, redact)):
+                return False
             data = _with_separator(fd, size, payload)
         except OSError as exc:
             raise HistoryWriteError(path, os_reason(exc)) from exc
@@ -385,8 +394,25 @@ def append_entry(
             raise
         if created:
             fsync_dir(path.parent)
+        return True
     finally:
         os.close(fd)  # releases the lock
+
+
+def _redacted_id(record: HistoryRecord, redact: Callable[[str], str] | None) -> str:
+    return redact(record.incident_id) if redact is not None else record.incident_id
+
+
+def _read_all(fd: int, size: int) -> str:
+    chunks = []
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _open_locked(path: Path) -> tuple[int, bool]:
@@ -462,6 +488,11 @@ def has_entry(path: Path, incident_id: str) -> bool:
         return False
     except OSError as exc:
         raise HistoryWriteError(path, os_reason(exc)) from exc
+    return _holds_entry(text, incident_id)
+
+
+def _holds_entry(text: str, incident_id: str) -> bool:
+    """Whether ``text`` (a history file) has an entry marker for ``incident_id``."""
     wanted = _marker_id(incident_id)
     for match in _MARKER.finditer(text):
         found = _MARKER_ID.search(match.group("attrs"))

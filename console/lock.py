@@ -2,8 +2,14 @@
 
 An exclusive, non-blocking ``flock`` on ``<state_dir>/locks/<service>.lock``.
 The kernel drops the lock when the holder dies (SIGKILL, lost SSH session),
-so a crashed console never leaves a stale lock behind; the file's content
-only says who holds it, for the refusal message.
+so a crashed console never leaves a stale lock behind.  The file's content
+says who holds it: operator, host, pid (with the process's start time, so a
+recycled pid is not mistaken for the holder) and the incident it is for.
+
+The lock is held from the first change of a rollback until its history entry
+is written (or the operator leaves it), through the rollout *and* the
+verification: a second console that looks meanwhile finds the incident
+*live* (``holder``), not interrupted, and refuses with exit 3.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import fcntl
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -21,14 +28,41 @@ from console.model import utcnow
 from providers.base import LockHeld, ProviderError
 
 
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a service's lock, as its file says; only returned for a live holder."""
+
+    operator: str
+    host: str
+    pid: int
+    since: str
+    incident: str = ""
+
+    def describe(self) -> str:
+        """``alice on bastion-1 (pid 4242) since 2026-12-06T02:01:07+00:00``."""
+        return f"{self.operator} on {self.host} (pid {self.pid}) since {self.since}"
+
+
+def lock_path(state_dir: Path, service: str, environment: str) -> Path:
+    """Where the lock of ``service`` in ``environment`` lives."""
+    return state_dir / "locks" / f"{service}-{environment}.lock"
+
+
 class ServiceLock:
     """Context manager; raises ``LockHeld`` (exit 3) naming the holder when taken."""
 
-    def __init__(self, state_dir: Path, service: ServiceConfig, operator: str):
-        self.path = state_dir / "locks" / f"{service.name}-{service.environment}.lock"
+    def __init__(
+        self, state_dir: Path, service: ServiceConfig, operator: str, incident: str = ""
+    ) -> None:
+        self.path = lock_path(state_dir, service.name, service.environment)
         self.service = service
         self.operator = operator
+        self.incident = incident
         self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self) -> None:
         try:
@@ -41,7 +75,7 @@ class ServiceLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = _describe(_read_info(fd))
             os.close(fd)
             raise LockHeld(
                 f"{self.service.label} is being rolled back by {holder} "
@@ -51,7 +85,9 @@ class ServiceLock:
             "operator": self.operator,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "pid_start": process_start(os.getpid()),
             "since": utcnow().isoformat(timespec="seconds"),
+            "incident": self.incident,
         }
         try:
             os.ftruncate(fd, 0)
@@ -81,12 +117,69 @@ class ServiceLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def holder(state_dir: Path, service: str, environment: str) -> LockInfo | None:
+    """The live holder of ``service``'s lock, or None when nobody holds it.
+
+    Read from the lock file without touching the lock itself (a probe that
+    took it for a moment could make a real rollback starting at that instant
+    fail).  A holder is live when it is on this host and its process still
+    runs with the start time it wrote; what a killed console left in the file
+    is ignored, as the kernel already dropped its lock.
+    """
+    try:
+        fd = os.open(
+            lock_path(state_dir, service, environment), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        )
+    except OSError:
+        return None
+    try:
+        raw = _read_info(fd)
+    finally:
+        os.close(fd)
+    if not raw:
+        return None
+    pid = raw.get("pid")
+    if not isinstance(pid, int):
+        return None
+    if raw.get("host") != socket.gethostname() or pid <= 0:
+        return None
+    start = process_start(pid)
+    if start is None or start != raw.get("pid_start"):
+        return None
+    return LockInfo(
+        operator=str(raw.get("operator", "?")),
+        host=str(raw.get("host", "?")),
+        pid=pid,
+        since=str(raw.get("since", "?")),
+        incident=str(raw.get("incident", "")),
+    )
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat.rpartition(")")[2].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _read_info(fd: int) -> dict[str, object]:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
     except (OSError, ValueError):
-        return "another console"
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _describe(info: dict[str, object]) -> str:
     if not info:
         return "another console"
     who = f"{info.get('operator', '?')} on {info.get('host', '?')}"
-    return f"{who} (pid {info.get('pid', '?')}) since {info.get('since', '?')}"
+    incident = f", incident {info['incident']}" if info.get("incident") else ""
+    return f"{who} (pid {info.get('pid', '?')}{incident}) since {info.get('since', '?')}"

@@ -345,6 +345,9 @@ class Outcome(enum.StrEnum):
     FAILED = "rollback failed"
     ABORTED = "aborted"
     DRY_RUN = "dry run"
+    #: Resume found the switch the console had made no longer live (someone put another
+    #: release back after it stopped): never "rolled back".
+    UNDONE = "not rolled back: the switch was undone"
 
 
 @dataclass(frozen=True)

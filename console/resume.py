@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from console import journal
+from console.lock import LockInfo, holder
 from console.model import (
     ChecklistMark,
     ItemState,
@@ -55,6 +56,9 @@ class JournalState:
     step_started: int | None = None
     step_failed: int | None = None
     executing: bool = False
+    #: When execution started (the first ``execute`` event), and on which host.
+    executed_at: datetime | None = None
+    host: str = ""
     ready: ReadyResult | None = None
     verification: Verification | None = None
     recovered_at: datetime | None = None
@@ -70,11 +74,19 @@ class JournalState:
     #: When the last event was written: about when the console stopped.
     last_at: datetime | None = None
     resumes: int = 0
+    #: The console that holds this incident's lock now (``open_incidents`` fills it in):
+    #: a rollback still running, not an interrupted one.
+    live: LockInfo | None = None
 
     @property
     def open(self) -> bool:
         """Execution started and no history entry was written: a rollback left half-way."""
         return self.executing and not self.recorded and not self.closed
+
+    @property
+    def interrupted(self) -> bool:
+        """Open, and no live console holds it: the console running it stopped."""
+        return self.open and self.live is None
 
     def describe(self) -> list[str]:
         """What was done and what was not, one line each, for the resume offer."""
@@ -149,8 +161,11 @@ def read_state(path: Path) -> JournalState:
             state.plan = plan_from(event["plan"])
             state.steps_done, state.step_started, state.step_failed = set(), None, None
             state.ready = None
+            state.verification, state.recovered_at, state.record_failed = None, None, False
         elif kind == "execute":
             state.executing = True
+            state.executed_at = state.executed_at or at
+            state.host = str(event.get("host") or state.host)
         elif kind == "step":
             index, status = int(event.get("index", -1)), event.get("status")
             if status == "started":
@@ -179,8 +194,8 @@ def read_state(path: Path) -> JournalState:
     return state
 
 
-def open_incidents(state_dir: Path, service: str | None = None) -> list[JournalState]:
-    """Open incidents in ``state_dir``, oldest first; only ``service``'s when given."""
+def incidents(state_dir: Path, service: str | None = None) -> list[JournalState]:
+    """Every readable incident journal in ``state_dir`` (only ``service``'s when given)."""
     folder = state_dir / "journal"
     if not folder.is_dir():
         return []
@@ -190,8 +205,22 @@ def open_incidents(state_dir: Path, service: str | None = None) -> list[JournalS
             state = read_state(path)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # unreadable journal: not something we can resume
-        if state.open and (service is None or state.service == service):
+        if service is None or state.service == service:
             found.append(state)
+    return found
+
+
+def open_incidents(state_dir: Path, service: str | None = None) -> list[JournalState]:
+    """Open incidents in ``state_dir``, oldest first; only ``service``'s when given.
+
+    Each says whether a console still runs it (``live``: it holds the
+    service's lock on this host) or it was interrupted (``interrupted``).
+    """
+    found = [state for state in incidents(state_dir, service) if state.open]
+    for state in found:
+        owner = holder(state_dir, state.service, state.environment)
+        if owner is not None and owner.incident == state.incident_id:
+            state.live = owner
     return found
 
 

@@ -553,9 +553,15 @@ class DashboardScreen(Screen[None]):
         """The revision id selected in the history (None: the default, previous)."""
         return self.query_one(RevisionHistoryPanel).target
 
+    @property
+    def chosen_target(self) -> str | None:
+        """The revision the operator moved the cursor to; None for the default (previous)."""
+        panel = self.query_one(RevisionHistoryPanel)
+        return panel.target if panel.chosen else None
+
     def action_rollback(self) -> None:
-        """Open the rollback wizard on the selected revision (or the previous one)."""
-        self.console_app.action_rollback(self.selected_target)
+        """Open the rollback wizard on the chosen revision (or the previous one)."""
+        self.console_app.action_rollback(self.chosen_target)
 
     def action_refresh(self) -> None:
         """Re-read every source now (in a worker: the UI keeps rendering meanwhile)."""

@@ -22,9 +22,10 @@ from textual.message import Message
 from textual.widgets import Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from console.flow import RollbackFlow
+from console.flow import RollbackFlow, SwitchUndone
 from console.model import Plan, ProgressEvent, ProgressStatus, ReadyResult
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
+from screens.confirm import ConfirmScreen
 from screens.flow_common import AskYesNo, FlowScreen
 from screens.record import RecordScreen
 from screens.verify import VerifyScreen
@@ -186,6 +187,21 @@ class ExecuteScreen(FlowScreen):
     def _show_error(self, err: BaseException | None) -> None:
         self.call_after_refresh(self.refresh_bindings)
         line = str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
+        if isinstance(err, SwitchUndone):
+            self.phase = "undone"
+            self.ready_state = "skipped"
+            self.error(f"NOT rolled back: {line}")
+            self.query_one("#execute-result", Static).update(
+                Content.from_markup(
+                    "[b $text-error]The switch is no longer live.[/] Someone (or something) "
+                    "put $live back after this console stopped. Roll back to $target again "
+                    "(a new plan, confirmed), or record it as not rolled back.",
+                    live=err.live.version if err.live else "another release",
+                    target=err.target.version,
+                )
+            )
+            self.hint("[b]Enter[/b] choose: roll back again, or record 'not rolled back'")
+            return
         if isinstance(err, LockHeld):
             self.phase = "refused"
             self.error(f"Refused, nothing was changed: {line}")
@@ -266,6 +282,8 @@ class ExecuteScreen(FlowScreen):
             self.app.switch_screen(VerifyScreen(self.flow))
         elif self.phase == "refused":
             self.return_to_dashboard()
+        elif self.phase == "undone":
+            self._ask_after_undone()
         elif self.phase == "unknown":
             self.return_to_dashboard()
             offer = getattr(self.app, "offer_resume", None)
@@ -273,6 +291,52 @@ class ExecuteScreen(FlowScreen):
                 offer()
         else:
             self.app.switch_screen(RecordScreen(self.flow))
+
+    def _ask_after_undone(self) -> None:
+        """Roll back again (a new plan, confirmed as any other) or record 'not rolled back'."""
+        state = self.flow.resume_state
+        target = state.plan.to_revision.version if state and state.plan else "the target"
+
+        def answered(again: bool | None) -> None:
+            if again:
+                self.replan()
+            else:
+                self.app.switch_screen(RecordScreen(self.flow))
+
+        self.app.push_screen(
+            AskYesNo(
+                f"The switch to {target} was undone after the console stopped. Plan the "
+                f"rollback to {target} again from the live state (you confirm it next), or "
+                "record this incident as not rolled back?",
+                yes_label="Roll back again",
+                no_label="Record 'not rolled back'",
+            ),
+            answered,
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="replan")
+    def replan(self) -> Plan:
+        """Blocking: a new plan to the interrupted target (``flow.replan_after_undo``)."""
+        return self.flow.replan_after_undo()
+
+    @on(Worker.StateChanged)
+    def _replanned(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "replan":
+            return
+        if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Plan):
+            plan = event.worker.result
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self.app.switch_screen(ExecuteScreen(self.flow, plan))
+                else:
+                    self.app.switch_screen(RecordScreen(self.flow))
+
+            self.app.push_screen(ConfirmScreen(plan), confirmed)
+        elif event.state is WorkerState.ERROR:
+            err = event.worker.error
+            self.error(f"Cannot plan again: {err}")
+            self.hint("[b]Enter[/b] choose again, or [b]Esc[/b] to leave")
 
     def action_leave(self) -> None:
         if self.phase == "running":
@@ -282,6 +346,9 @@ class ExecuteScreen(FlowScreen):
             return
         if self.phase in ("refused", "unknown"):
             self.return_to_dashboard()
+            return
+        if self.phase == "undone":
+            self._ask_after_undone()
             return
 
         def answered(leave: bool | None) -> None:

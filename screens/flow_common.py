@@ -198,7 +198,15 @@ class FlowScreen(Screen[None]):
         self.query_one("#flow-error", ErrorLine).show(message)
 
     def return_to_dashboard(self) -> None:
-        """Leave the wizard: pop every wizard screen and modal down to the screen below them."""
+        """Leave the wizard: pop every wizard screen and modal down to the screen below them.
+
+        The flow is over: its service lock is released at once (this console may
+        resume or start again) and the platform lock, if held, in a worker.
+        """
+        flow = self.flow
+        flow.release_service_lock()
+        if flow.holds_platform_lock:
+            self.app.run_worker(flow.close, thread=True, group="release-lock", exit_on_error=False)
         return_to_dashboard(self.app)
 
 

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
 from console.model import Plan, Revision, SchemaTarget, Snapshot
+from console.recent import RolledBackMeanwhile
 from providers.base import ProviderError
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
@@ -70,6 +71,10 @@ class TargetScreen(FlowScreen):
         self.target = target
         self.plan: Plan | None = None
         self.planning: str | None = None
+        #: Whether the plan asked for names its target as the operator's choice: the
+        #: dashboard's chosen row, or Enter on a row here.  The preselected previous is
+        #: not, and is refused if another console just rolled back to the live release.
+        self.explicit = target is not None
 
     def compose_body(self) -> ComposeResult:
         yield Static(
@@ -123,7 +128,7 @@ class TargetScreen(FlowScreen):
         if wanted is not None:
             table.move_cursor(row=table.get_row_index(wanted.id))
             self.planning = wanted.id
-            self.make_plan(wanted.id)
+            self.make_plan(wanted.id, self.explicit)
 
     def _preselected(self, snapshot: Snapshot) -> Revision | None:
         if self.target:
@@ -151,9 +156,10 @@ class TargetScreen(FlowScreen):
     # ----------------------------------------------------------------- planning
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def make_plan(self, rev_id: str) -> Plan:
+    def make_plan(self, rev_id: str, explicit: bool = True) -> Plan:
         """Blocking: the provider validates the target and returns the steps."""
-        return self.flow.plan(rev_id)
+        self.explicit = explicit
+        return self.flow.plan(rev_id, explicit=explicit)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -180,7 +186,10 @@ class TargetScreen(FlowScreen):
                 line = (
                     str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
                 )
-                self.error(f"Cannot roll back to that revision: {line}")
+                if isinstance(err, RolledBackMeanwhile):
+                    self.error(f"Refused: {line}")
+                else:
+                    self.error(f"Cannot roll back to that revision: {line}")
                 self.query_one("#plan", Static).update("No plan: choose another revision.")
             self._update_hint()
 
@@ -269,7 +278,7 @@ class TargetScreen(FlowScreen):
                 self.plan = None
                 self.planning = row
                 self._update_hint()
-                self.make_plan(row)
+                self.make_plan(row, self.explicit)
 
         self.app.push_screen(SchemaTargetScreen(self.flow), chosen)
 

@@ -199,11 +199,23 @@ def test_failed_rollback_without_plan_or_samples_says_so() -> None:
         (Outcome.NOT_VERIFIED, "rolled back v1.3.0 → v1.2.9 (not verified)"),
         (Outcome.ABORTED, "rollback v1.3.0 → v1.2.9 aborted"),
         (Outcome.DRY_RUN, "dry run v1.3.0 → v1.2.9"),
+        (Outcome.UNDONE, "not rolled back v1.3.0 → v1.2.9: the switch was undone"),
     ],
 )
 def test_heading_follows_the_outcome(outcome: Outcome, words: str) -> None:
     heading = render_entry(make_record(outcome=outcome), tz=JST).splitlines()[1]
     assert heading.endswith(f"web (production) {words}")
+
+
+def test_one_incident_never_gets_two_entries(tmp_path: Path) -> None:
+    """Two consoles recording one incident (a live one and a resume): the second writes nothing."""
+    path = tmp_path / "history.md"
+    assert append_entry(path, make_record("web-1"), tz=JST) is True
+    before = path.read_bytes()
+    assert append_entry(path, make_record("web-1", reason="again"), tz=JST) is False
+    assert path.read_bytes() == before
+    assert append_entry(path, make_record("web-2"), tz=JST) is True
+    assert [e.id for e in read_entries(path)] == ["web-1", "web-2"]
 
 
 @pytest.fixture

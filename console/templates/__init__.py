@@ -32,6 +32,12 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome.rollback failed": "rollback failed",
         "outcome.aborted": "aborted before anything changed",
         "outcome.dry run": "dry run, nothing changed",
+        "headline.not rolled back: the switch was undone": (
+            "[NOT rolled back: the switch was undone]"
+        ),
+        "outcome.not rolled back: the switch was undone": (
+            "not rolled back: the switch was undone after the console stopped"
+        ),
         "time.recovered": "Recovered",
         "time.finished": "Finished",
         "not measured": "not measured",
@@ -52,6 +58,10 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome.rollback failed": "ロールバック失敗",
         "outcome.aborted": "変更前に中止",
         "outcome.dry run": "ドライラン（変更なし）",
+        "headline.not rolled back: the switch was undone": "【ロールバック未完了・切替が戻された】",
+        "outcome.not rolled back: the switch was undone": (
+            "切替がコンソール停止後に戻されたため未ロールバック"
+        ),
         "time.recovered": "復旧時刻",
         "time.finished": "終了時刻",
         "not measured": "未計測",

@@ -49,6 +49,9 @@ class RevisionHistoryPanel(DataPanel):
         self.snapshot: Snapshot | None = None
         self._rows: KeyedRows | None = None
         self._placed_cursor = False
+        #: The row the cursor was put on by the console (the previous revision at the
+        #: first data), so a target the operator chose can be told from the default.
+        self._auto_key: str | None = None
         self._last_now: datetime | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -89,6 +92,16 @@ class RevisionHistoryPanel(DataPanel):
             return None
         return rev.id
 
+    @property
+    def chosen(self) -> bool:
+        """Whether the operator moved the cursor to this target (not the console's default).
+
+        A rollback to the default goes to "the previous" of whatever is live when
+        it is planned, and is refused if another console just rolled back to it.
+        """
+        rev = self.selected
+        return self.target is not None and rev is not None and rev.id != self._auto_key
+
     def _is_current(self, rev: Revision) -> bool:
         current = self.snapshot.current if self.snapshot else None
         return rev.current or (current is not None and rev.id == current.id)
@@ -104,6 +117,7 @@ class RevisionHistoryPanel(DataPanel):
             previous = snapshot.previous()
             if previous is not None:
                 self._rows.select(previous.id)
+                self._auto_key = previous.id
             self.post_message(self.TargetChanged(self.selected))
         self._update_title()
 

@@ -181,3 +181,102 @@ def test_crash_before_the_switch_took_effect_replans_and_rolls_back_once(
     )
     resumed.record()
     assert len(read_entries(history_of(sandbox))) == 1
+
+
+def kill_during_verification(box: DemoSandbox) -> None:
+    """Run `rollback` and SIGKILL it once the switch is live and verification has begun."""
+    run = subprocess.Popen(
+        console(box, "rollback", "web", "--yes", "--reason", "5xx", "--verify-window", "30"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for _ in range(1200):
+            if run.poll() is not None:
+                break
+            files = list((box.root / "state" / "journal").glob("*.jsonl"))
+            if files and '"event":"ready"' in files[0].read_text():
+                break
+            time.sleep(0.05)
+        assert run.poll() is None, run.communicate()
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert (box.root / "current").resolve().name == "v1.2.9"
+
+
+def put_the_broken_release_back(box: DemoSandbox) -> None:
+    """What `make demo` run again does: rebuild the sandbox, v1.3.0 live and serving."""
+    rebuilt = build_sandbox(box.root, port=box.port)
+    rebuilt.start()
+    assert (box.root / "current").resolve().name == "v1.3.0"
+    assert "v1.3.0" in served_version(box)
+
+
+def test_resume_after_the_switch_was_undone_never_says_rolled_back(
+    sandbox: DemoSandbox,
+) -> None:
+    """Issue 11 item 3: killed while verifying, the broken release put back, then resume
+    (answering anything but the service name at the new confirmation)."""
+    import pty
+
+    kill_during_verification(sandbox)
+    put_the_broken_release_back(sandbox)
+
+    main, child = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            console(sandbox, "resume", "web", "--verify-window", "3"),
+            stdin=child,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(main, b"web\n")  # confirms the resume itself
+        time.sleep(0.5)
+        os.write(main, b"no\n")  # declines rolling back again
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(main)
+        os.close(child)
+    assert proc.returncode == 1, out + err
+    assert "the platform was already seen ready" not in out
+    assert "NOT ROLLED BACK: the switch to v1.2.9 was undone" in err
+    assert "v1.3.0 is live now" in err
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+    text = history_of(sandbox).read_text()
+    (entry,) = read_entries(history_of(sandbox))
+    assert entry.outcome == "not rolled back: the switch was undone"
+    assert "not rolled back v1.3.0 → v1.2.9" in text
+    assert "rolled back v1.3.0 → v1.2.9 (not verified)" not in text
+    assert entry.time_to_recover_s is None
+    assert "was undone before this entry was written: v1.3.0 is live" in text
+    assert open_incidents(load_config(sandbox.config_path).console.state_dir) == []
+
+
+def test_resume_yes_after_the_switch_was_undone_rolls_back_again_from_the_live_state(
+    sandbox: DemoSandbox,
+) -> None:
+    kill_during_verification(sandbox)
+    put_the_broken_release_back(sandbox)
+
+    resumed = subprocess.run(
+        console(sandbox, "resume", "web", "--yes", "--verify-window", "3"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=180,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "the switch to v1.2.9 was undone" in resumed.stderr
+    assert "rolling back again (--yes)" in resumed.stdout
+    assert (sandbox.root / "current").resolve().name == "v1.2.9"
+    assert "v1.2.9" in served_version(sandbox)
+    (entry,) = read_entries(history_of(sandbox))
+    assert entry.outcome == "rolled back and verified"
+    assert "was undone" in history_of(sandbox).read_text()

@@ -304,6 +304,7 @@ def test_an_interrupted_app_and_schema_rollback_resumes_without_repeating_the_sc
 
     with pytest.raises(Killed):
         flow.execute(plan, on_event=die_after_switch)
+    flow.release_service_lock()  # what the kernel does for a killed console
     assert revision(pg, dbname) == [("0002",)]
 
     (state,) = open_incidents(config.console.state_dir, "web")

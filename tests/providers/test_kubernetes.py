@@ -676,6 +676,9 @@ def test_the_flow_takes_the_lock_and_a_second_console_is_refused(
     with running(kube):
         ready = flow.execute(plan)
     assert ready.ready, ready.message
+    # Held through the verification that follows the rollout (issue 11), not only the switch.
+    assert LOCK_ANNOTATION in live(kube)["metadata"]["annotations"]
+    flow.close()
     timeline = [e.message for e in flow.incident.timeline]
     assert any(m.startswith("platform lock taken by alice on ") for m in timeline)
     assert "platform lock released" in timeline
