@@ -90,6 +90,10 @@ class FlowResult:
     message: str
     record: HistoryRecord | None = None
     history_file: Path | None = None
+    #: Set when the entry went to the fallback file (``history_file``) because the
+    #: configured history file could not be written: that file, and why.
+    not_saved_to: Path | None = None
+    not_saved_reason: str = ""
 
 
 @dataclass
@@ -667,14 +671,16 @@ class RollbackFlow:
         outcome = self.outcome()
         record = self.incident.to_record(outcome)
         path = self.config.console.history_file
-        if self.incident.resumed and has_entry(path, self.redact(self.incident.id)):
-            # The entry went in, but the console stopped before journaling "recorded".
-            self.incident.journal_event("recorded", history_file=path, already=True)
-            self.incident.log("recorded", f"the history entry was already in {path}")
-            return FlowResult(outcome, outcome.value, record, path)
         try:
+            if self.incident.resumed and has_entry(path, self.redact(self.incident.id)):
+                # The entry went in, but the console stopped before journaling "recorded".
+                self.incident.journal_event("recorded", history_file=path, already=True)
+                self.incident.log("recorded", f"the history entry was already in {path}")
+                return FlowResult(outcome, outcome.value, record, path)
             append_entry(path, record, redact=self.redact)
         except HistoryWriteError as err:
+            if self.incident.resumed:
+                return self._record_fallback(record, err)
             # Journaled so that ``resume`` knows only the entry is missing.
             self.incident.journal_event("record_failed", history_file=path, reason=err.reason)
             self.incident.log("record-failed", f"history entry not saved: {err}")
@@ -682,6 +688,50 @@ class RollbackFlow:
         self.incident.journal_event("recorded", history_file=path)
         self.incident.log("recorded", f"history entry appended to {path}")
         return FlowResult(outcome, outcome.value, record, path)
+
+    def _record_fallback(self, record: HistoryRecord, err: HistoryWriteError) -> FlowResult:
+        """A resumed incident whose history file still cannot be written: the fallback file.
+
+        Otherwise one unwritable history file would keep the incident open, and
+        every later rollback of the service refused, with no way out.  The
+        entry goes to ``fallback_history_file`` in the state dir (same format,
+        never twice), the incident is closed, and the result says where it is
+        so the operator copies it into the history once that can be written.
+        """
+        outcome = record.outcome
+        fallback = fallback_history_file(self.config.console.state_dir)
+        incident_id = self.redact(self.incident.id)
+        try:
+            already = has_entry(fallback, incident_id)
+            if not already:
+                append_entry(fallback, record, redact=self.redact)
+        except HistoryWriteError as again:
+            self.incident.journal_event("record_failed", history_file=err.path, reason=err.reason)
+            self.incident.log(
+                "record-failed", f"history entry not saved: {err}; nor to the fallback: {again}"
+            )
+            raise
+        self.incident.journal_event(
+            "recorded", history_file=fallback, fallback=True, not_saved_to=err.path
+        )
+        self.incident.log(
+            "recorded",
+            f"history file {err.path} could not be written ({err.reason}): "
+            f"entry saved to {fallback} instead",
+        )
+        return FlowResult(
+            outcome,
+            outcome.value,
+            record,
+            fallback,
+            not_saved_to=err.path,
+            not_saved_reason=err.reason,
+        )
+
+
+def fallback_history_file(state_dir: Path) -> Path:
+    """Where ``resume`` saves an entry the history file would not take (see ``record``)."""
+    return state_dir / "rollback-history.fallback.md"
 
 
 def _effect_step(plan: Plan) -> int:
