@@ -177,7 +177,7 @@ def _open_checked(path: Path, flags: int, mode: int) -> int:
         raise
 
 
-def _dangling(path: Path) -> OSError:
+def _dangling(path: Path, kind: str = "file") -> OSError:
     try:
         target = os.readlink(path)
     except OSError:
@@ -185,7 +185,7 @@ def _dangling(path: Path) -> OSError:
     return OSError(
         errno.ENOENT,
         f"it is a symbolic link to {target}, which does not exist: "
-        "create the file it points to, or replace the link with a file",
+        f"create the {kind} it points to, or replace the link with a {kind}",
         str(path),
     )
 
@@ -251,6 +251,9 @@ def _folder_problem(path: Path) -> str:
     probe = path
     while not os.path.lexists(probe) and probe.parent != probe:
         probe = probe.parent
+    if os.path.islink(probe) and not os.path.exists(probe):
+        reason = os_reason(_dangling(probe, "folder"))
+        return reason if probe == path else reason.replace("it is", f"{probe} is", 1)
     if not os.path.isdir(probe):
         return f"{probe} is not a folder" if probe != path else "it is not a folder"
     if not os.access(probe, os.W_OK | os.X_OK):
