@@ -2,7 +2,9 @@
 
 The incident is the single place the flow writes to; every event also goes
 to the append-only journal (fsync'd before the flow acts on it), and the
-history entry is rendered from ``Incident.to_record``.
+history entry is rendered from ``Incident.to_record``.  The journal file
+starts with the first change (``JOURNAL_STARTS``): the events before it are
+held and written with it, so a dry run or a refused run leaves no file.
 """
 
 from __future__ import annotations
