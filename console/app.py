@@ -17,11 +17,8 @@ file and prints one line, never a traceback over the operator's terminal.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -595,19 +592,12 @@ class RollbackConsoleApp(App[int]):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _write_crash_file(state_dir: Path, error: BaseException | None) -> Path:
-    """``error``'s traceback in a file; the state dir, else the temp dir."""
-    text = "".join(traceback.format_exception(error)) if error else traceback.format_exc()
-    name = f"rollback-console-crash-{os.getpid()}.txt"
-    for folder in (state_dir, Path(tempfile.gettempdir())):
-        path = folder / name
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        except OSError:
-            continue
-        return path
-    return Path(tempfile.gettempdir()) / name
+def _write_crash_file(state_dir: Path, error: BaseException | None) -> str:
+    """``error``'s traceback in a crash report (``console.crash``); where it is, or why not."""
+    from console.crash import crash_text, write_crash_report
+
+    path, reason = write_crash_report(state_dir, crash_text(error))
+    return str(path) if path else f"no crash report could be written ({reason})"
 
 
 def make_app(

@@ -4,20 +4,18 @@ Exit codes (public contract, see DESIGN.md): 0 done, 1 rollback failed or
 not verified, 2 bad input (config, arguments, unknown service or revision),
 3 refused because someone else holds the lock.  Every error is one line on
 stderr; a traceback is never shown (an unexpected one is written to a crash
-file in the state dir and the line names it).
+file in the state dir, readable by its owner only, and the line names it).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import signal
 import sys
 import tempfile
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -239,8 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
+    args = argparse.Namespace()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(argv, namespace=args)
         return _dispatch(args, out, err)
     except (UsageError, ConfigError) as exc:
         print(f"error: {_one_line(exc)}", file=err)
@@ -266,8 +265,8 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         print("interrupted", file=err)
         return 130
     except Exception as exc:
-        crash = _write_crash_file(exc)
-        print(f"error: unexpected {type(exc).__name__}: {exc} (details in {crash})", file=err)
+        details = _write_crash_file(exc, getattr(args, "crash_dir", None))
+        print(f"error: unexpected {type(exc).__name__}: {exc} ({details})", file=err)
         return EXIT_FAILED
 
 
@@ -280,16 +279,41 @@ def _one_line(exc: BaseException) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-def _write_crash_file(exc: BaseException) -> Path:
-    folder = Path(tempfile.gettempdir())
-    path = folder / f"rollback-console-crash-{os.getpid()}.txt"
-    with contextlib.suppress(OSError):
-        path.write_text("".join(traceback.format_exception(exc)))
-    return path
+def _write_crash_file(exc: BaseException, state_dir: Path | None) -> str:
+    """The crash report (``console.crash``) in ``state_dir``, else the default state dir;
+    what the error line says about it."""
+    from console.crash import crash_text, write_crash_report
+
+    path, reason = write_crash_report(state_dir, crash_text(exc))
+    return f"details in {path}" if path else f"no crash report could be written: {reason}"
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(getattr(args, "config", None)))
+    config = load_config(resolve_config_path(getattr(args, "config", None)))
+    args.crash_dir = config.console.state_dir  # where a crash report of this run goes
+    return config
+
+
+def _require_writable(config: Config, *, history: bool = True, before: str = "") -> None:
+    """Exit 2 naming the path when the state dir (or the history file) cannot be written.
+
+    Checked before anything is changed: a rollback that could neither journal
+    nor record what it did must not start.  ``before``: what is refused, for
+    the message ("nothing was changed").
+    """
+    from console.durable import write_problem
+
+    console = config.console
+    checks = [("state dir", "state_dir", console.state_dir, True)]
+    if history:
+        checks.insert(0, ("history file", "history_file", console.history_file, False))
+    for what, key, path, folder in checks:
+        problem = write_problem(path, folder=folder)
+        if problem:
+            raise UsageError(
+                f"{what} {path} cannot be written: {problem} "
+                f"(console.{key} in {config.path}){before}"
+            )
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -334,6 +358,7 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     for svc in config.services:
         if svc.provider not in REGISTRY:
             raise ConfigError(config.path, "provider", f"provider {svc.provider!r} not available")
+    _require_writable(config)
     print(f"{config.path}: ok, {len(config.services)} service(s)", file=out)
     for svc in config.services:
         checks = len(svc.health)
@@ -464,6 +489,8 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     action: str | None = getattr(args, "action", None)
     config = _load(args)
     svc = config.service(args.service)
+    if not args.dry_run:
+        _require_writable(config, before=": nothing was changed")
     _refuse_if_interrupted(config, svc, dry_run=args.dry_run)
     provider = load_provider(svc)
     source = make_error_rate_source(svc)
@@ -588,9 +615,11 @@ def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
     """Append the history entry; None (and one line saying so) when the file cannot be written.
 
     The entry is then missing but not lost: the incident's journal stays open
-    (no "recorded" event), and ``resume`` writes the entry once the file can
-    be written, without rolling back a second time.
+    (no "recorded" event), and ``resume`` writes the entry without rolling back
+    a second time: to the history file once it can be written, else to the
+    fallback file in the state dir (the result says so, and this prints it).
     """
+    from console.flow import fallback_history_file
     from console.history import HistoryWriteError
 
     try:
@@ -599,12 +628,22 @@ def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
         svc = flow.service
         print(
             f"error: {svc.label}: {flow.outcome().value}, but the history entry was NOT saved "
-            f"({exc.reason}: {exc.path}); the incident stays open: once the file can be "
-            f"written, `{PROG} resume {svc.name}` saves the entry without rolling back again",
+            f"({exc.reason}: {exc.path}); the incident stays open: "
+            f"`{PROG} resume {svc.name}` saves the entry without rolling back again (to "
+            f"{fallback_history_file(flow.config.console.state_dir)} if the file still "
+            "cannot be written)",
             file=err,
         )
         return None
-    print(f"history entry appended to {result.history_file}", file=out)
+    if result.not_saved_to is not None:
+        print(
+            f"history file {result.not_saved_to} still cannot be written "
+            f"({result.not_saved_reason}): entry saved to {result.history_file} instead; "
+            f"copy it into {result.not_saved_to} once that can be written",
+            file=out,
+        )
+    else:
+        print(f"history entry appended to {result.history_file}", file=out)
     _after_record(flow, result, out)
     return result
 
@@ -728,6 +767,7 @@ def _db_restore(
         raise UsageError("--reason must not be empty")
     if args.skip_backup is not None and not args.skip_backup.strip():
         raise UsageError("--skip-backup needs a reason (it goes into the history entry)")
+    _require_writable(config, before=": nothing was changed")
     restore = DatabaseRestore(
         config,
         svc,
@@ -797,6 +837,9 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = _load(args)
     if args.service:
         config.service(args.service)
+    if not args.list:
+        # The history file may stay unwritable: resume then saves to the fallback file.
+        _require_writable(config, history=False, before=": nothing was resumed")
     found = open_incidents(config.console.state_dir, args.service)
     running = [state for state in found if state.live is not None]
     pending = [state for state in found if state.interrupted]

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -619,9 +620,11 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
 def _read_service(r: _Reader) -> ServiceConfig:
     r.expect(*_SERVICE_KEYS)
     name = r.require("name", str)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
-        raise r.error("name", f"must be letters, digits, '-', '_' or '.', got {name!r}")
-    environment = r.require("environment", str)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name) or ".." in name:
+        raise r.error(
+            "name", f"must be letters, digits, '-', '_' or '.' (no '..'), got {_shown(name)}"
+        )
+    environment = _environment(r, r.require("environment", str))
     provider = r.require("provider", str)
     if provider not in KNOWN_PROVIDERS:
         raise r.error(
@@ -662,6 +665,28 @@ def _read_service(r: _Reader) -> ServiceConfig:
         thresholds=thresholds,
         checklist=checklist,
     )
+
+
+def _environment(r: _Reader, value: str) -> str:
+    """``environment`` names files (locks) and fills table cells and messages: keep it plain.
+
+    No ``/`` or ``..`` (a path), no ``|`` (a markdown table cell), no line
+    break or other control or invisible formatting character.
+    """
+    bad = next(
+        (c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")), None
+    )
+    if bad is not None:
+        problem = f"a control character ({bad.encode('unicode_escape').decode('ascii')})"
+    elif "/" in value or "\\" in value:
+        problem = "a '/' or '\\'"
+    elif ".." in value:
+        problem = "'..'"
+    elif "|" in value:
+        problem = "'|'"
+    else:
+        return value
+    raise r.error("environment", f"must not contain {problem}, got {_shown(value)}")
 
 
 _SERVICE_KEYS = (

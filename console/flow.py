@@ -109,6 +109,10 @@ class FlowResult:
     message: str
     record: HistoryRecord | None = None
     history_file: Path | None = None
+    #: Set when the entry went to the fallback file (``history_file``) because the
+    #: configured history file could not be written: that file, and why.
+    not_saved_to: Path | None = None
+    not_saved_reason: str = ""
 
 
 @dataclass
@@ -895,6 +899,10 @@ class RollbackFlow:
         try:
             appended = append_entry(path, record, redact=self.redact)
         except HistoryWriteError as err:
+            if self.incident.resumed:
+                result = self._record_fallback(record, err)
+                self.close()
+                return result
             # Journaled so that ``resume`` knows only the entry is missing.  The lock
             # stays held: the record screen may try again.
             self.incident.journal_event("record_failed", history_file=path, reason=err.reason)
@@ -910,6 +918,47 @@ class RollbackFlow:
             self.incident.log("recorded", f"the history entry was already in {path}")
         self.close()
         return FlowResult(outcome, outcome.value, record, path)
+
+    def _record_fallback(self, record: HistoryRecord, err: HistoryWriteError) -> FlowResult:
+        """A resumed incident whose history file still cannot be written: the fallback file.
+
+        Otherwise one unwritable history file would keep the incident open, and
+        every later rollback of the service refused, with no way out.  The
+        entry goes to ``fallback_history_file`` in the state dir (same format,
+        never twice), the incident is closed, and the result says where it is
+        so the operator copies it into the history once that can be written.
+        """
+        outcome = record.outcome
+        fallback = fallback_history_file(self.config.console.state_dir)
+        try:
+            append_entry(fallback, record, redact=self.redact)  # never twice: it checks the id
+        except HistoryWriteError as again:
+            self.incident.journal_event("record_failed", history_file=err.path, reason=err.reason)
+            self.incident.log(
+                "record-failed", f"history entry not saved: {err}; nor to the fallback: {again}"
+            )
+            raise
+        self.incident.journal_event(
+            "recorded", history_file=fallback, fallback=True, not_saved_to=err.path
+        )
+        self.incident.log(
+            "recorded",
+            f"history file {err.path} could not be written ({err.reason}): "
+            f"entry saved to {fallback} instead",
+        )
+        return FlowResult(
+            outcome,
+            outcome.value,
+            record,
+            fallback,
+            not_saved_to=err.path,
+            not_saved_reason=err.reason,
+        )
+
+
+def fallback_history_file(state_dir: Path) -> Path:
+    """Where ``resume`` saves an entry the history file would not take (see ``record``)."""
+    return state_dir / "rollback-history.fallback.md"
 
 
 def _journal_switched(state: JournalState, switch_at: int) -> bool:

@@ -21,7 +21,6 @@ breaks turned into ``<br>``, so it cannot forge a marker or a heading.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import statistics
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
-from console.durable import fsync_dir, os_reason, write_all
+from console.durable import fsync_dir, open_locked, os_reason, write_all
 from console.model import (
     ChecklistItem,
     ChecklistMark,
@@ -416,31 +415,13 @@ def _read_all(fd: int, size: int) -> str:
 
 
 def _open_locked(path: Path) -> tuple[int, bool]:
-    """An fd on the file at ``path`` holding its exclusive lock, and whether we created it."""
-    flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        created = True
-        try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            created = False
-            try:
-                fd = os.open(path, flags)
-            except FileNotFoundError:
-                continue  # removed between the two opens
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            locked = os.fstat(fd)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                now = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if now is not None and (now.st_dev, now.st_ino) == (locked.st_dev, locked.st_ino):
-            return fd, created
-        os.close(fd)  # replaced or removed while we waited: lock the file there now
+    """An fd on the file at ``path`` holding its exclusive lock, and whether we created it.
+
+    The history file may be a symbolic link to an existing file (a team's
+    shared checkout); a dangling one is an error, never a file created
+    through it (see ``console.durable.open_locked``).
+    """
+    return open_locked(path, 0o644, follow_link=True)
 
 
 def _with_separator(fd: int, size: int, payload: bytes) -> bytes:

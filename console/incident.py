@@ -2,7 +2,9 @@
 
 The incident is the single place the flow writes to; every event also goes
 to the append-only journal (fsync'd before the flow acts on it), and the
-history entry is rendered from ``Incident.to_record``.
+history entry is rendered from ``Incident.to_record``.  The journal file
+starts with the first change (``JOURNAL_STARTS``): the events before it are
+held and written with it, so a dry run or a refused run leaves no file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from console.checklist import checklist_for
 from console.config import ServiceConfig
-from console.journal import Journal, journal_path, new_incident_id
+from console.journal import Journal, encode_event, journal_path, new_incident_id
 from console.model import (
     Assessment,
     ChecklistItem,
@@ -32,6 +34,10 @@ from console.model import (
     Verification,
     utcnow,
 )
+
+#: The events that start an incident's journal file: the first change to the platform or
+#: the database.  Before one of them nothing was changed, so there is nothing to resume.
+JOURNAL_STARTS = frozenset({"execute", "db-restore"})
 
 
 @dataclass
@@ -63,6 +69,9 @@ class Incident:
     #: True when this object continues an interrupted incident's journal (``console.resume``).
     resumed: bool = False
     _journal: Journal | None = None
+    #: Encoded events held back until the journal file starts (see ``_write``);
+    #: None once it has.
+    _pending: list[bytes] | None = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -70,6 +79,7 @@ class Incident:
             self.id = new_incident_id(self.service.name, self.detected_at)
         self._journal = Journal(journal_path(self.state_dir, self.id))
         if self.resumed:
+            self._pending = None  # its journal is there already
             self._write({"event": "resumed", "operator": self.operator})
             return
         self._write(
@@ -95,9 +105,32 @@ class Incident:
     def journal_file(self) -> Path:
         return journal_path(self.state_dir, self.id)
 
+    @property
+    def journal_started(self) -> bool:
+        """Whether the journal file exists: something was changed (or this is a resume)."""
+        return self._pending is None
+
     def _write(self, event: dict[str, Any]) -> None:
-        if self._journal is not None:
-            self._journal.append({"at": self.clock(), "incident": self.id, **event})
+        """Journal ``event``; until the first change, hold it back in memory.
+
+        A dry run, a refused run (lock held, bad target) or an aborted
+        confirmation changes nothing and leaves nothing to resume, so it must
+        not leave a journal file that every later command reads again.  The
+        events before the first change (``JOURNAL_STARTS``) are encoded at
+        once, so they say what they said when they happened, and written with
+        it in one append, fsync'd before the change is made.  The file then
+        reads exactly as if each event had been written as it happened.
+        """
+        if self._journal is None:
+            return
+        line = encode_event({"at": self.clock(), "incident": self.id, **event})
+        if self._pending is None:
+            self._journal.write_lines([line])
+        elif event.get("event") in JOURNAL_STARTS:
+            self._journal.write_lines([*self._pending, line])
+            self._pending = None
+        else:
+            self._pending.append(line)
 
     def journal_event(self, event: str, **data: Any) -> None:
         """Journal a structured event (plan, step, ready, verified...) that resume reads back.

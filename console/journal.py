@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import fcntl
 import json
 import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
-from console.durable import fsync_dir, os_reason, write_all
+from console.durable import fsync_dir, open_locked, os_reason, read_own, write_all
 from providers.base import ProviderError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -101,35 +100,39 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self._dir_synced = False
 
     def append(self, event: Mapping[str, Any]) -> None:
         """Write ``event`` as one line and fsync it; raise ``JournalWriteError`` if that fails.
 
         On failure nothing of the line is left behind (the file is cut back).
         """
-        line = encode_event(event) + b"\n"
+        self.write_lines([encode_event(event)])
+
+    def write_lines(self, lines: Sequence[bytes]) -> None:
+        """Append already encoded events (``encode_event``) in one write and one fsync.
+
+        All of them or, on failure, none: the file is cut back to where it was.
+        The file is the console's own: a symbolic link at its path is refused,
+        never followed.
+        """
+        data = b"".join(line + b"\n" for line in lines)
+        if not data:
+            return
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(
-                    self.path,
-                    os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                    0o600,
-                )
+                fd, created = open_locked(self.path, 0o600)
             except OSError as exc:
                 raise JournalWriteError(self.path, os_reason(exc)) from exc
             try:
-                self._append_locked(fd, line)
+                self._append_locked(fd, data)
             finally:
                 os.close(fd)
-            if not self._dir_synced:
+            if created:
                 fsync_dir(self.path.parent)
-                self._dir_synced = True
 
     def _append_locked(self, fd: int, line: bytes) -> None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # isolate a line torn by an earlier crash
@@ -158,9 +161,11 @@ def read(path: Path) -> list[dict[str, Any]]:
 
     The final line is used only if it ends with a newline (otherwise a crash
     tore it mid-write); any other line that is not a JSON object is such a torn
-    fragment too and is skipped.  A missing file raises ``FileNotFoundError``.
+    fragment too and is skipped.  A missing file raises ``FileNotFoundError``; a
+    symbolic link, a FIFO or a device where the journal should be raises
+    ``OSError`` (it is not followed or waited on).
     """
-    data = path.read_bytes()
+    data = read_own(path)
     events: list[dict[str, Any]] = []
     for raw in data.split(b"\n")[:-1]:
         if not raw.strip():

@@ -1,15 +1,21 @@
 """The local rollback lock: two consoles on one bastion never roll back one service at once.
 
-An exclusive, non-blocking ``flock`` on ``<state_dir>/locks/<service>.lock``.
-The kernel drops the lock when the holder dies (SIGKILL, lost SSH session),
-so a crashed console never leaves a stale lock behind.  The file's content
-says who holds it: operator, host, pid (with the process's start time, so a
-recycled pid is not mistaken for the holder) and the incident it is for.
+An exclusive, non-blocking ``flock`` on ``<state_dir>/locks/<service>@<environment>.lock``
+(see ``lock_path``).  The kernel drops the lock when the holder dies
+(SIGKILL, lost SSH session), so a crashed console never leaves a stale lock
+behind.  The file's content says who holds it: operator, host, pid (with the
+process's start time, so a recycled pid is not mistaken for the holder) and
+the incident it is for.
 
 The lock is held from the first change of a rollback until its history entry
 is written (or the operator leaves it), through the rollout *and* the
 verification: a second console that looks meanwhile finds the incident
 *live* (``holder``), not interrupted, and refuses with exit 3.
+
+The file is the console's own: a symbolic link at its path is refused, never
+followed, and the file is rewritten only once the lock is held and it proved
+to be a plain file with no other name (so nobody's file is ever truncated
+through it).
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 from console.config import ServiceConfig
+from console.durable import open_own, os_reason, regular_file_problem
 from console.model import utcnow
 from providers.base import LockHeld, ProviderError
 
@@ -44,8 +52,15 @@ class LockInfo:
 
 
 def lock_path(state_dir: Path, service: str, environment: str) -> Path:
-    """Where the lock of ``service`` in ``environment`` lives."""
-    return state_dir / "locks" / f"{service}-{environment}.lock"
+    """``<state_dir>/locks/web@production.lock``: one file per service and environment.
+
+    Distinct pairs never share a file: a service name cannot hold ``@`` (the
+    config allows letters, digits, ``-``, ``_`` and ``.``), so the first ``@``
+    ends it, and the environment is percent-encoded (everything but letters,
+    digits, ``-``, ``_`` and ``.``), so ``web`` + ``prod-x`` and ``web-prod`` + ``x``
+    are ``web@prod-x.lock`` and ``web-prod@x.lock``.
+    """
+    return state_dir / "locks" / f"{service}@{quote(environment, safe='-_.')}.lock"
 
 
 class ServiceLock:
@@ -66,13 +81,19 @@ class ServiceLock:
 
     def acquire(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = open_own(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
         except OSError as exc:
             raise ProviderError(
-                f"cannot take the rollback lock {self.path}: {exc.strerror or exc}"
+                f"cannot take the rollback lock {self.path}: {os_reason(exc)}"
             ) from None
         try:
+            problem = regular_file_problem(fd)
+            if problem:
+                raise ProviderError(
+                    f"cannot take the rollback lock {self.path}: {problem}; "
+                    "the console left it untouched: remove it if it is not yours"
+                )
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _describe(_read_info(fd))
@@ -81,6 +102,9 @@ class ServiceLock:
                 f"{self.service.label} is being rolled back by {holder} "
                 f"(lock {self.path}); wait for them or coordinate"
             ) from None
+        except BaseException:
+            os.close(fd)
+            raise
         info = {
             "operator": self.operator,
             "host": socket.gethostname(),
@@ -89,9 +113,10 @@ class ServiceLock:
             "since": utcnow().isoformat(timespec="seconds"),
             "incident": self.incident,
         }
+        data = json.dumps(info).encode()
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(info).encode(), 0)
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))  # what an earlier holder wrote past it
         except OSError:
             pass  # a full disk: the lock holds without saying whose it is
         self._fd = fd
@@ -128,7 +153,8 @@ def holder(state_dir: Path, service: str, environment: str) -> LockInfo | None:
     """
     try:
         fd = os.open(
-            lock_path(state_dir, service, environment), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+            lock_path(state_dir, service, environment),
+            os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0),
         )
     except OSError:
         return None

@@ -16,6 +16,7 @@ may have started editing it.  The file appears whole or not at all.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from console import templates
 from console.config import ConsoleConfig
+from console.durable import create_new
 from console.model import ChecklistItem, ChecklistMark, HistoryRecord, ItemState, Sample
 from console.notify import message_values
 
@@ -99,6 +101,11 @@ def write_draft(
     half a draft under the real name.
     """
     path = draft_path(record, history_file, tz=tz)
+    if os.path.islink(path):
+        # Neither "already there" (a dangling link) nor something to write through.
+        raise OSError(
+            errno.ELOOP, "a symbolic link is there, which the console does not follow", str(path)
+        )
     if path.exists():
         return Draft(path, created=False)
     text = render_draft(record, language, redact=redact, tz=tz)
@@ -117,7 +124,7 @@ def write_draft(
         except OSError:
             # A file system without hard links: exclusive create is still never an overwrite.
             try:
-                with open(path, "x", encoding="utf-8") as handle:
+                with open(create_new(path, 0o644), "w", encoding="utf-8") as handle:
                     handle.write(text)
             except FileExistsError:
                 return Draft(path, created=False)

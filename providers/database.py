@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.config import DatabaseConfig, ServiceConfig
+from console.durable import create_fresh, os_reason
 from console.model import (
     BackupInfo,
     CheckResult,
@@ -303,7 +304,7 @@ class DatabaseProvider:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = folder / f"{self.service.name}-{safe}-{stamp}{BACKUP_SUFFIX}"
         n = 1
-        while path.exists() or path.with_name(path.name + ".partial").exists():
+        while os.path.lexists(path) or os.path.lexists(path.with_name(path.name + ".partial")):
             n += 1
             path = folder / f"{self.service.name}-{safe}-{stamp}-{n}{BACKUP_SUFFIX}"
         return path
@@ -348,9 +349,14 @@ class DatabaseProvider:
         started = time.monotonic()
         taken_at = utcnow()
         # Created owner-only first: pg_dump truncates it and keeps the mode (the umask is
-        # process-wide and other threads run, so it is not changed here).
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        os.chmod(partial, 0o600)
+        # process-wide and other threads run, so it is not changed here).  Created anew,
+        # never through a link: a leftover or a planted link there is removed first.
+        try:
+            os.close(create_fresh(partial, 0o600))
+        except OSError as exc:
+            raise CommandFailed(
+                f"cannot create the backup file {partial}: {os_reason(exc)}"
+            ) from None
         code = yield from stream(
             argv,
             shown=shown,

@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import Any
 
 from console.config import KubernetesConfig, ServiceConfig, default_state_dir
+from console.durable import create_fresh, os_reason
 from console.model import (
     Action,
     Plan,
@@ -1260,16 +1261,17 @@ class KubernetesProvider:
         )
         text = header + yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             temp = path.with_name(f".{path.name}.tmp")
-            with open(temp, "w", encoding="utf-8") as fh:
+            # Created anew, never through a link; the rename then replaces the name itself.
+            with open(create_fresh(temp, 0o600), "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(temp, path)
         except OSError as exc:
             raise ProviderError(
-                f"cannot save the manifest backup to {path}: {exc.strerror or exc}"
+                f"cannot save the manifest backup to {path}: {os_reason(exc)}"
             ) from None
         if self.load_manifest(path).get("spec") != manifest.get("spec"):
             raise ProviderError(f"the manifest saved to {path} does not read back the same")

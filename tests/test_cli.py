@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +122,45 @@ def test_history_without_file(config: Path) -> None:
 
 def test_bad_last_is_exit_2(config: Path) -> None:
     assert_one_line_error(cli("history", "--last", "zero", "--config", str(config)), 2, "--last")
+
+
+def _with_console(config: Path, **values: str) -> Path:
+    text = config.read_text()
+    for key, value in values.items():
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {json.dumps(value)}", text)
+    config.write_text(text)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("key", "make", "reason"),
+    [
+        ("history_file", lambda d: (d / "hist.md").symlink_to(d / "gone" / "h.md"), "symbolic"),
+        ("history_file", lambda d: (d / "hist.md").mkdir(), "folder"),
+        ("history_file", lambda d: (d / "hist.md").write_text("") or None, ""),
+        ("state_dir", lambda d: (d / "hist.md").write_text("a file") or None, "not a folder"),
+        ("state_dir", lambda d: (d / "hist.md").symlink_to(d / "gone"), "symbolic link"),
+        ("state_dir", lambda d: (d / "gone").mkdir() or (d / "hist.md").symlink_to(d / "gone"), ""),
+    ],
+)
+def test_check_config_checks_history_and_state_can_be_written(
+    config: Path, key: str, make, reason: str
+) -> None:
+    """Before any rollback: an unwritable history file or state dir is exit 2 naming the path."""
+    path = config.parent / "hist.md"
+    make(config.parent)
+    _with_console(config, **{key: str(path)})
+    result = cli("check-config", "--config", str(config))
+    if not reason:  # an empty file, a link to a folder: fine
+        assert result.returncode == 0, result.stderr
+        return
+    assert_one_line_error(result, 2, str(path), f"console.{key}", reason)
+    assert "ok" not in result.stdout
+
+
+def test_check_config_names_a_state_dir_under_a_file(config: Path) -> None:
+    blocker = config.parent / "blocker"
+    blocker.write_text("a file where a folder should be")
+    _with_console(config, state_dir=str(blocker / "state"))
+    result = cli("check-config", "--config", str(config))
+    assert_one_line_error(result, 2, str(blocker / "state"), "not a folder", "state_dir")

@@ -346,3 +346,44 @@ def test_database_without_pg_bin_dir_uses_the_path(site: Path) -> None:
     text = GOOD + DATABASE.replace('pg_bin_dir = "pgbin"\n', "")
     db = load_config(write(site, text)).service("web").database
     assert db is not None and db.pg_bin_dir is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "shown"),
+    [
+        ('"prod/../../etc"', "'/'"),
+        ('"prod\\\\x"', r"'\'"),
+        ('"prod..x"', "'..'"),
+        ('"prod|x"', "'|'"),
+        ('"prod\\nx"', r"control character (\n)"),
+        ('"prod\\u001b[2Jx"', r"control character (\x1b)"),
+        ('"prod\\u2028x"', "control character"),
+    ],
+)
+def test_environment_that_could_name_another_file_or_break_a_line_is_refused(
+    site: Path, environment: str, shown: str
+) -> None:
+    """The environment names the lock file and fills table cells: file:line:key, exit 2."""
+    text = GOOD.replace('environment = "production"', f"environment = {environment}")
+    path = write(site, text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("environment"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert message.startswith(f"{path}:{line}: services[0].environment: must not contain")
+    assert shown in message
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["web..x", "web/x", "web|x"])
+def test_service_name_that_could_name_another_file_is_refused(site: Path, name: str) -> None:
+    path = write(site, GOOD.replace('name = "web"', f'name = "{name}"'))
+    with pytest.raises(ConfigError, match=r"config.toml:\d+: services\[0\].name: must be"):
+        load_config(path)
+
+
+def test_plain_environments_still_load(site: Path) -> None:
+    for environment in ("production", "prod-eu.1", "staging (blue)", "本番", "web@x"):
+        text = GOOD.replace('environment = "production"', f'environment = "{environment}"')
+        assert load_config(write(site, text)).service("web").environment == environment

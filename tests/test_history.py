@@ -608,3 +608,57 @@ def test_history_write_error_survives_pickling() -> None:
     err = HistoryWriteError(Path("/x/h.md"), "No space left on device")
     copy = pickle.loads(pickle.dumps(err))
     assert str(copy) == str(err) and copy.path == err.path and copy.exit_code == 1
+
+
+def _append_in_thread(path: Path) -> BaseException | None:
+    """``append_entry`` in a thread; its error.  Fails the test if it never returns."""
+    import threading
+
+    found: list[BaseException | None] = []
+
+    def append() -> None:
+        try:
+            append_entry(path, make_record(), tz=JST)
+            found.append(None)
+        except BaseException as exc:  # handed to the test thread
+            found.append(exc)
+
+    thread = threading.Thread(target=append, daemon=True)
+    thread.start()
+    thread.join(60)  # a hang guard, not a timing: the old code spun at 100% CPU forever
+    assert not thread.is_alive(), f"append_entry({path}) never returned"
+    return found[0]
+
+
+def test_a_dangling_symlink_history_file_is_one_line_error_not_a_spin(tmp_path: Path) -> None:
+    """The platform (or a checkout) moved: the link points at nothing.  Say so, create nothing."""
+    path = tmp_path / "rollback-history.md"
+    target = tmp_path / "moved-away" / "rollback-history.md"
+    path.symlink_to(target)
+    error = _append_in_thread(path)
+    assert isinstance(error, HistoryWriteError)
+    message = str(error)
+    assert "\n" not in message
+    assert str(path) in message and "symbolic link" in message and str(target) in message
+    assert not os.path.lexists(target) and path.is_symlink()
+
+
+def test_a_symlink_to_an_existing_history_file_is_appended_through(tmp_path: Path) -> None:
+    """A team may keep the history as a link into a shared checkout: that still works."""
+    shared = tmp_path / "shared" / "rollback-history.md"
+    shared.parent.mkdir()
+    append_entry(shared, make_record("first"), tz=JST)
+    path = tmp_path / "docs" / "rollback-history.md"
+    path.parent.mkdir()
+    path.symlink_to(shared)
+    assert _append_in_thread(path) is None
+    assert path.is_symlink()
+    assert [e.id for e in read_entries(shared)] == ["first", "web-20261124T170701Z-3f9a"]
+
+
+def test_a_symlink_loop_history_file_is_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "rollback-history.md"
+    path.symlink_to(path)
+    error = _append_in_thread(path)
+    assert isinstance(error, HistoryWriteError) and "\n" not in str(error)
+    assert str(path) in str(error) and "go round in a loop" in str(error)

@@ -228,3 +228,44 @@ def test_journal_path_stays_inside_the_state_dir(tmp_path: Path) -> None:
         path = journal_path(tmp_path, hostile)
         assert path.parent == tmp_path / "journal"
         assert path.name.endswith(".jsonl") and not path.name.startswith(".")
+
+
+def test_a_symlink_at_the_journal_path_is_refused_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    """The journal is the console's own file: a link there is never followed, even to create."""
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"precious\n")
+    dangling = tmp_path / "created-through-the-link"
+    for target in (victim, dangling):
+        path = journal_path(tmp_path / "state", f"web-{target.name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+        with pytest.raises(JournalWriteError) as info:
+            Journal(path).append({"event": "execute"})
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message and "symbolic link" in message
+    assert victim.read_bytes() == b"precious\n"
+    assert not os.path.lexists(dangling)
+
+
+def test_a_fifo_or_a_link_among_the_journals_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    """Every command reads the journals: one that is a FIFO must not hang it."""
+    import threading
+
+    from console.resume import open_incidents
+
+    folder = tmp_path / "state" / "journal"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "a-fifo.jsonl")
+    (folder / "a-link.jsonl").symlink_to("/dev/zero")
+    found: list[object] = []
+    thread = threading.Thread(
+        target=lambda: found.append(open_incidents(tmp_path / "state")), daemon=True
+    )
+    thread.start()
+    thread.join(60)  # a hang guard, not a timing: the old code blocked forever on the FIFO
+    assert not thread.is_alive(), "reading the journals hung"
+    assert found == [[]]
+    with pytest.raises(OSError, match="not a regular file"):
+        read(folder / "a-fifo.jsonl")

@@ -162,6 +162,26 @@ def test_backup_is_written_verified_and_private(pg: PgServer, dbname: str, tmp_p
     assert latest is not None and latest.path == str(path)
 
 
+def test_backup_never_writes_through_a_planted_link(
+    pg: PgServer, dbname: str, tmp_path: Path
+) -> None:
+    """The dump goes to ``PATH.partial`` created anew: a link there is replaced, never followed."""
+    db = provider(pg, dbname, backup_dir=tmp_path / "backups")
+    path = db.new_backup_path(tmp_path / "backups")
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.symlink_to(victim)
+    # A name whose scratch file is taken is never handed out again.
+    assert db.new_backup_path(tmp_path / "backups") != path
+    _, info = drain(db.backup(path))
+    assert info.verified  # type: ignore[attr-defined]
+    assert victim.read_text() == "precious\n"
+    assert path.is_file() and not path.is_symlink() and not os.path.lexists(partial)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_a_corrupted_backup_is_rejected_and_never_restored(
     pg: PgServer, dbname: str, tmp_path: Path
 ) -> None:

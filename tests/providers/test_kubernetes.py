@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -413,6 +415,25 @@ def test_execute_saves_the_manifest_then_rolls_back(
     assert live(kube)["spec"]["template"]["spec"]["containers"][0]["image"] == f"{IMAGE}:v1.2.0"
     provider.release_lock("alice", "bastion-1")
     assert LOCK_ANNOTATION not in live(kube)["metadata"]["annotations"]
+
+
+def test_the_manifest_backup_never_writes_through_a_planted_link(
+    kube: FakeKubeServer, provider: KubernetesProvider, tmp_path: Path
+) -> None:
+    """Its scratch file is created anew (O_EXCL|O_NOFOLLOW): a link there is replaced, not used."""
+    stuck(kube)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious\n")
+    plan = provider.plan(None)
+    saved = Path(plan.data["backup"])
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    scratch = saved.with_name(f".{saved.name}.tmp")
+    scratch.symlink_to(victim)
+    list(provider.execute(plan))
+    assert victim.read_text() == "precious\n"
+    assert not saved.is_symlink() and yaml.safe_load(saved.read_text())["kind"] == "Deployment"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert not os.path.lexists(scratch)
 
 
 def test_a_change_after_the_plan_is_a_conflict(
