@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
 from console.journal import JournalWriteError
@@ -231,9 +232,71 @@ def _add_database_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry; returns (and exits with) the contract's exit code."""
-    code = run(argv, sys.stdout, sys.stderr)
+    """Console-script entry; returns (and exits with) the contract's exit code.
+
+    A reader that goes away (``status --json | head -1``) ends the output, not
+    the command: what is written after that is discarded, the command finishes
+    with its own exit code, and nothing is reported (like any Unix tool that
+    is told to stop writing).  A rollback is never abandoned half-way because
+    the pipe its log went to was closed.
+    """
+    out, err = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        code = run(argv, cast(TextIO, out), cast(TextIO, err))
+    finally:
+        out.flush()
+        err.flush()
     sys.exit(code)
+
+
+class _ReaderMayLeave(io.TextIOBase):
+    """Standard output (or error) whose reader may close the pipe before the end.
+
+    The Python documentation's answer to ``BrokenPipeError``: point the file
+    descriptor at ``/dev/null``, so later writes and the interpreter's last
+    flush go nowhere instead of failing, and carry on quietly.
+    """
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def _reader_left(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
 
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
