@@ -160,15 +160,24 @@ def read(path: Path) -> list[dict[str, Any]]:
     tore it mid-write); any other line that is not a JSON object is such a torn
     fragment too and is skipped.  A missing file raises ``FileNotFoundError``.
     """
+    return [event for _line, event in read_numbered(path) if event is not None]
+
+
+def read_numbered(path: Path) -> list[tuple[int, dict[str, Any] | None]]:
+    """``read`` with each event's line number (1-based), for messages naming ``file:line``.
+
+    A line that is JSON but not an object (``5``, ``[]``: not something the
+    console wrote) comes back as ``(line, None)`` so the reader can say it
+    skipped it; torn fragments (not JSON at all) and blank lines are left out.
+    """
     data = path.read_bytes()
-    events: list[dict[str, Any]] = []
-    for raw in data.split(b"\n")[:-1]:
+    events: list[tuple[int, dict[str, Any] | None]] = []
+    for number, raw in enumerate(data.split(b"\n")[:-1], 1):
         if not raw.strip():
             continue
         try:
             value = json.loads(raw.decode("utf-8"))
         except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
             continue
-        if isinstance(value, dict):
-            events.append(value)
+        events.append((number, value if isinstance(value, dict) else None))
     return events
