@@ -753,8 +753,8 @@ def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
     """After the entry is saved: the postmortem draft, and what the team webhook answered.
 
     The messages went out in the background while the rollback ran; before
-    this process exits they get their chance to finish (bounded by the
-    webhook's own timeouts and retries), and each result is one line.
+    this process exits they get ``[console] webhook_exit_wait_s`` more to
+    finish, and each result is one line.
     """
     from console.postmortem import write_draft_after
 
@@ -765,14 +765,34 @@ def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
 
 
 def _report_notifications(flow: RollbackFlow, out: TextIO) -> None:
-    """Give the messages sent in the background their chance to finish; one line each."""
+    """Give the messages sent in the background a bounded chance to finish; one line each.
+
+    A slow webhook (timeouts times retries: minutes) must not hold the exit of
+    a command whose entry is already saved.  After ``webhook_exit_wait_s`` the
+    command exits, and with it the background sender: a message that had no
+    answer by then is reported as not confirmed (the operator tells the team),
+    never as "will be retried".
+    """
     notifier = flow.notifier
     if notifier is None or not notifier.configured:
         return
-    if not notifier.wait(notifier.budget_s):
-        print("team notification: still being sent, not waiting any longer", file=out)
-    for delivery in notifier.results:
+    wait_s = flow.config.console.webhook_exit_wait_s
+    if notifier.pending and wait_s > 0:
+        print(
+            f"team notification: waiting up to {wait_s:g} s for the team webhook ...",
+            file=out,
+            flush=True,
+        )
+    notifier.wait(wait_s)
+    delivered, unanswered = notifier.outcome()
+    for delivery in delivered:
         print(f"team notification: {notifier.redact(delivery.describe())}", file=out)
+    for kind in unanswered:
+        print(
+            f"team notification: {kind} message not confirmed sent (gave up waiting at exit "
+            f"after {wait_s:g} s; the team webhook had not answered): tell the team yourself",
+            file=out,
+        )
 
 
 def _apply_database_options(flow: Any, args: argparse.Namespace) -> None:

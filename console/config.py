@@ -51,6 +51,8 @@ MIN_PROBE_INTERVAL_S = 0.05
 MIN_LOCK_TTL_S = 10.0
 #: The largest latency (p95 thresholds, in ms): a day, like the durations.
 MAX_LATENCY_MS = MAX_DURATION_S * 1000
+#: The longest a command may wait at exit for team messages (0 = not at all).
+MAX_EXIT_WAIT_S = 600.0
 
 
 class ConfigError(Exception):
@@ -302,6 +304,9 @@ class ConsoleConfig:
     webhook_timeout_s: float = 10.0
     #: Attempts per message (5xx, 429, timeouts and connection errors are retried).
     webhook_attempts: int = 3
+    #: How long a headless command waits, after the entry is saved, for messages still
+    #: being sent before it exits (and says which were not confirmed).
+    webhook_exit_wait_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -698,6 +703,7 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         "webhook_env",
         "webhook_timeout_s",
         "webhook_attempts",
+        "webhook_exit_wait_s",
     )
     operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
     if not is_utf8(operator):
@@ -718,6 +724,12 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
     attempts = r.integer("webhook_attempts", 3, 1, 10)
     webhook_timeout = r.duration("webhook_timeout_s", 10.0, low=MIN_REQUEST_TIMEOUT_S)
+    exit_wait = r.number("webhook_exit_wait_s", 10.0, positive=False)
+    if not 0 <= exit_wait <= MAX_EXIT_WAIT_S:
+        raise r.error(
+            "webhook_exit_wait_s",
+            f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {_shown(exit_wait)}",
+        )
     r.done()
     return ConsoleConfig(
         operator=operator,
@@ -727,6 +739,7 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         webhook_env=webhook_env,
         webhook_timeout_s=webhook_timeout,
         webhook_attempts=attempts,
+        webhook_exit_wait_s=exit_wait,
     )
 
 

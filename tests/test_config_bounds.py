@@ -72,6 +72,8 @@ KEYS = [
 
 
 def kind(name: str, type_: str) -> str:
+    if name == "webhook_exit_wait_s":
+        return "wait"  # 0 = do not wait
     if type_.startswith("int"):
         return "int"
     if name.endswith("_error_rate"):
@@ -87,6 +89,7 @@ GARBAGE: dict[str, list[Any]] = {
     "fraction": [*GARBAGE_ALWAYS, -0.5, 1.5],
     "ms": [*GARBAGE_ALWAYS, 0, 1e-9, 1e11],
     "float": [*GARBAGE_ALWAYS, 0, 1e-9, 2 * 86400],
+    "wait": [*GARBAGE_ALWAYS, -1e-9, 601],
 }
 
 
@@ -156,6 +159,8 @@ def accepted(kind_: str, value: float) -> bool:
         return cfg.MIN_DURATION_S <= value <= cfg.MAX_LATENCY_MS
     if kind_ == "int":
         return 1 <= value <= 1_000_000
+    if kind_ == "wait":
+        return 0 <= value <= cfg.MAX_EXIT_WAIT_S
     return cfg.MIN_DURATION_S <= value <= cfg.MAX_DURATION_S
 
 
