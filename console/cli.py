@@ -280,12 +280,13 @@ class _ReaderMayLeave(io.TextIOBase):
     flush go nowhere instead of failing, and carry on quietly.
     """
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO | None):
+        # None: started with the descriptor closed (``>&-``); nobody reads, like /dev/null.
         self._stream = stream
-        self.gone = False
+        self.gone = stream is None
 
     def write(self, text: str) -> int:
-        if not self.gone:
+        if not self.gone and self._stream is not None:
             try:
                 return self._stream.write(text)
             except BrokenPipeError:
@@ -293,7 +294,7 @@ class _ReaderMayLeave(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        if not self.gone:
+        if not self.gone and self._stream is not None:
             try:
                 self._stream.flush()
             except BrokenPipeError:
@@ -301,6 +302,8 @@ class _ReaderMayLeave(io.TextIOBase):
 
     def _reader_left(self) -> None:
         self.gone = True
+        if self._stream is None:
+            return
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             try:
@@ -309,9 +312,11 @@ class _ReaderMayLeave(io.TextIOBase):
                 os.close(devnull)
 
     def isatty(self) -> bool:
-        return self._stream.isatty()
+        return self._stream is not None and self._stream.isatty()
 
     def fileno(self) -> int:
+        if self._stream is None:
+            raise io.UnsupportedOperation("no file descriptor: the stream was closed at start")
         return self._stream.fileno()
 
     def writable(self) -> bool:
@@ -319,7 +324,7 @@ class _ReaderMayLeave(io.TextIOBase):
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return self._stream.encoding
+        return self._stream.encoding if self._stream is not None else "utf-8"
 
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:

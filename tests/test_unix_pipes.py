@@ -9,6 +9,7 @@ standard error, and write no crash report.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -144,3 +145,17 @@ def test_a_rollback_whose_reader_left_still_finishes_and_records(
     assert code == 0
     assert (sandbox.root / "current").resolve().name == "v1.2.9"
     assert "rolled back and verified" in (sandbox.root / "rollback-history.md").read_text()
+
+
+def test_output_closed_from_the_start_is_like_dev_null(config: Path, crash_dir: Path) -> None:
+    """``rollback-console history --json >&-``: Python starts with no stdout at all."""
+    result = subprocess.run(
+        ["sh", "-c", f"{shlex.join(console_argv(config, 'history', '--json'))} >&-"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert_quiet(result.returncode, result.stderr, crash_dir)
+    assert result.returncode == 0
