@@ -1058,7 +1058,8 @@ def _find_entry(entries: list[HistoryEntrySummary], wanted: str) -> int:
     if re.fullmatch(r"[0-9]+", text):  # ASCII digits only: str.isdigit() also takes "²"
         if len(text) <= 9 and 1 <= int(text) <= len(entries):
             return int(text)
-        raise UsageError(f"no entry #{text}: the history has {len(entries)} (1 = oldest)")
+        shown = text if len(text) <= 20 else f"{text[:19]}…"
+        raise UsageError(f"no entry #{shown}: the history has {len(entries)} (1 = oldest)")
     for number, entry in enumerate(entries, 1):
         if entry.id and entry.id == text:
             return number
