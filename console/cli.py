@@ -10,9 +10,12 @@ file in the state dir, readable by its owner only, and the line names it).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -21,9 +24,17 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
+from console.config import (
+    MAX_DURATION_S,
+    Config,
+    ConfigError,
+    ServiceConfig,
+    is_utf8,
+    load_config,
+    resolve_config_path,
+)
 from console.journal import JournalWriteError
 from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus, ReadyResult
 from console.signals.base import SignalError
@@ -57,6 +68,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_float(text: str) -> float:
+    """A duration in seconds: more than 0, at most a day (like the config's duration keys)."""
     try:
         value = float(text)
     except ValueError:
@@ -65,6 +77,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a finite number: {text!r}")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    if value > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DURATION_S:g} (a day): {text!r}")
     return value
 
 
@@ -75,6 +89,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535: {text!r}")
     return value
 
 
@@ -97,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="build a local sandbox service and open the console on it"
     )
     demo.add_argument("--dir", metavar="DIR", help="sandbox folder (default: a new temp folder)")
-    demo.add_argument("--port", type=_positive_int, help="port for the demo service")
+    demo.add_argument("--port", type=_port, help="port for the demo service (1-65535, free)")
     demo.add_argument(
         "--no-tui", action="store_true", help="build and start the sandbox, print its config, exit"
     )
@@ -231,15 +255,84 @@ def _add_database_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry; returns (and exits with) the contract's exit code."""
-    code = run(argv, sys.stdout, sys.stderr)
+    """Console-script entry; returns (and exits with) the contract's exit code.
+
+    A reader that goes away (``status --json | head -1``) ends the output, not
+    the command: what is written after that is discarded, the command finishes
+    with its own exit code, and nothing is reported (like any Unix tool that
+    is told to stop writing).  A rollback is never abandoned half-way because
+    the pipe its log went to was closed.
+    """
+    out, err = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        code = run(argv, cast(TextIO, out), cast(TextIO, err))
+    finally:
+        out.flush()
+        err.flush()
     sys.exit(code)
+
+
+class _ReaderMayLeave(io.TextIOBase):
+    """Standard output (or error) whose reader may close the pipe before the end.
+
+    The Python documentation's answer to ``BrokenPipeError``: point the file
+    descriptor at ``/dev/null``, so later writes and the interpreter's last
+    flush go nowhere instead of failing, and carry on quietly.
+    """
+
+    def __init__(self, stream: TextIO | None):
+        # None: started with the descriptor closed (``>&-``); nobody reads, like /dev/null.
+        self._stream = stream
+        self.gone = stream is None
+
+    def write(self, text: str) -> int:
+        if not self.gone and self._stream is not None:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone and self._stream is not None:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def _reader_left(self) -> None:
+        self.gone = True
+        if self._stream is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise io.UnsupportedOperation("no file descriptor: the stream was closed at start")
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding if self._stream is not None else "utf-8"
 
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     args = argparse.Namespace()
     try:
-        args = build_parser().parse_args(argv, namespace=args)
+        parser = build_parser()
+        args = parser.parse_args(argv, namespace=args)
+        _refuse_undecodable(parser, args)
         return _dispatch(args, out, err)
     except (UsageError, ConfigError) as exc:
         print(f"error: {_one_line(exc)}", file=err)
@@ -270,6 +363,36 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         return EXIT_FAILED
 
 
+def _refuse_undecodable(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before anything is done, an argument holding bytes that are not UTF-8.
+
+    Python keeps such bytes as lone surrogates; a ``--reason`` holding one went
+    through the rollback and then failed writing the postmortem and the team
+    message.  The operator gets exit 2 naming the argument, nothing changed.
+    """
+    parsers = []  # the command's own first: its positional SERVICE shares a dest with --service
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and args.command in action.choices:
+            parsers.append(action.choices[args.command])
+    parsers.append(parser)
+    for each in parsers:
+        for action in each._actions:
+            value = getattr(args, action.dest, None)
+            if not isinstance(value, str) or is_utf8(value):
+                continue
+            if action.option_strings:
+                name = max(action.option_strings, key=len)
+            else:
+                name = str(action.metavar or action.dest).upper()
+            shown = "".join(
+                f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in value
+            )
+            raise UsageError(
+                f"{name} is not UTF-8 text ('{shown}'): nothing was done; "
+                "give it as UTF-8 (check the terminal's encoding)"
+            )
+
+
 def _one_line(exc: BaseException) -> str:
     """The error's message on one line: an argument or a value quoted in it may hold a
     line break or a control character, shown as an escape instead."""
@@ -289,7 +412,11 @@ def _write_crash_file(exc: BaseException, state_dir: Path | None) -> str:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    config = load_config(resolve_config_path(getattr(args, "config", None)))
+    path = getattr(args, "config", None)
+    if path is not None and not path.strip():
+        # An empty --config is a mistake (an unset shell variable), not "use the default".
+        raise UsageError("--config must not be empty (leave it out to use the default)")
+    config = load_config(resolve_config_path(path))
     args.crash_dir = config.console.state_dir  # where a crash report of this run goes
     return config
 
@@ -323,7 +450,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if command == "check-config":
         return cmd_check_config(args, out)
     if command == "status":
-        return cmd_status(args, out)
+        return cmd_status(args, out, err)
     if command == "rollback":
         return cmd_rollback(args, out, err)
     if command == "history":
@@ -389,10 +516,18 @@ def _jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no Infinity or NaN: "not known" is what such a number means
     return value
 
 
-def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+def _print_json(data: Any, out: TextIO, *, ensure_ascii: bool = True) -> None:
+    """``data`` as indented JSON and a newline; always valid JSON (``allow_nan=False``)."""
+    json.dump(_jsonable(data), out, indent=2, ensure_ascii=ensure_ascii, allow_nan=False)
+    print(file=out)
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from console.resume import open_incidents
     from console.signals.health import check_health
     from providers import load_provider
@@ -405,6 +540,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     found = open_incidents(config.console.state_dir, svc.name)
     pending = [state for state in found if state.interrupted]
     running = [state for state in found if state.live is not None]
+    _print_journal_warnings(found, err)
     if args.json:
         data = {
             "snapshot": _jsonable(snap),
@@ -414,8 +550,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 {"incident": state.incident_id, **_jsonable(state.live)} for state in running
             ],
         }
-        json.dump(data, out, indent=2)
-        print(file=out)
+        _print_json(data, out)
         return EXIT_OK
     current = snap.current
     print(f"{svc.label} on {svc.provider}", file=out)
@@ -493,6 +628,8 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _require_writable(config, before=": nothing was changed")
     _refuse_if_interrupted(config, svc, dry_run=args.dry_run)
     provider = load_provider(svc)
+    if action and getattr(args, "arg", None) is not None:
+        _refuse_unwanted_argument(provider, svc, action, args.arg)
     source = make_error_rate_source(svc)
     source.start()
     flow: RollbackFlow | None = None
@@ -593,6 +730,26 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return cmd_rollback(args, out, err)
 
 
+def _refuse_unwanted_argument(
+    provider: object, svc: ServiceConfig, action: str, argument: str
+) -> None:
+    """``--arg`` given to an action that takes none (``restart``): exit 2, before anything.
+
+    Silently dropping it would run something other than what the operator typed.
+    An action the service does not offer is left to the provider's own refusal
+    (exit 2, naming the ones it has).
+    """
+    from providers.base import SupportsActions
+
+    actions = provider.actions() if isinstance(provider, SupportsActions) else ()
+    for item in actions:
+        if item.id == action and not item.argument:
+            raise UsageError(
+                f"action {action} of {svc.label} takes no argument, but --arg {argument!r} "
+                "was given: leave --arg out"
+            )
+
+
 def _left_open(flow: RollbackFlow, exc: OutcomeUnknown, out: TextIO, err: TextIO) -> None:
     """The change may or may not have taken effect: no entry yet, and say how it is settled.
 
@@ -652,8 +809,8 @@ def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
     """After the entry is saved: the postmortem draft, and what the team webhook answered.
 
     The messages went out in the background while the rollback ran; before
-    this process exits they get their chance to finish (bounded by the
-    webhook's own timeouts and retries), and each result is one line.
+    this process exits they get ``[console] webhook_exit_wait_s`` more to
+    finish, and each result is one line.
     """
     from console.postmortem import write_draft_after
 
@@ -664,14 +821,34 @@ def _after_record(flow: RollbackFlow, result: FlowResult, out: TextIO) -> None:
 
 
 def _report_notifications(flow: RollbackFlow, out: TextIO) -> None:
-    """Give the messages sent in the background their chance to finish; one line each."""
+    """Give the messages sent in the background a bounded chance to finish; one line each.
+
+    A slow webhook (timeouts times retries: minutes) must not hold the exit of
+    a command whose entry is already saved.  After ``webhook_exit_wait_s`` the
+    command exits, and with it the background sender: a message that had no
+    answer by then is reported as not confirmed (the operator tells the team),
+    never as "will be retried".
+    """
     notifier = flow.notifier
     if notifier is None or not notifier.configured:
         return
-    if not notifier.wait(notifier.budget_s):
-        print("team notification: still being sent, not waiting any longer", file=out)
-    for delivery in notifier.results:
+    wait_s = flow.config.console.webhook_exit_wait_s
+    if notifier.pending and wait_s > 0:
+        print(
+            f"team notification: waiting up to {wait_s:g} s for the team webhook ...",
+            file=out,
+            flush=True,
+        )
+    notifier.wait(wait_s)
+    delivered, unanswered = notifier.outcome()
+    for delivery in delivered:
         print(f"team notification: {notifier.redact(delivery.describe())}", file=out)
+    for kind in unanswered:
+        print(
+            f"team notification: {kind} message not confirmed sent (gave up waiting at exit "
+            f"after {wait_s:g} s; the team webhook had not answered): tell the team yourself",
+            file=out,
+        )
 
 
 def _apply_database_options(flow: Any, args: argparse.Namespace) -> None:
@@ -721,8 +898,7 @@ def _db_status(config: Config, svc: ServiceConfig, as_json: bool, out: TextIO) -
     DatabaseProvider(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
     status = read_status(svc, config.console.state_dir)
     if as_json:
-        json.dump(_jsonable(status), out, indent=2)
-        print(file=out)
+        _print_json(status, out)
         return EXIT_OK if status.connected else EXIT_FAILED
     print(f"{svc.label}: database {status.target}", file=out)
     if not status.connected:
@@ -841,6 +1017,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         # The history file may stay unwritable: resume then saves to the fallback file.
         _require_writable(config, history=False, before=": nothing was resumed")
     found = open_incidents(config.console.state_dir, args.service)
+    _print_journal_warnings(found, err)
     running = [state for state in found if state.live is not None]
     pending = [state for state in found if state.interrupted]
     for state in running:
@@ -962,17 +1139,25 @@ def _print_plan(plan: Plan, out: TextIO) -> None:
         print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
 
 
+def _print_journal_warnings(states: Sequence[JournalState], err: TextIO) -> None:
+    """One line per journal line that was skipped because it could not be read."""
+    for state in states:
+        for warning in state.warnings:
+            print(f"warning: {_one_line(Exception(warning))}", file=err)
+
+
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     from console.history import median_time_to_recover, read_entries
 
+    if args.open is not None and not args.open.strip().lstrip("#"):
+        raise UsageError("--open needs an entry: its number (#N in the list) or incident id")
     config = _load(args)
     path = config.console.history_file
     if not path.exists():
         if args.open:
             raise UsageError(f"no entry {args.open}: no history yet ({path})")
         if args.json:
-            json.dump(_history_json(path, [], []), out, indent=2)
-            print(file=out)
+            _print_json(_history_json(path, [], []), out)
             return EXIT_OK
         print(f"no history yet ({path})", file=out)
         return EXIT_OK
@@ -982,16 +1167,14 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         entry = entries[number - 1]
         if args.json:
             data = {**_entry_json(number, entry), "markdown": entry.raw}
-            json.dump(data, out, indent=2, ensure_ascii=False)
-            print(file=out)
+            _print_json(data, out, ensure_ascii=False)
         else:
             out.write(entry.raw)
         return EXIT_OK
     first = len(entries) - args.last + 1 if args.last and args.last < len(entries) else 1
     shown = entries[first - 1 :]
     if args.json:
-        json.dump(_history_json(path, entries, shown, first), out, indent=2, ensure_ascii=False)
-        print(file=out)
+        _print_json(_history_json(path, entries, shown, first), out, ensure_ascii=False)
         return EXIT_OK
     print(f"{path}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", file=out)
     for number, e in enumerate(shown, first):
@@ -1012,11 +1195,11 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 def _find_entry(entries: list[HistoryEntrySummary], wanted: str) -> int:
     """The 1-based number of the entry ``wanted`` names (#N, N, or an incident id)."""
     text = wanted.strip().lstrip("#")
-    if text.isdigit():
-        number = int(text)
-        if 1 <= number <= len(entries):
-            return number
-        raise UsageError(f"no entry #{number}: the history has {len(entries)} (1 = oldest)")
+    if re.fullmatch(r"[0-9]+", text):  # ASCII digits only: str.isdigit() also takes "²"
+        if len(text) <= 9 and 1 <= int(text) <= len(entries):
+            return int(text)
+        shown = text if len(text) <= 20 else f"{text[:19]}…"
+        raise UsageError(f"no entry #{shown}: the history has {len(entries)} (1 = oldest)")
     for number, entry in enumerate(entries, 1):
         if entry.id and entry.id == text:
             return number
@@ -1066,8 +1249,10 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from console.demo import build_sandbox
+    from console.demo import build_sandbox, check_port
 
+    if args.port is not None:
+        check_port(Path(args.dir).expanduser().resolve() if args.dir else None, args.port)
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="rollback-demo-"))
     sandbox = build_sandbox(root, port=args.port)
     if not args.no_tui:

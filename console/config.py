@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import ipaddress
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -34,6 +36,24 @@ ENV_CONFIG = "ROLLBACK_CONSOLE_CONFIG"
 KNOWN_PROVIDERS = ("host", "kubernetes", "ecs", "cloudrun")
 #: Where an error rate can come from ([services.error_rate] source).
 KNOWN_SOURCES = ("probe", "prometheus", "cloudwatch", "cloudmonitoring")
+
+#: The shortest any duration key may be: below 10 ms it is a unit mistake, not a time.
+MIN_DURATION_S = 0.01
+#: The longest any duration key (``*_s``) may be: a day.  Anything longer is a typo
+#: (``1e308``) or a unit mistake (milliseconds), and a timer that long overflows.
+MAX_DURATION_S = 86_400.0
+#: The shortest time limit one HTTP request may have (health checks, probes, webhook):
+#: shorter, every request "fails" and the console reports an outage that is not there.
+MIN_REQUEST_TIMEOUT_S = 0.1
+#: The shortest pause between probe requests: shorter is a busy loop against the service.
+MIN_PROBE_INTERVAL_S = 0.05
+#: The shortest platform lock lifetime: shorter, another console takes the lock over
+#: while a rollback is still running.
+MIN_LOCK_TTL_S = 10.0
+#: The largest latency (p95 thresholds, in ms): a day, like the durations.
+MAX_LATENCY_MS = MAX_DURATION_S * 1000
+#: The longest a command may wait at exit for team messages (0 = not at all).
+MAX_EXIT_WAIT_S = 600.0
 
 
 class ConfigError(Exception):
@@ -285,6 +305,9 @@ class ConsoleConfig:
     webhook_timeout_s: float = 10.0
     #: Attempts per message (5xx, 429, timeouts and connection errors are retried).
     webhook_attempts: int = 3
+    #: How long a headless command waits, after the entry is saved, for messages still
+    #: being sent before it exits (and says which were not confirmed).
+    webhook_exit_wait_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -321,6 +344,20 @@ def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None 
     if env.get(ENV_CONFIG):
         return Path(env[ENV_CONFIG]).expanduser()
     return default_config_path()
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8.
+
+    Python keeps bytes of a command-line argument or environment variable that
+    are not UTF-8 as lone surrogates (``'\\udcff'``); such a string fails at the
+    first file or terminal it is written to.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _login_name() -> str:
@@ -380,6 +417,25 @@ class _Reader:
         value = self._finite(name, value)
         if positive and value <= 0:
             raise self.error(name, f"must be greater than 0, got {_shown(value)}")
+        return value
+
+    def duration(
+        self,
+        name: str,
+        default: float | None,
+        *,
+        low: float = MIN_DURATION_S,
+        high: float = MAX_DURATION_S,
+        unit: str = "s",
+    ) -> Any:
+        """A positive, finite number of seconds (or ``unit``) between ``low`` and ``high``."""
+        value = self.number(name, default)
+        if value is None:
+            return None
+        if value < low:
+            raise self.error(name, f"must be at least {low:g} {unit}, got {_shown(value)}")
+        if value > high:
+            raise self.error(name, f"must be at most {high:g} {unit}, got {_shown(value)}")
         return value
 
     def fraction(self, name: str, default: float) -> float:
@@ -469,10 +525,66 @@ def _shown(value: Any, limit: int = 80) -> str:
 
 
 def _is_url(value: object) -> bool:
-    """An http(s) URL with no spaces or control characters in it."""
+    """An http(s) URL with no spaces or control characters in it, and a usable host and port."""
     return (
-        isinstance(value, str) and re.fullmatch(r"https?://[^\s\x00-\x1f\x7f]+", value) is not None
+        isinstance(value, str)
+        and re.fullmatch(r"https?://[^\s\x00-\x1f\x7f]+", value) is not None
+        and _host_port_problem(value) is None
     )
+
+
+def _url_error(r: _Reader, key: str, value: object) -> ConfigError:
+    """Why ``value`` is not a usable http(s) URL, as the error to raise for ``key``.
+
+    A bad host or port is named on its own, without the rest of the URL (which
+    may hold a password).
+    """
+    problem = _host_port_problem(value) if isinstance(value, str) else None
+    if problem is not None and re.fullmatch(r"https?://[^\s\x00-\x1f\x7f]+", str(value)):
+        return r.error(key, problem)
+    return r.error(key, f"must be an http:// or https:// URL, got {_shown(value)}")
+
+
+#: One DNS label (letters of any script, digits, '-', '_'; no '-' at either end).
+_LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)")
+
+
+def _host_port_problem(url: str) -> str | None:
+    """What is wrong with the host or port of ``url`` (None when both are usable).
+
+    ``http://localhost:99999/`` or ``http://exa%20mple/`` would only fail when
+    the first request is made, as a connection error that looks like an outage.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced "[", or no IPv6 address inside the brackets
+        return "has an invalid IPv6 address (the host in [ ])"
+    hostport = parts.netloc.rpartition("@")[2]
+    try:
+        port = parts.port
+    except ValueError:
+        text = hostport.rpartition("]")[2].rpartition(":")[2]
+        return f"has an invalid port {_shown(text)} (must be a number from 1 to 65535)"
+    if port == 0:
+        return "has an invalid port '0' (must be a number from 1 to 65535)"
+    host = parts.hostname or ""
+    if not host:
+        return "has no host name"
+    if hostport.startswith("["):
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"has an invalid IPv6 address {_shown(host)}"
+        return None
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"has an invalid IPv4 address {_shown(host)}"
+        return None
+    if not all(_LABEL.fullmatch(label) for label in host.removesuffix(".").split(".")):
+        return f"has an invalid host name {_shown(host)}"
+    return None
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
@@ -592,8 +704,16 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         "webhook_env",
         "webhook_timeout_s",
         "webhook_attempts",
+        "webhook_exit_wait_s",
     )
     operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
+    if not is_utf8(operator):
+        # Only the environment can hold such bytes (the file is UTF-8): the name goes into
+        # every entry, journal and message, so it is refused before anything is done.
+        raise r.error(
+            "operator",
+            f"$ROLLBACK_CONSOLE_OPERATOR (or the login name) is not UTF-8 text: {_shown(operator)}",
+        )
     history = r.path_value("history_file") or loader.resolve("docs/operations/rollback-history.md")
     state = r.path_value("state_dir") or default_state_dir()
     language = r.get("language", str, "en")
@@ -604,7 +724,13 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         # Never echo the value: it may be the URL itself pasted by mistake.
         raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
     attempts = r.integer("webhook_attempts", 3, 1, 10)
-    webhook_timeout = r.number("webhook_timeout_s", 10.0)
+    webhook_timeout = r.duration("webhook_timeout_s", 10.0, low=MIN_REQUEST_TIMEOUT_S)
+    exit_wait = r.number("webhook_exit_wait_s", 10.0, positive=False)
+    if not 0 <= exit_wait <= MAX_EXIT_WAIT_S:
+        raise r.error(
+            "webhook_exit_wait_s",
+            f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {_shown(exit_wait)}",
+        )
     r.done()
     return ConsoleConfig(
         operator=operator,
@@ -614,6 +740,7 @@ def _read_console(r: _Reader, loader: _Loader, env: Mapping[str, str]) -> Consol
         webhook_env=webhook_env,
         webhook_timeout_s=webhook_timeout,
         webhook_attempts=attempts,
+        webhook_exit_wait_s=exit_wait,
     )
 
 
@@ -630,8 +757,8 @@ def _read_service(r: _Reader) -> ServiceConfig:
         raise r.error(
             "provider", f"unknown provider {provider!r} (known: {', '.join(KNOWN_PROVIDERS)})"
         )
-    verify_window = r.number("verify_window_s", 60.0)
-    ready_timeout = r.number("ready_timeout_s", 300.0)
+    verify_window = r.duration("verify_window_s", 60.0)
+    ready_timeout = r.duration("ready_timeout_s", 300.0)
     health = tuple(_read_health(h) for h in r.subs("health"))
     sections: dict[str, Any] = {}
     for section, read in _PROVIDER_SECTIONS.items():
@@ -710,12 +837,12 @@ _SERVICE_KEYS = (
 def _read_health(r: _Reader) -> HealthCheck:
     url = r.require("url", str)
     if not _is_url(url):
-        raise r.error("url", f"must be an http:// or https:// URL, got {_shown(url)}")
+        raise _url_error(r, "url", url)
     check = HealthCheck(
         url=url,
         name=r.get("name", str, ""),
         expect_status=r.integer("expect_status", 200, 100, 599),
-        timeout_s=r.number("timeout_s", 3.0),
+        timeout_s=r.duration("timeout_s", 3.0, low=MIN_REQUEST_TIMEOUT_S),
     )
     r.done()
     return check
@@ -731,20 +858,24 @@ def _read_error_rate(r: _Reader) -> ErrorRateConfig:
     urls = r.get("urls", list, [])
     for url in urls:
         if not _is_url(url):
-            raise r.error("urls", f"must be http(s) URLs, got {_shown(url)}")
+            raise _url_error(r, "urls", url)
     url = r.get("url", str, "")
     if url and not _is_url(url):
-        raise r.error("url", f"must be an http:// or https:// URL, got {_shown(url)}")
+        raise _url_error(r, "url", url)
     metrics = r.get("metrics", list, [])
     for i, metric in enumerate(metrics):
         if not isinstance(metric, dict) or "id" not in metric:
             raise r.error(f"metrics[{i}]", "must be a table with at least an id (GetMetricData)")
     cfg = ErrorRateConfig(
         source=source,
-        interval_s=r.number("interval_s", 0.5 if source == "probe" else 15.0),
-        window_s=r.number("window_s", 30.0 if source == "probe" else 300.0),
+        interval_s=r.duration(
+            "interval_s", 0.5 if source == "probe" else 15.0, low=MIN_PROBE_INTERVAL_S
+        ),
+        window_s=r.duration("window_s", 30.0 if source == "probe" else 300.0),
         urls=tuple(urls),
-        timeout_s=r.number("timeout_s", 3.0 if source == "probe" else 10.0),
+        timeout_s=r.duration(
+            "timeout_s", 3.0 if source == "probe" else 10.0, low=MIN_REQUEST_TIMEOUT_S
+        ),
         url=url,
         query=r.get("query", str, ""),
         latency_query=r.get("latency_query", str, ""),
@@ -757,6 +888,12 @@ def _read_error_rate(r: _Reader) -> ErrorRateConfig:
         project=r.get("project", str, ""),
         service=r.get("service", str, ""),
     )
+    if cfg.window_s < cfg.interval_s:
+        raise r.error(
+            "window_s",
+            f"must be at least interval_s ({cfg.interval_s:g} s): the window must hold a sample, "
+            f"got {_shown(cfg.window_s)}",
+        )
     if source == "prometheus":
         if not cfg.url:
             raise r.error("url", "is required for source = 'prometheus' (the server's base URL)")
@@ -781,7 +918,7 @@ def _read_kubernetes(r: _Reader) -> KubernetesConfig:
         context=r.get("context", str, ""),
         kubeconfig=r.path_value("kubeconfig", must_exist=True),
         container=r.get("container", str, ""),
-        lock_ttl_s=r.number("lock_ttl_s", 900.0),
+        lock_ttl_s=r.duration("lock_ttl_s", 900.0, low=MIN_LOCK_TTL_S),
     )
     r.done()
     return cfg
@@ -808,7 +945,7 @@ def _read_ecs(r: _Reader) -> EcsConfig:
     )
     endpoint = r.get("endpoint_url", str, "")
     if endpoint and not _is_url(endpoint):
-        raise r.error("endpoint_url", f"must be an http:// or https:// URL, got {_shown(endpoint)}")
+        raise _url_error(r, "endpoint_url", endpoint)
     region = r.require("region", str)
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", region):
         raise r.error("region", f"is not an AWS region name, got {region!r}")
@@ -820,7 +957,7 @@ def _read_ecs(r: _Reader) -> EcsConfig:
         endpoint_url=endpoint,
         container=r.get("container", str, ""),
         rds_instance=r.get("rds_instance", str, ""),
-        lock_ttl_s=r.number("lock_ttl_s", 900.0),
+        lock_ttl_s=r.duration("lock_ttl_s", 900.0, low=MIN_LOCK_TTL_S),
     )
     r.done()
     return cfg
@@ -838,7 +975,7 @@ def _read_cloudrun(r: _Reader) -> CloudRunConfig:
     )
     endpoint = r.get("endpoint", str, "")
     if endpoint and not _is_url(endpoint):
-        raise r.error("endpoint", f"must be an http:// or https:// URL, got {_shown(endpoint)}")
+        raise _url_error(r, "endpoint", endpoint)
     steps = r.get("gradual_steps", list, [10, 50, 100])
     if (
         not steps
@@ -856,8 +993,8 @@ def _read_cloudrun(r: _Reader) -> CloudRunConfig:
         service=r.require("service", str),
         endpoint=endpoint,
         gradual_steps=tuple(steps),
-        gate_s=r.number("gate_s", 60.0),
-        operation_timeout_s=r.number("operation_timeout_s", 300.0),
+        gate_s=r.duration("gate_s", 60.0),
+        operation_timeout_s=r.duration("operation_timeout_s", 300.0),
     )
     r.done()
     return cfg
@@ -900,7 +1037,7 @@ def _read_database(r: _Reader) -> DatabaseConfig:
         status_command=r.argv("status_command"),
         down_command=r.argv("down_command"),
         exec_in_pod=bool(r.get("exec_in_pod", bool, False)),
-        command_timeout_s=r.number("command_timeout_s", 300.0),
+        command_timeout_s=r.duration("command_timeout_s", 300.0),
         require_backup=bool(r.get("require_backup", bool, True)),
         pg_bin_dir=r.path_value("pg_bin_dir", must_exist=True),
     )
@@ -967,7 +1104,7 @@ def _read_host(r: _Reader) -> HostConfig:
         reload=r.argv("reload"),
         pid_file=r.path_value("pid_file"),
         process_match=process_match,
-        command_timeout_s=r.number("command_timeout_s", 60.0),
+        command_timeout_s=r.duration("command_timeout_s", 60.0),
         workdir=r.path_value("workdir", must_exist=True) or r.loader.base,
     )
     r.done()
@@ -989,17 +1126,21 @@ def _read_thresholds(r: _Reader) -> Thresholds:
         critical_error_rate=r.fraction("critical_error_rate", d.critical_error_rate),
         high_error_rate=r.fraction("high_error_rate", d.high_error_rate),
         medium_error_rate=r.fraction("medium_error_rate", d.medium_error_rate),
-        latency_factor=r.number("latency_factor", d.latency_factor),
-        baseline_p95_ms=r.number("baseline_p95_ms", None),
-        restarts_high=int(r.get("restarts_high", int, d.restarts_high)),
+        latency_factor=r.duration(
+            "latency_factor", d.latency_factor, low=1.0, high=1000.0, unit="(times the baseline)"
+        ),
+        baseline_p95_ms=r.duration("baseline_p95_ms", None, high=MAX_LATENCY_MS, unit="ms"),
+        restarts_high=r.integer("restarts_high", d.restarts_high, 1, 1_000_000),
         ok_error_rate=r.fraction("ok_error_rate", d.ok_error_rate),
-        ok_p95_ms=r.number("ok_p95_ms", d.ok_p95_ms),
-        critical_deadline_s=r.number("critical_deadline_s", d.critical_deadline_s),
-        high_deadline_s=r.number("high_deadline_s", d.high_deadline_s),
-        medium_deadline_s=r.number("medium_deadline_s", d.medium_deadline_s),
+        ok_p95_ms=r.duration("ok_p95_ms", d.ok_p95_ms, high=MAX_LATENCY_MS, unit="ms"),
+        critical_deadline_s=r.duration("critical_deadline_s", d.critical_deadline_s),
+        high_deadline_s=r.duration("high_deadline_s", d.high_deadline_s),
+        medium_deadline_s=r.duration("medium_deadline_s", d.medium_deadline_s),
     )
     if not th.high_error_rate <= th.critical_error_rate:
         raise r.error("high_error_rate", "must not exceed critical_error_rate")
+    if not th.medium_error_rate <= th.high_error_rate:
+        raise r.error("medium_error_rate", "must not exceed high_error_rate")
     r.done()
     return th
 
@@ -1008,15 +1149,21 @@ def _read_checklist(r: _Reader) -> tuple[ChecklistItem, ...] | None:
     readers = r.subs("checklist")
     if not readers and "checklist" not in r.table:
         return None
-    items = []
+    items: list[ChecklistItem] = []
     phases = ("prepare", "execute", "verify", "after")
     for i, item in enumerate(readers):
         phase = item.get("phase", str, "prepare")
         if phase not in phases:
             raise item.error("phase", f"must be one of {', '.join(phases)}, got {phase!r}")
+        item_id = item.get("id", str, f"custom-{i + 1}")
+        if not item_id.strip():
+            raise item.error("id", "must not be empty")
+        if any(earlier.id == item_id for earlier in items):
+            # Ticks are kept per id: two items with one id would be ticked together.
+            raise item.error("id", f"duplicate checklist id {_shown(item_id)}")
         items.append(
             ChecklistItem(
-                id=item.get("id", str, f"custom-{i + 1}"),
+                id=item_id,
                 phase=phase,
                 text=item.require("text", str),
                 required=bool(item.get("required", bool, False)),

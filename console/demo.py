@@ -77,6 +77,12 @@ class DemoBadRoot(DemoError):
     exit_code = 2
 
 
+class DemoBadPort(DemoError):
+    """The port given is out of range or taken by another program (bad input: exit 2)."""
+
+    exit_code = 2
+
+
 # --------------------------------------------------------------------------- the sandbox
 
 
@@ -151,6 +157,8 @@ def build_sandbox(root: Path, port: int | None = None) -> DemoSandbox:
         raise DemoBadRoot(f"{root} is not a folder")
     if root.is_dir() and any(root.iterdir()) and not (root / SETTINGS_FILE).exists():
         raise DemoBadRoot(f"{root} is not empty and is not a demo sandbox; choose another folder")
+    if port is not None and not 1 <= port <= 65535:
+        raise DemoBadPort(f"port {port} is not a port number (1-65535)")
     if (root / SETTINGS_FILE).exists():
         stop_service(root)
         shutil.rmtree(root / "releases", ignore_errors=True)
@@ -359,6 +367,30 @@ def _settings_or_default(root: Path) -> dict[str, Any]:
         return _settings(root)
     except DemoError:
         return {}
+
+
+def check_port(root: Path | None, port: int) -> None:
+    """Refuse, before anything is built, a port the service could not listen on.
+
+    ``rollback-console demo --port N`` calls it first, so a taken port is bad
+    input (exit 2) rather than a half-built sandbox whose service cannot start.
+    The sandbox in ``root`` being rebuilt may hold the port itself: it is
+    stopped first, so its own port counts as free.
+    """
+    if not 1 <= port <= 65535:
+        raise DemoBadPort(f"port {port} is not a port number (1-65535)")
+    if root is not None and _settings_or_default(Path(root)).get("port") == port:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the demo's HTTP server binds (SO_REUSEADDR): a port in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            raise DemoBadPort(
+                f"port {port} on {HOST} is not free ({exc.strerror}): choose another --port, "
+                "or leave it out for a free one"
+            ) from None
 
 
 def _free_port() -> int:

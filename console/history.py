@@ -21,6 +21,7 @@ breaks turned into ``<br>``, so it cannot forge a marker or a heading.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import statistics
@@ -678,6 +679,17 @@ def parse_duration(value: str) -> float | None:
     head = re.split(r"[(（]", value, maxsplit=1)[0].strip()
     if not head:
         return None
+    try:
+        seconds = _seconds(head)
+    except (OverflowError, ValueError):  # a number too long for a float or an int
+        return None
+    # A hand-edited "99999…9 hours" reads as infinity: not a time, so unreadable.
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return seconds
+
+
+def _seconds(head: str) -> float | None:
     amounts = list(_AMOUNT.finditer(head))
     if amounts:
         total = 0.0

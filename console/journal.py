@@ -165,15 +165,24 @@ def read(path: Path) -> list[dict[str, Any]]:
     symbolic link, a FIFO or a device where the journal should be raises
     ``OSError`` (it is not followed or waited on).
     """
+    return [event for _line, event in read_numbered(path) if event is not None]
+
+
+def read_numbered(path: Path) -> list[tuple[int, dict[str, Any] | None]]:
+    """``read`` with each event's line number (1-based), for messages naming ``file:line``.
+
+    A line that is JSON but not an object (``5``, ``[]``: not something the
+    console wrote) comes back as ``(line, None)`` so the reader can say it
+    skipped it; torn fragments (not JSON at all) and blank lines are left out.
+    """
     data = read_own(path)
-    events: list[dict[str, Any]] = []
-    for raw in data.split(b"\n")[:-1]:
+    events: list[tuple[int, dict[str, Any] | None]] = []
+    for number, raw in enumerate(data.split(b"\n")[:-1], 1):
         if not raw.strip():
             continue
         try:
             value = json.loads(raw.decode("utf-8"))
         except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
             continue
-        if isinstance(value, dict):
-            events.append(value)
+        events.append((number, value if isinstance(value, dict) else None))
     return events

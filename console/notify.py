@@ -276,6 +276,8 @@ class WebhookNotifier:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.results: list[Delivery] = []
+        #: Kinds of the messages sent and not yet delivered or given up on.
+        self._in_flight: list[str] = []
 
     @classmethod
     def from_config(cls, console: ConsoleConfig) -> WebhookNotifier:
@@ -289,13 +291,6 @@ class WebhookNotifier:
     def configured(self) -> bool:
         """True when the config names a webhook variable (set or not)."""
         return bool(self.env_name)
-
-    @property
-    def budget_s(self) -> float:
-        """An upper bound on how long one ``deliver`` can take (for ``wait``)."""
-        longest_pause = max(self.max_wait_s, self.backoff_s * 2 ** max(0, self.attempts - 2))
-        # httpx's timeout is per phase (connect, write, read): allow three per attempt.
-        return float(self.attempts * self.timeout_s * 3 + (self.attempts - 1) * longest_pause + 1)
 
     def _url(self) -> str:
         return self.environ.get(self.env_name, "").strip() if self.env_name else ""
@@ -323,6 +318,7 @@ class WebhookNotifier:
                 delivery = Delivery(kind, False, 0, self.redact(f"{type(exc).__name__}: {exc}"))
             with self._lock:
                 self.results.append(delivery)
+                self._in_flight.remove(kind)
             if on_result is not None:
                 # e.g. the journal's disk is full: the sender just ends.
                 with contextlib.suppress(Exception):
@@ -332,8 +328,15 @@ class WebhookNotifier:
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
+            self._in_flight.append(kind)
         thread.start()
         return thread
+
+    def outcome(self) -> tuple[list[Delivery], list[str]]:
+        """What is known at this moment: the deliveries that ended, and the kinds of the
+        messages still being sent (each message in exactly one of the two)."""
+        with self._lock:
+            return list(self.results), list(self._in_flight)
 
     @property
     def pending(self) -> bool:

@@ -16,6 +16,7 @@ real state, not from the journal alone (see ``RollbackFlow.resume_execute``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,9 @@ class JournalState:
     #: The console that holds this incident's lock now (``open_incidents`` fills it in):
     #: a rollback still running, not an interrupted one.
     live: LockInfo | None = None
+    #: ``file:line: ...`` for each line skipped because it could not be read (a value
+    #: of the wrong type, hand-edited or written by something else).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
@@ -120,78 +124,100 @@ class JournalState:
 
 
 def read_state(path: Path) -> JournalState:
-    """Fold one journal file into a ``JournalState`` (torn lines are skipped by the reader)."""
+    """Fold one journal file into a ``JournalState``.
+
+    Torn lines are skipped by the reader.  A line whose values have the wrong
+    type (``"index": "x"``, ``"plan": 5``) is skipped whole, with a warning
+    naming ``file:line`` in ``warnings``: the rest of the journal still counts,
+    so an open incident is neither lost nor a crash of ``status`` or ``resume``.
+    """
     state = JournalState(incident_id=path.stem, path=path)
-    for event in journal.read(path):
-        kind = event.get("event")
-        at = _dt(event.get("at"))
-        state.last_at = at or state.last_at
+    for line, event in journal.read_numbered(path):
+        if event is None:
+            state.warnings.append(f"{path}:{line}: skipped a line that is not a journal event")
+            continue
+        try:
+            _fold(state, event)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            state.warnings.append(
+                f"{path}:{line}: skipped an event that cannot be read "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+            )
+            continue
+        state.last_at = _dt(event.get("at")) or state.last_at
         state.incident_id = str(event.get("incident") or state.incident_id)
-        if kind == "opened":
-            state.service = str(event.get("service", ""))
-            state.environment = str(event.get("environment", ""))
-            state.operator = str(event.get("operator", ""))
-            state.detected_at = _dt(event.get("detected_at"))
-        elif kind == "resumed":
-            state.resumes += 1
-        elif kind == "timeline":
-            state.timeline.append(
-                TimelineEvent(
-                    at=at or datetime.min,
-                    kind=str(event.get("kind", "")),
-                    message=str(event.get("message", "")),
-                )
-            )
-        elif kind == "checklist":
-            item = str(event.get("item", ""))
-            state.marks[item] = ChecklistMark(
-                item,
-                ItemState(event.get("state", "pending")),
-                str(event.get("note", "")),
-                at=at or datetime.min,
-            )
-        elif kind == "reason":
-            state.reason = str(event.get("reason", ""))
-            state.impact = str(event.get("impact", ""))
-        elif kind == "assessed":
-            state.severity = Severity(event.get("severity", "unknown"))
-            if state.before is None and event.get("sample"):
-                state.before = sample_from(event["sample"])
-        elif kind == "plan":
-            state.plan = plan_from(event["plan"])
-            state.steps_done, state.step_started, state.step_failed = set(), None, None
-            state.ready = None
-            state.verification, state.recovered_at, state.record_failed = None, None, False
-        elif kind == "execute":
-            state.executing = True
-            state.executed_at = state.executed_at or at
-            state.host = str(event.get("host") or state.host)
-        elif kind == "step":
-            index, status = int(event.get("index", -1)), event.get("status")
-            if status == "started":
-                state.step_started = index
-            elif status in ("finished", "skipped"):
-                state.steps_done.add(index)
-            elif status == "failed":
-                state.step_failed = index
-        elif kind == "ready":
-            state.ready = ReadyResult(
-                bool(event.get("ready")),
-                str(event.get("message", "")),
-                float(event.get("waited_s", 0.0)),
-            )
-        elif kind == "verified":
-            state.verification = verification_from(event["verification"])
-            state.recovered_at = _dt(event.get("recovered_at"))
-        elif kind == "note":
-            state.notes.append(str(event.get("note", "")))
-        elif kind == "recorded":
-            state.recorded = True
-        elif kind == "record_failed":
-            state.record_failed = True
-        elif kind == "closed":
-            state.closed = True
     return state
+
+
+def _fold(state: JournalState, event: dict[str, Any]) -> None:
+    """Apply one event to ``state``: all of it, or (raising) nothing."""
+    kind = event.get("event")
+    at = _dt(event.get("at"))
+    if kind == "opened":
+        state.service = str(event.get("service", ""))
+        state.environment = str(event.get("environment", ""))
+        state.operator = str(event.get("operator", ""))
+        state.detected_at = _dt(event.get("detected_at"))
+    elif kind == "resumed":
+        state.resumes += 1
+    elif kind == "timeline":
+        state.timeline.append(
+            TimelineEvent(
+                at=at or datetime.min,
+                kind=str(event.get("kind", "")),
+                message=str(event.get("message", "")),
+            )
+        )
+    elif kind == "checklist":
+        item = str(event.get("item", ""))
+        state.marks[item] = ChecklistMark(
+            item,
+            ItemState(event.get("state", "pending")),
+            str(event.get("note", "")),
+            at=at or datetime.min,
+        )
+    elif kind == "reason":
+        state.reason = str(event.get("reason", ""))
+        state.impact = str(event.get("impact", ""))
+    elif kind == "assessed":
+        severity = Severity(event.get("severity", "unknown"))
+        if state.before is None and event.get("sample"):
+            state.before = sample_from(event["sample"])
+        state.severity = severity
+    elif kind == "plan":
+        state.plan = plan_from(event["plan"])
+        state.steps_done, state.step_started, state.step_failed = set(), None, None
+        state.ready = None
+        state.verification, state.recovered_at, state.record_failed = None, None, False
+    elif kind == "execute":
+        state.executing = True
+        state.executed_at = state.executed_at or at
+        state.host = str(event.get("host") or state.host)
+    elif kind == "step":
+        index, status = int(event.get("index", -1)), event.get("status")
+        if status == "started":
+            state.step_started = index
+        elif status in ("finished", "skipped"):
+            state.steps_done.add(index)
+        elif status == "failed":
+            state.step_failed = index
+    elif kind == "ready":
+        state.ready = ReadyResult(
+            bool(event.get("ready")),
+            str(event.get("message", "")),
+            float(event.get("waited_s", 0.0)),
+        )
+    elif kind == "verified":
+        state.verification = verification_from(event["verification"])
+        state.recovered_at = _dt(event.get("recovered_at"))
+    elif kind == "note":
+        state.notes.append(str(event.get("note", "")))
+    elif kind == "recorded":
+        state.recorded = True
+    elif kind == "record_failed":
+        state.record_failed = True
+    elif kind == "closed":
+        state.closed = True
 
 
 def incidents(state_dir: Path, service: str | None = None) -> list[JournalState]:
@@ -286,8 +312,8 @@ def sample_from(raw: dict[str, Any] | None) -> Sample | None:
         return None
     return Sample(
         at=_dt(raw.get("at")) or datetime.min,
-        error_rate=raw.get("error_rate"),
-        p95_ms=raw.get("p95_ms"),
+        error_rate=_optional_number(raw.get("error_rate")),
+        p95_ms=_optional_number(raw.get("p95_ms")),
         requests=int(raw.get("requests", 0)),
         source=str(raw.get("source", "")),
     )
@@ -301,6 +327,18 @@ def verification_from(raw: dict[str, Any]) -> Verification:
         before=sample_from(raw.get("before")),
         after=sample_from(raw.get("after")),
     )
+
+
+def _optional_number(raw: Any) -> float | None:
+    """A journaled measurement: a finite number or null; anything else: the event is unreadable."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise TypeError(f"expected a number, got {type(raw).__name__}")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return value
 
 
 def _dt(raw: Any) -> datetime | None:

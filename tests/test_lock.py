@@ -56,9 +56,7 @@ def test_lock_names_stay_one_file_in_the_locks_folder(tmp_path: Path) -> None:
     assert len(names) == len(pairs)
     for path in names:
         assert path.parent == state / "locks" and path.name.count("@") == 1
-    assert (
-        path_for(state, service("web", "staging (blue)")).name == "web@staging%20%28blue%29.lock"
-    )
+    assert path_for(state, service("web", "staging (blue)")).name == "web@staging%20%28blue%29.lock"
 
 
 def test_a_symlink_at_the_lock_path_is_refused_and_its_target_untouched(
