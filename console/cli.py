@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
 from console.journal import JournalWriteError
-from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus, ReadyResult
+from console.model import (
+    ItemState,
+    Outcome,
+    ProgressEvent,
+    ProgressStatus,
+    ReadyResult,
+    Snapshot,
+)
 from console.signals.base import SignalError
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
@@ -390,11 +397,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     print(f"  current:  {current.version if current else '(unknown)'}", file=out)
     prev = snap.previous()
     print(f"  previous: {prev.version if prev else '(none)'}", file=out)
-    print("  revisions (newest first):", file=out)
-    for rev in snap.revisions:
-        mark = "*" if current and rev.id == current.id else " "
-        created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
-        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
+    _print_revisions(snap, out)
     print(f"  units ({len(snap.units)}):", file=out)
     for unit in snap.units:
         ready = "ready" if unit.ready else "NOT READY"
@@ -413,6 +416,16 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     return EXIT_OK
+
+
+def _print_revisions(snap: Snapshot, out: TextIO) -> None:
+    """The deploy history as ``status`` and ``rollback`` show it: newest first, ``*`` = live."""
+    current = snap.current
+    print("  revisions (newest first, * = live now):", file=out)
+    for rev in snap.revisions:
+        mark = "*" if current and rev.id == current.id else " "
+        created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
+        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
 
 
 def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
@@ -473,6 +486,9 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if action:
             plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
         else:
+            # The deploy history the target is chosen from, before the plan names it.
+            _print_revisions(snap, out)
+            flow.history_shown(snap)
             plan = flow.plan(args.to, dry_run=args.dry_run)
         print(plan.summary, file=out)
         for warning in plan.warnings:
@@ -516,6 +532,9 @@ def _verify_and_record(
     """After execution (fresh or resumed): verify unless already verified, record, exit code."""
     svc = flow.service
     print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
+    units = flow.incident.marks.get("units")
+    if units is not None:  # what ticked (or failed) "All processes / pods / tasks running"
+        print(f"units: {units.note}", file=out, flush=True)
     verified = flow.incident.verification
     if ready.ready and not (verified and verified.passed):
         flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))

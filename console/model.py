@@ -357,6 +357,9 @@ class Verification:
     before: Sample | None
     after: Sample | None
     health: tuple[HealthResult, ...] = ()
+    #: Whether every health round of the whole window passed (None: not known, an
+    #: older journal), so each checklist item is ticked from its own evidence.
+    health_held: bool | None = None
 
 
 @dataclass(frozen=True)
