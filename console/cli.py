@@ -545,7 +545,7 @@ def _verify_and_record(
             f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
             file=out,
         )
-    print(f"outcome: {flow.outcome().value}", file=out)
+    print(f"outcome: {flow.outcome_text()}", file=out)
     result = _record(flow, out, err)
     return EXIT_OK if result and result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
 
@@ -605,7 +605,7 @@ def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
     except HistoryWriteError as exc:
         svc = flow.service
         print(
-            f"error: {svc.label}: {flow.outcome().value}, but the history entry was NOT saved "
+            f"error: {svc.label}: {flow.outcome_text()}, but the history entry was NOT saved "
             f"({exc.reason}: {exc.path}); the incident stays open: once the file can be "
             f"written, `{PROG} resume {svc.name}` saves the entry without rolling back again",
             file=err,
@@ -877,7 +877,7 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         ttr = _duration(e.time_to_recover_s) if e.time_to_recover_s is not None else "-"
         print(
             f"  {e.date:<25} {e.service:<12} {e.environment:<11} {e.from_revision} -> "
-            f"{e.to_revision}  {e.outcome}  TTR {ttr}  #{number}",
+            f"{e.to_revision}  {e.result or e.outcome}  TTR {ttr}  #{number}",
             file=out,
         )
     median = median_time_to_recover(entries)
@@ -912,6 +912,7 @@ def _entry_json(number: int, e: HistoryEntrySummary) -> dict[str, Any]:
         "from": e.from_revision,
         "to": e.to_revision,
         "outcome": e.outcome,
+        "result": e.result or e.outcome,
         "action": e.action,
         "time_to_recover_s": e.time_to_recover_s,
         "severity": e.severity,

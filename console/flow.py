@@ -42,6 +42,7 @@ from console.model import (
     Snapshot,
     StepKind,
     Verification,
+    outcome_text,
     utcnow,
 )
 from console.notify import WebhookNotifier, already_sent, render_message
@@ -662,6 +663,12 @@ class RollbackFlow:
         if self.ready and self.ready.ready and verification and verification.passed:
             return Outcome.ROLLED_BACK
         return Outcome.NOT_VERIFIED
+
+    def outcome_text(self) -> str:
+        """The outcome in words that say what was done: "rolled back and verified", or for an
+        action "restarted and verified", "restart, not verified", "restart failed"."""
+        plan = self.incident.plan
+        return outcome_text(self.outcome(), plan.action if plan is not None else "")
 
     def build_record(self) -> HistoryRecord:
         return self.incident.to_record(self.outcome())
