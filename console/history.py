@@ -220,6 +220,8 @@ def _checklist_line(
 def _time_to_recover(record: HistoryRecord, tz: tzinfo | None, day: date) -> str:
     seconds = record.time_to_recover_s
     detected = _clock(record.detected_at, tz, day)
+    if record.outcome is Outcome.RESTORED:
+        return f"not measured: a database restore verifies no service (detected {detected})"
     if seconds is None or record.recovered_at is None:
         return f"not recovered (detected {detected})"
     recovered = _clock(record.recovered_at, tz, day)

@@ -349,6 +349,8 @@ class Outcome(enum.StrEnum):
     FAILED = "rollback failed"
     ABORTED = "aborted"
     DRY_RUN = "dry run"
+    #: A database backup was restored (``db-restore``): no service was verified.
+    RESTORED = "restored"
 
 
 #: What a provider action did, when it did it and the service was verified (or not):
@@ -539,7 +541,12 @@ class BackupInfo:
         """``FILE, 1.2 MB in 0.4 s, verified (23 entries)``: what the screens and history show."""
         size = format_bytes(self.size_bytes)
         took = f" in {self.duration_s:.1f} s" if self.duration_s is not None else ""
-        state = f"verified ({self.entries} entries)" if self.verified else "NOT verified"
+        if not self.verified:
+            state = "NOT verified"
+        elif self.entries:
+            state = f"verified ({self.entries} entries)"
+        else:  # verified when taken, its entries not counted now
+            state = self.message or "verified"
         return f"{self.path}, {size}{took}, {state}"
 
 

@@ -42,6 +42,7 @@ _OUTCOME_STYLE = {
     Outcome.FAILED: "$text-error",
     Outcome.ABORTED: "$text-warning",
     Outcome.DRY_RUN: "$text-muted",
+    Outcome.RESTORED: "$text-success",
 }
 
 
