@@ -36,7 +36,14 @@ from console.config import (
     resolve_config_path,
 )
 from console.journal import JournalWriteError
-from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus, ReadyResult
+from console.model import (
+    ItemState,
+    Outcome,
+    ProgressEvent,
+    ProgressStatus,
+    ReadyResult,
+    Snapshot,
+)
 from console.signals.base import SignalError
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
@@ -557,11 +564,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"  current:  {current.version if current else '(unknown)'}", file=out)
     prev = snap.previous()
     print(f"  previous: {prev.version if prev else '(none)'}", file=out)
-    print("  revisions (newest first):", file=out)
-    for rev in snap.revisions:
-        mark = "*" if current and rev.id == current.id else " "
-        created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
-        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
+    _print_revisions(snap, out)
     print(f"  units ({len(snap.units)}):", file=out)
     for unit in snap.units:
         ready = "ready" if unit.ready else "NOT READY"
@@ -586,6 +589,16 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=out,
         )
     return EXIT_OK
+
+
+def _print_revisions(snap: Snapshot, out: TextIO) -> None:
+    """The deploy history as ``status`` and ``rollback`` show it: newest first, ``*`` = live."""
+    current = snap.current
+    print("  revisions (newest first, * = live now):", file=out)
+    for rev in snap.revisions:
+        mark = "*" if current and rev.id == current.id else " "
+        created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
+        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
 
 
 def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
@@ -651,6 +664,9 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if action:
             plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
         else:
+            # The deploy history the target is chosen from, before the plan names it.
+            _print_revisions(snap, out)
+            flow.history_shown(snap)
             plan = flow.plan(args.to, dry_run=args.dry_run)
         _print_plan(plan, out)
         if args.dry_run:
@@ -692,6 +708,9 @@ def _verify_and_record(
     """After execution (fresh or resumed): verify unless already verified, record, exit code."""
     svc = flow.service
     print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
+    units = flow.incident.marks.get("units")
+    if units is not None:  # what ticked (or failed) "All processes / pods / tasks running"
+        print(f"units: {units.note}", file=out, flush=True)
     verified = flow.incident.verification
     if ready.ready and not (verified and verified.passed):
         flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))
@@ -702,7 +721,7 @@ def _verify_and_record(
             f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
             file=out,
         )
-    print(f"outcome: {flow.outcome().value}", file=out)
+    print(f"outcome: {flow.outcome_text()}", file=out)
     result = _record(flow, out, err)
     return EXIT_OK if result and result.outcome is Outcome.ROLLED_BACK else EXIT_FAILED
 
@@ -784,7 +803,7 @@ def _record(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | None:
     except HistoryWriteError as exc:
         svc = flow.service
         print(
-            f"error: {svc.label}: {flow.outcome().value}, but the history entry was NOT saved "
+            f"error: {svc.label}: {flow.outcome_text()}, but the history entry was NOT saved "
             f"({exc.reason}: {exc.path}); the incident stays open: "
             f"`{PROG} resume {svc.name}` saves the entry without rolling back again (to "
             f"{fallback_history_file(flow.config.console.state_dir)} if the file still "
@@ -1181,7 +1200,7 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         ttr = _duration(e.time_to_recover_s) if e.time_to_recover_s is not None else "-"
         print(
             f"  {e.date:<25} {e.service:<12} {e.environment:<11} {e.from_revision} -> "
-            f"{e.to_revision}  {e.outcome}  TTR {ttr}  #{number}",
+            f"{e.to_revision}  {e.result or e.outcome}  TTR {ttr}  #{number}",
             file=out,
         )
     median = median_time_to_recover(entries)
@@ -1216,6 +1235,7 @@ def _entry_json(number: int, e: HistoryEntrySummary) -> dict[str, Any]:
         "from": e.from_revision,
         "to": e.to_revision,
         "outcome": e.outcome,
+        "result": e.result or e.outcome,
         "action": e.action,
         "time_to_recover_s": e.time_to_recover_s,
         "severity": e.severity,

@@ -97,6 +97,18 @@ def _releases_dir(service: ServiceConfig) -> Path | None:
     return None
 
 
+def _running_release(service: ServiceConfig) -> Revision | None:
+    """The release the ``current`` link names now (host provider, symlink strategy)."""
+    host = service.host
+    if _releases_dir(service) is None or host is None or host.current_link is None:
+        return None
+    try:
+        live = host.current_link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return Revision(id=live.name, version=live.name)
+
+
 def _checks_line(results: tuple[CheckResult, ...]) -> str:
     return "; ".join(
         f"{r.name} = {r.value}" if r.ok else f"{r.name}: ERROR {r.error}" for r in results
@@ -118,6 +130,10 @@ class DatabaseSide:
     backup: BackupInfo | None = field(init=False, default=None)
     checks_before: tuple[CheckResult, ...] | None = field(init=False, default=None)
     checks_after: tuple[CheckResult, ...] | None = field(init=False, default=None)
+    #: A restore: the schema revision(s) the backup records (None: not known), and
+    #: what the restore was seen to do (for the entry's Verification section).
+    restore_expects: tuple[str, ...] | None = field(init=False, default=None)
+    restored: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.provider = DatabaseProvider(self.service)
@@ -335,6 +351,9 @@ class DatabaseSide:
     def _failed(self, op: str, text: str) -> None:
         item = {"backup": "db-backup", "checks": "db-checks"}.get(op, "db-schema")
         self.incident.mark(item, ItemState.FAILED, text)
+        if item == "db-schema":
+            # The error says where the database was left (read again after the failure).
+            self._note(f"Database schema step failed: {text}")
 
     def _backup(self, path: Path) -> Generator[str, None, str]:
         info = yield from self.provider.backup(path)
@@ -399,10 +418,26 @@ class DatabaseSide:
         message = yield from self.provider.restore(path)
         self._note(f"Database restored from {path}: {message}")
         try:
-            now = ", ".join(self.provider.current()) or "no revision"
+            current = self.provider.current()
         except ProviderError as err:
-            now = f"unknown ({err})"
-        self.incident.mark("db-schema", ItemState.DONE, f"the database now records {now}")
+            self.incident.mark(
+                "db-schema", ItemState.FAILED, f"the revision could not be read: {err}"
+            )
+            self.restored = f"{message}; the schema revision could not be read afterwards"
+            return message
+        now = ", ".join(current) or "no revision"
+        expected = self.restore_expects
+        if expected is None or tuple(expected) == tuple(current):
+            same = ", as the backup does" if expected is not None else ""
+            self.incident.mark("db-schema", ItemState.DONE, f"the database now records {now}{same}")
+        else:
+            wanted = ", ".join(expected) or "no revision"
+            self.incident.mark(
+                "db-schema",
+                ItemState.FAILED,
+                f"the database now records {now}, but the backup records {wanted}",
+            )
+        self.restored = f"{message}; the database now records {now}"
         return message
 
 
@@ -476,6 +511,54 @@ def list_backups(service: ServiceConfig, state_dir: Path) -> tuple[BackupInfo, .
 def verify_backup(service: ServiceConfig, path: Path) -> BackupInfo:
     """``pg_restore --list`` on ``path`` (``NotFound`` when it does not exist)."""
     return DatabaseProvider(service).verify_backup(path)
+
+
+def backup_schema(
+    service: ServiceConfig, path: Path, redact: Callable[[str], str] | None = None
+) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """The schema revision(s) a backup holds (its ``alembic_version``; None: not known),
+    and warnings when they do not fit the running release.
+
+    A backup taken before an app rollback holds the newer schema: restoring it
+    under the older release leaves the database at a revision that release's
+    scripts do not know.  The restore's plan and the restore dialog say so
+    before anything is confirmed, naming the revisions.
+    """
+    red = redact or Redactor()
+    db = DatabaseProvider(service)
+    if service.database is None or service.database.migrations != "alembic":
+        return None, ()
+    try:
+        recorded = db.backup_revisions(path)
+    except ProviderError as err:
+        return None, (f"Cannot tell which schema revision the backup holds: {red(str(err))}",)
+    release = _running_release(service)
+    releases = _releases_dir(service)
+    history = db.release_history(releases, release)
+    if not recorded or not history:
+        return recorded, ()
+    if release is not None and db.release_ini(releases, release) is not None:
+        who = f"the running release {release.version}"
+    else:
+        who = "the configured migration scripts (alembic_ini)"
+    shown = ", ".join(recorded)
+    heads = [r.id for r in history if r.is_head]
+    ends = ", ".join(heads)
+    if any(rev not in {r.id for r in history} for rev in recorded):
+        return recorded, (
+            f"NEWER SCHEMA: the backup records schema revision {shown}, which {who} does "
+            f"not know (its migrations end at {ends}): after the restore the database is "
+            "at a schema newer than the running app expects. Restore it with the release "
+            f"that ships {shown}, or downgrade to {heads[0] if heads else 'its head'} "
+            "afterwards with that release's scripts.",
+        )
+    if not set(recorded) & set(heads):
+        return recorded, (
+            f"OLDER SCHEMA: the backup records schema revision {shown}, but {who} expects "
+            f"{ends}: after the restore the running app meets an older schema until it is "
+            "upgraded.",
+        )
+    return recorded, ()
 
 
 #: The restore's own checklist (the database items are added to it).
@@ -575,6 +658,7 @@ class DatabaseRestore:
         except ProviderError as err:
             current = "unknown"
             warnings.append(f"The database could not be read: {self.redact(str(err))}")
+        warnings.extend(self._schema_warnings(path))
         plan = Plan(
             service=self.service.name,
             environment=self.service.environment,
@@ -590,6 +674,11 @@ class DatabaseRestore:
         self.incident.plan = plan
         self.incident.log("plan", f"restore {db.target_label()} from {path}")
         return plan
+
+    def _schema_warnings(self, path: Path) -> list[str]:
+        recorded, warnings = backup_schema(self.service, path, self.redact)
+        self.side.restore_expects = recorded
+        return list(warnings)
 
     def confirm(self, how: str) -> None:
         self.incident.mark("restore-confirmed", ItemState.DONE, how)
@@ -625,17 +714,26 @@ class DatabaseRestore:
             return Outcome.FAILED
         if not self.executed:
             return Outcome.ABORTED
-        return Outcome.ROLLED_BACK
+        return Outcome.RESTORED
 
     def record(self) -> RestoreResult:
-        """Append the history entry for the restore (even a failed one)."""
+        """Append the history entry for the restore (even a failed one).
+
+        A restore is "restored", not "rolled back and verified": no service was
+        watched, so there is no time to recover, and the Verification section
+        says what was observed instead (pg_restore's result, the revision read
+        afterwards; the checks are in the notes).
+        """
         from console.history import append_entry
 
         outcome = self.outcome()
         finished = utcnow()
-        if outcome is Outcome.ROLLED_BACK:
-            self.incident.recovered_at = finished
         record = self.incident.to_record(outcome, finished_at=finished)
+        if outcome is Outcome.RESTORED:
+            seen = self.side.restored or "restored"
+            record = dataclasses.replace(
+                record, verification=f"{seen} (a restore: no service verification window)"
+            )
         path = self.config.console.history_file
         append_entry(path, record, redact=self.redact)
         self.incident.journal_event("recorded", history_file=path)

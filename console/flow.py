@@ -44,6 +44,7 @@ from console.model import (
     Snapshot,
     StepKind,
     Verification,
+    outcome_text,
     utcnow,
 )
 from console.notify import WebhookNotifier, already_sent, render_message
@@ -452,6 +453,16 @@ class RollbackFlow:
             self.anchor = self.snapshot.current
         return self.snapshot
 
+    def history_shown(self, snapshot: Snapshot) -> None:
+        """Tick "Deploy history reviewed": ``snapshot``'s revisions were just put in front of
+        the operator (the Target screen's table, the headless run's list).
+
+        Only the code that showed the list calls this, so the tick means it was seen,
+        and its note says what was shown.  An empty list ticks nothing.
+        """
+        if snapshot.revisions:
+            self.incident.mark("history", ItemState.DONE, revisions_shown(snapshot))
+
     def check_health(self) -> tuple[HealthResult, ...]:
         self.health = check_health(self.service.health)
         return self.health
@@ -666,7 +677,6 @@ class RollbackFlow:
                 self.incident.log("refused", str(refused))
                 self.close()
                 raise
-        self.incident.mark("history", ItemState.DONE)
         self.incident.journal_event("execute", host=socket.gethostname(), pid=os.getpid())
         self.incident.log("execute", f"started: {plan.summary}")
         if self.resume_state is None:
@@ -822,9 +832,8 @@ class RollbackFlow:
         )
         self.incident.verification = result
         self.incident.after = result.after
-        state = ItemState.DONE if result.passed else ItemState.FAILED
-        for item in ("health", "error-rate", "latency"):
-            self.incident.mark(item, state, "" if result.passed else result.message)
+        for item, state, note in verify_marks(result, self.service):
+            self.incident.mark(item, state, note)
         if result.passed:
             self.incident.recovered_at = utcnow()
         self.incident.journal_event(
@@ -881,6 +890,12 @@ class RollbackFlow:
         if self.ready and self.ready.ready and verification and verification.passed:
             return Outcome.ROLLED_BACK
         return Outcome.NOT_VERIFIED
+
+    def outcome_text(self) -> str:
+        """The outcome in words that say what was done: "rolled back and verified", or for an
+        action "restarted and verified", "restart, not verified", "restart failed"."""
+        plan = self.incident.plan
+        return outcome_text(self.outcome(), plan.action if plan is not None else "")
 
     def build_record(self) -> HistoryRecord:
         return self.incident.to_record(self.outcome())
@@ -968,6 +983,63 @@ def _journal_switched(state: JournalState, switch_at: int) -> bool:
     if state.ready is not None and state.ready.ready:
         return True
     return switch_at >= 0 and all(i in state.steps_done for i in range(switch_at + 1))
+
+
+def verify_marks(result: Verification, service: ServiceConfig) -> list[tuple[str, ItemState, str]]:
+    """The verify items (health, error rate, latency), each from its own evidence.
+
+    A passed verification ticks all three, each noting what it saw.  Otherwise
+    an item fails only on what contradicts it (health failed, the rate or p95
+    over its threshold); one whose evidence was fine, or missing, stays open
+    with a note saying why it is not ticked: a service whose error rate was
+    fine is never recorded as "error rate failed" because health did.
+    """
+    th = service.thresholds
+    after = result.after
+    measured = after is not None and after.requests > 0 and after.error_rate is not None
+    open_ = ItemState.PENDING
+    not_ticked = "; not ticked: the verification did not pass"
+
+    def judged(ok: bool, seen: str) -> tuple[ItemState, str]:
+        if result.passed:
+            return ItemState.DONE, seen
+        return (open_, seen + not_ticked) if ok else (ItemState.FAILED, seen)
+
+    if not service.health:
+        health = (open_, "no health checks configured")
+    elif result.health_held is None:
+        health = (ItemState.DONE, "") if result.passed else (ItemState.FAILED, result.message)
+    elif result.health_held:
+        health = judged(True, f"every check passed for {result.window_s:g} s")
+    else:
+        health = (ItemState.FAILED, result.message)
+    if measured and after is not None and after.error_rate is not None:
+        rate = after.error_rate
+        seen = f"{rate:.1%} of {after.requests} requests (threshold {th.ok_error_rate:.0%})"
+        error_rate = judged(rate < th.ok_error_rate, seen)
+    else:
+        error_rate = (open_, "not measured: no error-rate data")
+    if measured and after is not None and after.p95_ms is not None:
+        seen = f"p95 {after.p95_ms:.0f} ms (threshold {th.ok_p95_ms:g} ms)"
+        latency = judged(after.p95_ms < th.ok_p95_ms, seen)
+    else:
+        latency = (open_, "not measured: no latency data")
+    return [("health", *health), ("error-rate", *error_rate), ("latency", *latency)]
+
+
+#: Revisions a "Deploy history reviewed" note names before it says how many more there were.
+SHOWN_IN_NOTE = 8
+
+
+def revisions_shown(snapshot: Snapshot) -> str:
+    """``revisions shown: v1.3.0 (live), v1.2.9, v1.2.8``: newest first, the live one marked."""
+    current = snapshot.current.id if snapshot.current else None
+    names = [
+        f"{rev.version or rev.id}{' (live)' if rev.id == current else ''}"
+        for rev in snapshot.revisions[:SHOWN_IN_NOTE]
+    ]
+    more = len(snapshot.revisions) - SHOWN_IN_NOTE
+    return "revisions shown: " + ", ".join(names) + (f" and {more} more" if more > 0 else "")
 
 
 def _effect_step(plan: Plan) -> int:

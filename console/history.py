@@ -41,6 +41,8 @@ from console.model import (
     Revision,
     Sample,
     TimelineEvent,
+    outcome_from_text,
+    outcome_text,
 )
 from providers.base import ProviderError
 
@@ -126,7 +128,7 @@ def render_entry(
         ("Reason", cell(record.reason)),
         ("Severity", cell(record.severity.value)),
         ("Impact", cell(record.impact)),
-        ("Outcome", cell(record.outcome.value)),
+        ("Outcome", cell(outcome_text(record.outcome, record.action))),
         ("Time to recover", _time_to_recover(record, tz, day)),
         ("Error rate before", cell(_error_rate(record.before))),
         ("Error rate after", cell(_error_rate(record.after))),
@@ -157,17 +159,9 @@ def _identity(value: str) -> str:
 def _headline(outcome: Outcome, frm: str, to: str, action: str = "") -> str:
     span = f"{frm} → {to}"
     if action:
-        # A restart or an image rollback is not "rolled back": say what was done.
-        # The Outcome row keeps the enum's words, which scripts read.
-        done = {
-            Outcome.ROLLED_BACK: "done and verified",
-            Outcome.NOT_VERIFIED: "done (not verified)",
-            Outcome.FAILED: "failed",
-            Outcome.ABORTED: "aborted",
-            Outcome.DRY_RUN: "dry run",
-            Outcome.UNDONE: "undone",
-        }[outcome]
-        return f"{action} {span} {done}"
+        # A restart or an image rollback is not "rolled back": say what was done
+        # ("restarted and verified (v1.3.0 → v1.3.0)"); the Action row names it in full.
+        return f"{outcome_text(outcome, action)} ({span})"
     if outcome is Outcome.ROLLED_BACK:
         return f"rolled back {span}"
     if outcome is Outcome.NOT_VERIFIED:
@@ -228,6 +222,8 @@ def _checklist_line(
 def _time_to_recover(record: HistoryRecord, tz: tzinfo | None, day: date) -> str:
     seconds = record.time_to_recover_s
     detected = _clock(record.detected_at, tz, day)
+    if record.outcome is Outcome.RESTORED:
+        return f"not measured: a database restore verifies no service (detected {detected})"
     if seconds is None or record.recovered_at is None:
         return f"not recovered (detected {detected})"
     recovered = _clock(record.recovered_at, tz, day)
@@ -511,6 +507,9 @@ class HistoryEntrySummary:
     note: str = ""
     #: "" for a rollback; the provider action ("restart", "gradual rev-00041").
     action: str = ""
+    #: The Outcome cell as written: ``outcome`` is the ``Outcome`` value it stands for
+    #: ("rolled back, not verified"), this is what it says ("restart, not verified").
+    result: str = ""
 
 
 def read_entries(path: Path) -> list[HistoryEntrySummary]:
@@ -627,6 +626,9 @@ def _summary(
         missing = [name for name in _REQUIRED if name not in fields]
         if missing:
             notes.append(f"incomplete entry: no {', '.join(missing)}")
+    action = fields.get("action", "")
+    written = fields.get("outcome", "" if console else "unknown")
+    known = outcome_from_text(written, action)
     return HistoryEntrySummary(
         id=entry_id or fields.get("incident", ""),
         date=stamp.split(" (")[0].strip(),
@@ -634,7 +636,7 @@ def _summary(
         environment=fields.get("environment", ""),
         from_revision=from_version,
         to_revision=to_version,
-        outcome=fields.get("outcome", "" if console else "unknown"),
+        outcome=known.value if known is not None else written,
         time_to_recover_s=parse_duration(fields.get("ttr", "")),
         operator=fields.get("operator", ""),
         reason=fields.get("reason", ""),
@@ -645,7 +647,8 @@ def _summary(
         from_id=from_id,
         to_id=to_id,
         note="; ".join(notes),
-        action=fields.get("action", ""),
+        action=action,
+        result=written,
     )
 
 

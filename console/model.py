@@ -340,6 +340,10 @@ class TimelineEvent:
 
 
 class Outcome(enum.StrEnum):
+    """How an incident ended.  The values are a contract: history files hold them (an
+    action's entry holds ``outcome_text`` instead, read back to these), and
+    ``history --json`` gives them to scripts.  Add values; never rename one."""
+
     ROLLED_BACK = "rolled back and verified"
     NOT_VERIFIED = "rolled back, not verified"
     FAILED = "rollback failed"
@@ -348,6 +352,52 @@ class Outcome(enum.StrEnum):
     #: Resume found the switch the console had made no longer live (someone put another
     #: release back after it stopped): never "rolled back".
     UNDONE = "not rolled back: the switch was undone"
+    #: A database backup was restored (``db-restore``): no service was verified.
+    RESTORED = "restored"
+
+
+#: What a provider action did, when it did it and the service was verified (or not):
+#: "restarted and verified".  An action not listed reads "<action> done".
+ACTION_DONE: dict[str, str] = {
+    "restart": "restarted",
+    "restore-manifest": "manifest restored",
+    "rollback-image": "image rolled back",
+    "force-new-deployment": "new deployment forced",
+    "restore-rds-snapshot": "RDS snapshot restored",
+    "gradual": "traffic moved gradually",
+    "to-latest": "traffic sent to LATEST",
+}
+
+
+def outcome_text(outcome: Outcome, action: str = "") -> str:
+    """The outcome in words that say what was done.
+
+    ``action`` is a plan's action id, or a history record's action ("restart",
+    "rollback-image v1.2.9": only the id counts).  A rollback ("" or
+    "rollback") reads as the enum's value; an action says what it did:
+    "restarted and verified", "restart, not verified", "restart failed".
+    """
+    name = action.split()[0] if action.strip() else ""
+    if name in ("", "rollback"):
+        return outcome.value
+    done = ACTION_DONE.get(name, f"{name} done")
+    texts = {
+        Outcome.ROLLED_BACK: f"{done} and verified",
+        Outcome.NOT_VERIFIED: f"{name}, not verified",
+        Outcome.FAILED: f"{name} failed",
+        Outcome.ABORTED: f"{name} aborted",
+        Outcome.DRY_RUN: f"{name}: dry run",
+        Outcome.UNDONE: f"{name} not in effect: undone",
+    }
+    return texts.get(outcome, outcome.value)
+
+
+def outcome_from_text(text: str, action: str = "") -> Outcome | None:
+    """The ``Outcome`` an entry's Outcome cell stands for (``outcome_text`` read back)."""
+    for outcome in Outcome:
+        if text in (outcome.value, outcome_text(outcome, action)):
+            return outcome
+    return None
 
 
 @dataclass(frozen=True)
@@ -360,6 +410,9 @@ class Verification:
     before: Sample | None
     after: Sample | None
     health: tuple[HealthResult, ...] = ()
+    #: Whether every health round of the whole window passed (None: not known, an
+    #: older journal), so each checklist item is ticked from its own evidence.
+    health_held: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -492,7 +545,12 @@ class BackupInfo:
         """``FILE, 1.2 MB in 0.4 s, verified (23 entries)``: what the screens and history show."""
         size = format_bytes(self.size_bytes)
         took = f" in {self.duration_s:.1f} s" if self.duration_s is not None else ""
-        state = f"verified ({self.entries} entries)" if self.verified else "NOT verified"
+        if not self.verified:
+            state = "NOT verified"
+        elif self.entries:
+            state = f"verified ({self.entries} entries)"
+        else:  # verified when taken, its entries not counted now
+            state = self.message or "verified"
         return f"{self.path}, {size}{took}, {state}"
 
 

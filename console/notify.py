@@ -34,7 +34,7 @@ import httpx
 from console import templates
 from console.config import ConsoleConfig
 from console.history import format_duration
-from console.model import HistoryRecord, Revision, Sample, TimelineEvent
+from console.model import HistoryRecord, Revision, Sample, TimelineEvent, outcome_text
 from console.redact import Redactor
 
 if TYPE_CHECKING:
@@ -140,11 +140,13 @@ def message_values(
 def _action_values(
     record: HistoryRecord, language: str, label: Callable[[str], str]
 ) -> dict[str, str]:
-    """``${action}`` (what was done), ``${action_start}`` and ``${start_headline}``.
+    """``${action}`` (what was done), ``${action_start}``, ``${start_headline}`` and
+    ``${change}`` (the postmortem's title).
 
     A rollback reads "rolled web back from v1.3.0 to v1.2.9"; a provider
     action (restart, image rollback, gradual shift) names itself instead, and
-    the headline says it rather than "Rollback complete".
+    the headline and ``${outcome}`` say what it did ("restarted and verified",
+    "restart, not verified") rather than "Rollback complete".
     """
     frm = version_of(record.from_revision, label("unknown"))
     to = version_of(record.to_revision, label("none"))
@@ -154,26 +156,35 @@ def _action_values(
                 "action": f"{frm} から {to} にロールバック",
                 "action_start": f"{frm} から {to} へのロールバックを開始します",
                 "start_headline": "【ロールバック開始】",
+                "change": f"{frm} → {to} のロールバック",
             }
         return {
             "action": f"rolled {record.service} back from {frm} to {to}",
             "action_start": f"rolling {record.service} back from {frm} to {to}",
             "start_headline": "[Rollback started]",
+            "change": f"rolled back {frm} → {to}",
         }
     span = f"{record.action} ({frm} → {to})"
-    outcome = label(f"outcome.{record.outcome.value}")
+    name = record.action.split()[0]
     if language == "ja":
+        outcome = label(f"action.{record.outcome.value}").replace("{action}", name)
         return {
             "action": span,
             "action_start": f"{span} を開始します",
-            "headline": f"【{record.action}：{outcome}】",
+            "outcome": outcome,
+            "headline": f"【{outcome}】",
             "start_headline": f"【{record.action} 開始】",
+            "change": span,
         }
+    # What the action did ("restarted and verified"), never "rolled back" or "service healthy".
+    outcome = outcome_text(record.outcome, record.action)
     return {
         "action": span,
         "action_start": span,
-        "headline": f"[{record.action}: {outcome}]",
+        "outcome": outcome,
+        "headline": f"[{outcome[:1].upper()}{outcome[1:]}]",
         "start_headline": f"[{record.action} started]",
+        "change": span,
     }
 
 

@@ -234,6 +234,7 @@ class _Watch:
             before=before,
             after=sample,
             health=self.health,
+            health_held=self.health_held and not self.aborted,
         )
 
     def _health_part(self) -> str:

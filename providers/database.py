@@ -21,6 +21,7 @@ resumed flow reading the journal) can tell them from the platform's steps.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -69,6 +70,11 @@ CONNECT_TIMEOUT_S = 5
 CHECK_TIMEOUT_S = 30.0
 #: Backups are named SERVICE-DATABASE-YYYYmmddTHHMMSSZ.dump.
 BACKUP_SUFFIX = ".dump"
+#: The line of ``pg_restore --list``'s header that says when the dump was taken.
+ARCHIVE_CREATED = "; Archive created at"
+#: ``pg_restore --list`` counts by (path, size, mtime): a backup file never changes
+#: once named, so the status poll lists each one once.
+_LISTED: dict[tuple[str, int, int], BackupInfo] = {}
 
 
 @dataclass(frozen=True)
@@ -407,8 +413,8 @@ class DatabaseProvider:
         for line in lines:
             if line.startswith(";     dbname:"):
                 database = line.split(":", 1)[1].strip()
-            elif line.startswith("; Archive created at"):
-                created = line.split("at", 1)[1].strip()
+            elif line.startswith(ARCHIVE_CREATED):
+                created = line[len(ARCHIVE_CREATED) :].strip()
         if code != 0:
             why = last_line(lines) or f"exited {code}"
             return BackupInfo(str(path), size, False, 0, message=f"pg_restore --list: {why}")
@@ -431,12 +437,29 @@ class DatabaseProvider:
             return None
         newest = max(files, key=lambda p: p.stat().st_mtime)
         stat = newest.stat()
-        return BackupInfo(
+        taken = BackupInfo(
             path=str(newest),
             size_bytes=stat.st_size,
             verified=True,  # only verified dumps ever get the final name
             taken_at=datetime.fromtimestamp(stat.st_mtime, UTC),
             message="verified when taken",
+        )
+        key = (str(newest), stat.st_size, stat.st_mtime_ns)
+        listed = _LISTED.get(key)
+        if listed is None:
+            # Listed again (it is only its table of contents), so the entries shown are
+            # counted, not assumed: "verified (2 entries)", never "(0 entries)".
+            try:
+                listed = self.verify_backup(newest)
+            except ProviderError as err:
+                return dataclasses.replace(
+                    taken, message=f"verified when taken; not listed now: {self.scrub(str(err))}"
+                )
+            if len(_LISTED) > 64:
+                _LISTED.clear()
+            _LISTED[key] = listed
+        return dataclasses.replace(
+            listed, taken_at=taken.taken_at, message=listed.message or taken.message
         )
 
     def restore_command(self, path: Path) -> str:
@@ -554,15 +577,15 @@ class DatabaseProvider:
         refilled = db_alembic.upgrade_drops(revs)
         names = {r.id: r.message for r in db_alembic.history(script)}
         label = f"{to} ({names[to]})" if to in names else to
+        # The command names the revision the step runs to (what the console executes),
+        # also for "N steps": "-1" would mean another revision if the database moved.
+        count = f" ({len(revs)} step{'s' if len(revs) != 1 else ''})" if mode == "steps" else ""
         step = Step(
             title=(
-                f"Downgrade the schema of {self.target_label()} from {here} to {label}: "
+                f"Downgrade the schema of {self.target_label()} from {here} to {label}{count}: "
                 f"runs downgrade() of {', '.join(r.id for r in revs)}"
             ),
-            command=(
-                f"alembic -c {shown_ini} downgrade "
-                + (f"-{target.steps}" if mode == "steps" else to)
-            ),
+            command=f"alembic -c {shown_ini} downgrade {to}",
             kind=StepKind.MIGRATION,
             argv=(DB_RUNNER, "alembic", "downgrade", to, here),
             timeout_s=self.config.command_timeout_s,
@@ -616,22 +639,71 @@ class DatabaseProvider:
         the target release's folder is that release's Alembic project.
         Returns () when unknowable.
         """
-        ini = self.config.alembic_ini
-        if self.config.migrations != "alembic" or ini is None or releases_dir is None:
-            return ()
-        try:
-            rel = ini.relative_to(releases_dir)
-        except ValueError:
-            return ()
-        if len(rel.parts) < 2:
-            return ()
-        candidate = releases_dir / release.id / Path(*rel.parts[1:])
-        if not candidate.is_file():
+        candidate = self.release_ini(releases_dir, release)
+        if candidate is None:
             return ()
         try:
             return tuple(db_alembic.script_directory(candidate).get_heads())
         except (ProviderError, Exception):
             return ()
+
+    def release_ini(self, releases_dir: Path | None, release: Revision) -> Path | None:
+        """``alembic_ini``'s counterpart in ``release``'s folder, when there is one.
+
+        Both paths are resolved first: the configured ``alembic_ini`` usually goes
+        through the ``current`` link (``/srv/app/current/db/alembic.ini``), which
+        names the same file as ``/srv/app/releases/v1.3.0/db/alembic.ini``.
+        """
+        ini = self.config.alembic_ini
+        if self.config.migrations != "alembic" or ini is None or releases_dir is None:
+            return None
+        try:
+            rel = ini.resolve().relative_to(releases_dir.resolve())
+        except (OSError, RuntimeError, ValueError):
+            return None
+        if len(rel.parts) < 2:
+            return None
+        candidate = releases_dir / release.id / Path(*rel.parts[1:])
+        return candidate if candidate.is_file() else None
+
+    def release_history(
+        self, releases_dir: Path | None, release: Revision | None
+    ) -> tuple[MigrationRevision, ...]:
+        """The migrations ``release`` ships, newest first (its folder's scripts when known,
+        else the configured ``alembic_ini``'s); () when there are none to read."""
+        ini = self.release_ini(releases_dir, release) if release is not None else None
+        try:
+            if ini is not None:
+                return db_alembic.history(db_alembic.script_directory(ini))
+            return self.history()
+        except ProviderError:
+            return ()
+
+    def backup_revisions(self, path: Path) -> tuple[str, ...]:
+        """The revision(s) the backup's ``alembic_version`` table holds (() when it has none).
+
+        Read with ``pg_restore --data-only --table=alembic_version`` (no database
+        is touched): the COPY block of that one table.
+        """
+        pg_restore = find_tool("pg_restore", self.config.pg_bin_dir, None)
+        shown = f"pg_restore --data-only --table=alembic_version {path}"
+        code, lines = run_collect(
+            [pg_restore, "--data-only", "--table=alembic_version", "--file=-", str(path)],
+            shown=shown,
+            timeout_s=self.config.command_timeout_s,
+        )
+        if code != 0:
+            raise CommandFailed(f"`{shown}` exited {code}: {last_line(lines) or 'no output'}")
+        found: list[str] = []
+        copying = False
+        for line in lines:
+            if line.startswith("COPY ") and "alembic_version" in line:
+                copying = True
+            elif copying and line == "\\.":
+                copying = False
+            elif copying and line.strip():
+                found.append(line.split("\t", 1)[0].strip())
+        return tuple(found)
 
     def crossing(
         self, current: Sequence[str], heads: Sequence[str]
@@ -704,12 +776,54 @@ class DatabaseProvider:
             lines.append(line)
             yield line
         if code != 0:
-            raise CommandFailed(f"`{shown}` exited {code}: {last_line(lines) or 'no output'}")
+            raise CommandFailed(
+                f"`{shown}` exited {code}: {last_line(lines) or 'no output'}; "
+                + self._left_after_failure(here, to)
+            )
         after = self._alembic_current()
         if after != want:
             seen = ",".join(after) or db_alembic.BASE
             raise CommandFailed(f"`{shown}` exited 0 but the database records {seen}, not {to}")
         return f"the database now records {to} (was {here})"
+
+    def _left_after_failure(self, here: str, to: str) -> str:
+        """What a failed schema step left, read from the database again, in words.
+
+        "nothing was downgraded: the database still records 0004 (users.nickname
+        is still there)", or which part ran when the database moved, or that it
+        could not be read: never left for the operator to guess.
+        """
+        try:
+            after = self._alembic_current()
+        except ProviderError as err:
+            return (
+                f"the database's revision could not be read afterwards ({self.scrub(str(err))}): "
+                "check it (alembic current) before anything else"
+            )
+        now = ",".join(after) or db_alembic.BASE
+        dropped: tuple[DataLoss, ...] = ()
+        kept: tuple[DataLoss, ...] = ()
+        ini = self.config.alembic_ini
+        try:
+            if ini is None:
+                raise ProviderError("no alembic_ini")
+            script = db_alembic.script_directory(ini)
+            if now != here and len(after) <= 1:
+                dropped = db_alembic.downgrade_losses(db_alembic.crossed(script, here, now))
+            if now != to and len(after) <= 1 and now != db_alembic.BASE:
+                kept = db_alembic.downgrade_losses(db_alembic.crossed(script, now, to))
+        except Exception:  # the words below still say where the database is
+            dropped = kept = ()
+        still = f"{_labels(kept)} {'is' if len(kept) == 1 else 'are'} still there" if kept else ""
+        if now == here:
+            return f"nothing was downgraded: the database still records {here}" + (
+                f" ({still})" if still else ""
+            )
+        gone = f"; dropped: {_labels(dropped)}" if dropped else ""
+        return (
+            f"part of the downgrade ran: the database now records {now} "
+            f"(was {here}, planned {to}){gone}" + (f"; {still}" if still else "")
+        )
 
     def _command_down(self, steps: int) -> Generator[str, None, str]:
         argv = self._down_argv(steps)
@@ -732,7 +846,19 @@ class DatabaseProvider:
             lines.append(line)
             yield line
         if code != 0:
-            raise CommandFailed(f"`{shown}` exited {code}: {last_line(lines) or 'no output'}")
+            try:
+                status_code, status = self.run_status_command()
+                now = last_line(status) if status_code == 0 else ""
+            except ProviderError:
+                now = ""
+            left = (
+                f"the status command now says: {now}"
+                if now
+                else "the status could not be read afterwards: check it before anything else"
+            )
+            raise CommandFailed(
+                f"`{shown}` exited {code}: {last_line(lines) or 'no output'}; {left}"
+            )
         status_code, status = self.run_status_command()
         for line in status:
             yield f"status: {line}"
@@ -794,6 +920,11 @@ class DatabaseProvider:
     @staticmethod
     def _shown(argv: Sequence[str]) -> str:
         return shlex.join(argv)
+
+
+def _labels(losses: Sequence[DataLoss]) -> str:
+    """``users.nickname, audit_log``: each column or table once, in order."""
+    return ", ".join(dict.fromkeys(loss.label for loss in losses))
 
 
 def _cell(value: object) -> str:

@@ -28,7 +28,13 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from console.config import Config, ServiceConfig
-from console.db_flow import DatabaseRestore, RestoreResult, list_backups, verify_backup
+from console.db_flow import (
+    DatabaseRestore,
+    RestoreResult,
+    backup_schema,
+    list_backups,
+    verify_backup,
+)
 from console.model import BackupInfo, Outcome, ProgressEvent, ProgressStatus, format_bytes
 from providers.base import LockHeld, ProviderError
 
@@ -101,8 +107,11 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
         return list_backups(self.service, self.config.console.state_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
-    def verify(self, path: str) -> BackupInfo:
-        return verify_backup(self.service, Path(path))
+    def verify(self, path: str) -> tuple[BackupInfo, tuple[str, ...]]:
+        """The backup's ``pg_restore --list``, and whether its schema fits the running release."""
+        info = verify_backup(self.service, Path(path))
+        warnings = backup_schema(self.service, Path(path))[1] if info.verified else ()
+        return info, warnings
 
     @on(Worker.StateChanged)
     def _worker(self, event: Worker.StateChanged) -> None:
@@ -113,8 +122,8 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
         if worker.group == "list" and state is WorkerState.SUCCESS:
             self._show_backups(worker.result or ())
         elif worker.group == "verify" and state is WorkerState.SUCCESS:
-            if isinstance(worker.result, BackupInfo):
-                self._show_verified(worker.result)
+            if isinstance(worker.result, tuple):
+                self._show_verified(*worker.result)
         elif worker.group == "restore" and state in (WorkerState.SUCCESS, WorkerState.ERROR):
             self._finished(worker.result if state is WorkerState.SUCCESS else None, worker.error)
         elif state is WorkerState.ERROR:
@@ -148,7 +157,7 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
         self._say("Verifying with pg_restore --list …")
         self.verify(event.option.id)
 
-    def _show_verified(self, info: BackupInfo) -> None:
+    def _show_verified(self, info: BackupInfo, warnings: tuple[str, ...] = ()) -> None:
         option = self.query_one("#restore-files", OptionList).highlighted_option
         if option is None or option.id != info.path:
             return  # the operator moved on meanwhile
@@ -158,7 +167,7 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
             self._update_button()
             return
         self.chosen = info
-        self._say(
+        told = Content.from_markup(
             "[b]$name[/b]: verified, $n entries, $size$created\n"
             "[b $text-warning]The current contents of the database are REPLACED[/] "
             "(pg_restore --clean --if-exists, one transaction). A verified backup of the "
@@ -168,6 +177,9 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
             size=format_bytes(info.size_bytes),
             created=f", {info.message}" if info.message else "",
         )
+        # The schema it holds does not fit the running release: said before Restore.
+        lines = [Content.from_markup("[b $text-error]warning:[/] $w", w=w) for w in warnings]
+        self.query_one("#restore-plan", Static).update(Content("\n").join([told, *lines]))
         self._update_button()
 
     def _say(self, markup: str, **values: str) -> None:
@@ -237,12 +249,12 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
         out = self.query_one("#restore-result", Static)
         if isinstance(result, RestoreResult):
             self.result = result
-            ok = result.outcome is Outcome.ROLLED_BACK
+            ok = result.outcome is Outcome.RESTORED
             out.update(
                 Content.from_markup(
                     f"[b {'$text-success' if ok else '$text-error'}]"
                     "Outcome: $o[/] ($m) · history entry in $h · Esc closes",
-                    o="restored" if ok else result.outcome.value,
+                    o=result.outcome.value,
                     m=result.message,
                     h=str(result.history_file),
                 )

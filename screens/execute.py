@@ -23,7 +23,7 @@ from textual.widgets import Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow, SwitchUndone
-from console.model import Plan, ProgressEvent, ProgressStatus, ReadyResult
+from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult, outcome_text
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 from screens.confirm import ConfirmScreen
 from screens.flow_common import AskYesNo, FlowScreen
@@ -179,8 +179,7 @@ class ExecuteScreen(FlowScreen):
                     "[b $text-error]Platform did not report ready:[/] $m", m=ready.message
                 )
             )
-            done = "rolled back" if self.plan.action == "rollback" else f"{self.plan.action} done"
-            self.error(f"Outcome: {done}, not verified")
+            self.error(f"Outcome: {outcome_text(Outcome.NOT_VERIFIED, self.plan.action)}")
             self.hint("[b]Enter[/b] to record what happened in the history")
         self._render_steps()
 

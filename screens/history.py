@@ -54,6 +54,7 @@ SHORT_OUTCOME = {
     "rollback failed": "FAILED",
     "aborted": "aborted",
     "dry run": "dry run",
+    "restored": "restored",
 }
 
 

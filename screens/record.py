@@ -43,6 +43,7 @@ _OUTCOME_STYLE = {
     Outcome.ABORTED: "$text-warning",
     Outcome.DRY_RUN: "$text-muted",
     Outcome.UNDONE: "$text-error",
+    Outcome.RESTORED: "$text-success",
 }
 
 
@@ -124,7 +125,9 @@ class RecordScreen(FlowScreen):
     def _show_outcome(self) -> None:
         outcome = self.flow.outcome()
         self.query_one("#record-outcome", Static).update(
-            Content.from_markup(f"Outcome: [b {_OUTCOME_STYLE[outcome]}]$o[/]", o=outcome.value)
+            Content.from_markup(
+                f"Outcome: [b {_OUTCOME_STYLE[outcome]}]$o[/]", o=self.flow.outcome_text()
+            )
         )
 
     def _options(self) -> list[Option]:

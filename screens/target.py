@@ -124,11 +124,17 @@ class TargetScreen(FlowScreen):
         if not snapshot.revisions:
             self.error("The platform lists no revisions: there is nothing to roll back to.")
             return
+        self.history_shown(snapshot)
         wanted = self._preselected(snapshot)
         if wanted is not None:
             table.move_cursor(row=table.get_row_index(wanted.id))
             self.planning = wanted.id
             self.make_plan(wanted.id, self.explicit)
+
+    @work(thread=True, exit_on_error=False, group="history")
+    def history_shown(self, snapshot: Snapshot) -> None:
+        """Blocking (journal fsync): tick "Deploy history reviewed", now that it is shown."""
+        self.flow.history_shown(snapshot)
 
     def _preselected(self, snapshot: Snapshot) -> Revision | None:
         if self.target:

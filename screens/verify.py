@@ -24,7 +24,7 @@ from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
-from console.model import HealthResult, ItemState, Sample, Verification
+from console.model import HealthResult, ItemState, Outcome, Sample, Verification, outcome_text
 from console.verify import VerifyTick
 from screens.flow_common import STATE_MARKS, AskYesNo, FlowScreen, millis, percent
 from screens.record import RecordScreen
@@ -241,6 +241,10 @@ class VerifyScreen(FlowScreen):
             return
         self.app.switch_screen(RecordScreen(self.flow))
 
+    def _action(self) -> str:
+        plan = self.flow.incident.plan
+        return plan.action if plan is not None else ""
+
     def action_leave(self) -> None:
         if not self.done:
 
@@ -250,7 +254,8 @@ class VerifyScreen(FlowScreen):
 
             self.app.push_screen(
                 AskYesNo(
-                    "Stop verifying now? The history entry will say 'rolled back, not verified'.",
+                    "Stop verifying now? The history entry will say "
+                    f"'{outcome_text(Outcome.NOT_VERIFIED, self._action())}'.",
                     yes_label="Abort verify",
                     no_label="Keep watching",
                 ),

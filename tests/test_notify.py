@@ -203,11 +203,13 @@ def test_an_action_says_what_it_did_not_that_it_rolled_back() -> None:
     assert start.startswith("[restart started] web (production)")
     assert "Action: restart (v1.3.0 → v1.2.9)" in start
     done = render_message("completion", record, "en", tz=JST)
-    assert done.startswith("[restart: service healthy and verified] web")
+    assert done.startswith("[Restarted and verified] web")
+    assert "Result: restarted and verified\n" in done
     assert "rolled" not in done.split("\n", 1)[0] and "rolled web back" not in done
     ja = render_message("completion", record, "ja", tz=JST)
-    assert ja.startswith("【restart：サービス正常稼働中（確認済み）】")
+    assert ja.startswith("【restart 完了・正常性確認済み】")
     assert "対応内容: restart (v1.3.0 → v1.2.9)" in ja
+    assert "確認結果: restart 完了・正常性確認済み" in ja
 
 
 def test_completion_of_a_failed_rollback_says_so() -> None:

@@ -27,6 +27,7 @@ LABELS: dict[str, dict[str, str]] = {
         "headline.rollback failed": "[Rollback FAILED]",
         "headline.aborted": "[Rollback aborted]",
         "headline.dry run": "[Dry run: nothing changed]",
+        "headline.restored": "[Database restored from a backup]",
         "outcome.rolled back and verified": "service healthy and verified",
         "outcome.rolled back, not verified": "rolled back, recovery not verified",
         "outcome.rollback failed": "rollback failed",
@@ -38,6 +39,7 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome.not rolled back: the switch was undone": (
             "not rolled back: the switch was undone after the console stopped"
         ),
+        "outcome.restored": "database restored from a backup (no service verification)",
         "time.recovered": "Recovered",
         "time.finished": "Finished",
         "not measured": "not measured",
@@ -53,6 +55,7 @@ LABELS: dict[str, dict[str, str]] = {
         "headline.rollback failed": "【ロールバック失敗】",
         "headline.aborted": "【ロールバック中止】",
         "headline.dry run": "【ドライラン（変更なし）】",
+        "headline.restored": "【データベース復元完了】",
         "outcome.rolled back and verified": "サービス正常稼働中（確認済み）",
         "outcome.rolled back, not verified": "ロールバック済み、正常性は未確認",
         "outcome.rollback failed": "ロールバック失敗",
@@ -62,6 +65,13 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome.not rolled back: the switch was undone": (
             "切替がコンソール停止後に戻されたため未ロールバック"
         ),
+        "outcome.restored": "バックアップから復元済み（サービスの正常性は未確認）",
+        "action.rolled back and verified": "{action} 完了・正常性確認済み",
+        "action.rolled back, not verified": "{action} 実施済み、正常性は未確認",
+        "action.rollback failed": "{action} 失敗",
+        "action.aborted": "{action} 中止（変更なし）",
+        "action.dry run": "{action} ドライラン（変更なし）",
+        "action.restored": "{action} 復元完了",
         "time.recovered": "復旧時刻",
         "time.finished": "終了時刻",
         "not measured": "未計測",

@@ -55,10 +55,12 @@ def test_actions_are_listed_and_restart_runs_in_place(sandbox: DemoSandbox) -> N
     entry = history_of(sandbox).read_text()
     assert field(entry, "Action") == "restart"
     [headline] = [line for line in entry.splitlines() if line.startswith("## ")]
-    assert headline.endswith("restart v1.3.0 → v1.3.0 done (not verified)"), headline
-    assert field(entry, "Outcome") == "rolled back, not verified"
+    assert headline.endswith("restart, not verified (v1.3.0 → v1.3.0)"), headline
+    assert field(entry, "Outcome") == "restart, not verified"
     listed = cli(sandbox, "history", "--json")
     assert json.loads(listed.stdout)["entries"][-1]["action"] == "restart"
+    # Scripts still read the Outcome value they know.
+    assert json.loads(listed.stdout)["entries"][-1]["outcome"] == "rolled back, not verified"
 
 
 def test_unknown_action_and_missing_reason_are_bad_input(sandbox: DemoSandbox) -> None:

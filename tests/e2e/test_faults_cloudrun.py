@@ -415,7 +415,7 @@ def test_gradual_step_answered_5xx_puts_the_traffic_back_where_it_was(rig: Rig) 
     assert rig.served() == sorted(ORIGINAL_SERVED)
 
     entry = rig.one_entry()
-    assert field_of(entry, "Outcome") == "rollback failed"
+    assert field_of(entry, "Outcome") == "gradual failed"
     assert RESTORED in entry
     rig.assert_journal_closed()
 
@@ -491,7 +491,7 @@ def test_killed_in_a_gate_resumes_from_the_live_split_without_repeating_a_step(
     ]
     assert before_kill == [(0, "started"), (0, "finished"), (1, "started")]
     entry = rig.one_entry()
-    assert field_of(entry, "Outcome") == "rolled back and verified"
+    assert field_of(entry, "Outcome") == "traffic moved gradually and verified"
     assert "Interrupted: the console stopped during step 2 (Gate 1" in entry
     assert WATCHING in entry
     # The re-plan shows the fallback the provider really uses: the pre-incident traffic.
@@ -524,7 +524,7 @@ def test_gate_failing_after_resume_restores_the_traffic_from_before_the_incident
     assert rig.served() == sorted(ORIGINAL_SERVED)
 
     entry = rig.one_entry()
-    assert field_of(entry, "Outcome") == "rollback failed"
+    assert field_of(entry, "Outcome") == "gradual failed"
     assert "Interrupted: the console stopped during step 2 (Gate 1" in entry
     assert RESTORED in entry
     rig.assert_journal_closed()

@@ -47,6 +47,7 @@ from typing import Any
 import pytest
 
 from console.history import read_entries
+from console.model import Outcome, outcome_text
 from console.resume import open_incidents
 from providers.aws_common import MAX_ATTEMPTS
 from tests.aws.alb import ALB, write_config
@@ -353,7 +354,7 @@ def test_a_register_whose_answer_is_lost_is_not_registered_twice(rig: Rig) -> No
     assert rig.revisions() == ["web:1", "web:2", "web:3", "web:4"]
     assert rig.world.live_key() == "web:4"
     assert rig.live_image() == rig.world.image("v1.2.8")
-    assert field(rig.one_entry(), "Outcome") == "rolled back and verified"
+    assert field(rig.one_entry(), "Outcome") == "image rolled back and verified"
 
 
 def test_throttled_while_waiting_is_retried_and_the_rollback_completes(rig: Rig) -> None:
@@ -519,13 +520,21 @@ def test_a_conflicting_change_or_a_refused_update_is_one_clear_line(rig: Rig, ca
 # --------------------------------------------------------------------------- SIGKILL, resume
 
 
-def assert_resumed_once(rig: Rig, resumed: subprocess.CompletedProcess[str], during: str) -> str:
-    """After ``resume``: success, one entry that tells of the interruption, nothing open."""
+def assert_resumed_once(
+    rig: Rig, resumed: subprocess.CompletedProcess[str], during: str, command: tuple[str, ...] = ()
+) -> str:
+    """After ``resume``: success, one entry that tells of the interruption, nothing open.
+
+    ``command``: what was resumed; an action's outcome says what it did ("image rolled
+    back and verified"), a rollback's "rolled back and verified".
+    """
     assert resumed.returncode == 0, output(resumed)
     assert_no_traceback(resumed)
-    assert "outcome: rolled back and verified" in resumed.stdout
+    action = command[2] if command[:1] == ("action",) else ""
+    verified = outcome_text(Outcome.ROLLED_BACK, action)
+    assert f"outcome: {verified}" in resumed.stdout
     entry = rig.one_entry()
-    assert field(entry, "Outcome") == "rolled back and verified"
+    assert field(entry, "Outcome") == verified
     assert f"Interrupted: the console stopped during step {during}" in entry
     kinds = [e["event"] for e in rig.journal()]
     # One journal for the whole incident: executed, interrupted, resumed, recorded once.
@@ -590,7 +599,7 @@ def test_killed_while_waiting_after_update_service_resumes_without_changing_anyt
     resumed = rig.resume()
 
     assert "took effect; 1 later step(s) left to run" in resumed.stdout, output(resumed)
-    assert_resumed_once(rig, resumed, str(wait_step + 1))
+    assert_resumed_once(rig, resumed, str(wait_step + 1), command)
     assert rig.api.forwarded("UpdateService") == 1  # counted at the wire
     assert rig.api.forwarded("RegisterTaskDefinition") == (1 if image else 0)
     assert rig.world.live_key() == live
@@ -662,7 +671,7 @@ def test_killed_before_update_service_reached_ecs_resumes_and_switches_once(
         f"the rollback to {version}" if action[0] == "rollback" else f"rollback-image {version}"
     )
     assert f"web still runs v1.3.0: planning {replanned} again" in resumed.stdout, output(resumed)
-    assert_resumed_once(rig, resumed, during)
+    assert_resumed_once(rig, resumed, during, action)
     assert rig.api.forwarded("UpdateService") == 1
     assert rig.world.live_key() == live
     if action[0] == "action":

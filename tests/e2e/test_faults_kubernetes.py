@@ -461,14 +461,19 @@ def resume(world: World, step_2: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def assert_resumed_once(world: World, crashed: list[dict[str, Any]], entry_words: str) -> None:
+def assert_resumed_once(
+    world: World,
+    crashed: list[dict[str, Any]],
+    entry_words: str,
+    verified: str = "rolled back and verified",
+) -> None:
     """One entry, verified, saying it was interrupted; the journal kept and closed.
 
     ``crashed`` is the journal as the killed console left it: resuming appends
-    to it, never rewrites it.
+    to it, never rewrites it.  ``verified``: the Outcome cell (an action says what it did).
     """
     entry = world.one_entry()
-    assert field(entry, "Outcome") == "rolled back and verified"
+    assert field(entry, "Outcome") == verified
     assert "Interrupted: the console stopped" in entry and entry_words in entry
     events = world.journal()
     assert events[: len(crashed)] == crashed, "the journal lost or changed events"
@@ -646,7 +651,7 @@ def test_restart_killed_while_waiting_is_not_restarted_twice(world: World) -> No
     assert annotations[ro.RESTARTED_AT] == restarted_at
     assert world.image() == LIVE
     assert ro.rollout_status(world.deployment())[0]
-    assert_resumed_once(world, crashed, "resumed by alice")
+    assert_resumed_once(world, crashed, "resumed by alice", "restarted and verified")
 
 
 def test_patch_answer_lost_and_the_api_gone_leaves_the_incident_open_for_resume(

@@ -235,7 +235,7 @@ def test_downgrade_one_step_runs_alembic_and_observes_the_revision(
     assert [r.id for r in plan.crossed] == ["0004"]
     (step,) = plan.steps
     assert is_database_step(step) and step.argv[0] == DB_RUNNER
-    assert step.command == f"alembic -c {ALEMBIC_INI} downgrade -1"
+    assert step.command == f"alembic -c {ALEMBIC_INI} downgrade 0003"  # what runs, not -1
     assert any("audit_log (table, 0004)" in w for w in plan.warnings)
     lines, message = drain(db.run_step(step))
     assert any("Running downgrade 0004 -> 0003" in line for line in lines), lines

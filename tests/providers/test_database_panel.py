@@ -206,7 +206,7 @@ async def test_dashboard_panel_backs_up_and_the_restore_dialog_restores(
         await pilot.press("enter")
         await wait_until(pilot, lambda: dialog.phase == "done", "the restore")
         assert dialog.result is not None
-        assert dialog.result.outcome.value == "rolled back and verified", dialog.result
+        assert dialog.result.outcome.value == "restored", dialog.result  # not "rolled back"
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, DatabaseRestoreScreen)

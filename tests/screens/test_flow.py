@@ -412,6 +412,7 @@ def finished_flow(root: Path) -> RollbackFlow:
     flow, clock = fixed_flow(root)
     incident = flow.incident
     before = incident.before
+    flow.history_shown(flow.refresh())  # what the Target screen does once its list is shown
     flow.execute(PLAN)
     clock.advance(60)
     after = Sample(clock(), 0.0, 12.0, 300, "probe")
@@ -593,7 +594,9 @@ async def test_aborting_verification_asks_first_and_records_not_verified(tmp_pat
         assert "aborted" in verify.verification.message
         assert "NOT VERIFIED" in str(verify.query_one("#verify-verdict").render())
     assert flow.outcome() is Outcome.NOT_VERIFIED
-    assert flow.incident.state_of("health") is ItemState.FAILED
+    # No health check is configured: the item is left open saying so, never "failed".
+    assert flow.incident.state_of("health") is ItemState.PENDING
+    assert flow.incident.marks["health"].note == "no health checks configured"
 
 
 class UnknownSwitchProvider(FixedProvider):
