@@ -36,11 +36,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.config import Config, HealthCheck, ServiceConfig
 from console.model import HealthResult, Sample, Snapshot, utcnow
+from console.textsafe import printable, printable_lines
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
 
 if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
+    from textual.notifications import SeverityLevel
 
     from console.flow import RollbackFlow
     from console.resume import JournalState
@@ -535,6 +537,30 @@ class RollbackConsoleApp(App[int]):
         if event.state is WorkerState.ERROR:
             self.report_worker_failure(event.worker)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A notification, as plain text: redacted and with control characters escaped.
+
+        Messages quote names and errors from outside (a release, a provider's
+        error with a URL in it), so none is ever parsed as markup (``markup``
+        is accepted for Textual's signature and ignored).
+        """
+        redact = self.config.redactor
+        super().notify(
+            printable_lines(redact(message)),
+            title=printable(redact(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
     def report_worker_failure(self, worker: Worker[Any]) -> None:
         """One error line for a failed worker (also used by the screens' workers)."""
         what = worker.description or worker.name or "background task"
@@ -549,8 +575,10 @@ class RollbackConsoleApp(App[int]):
     def _fatal_error(self) -> None:
         """An unhandled exception: write the traceback to a crash file, show one line."""
         error = self._crash
-        crash = _write_crash_file(self.config.console.state_dir, error)
+        redact = self.config.redactor
+        crash = _write_crash_file(self.config.console.state_dir, error, redact)
         summary = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        summary = printable(redact(summary))
         self._exit_renderables.append(
             f"rollback-console stopped on an unexpected error: {summary}\ndetails: {crash}"
         )
@@ -578,9 +606,12 @@ class RollbackConsoleApp(App[int]):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _write_crash_file(state_dir: Path, error: BaseException | None) -> Path:
-    """``error``'s traceback in a file; the state dir, else the temp dir."""
+def _write_crash_file(
+    state_dir: Path, error: BaseException | None, redact: Callable[[str], str] = str
+) -> Path:
+    """``error``'s traceback in a file (redacted); the state dir, else the temp dir."""
     text = "".join(traceback.format_exception(error)) if error else traceback.format_exc()
+    text = redact(text)
     name = f"rollback-console-crash-{os.getpid()}.txt"
     for folder in (state_dir, Path(tempfile.gettempdir())):
         path = folder / name

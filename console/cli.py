@@ -25,10 +25,12 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from console import redact
 from console.config import Config, ConfigError, ServiceConfig, load_config, resolve_config_path
 from console.journal import JournalWriteError
-from console.model import ItemState, Outcome, ProgressEvent, ProgressStatus, ReadyResult
+from console.model import ItemState, Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult
 from console.signals.base import SignalError
+from console.textsafe import TerminalStream, printable
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
@@ -237,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
+    # Everything printed is redacted and terminal-safe, whichever line prints it.
+    out, err = TerminalStream.wrap(out), TerminalStream.wrap(err)
     try:
         args = build_parser().parse_args(argv)
         return _dispatch(args, out, err)
@@ -272,22 +276,25 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
 def _one_line(exc: BaseException) -> str:
     """The error's message on one line: an argument or a value quoted in it may hold a
     line break or a control character, shown as an escape instead."""
-    text = str(exc)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return printable(str(exc))
 
 
 def _write_crash_file(exc: BaseException) -> Path:
     folder = Path(tempfile.gettempdir())
     path = folder / f"rollback-console-crash-{os.getpid()}.txt"
     with contextlib.suppress(OSError):
-        path.write_text("".join(traceback.format_exception(exc)))
+        path.write_text(redact.active()("".join(traceback.format_exception(exc))))
     return path
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(getattr(args, "config", None)))
+    return _loaded(load_config(resolve_config_path(getattr(args, "config", None))))
+
+
+def _loaded(config: Config) -> Config:
+    """``config``, its redactor now the one every line this process prints goes through."""
+    redact.install(config.redactor)
+    return config
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -382,30 +389,35 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             "health": _jsonable(health),
             "open_incidents": [state.incident_id for state in pending],
         }
-        json.dump(data, out, indent=2)
+        json.dump(config.redactor.deep(data), out, indent=2)
         print(file=out)
         return EXIT_OK
+    # Names and messages come from the platform: one line each, control characters escaped.
+    shown = printable
     current = snap.current
     print(f"{svc.label} on {svc.provider}", file=out)
-    print(f"  current:  {current.version if current else '(unknown)'}", file=out)
+    print(f"  current:  {shown(current.version) if current else '(unknown)'}", file=out)
     prev = snap.previous()
-    print(f"  previous: {prev.version if prev else '(none)'}", file=out)
+    print(f"  previous: {shown(prev.version) if prev else '(none)'}", file=out)
     print("  revisions (newest first):", file=out)
     for rev in snap.revisions:
         mark = "*" if current and rev.id == current.id else " "
         created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
-        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
+        print(f"   {mark} {shown(rev.id):<24} {shown(rev.version):<16} {created}", file=out)
     print(f"  units ({len(snap.units)}):", file=out)
     for unit in snap.units:
         ready = "ready" if unit.ready else "NOT READY"
-        print(f"    {unit.name:<20} {unit.state:<10} {ready:<9} {unit.revision}", file=out)
+        print(
+            f"    {shown(unit.name):<20} {shown(unit.state):<10} {ready:<9} {shown(unit.revision)}",
+            file=out,
+        )
     print("  health:", file=out)
     for h in health:
-        result = f"{h.status_code}" if h.status_code is not None else h.error
+        result = f"{h.status_code}" if h.status_code is not None else shown(h.error)
         latency = f" {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""
-        print(f"    {'ok  ' if h.ok else 'FAIL'} {h.url} {result}{latency}", file=out)
+        print(f"    {'ok  ' if h.ok else 'FAIL'} {shown(h.url)} {result}{latency}", file=out)
     for note in snap.notes:
-        print(f"  note: {note}", file=out)
+        print(f"  note: {shown(note)}", file=out)
     for state in pending:
         print(
             f"  OPEN: interrupted rollback {state.incident_id} by {state.operator or '?'}: "
@@ -429,6 +441,15 @@ def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
     return answer.strip() == svc.name
 
 
+def _print_plan(plan: Plan, out: TextIO) -> None:
+    """The plan as the operator confirms it: summary, warnings, numbered steps and commands."""
+    print(printable(plan.summary), file=out)
+    for warning in plan.warnings:
+        print(f"  warning: {printable(warning)}", file=out)
+    for i, step in enumerate(plan.steps, 1):
+        print(f"  {i}. {printable(step.title)}\n       $ {printable(step.command)}", file=out)
+
+
 def _print_event(out: TextIO, event: ProgressEvent) -> None:
     stamp = event.at.astimezone().strftime("%H:%M:%S")
     prefix = {
@@ -438,7 +459,7 @@ def _print_event(out: TextIO, event: ProgressEvent) -> None:
         ProgressStatus.FAILED: "!!",
         ProgressStatus.SKIPPED: "--",
     }[event.status]
-    print(f"{stamp} {prefix} {event.message}", file=out, flush=True)
+    print(f"{stamp} {prefix} {printable(event.message)}", file=out, flush=True)
 
 
 def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -460,7 +481,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _apply_database_options(flow, args)
         snap = flow.refresh()
         current = snap.current.version if snap.current else "(unknown)"
-        print(f"{svc.label}: current {current}", file=out, flush=True)
+        print(f"{svc.label}: current {printable(current)}", file=out, flush=True)
         source.wait_for_data(min(5.0, svc.error_rate.window_s))
         assessment = flow.assess()
         print(
@@ -469,16 +490,12 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             flush=True,
         )
         for reason in assessment.reasons:
-            print(f"  - {reason}", file=out)
+            print(f"  - {printable(reason)}", file=out)
         if action:
             plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
         else:
             plan = flow.plan(args.to, dry_run=args.dry_run)
-        print(plan.summary, file=out)
-        for warning in plan.warnings:
-            print(f"  warning: {warning}", file=out)
-        for i, step in enumerate(plan.steps, 1):
-            print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
+        _print_plan(plan, out)
         if args.dry_run:
             print("dry run: nothing was changed", file=out)
             return EXIT_OK
@@ -515,7 +532,11 @@ def _verify_and_record(
 ) -> int:
     """After execution (fresh or resumed): verify unless already verified, record, exit code."""
     svc = flow.service
-    print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
+    print(
+        f"{'ready' if ready.ready else 'NOT READY'}: {printable(ready.message)}",
+        file=out,
+        flush=True,
+    )
     verified = flow.incident.verification
     if ready.ready and not (verified and verified.passed):
         flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))
@@ -523,7 +544,8 @@ def _verify_and_record(
         print(f"verifying for {window:g} s ...", file=out, flush=True)
         verification = flow.verify(window_s=window)
         print(
-            f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
+            f"{'verified' if verification.passed else 'NOT VERIFIED'}: "
+            f"{printable(verification.message)}",
             file=out,
         )
     print(f"outcome: {flow.outcome().value}", file=out)
@@ -670,7 +692,7 @@ def _db_status(config: Config, svc: ServiceConfig, as_json: bool, out: TextIO) -
     DatabaseProvider(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
     status = read_status(svc, config.console.state_dir)
     if as_json:
-        json.dump(_jsonable(status), out, indent=2)
+        json.dump(config.redactor.deep(_jsonable(status)), out, indent=2)
         print(file=out)
         return EXIT_OK if status.connected else EXIT_FAILED
     print(f"{svc.label}: database {status.target}", file=out)
@@ -724,11 +746,7 @@ def _db_restore(
         skip_backup_reason=args.skip_backup or "",
     )
     plan = restore.make_plan()
-    print(plan.summary, file=out)
-    for warning in plan.warnings:
-        print(f"  warning: {warning}", file=out)
-    for i, step in enumerate(plan.steps, 1):
-        print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
+    _print_plan(plan, out)
     if not args.yes and not _confirm_on_terminal(svc, out):
         print("aborted: nothing was changed", file=err)
         return EXIT_FAILED
@@ -778,12 +796,12 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     for state in pending:
         print(
-            f"interrupted: incident {state.incident_id} ({state.service}, "
-            f"by {state.operator or '?'})",
+            f"interrupted: incident {printable(state.incident_id)} ({printable(state.service)}, "
+            f"by {printable(state.operator or '?')})",
             file=out,
         )
         for line in state.describe():
-            print(f"  {line}", file=out)
+            print(f"  {printable(line)}", file=out)
     if args.list:
         return EXIT_OK
     code = EXIT_OK
@@ -802,7 +820,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             try:
                 ready = flow.resume_execute(
                     on_event=lambda e: _print_event(out, e),
-                    on_note=lambda note: print(f"  {note}", file=out, flush=True),
+                    on_note=lambda note: print(f"  {printable(note)}", file=out, flush=True),
                 )
             except (LockHeld, JournalWriteError):
                 raise
@@ -857,8 +875,9 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     for number, e in enumerate(shown, first):
         ttr = _duration(e.time_to_recover_s) if e.time_to_recover_s is not None else "-"
         print(
-            f"  {e.date:<25} {e.service:<12} {e.environment:<11} {e.from_revision} -> "
-            f"{e.to_revision}  {e.outcome}  TTR {ttr}  #{number}",
+            f"  {printable(e.date):<25} {printable(e.service):<12} "
+            f"{printable(e.environment):<11} {printable(e.from_revision)} -> "
+            f"{printable(e.to_revision)}  {printable(e.outcome)}  TTR {ttr}  #{number}",
             file=out,
         )
     median = median_time_to_recover(entries)
@@ -940,7 +959,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"try: {PROG} --config {sandbox.config_path}", file=out)
             print(f"stop it with: {sys.executable} -m console.demo stop {root}", file=out)
             return EXIT_OK
-        config = load_config(sandbox.config_path)
+        config = _loaded(load_config(sandbox.config_path))
         return _run_tui(config, None)
     finally:
         if not args.no_tui:

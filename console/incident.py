@@ -68,7 +68,8 @@ class Incident:
     def __post_init__(self) -> None:
         if not self.id:
             self.id = new_incident_id(self.service.name, self.detected_at)
-        self._journal = Journal(journal_path(self.state_dir, self.id))
+        redact = None if self.redact is str else self.redact
+        self._journal = Journal(journal_path(self.state_dir, self.id), redact=redact)
         if self.resumed:
             self._write({"event": "resumed", "operator": self.operator})
             return
