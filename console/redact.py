@@ -55,21 +55,12 @@ class Redactor:
         )
 
     @classmethod
-    def from_env(cls, names: Iterable[str], environ: Mapping[str, str] | None = None) -> Redactor:
-        env = os.environ if environ is None else environ
-        return cls(s for n in names for s in env_secrets(env.get(n, "")))
-
-    @classmethod
     def for_config(cls, config: Any, environ: Mapping[str, str] | None = None) -> Redactor:
         """The redactor of everything secret ``config`` knows about (see ``config_secrets``).
 
         Use ``Config.redactor`` (built once, here) rather than calling this again.
         """
         return cls(config_secrets(config, environ))
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(self._secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

@@ -291,13 +291,18 @@ def run_cli(config: Path, env: dict[str, str], *args: str) -> str:
     return f"$ {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
 
 
-def open_an_incident(config: Config) -> None:
-    """Roll back and verify in this process, then stop before recording: an open incident
-    whose journal holds the plan, the steps and the (failed) verification."""
+def open_an_incident(config_path: Path) -> None:
+    """Roll back and verify, then stop before recording: an open incident whose journal
+    holds the plan, the steps and the (failed) verification.
+
+    Run in a process of its own (``python -m tests.test_secrets CONFIG``) that then
+    ends, as a console that died would.
+    """
     from console.flow import RollbackFlow
     from console.signals import make_error_rate_source
     from providers import load_provider
 
+    config = load_config(config_path)
     service = config.service("web")
     source = make_error_rate_source(service)
     source.start()
@@ -305,11 +310,22 @@ def open_an_incident(config: Config) -> None:
         flow = RollbackFlow(config, service, load_provider(service), source, reason="5xx")
         flow.incident.mark("db-backup", ItemState.SKIPPED, "no database here")
         flow.assess()
-        plan = flow.plan("v2")
-        flow.execute(plan)
+        flow.execute(flow.plan("v2"))
         flow.verify(window_s=1)
     finally:
         source.stop()
+
+
+def interrupted_rollback(config: Path, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "tests.test_secrets", str(config)],
+        check=True,
+        timeout=180,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
 
 
 async def tui_text(config: Config) -> str:
@@ -364,8 +380,7 @@ def test_no_secret_reaches_any_output_or_file(secrets: dict[str, str]) -> None:
                 run_cli(path, env, "status", "web", "--json"),
                 run_cli(path, env, "check-config"),
             ]
-            config = load_config(path)
-            open_an_incident(config)
+            interrupted_rollback(path, env)
             outputs += [
                 run_cli(path, env, "resume", "--list"),
                 run_cli(path, env, "resume", "web", "--yes", "--verify-window", "1"),
@@ -397,3 +412,7 @@ def test_no_secret_reaches_any_output_or_file(secrets: dict[str, str]) -> None:
         for place, secret in secrets.items():
             for form in forms(secret):
                 assert form not in text, f"{place} secret {form!r} leaked in {where}:\n{text}"
+
+
+if __name__ == "__main__":
+    open_an_incident(Path(sys.argv[1]))

@@ -129,21 +129,34 @@ def test_rollback_and_history_show_the_release_name_escaped(
     assert f"{SHOWN[:2]}" in listed.stdout and "-> v1" in listed.stdout
 
 
-def test_resume_list_shows_the_release_name_escaped(tmp_path: Path, health: FlipServer) -> None:
+def interrupt_a_rollback(config_path: Path) -> None:
+    """Switch to the previous release and stop there, as a console that died would
+    (run as ``python -m tests.test_textsafe CONFIG``): the incident stays open."""
     from console.flow import RollbackFlow
     from console.signals import make_error_rate_source
     from providers import load_provider
 
-    path = site(tmp_path, health.url)
-    config = load_config(path)
+    config = load_config(config_path)
     service = config.service("web")
     source = make_error_rate_source(service)
     source.start()
     try:
         flow = RollbackFlow(config, service, load_provider(service), source, reason="x")
-        flow.execute(flow.plan(None))  # the console stops here: the incident stays open
+        flow.execute(flow.plan(None))
     finally:
         source.stop()
+
+
+def test_resume_list_shows_the_release_name_escaped(tmp_path: Path, health: FlipServer) -> None:
+    path = site(tmp_path, health.url)
+    subprocess.run(
+        [sys.executable, "-m", "tests.test_textsafe", str(path)],
+        check=True,
+        timeout=120,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
     listed = cli(path, "resume", "--list")
     assert listed.returncode == 0, listed.stderr
     assert_escaped(listed.stdout)
@@ -197,3 +210,7 @@ def test_history_written_before_the_escaping_reads_as_it_did(tmp_path: Path) -> 
     )
     (entry,) = read_entries(path)
     assert entry.reason == "one\ntwo <!-- hidden"
+
+
+if __name__ == "__main__":
+    interrupt_a_rollback(Path(sys.argv[1]))
