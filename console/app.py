@@ -33,11 +33,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.config import Config, HealthCheck, ServiceConfig
 from console.model import HealthResult, Sample, Snapshot, utcnow
+from console.textsafe import printable, printable_lines
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
 
 if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
+    from textual.notifications import SeverityLevel
 
     from console.flow import RollbackFlow
     from console.resume import JournalState
@@ -542,6 +544,30 @@ class RollbackConsoleApp(App[int]):
         if event.state is WorkerState.ERROR:
             self.report_worker_failure(event.worker)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A notification, as plain text: redacted and with control characters escaped.
+
+        Messages quote names and errors from outside (a release, a provider's
+        error with a URL in it), so none is ever parsed as markup (``markup``
+        is accepted for Textual's signature and ignored).
+        """
+        redact = self.config.redactor
+        super().notify(
+            printable_lines(redact(message)),
+            title=printable(redact(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
     def report_worker_failure(self, worker: Worker[Any]) -> None:
         """One error line for a failed worker (also used by the screens' workers)."""
         what = worker.description or worker.name or "background task"
@@ -556,8 +582,10 @@ class RollbackConsoleApp(App[int]):
     def _fatal_error(self) -> None:
         """An unhandled exception: write the traceback to a crash file, show one line."""
         error = self._crash
-        crash = _write_crash_file(self.config.console.state_dir, error)
+        redact = self.config.redactor
+        crash = _write_crash_file(self.config.console.state_dir, error, redact)
         summary = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        summary = printable(redact(summary))
         self._exit_renderables.append(
             f"rollback-console stopped on an unexpected error: {summary}\ndetails: {crash}"
         )
@@ -592,11 +620,14 @@ class RollbackConsoleApp(App[int]):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _write_crash_file(state_dir: Path, error: BaseException | None) -> str:
-    """``error``'s traceback in a crash report (``console.crash``); where it is, or why not."""
+def _write_crash_file(
+    state_dir: Path, error: BaseException | None, redact: Callable[[str], str] = str
+) -> str:
+    """``error``'s traceback in a crash report (``console.crash``, redacted); where it is,
+    or why not."""
     from console.crash import crash_text, write_crash_report
 
-    path, reason = write_crash_report(state_dir, crash_text(error))
+    path, reason = write_crash_report(state_dir, redact(crash_text(error)))
     return str(path) if path else f"no crash report could be written ({reason})"
 
 

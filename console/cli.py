@@ -26,6 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
+from console import redact
 from console.config import (
     MAX_DURATION_S,
     Config,
@@ -45,6 +46,7 @@ from console.model import (
     Snapshot,
 )
 from console.signals.base import SignalError
+from console.textsafe import TerminalStream, printable
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
@@ -335,6 +337,8 @@ class _ReaderMayLeave(io.TextIOBase):
 
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
+    # Everything printed is redacted and terminal-safe, whichever line prints it.
+    out, err = TerminalStream.wrap(out), TerminalStream.wrap(err)
     args = argparse.Namespace()
     try:
         parser = build_parser()
@@ -403,10 +407,7 @@ def _refuse_undecodable(parser: argparse.ArgumentParser, args: argparse.Namespac
 def _one_line(exc: BaseException) -> str:
     """The error's message on one line: an argument or a value quoted in it may hold a
     line break or a control character, shown as an escape instead."""
-    text = str(exc)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return printable(str(exc))
 
 
 def _write_crash_file(exc: BaseException, state_dir: Path | None) -> str:
@@ -414,7 +415,7 @@ def _write_crash_file(exc: BaseException, state_dir: Path | None) -> str:
     what the error line says about it."""
     from console.crash import crash_text, write_crash_report
 
-    path, reason = write_crash_report(state_dir, crash_text(exc))
+    path, reason = write_crash_report(state_dir, redact.active()(crash_text(exc)))
     return f"details in {path}" if path else f"no crash report could be written: {reason}"
 
 
@@ -423,8 +424,14 @@ def _load(args: argparse.Namespace) -> Config:
     if path is not None and not path.strip():
         # An empty --config is a mistake (an unset shell variable), not "use the default".
         raise UsageError("--config must not be empty (leave it out to use the default)")
-    config = load_config(resolve_config_path(path))
+    config = _loaded(load_config(resolve_config_path(path)))
     args.crash_dir = config.console.state_dir  # where a crash report of this run goes
+    return config
+
+
+def _loaded(config: Config) -> Config:
+    """``config``, its redactor now the one every line this process prints goes through."""
+    redact.install(config.redactor)
     return config
 
 
@@ -557,25 +564,30 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 {"incident": state.incident_id, **_jsonable(state.live)} for state in running
             ],
         }
-        _print_json(data, out)
+        _print_json(config.redactor.deep(_jsonable(data)), out)
         return EXIT_OK
+    # Names and messages come from the platform: one line each, control characters escaped.
+    shown = printable
     current = snap.current
     print(f"{svc.label} on {svc.provider}", file=out)
-    print(f"  current:  {current.version if current else '(unknown)'}", file=out)
+    print(f"  current:  {shown(current.version) if current else '(unknown)'}", file=out)
     prev = snap.previous()
-    print(f"  previous: {prev.version if prev else '(none)'}", file=out)
+    print(f"  previous: {shown(prev.version) if prev else '(none)'}", file=out)
     _print_revisions(snap, out)
     print(f"  units ({len(snap.units)}):", file=out)
     for unit in snap.units:
         ready = "ready" if unit.ready else "NOT READY"
-        print(f"    {unit.name:<20} {unit.state:<10} {ready:<9} {unit.revision}", file=out)
+        print(
+            f"    {shown(unit.name):<20} {shown(unit.state):<10} {ready:<9} {shown(unit.revision)}",
+            file=out,
+        )
     print("  health:", file=out)
     for h in health:
-        result = f"{h.status_code}" if h.status_code is not None else h.error
+        result = f"{h.status_code}" if h.status_code is not None else shown(h.error)
         latency = f" {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""
-        print(f"    {'ok  ' if h.ok else 'FAIL'} {h.url} {result}{latency}", file=out)
+        print(f"    {'ok  ' if h.ok else 'FAIL'} {shown(h.url)} {result}{latency}", file=out)
     for note in snap.notes:
-        print(f"  note: {note}", file=out)
+        print(f"  note: {shown(note)}", file=out)
     for state in running:
         assert state.live is not None
         print(
@@ -598,7 +610,7 @@ def _print_revisions(snap: Snapshot, out: TextIO) -> None:
     for rev in snap.revisions:
         mark = "*" if current and rev.id == current.id else " "
         created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
-        print(f"   {mark} {rev.id:<24} {rev.version:<16} {created}", file=out)
+        print(f"   {mark} {printable(rev.id):<24} {printable(rev.version):<16} {created}", file=out)
 
 
 def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
@@ -615,6 +627,15 @@ def _confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
     return answer.strip() == svc.name
 
 
+def _print_plan(plan: Plan, out: TextIO) -> None:
+    """The plan as the operator confirms it: summary, warnings, numbered steps and commands."""
+    print(printable(plan.summary), file=out)
+    for warning in plan.warnings:
+        print(f"  warning: {printable(warning)}", file=out)
+    for i, step in enumerate(plan.steps, 1):
+        print(f"  {i}. {printable(step.title)}\n       $ {printable(step.command)}", file=out)
+
+
 def _print_event(out: TextIO, event: ProgressEvent) -> None:
     stamp = event.at.astimezone().strftime("%H:%M:%S")
     prefix = {
@@ -624,7 +645,7 @@ def _print_event(out: TextIO, event: ProgressEvent) -> None:
         ProgressStatus.FAILED: "!!",
         ProgressStatus.SKIPPED: "--",
     }[event.status]
-    print(f"{stamp} {prefix} {event.message}", file=out, flush=True)
+    print(f"{stamp} {prefix} {printable(event.message)}", file=out, flush=True)
 
 
 def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -651,7 +672,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _apply_database_options(flow, args)
         snap = flow.refresh()
         current = snap.current.version if snap.current else "(unknown)"
-        print(f"{svc.label}: current {current}", file=out, flush=True)
+        print(f"{svc.label}: current {printable(current)}", file=out, flush=True)
         source.wait_for_data(min(5.0, svc.error_rate.window_s))
         assessment = flow.assess()
         print(
@@ -660,7 +681,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             flush=True,
         )
         for reason in assessment.reasons:
-            print(f"  - {reason}", file=out)
+            print(f"  - {printable(reason)}", file=out)
         if action:
             plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
         else:
@@ -707,10 +728,14 @@ def _verify_and_record(
 ) -> int:
     """After execution (fresh or resumed): verify unless already verified, record, exit code."""
     svc = flow.service
-    print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
+    print(
+        f"{'ready' if ready.ready else 'NOT READY'}: {printable(ready.message)}",
+        file=out,
+        flush=True,
+    )
     units = flow.incident.marks.get("units")
     if units is not None:  # what ticked (or failed) "All processes / pods / tasks running"
-        print(f"units: {units.note}", file=out, flush=True)
+        print(f"units: {printable(units.note)}", file=out, flush=True)
     verified = flow.incident.verification
     if ready.ready and not (verified and verified.passed):
         flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))
@@ -718,7 +743,8 @@ def _verify_and_record(
         print(f"verifying for {window:g} s ...", file=out, flush=True)
         verification = flow.verify(window_s=window)
         print(
-            f"{'verified' if verification.passed else 'NOT VERIFIED'}: {verification.message}",
+            f"{'verified' if verification.passed else 'NOT VERIFIED'}: "
+            f"{printable(verification.message)}",
             file=out,
         )
     print(f"outcome: {flow.outcome_text()}", file=out)
@@ -917,7 +943,7 @@ def _db_status(config: Config, svc: ServiceConfig, as_json: bool, out: TextIO) -
     DatabaseProvider(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
     status = read_status(svc, config.console.state_dir)
     if as_json:
-        _print_json(status, out)
+        _print_json(config.redactor.deep(_jsonable(status)), out)
         return EXIT_OK if status.connected else EXIT_FAILED
     print(f"{svc.label}: database {status.target}", file=out)
     if not status.connected:
@@ -971,11 +997,7 @@ def _db_restore(
         skip_backup_reason=args.skip_backup or "",
     )
     plan = restore.make_plan()
-    print(plan.summary, file=out)
-    for warning in plan.warnings:
-        print(f"  warning: {warning}", file=out)
-    for i, step in enumerate(plan.steps, 1):
-        print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
+    _print_plan(plan, out)
     if not args.yes and not _confirm_on_terminal(svc, out):
         print("aborted: nothing was changed", file=err)
         return EXIT_FAILED
@@ -1057,12 +1079,12 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     for state in pending:
         print(
-            f"interrupted: incident {state.incident_id} ({state.service}, "
-            f"by {state.operator or '?'})",
+            f"interrupted: incident {printable(state.incident_id)} ({printable(state.service)}, "
+            f"by {printable(state.operator or '?')})",
             file=out,
         )
         for line in state.describe():
-            print(f"  {line}", file=out)
+            print(f"  {printable(line)}", file=out)
     if args.list:
         return EXIT_OK
     code = EXIT_LOCKED if running else EXIT_OK
@@ -1100,7 +1122,7 @@ def _resume_one(
             try:
                 ready = flow.resume_execute(
                     on_event=lambda e: _print_event(out, e),
-                    on_note=lambda note: print(f"  {note}", file=out, flush=True),
+                    on_note=lambda note: print(f"  {printable(note)}", file=out, flush=True),
                 )
             except SwitchUndone as undone:
                 if not _roll_back_again(flow, undone, args, out, err):
@@ -1149,15 +1171,6 @@ def _roll_back_again(
         return False
 
 
-def _print_plan(plan: Plan, out: TextIO) -> None:
-    """The plan as the confirmation shows it: summary, warnings, steps with their commands."""
-    print(plan.summary, file=out)
-    for warning in plan.warnings:
-        print(f"  warning: {warning}", file=out)
-    for i, step in enumerate(plan.steps, 1):
-        print(f"  {i}. {step.title}\n       $ {step.command}", file=out)
-
-
 def _print_journal_warnings(states: Sequence[JournalState], err: TextIO) -> None:
     """One line per journal line that was skipped because it could not be read."""
     for state in states:
@@ -1199,8 +1212,9 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     for number, e in enumerate(shown, first):
         ttr = _duration(e.time_to_recover_s) if e.time_to_recover_s is not None else "-"
         print(
-            f"  {e.date:<25} {e.service:<12} {e.environment:<11} {e.from_revision} -> "
-            f"{e.to_revision}  {e.result or e.outcome}  TTR {ttr}  #{number}",
+            f"  {printable(e.date):<25} {printable(e.service):<12} "
+            f"{printable(e.environment):<11} {printable(e.from_revision)} -> "
+            f"{printable(e.to_revision)}  {printable(e.result or e.outcome)}  TTR {ttr}  #{number}",
             file=out,
         )
     median = median_time_to_recover(entries)
@@ -1285,7 +1299,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"try: {PROG} --config {sandbox.config_path}", file=out)
             print(f"stop it with: {sys.executable} -m console.demo stop {root}", file=out)
             return EXIT_OK
-        config = load_config(sandbox.config_path)
+        config = _loaded(load_config(sandbox.config_path))
         return _run_tui(config, None)
     finally:
         if not args.no_tui:

@@ -11,6 +11,7 @@ needed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import getpass
 import ipaddress
 import math
@@ -27,6 +28,8 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from console.model import ChecklistItem
+from console.redact import Redactor, display_url
+from console.textsafe import printable
 
 APP_NAME = "rollback-console"
 ENV_CONFIG = "ROLLBACK_CONSOLE_CONFIG"
@@ -68,20 +71,9 @@ class ConfigError(Exception):
         self.line = line
         where = f"{self.file}:{line}" if line else self.file
         label = f" {key}:" if key else ""
-        super().__init__(_printable(f"{where}:{label} {message}"))
-
-
-def _printable(text: str) -> str:
-    """``text`` on one line: line breaks and other unprintable characters as escapes.
-
-    Keys and values in messages come from the file itself, and a TOML key may
-    hold a newline or a control character.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
+        # Keys and values in messages come from the file itself, and a TOML key may
+        # hold a newline or a control character.
+        super().__init__(printable(f"{where}:{label} {message}"))
 
 
 # --------------------------------------------------------------------------- typed config
@@ -121,8 +113,13 @@ class HealthCheck:
     timeout_s: float = 3.0
 
     @property
+    def display_url(self) -> str:
+        """The URL as screens, logs and results show it: credentials masked."""
+        return display_url(self.url)
+
+    @property
     def label(self) -> str:
-        return self.name or self.url
+        return self.name or self.display_url
 
 
 @dataclass(frozen=True)
@@ -315,6 +312,15 @@ class Config:
     path: Path
     console: ConsoleConfig
     services: tuple[ServiceConfig, ...]
+
+    @functools.cached_property
+    def redactor(self) -> Redactor:
+        """The one redactor of this config (``console.redact``), built on first use.
+
+        It masks the credentials of every URL in the config and the value of
+        every ``*_env`` variable it names, as the environment holds them now.
+        """
+        return Redactor.for_config(self)
 
     def service(self, name: str) -> ServiceConfig:
         """The service called ``name``; a ``ConfigError`` (exit 2) names the known ones."""

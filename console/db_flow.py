@@ -68,22 +68,6 @@ class StepRunner(Protocol):
     def execute(self, plan: Plan) -> Iterator[ProgressEvent]: ...
 
 
-def database_redactor(
-    service: ServiceConfig, base: Callable[[str], str] | None = None
-) -> Callable[[str], str]:
-    """``base`` plus the service's DSN and its password, read from the environment now."""
-    if service.database is None:
-        return base or Redactor()
-    secrets = Redactor(DatabaseProvider(service).secrets())
-    if base is None:
-        return secrets
-
-    def redact(text: str) -> str:
-        return base(secrets(text))
-
-    return redact
-
-
 def backup_dir_for(service: ServiceConfig, state_dir: Path) -> Path:
     """Where backups go: ``backup_dir`` from the config, else STATE_DIR/backups."""
     db = service.database
@@ -608,7 +592,7 @@ class DatabaseRestore:
         if self.service.database is None:
             raise InvalidTarget(f"{self.service.label} has no [services.database] table")
         self.operator = self.operator or self.config.console.operator
-        self.redact = database_redactor(self.service)
+        self.redact = self.config.redactor
         restore_service = dataclasses.replace(self.service, checklist=RESTORE_CHECKLIST)
         self.incident = Incident(
             service=restore_service,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from console.config import Config, ServiceConfig
-from console.db_flow import DatabaseSide, database_redactor
+from console.db_flow import DatabaseSide
 from console.history import HistoryWriteError, append_entry
 from console.incident import Incident
 from console.lock import ServiceLock
@@ -49,7 +49,6 @@ from console.model import (
 )
 from console.notify import WebhookNotifier, already_sent, render_message
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
-from console.redact import Redactor
 from console.resume import JournalState, plan_for_journal, read_state
 from console.severity import assess
 from console.signals.base import ErrorRateSource, SignalError
@@ -126,7 +125,6 @@ class RollbackFlow:
     source: ErrorRateSource
     reason: str = ""
     operator: str = ""
-    redact: Callable[[str], str] = field(default_factory=Redactor)
     #: When the trouble was first seen (the dashboard's first unhealthy poll), so the
     #: decision deadline keeps counting from there instead of restarting at "r".
     detected_at: datetime | None = None
@@ -137,6 +135,9 @@ class RollbackFlow:
     #: The schema change the operator chose (``--db-*`` options, the target screen); used
     #: only when the service has a database section.  Default: none.
     schema_target: SchemaTarget = field(default_factory=SchemaTarget)
+    #: Masks secrets in every text this flow shows or writes: ``config.redactor`` (every
+    #: URL credential and ``*_env`` value of the config, the DSN and the webhook included).
+    redact: Callable[[str], str] = field(init=False)
     incident: Incident = field(init=False)
     #: The database half of the rollback (``console.db_flow``); None without a database.
     database: DatabaseSide | None = field(init=False, default=None)
@@ -168,8 +169,7 @@ class RollbackFlow:
 
     def __post_init__(self) -> None:
         self.operator = self.operator or self.config.console.operator
-        # The DSN and its password are secrets of every text this flow shows or writes.
-        self.redact = database_redactor(self.service, self.redact)
+        self.redact = self.config.redactor
         if self.resume_state is not None:
             self.resume_state = self._claim(self.resume_state)
             self._reopen(self.resume_state)
@@ -295,9 +295,9 @@ class RollbackFlow:
             raise ValueError("nothing to resume")
 
         def note(message: str) -> None:
-            self.incident.log("resume", message)
+            shown = self.incident.log("resume", message).message  # redacted
             if on_note:
-                on_note(message)
+                on_note(shown)
 
         self.take_locks()
         old = state.plan
@@ -689,7 +689,8 @@ class RollbackFlow:
                 else self.provider.execute(plan)
             )
             for raw in steps:
-                event = to_full(raw)
+                # What a step prints may quote a secret: redacted before anyone sees it.
+                event = to_full(dataclasses.replace(raw, message=self.redact(raw.message)))
                 self._log_event(full, event)
                 if on_event:
                     on_event(event)

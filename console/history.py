@@ -44,6 +44,7 @@ from console.model import (
     outcome_from_text,
     outcome_text,
 )
+from console.textsafe import one_line
 from providers.base import ProviderError
 
 TITLE = "# Rollback history\n\n"
@@ -67,7 +68,7 @@ class HistoryWriteError(ProviderError):
     def __init__(self, path: Path, reason: str):
         self.path = path
         self.reason = reason
-        super().__init__(_one_line(f"cannot append to history file {path}: {reason}"))
+        super().__init__(one_line(f"cannot append to history file {path}: {reason}"))
 
     def __reduce__(self) -> tuple[type[HistoryWriteError], tuple[Path, str]]:
         return (type(self), (self.path, self.reason))
@@ -300,19 +301,29 @@ def _clean(value: str) -> str:
     """Line breaks become ``<br>``, tabs spaces, other control characters go.
 
     A lone surrogate (an argv byte that was not UTF-8) becomes U+FFFD, so the
-    file stays valid UTF-8.
+    file stays valid UTF-8.  So that a cell reads back as it was written
+    (``_unescape_cell``), what the operator typed that looks like the encoding
+    is escaped first: a ``<`` opening ``<br`` (a literal ``<br>`` is not a line
+    break) or ``<!--`` (an HTML comment would hide the rest of the line when
+    rendered) becomes ``&lt;``, and an ``&`` opening ``lt;`` or ``amp;``
+    becomes ``&amp;``.  Both render in markdown as the characters typed.
     """
     parts = []
     for line in value.splitlines():
         line = line.replace("\t", " ")
-        parts.append("".join(_SHOWN.get(unicodedata.category(c), c) for c in line))
-    text = "<br>".join(parts).strip()
-    # An HTML comment opener could hide the rest of the line when rendered.
-    return text.replace("<!--", "&lt;!--")
+        line = "".join(_SHOWN.get(unicodedata.category(c), c) for c in line)
+        parts.append(_ENCODED_LOOKALIKE.sub(lambda m: _ESCAPES[m[0][0]], line))
+    return "<br>".join(parts).strip()
 
 
 #: Unicode category -> what a character of it becomes in the file (others stay as they are).
 _SHOWN = {"Cc": "", "Cs": "\ufffd"}
+#: Typed text that would read back as an encoded character; its first character is escaped.
+_ENCODED_LOOKALIKE = re.compile(r"(?i)<(?=br|!--)|&(?=lt;|amp;)")
+_ESCAPES = {"<": "&lt;", "&": "&amp;"}
+#: What ``_clean`` encodes, decoded in one pass (so ``&amp;lt;`` reads back as ``&lt;``).
+_ENCODED = re.compile(r"<br>|&lt;|&amp;")
+_DECODED = {"<br>": "\n", "&lt;": "<", "&amp;": "&"}
 
 
 def _cell(value: str) -> str:
@@ -320,7 +331,13 @@ def _cell(value: str) -> str:
 
 
 def _unescape_cell(value: str) -> str:
-    value = value.strip().replace("\\|", "|").replace("<br>", "\n").replace("&lt;!--", "<!--")
+    """A cell's text as it was before ``_cell``: line breaks, ``|``, ``<`` and ``&`` back.
+
+    Files written before ``<`` and ``&`` were escaped read the same: their
+    ``<br>`` was a line break and their ``&lt;!--`` an escaped ``<!--``.
+    """
+    value = value.strip().replace("\\|", "|")
+    value = _ENCODED.sub(lambda m: _DECODED[m[0]], value)
     return "" if value == "—" else value
 
 
@@ -328,10 +345,6 @@ def _marker_id(incident_id: str) -> str:
     """The id as it appears in the marker: no spaces and no ``--`` (it is inside a comment)."""
     cleaned = re.sub(r"-{2,}", "-", _NOT_ID.sub("-", incident_id)).strip("-")
     return cleaned or "unknown"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # --------------------------------------------------------------------------- appending

@@ -18,7 +18,7 @@ from typing import Any
 
 from console.checklist import checklist_for
 from console.config import ServiceConfig
-from console.journal import Journal, encode_event, journal_path, new_incident_id
+from console.journal import Journal, journal_path, new_incident_id
 from console.model import (
     Assessment,
     ChecklistItem,
@@ -77,7 +77,8 @@ class Incident:
     def __post_init__(self) -> None:
         if not self.id:
             self.id = new_incident_id(self.service.name, self.detected_at)
-        self._journal = Journal(journal_path(self.state_dir, self.id))
+        redact = None if self.redact is str else self.redact
+        self._journal = Journal(journal_path(self.state_dir, self.id), redact=redact)
         if self.resumed:
             self._pending = None  # its journal is there already
             self._write({"event": "resumed", "operator": self.operator})
@@ -123,7 +124,7 @@ class Incident:
         """
         if self._journal is None:
             return
-        line = encode_event({"at": self.clock(), "incident": self.id, **event})
+        line = self._journal.encode({"at": self.clock(), "incident": self.id, **event})
         if self._pending is None:
             self._journal.write_lines([line])
         elif event.get("event") in JOURNAL_STARTS:

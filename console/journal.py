@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path, PurePath
 from typing import Any
@@ -78,6 +78,17 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     ).encode("utf-8", errors="backslashreplace")
 
 
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """A decoded event with every string value (not the keys: ours) passed through ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
+
+
 def _default(obj: object) -> Any:
     if isinstance(obj, datetime | date | time):
         return obj.isoformat()
@@ -95,10 +106,16 @@ def _default(obj: object) -> Any:
 
 
 class Journal:
-    """Appends events to one incident's journal file; safe across threads and processes."""
+    """Appends events to one incident's journal file; safe across threads and processes.
 
-    def __init__(self, path: Path):
+    ``redact``, when given, is applied to every string of every event as it is
+    written (the journal is an output channel like any other: a verification
+    quoting a health URL must not put its password on disk).
+    """
+
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None):
         self.path = path
+        self.redact = redact
         self._lock = threading.Lock()
 
     def append(self, event: Mapping[str, Any]) -> None:
@@ -106,10 +123,17 @@ class Journal:
 
         On failure nothing of the line is left behind (the file is cut back).
         """
-        self.write_lines([encode_event(event)])
+        self.write_lines([self.encode(event)])
+
+    def encode(self, event: Mapping[str, Any]) -> bytes:
+        """``event`` as this journal writes it: one line, every string redacted."""
+        line = encode_event(event)
+        if self.redact is not None:
+            line = encode_event(_redacted(json.loads(line), self.redact))
+        return line
 
     def write_lines(self, lines: Sequence[bytes]) -> None:
-        """Append already encoded events (``encode_event``) in one write and one fsync.
+        """Append already encoded events (``encode``) in one write and one fsync.
 
         All of them or, on failure, none: the file is cut back to where it was.
         The file is the console's own: a symbolic link at its path is refused,

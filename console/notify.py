@@ -35,7 +35,8 @@ from console import templates
 from console.config import ConsoleConfig
 from console.history import format_duration
 from console.model import HistoryRecord, Revision, Sample, TimelineEvent, outcome_text
-from console.redact import Redactor
+from console.redact import Redactor, env_secrets
+from console.textsafe import one_line
 
 if TYPE_CHECKING:
     from console.flow import RollbackFlow
@@ -87,11 +88,6 @@ def duration_text(seconds: float, language: str) -> str:
     minutes, secs = divmod(max(0, round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}時間{minutes:02d}分{secs:02d}秒" if hours else f"{minutes}分{secs:02d}秒"
-
-
-def one_line(text: str) -> str:
-    """Line breaks and runs of spaces become one space: a value stays on its template line."""
-    return " ".join(text.split())
 
 
 def message_values(
@@ -307,13 +303,12 @@ class WebhookNotifier:
         return self.environ.get(self.env_name, "").strip() if self.env_name else ""
 
     def redact(self, text: str) -> str:
-        """``text`` without the webhook URL (or its path, which holds the token)."""
-        url = self._url()
-        secrets = [url]
-        if url:
-            parts = urlsplit(url)
-            secrets += [parts.path, parts.query, parts.path.lstrip("/")]
-        return Redactor(s for s in secrets if len(s) >= 8)(text)
+        """``text`` without the webhook URL (or its path, which holds the token).
+
+        The same rule ``Config.redactor`` applies to every ``*_env`` value
+        (``console.redact.env_secrets``); this one reads the variable now.
+        """
+        return Redactor(env_secrets(self._url()))(text)
 
     # ----------------------------------------------------------------- sending
 

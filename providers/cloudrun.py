@@ -92,6 +92,7 @@ from console.model import (
     Unit,
     utcnow,
 )
+from console.textsafe import one_line
 from providers import cloudrun_traffic as tr
 from providers.base import (
     Conflict,
@@ -162,8 +163,7 @@ class GateFailed(ProviderError):
 
 
 def _one_line(text: object, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(str(text), limit)
 
 
 @dataclass

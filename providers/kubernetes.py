@@ -96,6 +96,7 @@ from console.model import (
     Unit,
     utcnow,
 )
+from console.textsafe import one_line
 from providers import k8s_rollout as ro
 from providers.base import (
     Conflict,
@@ -132,8 +133,7 @@ JSON = dict[str, Any]
 
 
 def _one_line(text: str, limit: int = 400) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(str(text), limit)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
 from console.model import Action, Plan
+from console.textsafe import printable
 from providers.base import ProviderError, SupportsActions
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
@@ -57,7 +58,12 @@ class ActionsScreen(FlowScreen):
     def compose_body(self) -> ComposeResult:
         yield OptionList(
             *(
-                Option(Content.from_markup("[b]$t[/b]  $d", t=a.title, d=a.description), id=a.id)
+                Option(
+                    Content.from_markup(
+                        "[b]$t[/b]  $d", t=printable(a.title), d=printable(a.description)
+                    ),
+                    id=a.id,
+                )
                 for a in self.actions
             ),
             id="actions-list",
@@ -88,7 +94,8 @@ class ActionsScreen(FlowScreen):
         argument.display = bool(self.chosen.argument and not self.chosen.choices)
         if choices.display:
             choices.clear_options()
-            choices.add_options([Option(c, id=c) for c in self.chosen.choices])
+            # Content, not a str: an OptionList parses a str prompt as markup.
+            choices.add_options([Option(Content(printable(c)), id=c) for c in self.chosen.choices])
             choices.focus()
             self.hint(f"choose the {self.chosen.argument}, then [b]Enter[/b]")
         elif argument.display:

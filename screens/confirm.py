@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.widgets import Button, Footer, Input, Static
 
 from console.model import Plan
+from console.textsafe import printable
 from screens.flow_common import FlowModal, StepIndicator
 
 
@@ -50,7 +51,7 @@ class ConfirmScreen(FlowModal[bool]):
                 ),
                 id="confirm-service",
             )
-            yield Static(Content(plan.summary), id="confirm-summary")
+            yield Static(Content(printable(plan.summary)), id="confirm-summary")
             with VerticalScroll(id="confirm-steps-box", can_focus=False):
                 yield Static(self._steps(), id="confirm-plan")
             yield Static(
@@ -82,10 +83,12 @@ class ConfirmScreen(FlowModal[bool]):
             # Database warnings that name lost data or a schema mismatch stand out (red).
             loud = warning.startswith(("DATA LOSS", "SCHEMA MISMATCH"))
             style = "$text-error" if loud else "$text-warning"
-            lines.append(Content.from_markup(f"[b {style}]warning:[/] $w", w=warning))
+            lines.append(Content.from_markup(f"[b {style}]warning:[/] $w", w=printable(warning)))
         for number, step in enumerate(self.plan.steps, 1):
-            lines.append(Content(f"{number}. {step.title}"))
-            lines.append(Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=step.command))
+            lines.append(Content(f"{number}. {printable(step.title)}"))
+            lines.append(
+                Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=printable(step.command))
+            )
         return Content("\n").join(lines)
 
     def on_mount(self) -> None:

@@ -345,7 +345,8 @@ class DashboardScreen(Screen[None]):
                 sample, history = await in_daemon_thread(runtime.read_error_rate, name)
                 message = ErrorRateRead(runtime.name, sample, history, self.clock())
         except Exception as exc:
-            self.post_message(SourceFailed(runtime.name, name, one_line(exc), self.clock()))
+            error = self.console_app.config.redactor(one_line(exc))
+            self.post_message(SourceFailed(runtime.name, name, error, self.clock()))
             return False
         self.post_message(message)
         return True

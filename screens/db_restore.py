@@ -36,6 +36,7 @@ from console.db_flow import (
     verify_backup,
 )
 from console.model import BackupInfo, Outcome, ProgressEvent, ProgressStatus, format_bytes
+from console.textsafe import printable
 from providers.base import LockHeld, ProviderError
 
 _PREFIX = {
@@ -143,9 +144,9 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
                 else ""
             )
             name = Path(backup.path).name
-            options.add_option(
-                Option(f"{name}  {format_bytes(backup.size_bytes)}  {when}", id=backup.path)
-            )
+            # Content, not a str: an OptionList parses a str prompt as markup.
+            prompt = f"{printable(name)}  {format_bytes(backup.size_bytes)}  {when}"
+            options.add_option(Option(Content(prompt), id=backup.path))
 
     @on(OptionList.OptionHighlighted, "#restore-files")
     @on(OptionList.OptionSelected, "#restore-files")
@@ -183,7 +184,8 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
         self._update_button()
 
     def _say(self, markup: str, **values: str) -> None:
-        self.query_one("#restore-plan", Static).update(Content.from_markup(markup, **values))
+        shown = {name: printable(value) for name, value in values.items()}
+        self.query_one("#restore-plan", Static).update(Content.from_markup(markup, **shown))
 
     @on(Input.Changed)
     def _typed(self) -> None:
@@ -241,7 +243,7 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
         event = message.event
         stamp = event.at.astimezone().strftime("%H:%M:%S")
         self.query_one("#restore-log", Log).write_line(
-            f"{stamp} {_PREFIX[event.status]} {event.message}"
+            f"{stamp} {_PREFIX[event.status]} {printable(event.message)}"
         )
 
     def _finished(self, result: object, error: BaseException | None) -> None:
@@ -255,14 +257,15 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
                     f"[b {'$text-success' if ok else '$text-error'}]"
                     "Outcome: $o[/] ($m) · history entry in $h · Esc closes",
                     o=result.outcome.value,
-                    m=result.message,
+                    m=printable(result.message),
                     h=str(result.history_file),
                 )
             )
         else:
             out.update(
                 Content.from_markup(
-                    "[b $text-error]Restore not done: $e[/] · Esc closes", e=_line(error)
+                    "[b $text-error]Restore not done: $e[/] · Esc closes",
+                    e=printable(_line(error)),
                 )
             )
         self.query_one("#restore-cancel", Button).label = "Close"

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from console.model import Snapshot
+from console.textsafe import printable
 
 
 class EventsScreen(ModalScreen[None]):
@@ -42,8 +43,8 @@ class EventsScreen(ModalScreen[None]):
             if snap is None:
                 yield Static("No snapshot yet: the platform has not answered.", id="events-facts")
             else:
-                facts = [f"{label}: {value}" for label, value in snap.facts]
-                facts += [f"note: {note}" for note in snap.notes]
+                facts = [f"{label}: {printable(str(value))}" for label, value in snap.facts]
+                facts += [f"note: {printable(note)}" for note in snap.notes]
                 yield Static(
                     Text("\n".join(facts) or "The platform reported no further facts."),
                     id="events-facts",
@@ -57,12 +58,13 @@ class EventsScreen(ModalScreen[None]):
                         age = _age(seconds)
                     count = f" (x{event.count})" if event.count > 1 else ""
                     style = "bold yellow" if event.kind.lower() == "warning" else ""
+                    shown = printable  # platform text: control characters escaped
                     table.add_row(
                         Text(age),
-                        Text(event.kind, style=style),
-                        Text(event.reason),
-                        Text(event.object),
-                        Text(event.message + count),
+                        Text(shown(event.kind), style=style),
+                        Text(shown(event.reason)),
+                        Text(shown(event.object)),
+                        Text(shown(event.message) + count),
                     )
                 if not snap.events:
                     table.display = False

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow, SwitchUndone
 from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult, outcome_text
+from console.textsafe import printable
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 from screens.confirm import ConfirmScreen
 from screens.flow_common import AskYesNo, FlowScreen
@@ -86,7 +87,9 @@ class ExecuteScreen(FlowScreen):
         self.result: ReadyResult | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(Content.from_markup("[b]$s[/b]", s=self.plan.summary), id="execute-summary")
+        yield Static(
+            Content.from_markup("[b]$s[/b]", s=printable(self.plan.summary)), id="execute-summary"
+        )
         yield ProgressBar(total=len(self.plan.steps) + 1, show_eta=False, id="execute-progress")
         yield Static(self._steps(), id="execute-steps")
         yield Log(id="execute-log", max_lines=2000)
@@ -120,7 +123,7 @@ class ExecuteScreen(FlowScreen):
             raise
 
     def _note(self, note: str) -> None:
-        self.query_one("#execute-log", Log).write_line(f"resume: {note}")
+        self.query_one("#execute-log", Log).write_line(f"resume: {printable(note)}")
 
     def _post_event(self, event: ProgressEvent) -> None:
         self.post_message(self.Progress(event))
@@ -130,7 +133,7 @@ class ExecuteScreen(FlowScreen):
         event = message.event
         stamp = event.at.astimezone().strftime("%H:%M:%S")
         log = self.query_one("#execute-log", Log)
-        log.write_line(f"{stamp} {_LOG_PREFIX[event.status]} {event.message}")
+        log.write_line(f"{stamp} {_LOG_PREFIX[event.status]} {printable(event.message)}")
         if event.status is ProgressStatus.OUTPUT or not 0 <= event.step < len(self.step_states):
             return
         state = {
@@ -166,7 +169,7 @@ class ExecuteScreen(FlowScreen):
             bar.update(progress=bar.total or 0.0)
             result.update(
                 Content.from_markup(
-                    "[b $text-success]Platform reports ready:[/] $m", m=ready.message
+                    "[b $text-success]Platform reports ready:[/] $m", m=printable(ready.message)
                 )
             )
             self.hint("verification starts by itself · [b]Enter[/b] to start it now")
@@ -176,7 +179,8 @@ class ExecuteScreen(FlowScreen):
             self.ready_state = "failed"
             result.update(
                 Content.from_markup(
-                    "[b $text-error]Platform did not report ready:[/] $m", m=ready.message
+                    "[b $text-error]Platform did not report ready:[/] $m",
+                    m=printable(ready.message),
                 )
             )
             self.error(f"Outcome: {outcome_text(Outcome.NOT_VERIFIED, self.plan.action)}")
@@ -245,7 +249,7 @@ class ExecuteScreen(FlowScreen):
 
     def _line(self, state: str, text: str) -> Content:
         marker, style = _MARKERS[state]
-        return Content.from_markup(f"[{style}]$m[/] $t", m=marker, t=text)
+        return Content.from_markup(f"[{style}]$m[/] $t", m=marker, t=printable(text))
 
     def _steps(self) -> Content:
         lines = [

@@ -27,6 +27,7 @@ from textual.widgets import Button, Footer, Input, Static
 
 from console.flow import RollbackFlow
 from console.model import ChecklistItem, ChecklistMark, ItemState
+from console.textsafe import printable, printable_lines
 
 #: The wizard's steps, in order; ``FlowScreen.STEP`` indexes this from 1.
 STEPS: tuple[str, ...] = ("Assess", "Prepare", "Target", "Confirm", "Execute", "Verify", "Record")
@@ -127,8 +128,9 @@ class ErrorLine(Static):
     """
 
     def show(self, message: str | None) -> None:
-        """Show ``message`` (plain text, never markup) or hide the line when None/empty."""
-        self.update(Content(message or ""))
+        """Show ``message`` (plain text, never markup, control characters escaped) or hide
+        the line when None/empty."""
+        self.update(Content(printable_lines(message or "")))
         self.set_class(bool(message), "-shown")
 
 
@@ -194,8 +196,8 @@ class FlowScreen(Screen[None]):
         self.query_one("#flow-hint", HintLine).update(Content.from_markup("Next: " + markup))
 
     def error(self, message: str | None) -> None:
-        """Show one red line (plain text), or clear it with None."""
-        self.query_one("#flow-error", ErrorLine).show(message)
+        """Show one red line (plain text, redacted: errors may quote a secret), or clear it."""
+        self.query_one("#flow-error", ErrorLine).show(self.flow.redact(message or ""))
 
     def return_to_dashboard(self) -> None:
         """Leave the wizard: pop every wizard screen and modal down to the screen below them.
@@ -272,7 +274,7 @@ class AskText(FlowModal[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Content(self.question), id="ask-question")
+            yield Static(Content(printable_lines(self.question)), id="ask-question")
             yield Input(placeholder=self.placeholder, id="ask-input")
             yield Static("", id="ask-error")
             yield Static(
@@ -336,7 +338,7 @@ class AskYesNo(FlowModal[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Content(self.question), id="yesno-question")
+            yield Static(Content(printable_lines(self.question)), id="yesno-question")
             with Horizontal():
                 yield Button(self.no_label, id="yesno-no", variant="primary")
                 yield Button(self.yes_label, id="yesno-yes", variant="error")
@@ -353,8 +355,9 @@ class AskYesNo(FlowModal[bool]):
 
 
 def bullet_lines(lines: Iterable[str], bullet: str = "•") -> Content:
-    """Plain lines as one bulleted block (user data is never parsed as markup)."""
-    return Content("\n").join(Content(f"{bullet} {line}") for line in lines)
+    """Plain lines as one bulleted block (user data is never parsed as markup, and its
+    control characters are escaped)."""
+    return Content("\n").join(Content(f"{bullet} {printable(line)}") for line in lines)
 
 
 def checklist_prompt(
@@ -369,9 +372,9 @@ def checklist_prompt(
         ItemState.PENDING: "",
     }[state]
     marker = Content.from_markup(f"[{style}]$m[/]" if style else "$m", m=STATE_MARKS[state])
-    text = Content(item.text)
+    text = Content(printable(item.text))
     if mark is not None and mark.note and state is not ItemState.DONE:
-        text = text + Content(f" ({state.value}: {mark.note})")
+        text = text + Content(f" ({state.value}: {printable(mark.note)})")
     if not tags:
         tag = Content()
     elif item.auto:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -36,6 +37,7 @@ from console.history import (
     median_time_to_recover,
     read_entries,
 )
+from console.textsafe import printable, printable_lines
 
 #: The table's columns: (label, key).
 COLUMNS = (
@@ -94,7 +96,7 @@ def entry_markdown(entry: HistoryEntrySummary) -> str:
     return "\n".join(line for line in lines if not line.startswith(MARKER_PREFIX)).strip() + "\n"
 
 
-class HistoryTable(DataTable[str]):
+class HistoryTable(DataTable[Text]):
     """The entries, one row each; Enter opens the highlighted one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -164,7 +166,7 @@ class HistoryScreen(Screen[None]):
                 if isinstance(reason, OSError) and reason.strerror
                 else str(reason) or type(reason).__name__
             )
-            error.update(Content(f"Cannot read {self.history_file}: {detail}"))
+            error.update(Content(printable(f"Cannot read {self.history_file}: {detail}")))
             error.display = True
             self.loaded = True
 
@@ -188,7 +190,8 @@ class HistoryScreen(Screen[None]):
                 outcome + (" *" if entry.note else ""),
                 format_duration(ttr) if ttr is not None else "—",
             )
-            rows.append((str(number), cells))
+            # The file may be edited by hand: control characters escaped, never markup.
+            rows.append((str(number), tuple(printable(cell) for cell in cells)))
         table = self.query_one(HistoryTable)
         table.clear(columns=True)
         # Widths are measured here, not left to the table: a frame drawn between adding
@@ -197,10 +200,10 @@ class HistoryScreen(Screen[None]):
             width = max([cell_len(label)] + [cell_len(row[index]) for _, row in rows])
             table.add_column(label, key=key, width=width)
         for key, row in rows:
-            table.add_row(*row, key=key)
+            table.add_row(*(Text(cell) for cell in row), key=key)
         summary = self.query_one("#history-summary", Static)
         if entries:
-            summary.update(Content(summary_line(entries)))
+            summary.update(Content(printable(summary_line(entries))))
         else:
             summary.update(Content("No rollbacks recorded yet."))
         self.loaded = True
@@ -243,11 +246,12 @@ class HistoryEntryScreen(Screen[None]):
             f"#{self.number} · {entry_date(entry)} · {entry.service or '?'} "
             f"({entry.environment or '?'}) · {entry_change(entry)}"
         )
-        yield Static(Content(title), id="entry-title")
+        yield Static(Content(printable(title)), id="entry-title")
         if entry.note:
-            yield Static(Content(f"Note: {entry.note}"), id="entry-note")
+            yield Static(Content(printable(f"Note: {entry.note}")), id="entry-note")
         with VerticalScroll(id="entry-body"):
-            yield Markdown(self.markdown, id="entry-markdown")
+            # Shown with control characters escaped (a hand edit may hold any); copied as is.
+            yield Markdown(printable_lines(self.markdown), id="entry-markdown")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -10,8 +10,11 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Log
+
+from console.textsafe import printable
 
 
 class LogsScreen(ModalScreen[None]):
@@ -27,12 +30,12 @@ class LogsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         log = Log(id="logs-log", max_lines=5000)
-        log.border_title = f"Logs · {self.unit} · last {len(self.lines)} lines"
+        log.border_title = Content(f"Logs · {printable(self.unit)} · last {len(self.lines)} lines")
         log.border_subtitle = "Esc closes"
         yield log
         yield Footer()
 
     def on_mount(self) -> None:
         log = self.query_one(Log)
-        log.write_lines(self.lines or ("(no log lines)",))
+        log.write_lines([printable(line) for line in self.lines] or ["(no log lines)"])
         log.focus()

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 
 from console.flow import RollbackFlow
 from console.notify import TIMELINE_KIND
+from console.textsafe import printable_lines
 from screens.flow_common import FlowModal
 
 
@@ -61,9 +62,10 @@ class NotificationScreen(FlowModal[None]):
             box.border_title = f"{self.kind.capitalize()} message · {self.flow.service.label}"
             box.border_subtitle = "c copies · Esc closes"
             with VerticalScroll(id="notify-body"):
-                yield Static(Content(self.text.rstrip("\n")), id="notify-text")
+                yield Static(Content(printable_lines(self.text.rstrip("\n"))), id="notify-text")
             yield Static("", id="notify-copied")
-            yield Static(Content(delivery_status(self.flow, self.kind)), id="notify-status")
+            status = self.flow.redact(delivery_status(self.flow, self.kind))
+            yield Static(Content(printable_lines(status)), id="notify-status")
         yield Footer()
 
     def on_mount(self) -> None:

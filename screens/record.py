@@ -30,6 +30,7 @@ from console.flow import FlowResult, RollbackFlow
 from console.history import render_entry
 from console.model import ChecklistItem, ItemState, Outcome
 from console.postmortem import write_draft_after
+from console.textsafe import printable
 from screens.flow_common import AskYesNo, FlowScreen, checklist_prompt
 from screens.notify import NotificationScreen, delivery_status
 
@@ -54,7 +55,8 @@ def entry_preview(markdown: str) -> Content:
     terminal, and the operator sees the exact bytes that go into the file.
     """
     lines: list[Content] = []
-    for line in markdown.rstrip("\n").split("\n"):
+    for raw in markdown.rstrip("\n").split("\n"):
+        line = printable(raw)
         if line.startswith("#"):
             lines.append(Content.from_markup("[b $text-accent]$l[/]", l=line))
         elif line.startswith("<!--"):
@@ -210,7 +212,14 @@ class RecordScreen(FlowScreen):
         path = self.saved.history_file or Path(self.flow.config.console.history_file)
         self.query_one("#record-saved", Static).update(
             Content.from_markup("[b $text-success]Saved[/] to $p", p=str(path))
-            + Content("\n" + "\n".join(filter(None, (self.postmortem, self._team_line()))))
+            + Content(
+                "\n"
+                + "\n".join(
+                    printable(self.flow.redact(line))
+                    for line in (self.postmortem, self._team_line())
+                    if line
+                )
+            )
         )
 
     def _team_line(self) -> str:

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
 from console.model import DatabaseStatus, SchemaTarget
+from console.textsafe import printable
 from screens.flow_common import FlowModal
 
 
@@ -117,7 +118,7 @@ class SchemaTargetScreen(FlowModal[SchemaTarget | None]):
                 )
             self._fill(status)
         elif event.state is WorkerState.ERROR:
-            title.update(Content(f"Could not read the database: {event.worker.error}"))
+            title.update(Content(printable(f"Could not read the database: {event.worker.error}")))
             self._fill(None)
 
     def _fill(self, status: DatabaseStatus | None) -> None:
@@ -154,7 +155,8 @@ class SchemaTargetScreen(FlowModal[SchemaTarget | None]):
             key = _key(target)
             self.targets[key] = target
             mark = "● " if key == current else "  "
-            options.add_option(Option(mark + label, id=key))
+            # Content, not a str: an OptionList parses a str prompt as markup.
+            options.add_option(Option(Content(mark + printable(label)), id=key))
         keys = list(self.targets)
         options.highlighted = keys.index(current) if current in keys else 0
 

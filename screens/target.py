@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from console.flow import RollbackFlow
 from console.model import Plan, Revision, SchemaTarget, Snapshot
 from console.recent import RolledBackMeanwhile
+from console.textsafe import printable
 from providers.base import ProviderError
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
@@ -32,12 +33,12 @@ from screens.flow_common import FlowScreen
 
 def plan_preview(plan: Plan) -> Content:
     """Summary, warnings and every step with its command, as the operator will read it."""
-    lines = [Content.from_markup("[b]$summary[/b]", summary=plan.summary)]
+    lines = [Content.from_markup("[b]$summary[/b]", summary=printable(plan.summary))]
     for warning in plan.warnings:
-        lines.append(Content.from_markup("[b $text-warning]warning:[/] $w", w=warning))
+        lines.append(Content.from_markup("[b $text-warning]warning:[/] $w", w=printable(warning)))
     for number, step in enumerate(plan.steps, 1):
-        lines.append(Content(f"{number}. {step.title}"))
-        lines.append(Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=step.command))
+        lines.append(Content(f"{number}. {printable(step.title)}"))
+        lines.append(Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=printable(step.command)))
     return Content("\n").join(lines)
 
 
@@ -100,7 +101,9 @@ class TargetScreen(FlowScreen):
         self.query_one("#plan-box").border_title = "What will be done"
         if self.flow.database is not None:
             schema = self.flow.schema_target.describe()
-            self.query_one("#plan-box").border_title = f"What will be done · schema: {schema}"
+            self.query_one("#plan-box").border_title = Content(
+                f"What will be done · schema: {printable(schema)}"
+            )
         # Always re-read: minutes may have passed since the assessment, and someone
         # else may have deployed or rolled back meanwhile.
         self.read_snapshot()
@@ -150,7 +153,14 @@ class TargetScreen(FlowScreen):
         created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
         mark = Text("●", style="bold green") if current else Text("")
         cause = rev.change_cause + (" (live now)" if current else "")
-        return mark, Text(rev.id), Text(rev.version), Text(created), Text(cause)
+        shown = printable  # names from the platform: control characters escaped
+        return (
+            mark,
+            Text(shown(rev.id)),
+            Text(shown(rev.version)),
+            Text(created),
+            Text(shown(cause)),
+        )
 
     def _row_revision(self) -> str | None:
         table = self.query_one("#revisions", DataTable)
@@ -204,7 +214,8 @@ class TargetScreen(FlowScreen):
         if self.plan is not None and self.plan.to_revision.id != self._row_revision():
             self.query_one("#plan", Static).update(
                 Content.from_markup(
-                    "Press [b]Enter[/b] to see the plan for $rev.", rev=self._row_revision() or ""
+                    "Press [b]Enter[/b] to see the plan for $rev.",
+                    rev=printable(self._row_revision() or ""),
                 )
             )
         elif self.plan is not None:
@@ -277,7 +288,9 @@ class TargetScreen(FlowScreen):
                 return
             self.flow.schema_target = target
             box = self.query_one("#plan-box")
-            box.border_title = f"What will be done · schema: {target.describe()}"
+            box.border_title = Content(
+                f"What will be done · schema: {printable(target.describe())}"
+            )
             row = self._row_revision()
             if row is not None:
                 self.error(None)

@@ -25,6 +25,8 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
 from console.model import HealthResult, ItemState, Outcome, Sample, Verification, outcome_text
+from console.redact import display_url
+from console.textsafe import printable
 from console.verify import VerifyTick
 from screens.flow_common import STATE_MARKS, AskYesNo, FlowScreen, millis, percent
 from screens.record import RecordScreen
@@ -39,12 +41,17 @@ def health_lines(results: tuple[HealthResult, ...]) -> Content:
         return Content.from_markup("[$text-muted]no health result yet[/]")
     lines = []
     for result in results:
-        answer = str(result.status_code) if result.status_code is not None else result.error
+        answer = (
+            str(result.status_code) if result.status_code is not None else printable(result.error)
+        )
         latency = f" {result.latency_ms:.0f} ms" if result.latency_ms is not None else ""
         mark = "[$text-success]ok  [/]" if result.ok else "[b $text-error]FAIL[/]"
         lines.append(
             Content.from_markup(
-                f"{mark} $url $answer$latency", url=result.url, answer=answer, latency=latency
+                f"{mark} $url $answer$latency",
+                url=printable(display_url(result.url)),
+                answer=answer,
+                latency=latency,
             )
         )
     return Content("\n").join(lines)
@@ -173,11 +180,15 @@ class VerifyScreen(FlowScreen):
             if result.passed:
                 bar.update(progress=bar.total or 0.0)
                 verdict.update(
-                    Content.from_markup("[b $text-success]PASSED:[/] $m", m=result.message)
+                    Content.from_markup(
+                        "[b $text-success]PASSED:[/] $m", m=printable(result.message)
+                    )
                 )
             else:
                 verdict.update(
-                    Content.from_markup("[b $text-error]NOT VERIFIED:[/] $m", m=result.message)
+                    Content.from_markup(
+                        "[b $text-error]NOT VERIFIED:[/] $m", m=printable(result.message)
+                    )
                 )
             if result.after is not None:
                 self._show_numbers(result.after)
@@ -188,7 +199,7 @@ class VerifyScreen(FlowScreen):
             verdict.update(
                 Content.from_markup(
                     "[b $text-error]NOT VERIFIED:[/] verification could not run: $e",
-                    e=str(event.worker.error),
+                    e=printable(self.flow.redact(str(event.worker.error))),
                 )
             )
         else:

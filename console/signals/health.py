@@ -26,6 +26,7 @@ import httpx
 
 from console.config import HealthCheck
 from console.model import HealthResult, utcnow
+from console.redact import Redactor, display_url, url_secrets
 
 #: Sent with every health and probe request, so the service's logs can tell them apart.
 USER_AGENT = "rollback-console"
@@ -90,13 +91,14 @@ def new_client(max_connections: int = 20) -> httpx.Client:
 
 
 def _check_one(client: httpx.Client, check: HealthCheck) -> HealthResult:
+    """One GET; the result names the URL without its credentials (``display_url``)."""
     at = utcnow()
     t0 = time.perf_counter()
     try:
         response = client.get(check.url, timeout=check.timeout_s)
     except Exception as exc:  # every failure is a result, never an exception
         return HealthResult(
-            url=check.url,
+            url=check.display_url,
             ok=False,
             status_code=None,
             latency_ms=None,
@@ -107,7 +109,7 @@ def _check_one(client: httpx.Client, check: HealthCheck) -> HealthResult:
     ok = response.status_code == check.expect_status
     error = "" if ok else f"HTTP {response.status_code}, expected {check.expect_status}"
     return HealthResult(
-        url=check.url,
+        url=check.display_url,
         ok=ok,
         status_code=response.status_code,
         latency_ms=latency_ms,
@@ -118,7 +120,7 @@ def _check_one(client: httpx.Client, check: HealthCheck) -> HealthResult:
 
 def _gave_up(check: HealthCheck) -> HealthResult:
     return HealthResult(
-        url=check.url,
+        url=check.display_url,
         ok=False,
         status_code=None,
         latency_ms=None,
@@ -127,9 +129,13 @@ def _gave_up(check: HealthCheck) -> HealthResult:
 
 
 def describe_error(exc: BaseException, url: str, timeout_s: float) -> str:
-    """A short sentence naming what went wrong with ``url``: "connection refused (host:port)"."""
+    """A short sentence naming what went wrong with ``url``: "connection refused (host:port)".
+
+    Never the URL's credentials: the sentence names the host, or the URL as
+    ``display_url`` shows it, and the exception's own text is masked of them.
+    """
     where = _netloc(url)
-    text = _first_line(str(exc))
+    text = Redactor(url_secrets(url))(_first_line(str(exc)))
     lower = text.lower()
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timeout after {timeout_s:g} s ({where})"
@@ -150,7 +156,7 @@ def describe_error(exc: BaseException, url: str, timeout_s: float) -> str:
             return f"connection closed without a response ({where})"
         return f"protocol error ({where}): {text}"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return f"invalid URL {url!r}: {text}"
+        return f"invalid URL {display_url(url)!r}: {text}"
     if isinstance(exc, httpx.HTTPError):
         return f"{text} ({where})" if text else f"{type(exc).__name__} ({where})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -160,16 +166,16 @@ def _netloc(url: str) -> str:
     try:
         parsed = httpx.URL(url)
     except Exception:
-        return url
-    host = parsed.host or url
+        return display_url(url)
+    host = parsed.host or display_url(url)
     return f"{host}:{parsed.port}" if parsed.port else host
 
 
 def _host(url: str) -> str:
     try:
-        return httpx.URL(url).host or url
+        return httpx.URL(url).host or display_url(url)
     except Exception:
-        return url
+        return display_url(url)
 
 
 def _first_line(text: str, limit: int = 120) -> str:

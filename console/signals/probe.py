@@ -38,6 +38,7 @@ import httpx
 
 from console.config import ServiceConfig
 from console.model import Sample
+from console.redact import display_url
 from console.signals.base import SignalError
 from console.signals.health import describe_error, new_client
 
@@ -223,13 +224,13 @@ class ProbeSource:
                 response = client.get(url, timeout=self.timeout_s)
             except Exception as exc:  # any failure to get an answer is an error result
                 result = ProbeResult(sent, False, None)
-                error = describe_error(exc, url, self.timeout_s)
+                error = describe_error(exc, url, self.timeout_s)  # never the password
             else:
                 latency = (time.perf_counter() - t0) * 1000.0
                 status = response.status_code
                 result = ProbeResult(sent, is_success(status), latency, status)
                 if not result.ok:
-                    error = f"HTTP {status} from {url}"
+                    error = f"HTTP {status} from {display_url(url)}"
             with self._lock:
                 if stop.is_set():  # a newer start() may own the counters by now
                     return

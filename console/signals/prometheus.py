@@ -47,6 +47,7 @@ import httpx
 
 from console.config import ServiceConfig
 from console.model import Sample
+from console.redact import display_url
 from console.signals.base import SignalError
 from console.signals.health import USER_AGENT, describe_error
 
@@ -122,6 +123,8 @@ class PrometheusSource:
         if window_s <= 0 or interval_s <= 0 or timeout_s <= 0:
             raise ValueError("window_s, interval_s and timeout_s must be positive")
         self.url = url.rstrip("/")
+        #: The url as messages name it: without its credentials.
+        self.shown_url = display_url(self.url)
         self.query = query.strip()
         self.latency_query = latency_query.strip()
         self.requests_query = requests_query.strip()
@@ -194,7 +197,7 @@ class PrometheusSource:
             response = client.get(endpoint, params=params)
         except httpx.HTTPError as exc:
             raise self._fail(
-                f"Prometheus at {self.url}: {describe_error(exc, endpoint, self.timeout_s)}"
+                f"Prometheus at {self.shown_url}: {describe_error(exc, endpoint, self.timeout_s)}"
             ) from None
         finally:
             if own:
@@ -204,11 +207,13 @@ class PrometheusSource:
         except ValueError:
             kind = response.headers.get("content-type", "no content type").split(";")[0]
             raise self._fail(
-                f"{self.url} answered HTTP {response.status_code} with {kind}, not Prometheus's "
-                "JSON API (is the url the Prometheus server's base URL?)"
+                f"{self.shown_url} answered HTTP {response.status_code} with {kind}, "
+                "not Prometheus's JSON API (is the url the Prometheus server's base URL?)"
             ) from None
         if not isinstance(body, dict) or "status" not in body:
-            raise self._fail(f"{self.url} answered JSON that is not Prometheus's API response")
+            raise self._fail(
+                f"{self.shown_url} answered JSON that is not Prometheus's API response"
+            )
         if body.get("status") != "success":
             kind = body.get("errorType", "error")
             detail = " ".join(str(body.get("error", "")).split())
@@ -217,7 +222,8 @@ class PrometheusSource:
                     f"Prometheus rejected the query {params.get('query', '')!r}: {kind}: {detail}"
                 )
             raise self._fail(
-                f"Prometheus at {self.url} answered HTTP {response.status_code}: {kind}: {detail}"
+                f"Prometheus at {self.shown_url} answered HTTP {response.status_code}: "
+                f"{kind}: {detail}"
             )
         return body.get("data")
 

@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from console.model import Revision, Snapshot
+from console.textsafe import printable
 from console.widgets.formatting import age, local_time
 from console.widgets.panel import DataPanel
 
@@ -51,10 +52,10 @@ class CurrentVersionPanel(DataPanel):
         self._show_version(now)
         self._show_created()
         cause = rev.change_cause or rev.detail or "no change cause recorded"
-        self.query_one("#current-cause", Static).update(Content(cause))
-        extra = [f"image {rev.image}"] if rev.image else []
+        self.query_one("#current-cause", Static).update(Content(printable(cause)))
+        extra = [f"image {printable(rev.image)}"] if rev.image else []
         if rev.detail and rev.change_cause:
-            extra.append(rev.detail)
+            extra.append(printable(rev.detail))
         extra_line = self.query_one("#current-extra", Static)
         extra_line.update(Content("\n".join(extra)))
         extra_line.display = bool(extra)
@@ -65,7 +66,7 @@ class CurrentVersionPanel(DataPanel):
         if rev is None:
             return
         label = rev.version if rev.id == rev.version else f"{rev.version} (id {rev.id})"
-        parts = [Content.styled(label, "bold")]
+        parts = [Content.styled(printable(label), "bold")]
         if rev.created is not None:
             parts.append(Content.styled(f" · {age(rev.created, now)} ago", "$text-muted"))
         self.query_one("#current-version", Static).update(Content.assemble(*parts))

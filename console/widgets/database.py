@@ -42,6 +42,7 @@ from console.model import (
     format_bytes,
     utcnow,
 )
+from console.textsafe import printable
 from console.widgets.formatting import ago
 from console.widgets.panel import DataPanel
 
@@ -189,7 +190,7 @@ class DatabasePanel(DataPanel):
         self._reading = self._reading and event.worker.group != "database-read"
         if event.worker.group == "database-backup":
             self.backing_up = False
-            self.notify(f"Backup failed: {error}", severity="error", timeout=15)
+            self.notify(f"Backup failed: {printable(error)}", severity="error", timeout=15)
             self._render_backup()
             return
         self.mark_failed(error, self.clock())
@@ -236,7 +237,7 @@ class DatabasePanel(DataPanel):
         if not status.connected:
             current = "unknown"
         else:
-            current = ", ".join(status.current) or "no revision recorded"
+            current = printable(", ".join(status.current)) or "no revision recorded"
         head = ""
         if status.current and status.heads:
             head = " (head)" if set(status.current) <= set(status.heads) else " (below head)"
@@ -248,7 +249,7 @@ class DatabasePanel(DataPanel):
     def _crossing_line(status: DatabaseStatus) -> Content:
         if not status.release:
             return Content.styled("rollback target: not chosen yet", "$text-muted")
-        release = status.release
+        release = printable(status.release)
         if not status.release_heads:
             return Content.styled(
                 f"→ {release}: which schema it expects is not known", "$text-muted"
@@ -278,9 +279,9 @@ class DatabasePanel(DataPanel):
                 parts.append((f"{check.name} ERROR", "$text-error"))
                 continue
             was = self.first_checks.get(check.name)
-            parts.append(f"{check.name} {check.value}")
+            parts.append(f"{check.name} {printable(str(check.value))}")
             if was is not None and was != check.value:
-                parts.append((f" (was {was})", "$text-warning"))
+                parts.append((f" (was {printable(str(was))})", "$text-warning"))
         return Content.assemble(*parts)
 
     def _render_backup(self) -> None:
@@ -314,7 +315,11 @@ class DatabasePanel(DataPanel):
                 mark = ("↓ ", "$text-warning")
             else:
                 mark = ("  ", "")
-            lines.append(Content.assemble(mark, f"{rev.id}  ", (rev.message, "$text-muted")))
+            lines.append(
+                Content.assemble(
+                    mark, f"{printable(rev.id)}  ", (printable(rev.message), "$text-muted")
+                )
+            )
         more = len(status.history) - HISTORY_LINES
         if more > 0:
             lines.append(Content.styled(f"  … {more} older", "$text-muted"))

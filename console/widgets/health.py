@@ -11,6 +11,8 @@ from textual.widgets import Static
 
 from console.config import HealthCheck
 from console.model import HealthResult
+from console.redact import display_url
+from console.textsafe import printable
 from console.widgets.formatting import left_truncate, short_url
 from console.widgets.panel import DataPanel
 
@@ -49,13 +51,16 @@ class HealthPanel(DataPanel):
                 yield Static(Content("no health checks configured"), classes="muted")
             for check in self.checks:
                 yield Static(
-                    Content.assemble(("  …  ", "$text-muted"), self._label(check.url)),
+                    Content.assemble(("  …  ", "$text-muted"), self._label(check.display_url)),
                     classes="health-line",
                 )
 
     def _label(self, url: str) -> str:
-        check = next((c for c in self.checks if c.url == url), None)
-        return check.name if check is not None and check.name else short_url(url)
+        """The check's name, else its URL without the scheme (``url`` is a ``display_url``:
+        results never carry credentials, and neither does what is shown)."""
+        check = next((c for c in self.checks if c.display_url == url), None)
+        label = check.name if check is not None and check.name else short_url(display_url(url))
+        return printable(label)
 
     def show_results(self, results: Sequence[HealthResult]) -> None:
         """Render one round of checks, in the configured order."""
@@ -94,7 +99,7 @@ class HealthPanel(DataPanel):
         latency = f"{result.latency_ms:.0f}ms" if result.latency_ms is not None else "-"
         head = Content.assemble(badge, " ", code, f" {latency:>5} ")
         # No HTTP answer: the error says why ("connection refused"); a status says enough.
-        error = f" {result.error}" if result.error and result.status_code is None else ""
+        error = f" {printable(result.error)}" if result.error and result.status_code is None else ""
         room = width - head.cell_length - len(error)
         # The end of a URL (port and path) tells checks apart: cut it from the left.
         label = left_truncate(self._label(result.url), max(room, min(12, width // 3)))

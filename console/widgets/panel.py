@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from console.textsafe import printable
 from console.widgets.formatting import ago
 
 #: Data older than this many refresh intervals is shown as stale (warning colour).
@@ -40,8 +41,9 @@ class PanelError(Static):
     """
 
     def show(self, message: str | None) -> None:
-        """Show ``message`` as plain text (never markup), or hide the line."""
-        self.update(Content(message or ""))
+        """Show ``message`` as plain text (never markup, control characters escaped), or
+        hide the line."""
+        self.update(Content(printable(message or "")))
         self.set_class(bool(message), "-shown")
 
 

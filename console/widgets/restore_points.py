@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from console.model import RestorePoint, Snapshot
+from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Column, KeyedRows, Row, cell
@@ -70,11 +71,13 @@ class RestorePointsPanel(DataPanel):
         points = snapshot.restore_points
         self._rows.apply([self._row(point, now) for point in points[:SHOWN]])
         source = snapshot.restore_source or "restore points"
-        self.border_title = f"{self.TITLE}: {source} ({len(points)})"
+        self.border_title = Content(f"{self.TITLE}: {printable(source)} ({len(points)})")
         note = self.query_one("#restore-note", Static)
         if snapshot.restore_error:
             note.update(
-                Content.from_markup("[$text-error]not read:[/] $e", e=snapshot.restore_error)
+                Content.from_markup(
+                    "[$text-error]not read:[/] $e", e=printable(snapshot.restore_error)
+                )
             )
         elif not points:
             note.update(Content("no snapshots: a restore is not possible from here"))
@@ -84,9 +87,9 @@ class RestorePointsPanel(DataPanel):
             note.update(
                 Content.from_markup(
                     "newest [b]$i[/b] ($a old, $s) · restore one: [b]a[/b]",
-                    i=truncate(newest.id, ID_WIDTH),
+                    i=printable(truncate(newest.id, ID_WIDTH)),
                     a=when,
-                    s=newest.status,
+                    s=printable(newest.status),
                 )
             )
 

@@ -13,10 +13,12 @@ from datetime import datetime
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable
 
 from console.model import Revision, Snapshot
+from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Cell, Column, KeyedRows, Row, cell
@@ -131,12 +133,14 @@ class RevisionHistoryPanel(DataPanel):
         target_id = self.target
         target = snapshot.find(target_id) if target_id else snapshot.previous()
         if target is not None:
-            title += f" · target {target.version}"
-        self.border_title = title
+            title += f" · target {printable(target.version)}"
+        # Content, not a str: a title string is parsed as markup.
+        self.border_title = Content(title)
 
     def _labels(self, snapshot: Snapshot) -> list[str]:
         return [
-            r.version if r.id == r.version else f"{r.version} ({r.id})" for r in snapshot.revisions
+            printable(r.version if r.id == r.version else f"{r.version} ({r.id})")
+            for r in snapshot.revisions
         ]
 
     def _cause_width(self, snapshot: Snapshot) -> int:

@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from console.model import Assessment, Severity
+from console.textsafe import printable
 
 
 class SeverityBadge(Static):
@@ -114,7 +115,7 @@ class ServiceStatusBar(Horizontal):
                 name=name,
                 env=environment,
                 provider=provider,
-                version=version or "…",
+                version=printable(version or "…"),
             )
         )
 
@@ -146,5 +147,5 @@ class ServiceStatusBar(Horizontal):
         head = assessment.recommendation.split(" — ")[0]
         parts = [Content.styled(head, "bold")]
         if assessment.reasons:
-            parts.append(Content(f" · {assessment.reasons[0]}"))
+            parts.append(Content(f" · {printable(assessment.reasons[0])}"))
         line.update(Content.assemble(*parts))

@@ -8,7 +8,9 @@ when the order differs; the cursor stays on the same key.
 
 Cells are given as plain ``Cell`` tuples ``(text, style)`` and turned into
 ``rich.text.Text`` here, because a ``str`` cell would be parsed as markup
-(a change cause like ``"fix [prod]"`` would vanish or raise).
+(a change cause like ``"fix [prod]"`` would vanish or raise), with control
+characters escaped (``console.textsafe``: a release or unit name holding an
+escape sequence must not reach the terminal).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+
+from console.textsafe import printable
 
 #: One cell: its text and a Rich style ("" for none).
 Cell = tuple[str, str]
@@ -51,7 +55,7 @@ def cell(text: str, style: str = "") -> Cell:
 
 def _text(value: Cell) -> Text:
     text, style = value
-    return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+    return Text(printable(text), style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
 class KeyedRows:

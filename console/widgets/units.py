@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from console.model import Snapshot, Unit
+from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Column, KeyedRows, Row, cell
@@ -101,7 +102,7 @@ class UnitsPanel(DataPanel):
         title += f", {not_ready} not ready)" if not_ready else ")"
         self.border_title = title
         notes = self.query_one("#units-notes", Static)
-        notes.update(Content("\n".join(snapshot.notes)))
+        notes.update(Content("\n".join(printable(note) for note in snapshot.notes)))
         notes.set_class(bool(snapshot.notes), "-shown")
 
     def _row_data(self, snapshot: Snapshot, now: datetime) -> list[Row]:
