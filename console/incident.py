@@ -32,6 +32,7 @@ from console.model import (
     Verification,
     utcnow,
 )
+from console.severity import describe
 
 
 @dataclass
@@ -152,7 +153,7 @@ class Incident:
         self.journal_event("assessed", severity=assessment.severity, sample=self.before)
         self.log(
             "assessed",
-            f"severity {assessment.severity.value}: {assessment.recommendation}"
+            describe(assessment)
             + (f" ({'; '.join(assessment.reasons)})" if assessment.reasons else ""),
         )
 
@@ -181,7 +182,8 @@ class Incident:
             outcome=outcome,
             detected_at=self.detected_at,
             finished_at=finished_at or self.clock(),
-            recovered_at=self.recovered_at,
+            # Time to recover is for verified recoveries only (``Outcome.recovered``).
+            recovered_at=self.recovered_at if outcome.recovered else None,
             from_revision=from_rev,
             to_revision=to_rev,
             timeline=timeline,

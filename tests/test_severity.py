@@ -63,7 +63,8 @@ CASES = [
     ("restarts without any other signal", TH, None, [], [unit("web-1", 5)], H),
     ("no data at all", TH, None, [], [], U),
     ("an empty window and no checks", TH, rate(None, None, 0), [], [unit("web-1", 0)], U),
-    ("no error rate but health passes", TH, rate(None, None, 0), [ok()], [], L),
+    # Issue 11: no verdict before the minimum sample (thresholds.min_requests) is in.
+    ("no error rate yet but health passes", TH, rate(None, None, 0), [ok()], [], U),
     ("critical beats high", SLOW_TH, rate(0.6, p95=500.0), [ok(), down()], [], C),
     ("health down beats a low rate", TH, rate(0.02), [down()], [], C),
     ("custom thresholds", Thresholds(critical_error_rate=0.2), rate(0.2), [], [], C),
@@ -145,7 +146,7 @@ def test_missing_data_is_said() -> None:
 
 
 def test_stale_data_is_called_out() -> None:
-    old = Sample(at=NOW - timedelta(minutes=3, seconds=5), error_rate=0.0, p95_ms=5.0, requests=9)
+    old = Sample(at=NOW - timedelta(minutes=3, seconds=5), error_rate=0.0, p95_ms=5.0, requests=20)
     assert assess(TH, old, [], [], T0, NOW).reasons == ("error-rate data is 3:05 old",)
 
 
