@@ -7,6 +7,7 @@ error rate down, and one truthful history entry.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -216,3 +217,53 @@ def test_lock_held_by_another_console_is_exit_3(sandbox: DemoSandbox) -> None:
     assert result.returncode == 3
     assert "bob" in result.stderr
     assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def break_release(box: DemoSandbox, release: str, error_rate: float, slow_ms: int = 0) -> None:
+    """Make ``release`` answer 500 to that share of / and /health (after ``slow_ms``)."""
+    behaviour = {"error_rate": error_rate, "slow_ms": slow_ms, "seed": 7}
+    (box.root / "releases" / release / "release.json").write_text(json.dumps(behaviour) + "\n")
+
+
+def verdict_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(("verified:", "NOT VERIFIED"))]
+
+
+def test_a_short_window_on_a_release_answering_500_is_never_verified(
+    sandbox: DemoSandbox,
+) -> None:
+    break_release(sandbox, "v1.2.9", 1.0)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x", "--verify-window", "0.4")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (verdict,) = verdict_lines(result.stdout)
+    assert verdict.startswith("NOT VERIFIED: ")
+    assert field(history_of(sandbox).read_text(), "Outcome") == "rolled back, not verified"
+
+
+def test_slow_500s_behind_a_health_endpoint_that_always_answers_are_not_verified(
+    sandbox: DemoSandbox,
+) -> None:
+    """The health URL (/version) answers 200 whatever the release does; the error rate is
+    probed on / (slow 500s) and /version.  Counting only the answers that came back
+    within a 0.4 s window read "error rate 0.0%": the slow 500s were still in flight."""
+    break_release(sandbox, "v1.2.9", 1.0, slow_ms=700)
+    base = sandbox.health_url.removesuffix("/health")
+
+    def lying_health(d: dict) -> None:
+        svc = d["services"][0]
+        svc["health"] = [{"url": f"{base}/version"}]
+        svc["error_rate"]["urls"] = [f"{base}/version", f"{base}/"]
+
+    edit_config(sandbox, lying_health)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x", "--verify-window", "0.4")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (verdict,) = verdict_lines(result.stdout)
+    assert verdict.startswith("NOT VERIFIED: ")
+    assert re.search(r"error rate (\d+\.\d)% of \d+ requests", verdict), verdict
+    assert percent(verdict.split("error rate ", 1)[1]) >= 0.2, verdict
+    entry = history_of(sandbox).read_text()
+    assert field(entry, "Outcome") == "rolled back, not verified"
+    assert field(entry, "Time to recover").startswith("not recovered")
