@@ -16,7 +16,9 @@ verdict (runbook 001, "after a rollback"): **passed** only if
   ``watch_limit(window_s)`` = max(2 x window, 60 s), and a watch that still
   has too little then is "not enough evidence", never a pass.  (A watch
   whose health already failed ends with the window: more data cannot save
-  it.)  What a source reports as ``requests`` is taken as it is.
+  it; so does one whose error-rate source cannot be read at the end of the
+  window: it is not verified either way.)  What a source reports as
+  ``requests`` is taken as it is.
 
 Choices an operator would otherwise have to guess:
 
@@ -168,7 +170,9 @@ def verify(
             watch.read(source)
             if on_tick is not None:
                 on_tick(watch.tick())
-            if watch.elapsed_s >= window_s and (watch.failures or watch.enough):
+            if watch.elapsed_s >= window_s and (
+                watch.failures or watch.enough or watch.sample_error
+            ):
                 break
             if watch.elapsed_s >= limit:
                 break

@@ -11,6 +11,7 @@ import pytest
 
 from console.config import HealthCheck, ServiceConfig, Thresholds
 from console.model import HealthResult, Sample
+from console.signals.base import SignalError
 from console.signals.health import check_health
 from console.signals.probe import ProbeSource
 from console.verify import VerifyTick, verify
@@ -481,3 +482,22 @@ def test_failures_past_the_window_are_not_forgiven(server: FlipServer) -> None:
     assert not result.passed
     assert [(t.ignored, t.failures) for t in ticks] == [(1, 0), (2, 0), (0, 3)]
     assert result.message.startswith("health failed in 3 of 3 rounds")
+
+
+def test_an_unreadable_source_ends_the_watch_with_the_window(server: FlipServer) -> None:
+    class Unreadable(CountingSource):
+        def sample(self, since: datetime | None = None) -> Sample:
+            raise SignalError("prometheus unreachable")
+
+    ticks = Ticks()
+    result = verify(
+        service_for(server),
+        Unreadable(requests=0),
+        before=None,
+        window_s=INTERVAL_S,
+        on_tick=ticks,
+        interval_s=INTERVAL_S,
+    )
+    assert not result.passed
+    assert len(ticks) == 2  # the rounds at 0 s and at the end of the window, no more
+    assert result.message.endswith("error rate unavailable: prometheus unreachable")
