@@ -606,13 +606,13 @@ def _verify_and_record(
     flow: RollbackFlow, ready: ReadyResult, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
     """After execution (fresh or resumed): verify unless already verified, record, exit code."""
+    from console.verify import watch_limit
+
     svc = flow.service
     print(f"{'ready' if ready.ready else 'NOT READY'}: {ready.message}", file=out, flush=True)
     verified = flow.incident.verification
     if ready.ready and not (verified and verified.passed):
         flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))
-        from console.verify import watch_limit
-
         window = args.verify_window if args.verify_window else svc.verify_window_s
         print(
             f"verifying for {window:g} s (and until {svc.verify_min_rounds} health rounds and "
