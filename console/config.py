@@ -655,14 +655,14 @@ def _read_service(r: _Reader) -> ServiceConfig:
     thresholds = _read_thresholds(th_reader) if th_reader else Thresholds()
     if error_rate.source == "probe":
         urls = len(error_rate.urls or health)
-        fits = math.floor(error_rate.window_s / error_rate.interval_s) * urls
-        if fits < thresholds.min_requests:
+        fits = error_rate.window_s / error_rate.interval_s * urls  # (inf for extreme values)
+        if fits + 1e-9 < thresholds.min_requests:
             # Else the severity would stay "assessing" for ever.
             raise r.error(
                 "thresholds.min_requests",
                 f"{thresholds.min_requests} requests never fit in the probe's window "
                 f"(error_rate.window_s {error_rate.window_s:g} s at one request every "
-                f"{error_rate.interval_s:g} s to {urls} URL(s) holds {fits})",
+                f"{error_rate.interval_s:g} s to {urls} URL(s) holds {math.floor(fits + 1e-9)})",
             )
     checklist = _read_checklist(r)
     r.done()
