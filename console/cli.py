@@ -38,12 +38,15 @@ from console.config import (
 )
 from console.journal import JournalWriteError
 from console.model import (
+    Assessment,
+    HealthResult,
     ItemState,
     Outcome,
     ProgressEvent,
     ProgressStatus,
     ReadyResult,
     Snapshot,
+    Unit,
 )
 from console.signals.base import SignalError
 from console.textsafe import TerminalStream, printable
@@ -111,6 +114,22 @@ def _port(text: str) -> int:
     return value
 
 
+def _past_time(text: str) -> datetime:
+    """An ISO 8601 time not in the future; without a zone it is this machine's local time."""
+    from datetime import UTC, timedelta
+
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time (e.g. 2026-01-27T02:05:00+09:00): {text!r}"
+        ) from None
+    value = value.astimezone(UTC)  # a naive time is taken as local time
+    if value > datetime.now(UTC) + timedelta(minutes=1):
+        raise argparse.ArgumentTypeError(f"is in the future: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     config_help = "config file (default: $ROLLBACK_CONSOLE_CONFIG, else the XDG config path)"
     common = _Parser(add_help=False)
@@ -152,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="SECONDS",
         help="how long health must hold afterwards (default: the service's verify_window_s)",
+    )
+    rollback.add_argument(
+        "--detected-at",
+        type=_past_time,
+        metavar="TIME",
+        help="when the trouble was first seen (ISO 8601; no zone: local time); time to recover "
+        "counts from it (default: the console's first unhealthy observation)",
     )
     _add_database_options(rollback)
 
@@ -541,16 +567,50 @@ def _print_json(data: Any, out: TextIO, *, ensure_ascii: bool = True) -> None:
     print(file=out)
 
 
+def _status_assessment(
+    svc: ServiceConfig, units: Sequence[Unit]
+) -> tuple[tuple[HealthResult, ...], Assessment]:
+    """Health and the severity, as the rollback's assessment computes them.
+
+    The same wait for the minimum sample (bounded), the same rules: below the
+    minimum it is "assessing (n of N samples)", in the text and in the JSON.
+    """
+    from console.flow import FIRST_SAMPLE_WAIT_S
+    from console.model import Sample, utcnow
+    from console.severity import assess
+    from console.signals import make_error_rate_source, wait_for_requests
+    from console.signals.health import check_health
+
+    sample: Sample | None = None
+    try:
+        source = make_error_rate_source(svc)
+    except SignalError:  # no error rate: the severity rests on the rest, and says so
+        health = check_health(svc.health)
+    else:
+        source.start()
+        try:
+            wait_for_requests(
+                source, svc.thresholds.min_requests, FIRST_SAMPLE_WAIT_S, svc.error_rate.interval_s
+            )
+            health = check_health(svc.health)
+            with contextlib.suppress(SignalError):
+                sample = source.sample()
+        finally:
+            source.stop()
+    now = utcnow()
+    return health, assess(svc.thresholds, sample, health, units, detected_at=now, now=now)
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from console.resume import open_incidents
-    from console.signals.health import check_health
+    from console.severity import describe
     from providers import load_provider
 
     config = _load(args)
     svc = config.service(args.service)
     provider = load_provider(svc)
     snap = provider.snapshot()
-    health = check_health(svc.health)
+    health, assessment = _status_assessment(svc, snap.units)
     found = open_incidents(config.console.state_dir, svc.name)
     pending = [state for state in found if state.interrupted]
     running = [state for state in found if state.live is not None]
@@ -559,6 +619,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         data = {
             "snapshot": _jsonable(snap),
             "health": _jsonable(health),
+            "assessment": {**_jsonable(assessment), "summary": describe(assessment)},
             "open_incidents": [state.incident_id for state in pending],
             "in_progress": [
                 {"incident": state.incident_id, **_jsonable(state.live)} for state in running
@@ -586,6 +647,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result = f"{h.status_code}" if h.status_code is not None else shown(h.error)
         latency = f" {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""
         print(f"    {'ok  ' if h.ok else 'FAIL'} {shown(h.url)} {result}{latency}", file=out)
+    print(f"  {describe(assessment)}", file=out)
+    for reason in assessment.reasons:
+        print(f"    - {printable(reason)}", file=out)
     for note in snap.notes:
         print(f"  note: {shown(note)}", file=out)
     for state in running:
@@ -668,18 +732,19 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     source.start()
     flow: RollbackFlow | None = None
     try:
-        flow = RollbackFlow(config, svc, provider, source, reason=args.reason)
+        flow = RollbackFlow(
+            config,
+            svc,
+            provider,
+            source,
+            reason=args.reason,
+            detected_at=getattr(args, "detected_at", None),
+        )
         _apply_database_options(flow, args)
         snap = flow.refresh()
         current = snap.current.version if snap.current else "(unknown)"
         print(f"{svc.label}: current {printable(current)}", file=out, flush=True)
-        source.wait_for_data(min(5.0, svc.error_rate.window_s))
-        assessment = flow.assess()
-        print(
-            f"severity {assessment.severity.value}: {assessment.recommendation}",
-            file=out,
-            flush=True,
-        )
+        assessment = _assess_with_enough_data(flow, out)
         for reason in assessment.reasons:
             print(f"  - {printable(reason)}", file=out)
         if action:
@@ -723,10 +788,33 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         source.stop()
 
 
+def _assess_with_enough_data(flow: RollbackFlow, out: TextIO) -> Assessment:
+    """Wait (bounded) for the sample a severity needs, assess, print the one line.
+
+    Below the minimum the line says "assessing (n of N samples)", never a verdict.
+    """
+    from console.flow import FIRST_SAMPLE_WAIT_S
+    from console.severity import describe
+
+    needed = flow.service.thresholds.min_requests
+    print(
+        f"reading health and error rate (a severity needs {needed} requests; "
+        f"waiting at most {FIRST_SAMPLE_WAIT_S:g} s) ...",
+        file=out,
+        flush=True,
+    )
+    flow.wait_for_sample(FIRST_SAMPLE_WAIT_S)
+    assessment = flow.assess()
+    print(describe(assessment), file=out, flush=True)
+    return assessment
+
+
 def _verify_and_record(
     flow: RollbackFlow, ready: ReadyResult, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
     """After execution (fresh or resumed): verify unless already verified, record, exit code."""
+    from console.verify import watch_limit
+
     svc = flow.service
     print(
         f"{'ready' if ready.ready else 'NOT READY'}: {printable(ready.message)}",
@@ -740,7 +828,12 @@ def _verify_and_record(
     if ready.ready and not (verified and verified.passed):
         flow.source.wait_for_data(min(5.0, svc.error_rate.window_s))
         window = args.verify_window if args.verify_window else svc.verify_window_s
-        print(f"verifying for {window:g} s ...", file=out, flush=True)
+        print(
+            f"verifying for {window:g} s (and until {svc.verify_min_rounds} health rounds and "
+            f"{svc.verify_min_requests} requests are in, at most {watch_limit(window):g} s) ...",
+            file=out,
+            flush=True,
+        )
         verification = flow.verify(window_s=window)
         print(
             f"{'verified' if verification.passed else 'NOT VERIFIED'}: "

@@ -103,6 +103,9 @@ class Thresholds:
     critical_deadline_s: float = 300.0
     high_deadline_s: float = 900.0
     medium_deadline_s: float = 1800.0
+    #: Requests the error-rate source must have measured in its window before the
+    #: console gives a severity; below it the verdict is "assessing (n of N samples)".
+    min_requests: int = 20
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,10 @@ class ServiceConfig:
     provider: str
     verify_window_s: float = 60.0
     ready_timeout_s: float = 300.0
+    #: The least evidence a "verified" needs (``console.verify``): this many health
+    #: rounds and this many requests measured by the error-rate source.
+    verify_min_requests: int = 20
+    verify_min_rounds: int = 3
     host: HostConfig | None = None
     kubernetes: KubernetesConfig | None = None
     ecs: EcsConfig | None = None
@@ -765,6 +772,8 @@ def _read_service(r: _Reader) -> ServiceConfig:
         )
     verify_window = r.duration("verify_window_s", 60.0)
     ready_timeout = r.duration("ready_timeout_s", 300.0)
+    min_requests = r.integer("verify_min_requests", 20, 1, 1_000_000)
+    min_rounds = r.integer("verify_min_rounds", 3, 1, 10_000)
     health = tuple(_read_health(h) for h in r.subs("health"))
     sections: dict[str, Any] = {}
     for section, read in _PROVIDER_SECTIONS.items():
@@ -780,6 +789,17 @@ def _read_service(r: _Reader) -> ServiceConfig:
         raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
     th_reader = r.sub("thresholds")
     thresholds = _read_thresholds(th_reader) if th_reader else Thresholds()
+    if error_rate.source == "probe":
+        urls = len(error_rate.urls or health)
+        fits = error_rate.window_s / error_rate.interval_s * urls  # (inf for extreme values)
+        if fits + 1e-9 < thresholds.min_requests:
+            # Else the severity would stay "assessing" for ever.
+            raise r.error(
+                "thresholds.min_requests",
+                f"{thresholds.min_requests} requests never fit in the probe's window "
+                f"(error_rate.window_s {error_rate.window_s:g} s at one request every "
+                f"{error_rate.interval_s:g} s to {urls} URL(s) holds {math.floor(fits + 1e-9)})",
+            )
     checklist = _read_checklist(r)
     r.done()
     return ServiceConfig(
@@ -788,6 +808,8 @@ def _read_service(r: _Reader) -> ServiceConfig:
         provider=provider,
         verify_window_s=verify_window,
         ready_timeout_s=ready_timeout,
+        verify_min_requests=min_requests,
+        verify_min_rounds=min_rounds,
         host=sections["host"],
         kubernetes=sections["kubernetes"],
         ecs=sections["ecs"],
@@ -828,6 +850,8 @@ _SERVICE_KEYS = (
     "provider",
     "verify_window_s",
     "ready_timeout_s",
+    "verify_min_requests",
+    "verify_min_rounds",
     "health",
     "host",
     "kubernetes",
@@ -1142,6 +1166,7 @@ def _read_thresholds(r: _Reader) -> Thresholds:
         critical_deadline_s=r.duration("critical_deadline_s", d.critical_deadline_s),
         high_deadline_s=r.duration("high_deadline_s", d.high_deadline_s),
         medium_deadline_s=r.duration("medium_deadline_s", d.medium_deadline_s),
+        min_requests=r.integer("min_requests", d.min_requests, 1, 1_000_000),
     )
     if not th.high_error_rate <= th.critical_error_rate:
         raise r.error("high_error_rate", "must not exceed critical_error_rate")

@@ -50,10 +50,11 @@ from console.model import (
 from console.notify import WebhookNotifier, already_sent, render_message
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
 from console.resume import JournalState, plan_for_journal, read_state
-from console.severity import assess
+from console.severity import UNHEALTHY, assess
+from console.signals import wait_for_requests
 from console.signals.base import ErrorRateSource, SignalError
 from console.signals.health import check_health
-from console.verify import VerifyTick, verify
+from console.verify import VerifyTick, verify, watch_limit
 from providers.base import (
     InvalidTarget,
     OutcomeUnknown,
@@ -80,6 +81,9 @@ class SwitchUndone(ProviderError):
         self.target = target
 
 
+#: How long an assessment waits at most for the sample a severity needs
+#: (``thresholds.min_requests``) before it says "assessing" instead of a verdict.
+FIRST_SAMPLE_WAIT_S = 30.0
 #: How long the units are read for, once the rollout settled or the wait gave up.
 UNITS_READ_S = 10.0
 #: Lines of a step's output the record keeps: the first and the last (see ``_log_output``).
@@ -125,8 +129,10 @@ class RollbackFlow:
     source: ErrorRateSource
     reason: str = ""
     operator: str = ""
-    #: When the trouble was first seen (the dashboard's first unhealthy poll), so the
-    #: decision deadline keeps counting from there instead of restarting at "r".
+    #: When the trouble was first seen (the dashboard's first unhealthy poll, or
+    #: ``rollback --detected-at``), so the decision deadline and the time to recover
+    #: count from there.  None: from this flow's first unhealthy assessment (see
+    #: ``assess``), so the TUI's and the headless figures mean the same thing.
     detected_at: datetime | None = None
     #: An interrupted incident to continue (``console.resume``) instead of opening a new one.
     resume_state: JournalState | None = None
@@ -166,8 +172,13 @@ class RollbackFlow:
     _lock: ServiceLock | None = field(init=False, default=None)
     #: The platform lock's holder (operator, host) while this flow holds it.
     _remote_held: tuple[str, str] | None = field(init=False, default=None)
+    #: Whether ``incident.detected_at`` is settled (given, resumed, or the first
+    #: unhealthy assessment), or may still move to the first unhealthy observation.
+    _detected_fixed: bool = field(init=False, default=False)
+    _assessed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
+        self._detected_fixed = self.detected_at is not None or self.resume_state is not None
         self.operator = self.operator or self.config.console.operator
         self.redact = self.config.redactor
         if self.resume_state is not None:
@@ -467,9 +478,25 @@ class RollbackFlow:
         self.health = check_health(self.service.health)
         return self.health
 
+    def wait_for_sample(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) until the error-rate source holds the sample a
+        severity needs (``thresholds.min_requests``), so ``assess`` decides on enough
+        data.  Returns early when the source cannot be read: ``assess`` says so."""
+        svc = self.service
+        wait_for_requests(
+            self.source, svc.thresholds.min_requests, timeout_s, svc.error_rate.interval_s
+        )
+
     def assess(self) -> Assessment:
-        """Severity from the current signals; the first assessment fixes "before"."""
+        """Severity from the current signals; the first assessment fixes "before".
+
+        Without a detection time given, the incident counts from the first
+        unhealthy observation: the reading of the first assessment that finds
+        the service critical, high or medium (as the dashboard does), and until
+        then from the first assessment the console made.
+        """
         snapshot = self.snapshot or self.refresh()
+        observed = utcnow()
         health = self.check_health()
         try:
             sample: Sample | None = self.source.sample()
@@ -481,11 +508,25 @@ class RollbackFlow:
             sample,
             health,
             snapshot.units,
-            detected_at=self.incident.detected_at,
+            # (A deadline exists only for an unhealthy verdict, which sets the time.)
+            detected_at=self.incident.detected_at if self._detected_fixed else observed,
             now=utcnow(),
         )
+        if not self._detected_fixed:
+            unhealthy = not result.assessing and result.severity in UNHEALTHY
+            if unhealthy or not self._assessed:
+                self._set_detected(observed)
+            self._detected_fixed = unhealthy
+        self._assessed = True
         self.incident.set_assessment(result, sample)
         return result
+
+    def _set_detected(self, when: datetime) -> None:
+        """Move the incident's detection time (journaled, so a resume keeps it)."""
+        if when == self.incident.detected_at:
+            return
+        self.incident.detected_at = when
+        self.incident.journal_event("detected", detected_at=when)
 
     # ----------------------------------------------------------------- act
 
@@ -822,21 +863,30 @@ class RollbackFlow:
     ) -> Verification:
         """Watch health and error rate for the verify window; tick the verify items."""
         window = self.service.verify_window_s if window_s is None else window_s
-        self.incident.log("verify", f"watching health and error rate for {window:.0f} s")
+        svc = self.service
+        self.incident.log(
+            "verify",
+            f"watching health and error rate for {window:g} s (a pass needs at least "
+            f"{svc.verify_min_rounds} health rounds and {svc.verify_min_requests} requests; "
+            f"the watch goes on for them up to {watch_limit(window):g} s)",
+        )
         result = verify(
-            self.service,
+            svc,
             self.source,
             before=self.incident.before,
             window_s=window,
             on_tick=on_tick,
             stop=stop,
+            min_rounds=svc.verify_min_rounds,
+            min_requests=svc.verify_min_requests,
         )
         self.incident.verification = result
         self.incident.after = result.after
         for item, state, note in verify_marks(result, self.service):
             self.incident.mark(item, state, note)
-        if result.passed:
-            self.incident.recovered_at = utcnow()
+        # Recovered only by a verdict that passed: a failed re-verification (a resume)
+        # takes back what an earlier one said.
+        self.incident.recovered_at = utcnow() if result.passed else None
         self.incident.journal_event(
             "verified", verification=result, recovered_at=self.incident.recovered_at
         )

@@ -599,6 +599,8 @@ _FIELD_ALIASES: dict[str, str] = {
     "復旧時間": "ttr",
 }
 _KNOWN = set(_FIELD_ALIASES.values())
+#: Outcome cells of a verified recovery: the only entries with a time to recover.
+_RECOVERED = frozenset(outcome.value for outcome in Outcome if outcome.recovered)
 _REQUIRED = ("date", "service", "environment", "from", "to", "outcome", "ttr")
 
 
@@ -642,6 +644,12 @@ def _summary(
     action = fields.get("action", "")
     written = fields.get("outcome", "" if console else "unknown")
     known = outcome_from_text(written, action)
+    outcome = known.value if known is not None else written
+    ttr = parse_duration(fields.get("ttr", ""))
+    if "outcome" in fields and outcome not in _RECOVERED:
+        # Only a verified recovery has a time to recover, whatever the cell says (an
+        # entry written before this rule, or a hand edit).
+        ttr = None
     return HistoryEntrySummary(
         id=entry_id or fields.get("incident", ""),
         date=stamp.split(" (")[0].strip(),
@@ -649,8 +657,8 @@ def _summary(
         environment=fields.get("environment", ""),
         from_revision=from_version,
         to_revision=to_version,
-        outcome=known.value if known is not None else written,
-        time_to_recover_s=parse_duration(fields.get("ttr", "")),
+        outcome=outcome,
+        time_to_recover_s=ttr,
         operator=fields.get("operator", ""),
         reason=fields.get("reason", ""),
         raw=raw,
@@ -720,6 +728,11 @@ def _seconds(head: str) -> float | None:
 
 
 def median_time_to_recover(entries: Iterable[HistoryEntrySummary]) -> float | None:
-    """Median seconds from detection to verified recovery over entries that recovered."""
+    """Median seconds from detection to verified recovery over entries that recovered.
+
+    Only verified recoveries have a time (``_summary`` drops the time of any
+    other outcome); a hand-written entry in the runbook's format, which has no
+    outcome, counts with the time it gives.
+    """
     values = [e.time_to_recover_s for e in entries if e.time_to_recover_s is not None]
     return float(statistics.median(values)) if values else None

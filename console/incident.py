@@ -34,6 +34,7 @@ from console.model import (
     Verification,
     utcnow,
 )
+from console.severity import describe
 
 #: The events that start an incident's journal file: the first change to the platform or
 #: the database.  Before one of them nothing was changed, so there is nothing to resume.
@@ -186,7 +187,7 @@ class Incident:
         self.journal_event("assessed", severity=assessment.severity, sample=self.before)
         self.log(
             "assessed",
-            f"severity {assessment.severity.value}: {assessment.recommendation}"
+            describe(assessment)
             + (f" ({'; '.join(assessment.reasons)})" if assessment.reasons else ""),
         )
 
@@ -215,7 +216,8 @@ class Incident:
             outcome=outcome,
             detected_at=self.detected_at,
             finished_at=finished_at or self.clock(),
-            recovered_at=self.recovered_at,
+            # Time to recover is for verified recoveries only (``Outcome.recovered``).
+            recovered_at=self.recovered_at if outcome.recovered else None,
             from_revision=from_rev,
             to_revision=to_rev,
             timeline=timeline,

@@ -271,6 +271,9 @@ class Sample:
     p95_ms: float | None
     requests: int = 0
     source: str = ""
+    #: Of ``requests``, how many were still waiting for an answer when the sample was
+    #: taken; they count as errors until answered (``ProbeSource.sample(since=...)``).
+    pending: int = 0
 
 
 # --------------------------------------------------------------------------- assessment
@@ -296,6 +299,13 @@ class Assessment:
     deadline: datetime | None
     error_rate: float | None = None
     p95_ms: float | None = None
+    #: True while there is too little data for a verdict (fewer requests than
+    #: ``thresholds.min_requests``, or no health result yet): the severity is then
+    #: UNKNOWN and the recommendation says "assessing (n of N samples)".
+    assessing: bool = False
+    #: Requests the error-rate source had measured, and how many a verdict needs.
+    samples: int = 0
+    samples_needed: int = 0
 
 
 # --------------------------------------------------------------------------- incident record
@@ -354,6 +364,15 @@ class Outcome(enum.StrEnum):
     UNDONE = "not rolled back: the switch was undone"
     #: A database backup was restored (``db-restore``): no service was verified.
     RESTORED = "restored"
+
+    @property
+    def recovered(self) -> bool:
+        """Whether this outcome is a verified recovery: the only kind with a time to recover.
+
+        A new outcome that stands for a verified recovery must say so here, or
+        its entries drop out of the median time to recover.
+        """
+        return self is Outcome.ROLLED_BACK
 
 
 #: What a provider action did, when it did it and the service was verified (or not):
@@ -421,7 +440,8 @@ class HistoryRecord:
 
     ``detected_at`` is when the incident was opened (the operator saw the
     problem); ``recovered_at`` is when verification passed; time to recover is
-    the difference, and is None when the service was not verified.
+    the difference, and is None when the service was not verified (an outcome
+    that is not a verified recovery never has one, whatever ``recovered_at`` says).
     """
 
     incident_id: str
@@ -450,7 +470,7 @@ class HistoryRecord:
 
     @property
     def time_to_recover_s(self) -> float | None:
-        if self.recovered_at is None:
+        if self.recovered_at is None or not self.outcome.recovered:
             return None
         return (self.recovered_at - self.detected_at).total_seconds()
 

@@ -158,6 +158,8 @@ def _fold(state: JournalState, event: dict[str, Any]) -> None:
         state.environment = str(event.get("environment", ""))
         state.operator = str(event.get("operator", ""))
         state.detected_at = _dt(event.get("detected_at"))
+    elif kind == "detected":  # the first unhealthy observation, after the opening
+        state.detected_at = _dt(event.get("detected_at")) or state.detected_at
     elif kind == "resumed":
         state.resumes += 1
     elif kind == "timeline":
@@ -316,6 +318,7 @@ def sample_from(raw: dict[str, Any] | None) -> Sample | None:
         p95_ms=_optional_number(raw.get("p95_ms")),
         requests=int(raw.get("requests", 0)),
         source=str(raw.get("source", "")),
+        pending=int(raw.get("pending", 0)),
     )
 
 

@@ -18,6 +18,15 @@ UNKNOWN   no signal at all: no error rate, no latency, no health check    no dea
           result, and no rule fired
 ========  ==============================================================  ============
 
+**No verdict on too little data.**  While the error-rate source has measured
+fewer than ``thresholds.min_requests`` requests (20) in its window, or the
+health checks have not answered yet, the severity is UNKNOWN with
+``assessing`` set and the recommendation says "Assessing (n of N samples)":
+a few lucky requests of a failing service must not read "LOW — no rollback
+needed".  What the data shows so far is still listed in the reasons.  A
+source that could not be read at all (``sample`` None) is not waited for:
+the verdict then rests on the health checks and the units, and says so.
+
 CRITICAL and HIGH recommend rolling back; MEDIUM and LOW a forward fix (runbook
 002: "Medium: Forward Fix 検討", "Low: Forward Fix"; runbook 004: a warning is
 decided within 30 minutes, the rest is fixed in the next deploy).  Every rule
@@ -36,6 +45,9 @@ from console.model import Assessment, HealthResult, Sample, Severity, Unit, utcn
 #: Error-rate data older than this (relative to ``now``) is called out as stale.
 STALE_AFTER_S = 120.0
 
+#: The severities that call for a decision (and start the decision clock).
+UNHEALTHY: tuple[Severity, ...] = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM)
+
 #: At most this many restarted units are named one by one.
 _MAX_UNITS_NAMED = 3
 
@@ -47,11 +59,15 @@ def assess(
     units: Sequence[Unit],
     detected_at: datetime,
     now: datetime | None = None,
+    *,
+    health_pending: bool = False,
 ) -> Assessment:
     """How urgent a rollback is, from the latest signals (see the module doc for the rules).
 
     ``detected_at`` is when the incident was opened: the deadline counts from
     it, not from this assessment.  ``now`` only serves to call out stale data.
+    ``health_pending`` says the configured health checks have not answered yet
+    (the dashboard's first seconds): no verdict until they have.
     """
     now = now or utcnow()
     th = thresholds
@@ -115,6 +131,11 @@ def assess(
         if age >= STALE_AFTER_S:
             reasons.append(f"error-rate data is {_clock(age)} old")
 
+    seen = sample.requests if sample is not None else 0
+    needed = th.min_requests
+    if health_pending or (sample is not None and seen < needed):
+        return _assessing(found, sample, seen, needed, health_pending)
+
     return Assessment(
         severity=severity,
         recommendation=recommendation(severity, th),
@@ -122,7 +143,51 @@ def assess(
         deadline=deadline_for(severity, detected_at, th),
         error_rate=rate,
         p95_ms=p95,
+        samples=seen,
+        samples_needed=needed,
     )
+
+
+def _assessing(
+    found: list[tuple[Severity, str]],
+    sample: Sample | None,
+    seen: int,
+    needed: int,
+    health_pending: bool,
+) -> Assessment:
+    """Too little data for a verdict: UNKNOWN, no deadline, and what was seen so far."""
+    waiting = []
+    if sample is not None and seen < needed:
+        waiting.append(f"{seen} of {needed} samples")
+    if health_pending:
+        waiting.append("health checks not answered yet")
+    reasons = [f"so far: {text}" for _, text in sorted(found, key=lambda f: _RANK[f[0]])]
+    rate = sample.error_rate if sample is not None else None
+    if rate is not None:
+        reasons.append(f"error rate so far {_percent(rate)} of {seen} requests")
+    reasons.append(f"no verdict before {needed} requests are measured (thresholds.min_requests)")
+    return Assessment(
+        severity=Severity.UNKNOWN,
+        recommendation=f"Assessing ({'; '.join(waiting)}): no verdict yet",
+        reasons=tuple(reasons),
+        deadline=None,
+        error_rate=rate,
+        p95_ms=sample.p95_ms if sample is not None else None,
+        assessing=True,
+        samples=seen,
+        samples_needed=needed,
+    )
+
+
+def describe(assessment: Assessment) -> str:
+    """``severity high: Roll back …`` or ``assessing (7 of 20 samples): no verdict yet``.
+
+    The one line the headless commands print, so ``rollback`` and ``status``
+    say the same thing about the same data.
+    """
+    if assessment.assessing:
+        return assessment.recommendation[0].lower() + assessment.recommendation[1:]
+    return f"severity {assessment.severity.value}: {assessment.recommendation}"
 
 
 def recommendation(severity: Severity, thresholds: Thresholds) -> str:

@@ -181,6 +181,11 @@ class HealthAndErrorRateGate:
                 on_tick=on_tick,
                 stop=stop,
                 interval_s=interval,
+                # A gate judges its own duration (``_verdict``), not a verification's
+                # minimum evidence: it never goes on past ``duration_s``.
+                min_rounds=1,
+                min_requests=0,
+                limit_s=request.duration_s,
             )
         finally:
             stop.set()

@@ -22,14 +22,11 @@ from textual.content import Content
 from textual.widgets import Input, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
-from console.flow import RollbackFlow
+from console.flow import FIRST_SAMPLE_WAIT_S, RollbackFlow
 from console.model import Assessment, Severity, utcnow
 from console.severity import format_remaining
 from screens.checklist import ChecklistScreen
 from screens.flow_common import FlowScreen, bullet_lines, millis, percent
-
-#: How long the worker waits for the error-rate source's first window before assessing.
-FIRST_DATA_WAIT_S = 5.0
 
 
 class AssessScreen(FlowScreen):
@@ -101,9 +98,12 @@ class AssessScreen(FlowScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="assess")
     def run_assessment(self) -> Assessment:
-        """Blocking: wait briefly for the first error-rate window, then assess."""
-        window = self.flow.service.error_rate.window_s
-        self.flow.source.wait_for_data(min(FIRST_DATA_WAIT_S, window))
+        """Blocking: wait (bounded) for the sample a severity needs, then assess.
+
+        With still too little data the assessment says "assessing (n of N
+        samples)" and ctrl+r reads again; it never guesses a severity.
+        """
+        self.flow.wait_for_sample(FIRST_SAMPLE_WAIT_S)
         return self.flow.assess()
 
     @on(Worker.StateChanged)
@@ -127,7 +127,7 @@ class AssessScreen(FlowScreen):
 
     def _show(self, assessment: Assessment) -> None:
         self.assessment = assessment
-        self._set_severity(assessment.severity)
+        self._set_severity(assessment.severity, assessing=assessment.assessing)
         self.query_one("#recommendation", Static).update(
             Content.from_markup("[b]$text[/b]", text=assessment.recommendation)
         )
@@ -142,9 +142,9 @@ class AssessScreen(FlowScreen):
         self.query_one("#reasons", Static).update(bullet_lines(reasons))
         self._tick()
 
-    def _set_severity(self, severity: Severity) -> None:
+    def _set_severity(self, severity: Severity, *, assessing: bool = False) -> None:
         box = self.query_one("#severity", Static)
-        box.update(severity.value.upper())
+        box.update("ASSESSING" if assessing else severity.value.upper())
         for level in Severity:
             box.set_class(level is severity, f"-{level.value}")
 

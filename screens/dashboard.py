@@ -35,8 +35,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
-from console.model import Assessment, Severity, utcnow
-from console.severity import assess, format_remaining
+from console.model import Assessment, Sample, Severity, utcnow
+from console.severity import UNHEALTHY, assess, format_remaining
 from console.signals.base import SignalError
 from console.widgets.current_version import CurrentVersionPanel
 from console.widgets.database import DatabasePanel
@@ -67,8 +67,6 @@ if TYPE_CHECKING:
 INTERVALS: dict[str, float] = {SNAPSHOT: 2.0, HEALTH: 2.0, ERROR_RATE: 1.0}
 #: Longest wait between retries of a failing source.
 MAX_BACKOFF_S = 30.0
-#: Severities that start the decision clock.
-_UNHEALTHY = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM)
 
 
 def one_line(exc: BaseException) -> str:
@@ -526,22 +524,33 @@ class DashboardScreen(Screen[None]):
                 deadline.astimezone().strftime("%H:%M"),
             )
 
-    def _assess(self, now: datetime) -> Assessment | None:
-        """Severity from the latest data; the decision clock starts when it first turns bad."""
+    def _assess(self, now: datetime) -> Assessment:
+        """Severity from the latest data; the decision clock starts when it first turns bad.
+
+        Until the error-rate source has its minimum sample and the health checks
+        have answered, the assessment is "assessing (n of N samples)", never a
+        verdict on the first few requests.  A source that failed is not waited
+        for (its panel shows why; the verdict rests on the rest).
+        """
         runtime = self.runtime
-        if runtime.sample is None and runtime.health_at is None:
-            return None
+        service = runtime.service
+        sample = runtime.sample
+        if sample is None and ERROR_RATE not in runtime.errors:
+            sample = Sample(now, None, None, 0, service.error_rate.source)  # nothing read yet
+        health_pending = (
+            bool(service.health) and runtime.health_at is None and HEALTH not in runtime.errors
+        )
         units = runtime.snapshot.units if runtime.snapshot else ()
-        thresholds = runtime.service.thresholds
         result = assess(
-            thresholds,
-            runtime.sample,
+            service.thresholds,
+            sample,
             runtime.health,
             units,
             detected_at=runtime.detected_at or now,
             now=now,
+            health_pending=health_pending,
         )
-        if result.severity in _UNHEALTHY and runtime.detected_at is None:
+        if result.severity in UNHEALTHY and runtime.detected_at is None:
             runtime.detected_at = now
         elif result.severity is Severity.LOW:
             runtime.detected_at = None

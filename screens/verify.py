@@ -27,7 +27,7 @@ from console.flow import RollbackFlow
 from console.model import HealthResult, ItemState, Outcome, Sample, Verification, outcome_text
 from console.redact import display_url
 from console.textsafe import printable
-from console.verify import VerifyTick
+from console.verify import VerifyTick, watch_limit
 from screens.flow_common import STATE_MARKS, AskYesNo, FlowScreen, millis, percent
 from screens.record import RecordScreen
 
@@ -96,11 +96,15 @@ class VerifyScreen(FlowScreen):
         self.failed_to_run = False
 
     def compose_body(self) -> ComposeResult:
-        th = self.flow.service.thresholds
+        svc = self.flow.service
+        th = svc.thresholds
         yield Static(
             Content(
                 f"Watching for {self.window_s:.0f} s: every health check must pass, "
-                f"error rate below {th.ok_error_rate:.0%}, p95 below {th.ok_p95_ms:.0f} ms."
+                f"error rate below {th.ok_error_rate:.0%}, p95 below {th.ok_p95_ms:.0f} ms, "
+                f"over at least {svc.verify_min_rounds} health rounds and "
+                f"{svc.verify_min_requests} requests (watched longer for them, at most "
+                f"{watch_limit(self.window_s):.0f} s)."
             ),
             id="verify-intro",
         )
@@ -134,6 +138,14 @@ class VerifyScreen(FlowScreen):
         )
         left = max(0.0, tick.window_s - tick.elapsed_s)
         line = Content(f"{left:.0f} s left of {tick.window_s:.0f} s")
+        if left <= 0 and not tick.enough and not tick.failed:
+            requests = tick.sample.requests if tick.sample is not None else 0
+            more = max(0.0, tick.limit_s - tick.elapsed_s)
+            line = Content(
+                f"window over; still too little evidence: {tick.rounds} of "
+                f"{tick.rounds_needed} health rounds, {requests} of {tick.requests_needed} "
+                f"requests (at most {more:.0f} s more)"
+            )
         if tick.failed:
             line += Content.from_markup(
                 " · [b $text-error]$n failed check(s): this will not pass[/]", n=tick.failures

@@ -110,6 +110,17 @@ def test_bad_verify_window_is_exit_2(config: Path, value: str) -> None:
     assert_one_line_error(result, 2, "--verify-window", value)
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("yesterday", "not an ISO 8601 time"), ("2999-01-01T00:00:00Z", "in the future")],
+)
+def test_bad_detected_at_is_exit_2(config: Path, value: str, says: str) -> None:
+    result = cli(
+        "rollback", "web", "--config", str(config), "--reason", "x", "--detected-at", value
+    )
+    assert_one_line_error(result, 2, "--detected-at", says)
+
+
 def test_unknown_command_is_exit_2() -> None:
     assert_one_line_error(cli("explode"), 2, "explode")
 

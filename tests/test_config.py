@@ -80,6 +80,58 @@ def test_thresholds_override_per_service(site: Path) -> None:
     assert web.thresholds.high_error_rate == 0.1
 
 
+def test_minimum_evidence_defaults_and_overrides(site: Path) -> None:
+    """Issue 11: how much a "verified" and a severity need, per service."""
+    web = load_config(write(site, GOOD)).service("web")
+    assert (web.verify_min_rounds, web.verify_min_requests) == (3, 20)
+    assert web.thresholds.min_requests == 20
+    text = GOOD.replace(
+        "verify_window_s = 60",
+        "verify_window_s = 60\nverify_min_requests = 50\nverify_min_rounds = 5",
+    )
+    text += "[services.thresholds]\nmin_requests = 30\n"
+    web = load_config(write(site, text)).service("web")
+    assert (web.verify_min_rounds, web.verify_min_requests) == (5, 50)
+    assert web.thresholds.min_requests == 30
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        (
+            "verify_window_s = 60",
+            "verify_window_s = 60\nverify_min_requests = 0",
+            ["verify_min_requests"],
+        ),
+        (
+            "verify_window_s = 60",
+            "verify_window_s = 60\nverify_min_rounds = 0",
+            ["verify_min_rounds"],
+        ),
+        (
+            'source = "probe"',
+            'source = "probe"\n[services.thresholds]\nmin_requests = -1',
+            ["thresholds.min_requests"],
+        ),
+        (
+            'source = "probe"',
+            'source = "probe"\nwindow_s = 5\ninterval_s = 1\n'
+            "[services.thresholds]\nmin_requests = 20",
+            ["thresholds.min_requests", "never fit", "holds 5"],
+        ),
+    ],
+)
+def test_bad_minimum_evidence_names_the_key(
+    site: Path, old: str, new: str, names: list[str]
+) -> None:
+    path = write(site, GOOD.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    for name in names:
+        assert name in str(info.value)
+    assert info.value.exit_code == 2
+
+
 def test_operator_defaults_to_login_name(site: Path) -> None:
     config = load_config(write(site, GOOD.replace('operator = "alice"\n', "")))
     assert config.console.operator

@@ -604,6 +604,29 @@ def test_median_time_to_recover_ignores_unrecovered_entries() -> None:
     assert median_time_to_recover([]) is None
 
 
+@pytest.mark.parametrize("outcome", [o for o in Outcome if o is not Outcome.ROLLED_BACK])
+def test_only_a_verified_recovery_has_a_time_to_recover(outcome: Outcome) -> None:
+    """Issue 11: a not-verified resume carried the recovery time of an earlier verdict."""
+    record = make_record(outcome=outcome)  # recovered_at is set
+    assert record.time_to_recover_s is None
+    entry = render_entry(record, tz=JST)
+    assert field(entry, "Time to recover") == "not recovered (detected 02:07:01)"
+    (summary,) = parse_entries(TITLE + entry)
+    assert summary.time_to_recover_s is None
+    assert median_time_to_recover([summary]) is None
+
+
+def test_a_time_written_beside_an_unverified_outcome_is_not_read_back() -> None:
+    """Entries an earlier console wrote (or a hand edit) with a time and no verified outcome."""
+    verified = render_entry(make_record("a"), tz=JST)
+    unverified = verified.replace("id=a ", "id=b ").replace(
+        "| Outcome | rolled back and verified |", "| Outcome | rolled back, not verified |"
+    )
+    entries = parse_entries(TITLE + verified + "\n" + unverified)
+    assert [e.time_to_recover_s for e in entries] == [432.0, None]
+    assert median_time_to_recover(entries) == 432.0
+
+
 def test_history_write_error_survives_pickling() -> None:
     err = HistoryWriteError(Path("/x/h.md"), "No space left on device")
     copy = pickle.loads(pickle.dumps(err))

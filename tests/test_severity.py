@@ -8,7 +8,7 @@ import pytest
 
 from console.config import Thresholds
 from console.model import HealthResult, Sample, Severity, Unit
-from console.severity import assess, format_remaining
+from console.severity import assess, describe, format_remaining
 
 T0 = datetime(2026, 1, 27, 10, 0, 0, tzinfo=UTC)
 NOW = T0 + timedelta(seconds=30)
@@ -63,7 +63,8 @@ CASES = [
     ("restarts without any other signal", TH, None, [], [unit("web-1", 5)], H),
     ("no data at all", TH, None, [], [], U),
     ("an empty window and no checks", TH, rate(None, None, 0), [], [unit("web-1", 0)], U),
-    ("no error rate but health passes", TH, rate(None, None, 0), [ok()], [], L),
+    # Issue 11: no verdict before the minimum sample (thresholds.min_requests) is in.
+    ("no error rate yet but health passes", TH, rate(None, None, 0), [ok()], [], U),
     ("critical beats high", SLOW_TH, rate(0.6, p95=500.0), [ok(), down()], [], C),
     ("health down beats a low rate", TH, rate(0.02), [down()], [], C),
     ("custom thresholds", Thresholds(critical_error_rate=0.2), rate(0.2), [], [], C),
@@ -145,7 +146,7 @@ def test_missing_data_is_said() -> None:
 
 
 def test_stale_data_is_called_out() -> None:
-    old = Sample(at=NOW - timedelta(minutes=3, seconds=5), error_rate=0.0, p95_ms=5.0, requests=9)
+    old = Sample(at=NOW - timedelta(minutes=3, seconds=5), error_rate=0.0, p95_ms=5.0, requests=20)
     assert assess(TH, old, [], [], T0, NOW).reasons == ("error-rate data is 3:05 old",)
 
 
@@ -207,3 +208,57 @@ def test_recommendations() -> None:
 )
 def test_format_remaining(seconds_left: float, text: str) -> None:
     assert format_remaining(NOW + timedelta(seconds=seconds_left), NOW) == text
+
+
+# --------------------------------------------------------------------------- issue 11: too little
+
+
+def test_no_verdict_before_the_minimum_sample_is_in() -> None:
+    """Three lucky requests of a failing service must not read "LOW — no rollback needed"."""
+    result = assess(TH, rate(0.0, requests=3), [ok()], [], T0, NOW)
+    assert result.severity is U and result.assessing
+    assert (result.samples, result.samples_needed) == (3, 20)
+    assert result.recommendation == "Assessing (3 of 20 samples): no verdict yet"
+    assert result.deadline is None
+    assert "Forward fix" not in result.recommendation
+
+
+def test_what_is_seen_so_far_is_listed_while_assessing() -> None:
+    result = assess(TH, rate(0.6, requests=5), [down()], [unit("web-1", 4)], T0, NOW)
+    assert result.severity is U and result.assessing and result.deadline is None
+    assert result.reasons[0].startswith("so far: error rate 60.0% >= 50% (critical)")
+    assert "error rate so far 60.0% of 5 requests" in result.reasons
+    assert (
+        result.reasons[-1] == "no verdict before 20 requests are measured (thresholds.min_requests)"
+    )
+
+
+def test_health_not_answered_yet_is_no_verdict_either() -> None:
+    result = assess(TH, rate(0.0), [], [], T0, NOW, health_pending=True)
+    assert result.severity is U and result.assessing
+    assert result.recommendation == "Assessing (health checks not answered yet): no verdict yet"
+    both = assess(TH, rate(0.0, requests=0), [], [], T0, NOW, health_pending=True)
+    assert both.recommendation.startswith("Assessing (0 of 20 samples; health checks not")
+
+
+def test_enough_data_gives_the_verdict_with_its_count() -> None:
+    result = assess(TH, rate(0.0, requests=20), [ok()], [], T0, NOW)
+    assert result.severity is L and not result.assessing
+    assert (result.samples, result.samples_needed) == (20, 20)
+    custom = assess(Thresholds(min_requests=3), rate(0.0, requests=3), [ok()], [], T0, NOW)
+    assert custom.severity is L
+
+
+def test_a_source_that_cannot_be_read_is_not_waited_for() -> None:
+    """No sample at all (the source failed): the health checks decide, and it says so."""
+    result = assess(TH, None, [down()], [], T0, NOW)
+    assert result.severity is C and not result.assessing
+
+
+def test_describe_is_the_line_the_headless_commands_print() -> None:
+    assert describe(assess(TH, rate(0.7), [], [], T0, NOW)) == (
+        "severity critical: Roll back now — decide within 5 minutes"
+    )
+    assert describe(assess(TH, rate(0.7, requests=4), [], [], T0, NOW)) == (
+        "assessing (4 of 20 samples): no verdict yet"
+    )

@@ -11,6 +11,7 @@ import pytest
 
 from console.config import HealthCheck, ServiceConfig, Thresholds
 from console.model import HealthResult, Sample
+from console.signals.base import SignalError
 from console.signals.health import check_health
 from console.signals.probe import ProbeSource
 from console.verify import VerifyTick, verify
@@ -107,7 +108,15 @@ def test_server_turning_bad_mid_window_fails(server: FlipServer, probe: ProbeSou
 
 def test_no_error_rate_data_is_not_verified(server: FlipServer) -> None:
     silent = ProbeSource([server.url])  # never started: no data
-    result = verify(service_for(server), silent, before=BEFORE, window_s=0.4, interval_s=INTERVAL_S)
+    # (No data keeps the watch going for its minimum evidence: limit it to the window.)
+    result = verify(
+        service_for(server),
+        silent,
+        before=BEFORE,
+        window_s=0.4,
+        interval_s=INTERVAL_S,
+        limit_s=0.4,
+    )
     assert not result.passed
     assert re.match(
         r"health held 0\.\d s; no error-rate data \(0 requests\), so not verified$",
@@ -199,7 +208,9 @@ def test_a_service_that_never_comes_up_fails(server: FlipServer, probe: ProbeSou
 def test_never_passing_within_the_grace_is_not_held(server: FlipServer) -> None:
     server.down()
     silent = ProbeSource([server.url])
-    result = verify(service_for(server), silent, before=None, window_s=0, interval_s=INTERVAL_S)
+    result = verify(
+        service_for(server), silent, before=None, window_s=0, interval_s=INTERVAL_S, limit_s=0
+    )
     assert not result.passed
     assert result.message.startswith("health never passed in 1 round (http://127.0.0.1:")
 
@@ -272,3 +283,221 @@ def test_default_check_is_the_services_health(server: FlipServer, probe: ProbeSo
     result = verify(svc, probe, before=None, window_s=0.2, check=check, interval_s=INTERVAL_S)
     assert result.passed
     assert result.health == seen[-1]
+
+
+# --------------------------------------------------------------------------- issue 11: evidence
+
+
+class CountingSource:
+    """A query-style source (not a probe): reports whatever request count it is given."""
+
+    name = "prometheus"
+
+    def __init__(self, requests: int, rate: float = 0.0) -> None:
+        self.requests = requests
+        self.rate = rate
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def sample(self, since: datetime | None = None) -> Sample:
+        return Sample(datetime.now(UTC), self.rate, 40.0, self.requests, self.name)
+
+    def history(self, points: int = 60) -> list[Sample]:
+        return []
+
+    def wait_for_data(self, timeout_s: float) -> bool:
+        return True
+
+
+def test_a_short_window_is_watched_until_the_minimum_evidence_is_in(server: FlipServer) -> None:
+    # One probe request every 0.1 s: a 0.2 s window holds about two of them.
+    source = ProbeSource([server.url], interval_s=0.1)
+    source.start()
+    ticks = Ticks()
+    try:
+        result = verify(
+            service_for(server),
+            source,
+            before=BEFORE,
+            window_s=0.2,
+            on_tick=ticks,
+            interval_s=INTERVAL_S,
+        )
+    finally:
+        source.stop()
+    assert result.passed, result.message
+    assert result.after is not None and result.after.requests >= 20
+    assert sum(t.healthy for t in ticks) >= 3
+    assert ticks[-1].enough and not ticks[0].enough
+    assert [t.rounds_needed for t in ticks[:1]] == [3] and ticks[0].requests_needed == 20
+
+
+def test_too_little_evidence_when_the_limit_passes_is_not_verified(server: FlipServer) -> None:
+    source = ProbeSource([server.url], interval_s=0.1)
+    source.start()
+    try:
+        result = verify(
+            service_for(server),
+            source,
+            before=BEFORE,
+            window_s=0.2,
+            interval_s=INTERVAL_S,
+            limit_s=0.4,
+        )
+    finally:
+        source.stop()
+    assert not result.passed
+    assert re.match(
+        r"not enough evidence \(\d of 3 health rounds, \d+ of 20 requests in 0\.\d s\): "
+        r"health held 0\.\d s; error rate 0\.0% of \d+ requests",
+        result.message,
+    ), result.message
+
+
+def test_what_a_query_source_reports_as_requests_is_the_evidence(server: FlipServer) -> None:
+    few = verify(
+        service_for(server),
+        CountingSource(requests=5),
+        before=None,
+        window_s=0.2,
+        interval_s=INTERVAL_S,
+        limit_s=0.6,
+    )
+    assert not few.passed
+    assert re.match(r"not enough evidence \(\d of 3 health rounds, 5 of 20 requests", few.message)
+    enough = verify(
+        service_for(server),
+        CountingSource(requests=25),
+        before=None,
+        window_s=0.2,
+        interval_s=INTERVAL_S,
+        limit_s=0.6,
+    )
+    assert enough.passed, enough.message
+    assert "error rate 0.0% of 25 requests" in enough.message
+
+
+def test_the_minimum_is_the_callers(server: FlipServer) -> None:
+    result = verify(
+        service_for(server),
+        CountingSource(requests=5),
+        before=None,
+        window_s=0.2,
+        interval_s=INTERVAL_S,
+        min_rounds=1,
+        min_requests=5,
+        limit_s=0.6,
+    )
+    assert result.passed, result.message
+
+
+def test_requests_in_flight_at_the_end_count_as_failures(server: FlipServer) -> None:
+    """Health answers at once, but every second request the error rate probes hangs:
+    the answered half alone would read 0% errors."""
+    hanging = FlipServer(slow(2.0, every=2))
+    source = ProbeSource([hanging.url], interval_s=0.05, timeout_s=1.0)
+    source.start()
+    try:
+        result = verify(
+            service_for(server),
+            source,
+            before=BEFORE,
+            window_s=0.6,
+            interval_s=INTERVAL_S,
+            min_requests=5,
+        )
+    finally:
+        source.stop()
+        hanging.close()
+    assert not result.passed
+    assert result.after is not None and result.after.error_rate is not None
+    assert result.after.error_rate >= 0.25, result.message
+    assert ", not below 1%" in result.message
+
+
+def test_start_up_failures_are_never_forgiven_after_the_first_pass(server: FlipServer) -> None:
+    """Pass, fail: the failure is in the grace rounds' range, but counts (the grace is over)."""
+    rounds = iter([True, False, True, True, True, True])
+
+    def check() -> tuple[HealthResult, ...]:
+        ok = next(rounds, True)
+        return (HealthResult(server.url, ok, 200 if ok else 500, 1.0),)
+
+    ticks = Ticks()
+    result = verify(
+        service_for(server),
+        CountingSource(requests=25),
+        before=None,
+        window_s=0.6,
+        check=check,
+        on_tick=ticks,
+        interval_s=INTERVAL_S,
+    )
+    assert not result.passed
+    assert (ticks[1].ignored, ticks[1].failures, ticks[1].failed) == (0, 1, True)
+    assert result.message.startswith("health failed in 1 of ")
+
+
+def test_a_failure_after_a_forgiven_one_and_a_pass_counts(server: FlipServer) -> None:
+    rounds = iter([False, True, False, True, True, True])
+
+    def check() -> tuple[HealthResult, ...]:
+        ok = next(rounds, True)
+        return (HealthResult(server.url, ok, 200 if ok else 500, 1.0),)
+
+    ticks = Ticks()
+    result = verify(
+        service_for(server),
+        CountingSource(requests=25),
+        before=None,
+        window_s=0.6,
+        check=check,
+        on_tick=ticks,
+        interval_s=INTERVAL_S,
+    )
+    assert not result.passed
+    assert [(t.ignored, t.failures) for t in ticks[:3]] == [(1, 0), (1, 0), (1, 1)]
+    assert result.message.startswith("health failed in 1 of ")
+
+
+def test_failures_past_the_window_are_not_forgiven(server: FlipServer) -> None:
+    """Two forgiven start-up rounds fill a short window; the watch goes on for its minimum,
+    and the third failing round is no start-up any more: every round counts."""
+
+    def check() -> tuple[HealthResult, ...]:
+        return (HealthResult(server.url, False, 500, 1.0),)
+
+    ticks = Ticks()
+    result = verify(
+        service_for(server),
+        CountingSource(requests=25),
+        before=None,
+        window_s=INTERVAL_S,
+        check=check,
+        on_tick=ticks,
+        interval_s=INTERVAL_S,
+    )
+    assert not result.passed
+    assert [(t.ignored, t.failures) for t in ticks] == [(1, 0), (2, 0), (0, 3)]
+    assert result.message.startswith("health failed in 3 of 3 rounds")
+
+
+def test_an_unreadable_source_ends_the_watch_with_the_window(server: FlipServer) -> None:
+    class Unreadable(CountingSource):
+        def sample(self, since: datetime | None = None) -> Sample:
+            raise SignalError("prometheus unreachable")
+
+    ticks = Ticks()
+    result = verify(
+        service_for(server),
+        Unreadable(requests=0),
+        before=None,
+        window_s=INTERVAL_S,
+        on_tick=ticks,
+        interval_s=INTERVAL_S,
+    )
+    assert not result.passed
+    assert len(ticks) == 2  # the rounds at 0 s and at the end of the window, no more
+    assert result.message.endswith("error rate unavailable: prometheus unreachable")

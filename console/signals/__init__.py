@@ -8,11 +8,18 @@ one kind of source never pays for the others' clients at start-up.
 from __future__ import annotations
 
 import importlib
+import time
 
 from console.config import ServiceConfig
 from console.signals.base import ErrorRateSource, SignalError
 
-__all__ = ["SOURCES", "ErrorRateSource", "SignalError", "make_error_rate_source"]
+__all__ = [
+    "SOURCES",
+    "ErrorRateSource",
+    "SignalError",
+    "make_error_rate_source",
+    "wait_for_requests",
+]
 
 #: source name -> "module:class"; the class has ``from_config(service)``.  Only the
 #: module of the source in use is imported (its client library with it).
@@ -46,3 +53,28 @@ def make_error_rate_source(service: ServiceConfig) -> ErrorRateSource:
         ) from None
     source: ErrorRateSource = getattr(module, class_name).from_config(service)
     return source
+
+
+def wait_for_requests(
+    source: ErrorRateSource, needed: int, timeout_s: float, pause_s: float = 0.5
+) -> bool:
+    """Wait (at most ``timeout_s``) until ``source``'s window holds ``needed`` requests.
+
+    How an assessment gets the sample a severity needs before deciding (the
+    headless ``rollback``, ``status`` and the TUI's assess step all wait the
+    same way).  False on timeout, and at once when the source cannot be read:
+    the assessment then says so.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = min(1.0, max(0.05, pause_s))
+    while True:
+        source.wait_for_data(max(0.0, min(deadline - time.monotonic(), pause)))
+        try:
+            if source.sample().requests >= needed:
+                return True
+        except SignalError:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))

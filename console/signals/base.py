@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from console.model import Sample
 
@@ -37,4 +37,20 @@ class ErrorRateSource(Protocol):
 
     def wait_for_data(self, timeout_s: float) -> bool:
         """Block until at least one window's worth of data exists or the timeout passes."""
+        ...
+
+
+@runtime_checkable
+class CountsInFlight(Protocol):
+    """A source that sends the requests it measures (the probe) and so knows which are
+    still waiting for an answer.
+
+    Verification reads it one last time with ``sample_settled``: a service that
+    stops answering must not look healthy by never answering.
+    """
+
+    def sample_settled(self, since: datetime, until: datetime) -> Sample:
+        """Requests sent between ``since`` and ``until``, once each is answered or has run
+        out of time (bounded by the source's own timeout); the ones still unanswered
+        then count as errors (``Sample.pending``)."""
         ...

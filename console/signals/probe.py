@@ -19,12 +19,23 @@ What counts:
 ``sample()`` looks at the sliding ``window_s``; ``sample(since=t)`` at
 everything sent after ``t`` (results are kept for ``retain_s``, at least 15
 minutes, so a verify window can be longer than the sliding window).
+
+Requests in flight: ``sample(since=t)`` (what verification reads) also counts
+the requests sent after ``t`` that are still waiting for an answer, as errors
+without a latency, until they are answered (``Sample.pending`` says how many);
+a service that stops answering cannot look healthy by never answering.
+``sample_settled(since, until)`` first waits (at most ``timeout_s`` and a
+little) for the requests sent before ``until`` to be answered, so the verdict
+at the end of a verify window does not count a request sent a millisecond
+before the end against a healthy service.  The sliding ``sample()`` of the
+dashboard counts answered requests only (a request is a moment old there).
 ``history()`` aggregates completed buckets of ``max(1 s, interval_s)`` for
 the sparkline.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import queue
 import threading
@@ -48,6 +59,8 @@ MIN_RETAIN_S = 900.0
 MAX_IN_FLIGHT = 4
 #: At most this many worker threads, whatever the number of URLs.
 MAX_WORKERS = 16
+#: ``sample_settled`` waits at most ``timeout_s`` plus this for answers in flight.
+SETTLE_MARGIN_S = 1.0
 
 
 class ProbeResult(NamedTuple):
@@ -110,6 +123,9 @@ class ProbeSource:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._in_flight: dict[str, int] = dict.fromkeys(self.urls, 0)
+        #: Requests sent and not answered yet: token -> when sent (source clock).
+        self._pending: dict[int, float] = {}
+        self._tokens = itertools.count()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -143,6 +159,7 @@ class ProbeSource:
             self._stop = threading.Event()
             self._queue = queue.Queue()
             self._in_flight = dict.fromkeys(self.urls, 0)
+            self._pending = {}
             workers = min(MAX_WORKERS, len(self.urls) * self.max_in_flight)
             self._client = new_client(max_connections=workers)
             stop, jobs, client = self._stop, self._queue, self._client
@@ -218,6 +235,11 @@ class ProbeSource:
             if url is None or stop.is_set():
                 return
             sent = self._clock()
+            with self._lock:
+                if stop.is_set():
+                    return
+                token = next(self._tokens)
+                self._pending[token] = sent
             t0 = time.perf_counter()
             error = ""
             try:
@@ -232,6 +254,7 @@ class ProbeSource:
                 if not result.ok:
                     error = f"HTTP {status} from {display_url(url)}"
             with self._lock:
+                self._pending.pop(token, None)
                 if stop.is_set():  # a newer start() may own the counters by now
                     return
                 self._in_flight[url] = max(0, self._in_flight[url] - 1)
@@ -259,13 +282,41 @@ class ProbeSource:
         self._changed.notify_all()
 
     def sample(self, since: datetime | None = None) -> Sample:
-        """Error rate, p95 and request count over the window, or over all sent after ``since``."""
+        """Error rate, p95 and request count over the window, or over all sent after ``since``.
+
+        With ``since``, requests still in flight count as errors until answered
+        (module doc).
+        """
         now = self._clock()
         # ``since`` is a datetime (microseconds): allow for its rounding at the boundary.
         start = now - self.window_s if since is None else self.clock_of(since) - 1e-6
         with self._lock:
             chosen = [r for r in self._results if r.t >= start]
-        return self._summarise(chosen, self.datetime_of(now))
+            pending = 0
+            if since is not None:
+                pending = sum(1 for t in self._pending.values() if t >= start)
+        return self._summarise(chosen, self.datetime_of(now), pending)
+
+    def sample_settled(self, since: datetime, until: datetime) -> Sample:
+        """Everything sent from ``since`` to ``until``, once answered (module doc).
+
+        Waits at most ``timeout_s + SETTLE_MARGIN_S`` for the requests of that
+        span still in flight (a request is given up after ``timeout_s`` and
+        recorded as an error anyway); any still unanswered then, or when the
+        source stops, counts as an error.
+        """
+        lo = self.clock_of(since) - 1e-6
+        hi = self.clock_of(until)
+        deadline = time.monotonic() + self.timeout_s + SETTLE_MARGIN_S
+        with self._changed:
+            while True:
+                waiting = sum(1 for t in self._pending.values() if lo <= t <= hi)
+                left = deadline - time.monotonic()
+                if not waiting or left <= 0 or not self._running:
+                    break
+                self._changed.wait(left)
+            chosen = [r for r in self._results if lo <= r.t <= hi]
+        return self._summarise(chosen, self.datetime_of(min(hi, self._clock())), waiting)
 
     def history(self, points: int = 60) -> list[Sample]:
         """Up to ``points`` completed buckets (``bucket_s`` each), oldest first.
@@ -313,8 +364,9 @@ class ProbeSource:
     def _bucket(self, t: float) -> int:
         return math.floor((t - self._origin) / self.bucket_s)
 
-    def _summarise(self, results: Iterable[ProbeResult], at: datetime) -> Sample:
-        requests = errors = 0
+    def _summarise(self, results: Iterable[ProbeResult], at: datetime, pending: int = 0) -> Sample:
+        """Rate, p95 and count of ``results``; ``pending`` requests in flight count as errors."""
+        requests = errors = pending
         latencies: list[float] = []
         for r in results:
             requests += 1
@@ -328,6 +380,7 @@ class ProbeSource:
             p95_ms=p95(latencies),
             requests=requests,
             source=self.name,
+            pending=pending,
         )
 
     # ----------------------------------------------------------------- clocks

@@ -50,9 +50,11 @@ class SeverityBadge(Static):
     }
     """
 
-    def show(self, severity: Severity | None) -> None:
-        """Show ``severity`` (None: still waiting for data)."""
+    def show(self, severity: Severity | None, *, assessing: bool = False) -> None:
+        """Show ``severity`` (None: still waiting for data; ``assessing``: too little yet)."""
         label = severity.value.upper() if severity is not None else "…"
+        if assessing:
+            label = "ASSESSING"
         self.update(Content(label))
         for level in Severity:
             self.set_class(level is severity, f"-{level.value}")
@@ -126,7 +128,10 @@ class ServiceStatusBar(Horizontal):
 
         ``assessment`` None means no data has arrived yet.
         """
-        self.query_one(SeverityBadge).show(assessment.severity if assessment else None)
+        self.query_one(SeverityBadge).show(
+            assessment.severity if assessment else None,
+            assessing=assessment is not None and assessment.assessing,
+        )
         countdown = self.query_one("#status-countdown", Static)
         by = self.query_one("#status-deadline", Static)
         line = self.query_one("#status-decision", Static)

@@ -7,6 +7,7 @@ error rate down, and one truthful history entry.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -216,3 +217,108 @@ def test_lock_held_by_another_console_is_exit_3(sandbox: DemoSandbox) -> None:
     assert result.returncode == 3
     assert "bob" in result.stderr
     assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def break_release(box: DemoSandbox, release: str, error_rate: float, slow_ms: int = 0) -> None:
+    """Make ``release`` answer 500 to that share of / and /health (after ``slow_ms``)."""
+    behaviour = {"error_rate": error_rate, "slow_ms": slow_ms, "seed": 7}
+    (box.root / "releases" / release / "release.json").write_text(json.dumps(behaviour) + "\n")
+
+
+def verdict_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(("verified:", "NOT VERIFIED"))]
+
+
+def test_a_short_window_on_a_release_answering_500_is_never_verified(
+    sandbox: DemoSandbox,
+) -> None:
+    break_release(sandbox, "v1.2.9", 1.0)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x", "--verify-window", "0.4")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (verdict,) = verdict_lines(result.stdout)
+    assert verdict.startswith("NOT VERIFIED: ")
+    assert field(history_of(sandbox).read_text(), "Outcome") == "rolled back, not verified"
+
+
+def test_slow_500s_behind_a_health_endpoint_that_always_answers_are_not_verified(
+    sandbox: DemoSandbox,
+) -> None:
+    """The health URL (/version) answers 200 whatever the release does; the error rate is
+    probed on / (slow 500s) and /version.  Counting only the answers that came back
+    within a 0.4 s window read "error rate 0.0%": the slow 500s were still in flight."""
+    break_release(sandbox, "v1.2.9", 1.0, slow_ms=700)
+    base = sandbox.health_url.removesuffix("/health")
+
+    def lying_health(d: dict) -> None:
+        svc = d["services"][0]
+        svc["health"] = [{"url": f"{base}/version"}]
+        svc["error_rate"]["urls"] = [f"{base}/version", f"{base}/"]
+
+    edit_config(sandbox, lying_health)
+    result = rollback(sandbox.config_path, "--yes", "--reason", "x", "--verify-window", "0.4")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (verdict,) = verdict_lines(result.stdout)
+    assert verdict.startswith("NOT VERIFIED: ")
+    assert re.search(r"error rate (\d+\.\d)% of \d+ requests", verdict), verdict
+    assert percent(verdict.split("error rate ", 1)[1]) >= 0.2, verdict
+    entry = history_of(sandbox).read_text()
+    assert field(entry, "Outcome") == "rolled back, not verified"
+    assert field(entry, "Time to recover").startswith("not recovered")
+
+
+def status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", "status", "web", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error_rate", "severity"), [(1.0, "critical"), (0.0, "low")], ids=["down", "healthy"]
+)
+def test_status_text_and_json_say_the_same_severity(
+    sandbox: DemoSandbox, error_rate: float, severity: str
+) -> None:
+    break_release(sandbox, "v1.3.0", error_rate)
+    sandbox.start()  # restart the live release with its new behaviour
+    text = status(sandbox.config_path)
+    as_json = status(sandbox.config_path, "--json")
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    assessment = json.loads(as_json.stdout)["assessment"]
+    assert assessment["severity"] == severity
+    assert assessment["assessing"] is False
+    assert assessment["samples"] >= assessment["samples_needed"] == 20
+    assert f"  {assessment['summary']}\n" in text.stdout
+    assert assessment["summary"].startswith(f"severity {severity}: ")
+
+
+def test_headless_rollback_decides_on_the_minimum_sample(sandbox: DemoSandbox) -> None:
+    """The broken demo (v1.3.0, ~60% errors) once read "severity low" after ~1 s of data."""
+    result = rollback(sandbox.config_path, "--dry-run", "--reason", "look first")
+    assert result.returncode == 0, result.stderr
+    assert "a severity needs 20 requests" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith(("severity", "assessing")))
+    assert line.startswith(("severity critical", "severity high")), result.stdout
+
+
+def test_time_to_recover_counts_from_detected_at(sandbox: DemoSandbox) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from console.history import parse_duration
+
+    seen = (datetime.now(UTC) - timedelta(minutes=10)).astimezone().isoformat(timespec="seconds")
+    result = rollback(
+        sandbox.config_path, "--yes", "--reason", "x", "--verify-window", "1", "--detected-at", seen
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    entry = history_of(sandbox).read_text()
+    ttr = parse_duration(field(entry, "Time to recover"))
+    assert ttr is not None and 600 <= ttr < 900, field(entry, "Time to recover")
+    detected = datetime.fromisoformat(seen).astimezone().strftime("%H:%M:%S")
+    assert f"(detected {detected} → verified" in field(entry, "Time to recover")

@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Static
 from console.app import Backends, RollbackConsoleApp, make_app
 from console.config import load_config
 from console.demo import DemoSandbox
-from console.model import HealthResult, Severity, Unit
+from console.model import HealthResult, Sample, Severity, Unit
 from console.widgets.current_version import CurrentVersionPanel
 from console.widgets.error_rate import ErrorRatePanel
 from console.widgets.health import HealthPanel
@@ -394,6 +394,48 @@ async def test_the_decision_countdown_runs_from_when_it_turned_bad() -> None:
         world.clock.advance(301)
         screen._tick()
         assert "decision overdue by 0:01" in text_of(screen.query_one("#status"))
+
+
+async def test_no_verdict_while_the_first_samples_come_in() -> None:
+    """Issue 11: health still loading and three lucky requests of a failing service
+    showed "LOW — Forward fix: no rollback needed".  Now: ASSESSING, with the count."""
+    world = FixedWorld()
+    world.provider.units = tuple(replace(u, restarts=0) for u in world.provider.units)
+    few = Sample(T0, 0.0, 12.0, 3, "probe")
+    world.source.sample = lambda since=None: few  # type: ignore[method-assign]
+    answered = tuple(replace(r, ok=True, status_code=200) for r in world.health.results)
+    release = threading.Event()
+
+    def health_still_loading(checks: object) -> tuple[HealthResult, ...]:
+        release.wait(30)
+        return answered
+
+    backends = replace(world.backends(), check_health=health_still_loading)
+    app = make_app(fixed_config(), backends=backends, clock=world.clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = dashboard(app)
+        await wait_until(pilot, lambda: app.runtime.sample is not None, "the first sample")
+        screen._tick()
+        assert screen.assessment is not None and screen.assessment.assessing
+        assert screen.assessment.severity is Severity.UNKNOWN
+        status = text_of(screen.query_one("#status"))
+        assert "ASSESSING" in status
+        assert "3 of 20 samples" in status and "health checks not answered yet" in status
+        assert "LOW" not in status and "Forward fix" not in status
+
+        release.set()  # health answers, all passing; still only 3 requests
+        await wait_until(pilot, lambda: app.runtime.health_at is not None, "the health checks")
+        screen._tick()
+        status = text_of(screen.query_one("#status"))
+        assert "ASSESSING" in status and "Assessing (3 of 20 samples)" in status
+        assert "LOW" not in status
+
+        enough = Sample(T0, 0.0, 12.0, 20, "probe")
+        world.source.sample = lambda since=None: enough  # type: ignore[method-assign]
+        await app.refresh_all()
+        screen._tick()
+        assert screen.assessment is not None and screen.assessment.severity is Severity.LOW
+        assert "LOW" in text_of(screen.query_one("#status"))
 
 
 async def test_missing_rollback_screens_become_one_error_line(

@@ -149,6 +149,36 @@ async def test_entries_are_listed_newest_first_with_the_median(tmp_path: Path) -
         assert summary == "5 entries, production · median time to recover 11m 06s (4 recovered)"
 
 
+def add_unverified_entry_with_a_time(path: Path) -> None:
+    """An entry as an earlier console wrote a not-verified resume: outcome "rolled back,
+    not verified", yet a time to recover of 1m 00s in its row (issue 11)."""
+    from console.history import render_entry
+
+    text = render_entry(record(5, "web", "v1.5.0", "v1.4.1", 60), tz=UTC)
+    text = text.replace(
+        "| Outcome | rolled back and verified |", "| Outcome | rolled back, not verified |"
+    )
+    assert "| Time to recover | 1m 00s" in text
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n" + text)
+
+
+async def test_only_verified_recoveries_have_a_time_and_count_in_the_median(
+    tmp_path: Path,
+) -> None:
+    path = make_history(tmp_path)
+    add_unverified_entry_with_a_time(path)
+    app = HistoryApp(path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: loaded(app), "the entries")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        assert rows(screen)[0][4:6] == ["not verified", "—"]
+        summary = str(screen.query_one("#history-summary").render())
+        # Still the median of 15m 00s, 7m 12s, 3m 05s, 1h 02m 03s: the 1m 00s does not count.
+        assert summary == "6 entries, production · median time to recover 11m 06s (4 recovered)"
+
+
 async def test_enter_opens_the_whole_entry_and_escape_comes_back(tmp_path: Path) -> None:
     app = HistoryApp(make_history(tmp_path))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -308,6 +338,19 @@ def test_history_json_for_scripts(cli_config: Path) -> None:
     assert data["entries"][2]["time_to_recover_s"] is None
     one = json.loads(history_cli(cli_config, "--open", "#2", "--json").stdout)
     assert one["number"] == 2 and one["markdown"].startswith("<!-- rollback-console entry")
+
+
+def test_history_counts_only_verified_recoveries(cli_config: Path) -> None:
+    history = cli_config.parent / "docs" / "rollback-history.md"
+    add_unverified_entry_with_a_time(history)
+    data = json.loads(history_cli(cli_config, "--json").stdout)
+    assert data["count"] == 6
+    assert data["entries"][5]["outcome"] == "rolled back, not verified"
+    assert data["entries"][5]["time_to_recover_s"] is None
+    assert data["median_time_to_recover_s"] == 666.0
+    text = history_cli(cli_config).stdout
+    assert "v1.5.0 -> v1.4.1  rolled back, not verified  TTR -  #6" in text
+    assert "median time to recover: 11m 06s" in text
 
 
 @pytest.mark.parametrize("wanted", ["9", "0", "nope"])

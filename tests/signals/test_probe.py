@@ -116,6 +116,48 @@ def test_since_counts_only_requests_sent_after_it(server: FlipServer, probes: Ma
     assert before_and_after.error_rate is not None and before_and_after.error_rate > 0
 
 
+def test_requests_in_flight_count_as_errors_since_a_time_until_answered(
+    server: FlipServer, probes: MakeProbe
+) -> None:
+    """Issue 11: a service that stops answering must not look healthy by never answering."""
+    server.behave = slow(30.0)
+    source = probes(server.url, interval_s=0.05, timeout_s=30)
+    since = utcnow()
+    assert eventually(lambda: source.sample(since=since).pending >= 1)
+    sample = source.sample(since=since)
+    assert sample.requests == sample.pending >= 1
+    assert sample.error_rate == 1.0
+    assert sample.p95_ms is None  # nothing was answered
+    # The dashboard's sliding window counts answers only.
+    assert source.sample().requests == 0
+
+
+def test_sample_settled_waits_for_the_answers_sent_before_the_end(
+    server: FlipServer, probes: MakeProbe
+) -> None:
+    server.behave = slow(0.3)
+    source = probes(server.url, interval_s=0.05, timeout_s=5)
+    since = utcnow()
+    assert eventually(lambda: source.sample(since=since).pending >= 2)
+    until = utcnow()
+    sample = source.sample_settled(since, until)
+    assert sample.pending == 0 and sample.requests >= 2
+    assert sample.error_rate == 0.0
+    assert sample.p95_ms is not None and sample.p95_ms >= 300
+
+
+def test_sample_settled_counts_what_never_answers_as_errors(
+    server: FlipServer, probes: MakeProbe
+) -> None:
+    server.behave = slow(30.0)
+    source = probes(server.url, interval_s=0.05, timeout_s=0.3)
+    since = utcnow()
+    assert eventually(lambda: source.sample(since=since).pending >= 1)
+    sample = source.sample_settled(since, utcnow())
+    assert sample.requests >= 1 and sample.error_rate == 1.0
+    assert sample.p95_ms is None
+
+
 def test_history_is_oldest_first_per_second(server: FlipServer, probes: MakeProbe) -> None:
     source = probes(server.url, interval_s=0.05)
     assert eventually(lambda: len(source.history(60)) >= 2)
