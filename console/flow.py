@@ -478,13 +478,20 @@ class RollbackFlow:
         self.health = check_health(self.service.health)
         return self.health
 
-    def wait_for_sample(self, timeout_s: float) -> None:
+    def wait_for_sample(
+        self, timeout_s: float, cancelled: Callable[[], bool] | None = None
+    ) -> None:
         """Wait (at most ``timeout_s``) until the error-rate source holds the sample a
         severity needs (``thresholds.min_requests``), so ``assess`` decides on enough
-        data.  Returns early when the source cannot be read: ``assess`` says so."""
+        data.  Returns early when the source cannot be read (``assess`` says so) or
+        ``cancelled`` says the caller stopped waiting."""
         svc = self.service
         wait_for_requests(
-            self.source, svc.thresholds.min_requests, timeout_s, svc.error_rate.interval_s
+            self.source,
+            svc.thresholds.min_requests,
+            timeout_s,
+            svc.error_rate.interval_s,
+            cancelled=cancelled,
         )
 
     def assess(self) -> Assessment:

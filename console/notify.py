@@ -252,6 +252,10 @@ class Delivery:
         return f"{self.kind} message not sent: {self.reason}{tries}"
 
 
+#: How long a message waits for the one sent before it to be answered, to keep their order.
+ORDER_WAIT_S = 2.0
+
+
 class WebhookNotifier:
     """Posts messages to the Slack-compatible webhook named by ``env_name``, in the background.
 
@@ -315,9 +319,18 @@ class WebhookNotifier:
     def send(
         self, kind: str, text: str, on_result: Callable[[Delivery], object] | None = None
     ) -> threading.Thread:
-        """Deliver ``text`` in a daemon thread and call ``on_result`` there; returns at once."""
+        """Deliver ``text`` in a daemon thread and call ``on_result`` there; returns at once.
+
+        Messages go out in the order they were sent, so the team never reads
+        "complete" before "started"; a message whose predecessor gets no answer
+        for ``ORDER_WAIT_S`` goes out anyway.
+        """
 
         def run() -> None:
+            if previous is not None:
+                # In the order they were sent ("started" before "complete"), unless the
+                # earlier one hangs: then this one goes anyway, a moment later.
+                previous.join(ORDER_WAIT_S)
             try:
                 delivery = self.deliver(kind, text)
             except Exception as exc:  # a bug here must not take the console down
@@ -332,6 +345,7 @@ class WebhookNotifier:
 
         thread = threading.Thread(target=run, name=f"notify-{kind}", daemon=True)
         with self._lock:
+            previous = self._threads[-1] if self._threads else None
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
             self._in_flight.append(kind)

@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Input, Label, LoadingIndicator, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.flow import FIRST_SAMPLE_WAIT_S, RollbackFlow
 from console.model import Assessment, Severity, utcnow
@@ -103,7 +103,8 @@ class AssessScreen(FlowScreen):
         With still too little data the assessment says "assessing (n of N
         samples)" and ctrl+r reads again; it never guesses a severity.
         """
-        self.flow.wait_for_sample(FIRST_SAMPLE_WAIT_S)
+        worker = get_current_worker()
+        self.flow.wait_for_sample(FIRST_SAMPLE_WAIT_S, cancelled=lambda: worker.is_cancelled)
         return self.flow.assess()
 
     @on(Worker.StateChanged)

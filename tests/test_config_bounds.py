@@ -234,7 +234,9 @@ def test_the_largest_and_smallest_accepted_values_load(site: Path) -> None:
     data["console"]["webhook_timeout_s"] = 86400
     data["services"][0]["error_rate"].update(interval_s=0.05, window_s=0.05, timeout_s=0.1)
     data["services"][0]["verify_window_s"] = 0.01
-    data["services"][0]["thresholds"].update(restarts_high=1, latency_factor=1)
+    # The smallest probe window holds one request: so must the minimum sample (issue 11).
+    data["services"][0]["thresholds"].update(restarts_high=1, latency_factor=1, min_requests=1)
+    data["services"][0]["verify_min_requests"] = 1
     config = load_config(write(site, data))
     assert config.console.webhook_timeout_s == 86400
     assert config.service("web").error_rate.interval_s == 0.05

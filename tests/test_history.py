@@ -610,7 +610,12 @@ def test_only_a_verified_recovery_has_a_time_to_recover(outcome: Outcome) -> Non
     record = make_record(outcome=outcome)  # recovered_at is set
     assert record.time_to_recover_s is None
     entry = render_entry(record, tz=JST)
-    assert field(entry, "Time to recover") == "not recovered (detected 02:07:01)"
+    why = (
+        "not measured: a database restore verifies no service"
+        if outcome is Outcome.RESTORED
+        else "not recovered"
+    )
+    assert field(entry, "Time to recover") == f"{why} (detected 02:07:01)"
     (summary,) = parse_entries(TITLE + entry)
     assert summary.time_to_recover_s is None
     assert median_time_to_recover([summary]) is None

@@ -38,6 +38,8 @@ def test_the_incident_counts_from_the_first_unhealthy_assessment(tmp_path: Path)
     # A later reading does not move it again, and a resume reads it from the journal.
     flow.assess()
     assert flow.incident.detected_at == detected
+    # The journal file starts with the first change (issue 11 item 18): as a rollback does.
+    flow.incident.journal_event("execute")
     assert read_state(flow.incident.journal_file).detected_at == detected
 
 

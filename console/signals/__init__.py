@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
 
 from console.config import ServiceConfig
 from console.signals.base import ErrorRateSource, SignalError
@@ -56,19 +57,27 @@ def make_error_rate_source(service: ServiceConfig) -> ErrorRateSource:
 
 
 def wait_for_requests(
-    source: ErrorRateSource, needed: int, timeout_s: float, pause_s: float = 0.5
+    source: ErrorRateSource,
+    needed: int,
+    timeout_s: float,
+    pause_s: float = 0.5,
+    cancelled: Callable[[], bool] | None = None,
 ) -> bool:
     """Wait (at most ``timeout_s``) until ``source``'s window holds ``needed`` requests.
 
     How an assessment gets the sample a severity needs before deciding (the
     headless ``rollback``, ``status`` and the TUI's assess step all wait the
     same way).  False on timeout, and at once when the source cannot be read:
-    the assessment then says so.
+    the assessment then says so.  ``cancelled`` is asked between short waits,
+    so a screen left (or a console quit) does not sit out the whole wait.
     """
     deadline = time.monotonic() + timeout_s
     pause = min(1.0, max(0.05, pause_s))
+    step = min(pause, 0.2)
     while True:
-        source.wait_for_data(max(0.0, min(deadline - time.monotonic(), pause)))
+        if cancelled is not None and cancelled():
+            return False
+        source.wait_for_data(max(0.0, min(deadline - time.monotonic(), step)))
         try:
             if source.sample().requests >= needed:
                 return True
@@ -77,4 +86,4 @@ def wait_for_requests(
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        time.sleep(min(pause, left))
+        time.sleep(min(step, left))
