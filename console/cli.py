@@ -724,6 +724,11 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     svc = config.service(args.service)
     if not args.dry_run:
         _require_writable(config, before=": nothing was changed")
+        if not args.yes and not sys.stdin.isatty():
+            # Said now, not after sampling the service for the assessment.
+            raise UsageError(
+                "refusing to roll back without --yes: standard input is not a terminal"
+            )
     _refuse_if_interrupted(config, svc, dry_run=args.dry_run)
     provider = load_provider(svc)
     if action and getattr(args, "arg", None) is not None:
@@ -1118,17 +1123,19 @@ def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool)
     a console that stopped is refused with exit 2, naming ``resume``.  A dry run
     changes nothing and is never refused.
     """
+    from console.lock import holder
     from console.resume import open_incidents
 
     if dry_run:
         return
+    owner = holder(config.console.state_dir, svc.name, svc.environment)
+    if owner is not None:
+        what = f", incident {owner.incident}" if owner.incident else ""
+        raise LockHeld(
+            f"{svc.label} is being rolled back by {owner.describe()}{what}: "
+            "wait for it to finish, or coordinate"
+        )
     found = open_incidents(config.console.state_dir, svc.name)
-    for state in found:
-        if state.live is not None:
-            raise LockHeld(
-                f"{svc.label} is being rolled back by {state.live.describe()} "
-                f"(incident {state.incident_id}): wait for it to finish, or coordinate"
-            )
     if found:
         raise UsageError(
             f"an interrupted rollback of {svc.name} is open (incident {found[-1].incident_id}): "

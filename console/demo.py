@@ -209,7 +209,7 @@ def build_sandbox(root: Path, port: int | None = None) -> DemoSandbox:
                     "command_timeout_s": 60,
                 },
                 "health": [{"url": health_url}],
-                "error_rate": {"source": "probe", "interval_s": 0.2, "window_s": 10},
+                "error_rate": {"source": "probe", "interval_s": 0.1, "window_s": 10},
                 "thresholds": {"baseline_p95_ms": 20},
             }
         ],

@@ -57,7 +57,8 @@ def assert_refused(result: subprocess.CompletedProcess[str], *names: str) -> str
 def config(tmp_path: Path) -> Path:
     (tmp_path / "releases" / "v1").mkdir(parents=True)
     path = tmp_path / "config.toml"
-    path.write_text(GOOD)
+    # A fast probe: `status` waits for the assessment's minimum sample (20 requests).
+    path.write_text(GOOD + "interval_s = 0.05\nwindow_s = 5\n")
     return path
 
 
