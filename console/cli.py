@@ -36,6 +36,13 @@ from console.config import (
     load_config,
     resolve_config_path,
 )
+from console.errors import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    BadInput,
+    ConsoleError,
+)
 from console.journal import JournalWriteError
 from console.model import (
     Assessment,
@@ -58,18 +65,12 @@ if TYPE_CHECKING:
     from console.model import Plan
     from console.resume import JournalState
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_LOCKED = 3
 
 PROG = "rollback-console"
 
 
-class UsageError(Exception):
+class UsageError(BadInput):
     """Bad command-line input: one line, exit 2."""
-
-    exit_code = EXIT_BAD_INPUT
 
 
 class _Parser(argparse.ArgumentParser):
@@ -371,26 +372,10 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         args = parser.parse_args(argv, namespace=args)
         _refuse_undecodable(parser, args)
         return _dispatch(args, out, err)
-    except (UsageError, ConfigError) as exc:
-        print(f"error: {_one_line(exc)}", file=err)
-        return EXIT_BAD_INPUT
-    except LockHeld as exc:
-        print(f"refused: {_one_line(exc)}", file=err)
-        return EXIT_LOCKED
-    except JournalWriteError as exc:
-        print(
-            f"error: {_one_line(exc)}; the console stopped rather than act without its journal "
-            f"(no history entry was written): once the journal can be written, "
-            f"`{PROG} resume` finishes any rollback it left half-way",
-            file=err,
-        )
-        return EXIT_FAILED
-    except ProviderError as exc:
-        print(f"error: {_one_line(exc)}", file=err)
+    except ConsoleError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
+        print(f"{exc.prefix}: {_one_line(exc)}{hint}", file=err)
         return exc.exit_code
-    except SignalError as exc:
-        print(f"error: {_one_line(exc)}", file=err)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from console.errors import BadInput
 from console.model import ChecklistItem
 from console.redact import Redactor, display_url
 from console.textsafe import printable
@@ -59,7 +60,7 @@ MAX_LATENCY_MS = MAX_DURATION_S * 1000
 MAX_EXIT_WAIT_S = 600.0
 
 
-class ConfigError(Exception):
+class ConfigError(BadInput):
     """Bad configuration: ``str(err)`` is one line naming the file, line and key."""
 
     exit_code = 2

@@ -44,7 +44,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from providers.base import ProviderError
+from console.errors import ConsoleError
 
 #: Release name -> how it behaves; the newest (last) is the broken deploy.
 RELEASES: dict[str, dict[str, Any]] = {
@@ -63,12 +63,9 @@ START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 
 
-class DemoError(ProviderError):
-    """The sandbox could not be built, started or stopped; ``str(err)`` is the line to show.
-
-    A ``ProviderError`` so the CLI shows it as one line with exit code 1,
-    like any other platform operation that failed.
-    """
+class DemoError(ConsoleError):
+    """The sandbox could not be built, started or stopped; ``str(err)`` is the line to show
+    (exit 1)."""
 
 
 class DemoBadRoot(DemoError):

@@ -44,10 +44,10 @@ from console.model import (
     Snapshot,
     StepKind,
     Verification,
-    outcome_text,
     utcnow,
 )
 from console.notify import WebhookNotifier, already_sent, render_message
+from console.outcomes import outcome_text
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
 from console.resume import JournalState, plan_for_journal, read_state
 from console.severity import UNHEALTHY, assess

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
 from console.durable import fsync_dir, open_locked, os_reason, write_all
+from console.errors import ConsoleError
 from console.model import (
     ChecklistItem,
     ChecklistMark,
@@ -41,11 +42,9 @@ from console.model import (
     Revision,
     Sample,
     TimelineEvent,
-    outcome_from_text,
-    outcome_text,
 )
+from console.outcomes import outcome_from_text, outcome_text
 from console.textsafe import one_line
-from providers.base import ProviderError
 
 TITLE = "# Rollback history\n\n"
 MARKER_PREFIX = "<!-- rollback-console entry"
@@ -55,12 +54,10 @@ _MARKER_ID = re.compile(r"\bid=(?P<id>[^\s>]+)")
 _NOT_ID = re.compile(r"[^A-Za-z0-9._:+-]+")
 
 
-class HistoryWriteError(ProviderError):
+class HistoryWriteError(ConsoleError):
     """The entry could not be appended; the history file is as it was before.
 
-    ``str(err)`` is one line naming the file and the reason.  It is a
-    ``ProviderError`` only so the CLI's existing handler prints that line and
-    exits with ``exit_code`` (1) instead of treating it as a crash.
+    ``str(err)`` is one line naming the file and the reason (exit 1).
     """
 
     exit_code = 1

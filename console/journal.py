@@ -27,18 +27,23 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from console.durable import fsync_dir, open_locked, os_reason, read_own, write_all
-from providers.base import ProviderError
+from console.errors import ConsoleError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class JournalWriteError(ProviderError):
+class JournalWriteError(ConsoleError):
     """An event could not be journaled; the journal is as it was before the call.
 
-    A ``ProviderError`` only so the CLI prints its one line and exits 1.
+    The console stops rather than act without its journal (exit 1).
     """
 
     exit_code = 1
+    hint = (
+        "the console stopped rather than act without its journal (no history entry was "
+        "written): once the journal can be written, `rollback-console resume` finishes any "
+        "rollback it left half-way"
+    )
 
     def __init__(self, path: Path, reason: str):
         self.path = path
@@ -102,6 +107,8 @@ def _default(obj: object) -> Any:
         return str(obj)
     if isinstance(obj, set | frozenset):
         return sorted(obj, key=str)
+    if isinstance(obj, Mapping):  # a read-only view (a step's params)
+        return dict(obj)
     raise TypeError(f"cannot journal a {type(obj).__name__}: {obj!r}")
 
 

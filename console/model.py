@@ -9,8 +9,10 @@ be tested without a terminal or a platform.  Times are timezone-aware UTC
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 
@@ -160,18 +162,35 @@ class StepKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Step:
-    """One action of a plan: the sentence an operator reads and the command they could type."""
+    """One step of a plan: the sentence an operator reads, and what runs, as data.
+
+    ``op`` is a namespaced verb owned by one part of the plan (``host.symlink``,
+    ``k8s.undo``, ``ecs.update_service``, ``db.backup``...) and ``params`` its
+    arguments: JSON values only, never a secret, journaled as they are, so
+    that resume can ask the op's owner whether the step took effect.
+    ``command`` is the shell command an operator could type instead, rendered
+    from op and params by the owning part when the plan is made: what is shown
+    is what runs, and nothing ever parses it back.
+    """
 
     title: str
     command: str
     kind: StepKind = StepKind.COMMAND
+    #: Transitional: a step not yet typed (no ``op``) carries its argv here.
     argv: tuple[str, ...] = ()
     timeout_s: float = 60.0
+    op: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """An ordered, validated rollback of one service from one revision to another."""
+    """An ordered, validated rollback of one service from one revision to another.
+
+    A plan is made of parts (the platform switch, the database, and later
+    traffic, the CDN, GitOps, custom steps), each contributing steps whose ops
+    it owns; one runner executes any plan (``console.runner``).
+    """
 
     service: str
     environment: str
@@ -185,10 +204,15 @@ class Plan:
     action: str = "rollback"
     #: What the action acts on when it is not a revision (a manifest file, an image tag).
     argument: str = ""
-    #: Data the provider carries from plan() to execute() (patch bodies, copied specs).
-    #: Only ``data["resume"]`` (small, JSON, no secrets) is journaled: what a
-    #: provider needs after a crash to tell whether the switch took effect.
+    #: Transitional: data an untyped provider carries from plan() to execute().  Only
+    #: ``data["resume"]`` is journaled.  Typed steps carry what they need in ``params``.
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: What a part worked out at plan time and needs again when a step runs, but that
+    #: is too large or too private for the journal (a copied task definition with its
+    #: environment): read-only, never journaled.  After a crash the plan is made anew.
+    context: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, hash=False
+    )
 
     @property
     def summary(self) -> str:
@@ -373,50 +397,6 @@ class Outcome(enum.StrEnum):
         its entries drop out of the median time to recover.
         """
         return self is Outcome.ROLLED_BACK
-
-
-#: What a provider action did, when it did it and the service was verified (or not):
-#: "restarted and verified".  An action not listed reads "<action> done".
-ACTION_DONE: dict[str, str] = {
-    "restart": "restarted",
-    "restore-manifest": "manifest restored",
-    "rollback-image": "image rolled back",
-    "force-new-deployment": "new deployment forced",
-    "restore-rds-snapshot": "RDS snapshot restored",
-    "gradual": "traffic moved gradually",
-    "to-latest": "traffic sent to LATEST",
-}
-
-
-def outcome_text(outcome: Outcome, action: str = "") -> str:
-    """The outcome in words that say what was done.
-
-    ``action`` is a plan's action id, or a history record's action ("restart",
-    "rollback-image v1.2.9": only the id counts).  A rollback ("" or
-    "rollback") reads as the enum's value; an action says what it did:
-    "restarted and verified", "restart, not verified", "restart failed".
-    """
-    name = action.split()[0] if action.strip() else ""
-    if name in ("", "rollback"):
-        return outcome.value
-    done = ACTION_DONE.get(name, f"{name} done")
-    texts = {
-        Outcome.ROLLED_BACK: f"{done} and verified",
-        Outcome.NOT_VERIFIED: f"{name}, not verified",
-        Outcome.FAILED: f"{name} failed",
-        Outcome.ABORTED: f"{name} aborted",
-        Outcome.DRY_RUN: f"{name}: dry run",
-        Outcome.UNDONE: f"{name} not in effect: undone",
-    }
-    return texts.get(outcome, outcome.value)
-
-
-def outcome_from_text(text: str, action: str = "") -> Outcome | None:
-    """The ``Outcome`` an entry's Outcome cell stands for (``outcome_text`` read back)."""
-    for outcome in Outcome:
-        if text in (outcome.value, outcome_text(outcome, action)):
-            return outcome
-    return None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ import httpx
 from console import templates
 from console.config import ConsoleConfig
 from console.history import format_duration
-from console.model import HistoryRecord, Revision, Sample, TimelineEvent, outcome_text
+from console.model import HistoryRecord, Revision, Sample, TimelineEvent
+from console.outcomes import outcome_text
 from console.redact import Redactor, env_secrets
 from console.textsafe import one_line
 

@@ -261,7 +261,11 @@ def plan_for_journal(plan: Plan) -> dict[str, Any]:
     The rest of ``data`` (patch bodies, copied task definitions) can be large
     and may hold environment values; it is planned afresh on resume.
     """
-    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan) if f.name != "data"}
+    fields = {
+        f.name: getattr(plan, f.name)
+        for f in dataclasses.fields(plan)
+        if f.name not in ("data", "context")
+    }
     if plan.data.get("resume"):
         fields["data"] = {"resume": plan.data["resume"]}
     return fields

@@ -13,63 +13,37 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from console.errors import (
+    CommandFailed,
+    Conflict,
+    Forbidden,
+    InvalidTarget,
+    LockHeld,
+    NotFound,
+    OutcomeUnknown,
+    ProviderError,
+    TimedOut,
+    Unavailable,
+)
 from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot
 
-
-class ProviderError(Exception):
-    """A platform operation failed; ``str(err)`` is the one line to show."""
-
-    #: Exit code the headless CLI uses when this error ends a command.
-    exit_code = 1
-
-
-class NotFound(ProviderError):
-    """The service, revision or release does not exist (bad input: exit 2)."""
-
-    exit_code = 2
-
-
-class InvalidTarget(ProviderError):
-    """The target exists but cannot be rolled to (already current, paused...): exit 2."""
-
-    exit_code = 2
-
-
-class Forbidden(ProviderError):
-    """The credentials in use may not do this."""
-
-
-class Conflict(ProviderError):
-    """Someone else changed the object between our read and our write."""
-
-
-class LockHeld(ProviderError):
-    """Another operator holds the rollback lock (exit 3)."""
-
-    exit_code = 3
-
-
-class Unavailable(ProviderError):
-    """The platform did not answer or answered with a server error."""
-
-
-class TimedOut(ProviderError):
-    """An operation or command ran past its time limit."""
-
-
-class OutcomeUnknown(ProviderError):
-    """A change was sent, its answer was lost, and reading the object again failed too.
-
-    Neither "done" nor "failed" would be true.  The step is left as started and
-    the incident open, exactly as if the console had been killed there, so
-    ``resume`` asks the platform once it answers and finishes (or sends the change
-    again only when it did not take effect).  Raised only after the provider
-    tried to read the object back.
-    """
-
-
-class CommandFailed(ProviderError):
-    """A configured command exited non-zero."""
+__all__ = [
+    "CommandFailed",
+    "Conflict",
+    "Forbidden",
+    "InvalidTarget",
+    "LockHeld",
+    "NotFound",
+    "OutcomeUnknown",
+    "Provider",
+    "ProviderError",
+    "SupportsActions",
+    "SupportsLogs",
+    "SupportsRemoteLock",
+    "SupportsResumeCheck",
+    "TimedOut",
+    "Unavailable",
+]
 
 
 @runtime_checkable

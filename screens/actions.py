@@ -20,10 +20,11 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from console.errors import one_line
 from console.flow import RollbackFlow
 from console.model import Action, Plan
 from console.textsafe import printable
-from providers.base import ProviderError, SupportsActions
+from providers.base import SupportsActions
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
 from screens.flow_common import FlowScreen
@@ -153,7 +154,7 @@ class ActionsScreen(FlowScreen):
             self.hint("[b]ctrl+n[/b] review and confirm · [b]c[/b] copy the commands")
         elif event.state is WorkerState.ERROR:
             err = event.worker.error
-            line = str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
+            line = one_line(err)
             self.plan = None
             self.query_one("#actions-plan", Static).update("No plan.")
             self.error(f"Cannot plan that action: {line}")

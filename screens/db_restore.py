@@ -35,6 +35,7 @@ from console.db_flow import (
     list_backups,
     verify_backup,
 )
+from console.errors import one_line
 from console.model import BackupInfo, Outcome, ProgressEvent, ProgressStatus, format_bytes
 from console.textsafe import printable
 from providers.base import LockHeld, ProviderError
@@ -287,6 +288,4 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
 def _line(error: BaseException | None) -> str:
     if error is None:
         return "unknown error"
-    if isinstance(error, ProviderError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    return one_line(error)

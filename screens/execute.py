@@ -22,10 +22,11 @@ from textual.message import Message
 from textual.widgets import Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from console.errors import ConsoleError, LockHeld, OutcomeUnknown, one_line
 from console.flow import RollbackFlow, SwitchUndone
-from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult, outcome_text
+from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult
+from console.outcomes import outcome_text
 from console.textsafe import printable
-from providers.base import LockHeld, OutcomeUnknown, ProviderError
 from screens.confirm import ConfirmScreen
 from screens.flow_common import AskYesNo, FlowScreen
 from screens.record import RecordScreen
@@ -112,7 +113,7 @@ class ExecuteScreen(FlowScreen):
                     on_note=lambda note: self.app.call_from_thread(self._note, note),
                 )
             return self.flow.execute(self.plan, on_event=self._post_event)
-        except ProviderError:
+        except ConsoleError:
             raise
         except Exception as err:
             if self.flow.executed and not self.flow.execute_error:
@@ -189,7 +190,7 @@ class ExecuteScreen(FlowScreen):
 
     def _show_error(self, err: BaseException | None) -> None:
         self.call_after_refresh(self.refresh_bindings)
-        line = str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
+        line = one_line(err) if err is not None else "unknown error"
         if isinstance(err, SwitchUndone):
             self.phase = "undone"
             self.ready_state = "skipped"

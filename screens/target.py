@@ -21,11 +21,11 @@ from textual.content import Content
 from textual.widgets import DataTable, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
+from console.errors import one_line
 from console.flow import RollbackFlow
 from console.model import Plan, Revision, SchemaTarget, Snapshot
 from console.recent import RolledBackMeanwhile
 from console.textsafe import printable
-from providers.base import ProviderError
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
 from screens.flow_common import FlowScreen
@@ -199,9 +199,7 @@ class TargetScreen(FlowScreen):
                 self.planning = None
                 self.plan = None
                 err = worker.error
-                line = (
-                    str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
-                )
+                line = one_line(err)
                 if isinstance(err, RolledBackMeanwhile):
                     self.error(f"Refused: {line}")
                 else:

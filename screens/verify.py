@@ -24,7 +24,8 @@ from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
-from console.model import HealthResult, ItemState, Outcome, Sample, Verification, outcome_text
+from console.model import HealthResult, ItemState, Outcome, Sample, Verification
+from console.outcomes import outcome_text
 from console.redact import display_url
 from console.textsafe import printable
 from console.verify import VerifyTick, watch_limit

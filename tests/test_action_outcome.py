@@ -14,8 +14,9 @@ import re
 import pytest
 
 from console.history import parse_entries, render_entry
-from console.model import Outcome, outcome_from_text, outcome_text
+from console.model import Outcome
 from console.notify import render_message
+from console.outcomes import outcome_from_text, outcome_text
 from console.postmortem import render_draft
 from tests.test_history import JST, make_record
 

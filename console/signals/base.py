@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from console.errors import ConsoleError
 from console.model import Sample
 
 
-class SignalError(Exception):
+class SignalError(ConsoleError):
     """A source could not be read; ``str(err)`` is the one line a panel shows."""
 
 

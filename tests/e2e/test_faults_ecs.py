@@ -47,7 +47,8 @@ from typing import Any
 import pytest
 
 from console.history import read_entries
-from console.model import Outcome, outcome_text
+from console.model import Outcome
+from console.outcomes import outcome_text
 from console.resume import open_incidents
 from providers.aws_common import MAX_ATTEMPTS
 from tests.aws.alb import ALB, write_config
