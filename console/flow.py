@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ from console.notify import WebhookNotifier, already_sent, render_message
 from console.outcomes import outcome_text
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
 from console.resume import JournalState, plan_for_journal, read_state
+from console.runner import run_steps
 from console.severity import UNHEALTHY, assess
 from console.signals import wait_for_requests
 from console.signals.base import ErrorRateSource, SignalError
@@ -58,9 +59,11 @@ from console.verify import VerifyTick, verify, watch_limit
 from providers.base import (
     InvalidTarget,
     OutcomeUnknown,
+    Part,
     Provider,
     ProviderError,
     SupportsActions,
+    SupportsParts,
     SupportsRemoteLock,
     SupportsResumeCheck,
 )
@@ -383,13 +386,35 @@ class RollbackFlow:
             return plan_action(old.action, argument, interrupted=resume)  # type: ignore[call-arg]
         return plan_action(old.action, argument)
 
+    def _parts(self) -> tuple[Part, ...]:
+        """The parts of this flow's plans: the provider's (typed providers only)."""
+        if isinstance(self.provider, SupportsParts):
+            return self.provider.parts()
+        return ()
+
+    def _steps(self, plan: Plan) -> Iterator[ProgressEvent]:
+        """The plan run by the step runner, each step by the part that owns its op."""
+        if self.database is not None:
+            return self.database.execute(plan, self.provider)
+        if isinstance(self.provider, SupportsParts):
+            return run_steps(plan, self._parts())
+        return self.provider.execute(plan)
+
     def _in_effect(self, old: Plan, snapshot: Snapshot) -> bool | None:
         """Whether the live platform is what ``old``'s switch leads to; None: cannot tell.
 
-        The provider's own answer wins (it knows about renumbered revisions and
-        half-done gradual moves).  Without one, a rollback is in effect when the
-        live revision is its target; an action (a restart) cannot be read back.
+        The owner of the switch step reads the platform (it knows about
+        renumbered revisions and half-done gradual moves).  Without an answer, a
+        rollback is in effect when the live revision is its target; an action (a
+        restart) cannot be read back.
         """
+        switch_at = _effect_step(old)
+        if switch_at >= 0 and old.steps[switch_at].op:
+            step = old.steps[switch_at]
+            owner = next((p for p in self._parts() if step.op in p.ops), None)
+            answer = owner.took_effect(step, old) if owner is not None else None
+            if answer is not None:
+                return answer
         if isinstance(self.provider, SupportsResumeCheck):
             answer = self.provider.switch_took_effect(old)
             if answer is not None:
@@ -731,12 +756,7 @@ class RollbackFlow:
             self.notify("start")
         self.executed = True
         try:
-            steps = (
-                self.database.execute(plan, self.provider)
-                if self.database is not None
-                else self.provider.execute(plan)
-            )
-            for raw in steps:
+            for raw in self._steps(plan):
                 # What a step prints may quote a secret: redacted before anyone sees it.
                 event = to_full(dataclasses.replace(raw, message=self.redact(raw.message)))
                 self._log_event(full, event)

@@ -295,21 +295,29 @@ def plan_from(raw: dict[str, Any]) -> Plan:
         provider=str(raw["provider"]),
         from_revision=revision_from(raw.get("from_revision")),
         to_revision=to_revision,
-        steps=tuple(
-            Step(
-                title=str(s["title"]),
-                command=str(s["command"]),
-                kind=StepKind(s["kind"]),
-                argv=tuple(s.get("argv", ())),
-                timeout_s=float(s.get("timeout_s", 60.0)),
-            )
-            for s in raw.get("steps", ())
-        ),
+        steps=tuple(step_from(s) for s in raw.get("steps", ())),
         warnings=tuple(raw.get("warnings", ())),
         dry_run=bool(raw.get("dry_run", False)),
         action=str(raw.get("action", "rollback")),
         argument=str(raw.get("argument", "")),
         data=dict(raw.get("data") or {}),
+    )
+
+
+def step_from(raw: dict[str, Any]) -> Step:
+    """A journaled step.  One journaled before steps were typed (no ``op``) keeps its argv:
+    the flow plans such an interrupted rollback anew from the live state."""
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise TypeError(f"step params must be an object, not {type(params).__name__}")
+    return Step(
+        title=str(raw["title"]),
+        command=str(raw["command"]),
+        kind=StepKind(raw["kind"]),
+        argv=tuple(str(a) for a in raw.get("argv", ())),
+        timeout_s=float(raw.get("timeout_s", 60.0)),
+        op=str(raw.get("op", "")),
+        params=params,
     )
 
 

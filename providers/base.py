@@ -10,7 +10,8 @@ screens can show it as is (and the CLI can map it to an exit code).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from console.errors import (
@@ -25,7 +26,7 @@ from console.errors import (
     TimedOut,
     Unavailable,
 )
-from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot
+from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot, Step
 
 __all__ = [
     "CommandFailed",
@@ -35,10 +36,13 @@ __all__ = [
     "LockHeld",
     "NotFound",
     "OutcomeUnknown",
+    "Part",
     "Provider",
     "ProviderError",
     "SupportsActions",
     "SupportsLogs",
+    "SupportsParts",
+    "SupportsReleaseFiles",
     "SupportsRemoteLock",
     "SupportsResumeCheck",
     "TimedOut",
@@ -159,4 +163,61 @@ class SupportsResumeCheck(Protocol):
         falls back to the journal (was the switch step seen finished?) and to
         comparing the current revision's id with the target's.
         """
+        ...
+
+
+@runtime_checkable
+class Part(Protocol):
+    """One concern of a plan: a platform's switch, the database, traffic, the CDN, ...
+
+    A part owns a set of ops (``Step.op``, a namespaced verb such as
+    ``host.symlink`` or ``k8s.undo``): it puts steps with those ops into plans,
+    with the command rendered from their params; it runs them; and on resume it
+    says, from the live platform, whether one took effect.  The flow's step
+    runner (``console.runner``) finds each step's owner by its op, so a new
+    capability is a new part, not a new branch in the flow.  Blocking: the
+    runner is called from a worker thread.
+    """
+
+    #: The ops this part runs.
+    ops: frozenset[str]
+
+    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        """Perform ``step``: yield output lines as they come, return the line saying it finished.
+
+        Raises the ``ProviderError`` that fits; ``OutcomeUnknown`` when a change
+        was sent and whether it took effect could not be read back.  Everything
+        it needs is in ``step.params`` (and, read-only, ``plan.context``).
+        """
+        ...
+
+    def took_effect(self, step: Step, plan: Plan) -> bool | None:
+        """Whether ``step``'s change is live now, read from the platform; never changes anything.
+
+        True: it took effect (resume does not run it again); False: it did not
+        (resume runs it, or plans anew); None: this op cannot be read back (a
+        command with no visible effect), and resume falls back on the journal.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsParts(Protocol):
+    """A provider whose plans are made of typed steps run by the flow's step runner."""
+
+    def parts(self) -> tuple[Part, ...]:
+        """The parts that own the ops of this provider's steps (built once; no I/O)."""
+        ...
+
+
+@runtime_checkable
+class SupportsReleaseFiles(Protocol):
+    """A provider whose releases are folders on this machine (the host's symlink strategy).
+
+    The database part reads a release's own migration scripts from there (the
+    schema each release expects), without knowing which provider it is.
+    """
+
+    def release_folder(self, revision_id: str) -> Path | None:
+        """The folder holding release ``revision_id``; None when releases are not folders."""
         ...

@@ -1,0 +1,95 @@
+"""The one step runner: any plan, step by step, each run by the part that owns its op.
+
+A plan is made of parts (the platform's switch, the database, and more to
+come: traffic, the CDN, GitOps, the team's own steps), each contributing steps
+whose ``op`` it owns (``providers.base.Part``).  The runner finds each step's
+owner, wraps its work in progress events (STARTED, OUTPUT..., then FINISHED,
+or FAILED and the error raised) and stops at the first failure; the flow
+journals every event before the screens see it.  On resume the flow asks the
+owner of a step whether it took effect (``took_effect``), never the journal
+alone.
+
+``perform`` is the wrapper every step's work goes through, so the timeline,
+the journal and the screens see every step the same way on every platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from console.errors import OutcomeUnknown, ProviderError
+from console.model import Plan, ProgressEvent, ProgressStatus, Step
+from providers.base import Part
+
+T = TypeVar("T")
+
+
+def owner_of(step: Step, parts: Iterable[Part]) -> Part:
+    """The part that runs ``step``'s op; ``ProviderError`` when none does."""
+    for part in parts:
+        if step.op in part.ops:
+            return part
+    raise ProviderError(f"step {step.title!r}: no part of this plan runs {step.op!r}")
+
+
+def run_steps(
+    plan: Plan, parts: Sequence[Part], indices: Iterable[int] | None = None
+) -> Iterator[ProgressEvent]:
+    """Run ``plan``'s steps (all, or those at ``indices``, in order) by their owners.
+
+    A step that fails yields FAILED (``OutcomeUnknown``: an OUTPUT line, the
+    step left started) and raises; no later step runs.
+    """
+    if plan.dry_run:
+        raise ProviderError("a dry-run plan is never executed")
+    for index in range(len(plan.steps)) if indices is None else indices:
+        step = plan.steps[index]
+        part = owner_of(step, parts)
+        yield from perform(index, step, part.run(step, plan))
+
+
+def drain(index: int, body: Generator[str, None, T]) -> Generator[ProgressEvent, None, T]:
+    """Yield each line of ``body`` as an OUTPUT event of step ``index``; return its result."""
+    while True:
+        try:
+            line = next(body)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        yield ProgressEvent(index, ProgressStatus.OUTPUT, line)
+
+
+def failure(index: int, err: ProviderError) -> ProgressEvent:
+    """The event that ends step ``index`` on ``err``: FAILED, except for ``OutcomeUnknown``.
+
+    Whether such a step took effect is exactly what is not known, so it is told as
+    an OUTPUT line and the step stays started (for ``resume`` to settle).
+    """
+    status = ProgressStatus.OUTPUT if isinstance(err, OutcomeUnknown) else ProgressStatus.FAILED
+    return ProgressEvent(index, status, str(err))
+
+
+def perform(
+    index: int, step: Step, body: Generator[str, None, str], *, started: bool = False
+) -> Iterator[ProgressEvent]:
+    """STARTED (unless ``started``: already announced), its lines, then FINISHED or FAILED.
+
+    A failure is yielded as FAILED and then raised (``OutcomeUnknown`` as an OUTPUT
+    line: the step stays started, for ``resume`` to settle); the body is closed however
+    the step ends, so a caller that abandons us mid-step stops the command
+    rather than orphaning it.
+    """
+    if not started:
+        yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
+    try:
+        finished = yield from drain(index, body)
+    except ProviderError as err:
+        yield failure(index, err)
+        raise
+    except Exception as err:
+        yield ProgressEvent(index, ProgressStatus.FAILED, f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        body.close()
+    yield ProgressEvent(index, ProgressStatus.FINISHED, finished)
