@@ -49,5 +49,7 @@ def poll_until(
             on_progress(message)
         last = message
         if now >= deadline:
-            return ReadyResult(False, f"not ready after {now - start:.0f} s: {message}", now - start)
+            return ReadyResult(
+                False, f"not ready after {now - start:.0f} s: {message}", now - start
+            )
         sleep(min(interval_s, deadline - now))
