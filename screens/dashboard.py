@@ -61,7 +61,8 @@ from console.widgets.units import UnitsPanel
 from providers.base import ProviderError
 
 if TYPE_CHECKING:
-    from console.app import RollbackConsoleApp, ServiceRuntime
+    from console.app import RollbackConsoleApp
+    from console.runtime import ServiceRuntime
 
 #: Seconds between two polls of a healthy source.
 INTERVALS: dict[str, float] = {SNAPSHOT: 2.0, HEALTH: 2.0, ERROR_RATE: 1.0}
