@@ -25,10 +25,9 @@ from console.flow import RollbackFlow
 from console.model import Action, Plan
 from console.textsafe import printable
 from providers.base import SupportsActions
-from screens.confirm import ConfirmScreen
-from screens.execute import ExecuteScreen
+from screens import wizard
 from screens.flow_common import FlowScreen
-from screens.target import plan_commands, plan_preview
+from screens.plan_view import plan_commands, plan_preview
 
 
 class ActionsScreen(FlowScreen):
@@ -167,13 +166,14 @@ class ActionsScreen(FlowScreen):
             self.error("No plan yet: choose an action, give the reason, Enter.")
             return
 
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                self.app.push_screen(ExecuteScreen(self.flow, plan))
-            else:
-                self.hint("not confirmed, nothing was changed · [b]ctrl+n[/b] to confirm again")
-
-        self.app.push_screen(ConfirmScreen(plan), confirmed)
+        wizard.confirm_then_execute(
+            self.app,
+            self.flow,
+            plan,
+            cancelled=lambda: self.hint(
+                "not confirmed, nothing was changed · [b]ctrl+n[/b] to confirm again"
+            ),
+        )
 
     def action_copy(self) -> None:
         if self.plan is None:

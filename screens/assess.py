@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from console.flow import FIRST_SAMPLE_WAIT_S, RollbackFlow
 from console.model import Assessment, Severity, utcnow
 from console.severity import format_remaining
-from screens.checklist import ChecklistScreen
+from screens import wizard
 from screens.flow_common import FlowScreen, bullet_lines, millis, percent
 
 
@@ -205,7 +205,7 @@ class AssessScreen(FlowScreen):
         if event.worker.group != "reason":
             return
         if event.state is WorkerState.SUCCESS:
-            self.app.push_screen(ChecklistScreen(self.flow, target=self.target))
+            wizard.to_checklist(self.app, self.flow, self.target)
         elif event.state is WorkerState.ERROR:
             self.error(f"Could not save the reason: {event.worker.error}")
 

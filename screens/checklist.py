@@ -22,8 +22,8 @@ from textual.worker import Worker, WorkerState
 
 from console.flow import RollbackFlow
 from console.model import ChecklistItem, ItemState
+from screens import wizard
 from screens.flow_common import AskText, FlowScreen, checklist_prompt
-from screens.target import TargetScreen
 
 PHASE = "prepare"
 
@@ -182,7 +182,7 @@ class ChecklistScreen(FlowScreen):
             self.error(f"Cannot continue: tick or skip (with a reason) {names}")
             return
         self.error(None)
-        self.app.push_screen(TargetScreen(self.flow, self.target))
+        wizard.to_target(self.app, self.flow, self.target)
 
     def action_back(self) -> None:
         """Back to the assessment; ticks stay (they are in the journal)."""

@@ -18,26 +18,20 @@ from I/O on the UI thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.screen import ModalScreen, Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
-from console.model import Assessment, Sample, Severity, utcnow
+from console.model import Assessment, HealthResult, Sample, Severity, Snapshot, utcnow
 from console.severity import UNHEALTHY, assess, format_remaining
-from console.signals.base import SignalError
 from console.widgets.current_version import CurrentVersionPanel
 from console.widgets.database import DatabasePanel
 from console.widgets.error_rate import ErrorRatePanel
@@ -54,87 +48,18 @@ from console.widgets.messages import (
     SourceRead,
 )
 from console.widgets.panel import DataPanel
+from console.widgets.poller import Poller
 from console.widgets.restore_points import RestorePointsPanel
 from console.widgets.revisions import RevisionHistoryPanel
 from console.widgets.status_bar import ServiceStatusBar
 from console.widgets.units import UnitsPanel
-from providers.base import ProviderError
 
 if TYPE_CHECKING:
-    from console.app import RollbackConsoleApp, ServiceRuntime
+    from console.app import RollbackConsoleApp
+    from console.runtime import ServiceRuntime
 
 #: Seconds between two polls of a healthy source.
 INTERVALS: dict[str, float] = {SNAPSHOT: 2.0, HEALTH: 2.0, ERROR_RATE: 1.0}
-#: Longest wait between retries of a failing source.
-MAX_BACKOFF_S = 30.0
-
-
-def one_line(exc: BaseException) -> str:
-    """The error as the one line a panel shows (our own errors as they are, others typed)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, ProviderError | SignalError) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-T = TypeVar("T")
-
-
-async def in_daemon_thread(read: Callable[[], T], name: str = "read") -> T:
-    """Run the blocking ``read`` in a daemon thread and await its result (or its exception).
-
-    The UI thread never waits on the network, and quitting never waits on a
-    read in flight: the thread is a daemon, and its late result is dropped.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def deliver(outcome: Callable[[], None]) -> None:
-        if not future.done():  # a cancelled poll's late result is dropped
-            outcome()
-
-    def run() -> None:
-        outcome: Callable[[], None]
-        try:
-            outcome = partial(future.set_result, read())
-        except BaseException as exc:  # handed to the awaiting coroutine
-            outcome = partial(future.set_exception, exc)
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
-            loop.call_soon_threadsafe(deliver, outcome)
-
-    threading.Thread(target=run, name=f"dashboard-{name}", daemon=True).start()
-    return await future
-
-
-@dataclass
-class PollState:
-    """One source's poll loop: the worker in flight, the armed timer, failures, waiters."""
-
-    interval: float
-    worker: Worker[bool] | None = None
-    timer: Timer | None = None
-    failures: int = 0
-    #: Polls started / finished so far; ``refresh_all`` waits on a generation.
-    started: int = 0
-    finished: int = 0
-    #: Start again as soon as the poll in flight ends (a refresh asked meanwhile).
-    again: bool = False
-    #: The timer fired while the wizard covered the dashboard: poll on resume.
-    paused: bool = False
-    waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
-
-    @property
-    def running(self) -> bool:
-        return self.worker is not None and self.worker.state in (
-            WorkerState.PENDING,
-            WorkerState.RUNNING,
-        )
-
-    def next_delay(self) -> float:
-        """The interval while healthy; doubling back-off after failures, capped."""
-        if self.failures == 0:
-            return self.interval
-        return float(min(MAX_BACKOFF_S, self.interval * 2**self.failures))
 
 
 class DashboardScreen(Screen[None]):
@@ -194,7 +119,7 @@ class DashboardScreen(Screen[None]):
         self.clock = clock
         self.can_switch = can_switch
         self._preset_breakpoints()
-        self.polls: dict[str, PollState] = {name: PollState(INTERVALS[name]) for name in SOURCES}
+        self.polls: dict[str, Poller[object]] = {name: self._poller(name) for name in SOURCES}
         self.assessment: Assessment | None = None
 
     @property
@@ -279,15 +204,14 @@ class DashboardScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         for poll in self.polls.values():
-            if poll.timer is not None:
-                poll.timer.stop()
-            self._release_waiters(poll, everyone=True)
+            poll.stop()
 
     def on_screen_resume(self) -> None:
         """Back from the wizard: poll at once what was paused meanwhile."""
-        for name, poll in self.polls.items():
-            if poll.paused:
-                self._start_poll(name)
+        for poll in self.polls.values():
+            poll.resume()
+        for panel in self.query(DatabasePanel):
+            panel.poller.resume()
 
     # ----------------------------------------------------------------- polling
 
@@ -299,91 +223,52 @@ class DashboardScreen(Screen[None]):
         above = stack[stack.index(self) + 1 :]
         return any(not isinstance(screen, ModalScreen) for screen in above)
 
-    def _start_poll(self, name: str, *, forced: bool = False) -> None:
-        """Start one read of ``name`` in its worker, unless one is in flight."""
-        poll = self.polls[name]
-        if poll.running or not self.is_attached:
-            return
-        if poll.timer is not None:
-            poll.timer.stop()
-            poll.timer = None
-        if not forced and self._covered():
-            poll.paused = True
-            return
-        poll.paused = False
-        poll.again = False
-        poll.started += 1
-        poll.worker = self.run_worker(
-            self._poll(name),
-            name=f"poll-{name}",
-            group=f"poll-{name}",
-            description=f"read {name.replace('_', ' ')} of {self.runtime.name}",
-            exclusive=True,
-            exit_on_error=False,
+    def _poller(self, name: str) -> Poller[object]:
+        """The poll loop of one source: its read, and the messages its result becomes."""
+        runtime = self.runtime
+
+        def data(value: object) -> SourceRead:
+            at = self.clock()
+            if name == SNAPSHOT:
+                return SnapshotRead(runtime.name, cast("Snapshot", value), at)
+            if name == HEALTH:
+                return HealthRead(runtime.name, cast("tuple[HealthResult, ...]", value), at)
+            sample, history = cast("tuple[Sample, tuple[Sample, ...]]", value)
+            return ErrorRateRead(runtime.name, sample, history, at)
+
+        def failed(line: str) -> SourceFailed:
+            error = self.console_app.config.redactor(line)
+            return SourceFailed(runtime.name, name, error, self.clock())
+
+        read: Callable[[], object] = {
+            SNAPSHOT: runtime.read_snapshot,
+            HEALTH: runtime.read_health,
+            ERROR_RATE: runtime.read_error_rate,
+        }[name]
+        return Poller(
+            host=self,
+            name=name,
+            read=read,
+            on_data=data,
+            on_error=failed,
+            interval=INTERVALS[name],
+            describe=f"read {name.replace('_', ' ')} of {runtime.name}",
+            covered=self._covered,
         )
 
-    async def _poll(self, name: str) -> bool:
-        """Worker: read one source in a daemon thread, post its data or its failure.
-
-        Never raises for a failing source (that is ``SourceFailed``).  The read
-        runs in a daemon thread rather than a ``thread=True`` worker because
-        asyncio joins its executor's threads at exit: a health check hanging
-        on a dead host would keep the console from quitting.
-        """
-        runtime = self.runtime
-        message: SourceRead
-        try:
-            if name == SNAPSHOT:
-                snapshot = await in_daemon_thread(runtime.read_snapshot, name)
-                message = SnapshotRead(runtime.name, snapshot, self.clock())
-            elif name == HEALTH:
-                results = await in_daemon_thread(runtime.read_health, name)
-                message = HealthRead(runtime.name, results, self.clock())
-            else:
-                sample, history = await in_daemon_thread(runtime.read_error_rate, name)
-                message = ErrorRateRead(runtime.name, sample, history, self.clock())
-        except Exception as exc:
-            error = self.console_app.config.redactor(one_line(exc))
-            self.post_message(SourceFailed(runtime.name, name, error, self.clock()))
-            return False
-        self.post_message(message)
-        return True
+    def _start_poll(self, name: str, *, forced: bool = False) -> None:
+        """Start one read of ``name`` in its worker, unless one is in flight."""
+        self.polls[name].start(forced=forced)
 
     @on(Worker.StateChanged)
     def _poll_finished(self, event: Worker.StateChanged) -> None:
         """A poll ended (its data message is already handled): re-arm its timer, wake waiters."""
-        name = next((n for n, p in self.polls.items() if p.worker is event.worker), None)
-        if name is None or event.state not in (
-            WorkerState.SUCCESS,
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-        ):
-            return
-        event.stop()
-        poll = self.polls[name]
-        poll.worker = None
-        poll.finished = poll.started
-        if event.state is WorkerState.ERROR:
-            self.console_app.report_worker_failure(event.worker)
-        ok = event.state is WorkerState.SUCCESS and event.worker.result is True
-        poll.failures = 0 if ok else poll.failures + 1
-        self._release_waiters(poll)
-        if not self.is_attached:
-            return
-        if poll.again:
-            self._start_poll(name, forced=True)
-        else:
-            poll.timer = self.set_timer(poll.next_delay(), lambda: self._start_poll(name))
-
-    def _release_waiters(self, poll: PollState, *, everyone: bool = False) -> None:
-        waiting = []
-        for generation, future in poll.waiters:
-            if everyone or generation <= poll.finished:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                waiting.append((generation, future))
-        poll.waiters = waiting
+        for poll in self.polls.values():
+            if poll.finished(event):
+                event.stop()
+                if event.state is WorkerState.ERROR:
+                    self.console_app.report_worker_failure(event.worker)
+                return
 
     async def refresh_all(self) -> None:
         """Read every source now, concurrently; return once every panel has rendered the result.
@@ -392,18 +277,7 @@ class DashboardScreen(Screen[None]):
         poll that starts right after it.  Safe to await from a worker or a
         test (not from this screen's own message handlers, which render).
         """
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
-        for name, poll in self.polls.items():
-            future: asyncio.Future[None] = loop.create_future()
-            if poll.running:
-                poll.again = True
-                poll.waiters.append((poll.started + 1, future))
-            else:
-                self._start_poll(name, forced=True)
-                poll.waiters.append((poll.started, future))
-            futures.append(future)
-        await asyncio.gather(*futures)
+        await asyncio.gather(*(poll.refresh() for poll in self.polls.values()))
 
     # ----------------------------------------------------------------- rendering
 

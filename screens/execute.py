@@ -27,10 +27,8 @@ from console.flow import RollbackFlow, SwitchUndone
 from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult
 from console.outcomes import outcome_text
 from console.textsafe import printable
-from screens.confirm import ConfirmScreen
+from screens import wizard
 from screens.flow_common import AskYesNo, FlowScreen
-from screens.record import RecordScreen
-from screens.verify import VerifyScreen
 
 #: Seconds the "ready" result stays on screen before verification starts by itself.
 AUTO_ADVANCE_S = 1.5
@@ -283,7 +281,7 @@ class ExecuteScreen(FlowScreen):
         if self.phase == "running":
             self.error("Still running: wait for the result.")
         elif self.phase == "ready":
-            self.app.switch_screen(VerifyScreen(self.flow))
+            wizard.to_verify(self.app, self.flow)
         elif self.phase == "refused":
             self.return_to_dashboard()
         elif self.phase == "undone":
@@ -294,7 +292,7 @@ class ExecuteScreen(FlowScreen):
             if offer is not None:
                 offer()
         else:
-            self.app.switch_screen(RecordScreen(self.flow))
+            wizard.to_record(self.app, self.flow)
 
     def _ask_after_undone(self) -> None:
         """Roll back again (a new plan, confirmed as any other) or record 'not rolled back'."""
@@ -305,7 +303,7 @@ class ExecuteScreen(FlowScreen):
             if again:
                 self.replan()
             else:
-                self.app.switch_screen(RecordScreen(self.flow))
+                wizard.to_record(self.app, self.flow)
 
         self.app.push_screen(
             AskYesNo(
@@ -328,15 +326,13 @@ class ExecuteScreen(FlowScreen):
         if event.worker.group != "replan":
             return
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Plan):
-            plan = event.worker.result
-
-            def confirmed(ok: bool | None) -> None:
-                if ok:
-                    self.app.switch_screen(ExecuteScreen(self.flow, plan))
-                else:
-                    self.app.switch_screen(RecordScreen(self.flow))
-
-            self.app.push_screen(ConfirmScreen(plan), confirmed)
+            wizard.confirm_then_execute(
+                self.app,
+                self.flow,
+                event.worker.result,
+                replace=True,
+                cancelled=lambda: wizard.to_record(self.app, self.flow),
+            )
         elif event.state is WorkerState.ERROR:
             err = event.worker.error
             self.error(f"Cannot plan again: {err}")
@@ -354,17 +350,4 @@ class ExecuteScreen(FlowScreen):
         if self.phase == "undone":
             self._ask_after_undone()
             return
-
-        def answered(leave: bool | None) -> None:
-            if leave:
-                self.return_to_dashboard()
-
-        self.app.push_screen(
-            AskYesNo(
-                "The rollback has already run. Leave without writing the history entry? "
-                "(The incident journal keeps the events.)",
-                yes_label="Leave unrecorded",
-                no_label="Stay",
-            ),
-            answered,
-        )
+        wizard.ask_leave_unrecorded(self.app, self.return_to_dashboard)

@@ -31,7 +31,8 @@ from console.history import render_entry
 from console.model import ChecklistItem, ItemState, Outcome
 from console.postmortem import write_draft_after
 from console.textsafe import printable
-from screens.flow_common import AskYesNo, FlowScreen, checklist_prompt
+from screens import wizard
+from screens.flow_common import FlowScreen, checklist_prompt
 from screens.notify import NotificationScreen, delivery_status
 
 #: Phases whose hand-ticked items are offered here (the console cannot observe them).
@@ -299,20 +300,7 @@ class RecordScreen(FlowScreen):
         if self.saved is not None:
             self.return_to_dashboard()
             return
-
-        def answered(leave: bool | None) -> None:
-            if leave:
-                self.return_to_dashboard()
-
-        self.app.push_screen(
-            AskYesNo(
-                "Leave without writing the history entry? The rollback's outcome would be "
-                "missing from the history (the incident journal keeps the events).",
-                yes_label="Leave unrecorded",
-                no_label="Stay",
-            ),
-            answered,
-        )
+        wizard.ask_leave_unrecorded(self.app, self.return_to_dashboard)
 
 
 def _one_line(err: BaseException | None) -> str:

@@ -26,26 +26,9 @@ from console.flow import RollbackFlow
 from console.model import Plan, Revision, SchemaTarget, Snapshot
 from console.recent import RolledBackMeanwhile
 from console.textsafe import printable
-from screens.confirm import ConfirmScreen
-from screens.execute import ExecuteScreen
+from screens import wizard
 from screens.flow_common import FlowScreen
-
-
-def plan_preview(plan: Plan) -> Content:
-    """Summary, warnings and every step with its command, as the operator will read it."""
-    lines = [Content.from_markup("[b]$summary[/b]", summary=printable(plan.summary))]
-    for warning in plan.warnings:
-        lines.append(Content.from_markup("[b $text-warning]warning:[/] $w", w=printable(warning)))
-    for number, step in enumerate(plan.steps, 1):
-        lines.append(Content(f"{number}. {printable(step.title)}"))
-        lines.append(Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=printable(step.command)))
-    return Content("\n").join(lines)
-
-
-def plan_commands(plan: Plan) -> str:
-    """The plan's shell commands, one a line, with the summary as a comment."""
-    lines = [f"# {plan.summary}"] + [step.command for step in plan.steps]
-    return "\n".join(lines) + "\n"
+from screens.plan_view import plan_commands, plan_preview
 
 
 class TargetScreen(FlowScreen):
@@ -251,15 +234,14 @@ class TargetScreen(FlowScreen):
             self._update_hint()
             self.make_plan(row)
             return
-        plan = self.plan
-
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                self.app.push_screen(ExecuteScreen(self.flow, plan))
-            else:
-                self.hint("not confirmed, nothing was changed · [b]Enter[/b] to confirm again")
-
-        self.app.push_screen(ConfirmScreen(plan), confirmed)
+        wizard.confirm_then_execute(
+            self.app,
+            self.flow,
+            self.plan,
+            cancelled=lambda: self.hint(
+                "not confirmed, nothing was changed · [b]Enter[/b] to confirm again"
+            ),
+        )
 
     def action_copy(self) -> None:
         if self.plan is None:

@@ -29,8 +29,8 @@ from console.outcomes import outcome_text
 from console.redact import display_url
 from console.textsafe import printable
 from console.verify import VerifyTick, watch_limit
+from screens import wizard
 from screens.flow_common import STATE_MARKS, AskYesNo, FlowScreen, millis, percent
-from screens.record import RecordScreen
 
 #: The verify items the flow ticks itself from the verdict.
 AUTO_ITEMS = ("health", "error-rate", "latency")
@@ -263,7 +263,7 @@ class VerifyScreen(FlowScreen):
         if not self.done:
             self.error("Still watching: wait for the verdict, or press a to abort.")
             return
-        self.app.switch_screen(RecordScreen(self.flow))
+        wizard.to_record(self.app, self.flow)
 
     def _action(self) -> str:
         plan = self.flow.incident.plan
@@ -286,17 +286,4 @@ class VerifyScreen(FlowScreen):
                 answered,
             )
             return
-
-        def leave(yes: bool | None) -> None:
-            if yes:
-                self.return_to_dashboard()
-
-        self.app.push_screen(
-            AskYesNo(
-                "The rollback has already run. Leave without writing the history entry? "
-                "(The incident journal keeps the events.)",
-                yes_label="Leave unrecorded",
-                no_label="Stay",
-            ),
-            leave,
-        )
+        wizard.ask_leave_unrecorded(self.app, self.return_to_dashboard)

@@ -206,8 +206,9 @@ def measure(fn: Callable[[], Any]) -> tuple[float, float]:
 
 async def render(provider: KubernetesProvider, service: ServiceConfig) -> tuple[float, float]:
     """(dashboard refresh reading the cluster, dashboard refresh of an already-read snapshot)."""
-    from console.app import Backends, make_app
+    from console.app import make_app
     from console.config import Config, ConsoleConfig
+    from console.runtime import Backends
     from tests.screens.fixed_dashboard import FixedHealth, FixedSource
 
     ready = provider.snapshot()

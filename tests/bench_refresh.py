@@ -16,9 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console.app import Backends, make_app
+from console.app import make_app
 from console.config import HealthCheck, ServiceConfig, load_config
 from console.model import HealthResult, Revision, Sample, Snapshot, Unit, utcnow
+from console.runtime import Backends
 
 CONFIG = """
 [console]

@@ -1,13 +1,17 @@
 """Layering the design relies on, checked in fresh interpreters.
 
 The core (console/ outside app.py and widgets/) and providers/ never import
-Textual; no cloud SDK is imported at start-up, only inside the provider that
-uses it; and the packages imported are this repository's, not namesakes.
+Textual; no cloud SDK is imported by importing any module, only inside the
+function of the provider that uses it; ``providers.base`` (the contract
+layer) imports nothing of ours but the model and the errors; and the
+packages imported are this repository's, not namesakes.  The static side of
+the same rules is import-linter's, in ``make lint`` (pyproject.toml).
 """
 
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 
@@ -24,30 +28,40 @@ def modules_after(code: str) -> set[str]:
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
-def test_core_and_providers_do_not_import_textual() -> None:
-    core = [
-        "console.config",
-        "console.model",
-        "console.flow",
-        "console.incident",
-        "console.history",
-        "console.journal",
-        "console.severity",
-        "console.verify",
-        "console.signals",
-        "console.cli",
-        "console.demo",
-        "providers",
-        "providers.host",
+def every_module(package: str) -> list[str]:
+    """Every module of ``package`` (one of ours), found on disk, not from a list kept by hand."""
+    root = REPO / package
+    names = [package]
+    for info in pkgutil.walk_packages([str(root)], prefix=f"{package}."):
+        names.append(info.name)
+    return sorted(names)
+
+
+def is_textual_side(module: str) -> bool:
+    return module == "console.app" or module.startswith(("console.widgets", "console.__main__"))
+
+
+def test_every_core_module_and_provider_imports_no_textual() -> None:
+    ours = [
+        m for m in every_module("console") + every_module("providers") if not is_textual_side(m)
     ]
-    loaded = modules_after("\n".join(f"import {m}" for m in core))
+    assert "console.flow" in ours and "console.runner" in ours  # the walk found them
+    loaded = modules_after("\n".join(f"import {m}" for m in ours))
     assert not any(m == "textual" or m.startswith("textual.") for m in loaded)
 
 
-def test_no_cloud_sdk_at_start_up() -> None:
-    loaded = modules_after("import console.app, console.cli, providers, providers.host")
+def test_no_module_imports_a_cloud_sdk_when_imported() -> None:
+    """Every module of ours, screens included, imported at once: no SDK comes with them."""
+    ours = every_module("console") + every_module("providers") + every_module("screens")
+    loaded = modules_after("\n".join(f"import {m}" for m in ours))
     for sdk in CLOUD_SDKS:
-        assert sdk not in loaded, f"{sdk} imported at start-up"
+        assert sdk not in loaded, f"{sdk} imported by importing our modules"
+
+
+def test_the_contract_layer_imports_only_the_model_and_the_errors() -> None:
+    loaded = modules_after("import providers.base")
+    ours = {m for m in loaded if m.split(".")[0] in ("console", "providers", "screens")}
+    assert ours <= {"console", "console.model", "console.errors", "providers", "providers.base"}
 
 
 def test_the_history_browser_and_its_markdown_renderer_load_on_demand() -> None:

@@ -3,10 +3,11 @@
 Shown on the dashboard of a service with ``[services.database]``.  Unlike
 the three core sources, which the dashboard polls, the panel brings its own
 poll loop, so a service without a database pays nothing for it: one
-exclusive thread worker reads ``read`` (``console.db_flow.read_status``,
-which never raises), the panel only renders its result, and the next read is
-armed when this one ends (every ``INTERVAL_S``, backing off while the
-database is down, paused while a screen covers the dashboard).
+poll loop (``console.widgets.poller``, as the dashboard's) reads ``read``
+(``console.db_flow.read_status``, which never raises), the panel only renders
+its result, and the next read is armed when this one ends (every
+``INTERVAL_S``, backing off while the database is down, paused while a
+screen covers the dashboard).
 
 The rollback target is the revision under the cursor of the revisions panel
 on the same screen (or the previous revision); when the target release's
@@ -30,7 +31,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
@@ -45,6 +45,7 @@ from console.model import (
 from console.textsafe import printable
 from console.widgets.formatting import ago
 from console.widgets.panel import DataPanel
+from console.widgets.poller import Poller
 
 #: Seconds between two reads of a reachable database.
 INTERVAL_S = 10.0
@@ -94,6 +95,13 @@ class DatabasePanel(DataPanel):
             super().__init__()
             self.status = status
 
+    class Failed(Message):
+        """A read raised (``read_status`` never should); its one line."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
     def __init__(
         self,
         read: StatusReader,
@@ -112,10 +120,22 @@ class DatabasePanel(DataPanel):
         self.status: DatabaseStatus | None = None
         #: The first answer of each check this session, so a change shows "(was N)".
         self.first_checks: dict[str, str] = {}
-        self.failures = 0
         self.backing_up = False
-        self._reading = False
-        self._timer: Timer | None = None
+        #: The rollback target the read in flight is for (captured on the UI thread).
+        self._read_for: Revision | None = None
+        self.poller: Poller[DatabaseStatus] = Poller(
+            host=self,
+            name="database",
+            read=lambda: self.read(self._read_for),
+            on_data=self.Read,
+            on_error=self.Failed,
+            interval=INTERVAL_S,
+            describe="read the database status",
+            max_backoff_s=MAX_BACKOFF_S,
+            covered=lambda: not self.screen.is_current,
+            ok=lambda status: status.connected,
+            before_read=self._read_target,
+        )
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="db-lines"):
@@ -126,6 +146,9 @@ class DatabasePanel(DataPanel):
     def on_mount(self) -> None:
         if self.autostart:
             self.call_after_refresh(self.poll)
+
+    def on_unmount(self) -> None:
+        self.poller.stop()
 
     # ----------------------------------------------------------------- polling
 
@@ -144,58 +167,45 @@ class DatabasePanel(DataPanel):
         return snapshot.find(target) if target else snapshot.previous()
 
     def poll(self) -> None:
-        """Read now (unless a read is in flight or a screen covers this one)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if not self.is_attached:
-            return
-        if not self.screen.is_current:
-            self._timer = self.set_timer(INTERVAL_S, self.poll)
-            return
-        self._reading = True
-        self._read(self._target())
+        """Read now (unless a read is in flight)."""
+        self.poller.start(forced=True)
 
     def tick(self, now: datetime) -> None:
         """Every second (the dashboard's clock): age the data; re-read when the target moved."""
         super().tick(now)
-        if self.status is None or self._reading or not self.is_attached:
+        if self.status is None or self.poller.running or not self.is_attached:
             return
         target = self._target()
         if target is not None and target.version != self.status.release:
             self.poll()
 
-    @work(thread=True, exclusive=True, group="database-read", exit_on_error=False)
-    def _read(self, target: Revision | None) -> None:
-        self.post_message(self.Read(self.read(target)))
+    def _read_target(self) -> None:
+        self._read_for = self._target()
 
     @on(Read)
     def _on_read(self, message: Read) -> None:
         message.stop()
-        self._reading = False
         self.show_status(message.status)
-        self.failures = 0 if message.status.connected else self.failures + 1
-        delay = min(MAX_BACKOFF_S, INTERVAL_S * 2 ** max(0, self.failures - 1))
-        if self.is_attached:
-            self._timer = self.set_timer(delay, self.poll)
+
+    @on(Failed)
+    def _on_failed(self, message: Failed) -> None:
+        message.stop()
+        self.mark_failed(message.error, self.clock())
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group not in ("database-read", "database-backup"):
+        if self.poller.finished(event):
+            event.stop()
+            return
+        if event.worker.group != "database-backup":
             return
         event.stop()
         if event.state is not WorkerState.ERROR:
             return
         error = str(event.worker.error) or type(event.worker.error).__name__
-        self._reading = self._reading and event.worker.group != "database-read"
-        if event.worker.group == "database-backup":
-            self.backing_up = False
-            self.notify(f"Backup failed: {printable(error)}", severity="error", timeout=15)
-            self._render_backup()
-            return
-        self.mark_failed(error, self.clock())
-        if self.is_attached:
-            self._timer = self.set_timer(INTERVAL_S, self.poll)
+        self.backing_up = False
+        self.notify(f"Backup failed: {printable(error)}", severity="error", timeout=15)
+        self._render_backup()
 
     # ----------------------------------------------------------------- rendering
 

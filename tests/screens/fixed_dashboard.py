@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from console.app import Backends, RollbackConsoleApp, make_app
+from console.app import RollbackConsoleApp, make_app
 from console.config import (
     Config,
     ConsoleConfig,
@@ -35,6 +35,7 @@ from console.model import (
     Snapshot,
     Unit,
 )
+from console.runtime import Backends
 from providers.base import NotFound
 
 #: The frozen "now" of every fixed-data test: 02:00 UTC, the classic bad hour.

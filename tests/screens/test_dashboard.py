@@ -27,10 +27,11 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from console.app import Backends, RollbackConsoleApp, make_app
+from console.app import RollbackConsoleApp, make_app
 from console.config import load_config
 from console.demo import DemoSandbox
 from console.model import HealthResult, Sample, Severity, Unit
+from console.runtime import Backends
 from console.widgets.current_version import CurrentVersionPanel
 from console.widgets.error_rate import ErrorRatePanel
 from console.widgets.health import HealthPanel
@@ -575,7 +576,7 @@ async def test_a_check_without_http_answer_shows_why() -> None:
 
 
 async def test_the_palette_offers_every_action_by_name() -> None:
-    from console.commands import RollbackCommands
+    from screens.commands import RollbackCommands
 
     app = FixedWorld().app(fixed_config(services=2))
     async with app.run_test(size=(100, 30)):

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from console.app import Backends, make_app
+from console.app import make_app
 from console.config import Config, ConsoleConfig
+from console.runtime import Backends
 from console.widgets.restore_points import RestorePointsPanel
 from console.widgets.units import UnitsPanel
 from tests.aws.moto_server import World, aws_world

@@ -19,7 +19,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from console.app import Backends, RollbackConsoleApp, make_app
+from console.app import RollbackConsoleApp, make_app
 from console.config import (
     Config,
     ConsoleConfig,
@@ -28,6 +28,7 @@ from console.config import (
     ServiceConfig,
     Thresholds,
 )
+from console.runtime import Backends
 from providers.kubernetes import KubernetesProvider
 from tests.k8s_server import Cluster, FakeKubeServer, deployment_manifest, set_image
 from tests.screens.fixed_dashboard import HEALTH_CHECKS, T0, FixedHealth, FixedSource, FrozenClock
