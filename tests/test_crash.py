@@ -98,7 +98,7 @@ def test_crash_before_the_config_is_read_goes_to_the_default_state_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    monkeypatch.setattr(cli, "resolve_config_path", _bug)
+    monkeypatch.setattr("console.cli.common.resolve_config_path", _bug)
     code, error = _run("history")
     assert code == 1
     report = _named_report(error)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from console.config import ServiceConfig
+from console.registry import ERROR_RATE_SOURCES
 from console.signals.base import ErrorRateSource, SignalError
 
 __all__ = [
@@ -23,13 +24,9 @@ __all__ = [
 ]
 
 #: source name -> "module:class"; the class has ``from_config(service)``.  Only the
-#: module of the source in use is imported (its client library with it).
-REGISTRY: dict[str, str] = {
-    "probe": "console.signals.probe:ProbeSource",
-    "prometheus": "console.signals.prometheus:PrometheusSource",
-    "cloudwatch": "console.signals.cloudwatch:CloudWatchSource",
-    "cloudmonitoring": "console.signals.cloudmonitoring:CloudMonitoringSource",
-}
+#: module of the source in use is imported (its client library with it).  The list
+#: lives in ``console.registry``, with the providers'.
+REGISTRY: dict[str, str] = ERROR_RATE_SOURCES
 #: The error-rate sources this console can build.
 SOURCES: tuple[str, ...] = tuple(REGISTRY)
 

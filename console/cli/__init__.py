@@ -1,0 +1,110 @@
+"""Command line: the TUI, the demo, and the headless commands scripts rely on.
+
+Exit codes (public contract, see DESIGN.md): 0 done, 1 rollback failed or
+not verified, 2 bad input (config, arguments, unknown service or revision),
+3 refused because someone else holds the lock.  Every error is one line on
+stderr; a traceback is never shown (an unexpected one is written to a crash
+file in the state dir, readable by its owner only, and the line names it).
+
+One module a concern: ``parser`` (arguments), ``output`` (printing, the
+streams), ``common`` (loading the config), ``status``, ``rollback`` (and
+``action``), ``resume``, ``record`` (how a headless rollback ends),
+``database``, ``history``, ``demo``.  ``run`` holds the one ``except`` that
+turns every ``ConsoleError`` into its line and exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO, cast
+
+from console import redact
+from console.cli.common import load, run_tui
+from console.cli.database import cmd_database
+from console.cli.demo import cmd_demo
+from console.cli.history import cmd_history
+from console.cli.output import ReaderMayLeave
+from console.cli.parser import PROG, UsageError, build_parser, refuse_undecodable
+from console.cli.resume import cmd_resume
+from console.cli.rollback import cmd_action, cmd_rollback
+from console.cli.status import cmd_check_config, cmd_status
+from console.errors import EXIT_FAILED, ConsoleError
+from console.textsafe import TerminalStream, printable
+
+__all__ = ["PROG", "UsageError", "build_parser", "main", "run"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry; returns (and exits with) the contract's exit code.
+
+    A reader that goes away (``status --json | head -1``) ends the output, not
+    the command: what is written after that is discarded, the command finishes
+    with its own exit code, and nothing is reported (like any Unix tool that
+    is told to stop writing).  A rollback is never abandoned half-way because
+    the pipe its log went to was closed.
+    """
+    out, err = ReaderMayLeave(sys.stdout), ReaderMayLeave(sys.stderr)
+    try:
+        code = run(argv, cast(TextIO, out), cast(TextIO, err))
+    finally:
+        out.flush()
+        err.flush()
+    sys.exit(code)
+
+
+def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
+    # Everything printed is redacted and terminal-safe, whichever line prints it.
+    out, err = TerminalStream.wrap(out), TerminalStream.wrap(err)
+    args = argparse.Namespace()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv, namespace=args)
+        refuse_undecodable(parser, args)
+        return _dispatch(args, out, err)
+    except ConsoleError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
+        print(f"{exc.prefix}: {printable(str(exc))}{hint}", file=err)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        return 130
+    except Exception as exc:
+        details = _write_crash_file(exc, getattr(args, "crash_dir", None))
+        print(f"error: unexpected {type(exc).__name__}: {exc} ({details})", file=err)
+        return EXIT_FAILED
+
+
+def _write_crash_file(exc: BaseException, state_dir: Path | None) -> str:
+    """The crash report (``console.crash``) in ``state_dir``, else the default state dir;
+    what the error line says about it."""
+    from console.crash import crash_text, write_crash_report
+
+    path, reason = write_crash_report(state_dir, redact.active()(crash_text(exc)))
+    return f"details in {path}" if path else f"no crash report could be written: {reason}"
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    command = args.command
+    if command == "demo":
+        return cmd_demo(args, out, err)
+    if command == "check-config":
+        return cmd_check_config(args, out)
+    if command == "status":
+        return cmd_status(args, out, err)
+    if command == "rollback":
+        return cmd_rollback(args, out, err)
+    if command == "history":
+        return cmd_history(args, out)
+    if command == "resume":
+        return cmd_resume(args, out, err)
+    if command == "action":
+        return cmd_action(args, out, err)
+    if command in ("db-status", "db-backup", "db-restore"):
+        return cmd_database(args, out, err)
+    config = load(args)
+    if args.service:
+        config.service(args.service)
+    return run_tui(config, args.service)

@@ -1,0 +1,57 @@
+"""What every command starts with: the config loaded, its redactor installed, the files
+it writes checked; and the TUI the commands without a subcommand open.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from console import redact
+from console.cli.parser import UsageError
+from console.config import Config, load_config, resolve_config_path
+
+
+def load(args: argparse.Namespace) -> Config:
+    path = getattr(args, "config", None)
+    if path is not None and not path.strip():
+        # An empty --config is a mistake (an unset shell variable), not "use the default".
+        raise UsageError("--config must not be empty (leave it out to use the default)")
+    config = loaded(load_config(resolve_config_path(path)))
+    args.crash_dir = config.console.state_dir  # where a crash report of this run goes
+    return config
+
+
+def loaded(config: Config) -> Config:
+    """``config``, its redactor now the one every line this process prints goes through."""
+    redact.install(config.redactor)
+    return config
+
+
+def require_writable(config: Config, *, history: bool = True, before: str = "") -> None:
+    """Exit 2 naming the path when the state dir (or the history file) cannot be written.
+
+    Checked before anything is changed: a rollback that could neither journal
+    nor record what it did must not start.  ``before``: what is refused, for
+    the message ("nothing was changed").
+    """
+    from console.durable import write_problem
+
+    console = config.console
+    checks = [("state dir", "state_dir", console.state_dir, True)]
+    if history:
+        checks.insert(0, ("history file", "history_file", console.history_file, False))
+    for what, key, path, folder in checks:
+        problem = write_problem(path, folder=folder)
+        if problem:
+            raise UsageError(
+                f"{what} {path} cannot be written: {problem} "
+                f"(console.{key} in {config.path}){before}"
+            )
+
+
+def run_tui(config: Config, service: str | None) -> int:
+    from console.app import make_app
+
+    app = make_app(config, service=service)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,87 @@
+"""TOML config -> typed, validated objects.
+
+The file is read with ``tomllib`` and every table is walked by a small reader
+that knows which keys it consumed, so an unknown key, a wrong type or a missing
+path becomes one ``ConfigError`` naming ``file:line: key``.  Relative paths are
+resolved against the config file's folder.  Secrets never live in the file: it
+names environment variables (``*_env`` keys) and the console reads them when
+needed.
+
+One module a concern:
+
+- ``reader``, ``urls``, ``bounds``: the reader kit (typed getters, file:line:key
+  errors, URL checks, the limits numbers must keep);
+- ``console``: the ``[console]`` table; ``paths``: where the file and the state
+  folder are by default;
+- ``service``: ``[[services]]``, and one module per section it may hold
+  (``host``, ``kubernetes``, ``ecs``, ``cloudrun``, ``database``, ``health``,
+  ``error_rate``, ``thresholds``, ``checklist``);
+- ``load``: ``load_config``, the whole file to a ``Config``.
+
+The names a config may give a provider or an error-rate source, and the class
+each loads, are listed once, in ``console.registry``.  Everything public is
+re-exported here: import it from ``console.config``.
+"""
+
+from __future__ import annotations
+
+from console.config.bounds import (
+    MAX_DURATION_S,
+    MAX_EXIT_WAIT_S,
+    MAX_LATENCY_MS,
+    MIN_DURATION_S,
+    MIN_LOCK_TTL_S,
+    MIN_PROBE_INTERVAL_S,
+    MIN_REQUEST_TIMEOUT_S,
+)
+from console.config.cloudrun import CloudRunConfig
+from console.config.console import ConsoleConfig, is_utf8
+from console.config.database import DatabaseCheck, DatabaseConfig
+from console.config.ecs import EcsConfig
+from console.config.error_rate import KNOWN_SOURCES, ErrorRateConfig
+from console.config.health import HealthCheck
+from console.config.host import HostConfig
+from console.config.kubernetes import KubernetesConfig
+from console.config.load import Config, load_config
+from console.config.paths import (
+    APP_NAME,
+    ENV_CONFIG,
+    default_config_path,
+    default_state_dir,
+    resolve_config_path,
+)
+from console.config.reader import ConfigError
+from console.config.service import KNOWN_PROVIDERS, ServiceConfig
+from console.config.thresholds import Thresholds
+
+__all__ = [
+    "APP_NAME",
+    "ENV_CONFIG",
+    "KNOWN_PROVIDERS",
+    "KNOWN_SOURCES",
+    "MAX_DURATION_S",
+    "MAX_EXIT_WAIT_S",
+    "MAX_LATENCY_MS",
+    "MIN_DURATION_S",
+    "MIN_LOCK_TTL_S",
+    "MIN_PROBE_INTERVAL_S",
+    "MIN_REQUEST_TIMEOUT_S",
+    "CloudRunConfig",
+    "Config",
+    "ConfigError",
+    "ConsoleConfig",
+    "DatabaseCheck",
+    "DatabaseConfig",
+    "EcsConfig",
+    "ErrorRateConfig",
+    "HealthCheck",
+    "HostConfig",
+    "KubernetesConfig",
+    "ServiceConfig",
+    "Thresholds",
+    "default_config_path",
+    "default_state_dir",
+    "is_utf8",
+    "load_config",
+    "resolve_config_path",
+]

@@ -1,0 +1,101 @@
+"""``[console]``: who operates, where the history and the state go, the team webhook."""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.config.bounds import MAX_EXIT_WAIT_S, MIN_REQUEST_TIMEOUT_S
+from console.config.paths import default_state_dir
+from console.config.reader import Loader, Reader, shown
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    operator: str
+    history_file: Path
+    state_dir: Path
+    language: str = "en"
+    #: Environment variable holding the Slack-compatible webhook URL ("" = no webhook).
+    #: The URL is a secret: it is read when a message is sent and never shown or recorded.
+    webhook_env: str = ""
+    #: Seconds one webhook request may take before it counts as failed.
+    webhook_timeout_s: float = 10.0
+    #: Attempts per message (5xx, 429, timeouts and connection errors are retried).
+    webhook_attempts: int = 3
+    #: How long a headless command waits, after the entry is saved, for messages still
+    #: being sent before it exits (and says which were not confirmed).
+    webhook_exit_wait_s: float = 10.0
+
+
+def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleConfig:
+    r.expect(
+        "operator",
+        "history_file",
+        "state_dir",
+        "language",
+        "webhook_env",
+        "webhook_timeout_s",
+        "webhook_attempts",
+        "webhook_exit_wait_s",
+    )
+    operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
+    if not is_utf8(operator):
+        # Only the environment can hold such bytes (the file is UTF-8): the name goes into
+        # every entry, journal and message, so it is refused before anything is done.
+        raise r.error(
+            "operator",
+            f"$ROLLBACK_CONSOLE_OPERATOR (or the login name) is not UTF-8 text: {shown(operator)}",
+        )
+    history = r.path_value("history_file") or loader.resolve("docs/operations/rollback-history.md")
+    state = r.path_value("state_dir") or default_state_dir()
+    language = r.get("language", str, "en")
+    if language not in ("en", "ja"):
+        raise r.error("language", f"must be 'en' or 'ja', got {language!r}")
+    webhook_env = r.get("webhook_env", str, "")
+    if webhook_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", webhook_env):
+        # Never echo the value: it may be the URL itself pasted by mistake.
+        raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
+    attempts = r.integer("webhook_attempts", 3, 1, 10)
+    webhook_timeout = r.duration("webhook_timeout_s", 10.0, low=MIN_REQUEST_TIMEOUT_S)
+    exit_wait = r.number("webhook_exit_wait_s", 10.0, positive=False)
+    if not 0 <= exit_wait <= MAX_EXIT_WAIT_S:
+        raise r.error(
+            "webhook_exit_wait_s",
+            f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {shown(exit_wait)}",
+        )
+    r.done()
+    return ConsoleConfig(
+        operator=operator,
+        history_file=history,
+        state_dir=state,
+        language=language,
+        webhook_env=webhook_env,
+        webhook_timeout_s=webhook_timeout,
+        webhook_attempts=attempts,
+        webhook_exit_wait_s=exit_wait,
+    )
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8.
+
+    Python keeps bytes of a command-line argument or environment variable that
+    are not UTF-8 as lone surrogates (``'\\udcff'``); such a string fails at the
+    first file or terminal it is written to.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

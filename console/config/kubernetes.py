@@ -1,0 +1,48 @@
+"""``[services.kubernetes]``: the Deployment a service is (runbooks 001, 002)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.config.bounds import MIN_LOCK_TTL_S
+from console.config.reader import Reader
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    """A Deployment (runbooks 001, 002).  Credentials: kubeconfig or in-cluster."""
+
+    deployment: str
+    namespace: str = "default"
+    #: kubeconfig context; "" = the current one.
+    context: str = ""
+    #: kubeconfig file; None = $KUBECONFIG / ~/.kube/config, or in-cluster config.
+    kubeconfig: Path | None = None
+    #: Container whose image is "the version" (default: the first).
+    container: str = ""
+    #: How long another console's lock annotation holds before it may be taken over.
+    lock_ttl_s: float = 900.0
+
+
+def read_kubernetes(r: Reader) -> KubernetesConfig:
+    r.expect("deployment", "namespace", "context", "kubeconfig", "container", "lock_ttl_s")
+    cfg = KubernetesConfig(
+        deployment=_dns_name(r, "deployment", r.require("deployment", str)),
+        namespace=_dns_name(r, "namespace", r.get("namespace", str, "default")),
+        context=r.get("context", str, ""),
+        kubeconfig=r.path_value("kubeconfig", must_exist=True),
+        container=r.get("container", str, ""),
+        lock_ttl_s=r.duration("lock_ttl_s", 900.0, low=MIN_LOCK_TTL_S),
+    )
+    r.done()
+    return cfg
+
+
+def _dns_name(r: Reader, key: str, value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", value):
+        raise r.error(
+            key, f"must be a Kubernetes name (lower-case letters, digits, '-'), got {value!r}"
+        )
+    return value

@@ -1,0 +1,77 @@
+"""Reading the whole file: the ``Config`` a console runs on, or one ``ConfigError``."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.config.console import ConsoleConfig, read_console
+from console.config.reader import ConfigError, Loader, Reader, shown
+from console.config.service import ServiceConfig, read_service
+from console.redact import Redactor
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    console: ConsoleConfig
+    services: tuple[ServiceConfig, ...]
+
+    @functools.cached_property
+    def redactor(self) -> Redactor:
+        """The one redactor of this config (``console.redact``), built on first use.
+
+        It masks the credentials of every URL in the config and the value of
+        every ``*_env`` variable it names, as the environment holds them now.
+        """
+        return Redactor.for_config(self)
+
+    def service(self, name: str) -> ServiceConfig:
+        """The service called ``name``; a ``ConfigError`` (exit 2) names the known ones."""
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        known = ", ".join(s.name for s in self.services) or "none"
+        raise ConfigError(self.path, "services", f"unknown service {name!r} (known: {known})")
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config at ``path``; raise ``ConfigError`` on anything wrong."""
+    env = os.environ if environ is None else environ
+    try:
+        raw_bytes = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "", "config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "", "is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
+        raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+    loader = Loader(path.resolve() if path.exists() else path, text)
+    root = Reader(loader, data, "")
+    root.expect("console", "services")
+    console = read_console(root.sub("console") or Reader(loader, {}, "console"), loader, env)
+    readers = root.subs("services")
+    names = [r.table.get("name") for r in readers]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise loader.error(f"services[{i}].name", f"duplicate service name {shown(name)}")
+    services = tuple(
+        dataclasses.replace(read_service(r), state_dir=console.state_dir) for r in readers
+    )
+    if not services:
+        raise loader.error("services", "at least one [[services]] entry is required")
+    root.done()
+    return Config(path=loader.path, console=console, services=services)

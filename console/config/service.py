@@ -1,0 +1,179 @@
+"""``[[services]]``: one service, its platform's section and the sections every service has.
+
+``PROVIDER_SECTIONS`` maps each provider name (``console.registry.PROVIDERS``)
+to the reader of its ``[services.NAME]`` table; the table the service's
+``provider`` names is required, the others are read (and checked) if present.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.config.checklist import read_checklist
+from console.config.cloudrun import CloudRunConfig, read_cloudrun
+from console.config.database import DatabaseConfig, read_database
+from console.config.ecs import EcsConfig, read_ecs
+from console.config.error_rate import ErrorRateConfig, read_error_rate
+from console.config.health import HealthCheck, read_health
+from console.config.host import HostConfig, read_host
+from console.config.kubernetes import KubernetesConfig, read_kubernetes
+from console.config.reader import Reader, shown
+from console.config.thresholds import Thresholds, read_thresholds
+from console.model import ChecklistItem
+from console.registry import PROVIDERS
+
+#: Providers the console knows (``console.registry.PROVIDERS``); only the chosen one
+#: is ever imported (see ``providers.load_provider``).
+KNOWN_PROVIDERS = tuple(PROVIDERS)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    environment: str
+    provider: str
+    verify_window_s: float = 60.0
+    ready_timeout_s: float = 300.0
+    #: The least evidence a "verified" needs (``console.verify``): this many health
+    #: rounds and this many requests measured by the error-rate source.
+    verify_min_requests: int = 20
+    verify_min_rounds: int = 3
+    host: HostConfig | None = None
+    kubernetes: KubernetesConfig | None = None
+    ecs: EcsConfig | None = None
+    cloudrun: CloudRunConfig | None = None
+    database: DatabaseConfig | None = None
+    health: tuple[HealthCheck, ...] = ()
+    error_rate: ErrorRateConfig = field(default_factory=ErrorRateConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    #: Replaces the runbook checklist when given (see ``console.checklist``).
+    checklist: tuple[ChecklistItem, ...] | None = None
+    #: ``[console] state_dir``, copied here so a provider built from its service
+    #: alone (Kubernetes manifest backups) keeps its files where the console does.
+    state_dir: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.environment})"
+
+
+#: [services.<provider>] table -> its reader; the table named by ``provider`` is required.
+PROVIDER_SECTIONS: dict[str, Callable[[Reader], Any]] = {
+    "host": read_host,
+    "kubernetes": read_kubernetes,
+    "ecs": read_ecs,
+    "cloudrun": read_cloudrun,
+}
+
+
+def read_service(r: Reader) -> ServiceConfig:
+    r.expect(*_SERVICE_KEYS)
+    name = r.require("name", str)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name) or ".." in name:
+        raise r.error(
+            "name", f"must be letters, digits, '-', '_' or '.' (no '..'), got {shown(name)}"
+        )
+    environment = _environment(r, r.require("environment", str))
+    provider = r.require("provider", str)
+    if provider not in KNOWN_PROVIDERS:
+        raise r.error(
+            "provider", f"unknown provider {provider!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+        )
+    verify_window = r.duration("verify_window_s", 60.0)
+    ready_timeout = r.duration("ready_timeout_s", 300.0)
+    min_requests = r.integer("verify_min_requests", 20, 1, 1_000_000)
+    min_rounds = r.integer("verify_min_rounds", 3, 1, 10_000)
+    health = tuple(read_health(h) for h in r.subs("health"))
+    sections: dict[str, Any] = {}
+    for section, read in PROVIDER_SECTIONS.items():
+        section_reader = r.sub(section)
+        sections[section] = read(section_reader) if section_reader else None
+    if sections.get(provider) is None:
+        raise r.error(provider, f"is required when provider = {provider!r}")
+    db_reader = r.sub("database")
+    database = read_database(db_reader) if db_reader else None
+    rate_reader = r.sub("error_rate")
+    error_rate = read_error_rate(rate_reader) if rate_reader else ErrorRateConfig()
+    if error_rate.source == "probe" and not (error_rate.urls or health):
+        raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
+    th_reader = r.sub("thresholds")
+    thresholds = read_thresholds(th_reader) if th_reader else Thresholds()
+    if error_rate.source == "probe":
+        urls = len(error_rate.urls or health)
+        fits = error_rate.window_s / error_rate.interval_s * urls  # (inf for extreme values)
+        if fits + 1e-9 < thresholds.min_requests:
+            # Else the severity would stay "assessing" for ever.
+            raise r.error(
+                "thresholds.min_requests",
+                f"{thresholds.min_requests} requests never fit in the probe's window "
+                f"(error_rate.window_s {error_rate.window_s:g} s at one request every "
+                f"{error_rate.interval_s:g} s to {urls} URL(s) holds {math.floor(fits + 1e-9)})",
+            )
+    checklist = read_checklist(r)
+    r.done()
+    return ServiceConfig(
+        name=name,
+        environment=environment,
+        provider=provider,
+        verify_window_s=verify_window,
+        ready_timeout_s=ready_timeout,
+        verify_min_requests=min_requests,
+        verify_min_rounds=min_rounds,
+        host=sections["host"],
+        kubernetes=sections["kubernetes"],
+        ecs=sections["ecs"],
+        cloudrun=sections["cloudrun"],
+        database=database,
+        health=health,
+        error_rate=error_rate,
+        thresholds=thresholds,
+        checklist=checklist,
+    )
+
+
+def _environment(r: Reader, value: str) -> str:
+    """``environment`` names files (locks) and fills table cells and messages: keep it plain.
+
+    No ``/`` or ``..`` (a path), no ``|`` (a markdown table cell), no line
+    break or other control or invisible formatting character.
+    """
+    bad = next(
+        (c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")), None
+    )
+    if bad is not None:
+        problem = f"a control character ({bad.encode('unicode_escape').decode('ascii')})"
+    elif "/" in value or "\\" in value:
+        problem = "a '/' or '\\'"
+    elif ".." in value:
+        problem = "'..'"
+    elif "|" in value:
+        problem = "'|'"
+    else:
+        return value
+    raise r.error("environment", f"must not contain {problem}, got {shown(value)}")
+
+
+_SERVICE_KEYS = (
+    "name",
+    "environment",
+    "provider",
+    "verify_window_s",
+    "ready_timeout_s",
+    "verify_min_requests",
+    "verify_min_rounds",
+    "health",
+    "host",
+    "kubernetes",
+    "ecs",
+    "cloudrun",
+    "database",
+    "error_rate",
+    "thresholds",
+    "checklist",
+)
