@@ -12,6 +12,7 @@ server, or Cloud Monitoring served by the fake).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from providers.base import (
     Unavailable,
 )
 from providers.cloudrun import GRADUAL, TO_LATEST, CloudRunProvider, GateFailed
-from providers.cloudrun_gate import GateRequest, GateVerdict
+from providers.cloudrun.gate import GateRequest, GateVerdict
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import (
     CURRENT,
@@ -285,7 +286,7 @@ def test_displayed_gcloud_command_parses(provider: CloudRunProvider, tmp_path: A
     One command only (gcloud takes seconds to start): the first step of a gradual
     rollback, which has the richest ``--to-revisions`` value.
     """
-    argv = provider.plan_action(GRADUAL, PREVIOUS).steps[0].argv
+    argv = shlex.split(provider.plan_action(GRADUAL, PREVIOUS).steps[0].command)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
@@ -453,7 +454,9 @@ def test_gradual_steps_at_or_below_the_targets_share_are_skipped(
     )
     provider = make_provider(scenario.endpoint, gate=lambda r: GateVerdict(True, "ok"))
     plan = provider.plan_action(GRADUAL, PREVIOUS)
-    assert [s.argv[-1] for s in plan.steps if s.kind is StepKind.SWITCH] == [f"{PREVIOUS}=100"]
+    assert [s.command.split()[-1] for s in plan.steps if s.kind is StepKind.SWITCH] == [
+        f"{PREVIOUS}=100"
+    ]
     run(provider, plan)
     with pytest.raises(InvalidTarget, match="already serves 100%"):
         provider.plan_action(GRADUAL, PREVIOUS)
