@@ -612,3 +612,153 @@ def test_resume_sends_again_an_update_whose_operation_failed(rig: Rig) -> None:
     assert field_of(entry, "Outcome") == "rolled back and verified"
     assert "Interrupted: the console stopped during step 1 (Send 100%" in entry
     rig.assert_journal_closed()
+
+
+# --------------------------------------------------------------------------- older journals
+
+
+def gcloud(to: str) -> list[str]:
+    """``gcloud ... update-traffic ... --to-revisions <to>`` as the older console wrote it."""
+    return [
+        *("gcloud", "run", "services", "update-traffic", SERVICE),
+        *("--region", REGION, "--project", PROJECT, "--to-revisions", to),
+    ]
+
+
+def legacy_switch(percent: int, to: str) -> dict[str, Any]:
+    rest = f", {CURRENT} {100 - percent}%" if percent < 100 else ""
+    return {
+        "argv": gcloud(to),
+        "command": " ".join(gcloud(to)),
+        "kind": "switch",
+        "timeout_s": OPERATION_TIMEOUT_S,
+        "title": f"Send {percent}% of {SERVICE} (production)'s traffic to {PREVIOUS} (v1.2.9)"
+        f"{rest}; tags kept (prev -> {PREVIOUS})",
+    }
+
+
+def legacy_gate(number: int, percent: int) -> dict[str, Any]:
+    return {
+        "argv": [],
+        "command": f"# watch health and error rate for {LONG_GATE_S:g} s; if the gate fails: "
+        + " ".join(gcloud("LATEST=100")),
+        "kind": "wait",
+        "timeout_s": LONG_GATE_S + 30,
+        "title": f"Gate {number}: watch health and error rate of {SERVICE} (production) for "
+        f"{LONG_GATE_S:g} s with {PREVIOUS} at {percent}%",
+    }
+
+
+def write_legacy_journal(rig: Rig) -> None:
+    """What the console before typed steps left when killed in gate 1 of a gradual rollback.
+
+    Steps without ``op`` or ``params`` (their argv is what ran), and the traffic before
+    the first step in ``plan.data["resume"]``, written by hand as that version wrote it.
+    """
+    incident = f"{SERVICE}-20261206T022207Z-0a1b"
+    at = "2026-12-06T02:22:0{}.000000+00:00"
+    plan = {
+        "action": "gradual",
+        "argument": PREVIOUS,
+        "data": {
+            "resume": {
+                "traffic": [
+                    {"latest": True, "percent": 100, "revision": "", "tag": ""},
+                    {"latest": False, "percent": 0, "revision": PREVIOUS, "tag": "prev"},
+                ]
+            }
+        },
+        "dry_run": False,
+        "environment": "production",
+        "from_revision": {"id": CURRENT, "version": "v1.3.0", "current": True},
+        "to_revision": {"id": PREVIOUS, "version": "v1.2.9"},
+        "provider": "cloudrun",
+        "service": SERVICE,
+        "steps": [
+            legacy_switch(10, f"{PREVIOUS}=10,{CURRENT}=90"),
+            legacy_gate(1, 10),
+            legacy_switch(50, f"{PREVIOUS}=50,{CURRENT}=50"),
+            legacy_gate(2, 50),
+            legacy_switch(100, f"{PREVIOUS}=100"),
+        ],
+        "warnings": [],
+    }
+    events: list[dict[str, Any]] = [
+        {
+            "event": "opened",
+            "service": SERVICE,
+            "environment": "production",
+            "operator": "oncall",
+            "detected_at": at.format(1),
+        },
+        {"event": "reason", "reason": "canary back", "impact": ""},
+        {"event": "plan", "plan": plan},
+        {"event": "execute", "host": "bastion", "pid": 4242},
+        {"event": "step", "index": 0, "status": "started"},
+        {"event": "timeline", "kind": "output", "message": f"  {WATCHING}"},
+        {"event": "step", "index": 0, "status": "finished"},
+        {"event": "step", "index": 1, "status": "started"},
+    ]
+    folder = rig.state_dir / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"at": at.format(2), "incident": incident, **e}) for e in events]
+    (folder / f"{incident}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # ... and the platform as the killed console left it: 10% on the target.
+    rig.server.store.set_traffic(
+        rig.scenario.service_name,
+        [
+            {"type": REVISION, "revision": PREVIOUS, "percent": 10},
+            {"type": REVISION, "revision": CURRENT, "percent": 90},
+            {"type": REVISION, "revision": PREVIOUS, "percent": 0, "tag": "prev"},
+        ],
+    )
+
+
+@pytest.mark.parametrize("healthy_after", [True, False], ids=["gates-pass", "gate-fails"])
+def test_gradual_rollback_from_an_older_journal_resumes_and_restores_the_pre_incident_traffic(
+    rig: Rig, healthy_after: bool
+) -> None:
+    """A journal written before steps were typed still resumes: planned again from the live
+    split, and a failing gate puts back the traffic from before the incident's first plan
+    (which only that journal's ``plan.data`` knows), not the 10% split the crash left."""
+    write_legacy_journal(rig)
+    (pending,) = open_incidents(rig.state_dir)
+    assert pending.plan is not None and all(not s.op for s in pending.plan.steps)
+    if not healthy_after:
+        rig.health.behave = failing
+
+    result = rig.run("resume", SERVICE, "--yes")
+
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"planning gradual {PREVIOUS} again from the live state" in result.stdout
+    assert GOES_BACK in result.stdout
+    if healthy_after:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "gate 1 passed at 50%" in result.stdout
+        assert rig.sent() == [{PREVIOUS: 50, CURRENT: 50}, {PREVIOUS: 100}]
+        assert rig.served() == sorted(ROLLED_BACK_SERVED)
+        outcome = "traffic moved gradually and verified"
+    else:
+        line = assert_one_line_failure(result)
+        assert line.startswith("rollback failed: gate 1 at 50% failed: health ")
+        assert line.endswith(RESTORED)
+        assert rig.sent() == [{PREVIOUS: 50, CURRENT: 50}, {"LATEST": 100}]
+        assert rig.spec() == sorted(ORIGINAL_SPEC)
+        assert rig.served() == sorted(ORIGINAL_SERVED)
+        outcome = "gradual failed"
+    entry = rig.one_entry()
+    assert field_of(entry, "Outcome") == outcome
+    assert "Interrupted: the console stopped during step 2 (Gate 1" in entry
+    # The plan made again is typed: its steps say what they send and what a failure restores.
+    events = rig.journal()
+    replan = [e for e in events if e["event"] == "plan"][-1]["plan"]
+    assert [s["op"] for s in replan["steps"]] == [
+        "cloudrun.set_traffic",
+        "cloudrun.gate",
+        "cloudrun.set_traffic",
+    ]
+    assert replan["steps"][0]["params"]["restore"] == [
+        {"latest": True, "percent": 100},
+        {"revision": PREVIOUS, "percent": 0, "tag": "prev"},
+    ]
+    rig.assert_journal_closed()

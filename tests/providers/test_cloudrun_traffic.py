@@ -18,10 +18,9 @@ import pytest
 from console.config import CloudRunConfig, ErrorRateConfig, HealthCheck, ServiceConfig
 from console.signals import SignalError
 from console.signals.cloudmonitoring import CloudMonitoringSource
-from providers.cloudrun import traffic as tr
-from providers.cloudrun import views
 from providers.base import Forbidden
-from providers.cloudrun import CloudRunProvider
+from providers.cloudrun import CloudRunProvider, views
+from providers.cloudrun import traffic as tr
 from providers.cloudrun.gate import GateRequest, HealthAndErrorRateGate
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import PROJECT, REGION, SERVICE, service_config
