@@ -33,6 +33,8 @@ import pytest
 from console.config import load_config
 from console.history import read_entries
 from console.resume import open_incidents
+from providers.base import OutcomeUnknown
+from providers.cloudrun import CloudRunProvider
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import (
     CURRENT,
@@ -44,6 +46,7 @@ from tests.cloudrun_server.fixtures import (
     Scenario,
     console_toml,
     runbook_service,
+    service_config,
 )
 from tests.cloudrun_server.store import LATEST, REVISION
 from tests.console_cli import run_console, start_console
@@ -649,17 +652,20 @@ def legacy_gate(number: int, percent: int) -> dict[str, Any]:
     }
 
 
-def write_legacy_journal(rig: Rig) -> None:
-    """What the console before typed steps left when killed in gate 1 of a gradual rollback.
+def write_legacy_journal(
+    rig: Rig, action: str, steps: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    """An incident journal as the console before typed steps wrote it, by hand.
 
-    Steps without ``op`` or ``params`` (their argv is what ran), and the traffic before
-    the first step in ``plan.data["resume"]``, written by hand as that version wrote it.
+    Steps without ``op`` or ``params`` (their argv is what ran), and the traffic from
+    before the first step in ``plan.data["resume"]``; ``events`` are what followed
+    the ``execute`` event before the console was killed.
     """
     incident = f"{SERVICE}-20261206T022207Z-0a1b"
     at = "2026-12-06T02:22:0{}.000000+00:00"
     plan = {
-        "action": "gradual",
-        "argument": PREVIOUS,
+        "action": action,
+        "argument": PREVIOUS if action == "gradual" else "",
         "data": {
             "resume": {
                 "traffic": [
@@ -674,36 +680,47 @@ def write_legacy_journal(rig: Rig) -> None:
         "to_revision": {"id": PREVIOUS, "version": "v1.2.9"},
         "provider": "cloudrun",
         "service": SERVICE,
-        "steps": [
-            legacy_switch(10, f"{PREVIOUS}=10,{CURRENT}=90"),
-            legacy_gate(1, 10),
-            legacy_switch(50, f"{PREVIOUS}=50,{CURRENT}=50"),
-            legacy_gate(2, 50),
-            legacy_switch(100, f"{PREVIOUS}=100"),
-        ],
+        "steps": steps,
         "warnings": [],
     }
-    events: list[dict[str, Any]] = [
-        {
-            "event": "opened",
-            "service": SERVICE,
-            "environment": "production",
-            "operator": "oncall",
-            "detected_at": at.format(1),
-        },
+    opened = {
+        "event": "opened",
+        "service": SERVICE,
+        "environment": "production",
+        "operator": "oncall",
+        "detected_at": at.format(1),
+    }
+    written = [
+        opened,
         {"event": "reason", "reason": "canary back", "impact": ""},
         {"event": "plan", "plan": plan},
         {"event": "execute", "host": "bastion", "pid": 4242},
-        {"event": "step", "index": 0, "status": "started"},
-        {"event": "timeline", "kind": "output", "message": f"  {WATCHING}"},
-        {"event": "step", "index": 0, "status": "finished"},
-        {"event": "step", "index": 1, "status": "started"},
+        *events,
     ]
     folder = rig.state_dir / "journal"
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"at": at.format(2), "incident": incident, **e}) for e in events]
+    lines = [json.dumps({"at": at.format(2), "incident": incident, **e}) for e in written]
     (folder / f"{incident}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # ... and the platform as the killed console left it: 10% on the target.
+    (pending,) = open_incidents(rig.state_dir)
+    assert pending.plan is not None and all(not s.op for s in pending.plan.steps)
+
+
+def killed_in_gate_1_by_an_older_console(rig: Rig) -> None:
+    """A gradual rollback killed in gate 1, journaled the old way; 10% on the target."""
+    steps = [
+        legacy_switch(10, f"{PREVIOUS}=10,{CURRENT}=90"),
+        legacy_gate(1, 10),
+        legacy_switch(50, f"{PREVIOUS}=50,{CURRENT}=50"),
+        legacy_gate(2, 50),
+        legacy_switch(100, f"{PREVIOUS}=100"),
+    ]
+    events: list[dict[str, Any]] = [
+        {"event": "step", "index": 0, "status": "started"},
+        {"event": "step", "index": 0, "status": "finished"},
+        {"event": "step", "index": 1, "status": "started"},
+        {"event": "timeline", "kind": "output", "message": f"  {WATCHING}"},
+    ]
+    write_legacy_journal(rig, "gradual", steps, events)
     rig.server.store.set_traffic(
         rig.scenario.service_name,
         [
@@ -721,9 +738,7 @@ def test_gradual_rollback_from_an_older_journal_resumes_and_restores_the_pre_inc
     """A journal written before steps were typed still resumes: planned again from the live
     split, and a failing gate puts back the traffic from before the incident's first plan
     (which only that journal's ``plan.data`` knows), not the 10% split the crash left."""
-    write_legacy_journal(rig)
-    (pending,) = open_incidents(rig.state_dir)
-    assert pending.plan is not None and all(not s.op for s in pending.plan.steps)
+    killed_in_gate_1_by_an_older_console(rig)
     if not healthy_after:
         rig.health.behave = failing
 
@@ -761,4 +776,35 @@ def test_gradual_rollback_from_an_older_journal_resumes_and_restores_the_pre_inc
         {"latest": True, "percent": 100},
         {"revision": PREVIOUS, "percent": 0, "tag": "prev"},
     ]
+    rig.assert_journal_closed()
+
+
+def test_rollback_from_an_older_journal_killed_while_the_update_ran_is_not_sent_again(
+    rig: Rig,
+) -> None:
+    """The older console's update was accepted and still runs; its journal says the switch
+    started.  Resume asks the service (the journal's steps have no op), waits for the
+    operation, finds it in effect and waits for it to be served: one update, not two."""
+    rig.server.store.operation_delay_s = float("inf")  # runs until the test ends it
+    older = CloudRunProvider(service_config(rig.server.url, operation_timeout_s=0.3))
+    with pytest.raises(OutcomeUnknown):
+        for _ in older.execute(older.plan(PREVIOUS)):
+            pass
+    assert rig.sent() == [{PREVIOUS: 100}] and rig.served() == sorted(ORIGINAL_SERVED)
+    write_legacy_journal(
+        rig,
+        "rollback",
+        [legacy_switch(100, f"{PREVIOUS}=100")],
+        [{"event": "step", "index": 0, "status": "started"}],
+    )
+
+    code, out, err = resume_ending_the_operation(rig, None)
+
+    assert code == 0, out + err
+    assert "the switch took effect; 0 later step(s) left to run" in out
+    assert rig.sent() == [{PREVIOUS: 100}] and rig.patches_seen() == 0  # not sent again
+    assert rig.served() == sorted(ROLLED_BACK_SERVED)
+    entry = rig.one_entry()
+    assert field_of(entry, "Outcome") == "rolled back and verified"
+    assert "Interrupted: the console stopped during step 1 (Send 100%" in entry
     rig.assert_journal_closed()
