@@ -377,14 +377,16 @@ class RollbackFlow:
         return self._run(plan, full, lambda e: dataclasses.replace(e, step=offset[e.step]), shifted)
 
     def _replan_action(self, old: Plan) -> Plan:
-        """Plan the interrupted action again, telling a provider that asks what it started from."""
+        """Plan the interrupted action again from the live state.
+
+        A typed provider is handed the interrupted plan (``resume_from``): what it
+        needs of it (where a gradual move started from) is in its steps' params.
+        """
         assert isinstance(self.provider, SupportsActions)
         argument = old.argument or None
-        plan_action = self.provider.plan_action
-        if "interrupted" in inspect.signature(plan_action).parameters:
-            resume = old.data.get("resume") or None
-            return plan_action(old.action, argument, interrupted=resume)  # type: ignore[call-arg]
-        return plan_action(old.action, argument)
+        if isinstance(self.provider, SupportsParts):
+            return self.provider.plan_action(old.action, argument, resume_from=old)
+        return self.provider.plan_action(old.action, argument)  # untyped: transitional
 
     def _parts(self) -> tuple[Part, ...]:
         """The parts of this flow's plans: the provider's (typed providers only)."""

@@ -110,8 +110,20 @@ class SupportsActions(Protocol):
         """What this service offers now (may read the platform; blocking)."""
         ...
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
-        """Validate and plan ``action``; ``NotFound``/``InvalidTarget`` for bad input."""
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
+        """Validate and plan ``action``; ``NotFound``/``InvalidTarget`` for bad input.
+
+        ``resume_from``: the interrupted plan this one replaces (resume); its
+        steps' params say what it started from.  Ignored by an action with no use
+        for it.
+        """
         ...
 
 

@@ -33,6 +33,8 @@ import pytest
 from console.config import load_config
 from console.history import read_entries
 from console.resume import open_incidents
+from providers.base import OutcomeUnknown
+from providers.cloudrun import CloudRunProvider
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import (
     CURRENT,
@@ -44,6 +46,7 @@ from tests.cloudrun_server.fixtures import (
     Scenario,
     console_toml,
     runbook_service,
+    service_config,
 )
 from tests.cloudrun_server.store import LATEST, REVISION
 from tests.console_cli import run_console, start_console
@@ -607,6 +610,199 @@ def test_resume_sends_again_an_update_whose_operation_failed(rig: Rig) -> None:
     assert code == 0, out + err
     assert "planning the rollback to v1.2.9 again from the live state" in out
     assert rig.sent() == [{PREVIOUS: 100}, {PREVIOUS: 100}]
+    assert rig.served() == sorted(ROLLED_BACK_SERVED)
+    entry = rig.one_entry()
+    assert field_of(entry, "Outcome") == "rolled back and verified"
+    assert "Interrupted: the console stopped during step 1 (Send 100%" in entry
+    rig.assert_journal_closed()
+
+
+# --------------------------------------------------------------------------- older journals
+
+
+def gcloud(to: str) -> list[str]:
+    """``gcloud ... update-traffic ... --to-revisions <to>`` as the older console wrote it."""
+    return [
+        *("gcloud", "run", "services", "update-traffic", SERVICE),
+        *("--region", REGION, "--project", PROJECT, "--to-revisions", to),
+    ]
+
+
+def legacy_switch(percent: int, to: str) -> dict[str, Any]:
+    rest = f", {CURRENT} {100 - percent}%" if percent < 100 else ""
+    return {
+        "argv": gcloud(to),
+        "command": " ".join(gcloud(to)),
+        "kind": "switch",
+        "timeout_s": OPERATION_TIMEOUT_S,
+        "title": f"Send {percent}% of {SERVICE} (production)'s traffic to {PREVIOUS} (v1.2.9)"
+        f"{rest}; tags kept (prev -> {PREVIOUS})",
+    }
+
+
+def legacy_gate(number: int, percent: int) -> dict[str, Any]:
+    return {
+        "argv": [],
+        "command": f"# watch health and error rate for {LONG_GATE_S:g} s; if the gate fails: "
+        + " ".join(gcloud("LATEST=100")),
+        "kind": "wait",
+        "timeout_s": LONG_GATE_S + 30,
+        "title": f"Gate {number}: watch health and error rate of {SERVICE} (production) for "
+        f"{LONG_GATE_S:g} s with {PREVIOUS} at {percent}%",
+    }
+
+
+def write_legacy_journal(
+    rig: Rig, action: str, steps: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    """An incident journal as the console before typed steps wrote it, by hand.
+
+    Steps without ``op`` or ``params`` (their argv is what ran), and the traffic from
+    before the first step in ``plan.data["resume"]``; ``events`` are what followed
+    the ``execute`` event before the console was killed.
+    """
+    incident = f"{SERVICE}-20261206T022207Z-0a1b"
+    at = "2026-12-06T02:22:0{}.000000+00:00"
+    plan = {
+        "action": action,
+        "argument": PREVIOUS if action == "gradual" else "",
+        "data": {
+            "resume": {
+                "traffic": [
+                    {"latest": True, "percent": 100, "revision": "", "tag": ""},
+                    {"latest": False, "percent": 0, "revision": PREVIOUS, "tag": "prev"},
+                ]
+            }
+        },
+        "dry_run": False,
+        "environment": "production",
+        "from_revision": {"id": CURRENT, "version": "v1.3.0", "current": True},
+        "to_revision": {"id": PREVIOUS, "version": "v1.2.9"},
+        "provider": "cloudrun",
+        "service": SERVICE,
+        "steps": steps,
+        "warnings": [],
+    }
+    opened = {
+        "event": "opened",
+        "service": SERVICE,
+        "environment": "production",
+        "operator": "oncall",
+        "detected_at": at.format(1),
+    }
+    written = [
+        opened,
+        {"event": "reason", "reason": "canary back", "impact": ""},
+        {"event": "plan", "plan": plan},
+        {"event": "execute", "host": "bastion", "pid": 4242},
+        *events,
+    ]
+    folder = rig.state_dir / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"at": at.format(2), "incident": incident, **e}) for e in written]
+    (folder / f"{incident}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (pending,) = open_incidents(rig.state_dir)
+    assert pending.plan is not None and all(not s.op for s in pending.plan.steps)
+
+
+def killed_in_gate_1_by_an_older_console(rig: Rig) -> None:
+    """A gradual rollback killed in gate 1, journaled the old way; 10% on the target."""
+    steps = [
+        legacy_switch(10, f"{PREVIOUS}=10,{CURRENT}=90"),
+        legacy_gate(1, 10),
+        legacy_switch(50, f"{PREVIOUS}=50,{CURRENT}=50"),
+        legacy_gate(2, 50),
+        legacy_switch(100, f"{PREVIOUS}=100"),
+    ]
+    events: list[dict[str, Any]] = [
+        {"event": "step", "index": 0, "status": "started"},
+        {"event": "step", "index": 0, "status": "finished"},
+        {"event": "step", "index": 1, "status": "started"},
+        {"event": "timeline", "kind": "output", "message": f"  {WATCHING}"},
+    ]
+    write_legacy_journal(rig, "gradual", steps, events)
+    rig.server.store.set_traffic(
+        rig.scenario.service_name,
+        [
+            {"type": REVISION, "revision": PREVIOUS, "percent": 10},
+            {"type": REVISION, "revision": CURRENT, "percent": 90},
+            {"type": REVISION, "revision": PREVIOUS, "percent": 0, "tag": "prev"},
+        ],
+    )
+
+
+@pytest.mark.parametrize("healthy_after", [True, False], ids=["gates-pass", "gate-fails"])
+def test_gradual_rollback_from_an_older_journal_resumes_and_restores_the_pre_incident_traffic(
+    rig: Rig, healthy_after: bool
+) -> None:
+    """A journal written before steps were typed still resumes: planned again from the live
+    split, and a failing gate puts back the traffic from before the incident's first plan
+    (which only that journal's ``plan.data`` knows), not the 10% split the crash left."""
+    killed_in_gate_1_by_an_older_console(rig)
+    if not healthy_after:
+        rig.health.behave = failing
+
+    result = rig.run("resume", SERVICE, "--yes")
+
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"planning gradual {PREVIOUS} again from the live state" in result.stdout
+    assert GOES_BACK in result.stdout
+    if healthy_after:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "gate 1 passed at 50%" in result.stdout
+        assert rig.sent() == [{PREVIOUS: 50, CURRENT: 50}, {PREVIOUS: 100}]
+        assert rig.served() == sorted(ROLLED_BACK_SERVED)
+        outcome = "traffic moved gradually and verified"
+    else:
+        line = assert_one_line_failure(result)
+        assert line.startswith("rollback failed: gate 1 at 50% failed: health ")
+        assert line.endswith(RESTORED)
+        assert rig.sent() == [{PREVIOUS: 50, CURRENT: 50}, {"LATEST": 100}]
+        assert rig.spec() == sorted(ORIGINAL_SPEC)
+        assert rig.served() == sorted(ORIGINAL_SERVED)
+        outcome = "gradual failed"
+    entry = rig.one_entry()
+    assert field_of(entry, "Outcome") == outcome
+    assert "Interrupted: the console stopped during step 2 (Gate 1" in entry
+    # The plan made again is typed: its steps say what they send and what a failure restores.
+    events = rig.journal()
+    replan = [e for e in events if e["event"] == "plan"][-1]["plan"]
+    assert [s["op"] for s in replan["steps"]] == [
+        "cloudrun.set_traffic",
+        "cloudrun.gate",
+        "cloudrun.set_traffic",
+    ]
+    assert replan["steps"][0]["params"]["restore"] == [
+        {"latest": True, "percent": 100},
+        {"revision": PREVIOUS, "percent": 0, "tag": "prev"},
+    ]
+    rig.assert_journal_closed()
+
+
+def test_rollback_from_an_older_journal_killed_while_the_update_ran_is_not_sent_again(
+    rig: Rig,
+) -> None:
+    """The older console's update was accepted and still runs; its journal says the switch
+    started.  Resume asks the service (the journal's steps have no op), waits for the
+    operation, finds it in effect and waits for it to be served: one update, not two."""
+    rig.server.store.operation_delay_s = float("inf")  # runs until the test ends it
+    older = CloudRunProvider(service_config(rig.server.url, operation_timeout_s=0.3))
+    with pytest.raises(OutcomeUnknown):
+        for _ in older.execute(older.plan(PREVIOUS)):
+            pass
+    assert rig.sent() == [{PREVIOUS: 100}] and rig.served() == sorted(ORIGINAL_SERVED)
+    write_legacy_journal(
+        rig,
+        "rollback",
+        [legacy_switch(100, f"{PREVIOUS}=100")],
+        [{"event": "step", "index": 0, "status": "started"}],
+    )
+
+    code, out, err = resume_ending_the_operation(rig, None)
+
+    assert code == 0, out + err
+    assert "the switch took effect; 0 later step(s) left to run" in out
+    assert rig.sent() == [{PREVIOUS: 100}] and rig.patches_seen() == 0  # not sent again
     assert rig.served() == sorted(ROLLED_BACK_SERVED)
     entry = rig.one_entry()
     assert field_of(entry, "Outcome") == "rolled back and verified"

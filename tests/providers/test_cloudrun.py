@@ -11,7 +11,9 @@ server, or Cloud Monitoring served by the fake).
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,7 +22,8 @@ from typing import Any
 import pytest
 
 from console.config import ErrorRateConfig, ServiceConfig
-from console.model import ProgressEvent, ProgressStatus, StepKind
+from console.model import ProgressEvent, ProgressStatus, Step, StepKind
+from console.runner import run_steps
 from providers import load_provider
 from providers.base import (
     Conflict,
@@ -28,11 +31,12 @@ from providers.base import (
     InvalidTarget,
     NotFound,
     OutcomeUnknown,
+    Part,
     ProviderError,
     Unavailable,
 )
 from providers.cloudrun import GRADUAL, TO_LATEST, CloudRunProvider, GateFailed
-from providers.cloudrun_gate import GateRequest, GateVerdict
+from providers.cloudrun.gate import GateRequest, GateVerdict
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import (
     CURRENT,
@@ -285,7 +289,7 @@ def test_displayed_gcloud_command_parses(provider: CloudRunProvider, tmp_path: A
     One command only (gcloud takes seconds to start): the first step of a gradual
     rollback, which has the richest ``--to-revisions`` value.
     """
-    argv = provider.plan_action(GRADUAL, PREVIOUS).steps[0].argv
+    argv = shlex.split(provider.plan_action(GRADUAL, PREVIOUS).steps[0].command)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
@@ -453,7 +457,9 @@ def test_gradual_steps_at_or_below_the_targets_share_are_skipped(
     )
     provider = make_provider(scenario.endpoint, gate=lambda r: GateVerdict(True, "ok"))
     plan = provider.plan_action(GRADUAL, PREVIOUS)
-    assert [s.argv[-1] for s in plan.steps if s.kind is StepKind.SWITCH] == [f"{PREVIOUS}=100"]
+    assert [s.command.split()[-1] for s in plan.steps if s.kind is StepKind.SWITCH] == [
+        f"{PREVIOUS}=100"
+    ]
     run(provider, plan)
     with pytest.raises(InvalidTarget, match="already serves 100%"):
         provider.plan_action(GRADUAL, PREVIOUS)
@@ -615,3 +621,108 @@ def test_to_latest_undoes_the_pin_after_a_rollback(
     assert normal_spec(scenario.spec()) == [(LATEST, "", 100, ""), (REVISION, PREVIOUS, 0, "prev")]
     with pytest.raises(InvalidTarget, match="already goes to LATEST"):
         provider.plan_action(TO_LATEST, None)
+
+
+# --------------------------------------------------------------------------- typed steps, resume
+
+
+def owner(provider: CloudRunProvider, step: Step) -> Part:
+    return next(part for part in provider.parts() if step.op in part.ops)
+
+
+def test_steps_are_typed_and_their_commands_rendered_from_their_params(
+    provider: CloudRunProvider,
+) -> None:
+    plan = provider.plan_action(GRADUAL, PREVIOUS)
+
+    assert [s.op for s in plan.steps] == [
+        "cloudrun.set_traffic",
+        "cloudrun.gate",
+        "cloudrun.set_traffic",
+        "cloudrun.gate",
+        "cloudrun.set_traffic",
+    ]
+    assert all(s.argv == () for s in plan.steps)
+    first, gate = plan.steps[0].params, plan.steps[1].params
+    assert first["traffic"] == [
+        {"revision": PREVIOUS, "percent": 10},
+        {"revision": CURRENT, "percent": 90},
+        {"revision": PREVIOUS, "percent": 0, "tag": "prev"},
+    ]
+    # What the step must find (the live traffic) and what a failure puts back.
+    assert (
+        first["expect"]
+        == first["restore"]
+        == [
+            {"latest": True, "percent": 100},
+            {"revision": PREVIOUS, "percent": 0, "tag": "prev"},
+        ]
+    )
+    assert plan.steps[2].params["expect"] == first["traffic"]
+    assert gate["expect"] == first["traffic"] and gate["restore"] == first["restore"]
+    assert (gate["revision"], gate["percent"], gate["number"], gate["total"]) == (
+        PREVIOUS,
+        10,
+        1,
+        2,
+    )
+    assert json.loads(json.dumps([s.params for s in plan.steps])) == [s.params for s in plan.steps]
+    # A plain rollback restores nothing: only a gradual one puts the traffic back.
+    assert "restore" not in provider.plan(None).steps[0].params
+
+
+def test_took_effect_is_false_before_a_traffic_step_and_true_after(
+    scenario: Scenario, server: CloudRunServer
+) -> None:
+    provider = make_provider(scenario.endpoint, gate=lambda r: GateVerdict(True, "ok"))
+    plan = provider.plan_action(GRADUAL, PREVIOUS)
+    first, gate, last = plan.steps[0], plan.steps[1], plan.steps[-1]
+    part = owner(provider, first)
+
+    assert part.took_effect(first, plan) is False
+    assert part.took_effect(last, plan) is False
+    assert part.took_effect(gate, plan) is None  # a gate changes nothing to read back
+
+    list(run_steps(plan, provider.parts(), indices=[0]))
+
+    # Half-way: the 10% step is served, the move is not done.
+    assert part.took_effect(first, plan) is True
+    assert part.took_effect(last, plan) is False
+
+    list(run_steps(plan, provider.parts(), indices=range(1, len(plan.steps))))
+
+    assert part.took_effect(last, plan) is True
+    assert part.took_effect(first, plan) is False  # the 10% split is no longer asked for
+    assert scenario.served() == [(PREVIOUS, 0, "prev"), (PREVIOUS, 100, "")]
+
+
+def test_took_effect_of_an_update_still_running_is_true_and_it_is_not_sent_again(
+    scenario: Scenario, server: CloudRunServer
+) -> None:
+    """Still running when asked: waited for (``operation_timeout_s``), then taken as in
+    effect, so resume never sends it twice (``wait_ready`` follows it)."""
+    provider = make_provider(scenario.endpoint, operation_timeout_s=0.3)
+    plan = provider.plan(None)
+    step = plan.steps[0]
+    server.store.operation_delay_s = float("inf")
+    _, error = run_failing(provider, plan)
+    assert isinstance(error, OutcomeUnknown)
+
+    assert owner(provider, step).took_effect(step, plan) is True
+    assert scenario.served() == sorted(ORIGINAL_SERVED)  # asked for, not served yet
+    assert len(server.received("PATCH")) == 1
+
+
+def test_took_effect_of_an_update_whose_operation_failed_is_false(
+    scenario: Scenario, server: CloudRunServer
+) -> None:
+    """Asked for, but its operation failed and the old traffic is served: not in effect."""
+    provider = make_provider(scenario.endpoint)
+    plan = provider.plan(None)
+    step = plan.steps[0]
+    server.store.failing_operations.append((13, "Internal error encountered."))
+    _, error = run_failing(provider, plan)
+    assert isinstance(error, Unavailable)
+
+    assert owner(provider, step).took_effect(step, plan) is False
+    assert scenario.served() == sorted(ORIGINAL_SERVED)

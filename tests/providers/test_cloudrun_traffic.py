@@ -18,10 +18,10 @@ import pytest
 from console.config import CloudRunConfig, ErrorRateConfig, HealthCheck, ServiceConfig
 from console.signals import SignalError
 from console.signals.cloudmonitoring import CloudMonitoringSource
-from providers import cloudrun_traffic as tr
 from providers.base import Forbidden
-from providers.cloudrun import CloudRunProvider
-from providers.cloudrun_gate import GateRequest, HealthAndErrorRateGate
+from providers.cloudrun import CloudRunProvider, views
+from providers.cloudrun import traffic as tr
+from providers.cloudrun.gate import GateRequest, HealthAndErrorRateGate
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import PROJECT, REGION, SERVICE, service_config
 from tests.conftest import REPO
@@ -87,20 +87,29 @@ def test_served_split_resolves_latest_and_sums_entries() -> None:
     assert tr.served_split((), "b") == {"b": 100}
 
 
-def test_gcloud_argv_round_trips() -> None:
+def test_gcloud_argv_is_rendered_from_a_split() -> None:
     argv = tr.gcloud_update_traffic("web", "r", "p", [("a", 10), ("LATEST", 90)])
     assert tr.shell(argv) == (
         "gcloud run services update-traffic web --region r --project p "
         "--to-revisions a=10,LATEST=90"
     )
-    assert tr.split_from_argv(argv) == [("a", 10), ("LATEST", 90)]
-    assert tr.split_from_argv(tr.gcloud_update_traffic("web", "r", "p")) == [("LATEST", 100)]
-    assert tr.split_from_argv(["gcloud", "run", "services", "update-traffic", "--to-revisions=x=5"])
-    assert tr.split_from_argv(["kubectl", "rollout", "undo"]) is None
-    assert (
-        tr.split_from_argv(["gcloud", "run", "services", "update-traffic", "--to-revisions", "a"])
-        is None
-    )
+    assert tr.gcloud_update_traffic("web", "r", "p")[-1] == "--to-latest"
+
+
+def test_routes_round_trip_through_a_steps_params_in_order() -> None:
+    """What a step journals is plain JSON, and the split it sends keeps the plan's order."""
+    routes = (R("old", 10), R("", 90, latest=True), R("old", 0, "prev"))
+    params = tr.params_of(routes)
+    assert params == [
+        {"revision": "old", "percent": 10},
+        {"latest": True, "percent": 90},
+        {"revision": "old", "percent": 0, "tag": "prev"},
+    ]
+    assert tr.routes_of(params) == routes
+    assert tr.split_sent(routes) == [("old", 10), ("LATEST", 90)]
+    # The form older journals kept in plan.data reads the same.
+    legacy = [{"latest": True, "percent": 100, "revision": "", "tag": ""}]
+    assert tr.routes_of(legacy) == (R("", 100, latest=True),)
 
 
 def test_views_read_both_the_clients_dicts_and_the_apis_json() -> None:
@@ -124,7 +133,7 @@ def test_views_read_both_the_clients_dicts_and_the_apis_json() -> None:
         "reconciling": True,
     }  # fmt: skip
     for data in (proto_style, json_style):
-        view = tr.parse_service(data)
+        view = views.parse_service(data)
         assert view.short == "web"
         assert (view.generation, view.observed_generation) == (3, 2)
         assert view.traffic == (R("web-1", 100, "x"),)
@@ -136,7 +145,7 @@ def test_views_read_both_the_clients_dicts_and_the_apis_json() -> None:
 
 def test_revision_label_is_the_image_tag_or_a_short_digest() -> None:
     def label(image: str) -> str:
-        return tr.parse_revision({"name": "x", "containers": [{"image": image}]}).tag
+        return views.parse_revision({"name": "x", "containers": [{"image": image}]}).tag
 
     assert label("asia-docker.pkg.dev/p/app/k-back:v1.2.9") == "v1.2.9"
     assert label("localhost:5000/app") == ""
@@ -261,7 +270,9 @@ def test_https_endpoint_without_adc_is_a_clear_forbidden(
 
 def test_importing_the_provider_and_source_loads_no_cloud_sdk() -> None:
     code = (
-        "import sys, providers.cloudrun, providers.cloudrun_gate, console.signals.cloudmonitoring\n"
+        "import sys, pkgutil, importlib, providers.cloudrun, console.signals.cloudmonitoring\n"
+        "for m in pkgutil.iter_modules(providers.cloudrun.__path__):\n"
+        "    importlib.import_module('providers.cloudrun.' + m.name)\n"
         "print(sorted(m for m in sys.modules if m.startswith('google')))"
     )
     out = subprocess.run(

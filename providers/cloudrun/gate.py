@@ -4,7 +4,7 @@ After each step but the last, the console watches the service before it moves
 more traffic.  A gate is any callable taking a ``GateRequest`` and returning a
 ``GateVerdict``; it may report progress lines through ``request.report`` and
 must return soon after ``request.stop`` is set.  The provider runs it in a
-worker thread and turns the lines into progress events.
+worker thread (``watch``) and turns the lines into progress events.
 
 A gate may also have a ``prepare()`` method returning a line: the provider
 calls it once before the first traffic change (the default gate takes its
@@ -31,8 +31,10 @@ fails rather than pass blind.
 
 from __future__ import annotations
 
+import dataclasses
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -72,6 +74,38 @@ class GateVerdict:
 
 
 Gate = Callable[[GateRequest], GateVerdict]
+
+
+def watch(gate: Gate, request: GateRequest) -> Generator[str, None, GateVerdict]:
+    """Run ``gate`` in a worker thread, yield the lines it reports, return its verdict.
+
+    A gate that raises fails closed; closing the generator (the step abandoned)
+    sets ``request.stop`` and gives the gate a few seconds to return.
+    """
+    lines: queue.Queue[str] = queue.Queue()
+    request = dataclasses.replace(request, report=lines.put)
+    verdict: list[GateVerdict] = []
+
+    def judge() -> None:
+        try:
+            verdict.append(gate(request))
+        except Exception as err:  # a broken gate fails closed
+            verdict.append(
+                GateVerdict(False, f"the gate could not run: {type(err).__name__}: {err}")
+            )
+
+    worker = threading.Thread(target=judge, name="cloudrun-gate", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive() or not lines.empty():
+            try:
+                yield lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+    finally:
+        request.stop.set()
+        worker.join(timeout=5.0)
+    return verdict[0] if verdict else GateVerdict(False, "the gate gave no verdict")
 
 
 class HealthAndErrorRateGate:

@@ -1,0 +1,190 @@
+"""The Cloud Run steps as data: their ops, their params, and the command each one shows.
+
+``cloudrun.set_traffic`` sets the service's traffic.  Its params:
+
+* ``traffic``: the entries to send, in order: the split (``{"revision": name,
+  "percent": p}`` or ``{"latest": true, "percent": p}``) and every tag kept
+  where it is at 0% (``{"revision": name, "percent": 0, "tag": "prev"}``);
+* ``expect``: the traffic the step must find before it changes anything (the
+  live traffic when the plan was made, or what the step before it set), so a
+  change made by someone else in between is a ``Conflict``, never overwritten;
+* ``restore`` (gradual rollbacks only): the traffic from before the first step,
+  which a failed later step puts back.  A plan made again on resume keeps the
+  interrupted plan's, so it is always where the traffic was before the incident's
+  first plan.
+
+``cloudrun.gate`` watches health and error rate between the steps of a gradual
+rollback: ``revision`` and ``percent`` (what now serves how much),
+``duration_s``, ``number`` of ``total``, and ``expect`` / ``restore`` as above
+(a failing gate puts ``restore`` back when the traffic is still ``expect``).
+
+The command an operator could type instead is rendered here from the params,
+when the plan is made; nothing reads it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from console.model import Plan, Step
+from providers.base import ProviderError
+from providers.cloudrun.client import CloudRunClient
+from providers.cloudrun.traffic import (
+    LATEST,
+    Route,
+    Split,
+    params_of,
+    routes_of,
+    split_of,
+    split_sent,
+)
+
+SET_TRAFFIC = "cloudrun.set_traffic"
+GATE = "cloudrun.gate"
+OPS = frozenset({SET_TRAFFIC, GATE})
+
+#: The actions besides a plain rollback (``SupportsActions``).
+GRADUAL = "gradual"
+TO_LATEST = "to-latest"
+
+
+def _routes(step: Step, key: str) -> tuple[Route, ...]:
+    value = step.params.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ProviderError(f"step {step.title!r}: its params have no {key!r} traffic list")
+    return routes_of(value)
+
+
+@dataclass(frozen=True)
+class TrafficChange:
+    """A ``cloudrun.set_traffic`` step's params, typed."""
+
+    traffic: tuple[Route, ...]
+    expect: tuple[Route, ...]
+    restore: tuple[Route, ...] | None = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "traffic": params_of(self.traffic),
+            "expect": params_of(self.expect),
+        }
+        if self.restore is not None:
+            params["restore"] = params_of(self.restore)
+        return params
+
+    @classmethod
+    def of(cls, step: Step) -> TrafficChange:
+        restore = _routes(step, "restore") if "restore" in step.params else None
+        return cls(_routes(step, "traffic"), _routes(step, "expect"), restore)
+
+    @property
+    def split(self) -> Split:
+        """What ``--to-revisions`` sends, in the plan's order."""
+        return split_sent(self.traffic)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """A ``cloudrun.gate`` step's params, typed."""
+
+    revision: str
+    percent: int
+    duration_s: float
+    number: int
+    total: int
+    expect: tuple[Route, ...]
+    restore: tuple[Route, ...]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "percent": self.percent,
+            "duration_s": self.duration_s,
+            "number": self.number,
+            "total": self.total,
+            "expect": params_of(self.expect),
+            "restore": params_of(self.restore),
+        }
+
+    @classmethod
+    def of(cls, step: Step) -> GateCheck:
+        p = step.params
+        try:
+            return cls(
+                revision=str(p["revision"]),
+                percent=int(p["percent"]),
+                duration_s=float(p["duration_s"]),
+                number=int(p["number"]),
+                total=int(p["total"]),
+                expect=_routes(step, "expect"),
+                restore=_routes(step, "restore"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ProviderError(
+                f"step {step.title!r}: its gate params cannot be read ({err})"
+            ) from None
+
+
+def set_traffic_command(client: CloudRunClient, change: TrafficChange) -> str:
+    """``gcloud run services update-traffic ... --to-revisions a=10,b=90`` (all LATEST:
+    ``--to-latest``); gcloud keeps the tags where they are, as the step does."""
+    split = change.split
+    return client.gcloud(None if split == [(LATEST, 100)] else split)
+
+
+def restore_command(client: CloudRunClient, restore: Sequence[Route]) -> str:
+    """The command that puts ``restore`` back (tags aside: they never moved)."""
+    return client.gcloud(split_of(restore))
+
+
+def gate_command(client: CloudRunClient, gate: GateCheck) -> str:
+    return (
+        f"# watch health and error rate for {gate.duration_s:g} s; "
+        f"if the gate fails: {restore_command(client, gate.restore)}"
+    )
+
+
+def last_change(plan: Plan) -> TrafficChange | None:
+    """The plan's last traffic change: what the service serves once the plan is done."""
+    for step in reversed(plan.steps):
+        if step.op == SET_TRAFFIC:
+            return TrafficChange.of(step)
+    return None
+
+
+def final_split(plan: Plan) -> Split | None:
+    """The split ``plan`` leaves the service with: its last traffic step's.
+
+    A plan journaled before steps were typed (no ``op``) is read by what every Cloud
+    Run plan ends with: its target at 100% (LATEST for ``to-latest``).
+    """
+    change = last_change(plan)
+    if change is not None:
+        return change.split
+    if any(step.op for step in plan.steps):
+        return None
+    if plan.action == TO_LATEST:
+        return [(LATEST, 100)]
+    if plan.action in ("rollback", GRADUAL):
+        return [(plan.to_revision.id, 100)]
+    return None
+
+
+def started_from(plan: Plan) -> tuple[Route, ...] | None:
+    """The traffic from before ``plan`` (or the plan it resumed) began: what a failure restores.
+
+    A typed plan holds it in its first traffic step's params; a plan journaled before
+    steps were typed (no ``op``) held it in ``data["resume"]["traffic"]``, and is read
+    there so that such an interrupted rollback still resumes as it would have.
+    """
+    for step in plan.steps:
+        if step.op == SET_TRAFFIC:
+            change = TrafficChange.of(step)
+            return change.restore if change.restore is not None else change.expect
+    legacy = plan.data.get("resume")
+    traffic = legacy.get("traffic") if isinstance(legacy, Mapping) else None
+    if isinstance(traffic, list) and traffic and all(isinstance(t, Mapping) for t in traffic):
+        return routes_of(traffic)
+    return None

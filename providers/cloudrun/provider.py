@@ -1,0 +1,105 @@
+"""``CloudRunProvider``: the console's seam to one Cloud Run service, put together.
+
+Each concern is a module of its own: ``client`` (the API), ``read`` (the
+snapshot), ``plans`` (what a rollback or an action will do, as typed steps),
+``run`` (the part that runs those steps and says, on resume, what took
+effect), ``apply`` (one traffic change, followed until served), ``gate`` (the
+watch between gradual steps) and ``wait`` (``wait_ready``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from console.config import CloudRunConfig, ServiceConfig
+from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot
+from console.runner import run_steps
+from providers.base import InvalidTarget, Part, ProviderError
+from providers.cloudrun.apply import POLL_INTERVAL_S, Updater
+from providers.cloudrun.client import REQUEST_TIMEOUT_S, RETRY_S, CloudRunClient
+from providers.cloudrun.gate import Gate
+from providers.cloudrun.plans import Planner
+from providers.cloudrun.read import NAME, Reader
+from providers.cloudrun.run import TrafficPart
+from providers.cloudrun.wait import Waiter
+
+
+class CloudRunProvider:
+    """Rolls back a Cloud Run service by moving its traffic (runbook 004).
+
+    ``gate`` replaces the default gate of gradual rollbacks; ``credentials``
+    replaces Application Default Credentials; ``poll_interval_s`` and
+    ``retry_s`` are how often operations are polled and how long reads are
+    retried.  Nothing touches the network before the first method call.
+    """
+
+    name: str = NAME
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        *,
+        gate: Gate | None = None,
+        credentials: Any = None,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        retry_s: float = RETRY_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        if service.cloudrun is None:
+            raise ProviderError(
+                f"{service.label}: provider 'cloudrun' needs a [services.cloudrun] table"
+            )
+        self.service = service
+        self.cfg: CloudRunConfig = service.cloudrun
+        self.client = CloudRunClient(
+            self.cfg, credentials=credentials, retry_s=retry_s, request_timeout_s=request_timeout_s
+        )
+        self.reader = Reader(service, self.client)
+        self.planner = Planner(service, self.client, self.reader)
+        self.traffic = TrafficPart(
+            service, self.client, Updater(self.client, poll_interval_s), gate
+        )
+        self.waiter = Waiter(self.client, poll_interval_s)
+
+    def snapshot(self) -> Snapshot:
+        """Traffic (served and asked for), revisions newest first, serving revisions as units."""
+        return self.reader.snapshot()
+
+    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
+        """Send 100% of the traffic to ``target`` (default: the revision before the current one)."""
+        return self.planner.plan(target, dry_run=dry_run)
+
+    def actions(self) -> tuple[Action, ...]:
+        """``gradual`` (a revision, in steps with gates) and ``to-latest`` (undo a pin)."""
+        return self.planner.actions()
+
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
+        """Plan ``gradual`` or ``to-latest``; ``resume_from``: the interrupted plan, whose
+        starting traffic a gradual move planned again keeps as the one to put back."""
+        return self.planner.plan_action(action, argument, dry_run=dry_run, resume_from=resume_from)
+
+    def parts(self) -> tuple[Part, ...]:
+        return (self.traffic,)
+
+    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
+        """Run the plan's steps; a failed step yields FAILED and raises (``console.runner``)."""
+        if plan.dry_run:
+            raise InvalidTarget("a dry-run plan is never executed")
+        yield from run_steps(plan, self.parts())
+
+    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+        """Poll until the service serves the plan's last traffic split and is Ready."""
+        return self.waiter.wait_ready(plan, timeout_s)
+
+    def switch_took_effect(self, plan: Plan) -> bool | None:
+        """Whether the traffic already is what ``plan`` ends with: for resuming a plan
+        journaled before steps were typed (a typed plan's steps are asked by their owner)."""
+        return self.traffic.switch_took_effect(plan)
