@@ -46,11 +46,11 @@ from typing import Any
 
 import pytest
 
+from console.aws import MAX_ATTEMPTS
 from console.history import read_entries
 from console.model import Outcome
 from console.outcomes import outcome_text
 from console.resume import open_incidents
-from providers.aws_common import MAX_ATTEMPTS
 from tests.aws.alb import ALB, write_config
 from tests.aws.faults import AwsFaultProxy
 from tests.aws.moto_server import CLUSTER, SERVICE, AutoScheduler, World, aws_world
