@@ -103,4 +103,4 @@ def perform(
     finally:
         body.close()
     status = ProgressStatus.SKIPPED if isinstance(finished, Skipped) else ProgressStatus.FINISHED
-    yield ProgressEvent(index, status, str(finished))
+    yield ProgressEvent(index, status, finished)
