@@ -192,10 +192,7 @@ class Rollouts:
         retried until the time limit and then reported as the reason; never raises.
         """
         started = time.monotonic()
-        try:
-            step = last_wait(typed_steps(plan, self.api))
-        except ProviderError as err:
-            return ReadyResult(False, f"could not read the rollout: {err}", 0.0)
+        step = last_wait(typed_steps(plan, self.api))
         if step is None:
             return ReadyResult(False, "this plan has no step that says what to wait for", 0.0)
         gave_up = _key(step) in self._gave_up

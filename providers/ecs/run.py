@@ -226,7 +226,10 @@ class ServicePart:
                 f"{err}; whether the update was applied is not known: {self.label} could not "
                 f"be read again ({again}); look with `{look}` before retrying"
             ) from None
-        if after.key == td_key(target) if target else after.primary_id != before.primary_id:
+        # A forced deployment is applied when the PRIMARY deployment is another one.
+        forced = after.primary_id != before.primary_id
+        applied = (after.key == td_key(target)) if target else forced
+        if applied:
             return after.service
         if after.key == before.key:
             found = f"{self.label} still runs {after.key} when read again"
