@@ -25,6 +25,15 @@ from providers.base import Part
 T = TypeVar("T")
 
 
+class Skipped(str):
+    """The line a part's ``run`` returns for a step that ends SKIPPED rather than FINISHED.
+
+    Nothing to do (the instance a restore creates exists already), or stopped
+    without finishing on purpose (a wait that ran out of time: the rollout
+    goes on, ``wait_ready`` looks again).  A plain ``str`` is FINISHED.
+    """
+
+
 def owner_of(step: Step, parts: Iterable[Part]) -> Part:
     """The part that runs ``step``'s op; ``ProviderError`` when none does."""
     for part in parts:
@@ -73,7 +82,8 @@ def failure(index: int, err: ProviderError) -> ProgressEvent:
 def perform(
     index: int, step: Step, body: Generator[str, None, str], *, started: bool = False
 ) -> Iterator[ProgressEvent]:
-    """STARTED (unless ``started``: already announced), its lines, then FINISHED or FAILED.
+    """STARTED (unless ``started``: already announced), its lines, then FINISHED or FAILED
+    (SKIPPED when the body returns a ``Skipped`` line).
 
     A failure is yielded as FAILED and then raised (``OutcomeUnknown`` as an OUTPUT
     line: the step stays started, for ``resume`` to settle); the body is closed however
@@ -92,4 +102,5 @@ def perform(
         raise
     finally:
         body.close()
-    yield ProgressEvent(index, ProgressStatus.FINISHED, finished)
+    status = ProgressStatus.SKIPPED if isinstance(finished, Skipped) else ProgressStatus.FINISHED
+    yield ProgressEvent(index, status, finished)

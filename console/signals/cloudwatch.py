@@ -31,7 +31,8 @@ Metric math (``expression`` + ``metrics``)
     ``Milliseconds`` as is, anything else taken as seconds).
 
 Region, profile and endpoint default to the ECS section's (``region``,
-``profile``, ``url`` override them).  CloudWatch metrics have one-minute
+``profile``, ``url`` override them); the client comes from the console's one
+AWS client factory (``console.aws``), as the ECS provider's do.  CloudWatch metrics have one-minute
 resolution and arrive a minute or two late: a verify window shorter than a few
 minutes sees little data, and says so rather than passing.
 
@@ -42,13 +43,13 @@ from worker threads; every failure is a one-line ``SignalError``.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from console.aws import AwsClients
 from console.config import ServiceConfig
 from console.model import Sample, utcnow
 from console.signals.base import SignalError
@@ -59,6 +60,8 @@ DEFAULT_PERIOD_S = 60
 REQUEST_IDS = ("requests", "total")
 LATENCY_ID = "latency"
 MAX_ATTEMPTS = 3
+#: How long one GetMetricData call may take to answer.
+READ_TIMEOUT_S = 20.0
 
 _FORBIDDEN = frozenset(
     {
@@ -309,8 +312,7 @@ class CloudWatchSource:
         #: Attempts per GetMetricData call (first try included; throttling and 5xx retried).
         self.max_attempts = MAX_ATTEMPTS
         self._clock = clock
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._aws = AwsClients(region, profile, endpoint_url)
         self._running = False
 
     @classmethod
@@ -353,29 +355,15 @@ class CloudWatchSource:
     # ----------------------------------------------------------------- queries
 
     def _cloudwatch(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                try:
-                    import boto3
-                    from botocore.config import Config
-                    from botocore.exceptions import BotoCoreError
+        """The CloudWatch client, from the console's one AWS client factory (``console.aws``)."""
+        from botocore.exceptions import BotoCoreError
 
-                    session = boto3.session.Session(
-                        profile_name=self.profile or None, region_name=self.region
-                    )
-                    self._client = session.client(
-                        "cloudwatch",
-                        region_name=self.region,
-                        endpoint_url=self.endpoint_url or None,
-                        config=Config(
-                            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-                            connect_timeout=5,
-                            read_timeout=20,
-                        ),
-                    )
-                except BotoCoreError as exc:
-                    raise SignalError(_describe(exc, "creating the client")) from None
-            return self._client
+        try:
+            return self._aws.client(
+                "cloudwatch", read_timeout_s=READ_TIMEOUT_S, max_attempts=self.max_attempts
+            )
+        except BotoCoreError as exc:
+            raise SignalError(_describe(exc, "creating the client")) from None
 
     def _fetch(
         self, queries: list[dict[str, Any]], start: datetime, end: datetime, doing: str

@@ -46,11 +46,11 @@ from typing import Any
 
 import pytest
 
+from console.aws import MAX_ATTEMPTS
 from console.history import read_entries
 from console.model import Outcome
 from console.outcomes import outcome_text
 from console.resume import open_incidents
-from providers.aws_common import MAX_ATTEMPTS
 from tests.aws.alb import ALB, write_config
 from tests.aws.faults import AwsFaultProxy
 from tests.aws.moto_server import CLUSTER, SERVICE, AutoScheduler, World, aws_world
@@ -715,3 +715,127 @@ def test_a_resumed_image_rollback_knows_its_copy_by_the_image_not_the_number(
     ready = second.wait_ready(journaled, 5)
     assert ready.ready, ready.message
     assert ready.message.startswith("web is stable: one deployment (web:5)")
+
+
+# --------------------------------------------------------------------------- an older journal
+
+
+def old_format_journal(rig: Rig, *, switched: bool, deployment_before: str) -> Path:
+    """The journal of a rollback to web:2 that the previous version (steps without op and
+    params, ``data["resume"]`` beside them) left when it was killed: during the wait when
+    ``switched``, else while its update-service was on its way.  Written by hand, as that
+    version wrote it."""
+    world = rig.world
+    flags = f"--region eu-west-1 --endpoint-url {rig.net.url()}"
+    started = "2026-01-05T10:00:00+00:00"
+    incident = "web-20260105T100000Z-0a1b"
+    plan = {
+        "service": "web",
+        "environment": "production",
+        "provider": "ecs",
+        "from_revision": {
+            "id": "web:3",
+            "version": "v1.3.0",
+            "created": None,
+            "change_cause": "",
+            "image": world.image("v1.3.0"),
+            "current": True,
+            "detail": "also log-router=2.32.0",
+        },
+        "to_revision": {
+            "id": "web:2",
+            "version": "v1.2.9",
+            "created": None,
+            "change_cause": "",
+            "image": world.image("v1.2.9"),
+            "current": False,
+            "detail": "also log-router=2.32.0",
+        },
+        "steps": [
+            {
+                "title": (
+                    "Point web (production) at web:2 (image v1.2.9); ECS starts a new "
+                    "deployment and drains the tasks of web:3"
+                ),
+                "command": (
+                    "aws ecs update-service --cluster prod --service web --task-definition "
+                    f"web:2 {flags}"
+                ),
+                "kind": "switch",
+                "argv": [],
+                "timeout_s": 60.0,
+            },
+            {
+                "title": (
+                    "Wait until web is stable on web:2: one deployment, 2 of 2 tasks running "
+                    "(aws ecs wait services-stable)"
+                ),
+                "command": f"aws ecs wait services-stable --cluster prod --services web {flags}",
+                "kind": "wait",
+                "argv": [],
+                "timeout_s": 30.0,
+            },
+        ],
+        "warnings": [],
+        "dry_run": False,
+        "action": "rollback",
+        "argument": "",
+        "data": {"resume": {"deployment_before": deployment_before}},
+    }
+    steps = [(0, "started"), (0, "finished"), (1, "started")] if switched else [(0, "started")]
+    events: list[dict[str, Any]] = [
+        {
+            "event": "opened",
+            "service": "web",
+            "environment": "production",
+            "operator": "oncall",
+            "detected_at": started,
+        },
+        {"event": "reason", "reason": REASON, "impact": ""},
+        {"event": "timeline", "kind": "opened", "message": "Incident opened on web (production)"},
+        {"event": "plan", "plan": plan},
+        {"event": "execute", "host": "bastion-1", "pid": 4242},
+        *({"event": "step", "index": i, "status": status} for i, status in steps),
+    ]
+    path = rig.state_dir / "journal" / f"{incident}.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "".join(
+            json.dumps({"at": started, "incident": incident, **event}) + "\n" for event in events
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize("switched", [True, False], ids=["during the wait", "before the switch"])
+def test_a_rollback_journaled_by_the_previous_version_resumes(rig: Rig, switched: bool) -> None:
+    """A journal written before steps were typed (no op, no params) still resumes.
+
+    Killed during the wait, the switch is live: only the wait is left, typed from the
+    plan itself (its target), and nothing is updated again.  Killed before its update
+    reached ECS, nothing is live: the rollback is planned anew and switched once.
+    """
+    world = rig.world
+    before = world.service()["deployments"][0]["id"]
+    if switched:  # what the old console did before it was killed; ECS finished it since
+        world.ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition="web:2")
+        wait_until(lambda: rig.rollout() == [("web:2", "COMPLETED")], "ECS settled web:2")
+    old_format_journal(rig, switched=switched, deployment_before=before)
+    (pending,) = rig.open_incidents()
+    assert pending.plan is not None and not any(s.op for s in pending.plan.steps)
+
+    resumed = rig.resume()
+
+    if switched:
+        assert "already runs v1.2.9: the switch took effect; 1 later step(s) left to run" in (
+            resumed.stdout
+        ), output(resumed)
+        assert rig.api.forwarded("UpdateService") == 0
+    else:
+        assert "web still runs v1.3.0: planning the rollback to v1.2.9 again" in (resumed.stdout), (
+            output(resumed)
+        )
+        assert rig.api.forwarded("UpdateService") == 1
+    assert_resumed_once(rig, resumed, "2" if switched else "1")
+    assert rig.world.live_key() == "web:2"
+    assert rig.rollout() == [("web:2", "COMPLETED")]

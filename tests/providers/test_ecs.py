@@ -432,7 +432,7 @@ def test_restore_rds_snapshot_to_a_new_instance_with_the_manual_steps(aws: World
     rds = aws.client("rds")
     live_before = rds.describe_db_instances(DBInstanceIdentifier=DB_INSTANCE)["DBInstances"][0]
     plan = p.plan_action("restore-rds-snapshot", "before-v1-3-0")
-    new_id = plan.data["restored_instance"]
+    new_id = plan.steps[1].params["instance"]
     assert new_id.startswith("appdb-restored-")
     assert plan.steps[0].command.startswith(
         f"aws rds restore-db-instance-from-db-snapshot --db-instance-identifier {new_id} "

@@ -74,7 +74,7 @@ def state_of(world: World, before_deployment: str, plan: Plan) -> dict[str, Any]
         "new deployment": deployments[0]["id"] != before_deployment,
     }
     if plan.action == "restore-rds-snapshot":
-        new_id = plan.data["restored_instance"]
+        new_id = plan.steps[1].params["instance"]
         instance = world.client("rds").describe_db_instances(DBInstanceIdentifier=new_id)
         db = instance["DBInstances"][0]
         found["restored"] = (

@@ -1,25 +1,20 @@
-"""AWS plumbing shared by the ECS provider and its RDS helper: clients, errors, commands.
+"""AWS failures as one line each: what the console was doing, and what AWS said.
 
-boto3 is imported here lazily, inside :meth:`AwsClients.client`, so importing
-this module (and ``providers.ecs``) costs nothing until the first call that
-really talks to AWS: the dashboard paints before any SDK is loaded.
-
-Every botocore failure becomes one ``ProviderError`` line naming what the
-console was doing, so an operator reads "access denied: ecs:UpdateService
-(pointing web at web:2)" and never a traceback.  Throttling is retried by
-botocore (standard retry mode) before it becomes ``Unavailable``.
+Every botocore failure becomes one ``ProviderError`` naming the operation and
+what the console was doing, so an operator reads "access denied:
+ecs:UpdateService (pointing web at web:2)" and never a traceback.
+Throttling is retried by botocore (standard retry mode) before it becomes
+``Unavailable``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shlex
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from providers.base import (
+from console.aws import MAX_ATTEMPTS
+from console.errors import (
     Forbidden,
     InvalidTarget,
     NotFound,
@@ -27,12 +22,6 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
-
-#: Attempts botocore makes per call (standard retry mode: throttling and 5xx answers
-#: are retried with jittered exponential back-off) before an error reaches the console.
-MAX_ATTEMPTS = 3
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
 
 FORBIDDEN_CODES = frozenset(
     {
@@ -185,100 +174,3 @@ def call(
         raise translate(exc, operation, doing, attempts) from None
     except BotoCoreError as exc:
         raise translate(exc, operation, doing, attempts) from None
-
-
-#: One boto3 session per profile for the whole process: a session loads and caches
-#: the API models, so a second provider (another service, a re-built provider)
-#: makes its clients from warm caches.  Sessions are not thread-safe: every use
-#: goes through ``_SESSION_LOCK``.
-_SESSIONS: dict[str, Any] = {}
-_SESSION_LOCK = threading.Lock()
-
-
-class AwsClients:
-    """boto3 clients for one region / profile / endpoint, made on first use and reused.
-
-    Clients are thread-safe once made; making them is not, so it is guarded.
-    Nothing touches the network (or imports boto3) before the first ``client()``.
-    """
-
-    def __init__(self, region: str, profile: str = "", endpoint_url: str = "") -> None:
-        self.region = region
-        self.profile = profile
-        self.endpoint_url = endpoint_url
-        #: Attempts per call in total (first try included) before an error surfaces.
-        self.max_attempts = MAX_ATTEMPTS
-        self._clients: dict[tuple[str, ...], Any] = {}
-
-    def client(
-        self,
-        service: str,
-        region: str = "",
-        *,
-        read_timeout_s: float | None = None,
-        max_attempts: int | None = None,
-    ) -> Any:
-        """The client for ``service`` in ``region`` (default: the configured one).
-
-        ``read_timeout_s`` / ``max_attempts`` make a separate client with a
-        shorter leash, e.g. for the polls of a wait that has its own time limit
-        and retries on its own.
-        """
-        region = region or self.region
-        timeout = READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
-        attempts = self.max_attempts if max_attempts is None else max_attempts
-        key: tuple[str, ...] = (service, region)
-        if (timeout, attempts) != (READ_TIMEOUT_S, self.max_attempts):
-            key = (service, region, f"{timeout:g}", str(attempts))
-        with _SESSION_LOCK:
-            if key in self._clients:
-                return self._clients[key]
-            with aws_errors(f"{service}:client", "creating the AWS client"):
-                import boto3
-                from botocore.config import Config
-
-                session = _SESSIONS.get(self.profile)
-                if session is None:
-                    session = boto3.session.Session(profile_name=self.profile or None)
-                    _SESSIONS[self.profile] = session
-                config = Config(
-                    retries={"mode": "standard", "total_max_attempts": attempts},
-                    connect_timeout=min(CONNECT_TIMEOUT_S, timeout),
-                    read_timeout=timeout,
-                    user_agent_extra="rollback-console",
-                )
-                made = session.client(
-                    service,
-                    region_name=region,
-                    endpoint_url=self.endpoint_url or None,
-                    config=config,
-                )
-            self._clients[key] = made
-            return made
-
-    def cli_flags(self, region: str = "") -> list[str]:
-        """The ``aws`` CLI options that make a shown command reach the same place."""
-        flags = ["--region", region or self.region]
-        if self.profile:
-            flags += ["--profile", self.profile]
-        if self.endpoint_url:
-            flags += ["--endpoint-url", self.endpoint_url]
-        return flags
-
-    def command(self, service: str, operation: str, *args: str, region: str = "") -> str:
-        """A copyable ``aws SERVICE OPERATION ...`` command line for a plan step."""
-        return shlex.join(["aws", service, operation, *args, *self.cli_flags(region)])
-
-
-def as_utc(value: Any) -> datetime | None:
-    """A timezone-aware UTC datetime from what botocore returns (datetime or epoch seconds)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
-    return None
-
-
-def hhmm(value: datetime | None) -> str:
-    """``2025-06-01 10:15 UTC``: how a time reads in a fact or a note."""
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "unknown time"

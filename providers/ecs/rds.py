@@ -15,12 +15,16 @@ first attempt started instead of restoring a second copy.
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from providers.aws_common import AwsClients, as_utc, aws_errors, call, hhmm
-from providers.base import NotFound
+from console.errors import NotFound, ProviderError
+from providers.ecs.client import EcsApi, as_utc, hhmm
+from providers.ecs.errors import aws_errors, call
 
 #: RDS statuses after which an instance will never become available by itself.
 RDS_FAILED_STATES = frozenset(
@@ -48,15 +52,15 @@ class RdsSnapshot:
         return f"{self.id} ({self.kind}, {hhmm(self.created)}, {self.status})"
 
 
-def list_snapshots(aws: AwsClients, instance: str) -> list[RdsSnapshot]:
+def list_snapshots(api: EcsApi, instance: str) -> list[RdsSnapshot]:
     """Every snapshot RDS keeps of ``instance`` (manual and automated), newest first.
 
     Raises ``NotFound`` when the instance does not exist (RDS itself answers an
     empty list for an unknown instance, so the instance is looked up first).
     """
-    rds = aws.client("rds")
+    rds = api.client("rds")
     doing = f"listing snapshots of RDS instance {instance}"
-    describe_instance(aws, instance)
+    describe_instance(api, instance)
     snapshots: list[RdsSnapshot] = []
     with aws_errors("rds:DescribeDBSnapshots", doing):
         for page in rds.get_paginator("describe_db_snapshots").paginate(
@@ -79,15 +83,15 @@ def list_snapshots(aws: AwsClients, instance: str) -> list[RdsSnapshot]:
     return snapshots
 
 
-def describe_instance(aws: AwsClients, instance: str) -> dict[str, Any]:
+def describe_instance(api: EcsApi, instance: str) -> dict[str, Any]:
     """The instance as RDS describes it; ``NotFound`` naming it when it does not exist."""
     missing = NotFound(
-        f"RDS instance {instance!r} not found in {aws.region} (rds_instance in [services.ecs])"
+        f"RDS instance {instance!r} not found in {api.cfg.region} (rds_instance in [services.ecs])"
     )
     found = call(
         "rds:DescribeDBInstances",
         f"reading RDS instance {instance}",
-        aws.client("rds").describe_db_instances,
+        api.client("rds").describe_db_instances,
         missing={"DBInstanceNotFound": missing, "DBInstanceNotFoundFault": missing},
         DBInstanceIdentifier=instance,
     )
@@ -97,10 +101,10 @@ def describe_instance(aws: AwsClients, instance: str) -> dict[str, Any]:
     return dict(instances[0])
 
 
-def instance_if_exists(aws: AwsClients, instance: str) -> dict[str, Any] | None:
+def instance_if_exists(api: EcsApi, instance: str) -> dict[str, Any] | None:
     """Like ``describe_instance`` but None (not ``NotFound``) when it does not exist."""
     try:
-        return describe_instance(aws, instance)
+        return describe_instance(api, instance)
     except NotFound:
         return None
 
@@ -161,7 +165,7 @@ def restore_arguments(source: dict[str, Any], snapshot_id: str, new_id: str) -> 
     return args
 
 
-def restore_cli_args(args: dict[str, Any]) -> list[str]:
+def restore_cli_args(args: Mapping[str, Any]) -> list[str]:
     """The ``aws rds restore-db-instance-from-db-snapshot`` options for ``args``."""
     out = [
         "--db-instance-identifier",
@@ -187,3 +191,51 @@ def endpoint_of(instance: dict[str, Any]) -> str:
     endpoint = instance.get("Endpoint") or {}
     address = endpoint.get("Address", "")
     return f"{address}:{endpoint.get('Port', '')}" if address else ""
+
+
+class RdsSnapshots:
+    """Snapshots of the configured ``rds_instance``, read at most every ``SLOW_CACHE_S``."""
+
+    def __init__(self, api: EcsApi, cache_s: float) -> None:
+        self.api = api
+        self.instance = api.cfg.rds_instance
+        self.cache_s = cache_s
+        self._mutex = threading.Lock()
+        self._cache: tuple[float, list[RdsSnapshot], str] | None = None
+
+    def read(self) -> list[RdsSnapshot]:
+        """Snapshots newest first ([] when no instance is configured); ``NotFound`` for an
+        unknown instance and the usual ``ProviderError``s for AWS failures."""
+        if not self.instance:
+            return []
+        snaps = list_snapshots(self.api, self.instance)
+        with self._mutex:
+            self._cache = (time.monotonic(), snaps, "")
+        return snaps
+
+    def cached(self) -> tuple[list[RdsSnapshot], str]:
+        """(snapshots, error): what the dashboard shows, without asking RDS on every refresh."""
+        now = time.monotonic()
+        with self._mutex:
+            cached = self._cache
+        if cached and now - cached[0] < self.cache_s:
+            return cached[1], cached[2]
+        try:
+            return self.read(), ""
+        except ProviderError as err:
+            with self._mutex:
+                self._cache = (now, [], str(err))
+            return [], str(err)
+
+
+def restore_state(api: EcsApi, new_id: str) -> tuple[str, str]:
+    """("ready" | "waiting" | "failed", what was seen) of the instance a restore creates."""
+    instance = instance_if_exists(api, new_id)
+    if instance is None:
+        return "failed", f"RDS instance {new_id} does not exist (the restore did not start)"
+    status = str(instance.get("DBInstanceStatus", "?"))
+    if status == "available":
+        return "ready", f"{new_id} is available at {endpoint_of(instance) or '(no endpoint)'}"
+    if status in RDS_FAILED_STATES:
+        return "failed", f"RDS instance {new_id} is {status}: the restore failed"
+    return "waiting", f"{new_id} is {status}"
