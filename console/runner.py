@@ -79,6 +79,16 @@ def failure(index: int, err: ProviderError) -> ProgressEvent:
     return ProgressEvent(index, status, str(err))
 
 
+#: Characters of a step's command the STARTED line keeps (the plan shows it whole).
+STARTED_CHARS = 240
+
+
+def shortened(command: str, limit: int = STARTED_CHARS) -> str:
+    """The command as the timeline's STARTED line shows it: a copied task definition's
+    JSON would bury the entry, so a long one is cut with an ellipsis."""
+    return command if len(command) <= limit else command[: limit - 1] + "…"
+
+
 def perform(
     index: int, step: Step, body: Generator[str, None, str], *, started: bool = False
 ) -> Iterator[ProgressEvent]:
@@ -91,7 +101,7 @@ def perform(
     rather than orphaning it.
     """
     if not started:
-        yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
+        yield ProgressEvent(index, ProgressStatus.STARTED, shortened(step.command))
     try:
         finished = yield from drain(index, body)
     except ProviderError as err:
