@@ -33,8 +33,8 @@ import tomli_w
 
 from console.history import read_entries
 from console.resume import open_incidents
-from providers import k8s_rollout as ro
 from providers.kubernetes import LOCK_ANNOTATION
+from providers.kubernetes import rollout as ro
 from tests.console_cli import run_console, start_console
 from tests.e2e.test_headless_rollback import field
 from tests.faultproxy import FaultProxy
@@ -546,7 +546,7 @@ def test_killed_with_the_patch_answer_on_its_way_resumes_without_patching_again(
 
     The journal says the switch started and never finished; the platform says
     it took effect (the target ReplicaSet renumbered 2 -> 4, revision-history
-    "2"): resume believes the platform (``switch_took_effect``).
+    "2"): resume believes the platform (the undo step's ``took_effect``).
     """
     world.configure(ready_timeout_s=60)
     world.proxy.after(
@@ -619,8 +619,8 @@ def test_killed_before_the_patch_reached_the_server_resumes_and_rolls_back_once(
 def test_restart_killed_while_waiting_is_not_restarted_twice(world: World) -> None:
     """``action web restart``: the restarted pods crash, the console is killed waiting.
 
-    The plan journaled the restartedAt it started from (``resume``): the live
-    one differs, so the restart took effect and is not sent again.
+    The plan journaled the restartedAt its restart step sets (its params): the
+    live one is it, so the restart took effect and is not sent again.
     """
     world.configure(ready_timeout_s=60)
     world.kube.cluster.failing_images.add(LIVE)
@@ -638,7 +638,8 @@ def test_restart_killed_while_waiting_is_not_restarted_twice(world: World) -> No
     restarted_at = ro.template_of(world.deployment())["metadata"]["annotations"][ro.RESTARTED_AT]
     plan = next(e["plan"] for e in crashed if e["event"] == "plan")
     assert plan["action"] == "restart"
-    assert plan["data"]["resume"] == {"restarted_at": ""}  # none before this one
+    assert plan["steps"][1]["op"] == "k8s.restart"
+    assert plan["steps"][1]["params"]["restarted_at"] == restarted_at  # decided when planned
     assert not ro.rollout_status(world.deployment())[0]
 
     world.kube.cluster.failing_images.discard(LIVE)

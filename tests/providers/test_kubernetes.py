@@ -23,7 +23,6 @@ import yaml
 from console.config import Config, ConsoleConfig
 from console.flow import RollbackFlow
 from console.model import Plan, ProgressStatus, Sample, StepKind, utcnow
-from providers import k8s_rollout as ro
 from providers import load_provider
 from providers.base import (
     Conflict,
@@ -38,6 +37,7 @@ from providers.base import (
     Unavailable,
 )
 from providers.kubernetes import LOCK_ANNOTATION, KubernetesProvider, LockInfo
+from providers.kubernetes import rollout as ro
 from tests.conftest import REPO
 from tests.faultproxy import FaultProxy
 from tests.k8s_server import FakeKubeServer, running, set_image
@@ -395,7 +395,7 @@ def test_execute_saves_the_manifest_then_rolls_back(
         (1, ProgressStatus.FINISHED),
     ]
     assert events[-2].message == "deployment.apps/web rolled back"
-    saved = Path(plan.data["backup"])
+    saved = Path(plan.steps[0].params["path"])
     assert saved.parent == provider.manifest_dir and saved.suffix == ".yaml"
     text = saved.read_text()
     assert text.startswith("# deployment/web in namespace shop (web (production))")
@@ -425,7 +425,7 @@ def test_the_manifest_backup_never_writes_through_a_planted_link(
     victim = tmp_path / "precious.txt"
     victim.write_text("precious\n")
     plan = provider.plan(None)
-    saved = Path(plan.data["backup"])
+    saved = Path(plan.steps[0].params["path"])
     saved.parent.mkdir(parents=True, exist_ok=True)
     scratch = saved.with_name(f".{saved.name}.tmp")
     scratch.symlink_to(victim)
@@ -798,7 +798,7 @@ def test_restore_a_saved_manifest(kube: FakeKubeServer, provider: KubernetesProv
     list(provider.execute(first))
     kube.controllers.settle()
     # The v1.2.0 rollback is bad too (say): go back to exactly what ran before it.
-    saved = Path(first.data["backup"])
+    saved = Path(first.steps[0].params["path"])
     assert provider.actions()[1].choices == (saved.name,)
     plan = provider.plan_action("restore-manifest", saved.name)
     assert plan.action == "restore-manifest" and plan.argument == str(saved)
@@ -892,7 +892,7 @@ def test_restore_a_deleted_deployment(kube: FakeKubeServer, provider: Kubernetes
     deploy(kube, ["v1", "v2"])
     restart = provider.plan_action("restart", None)
     list(provider.execute(restart))
-    saved = Path(restart.data["backup"])
+    saved = Path(restart.steps[0].params["path"])
     kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
     assert kube.cluster.list("pods", NAMESPACE)[0] == []  # the garbage collector took the rest
     with pytest.raises(NotFound):
@@ -929,7 +929,7 @@ def test_restoring_a_deleted_deployment_when_the_create_gets_no_answer(
         p = KubernetesProvider(service(proxied), state_dir=tmp_path / "state")
         restart = p.plan_action("restart", None)
         list(p.execute(restart))  # saves the manifest first, as every change does
-        saved = Path(restart.data["backup"])
+        saved = Path(restart.steps[0].params["path"])
         kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
         plan = p.plan_action("restore-manifest", saved.name)
         if fault == "answer lost":
