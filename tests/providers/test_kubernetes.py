@@ -23,6 +23,8 @@ import yaml
 from console.config import Config, ConsoleConfig
 from console.flow import RollbackFlow
 from console.model import Plan, ProgressStatus, Sample, StepKind, utcnow
+from console.resume import plan_for_journal
+from console.runner import owner_of
 from providers import load_provider
 from providers.base import (
     Conflict,
@@ -957,3 +959,85 @@ def test_restoring_a_deleted_deployment_when_the_create_gets_no_answer(
         assert isinstance(events[-1], Conflict)
         assert "exists now but runs v9 (someone else created it)" in one_line(events[-1])
         assert ro.template_of(live(kube))["spec"]["containers"][0]["image"] == f"{IMAGE}:v9"
+
+
+# --------------------------------------------------------------------------- typed steps
+
+
+def effect(provider: KubernetesProvider, plan: Plan) -> bool | None:
+    """What the owner of ``plan``'s last step says: did it take effect?"""
+    step = plan.steps[-1]
+    return owner_of(step, provider.parts()).took_effect(step, plan)
+
+
+def test_each_step_is_run_by_the_part_owning_its_op(
+    kube: FakeKubeServer, provider: KubernetesProvider
+) -> None:
+    stuck(kube)
+    plan = provider.plan("2")
+    assert [s.op for s in plan.steps] == ["k8s.backup_manifest", "k8s.undo"]
+    assert all(not s.argv for s in plan.steps)
+    undo = plan.steps[1].params
+    assert undo["revision"] == 2 and undo["version"] == "v1.1.0"
+    # Journaled as they are: plain JSON, templates only as digests.
+    assert json.loads(json.dumps(dict(undo))) == undo
+    assert undo["template_hash"].startswith("sha256:")
+    assert undo["template_hash"] != undo["from_template_hash"]
+    assert plan.data == {} and "patch" in plan.context
+
+
+def test_took_effect_is_false_before_and_true_after_each_change(
+    kube: FakeKubeServer, provider: KubernetesProvider
+) -> None:
+    """Read from the fake API server; a rollback renumbers its target (2 comes back as 5)."""
+    stuck(kube)
+    rollback = provider.plan("2")
+    backup = rollback.steps[0]
+    assert owner_of(backup, provider.parts()).took_effect(backup, rollback) is False
+    assert effect(provider, rollback) is False
+    list(provider.execute(rollback))
+    kube.controllers.settle()
+    assert owner_of(backup, provider.parts()).took_effect(backup, rollback) is True
+    assert effect(provider, rollback) is True
+    current = provider.snapshot().current
+    assert current is not None and current.id == "5"  # renumbered: the number is not the test
+
+    restart = provider.plan_action("restart", None)
+    assert restart.steps[-1].op == "k8s.restart" and effect(provider, restart) is False
+    list(provider.execute(restart))
+    assert effect(provider, restart) is True
+    assert effect(provider, rollback) is False  # a restart changes the template too
+    kube.controllers.settle()
+
+    saved = Path(rollback.steps[0].params["path"])
+    restore = provider.plan_action("restore-manifest", saved.name)
+    assert restore.steps[-1].op == "k8s.restore_manifest" and effect(provider, restore) is False
+    list(provider.execute(restore))
+    assert effect(provider, restore) is True
+    assert effect(provider, rollback) is False  # v1.3.0 is back
+
+    kube.controllers.settle()
+    kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
+    create = provider.plan_action("restore-manifest", saved.name)
+    assert [s.op for s in create.steps] == ["k8s.create"] and effect(provider, create) is False
+    list(provider.execute(create))
+    assert effect(provider, create) is True
+
+
+def test_params_never_hold_the_environment_values_of_a_template(
+    kube: FakeKubeServer, provider: KubernetesProvider
+) -> None:
+    secret = "hunter2-do-not-journal"
+    env = [{"name": "DB_PASSWORD", "value": secret}]
+    containers = [{"name": "web", "image": f"{IMAGE}:v1", "env": env}]
+    deploy(kube, ["v1", "v2"], containers=containers)
+    plans = [provider.plan(None), provider.plan_action("restart", None)]
+    list(provider.execute(plans[0]))
+    kube.controllers.settle()
+    saved = Path(plans[0].steps[0].params["path"])
+    assert secret in saved.read_text()  # the backup is the whole manifest, mode 0600
+    plans.append(provider.plan_action("restore-manifest", saved.name))
+    for plan in plans:
+        journaled = json.dumps(plan_for_journal(plan), default=str)
+        assert secret not in journaled, plan.action
+        assert all(secret not in s.command for s in plan.steps)
