@@ -3,9 +3,9 @@
 ``restart`` is ``kubectl rollout restart`` (``k8s.restart``, its
 ``restartedAt`` decided now).  ``restore-manifest`` puts back a manifest the
 console saved before an earlier change: ``kubectl replace -f``
-(``k8s.restore_manifest``) while the Deployment exists, ``kubectl create -f``
-(``k8s.create``) when it was deleted.  Both save the live manifest first when
-there is one.
+(``k8s.restore_manifest``) while the Deployment exists, ``kubectl create``
+from the file (``k8s.create``) when it was deleted.  Both save the live
+manifest first when there is one.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``k8s.restore_manifest`` is ``kubectl replace -f FILE``: a PUT of the saved
 manifest over the live Deployment, guarded by the resourceVersion just read
 (the console's lock annotation is carried over).  ``k8s.create`` is
-``kubectl create -f FILE`` for a Deployment that was deleted: a POST.  Which
+``kubectl create`` from the file, for a Deployment that was deleted: a POST.  Which
 of the two a plan holds is decided when it is made (does the Deployment
 exist?), never while it runs.  Either took effect when the live Deployment
 has the manifest's template (``template_hash`` in the params).
@@ -122,7 +122,7 @@ class RestorePart:
         return f"deployment/{name} has the template saved in {path.name}"
 
     def _create(self, path: Path, manifest: JSON) -> Generator[str, None, str]:
-        """``kubectl create -f FILE``: the Deployment was deleted; POST the saved manifest."""
+        """``kubectl create`` from the file: the Deployment was deleted; POST the saved manifest."""
         cluster = self.cluster
         manifest.setdefault("metadata", {})["namespace"] = cluster.k8s.namespace
         name = cluster.name
