@@ -575,7 +575,11 @@ def test_wait_ready_notices_someone_elses_rollout(
 def test_wait_ready_without_plan_data_after_a_resume(
     kube: FakeKubeServer, provider: KubernetesProvider
 ) -> None:
-    """A journaled plan has no ``data``: the target is found by its revision history."""
+    """A journaled plan has no ``data`` (nor context): its steps' params say what to find.
+
+    One journaled before steps were typed has no params either: the target is
+    found by its revision history.
+    """
     stuck(kube)
     plan = provider.plan("2")
     list(provider.execute(plan))
@@ -583,6 +587,13 @@ def test_wait_ready_without_plan_data_after_a_resume(
     resumed = dataclasses.replace(plan, data={})
     ready = provider.wait_ready(resumed, 5)
     assert ready.ready and "revision 5 (v1.1.0)" in ready.message
+    untyped = tuple(dataclasses.replace(s, op="", params={}) for s in plan.steps)
+    ready = provider.wait_ready(dataclasses.replace(plan, steps=untyped), 5)
+    assert ready.ready and "revision 5 (v1.1.0)" in ready.message
+    set_image(kube, NAMESPACE, DEPLOYMENT, f"{IMAGE}:v2.0.0")
+    kube.controllers.settle()
+    ready = provider.wait_ready(dataclasses.replace(plan, steps=untyped), 5)
+    assert not ready.ready and "someone else is rolling it out" in ready.message
 
 
 # --------------------------------------------------------------------------- lock
