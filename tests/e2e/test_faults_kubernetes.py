@@ -33,8 +33,8 @@ import tomli_w
 
 from console.history import read_entries
 from console.resume import open_incidents
-from providers import k8s_rollout as ro
 from providers.kubernetes import LOCK_ANNOTATION
+from providers.kubernetes import rollout as ro
 from tests.console_cli import run_console, start_console
 from tests.e2e.test_headless_rollback import field
 from tests.faultproxy import FaultProxy
@@ -546,7 +546,7 @@ def test_killed_with_the_patch_answer_on_its_way_resumes_without_patching_again(
 
     The journal says the switch started and never finished; the platform says
     it took effect (the target ReplicaSet renumbered 2 -> 4, revision-history
-    "2"): resume believes the platform (``switch_took_effect``).
+    "2"): resume believes the platform (the undo step's ``took_effect``).
     """
     world.configure(ready_timeout_s=60)
     world.proxy.after(
@@ -619,8 +619,8 @@ def test_killed_before_the_patch_reached_the_server_resumes_and_rolls_back_once(
 def test_restart_killed_while_waiting_is_not_restarted_twice(world: World) -> None:
     """``action web restart``: the restarted pods crash, the console is killed waiting.
 
-    The plan journaled the restartedAt it started from (``resume``): the live
-    one differs, so the restart took effect and is not sent again.
+    The plan journaled the restartedAt its restart step sets (its params): the
+    live one is it, so the restart took effect and is not sent again.
     """
     world.configure(ready_timeout_s=60)
     world.kube.cluster.failing_images.add(LIVE)
@@ -638,7 +638,8 @@ def test_restart_killed_while_waiting_is_not_restarted_twice(world: World) -> No
     restarted_at = ro.template_of(world.deployment())["metadata"]["annotations"][ro.RESTARTED_AT]
     plan = next(e["plan"] for e in crashed if e["event"] == "plan")
     assert plan["action"] == "restart"
-    assert plan["data"]["resume"] == {"restarted_at": ""}  # none before this one
+    assert plan["steps"][1]["op"] == "k8s.restart"
+    assert plan["steps"][1]["params"]["restarted_at"] == restarted_at  # decided when planned
     assert not ro.rollout_status(world.deployment())[0]
 
     world.kube.cluster.failing_images.discard(LIVE)
@@ -697,3 +698,145 @@ def test_patch_answer_lost_and_the_api_gone_leaves_the_incident_open_for_resume(
     world.assert_only_lock_patches_besides(ROLLBACK_PATCH, 1)
     assert_resumed_once(world, crashed, "Interrupted")
     assert "not known whether the change took effect" in world.one_entry()
+
+
+# --------------------------------------------------------------------------- an older journal
+
+
+def old_journal(world: World, action: str) -> Path:
+    """The journal an earlier version left when it was killed during step 2, by hand.
+
+    Its plan is as that version wrote it: steps with title, command, kind and
+    an empty argv (no ``op``, no ``params``); a restart's ``data`` holds only the
+    ``restartedAt`` it started from (``{"resume": ...}``).
+    """
+    incident = "web-20260105T020000Z-0ld1"
+    at = "2026-01-05T02:00:00+00:00"
+    kubectl = f"kubectl --kubeconfig {world.root / 'kubeconfig'}"
+    saved = world.state_dir / "manifests" / "web" / "web-20260105T020000000000Z-rev3.yaml"
+    live = {
+        "id": "3",
+        "version": "v1.3.0",
+        "created": None,
+        "change_cause": "deploy v1.3.0",
+        "image": LIVE,
+        "current": True,
+        "detail": "ReplicaSet web-3 · 3/3 ready",
+    }
+    backup = {
+        "title": f"Save the live manifest of deployment/web (production) to {saved}",
+        "command": f"{kubectl} get deployment/web -o yaml -n shop > {saved}",
+        "kind": "backup",
+        "argv": [],
+        "timeout_s": 60.0,
+    }
+    plan: dict[str, Any] = {
+        "service": "web",
+        "environment": "production",
+        "provider": "kubernetes",
+        "from_revision": live,
+        "warnings": [],
+        "dry_run": False,
+        "argument": "",
+    }
+    if action == "rollback":
+        plan["action"] = "rollback"
+        plan["to_revision"] = {**live, "id": "2", "version": "v1.2.9", "image": TARGET}
+        plan["to_revision"].update(current=False, change_cause="deploy v1.2.9")
+        switch = {
+            "title": "Roll deployment/web (production) back to revision 2 (v1.2.9): the pod "
+            "template of ReplicaSet web-2",
+            "command": f"{kubectl} rollout undo deployment/web --to-revision=2 -n shop",
+            "kind": "switch",
+            "argv": [],
+            "timeout_s": 60.0,
+        }
+    else:
+        plan["action"] = "restart"
+        plan["to_revision"] = live
+        plan["data"] = {"resume": {"restarted_at": ""}}
+        switch = {
+            "title": "Restart every pod of deployment/web (production) on v1.3.0 (a new "
+            f"{ro.RESTARTED_AT} on the template)",
+            "command": f"{kubectl} rollout restart deployment/web -n shop",
+            "kind": "restart",
+            "argv": [],
+            "timeout_s": 60.0,
+        }
+    plan["steps"] = [backup, switch]
+    events: list[dict[str, Any]] = [
+        {"event": "opened", "service": "web", "environment": "production", "operator": "alice"},
+        {"event": "reason", "reason": "503s after v1.3.0", "impact": ""},
+        {"event": "plan", "plan": plan},
+        {"event": "execute", "host": "bastion-0", "pid": 999999},
+        {"event": "step", "index": 0, "status": "started"},
+        {"event": "step", "index": 0, "status": "finished"},
+        {"event": "step", "index": 1, "status": "started"},
+    ]
+    path = world.state_dir / "journal" / f"{incident}.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [{"incident": incident, "at": at, "detected_at": at, **e} for e in events]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def applied_by_the_old_console(world: World, action: str) -> None:
+    """The change the killed console had sent, applied on the server (not through the API)."""
+    d = world.deployment()
+    if action == "rollback":
+        replicasets, _ = world.kube.cluster.list("replicasets", NAMESPACE)
+        owned = ro.owned_replicasets(d, replicasets)
+        rs = ro.undo_target(d, owned, 2)
+        patch: Any = ro.undo_patch(rs, ro.undo_annotations(d, rs))
+        kind = ROLLBACK_PATCH
+    else:
+        stamp = "2026-01-05T02:00:01Z"
+        patch = {"spec": {"template": {"metadata": {"annotations": {ro.RESTARTED_AT: stamp}}}}}
+        kind = RESTART_PATCH
+    world.kube.cluster.patch("deployments", NAMESPACE, DEPLOYMENT, kind, patch)
+    until(lambda: ro.rollout_status(world.deployment())[0], "the old console's rollout")
+
+
+@pytest.mark.parametrize(
+    ("action", "applied"),
+    [("rollback", True), ("rollback", False), ("restart", True), ("restart", False)],
+)
+def test_a_journal_of_the_previous_version_resumes(
+    world: World, action: str, applied: bool
+) -> None:
+    """Resuming an incident whose journal an earlier version wrote (untyped steps).
+
+    Applied: the Deployment shows the switch took effect (a rollback's target
+    renumbered 2 -> 4, a restart's new ``restartedAt``): it is not sent again.
+    Not applied: the rollback or restart is planned again, typed, and sent once.
+    """
+    path = old_journal(world, action)
+    if applied:
+        applied_by_the_old_console(world, action)
+    kind = ROLLBACK_PATCH if action == "rollback" else RESTART_PATCH
+    before = world.kube.cluster.get("deployments", NAMESPACE, DEPLOYMENT)
+
+    result = resume(world, "started, not seen finishing")
+
+    shown = "v1.2.9" if action == "rollback" else "v1.3.0"
+    if applied:
+        what = "the switch" if action == "rollback" else "the action"
+        assert f"already runs {shown}: {what} took effect" in result.stdout, result.stdout
+        world.assert_only_lock_patches_besides(kind, 0)
+        assert ro.template_of(world.deployment()) == ro.template_of(before)
+    else:
+        assert "still runs v1.3.0: planning" in result.stdout, result.stdout
+        world.assert_only_lock_patches_besides(kind, 1)
+        replanned = [e["plan"] for e in world.journal() if e["event"] == "plan"][-1]
+        assert [s["op"] for s in replanned["steps"]][
+            -1
+        ] == f"k8s.{'undo' if action == 'rollback' else 'restart'}"
+    if action == "rollback":
+        assert world.image() == TARGET
+        assert ro.annotations_of(world.deployment())[ro.REVISION] == "4"
+    outcome = "rolled back and verified" if action == "rollback" else "restarted and verified"
+    assert field(world.one_entry(), "Outcome") == outcome
+    assert "Interrupted: the console stopped during step 2" in world.one_entry()
+    assert LOCK_ANNOTATION not in ro.annotations_of(world.deployment())
+    assert path.read_text().startswith('{"incident": "web-20260105T020000Z-0ld1"')
+    world.assert_closed()

@@ -23,7 +23,8 @@ import yaml
 from console.config import Config, ConsoleConfig
 from console.flow import RollbackFlow
 from console.model import Plan, ProgressStatus, Sample, StepKind, utcnow
-from providers import k8s_rollout as ro
+from console.resume import plan_for_journal
+from console.runner import owner_of
 from providers import load_provider
 from providers.base import (
     Conflict,
@@ -38,6 +39,7 @@ from providers.base import (
     Unavailable,
 )
 from providers.kubernetes import LOCK_ANNOTATION, KubernetesProvider, LockInfo
+from providers.kubernetes import rollout as ro
 from tests.conftest import REPO
 from tests.faultproxy import FaultProxy
 from tests.k8s_server import FakeKubeServer, running, set_image
@@ -395,7 +397,7 @@ def test_execute_saves_the_manifest_then_rolls_back(
         (1, ProgressStatus.FINISHED),
     ]
     assert events[-2].message == "deployment.apps/web rolled back"
-    saved = Path(plan.data["backup"])
+    saved = Path(plan.steps[0].params["path"])
     assert saved.parent == provider.manifest_dir and saved.suffix == ".yaml"
     text = saved.read_text()
     assert text.startswith("# deployment/web in namespace shop (web (production))")
@@ -425,7 +427,7 @@ def test_the_manifest_backup_never_writes_through_a_planted_link(
     victim = tmp_path / "precious.txt"
     victim.write_text("precious\n")
     plan = provider.plan(None)
-    saved = Path(plan.data["backup"])
+    saved = Path(plan.steps[0].params["path"])
     saved.parent.mkdir(parents=True, exist_ok=True)
     scratch = saved.with_name(f".{saved.name}.tmp")
     scratch.symlink_to(victim)
@@ -573,7 +575,11 @@ def test_wait_ready_notices_someone_elses_rollout(
 def test_wait_ready_without_plan_data_after_a_resume(
     kube: FakeKubeServer, provider: KubernetesProvider
 ) -> None:
-    """A journaled plan has no ``data``: the target is found by its revision history."""
+    """A journaled plan has no ``data`` (nor context): its steps' params say what to find.
+
+    One journaled before steps were typed has no params either: the target is
+    found by its revision history.
+    """
     stuck(kube)
     plan = provider.plan("2")
     list(provider.execute(plan))
@@ -581,6 +587,13 @@ def test_wait_ready_without_plan_data_after_a_resume(
     resumed = dataclasses.replace(plan, data={})
     ready = provider.wait_ready(resumed, 5)
     assert ready.ready and "revision 5 (v1.1.0)" in ready.message
+    untyped = tuple(dataclasses.replace(s, op="", params={}) for s in plan.steps)
+    ready = provider.wait_ready(dataclasses.replace(plan, steps=untyped), 5)
+    assert ready.ready and "revision 5 (v1.1.0)" in ready.message
+    set_image(kube, NAMESPACE, DEPLOYMENT, f"{IMAGE}:v2.0.0")
+    kube.controllers.settle()
+    ready = provider.wait_ready(dataclasses.replace(plan, steps=untyped), 5)
+    assert not ready.ready and "someone else is rolling it out" in ready.message
 
 
 # --------------------------------------------------------------------------- lock
@@ -798,7 +811,7 @@ def test_restore_a_saved_manifest(kube: FakeKubeServer, provider: KubernetesProv
     list(provider.execute(first))
     kube.controllers.settle()
     # The v1.2.0 rollback is bad too (say): go back to exactly what ran before it.
-    saved = Path(first.data["backup"])
+    saved = Path(first.steps[0].params["path"])
     assert provider.actions()[1].choices == (saved.name,)
     plan = provider.plan_action("restore-manifest", saved.name)
     assert plan.action == "restore-manifest" and plan.argument == str(saved)
@@ -892,7 +905,7 @@ def test_restore_a_deleted_deployment(kube: FakeKubeServer, provider: Kubernetes
     deploy(kube, ["v1", "v2"])
     restart = provider.plan_action("restart", None)
     list(provider.execute(restart))
-    saved = Path(restart.data["backup"])
+    saved = Path(restart.steps[0].params["path"])
     kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
     assert kube.cluster.list("pods", NAMESPACE)[0] == []  # the garbage collector took the rest
     with pytest.raises(NotFound):
@@ -929,7 +942,7 @@ def test_restoring_a_deleted_deployment_when_the_create_gets_no_answer(
         p = KubernetesProvider(service(proxied), state_dir=tmp_path / "state")
         restart = p.plan_action("restart", None)
         list(p.execute(restart))  # saves the manifest first, as every change does
-        saved = Path(restart.data["backup"])
+        saved = Path(restart.steps[0].params["path"])
         kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
         plan = p.plan_action("restore-manifest", saved.name)
         if fault == "answer lost":
@@ -957,3 +970,85 @@ def test_restoring_a_deleted_deployment_when_the_create_gets_no_answer(
         assert isinstance(events[-1], Conflict)
         assert "exists now but runs v9 (someone else created it)" in one_line(events[-1])
         assert ro.template_of(live(kube))["spec"]["containers"][0]["image"] == f"{IMAGE}:v9"
+
+
+# --------------------------------------------------------------------------- typed steps
+
+
+def effect(provider: KubernetesProvider, plan: Plan) -> bool | None:
+    """What the owner of ``plan``'s last step says: did it take effect?"""
+    step = plan.steps[-1]
+    return owner_of(step, provider.parts()).took_effect(step, plan)
+
+
+def test_each_step_is_run_by_the_part_owning_its_op(
+    kube: FakeKubeServer, provider: KubernetesProvider
+) -> None:
+    stuck(kube)
+    plan = provider.plan("2")
+    assert [s.op for s in plan.steps] == ["k8s.backup_manifest", "k8s.undo"]
+    assert all(not s.argv for s in plan.steps)
+    undo = plan.steps[1].params
+    assert undo["revision"] == 2 and undo["version"] == "v1.1.0"
+    # Journaled as they are: plain JSON, templates only as digests.
+    assert json.loads(json.dumps(dict(undo))) == undo
+    assert undo["template_hash"].startswith("sha256:")
+    assert undo["template_hash"] != undo["from_template_hash"]
+    assert plan.data == {} and "patch" in plan.context
+
+
+def test_took_effect_is_false_before_and_true_after_each_change(
+    kube: FakeKubeServer, provider: KubernetesProvider
+) -> None:
+    """Read from the fake API server; a rollback renumbers its target (2 comes back as 5)."""
+    stuck(kube)
+    rollback = provider.plan("2")
+    backup = rollback.steps[0]
+    assert owner_of(backup, provider.parts()).took_effect(backup, rollback) is False
+    assert effect(provider, rollback) is False
+    list(provider.execute(rollback))
+    kube.controllers.settle()
+    assert owner_of(backup, provider.parts()).took_effect(backup, rollback) is True
+    assert effect(provider, rollback) is True
+    current = provider.snapshot().current
+    assert current is not None and current.id == "5"  # renumbered: the number is not the test
+
+    restart = provider.plan_action("restart", None)
+    assert restart.steps[-1].op == "k8s.restart" and effect(provider, restart) is False
+    list(provider.execute(restart))
+    assert effect(provider, restart) is True
+    assert effect(provider, rollback) is False  # a restart changes the template too
+    kube.controllers.settle()
+
+    saved = Path(rollback.steps[0].params["path"])
+    restore = provider.plan_action("restore-manifest", saved.name)
+    assert restore.steps[-1].op == "k8s.restore_manifest" and effect(provider, restore) is False
+    list(provider.execute(restore))
+    assert effect(provider, restore) is True
+    assert effect(provider, rollback) is False  # v1.3.0 is back
+
+    kube.controllers.settle()
+    kube.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
+    create = provider.plan_action("restore-manifest", saved.name)
+    assert [s.op for s in create.steps] == ["k8s.create"] and effect(provider, create) is False
+    list(provider.execute(create))
+    assert effect(provider, create) is True
+
+
+def test_params_never_hold_the_environment_values_of_a_template(
+    kube: FakeKubeServer, provider: KubernetesProvider
+) -> None:
+    secret = "hunter2-do-not-journal"
+    env = [{"name": "DB_PASSWORD", "value": secret}]
+    containers = [{"name": "web", "image": f"{IMAGE}:v1", "env": env}]
+    deploy(kube, ["v1", "v2"], containers=containers)
+    plans = [provider.plan(None), provider.plan_action("restart", None)]
+    list(provider.execute(plans[0]))
+    kube.controllers.settle()
+    saved = Path(plans[0].steps[0].params["path"])
+    assert secret in saved.read_text()  # the backup is the whole manifest, mode 0600
+    plans.append(provider.plan_action("restore-manifest", saved.name))
+    for plan in plans:
+        journaled = json.dumps(plan_for_journal(plan), default=str)
+        assert secret not in journaled, plan.action
+        assert all(secret not in s.command for s in plan.steps)

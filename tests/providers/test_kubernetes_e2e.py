@@ -21,8 +21,8 @@ import pytest
 import tomli_w
 import yaml
 
-from providers import k8s_rollout as ro
 from providers.kubernetes import LOCK_ANNOTATION
+from providers.kubernetes import rollout as ro
 from tests.console_cli import run_console as cli
 from tests.k8s_server import FakeKubeServer, running
 from tests.k8s_server.fixtures import DEPLOYMENT, IMAGE, NAMESPACE, deploy, start_server

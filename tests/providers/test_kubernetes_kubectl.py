@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from providers import k8s_rollout as ro
 from providers.base import InvalidTarget, NotFound
 from providers.kubernetes import LOCK_ANNOTATION, KubernetesProvider
+from providers.kubernetes import rollout as ro
 from tests.k8s_server import FakeKubeServer, copy_state, set_image
 from tests.k8s_server.fixtures import (
     DEPLOYMENT,
@@ -394,11 +394,11 @@ def test_the_displayed_rollback_commands_do_what_the_console_did(pair: Any, tmp_
     # The backup command, as displayed but writing beside the console's file.
     theirs = tmp_path / "kubectl-backup.yaml"
     command = _on(backup_step.command, kubectl_b, kubectl_a).replace(
-        str(plan.data["backup"]), str(theirs)
+        str(plan.steps[0].params["path"]), str(theirs)
     )
     assert kubectl_a.shell(command).returncode == 0
     list(provider.execute(plan))
-    ours = yaml.safe_load(Path(plan.data["backup"]).read_text())
+    ours = yaml.safe_load(Path(plan.steps[0].params["path"]).read_text())
     kubectl_copy = yaml.safe_load(theirs.read_text())
     assert ours["spec"] == kubectl_copy["spec"]
     assert ours["metadata"]["annotations"] == kubectl_copy["metadata"]["annotations"]
@@ -441,7 +441,7 @@ def test_the_displayed_restore_command_does_what_the_console_did(pair: Any) -> N
     rollback = provider.plan(None)
     list(provider.execute(rollback))
     b.controllers.settle()
-    saved = Path(rollback.data["backup"])
+    saved = Path(rollback.steps[0].params["path"])
     assert saved.is_file()
     copy_state(b, a)
     # The saved manifest is the stuck v1.3.0 Deployment: restoring it puts v1.3.0 back.
@@ -484,7 +484,7 @@ def test_kubectl_rollout_status_agrees_with_wait_ready(pair: Any) -> None:
     assert "exceeded its progress deadline" in progressing.stderr
 
 
-def test_a_patch_kubectl_would_send_is_what_plan_data_carries(pair: Any) -> None:
+def test_a_patch_kubectl_would_send_is_what_the_plan_carries(pair: Any) -> None:
     a, b, kubectl_a, _, provider = pair
     _five_with_annotations(a)
     copy_state(a, b)
@@ -496,7 +496,7 @@ def test_a_patch_kubectl_would_send_is_what_plan_data_carries(pair: Any) -> None
         == 0
     )
     sent = a.requests_matching("PATCH", "/deployments/")[0].json()
-    assert json.loads(json.dumps(plan.data["patch"])) == sent
+    assert json.loads(json.dumps(plan.context["patch"])) == sent
 
 
 def test_a_kubectl_undo_ignores_and_drops_the_console_lock(pair: Any) -> None:
@@ -519,7 +519,7 @@ def test_the_displayed_create_command_restores_a_deleted_deployment(pair: Any) -
     _three(b)
     restart = provider.plan_action("restart", None)
     list(provider.execute(restart))
-    saved = Path(restart.data["backup"])
+    saved = Path(restart.steps[0].params["path"])
     b.cluster.delete("deployments", NAMESPACE, DEPLOYMENT)
     copy_state(b, a)
     plan = provider.plan_action("restore-manifest", saved.name)

@@ -1,4 +1,4 @@
-"""kubectl's rollout rules (``providers.k8s_rollout``) on hand-written objects.
+"""kubectl's rollout rules (``providers.kubernetes.rollout``) on hand-written objects.
 
 The comparisons with real kubectl live in ``test_kubernetes_kubectl.py``; these
 pin the corner cases one at a time: revision parsing, duplicate and missing
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from providers import k8s_rollout as ro
+from providers.kubernetes import rollout as ro
 
 UID = "d-uid"
 WAITING = 'Waiting for deployment "web" rollout to finish: '

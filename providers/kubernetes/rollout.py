@@ -36,8 +36,10 @@ dicts between these functions and the API.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -83,6 +85,11 @@ def template_of(obj: Mapping[str, Any]) -> JSON:
     spec = obj.get("spec")
     template = spec.get("template") if isinstance(spec, Mapping) else None
     return dict(template) if isinstance(template, Mapping) else {}
+
+
+def stamp(when: datetime) -> str:
+    """``2026-01-05T02:00:00Z``: a time as the API and kubectl's annotations write it."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -198,6 +205,24 @@ def equal_ignore_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return bool(_semantic(without_hash(a)) == _semantic(without_hash(b)))
 
 
+def template_digest(template: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of a pod template: equal exactly when ``equal_ignore_hash`` says so.
+
+    A step's params (journaled as they are) carry this instead of the template,
+    which may hold environment values.
+    """
+    canonical = json.dumps(
+        _semantic(without_hash(template)), sort_keys=True, separators=(",", ":"), default=str
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def restarted_at(obj: Mapping[str, Any]) -> str:
+    """The ``restartedAt`` annotation of a Deployment's pod template ("" when none)."""
+    annotations = (template_of(obj).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(RESTARTED_AT, ""))
+
+
 # --------------------------------------------------------------------------- ReplicaSets
 
 
@@ -208,8 +233,7 @@ def owned_replicasets(deployment: Mapping[str, Any], items: Iterable[JSON]) -> l
 
 def _creation_key(rs: Mapping[str, Any]) -> tuple[str, str]:
     created = parse_time(meta(rs).get("creationTimestamp"))
-    stamp = created.isoformat() if created else ""
-    return stamp, str(meta(rs).get("name", ""))
+    return created.isoformat() if created else "", str(meta(rs).get("name", ""))
 
 
 def split_replicasets(
@@ -463,6 +487,7 @@ __all__ = [
     "parse_time",
     "pod_ready",
     "pod_state",
+    "restarted_at",
     "revision_history_of",
     "revision_of",
     "rollout_history",
@@ -470,6 +495,8 @@ __all__ = [
     "rollout_warning",
     "selector_string",
     "split_replicasets",
+    "stamp",
+    "template_digest",
     "template_of",
     "undo_annotations",
     "undo_patch",
