@@ -85,7 +85,7 @@ def test_build_writes_three_releases_and_a_config_the_console_loads(box: DemoSan
     assert box.health_url == f"http://127.0.0.1:{box.port}/health"
     assert (web.error_rate.source, web.error_rate.interval_s, web.error_rate.window_s) == (
         "probe",
-        0.2,
+        0.1,
         10,
     )
     assert web.thresholds.baseline_p95_ms == 20
