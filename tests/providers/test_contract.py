@@ -27,15 +27,12 @@ What every provider promises:
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import UTC, datetime
 
 import pytest
 
-from console.journal import encode_event
 from console.model import Plan, ProgressEvent, ProgressStatus, ReadyResult, Snapshot, StepKind
 from console.poll import poll_until
-from console.resume import plan_for_journal, plan_from
 from console.runner import owner_of
 from providers import load_provider
 from providers.base import (
@@ -53,6 +50,8 @@ from tests.fakes.platforms import (  # noqa: F401 - fixtures
     demo_sandbox,
     platform_fixture,
 )
+from tests.providers.test_ecs import one_line
+from tests.providers.test_ecs_parts import journaled
 
 #: How long a rollout that should finish is given (a bound, never an expectation).
 READY_S = 30.0
@@ -89,20 +88,9 @@ def provider_for(platform: Platform) -> Provider:
     return made
 
 
-def one_line(err: BaseException) -> str:
-    text = str(err)
-    assert text and "\n" not in text and "Traceback" not in text, text
-    return text
-
-
 def comparable(snap: Snapshot) -> Snapshot:
     """``snap`` without the moment it was taken (everything else is the platform's state)."""
     return dataclasses.replace(snap, taken_at=datetime(2000, 1, 1, tzinfo=UTC))
-
-
-def journaled(plan: Plan) -> Plan:
-    """``plan`` as ``resume`` reads it back from the journal (no context, typed steps)."""
-    return plan_from(json.loads(encode_event({"plan": plan_for_journal(plan)}))["plan"])
 
 
 def run(provider: Provider, plan: Plan) -> list[ProgressEvent]:
