@@ -277,12 +277,16 @@ class Updater:
         return f"{why}; traffic restored as it was: {now}"
 
     def aftermath(self, before: Sequence[Route], routes: Sequence[Route]) -> str:
-        """What the traffic is after a change that failed or was not seen through, read again."""
+        """What the traffic is after a change that failed or was not seen through, read again.
+
+        Raises ``OutcomeUnknown`` when the service cannot be read: whether the
+        change took effect is then exactly what is not known.
+        """
         name = self.cfg.service
         try:
             _, svc = self.client.read_service(AFTERMATH_S)
         except ProviderError as err:
-            return f"what {name} serves now could not be read ({err})"
+            raise OutcomeUnknown(f"what {name} serves now could not be read ({err})") from None
         served = describe_routes(svc.statuses, svc.latest_ready)
         if same_routes(svc.traffic, before):
             return f"the traffic was not changed: {name} serves {served}"

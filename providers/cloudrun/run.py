@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from console.config import ServiceConfig
 from console.model import Plan, Step
-from providers.base import Conflict, OutcomeUnknown, ProviderError, TimedOut
+from providers.base import Conflict, OutcomeUnknown, ProviderError, TimedOut, Unavailable
 from providers.cloudrun.apply import Updater
 from providers.cloudrun.client import CloudRunClient
 from providers.cloudrun.gate import Gate, GateRequest, HealthAndErrorRateGate, watch
@@ -140,7 +140,15 @@ class TrafficPart:
                     original, (change.expect, routes), f"step failed: {err}", svc.latest_ready
                 )
                 raise type(err)(message) from None
-            raise type(err)(f"{err}; {self.updater.aftermath(svc.traffic, routes)}") from None
+            try:
+                after = self.updater.aftermath(svc.traffic, routes)
+            except OutcomeUnknown as unknown:
+                if isinstance(err, Unavailable | TimedOut):
+                    # Sent, unanswered, and unreadable since: neither done nor failed
+                    # (resume reads the service first, and sends it again only if needed).
+                    raise OutcomeUnknown(f"{err}; {unknown}") from None
+                raise type(err)(f"{err}; {unknown}") from None
+            raise type(err)(f"{err}; {after}") from None
         self._seen(plan, served)
         text = f"traffic served: {describe_routes(served.statuses, served.latest_ready)}"
         pinned_to = _sole_revision(split)

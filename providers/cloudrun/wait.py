@@ -37,13 +37,17 @@ class Waiter:
     def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
         """Poll until the service serves the plan's last traffic split and is Ready."""
         return poll_until(
-            lambda _left: self.readiness(plan, final_split(plan)),
+            lambda left: self.readiness(plan, final_split(plan), budget_s=max(0.1, left)),
             timeout_s,
             interval_s=self.interval_s,
         )
 
-    def readiness(self, plan: Plan, split: Split | None) -> tuple[bool, str]:
-        _, svc = self.client.read_service()
+    def readiness(
+        self, plan: Plan, split: Split | None, budget_s: float | None = None
+    ) -> tuple[bool, str]:
+        """One look; with ``budget_s``, the read of the service ends within it (the wait's
+        limit holds even when the API stops answering)."""
+        _, svc = self.client.read_service(budget_s)
         served = describe_routes(svc.statuses, svc.latest_ready)
         if split is None:
             return False, "the plan has no traffic change to wait for"

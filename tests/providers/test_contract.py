@@ -68,17 +68,7 @@ OVER_HTTP = [
     ),
     "kubernetes",
     "ecs",
-    pytest.param(
-        "cloudrun",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=AssertionError,
-            reason="known gap: when the update's answer is lost and the service cannot be "
-            "read back, the Cloud Run part raises the update's Unavailable (step FAILED, "
-            "'rollback failed') although the change was applied "
-            "(providers/cloudrun/run.py _set_traffic, apply.py aftermath)",
-        ),
-    ),
+    "cloudrun",
 ]
 
 
