@@ -1065,7 +1065,7 @@ def _db_backup(config: Config, svc: ServiceConfig, out: TextIO) -> int:
 def _db_restore(
     config: Config, svc: ServiceConfig, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
-    from console.db_flow import DatabaseRestore
+    from console.db_restore_flow import DatabaseRestore
 
     if not args.reason.strip():
         raise UsageError("--reason must not be empty")

@@ -15,7 +15,8 @@ the journal and the screens see every step the same way on every platform.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from console.errors import OutcomeUnknown, ProviderError
@@ -23,6 +24,15 @@ from console.model import Plan, ProgressEvent, ProgressStatus, Step
 from providers.base import Part
 
 T = TypeVar("T")
+
+
+class StepSkipped(Exception):
+    """Raised by a part whose step could not do its work but must not stop the plan.
+
+    The database checks inform and never block a rollback (the database may be
+    what is down); a backup that is not required may fail.  The step ends
+    SKIPPED with this message, and the plan goes on.
+    """
 
 
 def owner_of(step: Step, parts: Iterable[Part]) -> Part:
@@ -49,6 +59,41 @@ def run_steps(
         yield from perform(index, step, part.run(step, plan))
 
 
+def run_plan(
+    plan: Plan,
+    parts: Sequence[Part],
+    untyped: Callable[[Plan], Iterator[ProgressEvent]],
+) -> Iterator[ProgressEvent]:
+    """``run_steps``, with the steps that have no op run by ``untyped`` (a provider's
+    ``execute``), each run of them as one plan, numbered as in ``plan``.
+
+    Transitional: a provider not converted to parts yet, or a plan journaled
+    before steps were typed, still runs, with a typed part (the database)
+    around it.
+    """
+    steps = plan.steps
+    if all(step.op for step in steps):
+        yield from run_steps(plan, parts)
+        return
+    if not any(step.op for step in steps):
+        yield from untyped(plan)
+        return
+    if plan.dry_run:
+        raise ProviderError("a dry-run plan is never executed")
+    index = 0
+    while index < len(steps):
+        if steps[index].op:
+            yield from run_steps(plan, parts, [index])
+            index += 1
+            continue
+        end = index
+        while end < len(steps) and not steps[end].op:
+            end += 1
+        for event in untyped(dataclasses.replace(plan, steps=steps[index:end])):
+            yield dataclasses.replace(event, step=event.step + index)
+        index = end
+
+
 def drain(index: int, body: Generator[str, None, T]) -> Generator[ProgressEvent, None, T]:
     """Yield each line of ``body`` as an OUTPUT event of step ``index``; return its result."""
     while True:
@@ -73,7 +118,8 @@ def failure(index: int, err: ProviderError) -> ProgressEvent:
 def perform(
     index: int, step: Step, body: Generator[str, None, str], *, started: bool = False
 ) -> Iterator[ProgressEvent]:
-    """STARTED (unless ``started``: already announced), its lines, then FINISHED or FAILED.
+    """STARTED (unless ``started``: already announced), its lines, then FINISHED or FAILED
+    (or SKIPPED, when the part raised ``StepSkipped``).
 
     A failure is yielded as FAILED and then raised (``OutcomeUnknown`` as an OUTPUT
     line: the step stays started, for ``resume`` to settle); the body is closed however
@@ -84,6 +130,9 @@ def perform(
         yield ProgressEvent(index, ProgressStatus.STARTED, step.command)
     try:
         finished = yield from drain(index, body)
+    except StepSkipped as skipped:
+        yield ProgressEvent(index, ProgressStatus.SKIPPED, str(skipped))
+        return
     except ProviderError as err:
         yield failure(index, err)
         raise

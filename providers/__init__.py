@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from providers.base import Provider, ProviderError
 
 if TYPE_CHECKING:
     from console.config import ServiceConfig
+    from providers.database import DatabaseProvider
 
 #: provider name -> "module:class"; the module is imported only when used, so a
 #: console configured for one platform never pays for another's SDK.
@@ -18,6 +19,11 @@ REGISTRY: dict[str, str] = {
     "ecs": "providers.ecs:EcsProvider",
     "cloudrun": "providers.cloudrun:CloudRunProvider",
 }
+#: Backends of plan parts that are not a platform (a service's database): name ->
+#: "module:class", loaded the same way, so the core never imports them itself.
+PARTS: dict[str, str] = {
+    "database": "providers.database:DatabaseProvider",
+}
 
 
 def load_provider(service: ServiceConfig) -> Provider:
@@ -26,14 +32,22 @@ def load_provider(service: ServiceConfig) -> Provider:
         target = REGISTRY[service.provider]
     except KeyError:
         raise ProviderError(f"unknown provider {service.provider!r}") from None
+    provider: Provider = _load(target, f"provider {service.provider!r}")(service)
+    return provider
+
+
+def load_database(service: ServiceConfig) -> DatabaseProvider:
+    """Build the backend of ``service``'s database part (its ``[services.database]`` table)."""
+    database: DatabaseProvider = _load(PARTS["database"], "the database part")(service)
+    return database
+
+
+def _load(target: str, what: str) -> Any:
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ProviderError(
-            f"provider {service.provider!r} cannot be loaded: {exc} "
-            "(is the package installed in this environment?)"
+            f"{what} cannot be loaded: {exc} (is the package installed in this environment?)"
         ) from None
-    cls = getattr(module, class_name)
-    provider: Provider = cls(service)
-    return provider
+    return getattr(module, class_name)
