@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -285,9 +285,15 @@ def test_resume_yes_after_the_switch_was_undone_rolls_back_again_from_the_live_s
 # --------------------------------------------------------------------------- old journals
 
 
-def old_format_journal(box: DemoSandbox, steps: list[dict[str, object]], done: int) -> Path:
+def old_format_journal(
+    box: DemoSandbox,
+    steps: list[dict[str, object]],
+    done: int,
+    extra: Sequence[dict[str, object]] = (),
+) -> Path:
     """The journal a console older than typed steps left when it was killed: its plan's steps
-    carry their argv and no op, the first ``done`` of them finished, the next one started.
+    carry their argv and no op, the first ``done`` of them finished (with the ``extra``
+    events they journaled: checklist marks, notes), the next one started.
 
     Written by hand, as that version wrote it (the journal format is a contract).
     """
@@ -327,6 +333,7 @@ def old_format_journal(box: DemoSandbox, steps: list[dict[str, object]], done: i
     for index in range(done):
         events.append({"event": "step", "index": index, "status": "started"})
         events.append({"event": "step", "index": index, "status": "finished"})
+    events.extend(extra)
     events.append({"event": "step", "index": done, "status": "started"})
     folder = root / "state" / "journal"
     folder.mkdir(parents=True, exist_ok=True)

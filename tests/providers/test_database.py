@@ -238,7 +238,9 @@ def test_downgrade_one_step_runs_alembic_and_observes_the_revision(
     assert step.params == {"mode": "downgrade", "from": "0004", "to": "0003", "steps": 1}
     assert step.command == f"alembic -c {ALEMBIC_INI} downgrade 0003"  # what runs, not -1
     assert any("audit_log (table, 0004)" in w for w in plan.warnings)
+    assert db.schema_took_effect(step) is False
     lines, message = drain(db.run_step(step))
+    assert db.schema_took_effect(step) is True
     assert any("Running downgrade 0004 -> 0003" in line for line in lines), lines
     assert message == "the database now records 0003 (was 0004)"
     assert db.current() == ("0003",)
