@@ -1021,9 +1021,9 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _db_status(config: Config, svc: ServiceConfig, as_json: bool, out: TextIO) -> int:
     from console.db_flow import read_status
-    from providers.database import DatabaseProvider
+    from providers import load_database
 
-    DatabaseProvider(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
+    load_database(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
     status = read_status(svc, config.console.state_dir)
     if as_json:
         _print_json(config.redactor.deep(_jsonable(status)), out)

@@ -19,6 +19,7 @@ after the switch, HEAD or its tree after a git switch, and a command only
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,18 +293,7 @@ class HostProvider:
                 steps.append(
                     command_step(step.title, step.argv, kind, step.timeout_s, shown=step.command)
                 )
-        return Plan(
-            service=plan.service,
-            environment=plan.environment,
-            provider=plan.provider,
-            from_revision=plan.from_revision,
-            to_revision=plan.to_revision,
-            steps=tuple(steps),
-            warnings=plan.warnings,
-            dry_run=plan.dry_run,
-            action=plan.action,
-            argument=plan.argument,
-        )
+        return dataclasses.replace(plan, steps=tuple(steps))
 
     # ------------------------------------------------------------------ wait_ready
 
