@@ -14,58 +14,48 @@ own steps, in this order (runbook 004 "完全ロールバック", 002 step 4):
 4. the platform's steps (switch, restart...);
 5. the checks again, compared with step 2.
 
-Each is an explicit ``Step`` in the plan, with the command an operator could
-type (the DSN always as ``"$DSN_ENV"``).  Results go to the incident: the
-checklist items ``db-backup`` / ``db-schema`` / ``db-checks``, the timeline,
-and notes that end up in the history entry (backup file, size, duration;
-schema from and to; check values before and after).
+Each is an explicit typed step in the plan (``db.backup``, ``db.checks``,
+``db.schema``, ``db.restore``), with the command an operator could type (the
+DSN always as ``"$DSN_ENV"``).  ``DatabaseSide`` is the plan part that owns
+those ops: the flow's step runner gives it each of them.  Results go to the
+incident: the checklist items ``db-backup`` / ``db-schema`` / ``db-checks``,
+the timeline, and notes that end up in the history entry (backup file, size,
+duration; schema from and to; check values before and after).
 
-The restore of a backup (``DatabaseRestore``) is a separate flow with its own
-confirmation and history entry.  Nothing here imports psycopg or Alembic at
-module level.
+The database backend (``providers.database``) is reached through the
+registry (``providers.load_database``), and a release's own migration scripts
+through the service's provider when its releases are folders here
+(``SupportsReleaseFiles``).  The restore of a backup is a separate flow
+(``console.db_restore_flow``).  Nothing here imports psycopg or Alembic.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from console.config import Config, ServiceConfig
+from console.config import ServiceConfig
 from console.incident import Incident
-from console.lock import ServiceLock
 from console.model import (
     BackupInfo,
-    ChecklistItem,
     CheckResult,
     DatabaseStatus,
     ItemState,
-    Outcome,
     Plan,
-    ProgressEvent,
-    ProgressStatus,
     Revision,
     SchemaTarget,
     Step,
-    StepKind,
-    utcnow,
 )
 from console.redact import Redactor
-from providers.base import InvalidTarget, ProviderError
-from providers.database import (
-    DB_RUNNER,
-    DatabaseProvider,
-    SchemaPlan,
-    is_database_step,
-)
+from console.runner import Skipped
+from providers import load_database, load_provider
+from providers.base import InvalidTarget, Provider, ProviderError, SupportsReleaseFiles
 
-
-class StepRunner(Protocol):
-    """What runs the platform's steps: ``Provider.execute``."""
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]: ...
+if TYPE_CHECKING:
+    from providers.database import DatabaseProvider, SchemaPlan
 
 
 def backup_dir_for(service: ServiceConfig, state_dir: Path) -> Path:
@@ -74,23 +64,37 @@ def backup_dir_for(service: ServiceConfig, state_dir: Path) -> Path:
     return db.backup_dir if db is not None and db.backup_dir else state_dir / "backups"
 
 
-def _releases_dir(service: ServiceConfig) -> Path | None:
-    host = service.host
-    if service.provider == "host" and host is not None and host.strategy == "symlink":
-        return host.releases_dir
-    return None
+def releases_dir(platform: Provider | None, release: Revision | None) -> Path | None:
+    """The folder release folders lie in, when ``platform``'s releases are folders here.
+
+    A release's own migration scripts are the configured ``alembic_ini``'s
+    counterpart in its folder (``DatabaseProvider.release_ini``).
+    """
+    if release is None or not isinstance(platform, SupportsReleaseFiles):
+        return None
+    folder = platform.release_folder(release.id)
+    return folder.parent if folder is not None else None
 
 
-def _running_release(service: ServiceConfig) -> Revision | None:
-    """The release the ``current`` link names now (host provider, symlink strategy)."""
-    host = service.host
-    if _releases_dir(service) is None or host is None or host.current_link is None:
+def running_release(platform: Provider | None) -> Revision | None:
+    """The release live now, when ``platform``'s releases are folders here (else None)."""
+    if not isinstance(platform, SupportsReleaseFiles):
         return None
     try:
-        live = host.current_link.resolve(strict=True)
-    except (OSError, RuntimeError):
+        current = platform.snapshot().current
+    except ProviderError:
         return None
-    return Revision(id=live.name, version=live.name)
+    if current is None or platform.release_folder(current.id) is None:
+        return None
+    return Revision(id=current.id, version=current.id)
+
+
+def platform_of(service: ServiceConfig) -> Provider | None:
+    """The service's provider (built without I/O), or None when it cannot be loaded."""
+    try:
+        return load_provider(service)
+    except ProviderError:
+        return None
 
 
 def _checks_line(results: tuple[CheckResult, ...]) -> str:
@@ -101,13 +105,17 @@ def _checks_line(results: tuple[CheckResult, ...]) -> str:
 
 @dataclass
 class DatabaseSide:
-    """The database steps of one incident: planned, run, and remembered for the record."""
+    """The database part of one incident's plans: planned, run, and remembered for the record."""
 
     service: ServiceConfig
     incident: Incident
     state_dir: Path
     redact: Callable[[str], str] = field(default_factory=Redactor)
+    #: The service's own provider, asked for a release's folder (its migration scripts).
+    platform: Provider | None = None
     provider: DatabaseProvider = field(init=False)
+    #: The ops this part runs (``Part``): the database backend's.
+    ops: frozenset[str] = field(init=False, default=frozenset())
     #: What the operator chose for the schema (CLI --db-*, the target screen).
     target: SchemaTarget = field(default_factory=SchemaTarget)
     schema: SchemaPlan | None = field(init=False, default=None)
@@ -120,7 +128,8 @@ class DatabaseSide:
     restored: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        self.provider = DatabaseProvider(self.service)
+        self.provider = load_database(self.service)
+        self.ops = self.provider.ops
 
     @property
     def backup_dir(self) -> Path:
@@ -159,10 +168,10 @@ class DatabaseSide:
             )
         else:
             before.append(db.backup_step(db.new_backup_path(self.backup_dir)))
-        if self.service.database is not None and self.service.database.checks:
+        if self.has_checks():
             before.append(db.checks_step("before"))
         before.extend(schema.steps)
-        after = [db.checks_step("after")] if self._has_checks() else []
+        after = [db.checks_step("after")] if self.has_checks() else []
         warnings.extend(schema.warnings)
         if schema.steps:
             warnings.append(
@@ -178,21 +187,22 @@ class DatabaseSide:
             warnings=(*plan.warnings, *warnings),
         )
 
-    def _has_checks(self) -> bool:
+    def has_checks(self) -> bool:
         return self.service.database is not None and bool(self.service.database.checks)
 
     def _release_warnings(self, plan: Plan, schema: SchemaPlan) -> list[str]:
         """Whether the target release expects another schema, when that is knowable."""
-        heads = self.provider.heads_for_release(_releases_dir(self.service), plan.to_revision)
+        target = plan.to_revision
+        heads = self.provider.heads_for_release(releases_dir(self.platform, target), target)
         if not heads:
             if not schema.steps and self.service.database is not None:
                 return [
                     "No schema change planned (the default). If "
-                    f"{plan.to_revision.version} needs an older schema, choose a downgrade "
+                    f"{target.version} needs an older schema, choose a downgrade "
                     "(--db-steps N / --db-to REV)."
                 ]
             return []
-        version = plan.to_revision.version
+        version = target.version
         expected = ", ".join(heads)
         if schema.steps:
             if schema.to_revision and schema.to_revision not in heads:
@@ -214,30 +224,35 @@ class DatabaseSide:
             ]
         return []
 
+    def typed(self, plan: Plan) -> Plan:
+        """``plan`` with database steps journaled before steps were typed made typed ones."""
+        if all(step.op for step in plan.steps):
+            return plan
+        return dataclasses.replace(plan, steps=tuple(self.provider.typed(s) for s in plan.steps))
+
     def resumed_target(self, old: Plan) -> SchemaTarget:
         """The schema step an interrupted plan still owes, as a target (none if done).
 
         The journaled plan's schema step names the revision it ends at; when
         the database already records it, nothing is left to do.
         """
-        for step in old.steps:
-            if is_database_step(step) and len(step.argv) > 4 and step.argv[1] == "alembic":
-                operation, to = step.argv[2], step.argv[3]
-                try:
-                    current = self.provider.current()
-                except ProviderError:
-                    current = ()
-                if current == (() if to == "base" else (to,)):
-                    return SchemaTarget()
-                mode = "stamp" if operation == "stamp" else "revision"
-                return SchemaTarget(mode, revision=to)
+        for step in self.typed(old).steps:
+            mode = step.params.get("mode")
+            if step.op != self.provider.SCHEMA_OP or mode not in ("downgrade", "stamp"):
+                continue
+            to = str(step.params["to"])
+            try:
+                current = self.provider.current()
+            except ProviderError:
+                current = ()
+            if current == (() if to == "base" else (to,)):
+                return SchemaTarget()
+            return SchemaTarget("stamp" if mode == "stamp" else "revision", revision=to)
         return SchemaTarget()
 
     def require_backup(self, plan: Plan) -> None:
         """Refuse to run a plan without a backup step unless the skip has a reason."""
-        if not self.required or any(
-            is_database_step(s) and s.argv[1] == "backup" for s in plan.steps
-        ):
+        if not self.required or any(s.op == self.provider.BACKUP_OP for s in plan.steps):
             return
         if self.incident.state_of("db-backup") is ItemState.DONE:
             return  # taken earlier in this incident (a resumed rollback)
@@ -249,82 +264,66 @@ class DatabaseSide:
 
     # ----------------------------------------------------------------- running
 
-    def execute(self, plan: Plan, platform: StepRunner) -> Iterator[ProgressEvent]:
-        """All of ``plan``: database steps here, runs of platform steps by ``platform``.
-
-        Event step numbers are ``plan``'s.  The first failure raises (after its
-        FAILED event), so nothing later runs.
-        """
+    def prepare(self, plan: Plan) -> Plan:
+        """Before ``plan`` (or what is left of it) runs: refuse it without its backup, and
+        mark the items no step of it will tick.  Returns it with its steps typed."""
+        plan = self.typed(plan)
         self.require_backup(plan)
-        steps = plan.steps
-        ops = {s.argv[1] for s in steps if is_database_step(s) and len(s.argv) > 1}
+        db = self.provider
+        ops = {step.op for step in plan.steps}
         pending = ItemState.PENDING
-        if not ops & {"alembic", "command-down", "restore"} and (
+        if not ops & {db.SCHEMA_OP, db.RESTORE_OP} and (
             self.incident.state_of("db-schema") is pending
         ):
             self.incident.mark("db-schema", ItemState.SKIPPED, "no schema change planned")
-        if "checks" not in ops and self.incident.state_of("db-checks") is pending:
+        if db.CHECKS_OP not in ops and self.incident.state_of("db-checks") is pending:
             self.incident.mark("db-checks", ItemState.SKIPPED, "no checks configured")
-        index = 0
-        while index < len(steps):
-            if is_database_step(steps[index]):
-                yield from self.run(index, steps[index])
-                index += 1
-                continue
-            end = index
-            while end < len(steps) and not is_database_step(steps[end]):
-                end += 1
-            segment = dataclasses.replace(plan, steps=steps[index:end])
-            for event in platform.execute(segment):
-                yield dataclasses.replace(event, step=event.step + index)
-            index = end
+        return plan
 
-    def run(self, index: int, step: Step) -> Iterator[ProgressEvent]:
-        """One database step: STARTED, its output, FINISHED (or FAILED, then raise)."""
-        op = step.argv[1] if len(step.argv) > 1 else ""
-        yield ProgressEvent(index, ProgressStatus.STARTED, self.redact(step.command))
+    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        """One database step: its output lines, then the line saying how it ended.
+
+        A backup that is not required, or checks that cannot run, end the step
+        SKIPPED (a ``Skipped`` line) and the plan goes on; any other failure is
+        marked on its checklist item and raised.
+        """
+        db = self.provider
+        op = step.op
         try:
-            if op == "backup":
-                body: Generator[str, None, str] = self._backup(Path(step.argv[2]))
-            elif op == "checks":
-                body = self._checks(step.argv[2])
-            elif op == "restore":
-                body = self._restore(Path(step.argv[2]))
-            else:
-                body = self._schema(step)
-            while True:
-                try:
-                    line = next(body)
-                except StopIteration as stop:
-                    message: str = stop.value
-                    break
-                yield ProgressEvent(index, ProgressStatus.OUTPUT, self.redact(line))
+            if op == db.BACKUP_OP:
+                return (yield from self._backup(Path(step.params["path"])))
+            if op == db.CHECKS_OP:
+                return (yield from self._checks(str(step.params["phase"])))
+            if op == db.RESTORE_OP:
+                return (yield from self._restore(Path(step.params["path"])))
+            return (yield from self._schema(step))
         except ProviderError as err:
             text = self.redact(str(err))
-            if op == "backup" and not self.required:
+            if op == db.BACKUP_OP and not self.required:
                 self.incident.mark("db-backup", ItemState.FAILED, text)
-                yield ProgressEvent(
-                    index,
-                    ProgressStatus.SKIPPED,
-                    f"backup failed, continuing (require_backup = false): {text}",
-                )
-                return
-            if op == "checks":
+                return Skipped(f"backup failed, continuing (require_backup = false): {text}")
+            if op == db.CHECKS_OP:
                 # Checks inform; they never stop a rollback (the database may be the
                 # thing that is down, and the backup was skipped for that reason).
+                phase = step.params.get("phase", "")
                 self.incident.mark("db-checks", ItemState.FAILED, f"could not run: {text}")
-                self._note(f"Database checks ({step.argv[2]}) could not run: {text}")
-                yield ProgressEvent(index, ProgressStatus.SKIPPED, f"checks could not run: {text}")
-                return
+                self._note(f"Database checks ({phase}) could not run: {text}")
+                return Skipped(f"checks could not run: {text}")
             self._failed(op, text)
-            yield ProgressEvent(index, ProgressStatus.FAILED, text)
             raise
         except Exception as err:
-            text = self.redact(f"{type(err).__name__}: {err}")
-            self._failed(op, text)
-            yield ProgressEvent(index, ProgressStatus.FAILED, text)
+            self._failed(op, self.redact(f"{type(err).__name__}: {err}"))
             raise
-        yield ProgressEvent(index, ProgressStatus.FINISHED, self.redact(message))
+
+    def took_effect(self, step: Step, plan: Plan) -> bool | None:
+        """A backup: its verified file is there; a schema step: the database records its
+        target.  Checks and a restore cannot be told from the database: None."""
+        db = self.provider
+        if step.op == db.BACKUP_OP:
+            return Path(step.params["path"]).is_file()
+        if step.op == db.SCHEMA_OP:
+            return db.schema_took_effect(step)
+        return None
 
     def _note(self, text: str) -> None:
         """A line for the history entry's notes, journaled so a resumed rollback keeps it."""
@@ -333,7 +332,8 @@ class DatabaseSide:
         self.incident.journal_event("note", note=note)
 
     def _failed(self, op: str, text: str) -> None:
-        item = {"backup": "db-backup", "checks": "db-checks"}.get(op, "db-schema")
+        db = self.provider
+        item = {db.BACKUP_OP: "db-backup", db.CHECKS_OP: "db-checks"}.get(op, "db-schema")
         self.incident.mark(item, ItemState.FAILED, text)
         if item == "db-schema":
             # The error says where the database was left (read again after the failure).
@@ -432,7 +432,7 @@ def take_backup(
     service: ServiceConfig, state_dir: Path, on_line: Callable[[str], None] | None = None
 ) -> BackupInfo:
     """A verified backup now, outside a rollback (``db-backup``, the panel's key)."""
-    provider = DatabaseProvider(service)
+    provider = load_database(service)
     path = provider.new_backup_path(backup_dir_for(service, state_dir))
     gen = provider.backup(path)
     while True:
@@ -451,285 +451,25 @@ def read_status(
     *,
     checks: bool = True,
     release: Revision | None = None,
+    platform: Provider | None = None,
 ) -> DatabaseStatus:
     """What the database panel and ``db-status`` show (never raises; see ``status``).
 
     ``release``: the revision a rollback would go to; the status then says
-    which schema it expects (when its folder holds its scripts) and which
-    migrations a schema rollback to it would cross.
+    which schema it expects (when its folder holds its scripts: ``platform``,
+    the service's provider, loaded when not given) and which migrations a
+    schema rollback to it would cross.
     """
-    provider = DatabaseProvider(service)
+    provider = load_database(service)
     status = provider.status(checks=checks, backup_dir=backup_dir_for(service, state_dir))
     if release is None:
         return status
+    folder = releases_dir(platform or platform_of(service), release)
     try:
-        heads = provider.heads_for_release(_releases_dir(service), release)
+        heads = provider.heads_for_release(folder, release)
         crossed, losses = provider.crossing(status.current, heads) if status.connected else ((), ())
     except ProviderError:
         heads, crossed, losses = (), (), ()
     return dataclasses.replace(
         status, release=release.version, release_heads=heads, crossing=crossed, losses=losses
     )
-
-
-def list_backups(service: ServiceConfig, state_dir: Path) -> tuple[BackupInfo, ...]:
-    """The service's backups in its backup folder, newest first (size and time; not verified)."""
-    from datetime import UTC, datetime
-
-    folder = backup_dir_for(service, state_dir)
-    try:
-        files = [p for p in folder.glob(f"{service.name}-*.dump") if p.is_file()]
-    except OSError:
-        return ()
-    found = []
-    for path in files:
-        try:
-            info = path.stat()
-        except OSError:
-            continue
-        taken = datetime.fromtimestamp(info.st_mtime, UTC)
-        found.append(BackupInfo(str(path), info.st_size, False, taken_at=taken))
-    return tuple(sorted(found, key=lambda b: b.taken_at or utcnow(), reverse=True))
-
-
-def verify_backup(service: ServiceConfig, path: Path) -> BackupInfo:
-    """``pg_restore --list`` on ``path`` (``NotFound`` when it does not exist)."""
-    return DatabaseProvider(service).verify_backup(path)
-
-
-def backup_schema(
-    service: ServiceConfig, path: Path, redact: Callable[[str], str] | None = None
-) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """The schema revision(s) a backup holds (its ``alembic_version``; None: not known),
-    and warnings when they do not fit the running release.
-
-    A backup taken before an app rollback holds the newer schema: restoring it
-    under the older release leaves the database at a revision that release's
-    scripts do not know.  The restore's plan and the restore dialog say so
-    before anything is confirmed, naming the revisions.
-    """
-    red = redact or Redactor()
-    db = DatabaseProvider(service)
-    if service.database is None or service.database.migrations != "alembic":
-        return None, ()
-    try:
-        recorded = db.backup_revisions(path)
-    except ProviderError as err:
-        return None, (f"Cannot tell which schema revision the backup holds: {red(str(err))}",)
-    release = _running_release(service)
-    releases = _releases_dir(service)
-    history = db.release_history(releases, release)
-    if not recorded or not history:
-        return recorded, ()
-    if release is not None and db.release_ini(releases, release) is not None:
-        who = f"the running release {release.version}"
-    else:
-        who = "the configured migration scripts (alembic_ini)"
-    shown = ", ".join(recorded)
-    heads = [r.id for r in history if r.is_head]
-    ends = ", ".join(heads)
-    if any(rev not in {r.id for r in history} for rev in recorded):
-        return recorded, (
-            f"NEWER SCHEMA: the backup records schema revision {shown}, which {who} does "
-            f"not know (its migrations end at {ends}): after the restore the database is "
-            "at a schema newer than the running app expects. Restore it with the release "
-            f"that ships {shown}, or downgrade to {heads[0] if heads else 'its head'} "
-            "afterwards with that release's scripts.",
-        )
-    if not set(recorded) & set(heads):
-        return recorded, (
-            f"OLDER SCHEMA: the backup records schema revision {shown}, but {who} expects "
-            f"{ends}: after the restore the running app meets an older schema until it is "
-            "upgraded.",
-        )
-    return recorded, ()
-
-
-#: The restore's own checklist (the database items are added to it).
-RESTORE_CHECKLIST: tuple[ChecklistItem, ...] = (
-    ChecklistItem(
-        "restore-confirmed",
-        "prepare",
-        "Restore confirmed by the operator (the database's current contents are replaced)",
-        required=True,
-    ),
-    ChecklistItem("restore-run", "execute", "pg_restore ran in one transaction", auto=True),
-    ChecklistItem("notify-done", "after", "Team told the database was restored"),
-)
-
-
-@dataclass
-class RestoreResult:
-    outcome: Outcome
-    message: str
-    history_file: Path | None = None
-
-
-@dataclass
-class DatabaseRestore:
-    """Restore a backup into the service's database: its own plan, confirmation and record.
-
-    Runs under the same service lock as a rollback.  Not resumable on
-    purpose: ``pg_restore --single-transaction`` leaves the database as it
-    was when interrupted, so the operator simply runs it again.
-    """
-
-    config: Config
-    service: ServiceConfig
-    backup_file: Path
-    reason: str
-    operator: str = ""
-    #: Skip the safety backup of the current contents (the reason is recorded).
-    skip_backup_reason: str = ""
-    incident: Incident = field(init=False)
-    side: DatabaseSide = field(init=False)
-    redact: Callable[[str], str] = field(init=False)
-    plan: Plan | None = field(init=False, default=None)
-    error: str = field(init=False, default="")
-    executed: bool = field(init=False, default=False)
-
-    def __post_init__(self) -> None:
-        if self.service.database is None:
-            raise InvalidTarget(f"{self.service.label} has no [services.database] table")
-        self.operator = self.operator or self.config.console.operator
-        self.redact = self.config.redactor
-        restore_service = dataclasses.replace(self.service, checklist=RESTORE_CHECKLIST)
-        self.incident = Incident(
-            service=restore_service,
-            operator=self.operator,
-            state_dir=self.config.console.state_dir,
-            reason=self.reason,
-            redact=self.redact,
-        )
-        self.side = DatabaseSide(
-            restore_service, self.incident, self.config.console.state_dir, self.redact
-        )
-
-    def make_plan(self) -> Plan:
-        """Verify the file (``NotFound`` / ``CommandFailed`` if unusable) and list the steps."""
-        db = self.side.provider
-        path = self.backup_file.expanduser().resolve()
-        info = db.verify_backup(path)
-        if not info.verified:
-            raise InvalidTarget(f"{path} is not a usable backup: {info.message}")
-        steps: list[Step] = []
-        warnings = [
-            f"The current contents of {db.target_label()} are REPLACED by the backup "
-            f"{path.name} ({info.entries} entries, {info.message or 'verified'}): "
-            "changes made since the backup was taken are lost.",
-        ]
-        if self.skip_backup_reason:
-            self.incident.mark("db-backup", ItemState.SKIPPED, self.skip_backup_reason)
-            warnings.append(
-                f"No backup of the current contents is taken: skipped ({self.skip_backup_reason})."
-            )
-        else:
-            steps.append(db.backup_step(db.new_backup_path(self.side.backup_dir)))
-        steps.append(
-            Step(
-                title=f"Restore {db.target_label()} from {path.name} in one transaction",
-                command=db.restore_command(path),
-                kind=StepKind.BACKUP,
-                argv=(DB_RUNNER, "restore", str(path)),
-                timeout_s=self.service.database.command_timeout_s if self.service.database else 300,
-            )
-        )
-        if self.side._has_checks():
-            steps.insert(len(steps) - 1, db.checks_step("before"))
-            steps.append(db.checks_step("after"))
-        try:
-            current = ", ".join(db.current()) or "no revision"
-        except ProviderError as err:
-            current = "unknown"
-            warnings.append(f"The database could not be read: {self.redact(str(err))}")
-        warnings.extend(self._schema_warnings(path))
-        plan = Plan(
-            service=self.service.name,
-            environment=self.service.environment,
-            provider="database",
-            from_revision=Revision(id=current, version=f"schema {current}"),
-            to_revision=Revision(id=path.name, version=f"backup {path.name}"),
-            steps=tuple(steps),
-            warnings=tuple(warnings),
-            action="db-restore",
-            argument=str(path),
-        )
-        self.plan = plan
-        self.incident.plan = plan
-        self.incident.log("plan", f"restore {db.target_label()} from {path}")
-        return plan
-
-    def _schema_warnings(self, path: Path) -> list[str]:
-        recorded, warnings = backup_schema(self.service, path, self.redact)
-        self.side.restore_expects = recorded
-        return list(warnings)
-
-    def confirm(self, how: str) -> None:
-        self.incident.mark("restore-confirmed", ItemState.DONE, how)
-
-    def execute(self, on_event: Callable[[ProgressEvent], None] | None = None) -> None:
-        """Run the steps under the service lock; raises the first ``ProviderError``."""
-        plan = self.plan or self.make_plan()
-        if self.incident.state_of("restore-confirmed") is not ItemState.DONE:
-            raise InvalidTarget("the restore was not confirmed")
-        lock = ServiceLock(self.config.console.state_dir, self.service, self.operator)
-        with lock:
-            self.executed = True
-            self.incident.journal_event("db-restore", file=str(self.backup_file))
-            self.incident.log("execute", f"started: {plan.summary}")
-            try:
-                for event in self.side.execute(plan, _NoPlatform()):
-                    if event.status is ProgressStatus.OUTPUT:
-                        self.incident.log("output", f"  {event.message}")
-                    else:
-                        title = plan.steps[event.step].title
-                        self.incident.log(event.status.value, f"{title}: {event.message}")
-                    if on_event:
-                        on_event(event)
-            except ProviderError as err:
-                self.error = self.redact(str(err))
-                self.incident.mark("restore-run", ItemState.FAILED, self.error)
-                self.incident.log("failed", f"restore failed: {self.error}")
-                raise
-        self.incident.mark("restore-run", ItemState.DONE)
-
-    def outcome(self) -> Outcome:
-        if self.error:
-            return Outcome.FAILED
-        if not self.executed:
-            return Outcome.ABORTED
-        return Outcome.RESTORED
-
-    def record(self) -> RestoreResult:
-        """Append the history entry for the restore (even a failed one).
-
-        A restore is "restored", not "rolled back and verified": no service was
-        watched, so there is no time to recover, and the Verification section
-        says what was observed instead (pg_restore's result, the revision read
-        afterwards; the checks are in the notes).
-        """
-        from console.history import append_entry
-
-        outcome = self.outcome()
-        finished = utcnow()
-        record = self.incident.to_record(outcome, finished_at=finished)
-        if outcome is Outcome.RESTORED:
-            seen = self.side.restored or "restored"
-            record = dataclasses.replace(
-                record, verification=f"{seen} (a restore: no service verification window)"
-            )
-        path = self.config.console.history_file
-        append_entry(path, record, redact=self.redact)
-        self.incident.journal_event("recorded", history_file=path)
-        message = self.error or "restored"
-        return RestoreResult(outcome, message, path)
-
-
-class _NoPlatform:
-    """The restore has only database steps; a platform step would be a bug."""
-
-    name = "none"
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
-        raise ProviderError(f"the restore has no platform steps ({len(plan.steps)} given)")
-        yield  # pragma: no cover

@@ -50,7 +50,7 @@ from console.notify import WebhookNotifier, already_sent, render_message
 from console.outcomes import outcome_text
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
 from console.resume import JournalState, plan_for_journal, read_state
-from console.runner import run_steps
+from console.runner import run_plan
 from console.severity import UNHEALTHY, assess
 from console.signals import wait_for_requests
 from console.signals.base import ErrorRateSource, SignalError
@@ -202,7 +202,11 @@ class RollbackFlow:
     def _attach_database(self) -> None:
         if self.service.database is not None:
             self.database = DatabaseSide(
-                self.service, self.incident, self.config.console.state_dir, self.redact
+                self.service,
+                self.incident,
+                self.config.console.state_dir,
+                self.redact,
+                platform=self.provider,
             )
 
     def _with_database(self, plan: Plan) -> Plan:
@@ -389,18 +393,19 @@ class RollbackFlow:
         return self.provider.plan_action(old.action, argument)  # untyped: transitional
 
     def _parts(self) -> tuple[Part, ...]:
-        """The parts of this flow's plans: the provider's (typed providers only)."""
-        if isinstance(self.provider, SupportsParts):
-            return self.provider.parts()
-        return ()
+        """The parts of this flow's plans: the provider's (typed providers), the database."""
+        parts = self.provider.parts() if isinstance(self.provider, SupportsParts) else ()
+        return (*parts, self.database) if self.database is not None else parts
 
     def _steps(self, plan: Plan) -> Iterator[ProgressEvent]:
-        """The plan run by the step runner, each step by the part that owns its op."""
+        """The plan run by the step runner, each step by the part that owns its op.
+
+        Steps without an op (a provider not converted to parts yet, a plan
+        journaled before steps were typed) are run by the provider's ``execute``.
+        """
         if self.database is not None:
-            return self.database.execute(plan, self.provider)
-        if isinstance(self.provider, SupportsParts):
-            return run_steps(plan, self._parts())
-        return self.provider.execute(plan)
+            plan = self.database.prepare(plan)
+        return run_plan(plan, self._parts(), self.provider.execute)
 
     def _in_effect(self, old: Plan, snapshot: Snapshot) -> bool | None:
         """Whether the live platform is what ``old``'s switch leads to; None: cannot tell.

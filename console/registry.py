@@ -27,6 +27,12 @@ PROVIDERS: dict[str, str] = {
     "cloudrun": "providers.cloudrun:CloudRunProvider",
 }
 
+#: Backends of plan parts that are not a platform (a service's ``[services.database]``):
+#: name -> the class, loaded by ``providers.load_database`` so the core never imports it.
+PART_BACKENDS: dict[str, str] = {
+    "database": "providers.database:DatabaseProvider",
+}
+
 #: ``[services.error_rate] source = NAME`` -> the source class (``from_config(service)``).
 ERROR_RATE_SOURCES: dict[str, str] = {
     "probe": "console.signals.probe:ProbeSource",

@@ -15,7 +15,8 @@ the journal and the screens see every step the same way on every platform.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from console.errors import OutcomeUnknown, ProviderError
@@ -28,9 +29,11 @@ T = TypeVar("T")
 class Skipped(str):
     """The line a part's ``run`` returns for a step that ends SKIPPED rather than FINISHED.
 
-    Nothing to do (the instance a restore creates exists already), or stopped
+    Nothing to do (the instance a restore creates exists already), stopped
     without finishing on purpose (a wait that ran out of time: the rollout
-    goes on, ``wait_ready`` looks again).  A plain ``str`` is FINISHED.
+    goes on, ``wait_ready`` looks again), or work that could not be done but
+    must not stop the plan (database checks that cannot run inform, never
+    block).  A plain ``str`` is FINISHED.
     """
 
 
@@ -56,6 +59,41 @@ def run_steps(
         step = plan.steps[index]
         part = owner_of(step, parts)
         yield from perform(index, step, part.run(step, plan))
+
+
+def run_plan(
+    plan: Plan,
+    parts: Sequence[Part],
+    untyped: Callable[[Plan], Iterator[ProgressEvent]],
+) -> Iterator[ProgressEvent]:
+    """``run_steps``, with the steps that have no op run by ``untyped`` (a provider's
+    ``execute``), each run of them as one plan, numbered as in ``plan``.
+
+    Transitional: a provider not converted to parts yet, or a plan journaled
+    before steps were typed, still runs, with a typed part (the database)
+    around it.
+    """
+    steps = plan.steps
+    if all(step.op for step in steps):
+        yield from run_steps(plan, parts)
+        return
+    if not any(step.op for step in steps):
+        yield from untyped(plan)
+        return
+    if plan.dry_run:
+        raise ProviderError("a dry-run plan is never executed")
+    index = 0
+    while index < len(steps):
+        if steps[index].op:
+            yield from run_steps(plan, parts, [index])
+            index += 1
+            continue
+        end = index
+        while end < len(steps) and not steps[end].op:
+            end += 1
+        for event in untyped(dataclasses.replace(plan, steps=steps[index:end])):
+            yield dataclasses.replace(event, step=event.step + index)
+        index = end
 
 
 def drain(index: int, body: Generator[str, None, T]) -> Generator[ProgressEvent, None, T]:

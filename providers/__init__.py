@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from console.registry import PART_BACKENDS, PROVIDERS
 from providers.base import Provider, ProviderError
 
 if TYPE_CHECKING:
     from console.config import ServiceConfig
+    from providers.database import DatabaseProvider
 
-#: provider name -> "module:class"; the module is imported only when used, so a
-#: console configured for one platform never pays for another's SDK.
-REGISTRY: dict[str, str] = {
-    "host": "providers.host:HostProvider",
-    "kubernetes": "providers.kubernetes:KubernetesProvider",
-    "ecs": "providers.ecs:EcsProvider",
-    "cloudrun": "providers.cloudrun:CloudRunProvider",
-}
+#: provider name -> "module:class" (``console.registry``, the one list of names); the
+#: module is imported only when used, so a console configured for one platform never
+#: pays for another's SDK.
+REGISTRY = PROVIDERS
 
 
 def load_provider(service: ServiceConfig) -> Provider:
@@ -26,14 +24,22 @@ def load_provider(service: ServiceConfig) -> Provider:
         target = REGISTRY[service.provider]
     except KeyError:
         raise ProviderError(f"unknown provider {service.provider!r}") from None
+    provider: Provider = _load(target, f"provider {service.provider!r}")(service)
+    return provider
+
+
+def load_database(service: ServiceConfig) -> DatabaseProvider:
+    """Build the backend of ``service``'s database part (its ``[services.database]`` table)."""
+    database: DatabaseProvider = _load(PART_BACKENDS["database"], "the database part")(service)
+    return database
+
+
+def _load(target: str, what: str) -> Any:
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ProviderError(
-            f"provider {service.provider!r} cannot be loaded: {exc} "
-            "(is the package installed in this environment?)"
+            f"{what} cannot be loaded: {exc} (is the package installed in this environment?)"
         ) from None
-    cls = getattr(module, class_name)
-    provider: Provider = cls(service)
-    return provider
+    return getattr(module, class_name)

@@ -4,7 +4,7 @@ Opened from the database panel (``o``).  The operator picks a backup (newest
 first, from the service's backup folder), reads what ``pg_restore --list``
 found in it and what will happen, says why, and types the service name; only
 then is the Restore button enabled (Cancel has the focus, as for every
-destructive action).  ``console.db_flow.DatabaseRestore`` does the work in a
+destructive action).  ``console.db_restore_flow.DatabaseRestore`` does the work in a
 thread worker: a verified backup of the current contents first (runbook 002),
 ``pg_restore --clean --if-exists --single-transaction``, the checks after,
 and a history entry, exactly as ``rollback-console db-restore`` does.
@@ -28,7 +28,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from console.config import Config, ServiceConfig
-from console.db_flow import (
+from console.db_restore_flow import (
     DatabaseRestore,
     RestoreResult,
     backup_schema,

@@ -716,6 +716,26 @@ class UnknownOutcome:
         yield ProgressEvent(0, ProgressStatus.STARTED, plan.steps[0].command)
         raise OutcomeUnknown("no answer to the switch, and the platform cannot be read")
 
+    def parts(self) -> tuple[Any, ...]:
+        """Typed steps run by parts: each of the host's, with its answer lost."""
+        return tuple(LostAnswer(part.ops) for part in self.inner.parts())
+
+
+class LostAnswer:
+    """A part that sends its change and never learns whether it took effect."""
+
+    def __init__(self, ops: frozenset[str]) -> None:
+        self.ops = ops
+
+    def run(self, step: Any, plan: Any) -> Iterator[str]:
+        from providers.base import OutcomeUnknown
+
+        raise OutcomeUnknown("no answer to the switch, and the platform cannot be read")
+        yield ""  # a generator, as every part's run
+
+    def took_effect(self, step: Any, plan: Any) -> bool | None:
+        return None
+
 
 def test_a_rollback_left_open_tells_the_team_it_is_interrupted(
     tmp_path: Path, webhook: Webhook

@@ -59,9 +59,9 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _db_status(config: Config, svc: ServiceConfig, as_json: bool, out: TextIO) -> int:
     from console.db_flow import read_status
-    from providers.database import DatabaseProvider
+    from providers import load_database
 
-    DatabaseProvider(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
+    load_database(svc).dsn()  # a missing or malformed DSN is bad config: exit 2
     status = read_status(svc, config.console.state_dir)
     if as_json:
         print_json(config.redactor.deep(jsonable(status)), out)
@@ -103,7 +103,7 @@ def _db_backup(config: Config, svc: ServiceConfig, out: TextIO) -> int:
 def _db_restore(
     config: Config, svc: ServiceConfig, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
-    from console.db_flow import DatabaseRestore
+    from console.db_restore_flow import DatabaseRestore
 
     if not args.reason.strip():
         raise UsageError("--reason must not be empty")

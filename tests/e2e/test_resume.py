@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -280,3 +280,133 @@ def test_resume_yes_after_the_switch_was_undone_rolls_back_again_from_the_live_s
     (entry,) = read_entries(history_of(sandbox))
     assert entry.outcome == "rolled back and verified"
     assert "was undone" in history_of(sandbox).read_text()
+
+
+# --------------------------------------------------------------------------- old journals
+
+
+def old_format_journal(
+    box: DemoSandbox,
+    steps: list[dict[str, object]],
+    done: int,
+    extra: Sequence[dict[str, object]] = (),
+) -> Path:
+    """The journal a console older than typed steps left when it was killed: its plan's steps
+    carry their argv and no op, the first ``done`` of them finished (with the ``extra``
+    events they journaled: checklist marks, notes), the next one started.
+
+    Written by hand, as that version wrote it (the journal format is a contract).
+    """
+    incident = "web-20250101T000000Z-0ld1"
+    at = "2025-01-01T00:00:00+00:00"
+    root = box.root
+
+    def revision(name: str, current: bool) -> dict[str, object]:
+        return {
+            "id": name,
+            "version": name,
+            "created": at,
+            "change_cause": "",
+            "image": "",
+            "current": current,
+            "detail": str(root / "releases" / name),
+        }
+
+    plan = {
+        "service": "web",
+        "environment": "demo",
+        "provider": "host",
+        "from_revision": revision("v1.3.0", True),
+        "to_revision": revision("v1.2.9", False),
+        "steps": steps,
+        "warnings": [],
+        "dry_run": False,
+        "action": "rollback",
+        "argument": "",
+    }
+    events: list[dict[str, object]] = [
+        {"event": "opened", "service": "web", "environment": "demo", "operator": "ops"},
+        {"event": "reason", "reason": "5xx after v1.3.0", "impact": ""},
+        {"event": "plan", "plan": plan},
+        {"event": "execute", "host": "bastion", "pid": 4242},
+    ]
+    for index in range(done):
+        events.append({"event": "step", "index": index, "status": "started"})
+        events.append({"event": "step", "index": index, "status": "finished"})
+    events.extend(extra)
+    events.append({"event": "step", "index": done, "status": "started"})
+    folder = root / "state" / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{incident}.jsonl"
+    lines = [json.dumps({"at": at, "incident": incident, **event}) for event in events]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def old_host_steps(box: DemoSandbox) -> list[dict[str, object]]:
+    """The host plan's steps as the version before typed steps journaled them."""
+    root = box.root
+    switch = ["ln", "-sfn", str(root / "releases" / "v1.2.9"), str(root / "current")]
+    restart = restart_argv(root)
+    return [
+        {
+            "title": "Point current at releases/v1.2.9",
+            "command": " ".join(switch),
+            "kind": "switch",
+            "argv": switch,
+            "timeout_s": 60.0,
+        },
+        {
+            "title": "Restart web (demo) so it runs v1.2.9",
+            "command": " ".join(restart),
+            "kind": "restart",
+            "argv": restart,
+            "timeout_s": 60.0,
+        },
+    ]
+
+
+def switch_by_hand(box: DemoSandbox, release: str) -> None:
+    temp = box.root / ".current.by-hand"
+    os.symlink(box.root / "releases" / release, temp)
+    os.replace(temp, box.root / "current")
+
+
+@pytest.mark.parametrize("switched", [True, False], ids=["during-restart", "before-switch"])
+def test_a_journal_written_before_steps_were_typed_still_resumes(
+    sandbox: DemoSandbox, switched: bool
+) -> None:
+    """Killed by the previous version of the console, during the restart (the link already
+    switched) or before the switch took effect: resume finishes it, switching once."""
+    journal = old_format_journal(sandbox, old_host_steps(sandbox), done=1 if switched else 0)
+    if switched:
+        switch_by_hand(sandbox, "v1.2.9")
+    assert "v1.3.0" in served_version(sandbox)
+    (pending,) = open_incidents(load_config(sandbox.config_path).console.state_dir)
+    assert pending.plan is not None and pending.plan.steps[0].op == ""
+
+    resumed = subprocess.run(
+        console(sandbox, "resume", "web", "--yes", "--verify-window", "3"),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=180,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    if switched:
+        assert "already runs v1.2.9" in resumed.stdout
+    else:
+        assert "planning the rollback to v1.2.9 again" in resumed.stdout
+    assert (sandbox.root / "current").resolve().name == "v1.2.9"
+    assert "v1.2.9" in served_version(sandbox)
+
+    events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    switches = [e["status"] for e in events if e["event"] == "step" and e["index"] == 0]
+    assert switches == (["started", "finished"] if switched else ["started", "started", "finished"])
+    restarts = [e["status"] for e in events if e["event"] == "step" and e["index"] == 1]
+    assert restarts == (["started", "started", "finished"] if switched else ["started", "finished"])
+    (entry,) = read_entries(history_of(sandbox))
+    assert entry.outcome == "rolled back and verified"
+    assert "Interrupted: the console stopped during step" in history_of(sandbox).read_text()
+    assert open_incidents(load_config(sandbox.config_path).console.state_dir) == []

@@ -26,10 +26,10 @@ from console.config import (
     ServiceConfig,
 )
 from console.model import SchemaTarget
-from providers import db_alembic
 from providers.base import CommandFailed, Forbidden, InvalidTarget, NotFound, Unavailable
-from providers.database import DB_RUNNER, DatabaseProvider, is_database_step
-from providers.db_pg import DsnError, find_tool, read_dsn
+from providers.database import SCHEMA_OP, DatabaseProvider
+from providers.database import migrations as db_alembic
+from providers.database.pg import DsnError, find_tool, read_dsn
 from tests.pg_fixture import ALEMBIC_INI, PgServer, database_at_head, shared_server, start_server
 
 ENV = "TEST_DATABASE_URL"
@@ -234,10 +234,13 @@ def test_downgrade_one_step_runs_alembic_and_observes_the_revision(
     assert (plan.from_revision, plan.to_revision) == ("0004", "0003")
     assert [r.id for r in plan.crossed] == ["0004"]
     (step,) = plan.steps
-    assert is_database_step(step) and step.argv[0] == DB_RUNNER
+    assert step.op == SCHEMA_OP and step.argv == ()
+    assert step.params == {"mode": "downgrade", "from": "0004", "to": "0003", "steps": 1}
     assert step.command == f"alembic -c {ALEMBIC_INI} downgrade 0003"  # what runs, not -1
     assert any("audit_log (table, 0004)" in w for w in plan.warnings)
+    assert db.schema_took_effect(step) is False
     lines, message = drain(db.run_step(step))
+    assert db.schema_took_effect(step) is True
     assert any("Running downgrade 0004 -> 0003" in line for line in lines), lines
     assert message == "the database now records 0003 (was 0004)"
     assert db.current() == ("0003",)

@@ -328,3 +328,135 @@ def test_an_interrupted_app_and_schema_rollback_resumes_without_repeating_the_sc
     assert "Interrupted:" in history
     assert pg.password not in history
     assert "v1.2.9" in served_version(sandbox)
+
+
+def old_database_plan(box: DemoSandbox, backup: Path) -> list[dict[str, object]]:
+    """An app + schema rollback's steps as the version before typed steps journaled them:
+    the database's own steps marked by a pseudo-program in argv[0], their arguments after it."""
+    from tests.e2e.test_resume import old_host_steps
+    from tests.pg_fixture import ALEMBIC_INI
+
+    marker = "@database"  # the old format's marker (providers/database/legacy.py)
+    ini = box.root / "releases" / "v1.3.0" / "db" / "alembic.ini"
+    assert ALEMBIC_INI.name == ini.name
+
+    def step(title: str, command: str, kind: str, *argv: str) -> dict[str, object]:
+        return {
+            "title": title,
+            "command": command,
+            "kind": kind,
+            "argv": [marker, *argv],
+            "timeout_s": 60.0,
+        }
+
+    checks = "psql \"$SANDBOX_DATABASE_URL\" -c 'SELECT count(*) FROM users; ...'"
+    return [
+        step("Back up the database", f"pg_dump -Fc ... {backup}", "backup", "backup", str(backup)),
+        step("Run the database checks before any change", checks, "command", "checks", "before"),
+        step(
+            "Downgrade the schema from 0004 to 0002",
+            f"alembic -c {ini} downgrade 0002",
+            "migration",
+            "alembic",
+            "downgrade",
+            "0002",
+            "0004",
+        ),
+        *old_host_steps(box),
+        step("Run the database checks after the rollback", checks, "command", "checks", "after"),
+    ]
+
+
+def test_a_schema_rollback_journaled_before_steps_were_typed_resumes_what_is_left(
+    sandbox: DemoSandbox, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed by the previous version during the restart, after its backup, checks, downgrade
+    and switch: resume runs the restart and the checks after (old-format steps), nothing else."""
+    from console.config import load_config
+    from console.flow import RollbackFlow
+    from console.model import ProgressEvent, ProgressStatus, SchemaTarget
+    from console.resume import open_incidents
+    from console.signals import make_error_rate_source
+    from providers import load_database, load_provider
+    from tests.e2e.test_resume import old_format_journal, switch_by_hand
+
+    dbname = database_at_head(pg)
+    monkeypatch.setenv(ENV, pg.dsn(dbname))
+    config = load_config(sandbox.config_path)
+    svc = config.service("web")
+    db = load_database(svc)
+    (schema,) = db.plan_schema(SchemaTarget("revision", revision="0002")).steps
+    list(db.run_step(schema))  # what the old console did before it was killed
+    switch_by_hand(sandbox, "v1.2.9")
+    backup = sandbox.root / "state" / "backups" / "web-old.dump"
+    done = [
+        {"event": "checklist", "item": "db-backup", "state": "done", "note": f"{backup}"},
+        {"event": "note", "note": f"Database backup: {backup}, verified"},
+        {"event": "checklist", "item": "db-schema", "state": "done", "note": "now at 0002"},
+        {"event": "note", "note": "Database schema: the database now records 0002 (was 0004)"},
+    ]
+    old_format_journal(sandbox, old_database_plan(sandbox, backup), done=4, extra=done)
+
+    (state,) = open_incidents(config.console.state_dir, "web")
+    assert state.plan is not None and not any(step.op for step in state.plan.steps)
+    source = make_error_rate_source(svc)
+    resumed = RollbackFlow(config, svc, load_provider(svc), source, resume_state=state)
+    assert resumed.database is not None
+    assert resumed.database.resumed_target(state.plan) == SchemaTarget()  # already at 0002
+    events: list[ProgressEvent] = []
+    source.start()
+    try:
+        ready = resumed.resume_execute(on_event=events.append)
+        assert ready.ready, ready.message
+        resumed.verify(window_s=1)
+    finally:
+        source.stop()
+    ran = [state.plan.steps[e.step].title for e in events if e.status is ProgressStatus.STARTED]
+    assert ran == [
+        "Restart web (demo) so it runs v1.2.9",
+        "Run the database checks after the rollback",
+    ]
+    result = resumed.record()
+    history = result.history_file.read_text() if result.history_file else ""
+    assert "Database checks after: users = 3; projects = 2" in history
+    assert "Database schema: the database now records 0002 (was 0004)" in history
+    assert revision(pg, dbname) == [("0002",)]
+    assert "v1.2.9" in served_version(sandbox)
+    assert pg.password not in history
+
+
+def test_the_schema_step_an_old_journal_still_owes_is_planned_again(
+    sandbox: DemoSandbox, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed by the previous version during its downgrade, which never ran: resume plans
+    the rollback again with the same schema target, read from the old-format step."""
+    from console.config import load_config
+    from console.flow import RollbackFlow
+    from console.model import SchemaTarget
+    from console.resume import open_incidents
+    from console.signals import make_error_rate_source
+    from providers import load_provider
+    from tests.e2e.test_resume import old_format_journal
+
+    dbname = database_at_head(pg)
+    monkeypatch.setenv(ENV, pg.dsn(dbname))
+    backup = sandbox.root / "state" / "backups" / "web-old.dump"
+    old_format_journal(sandbox, old_database_plan(sandbox, backup), done=2)
+    config = load_config(sandbox.config_path)
+    svc = config.service("web")
+    (state,) = open_incidents(config.console.state_dir, "web")
+    assert state.plan is not None
+    flow = RollbackFlow(config, svc, load_provider(svc), make_error_rate_source(svc))
+    assert flow.database is not None
+    assert flow.database.resumed_target(state.plan) == SchemaTarget("revision", revision="0002")
+    typed = flow.database.typed(state.plan)
+    assert [s.op for s in typed.steps] == [
+        "db.backup",
+        "db.checks",
+        "db.schema",
+        "",
+        "",
+        "db.checks",
+    ]
+    assert typed.steps[2].params == {"mode": "downgrade", "to": "0002", "from": "0004", "steps": 0}
+    assert typed.steps[2].command == state.plan.steps[2].command  # as it was confirmed

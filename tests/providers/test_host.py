@@ -659,3 +659,61 @@ def test_git_head_moved_since_the_plan_is_a_conflict(
     assert isinstance(error, Conflict)
     assert statuses(events) == [(0, ProgressStatus.STARTED), (0, ProgressStatus.FAILED)]
     assert git(ours, "rev-parse", "HEAD") == shas["v1.0.0"]
+
+
+# --------------------------------------------------------------------------- typed steps
+
+
+def owner(provider: HostProvider, op: str) -> Any:
+    return next(part for part in provider.parts() if op in part.ops)
+
+
+def test_symlink_switch_took_effect_is_false_before_and_true_after(site: Path) -> None:
+    provider = provider_for(site, restart=RECORD_RESTART)
+    plan = provider.plan(None)
+    switch, restart = plan.steps
+    assert (switch.op, switch.argv) == ("host.symlink", ())
+    assert switch.params == {
+        "link": str(site / "current"),
+        "releases_dir": str(site / "releases"),
+        "release": "v1.2.9",
+        "from_release": "v1.3.0",
+    }
+    assert (restart.op, restart.params["argv"], restart.params["kind"]) == (
+        "host.run",
+        RECORD_RESTART,
+        "restart",
+    )
+    part = owner(provider, "host.symlink")
+    assert part.took_effect(switch, plan) is False
+    run_plan(provider, plan)
+    assert part.took_effect(switch, plan) is True
+    assert owner(provider, "host.run").took_effect(restart, plan) is None  # cannot be read back
+    shell(f"ln -sfn {site}/releases/v1.3.0 {site}/current", cwd=site)  # undone by someone
+    assert part.took_effect(switch, plan) is False
+
+
+@pytest.mark.parametrize("mode", ["checkout", "revert"])
+def test_git_switch_took_effect_is_false_before_and_true_after(
+    repos: tuple[Path, Path, dict[str, str]], mode: str
+) -> None:
+    ours, _, shas = repos
+    provider = git_provider(ours, mode)
+    plan = provider.plan("v1.0.0")
+    (switch,) = plan.steps
+    assert (switch.op, switch.argv) == ("host.git", ())
+    assert switch.params["mode"] == mode and switch.params["target"] == shas["v1.0.0"]
+    assert switch.params["from"] == shas["v1.2.0"]
+    part = owner(provider, "host.git")
+    assert part.took_effect(switch, plan) is False
+    run_plan(provider, plan)
+    assert part.took_effect(switch, plan) is True
+    git(ours, "checkout", "-q", "main" if mode == "checkout" else "HEAD~2")
+    assert part.took_effect(switch, plan) is False
+
+
+def test_release_folder_is_the_release_with_symlinks_and_none_with_git(
+    site: Path, repos: tuple[Path, Path, dict[str, str]]
+) -> None:
+    assert provider_for(site).release_folder("v1.2.9") == site / "releases" / "v1.2.9"
+    assert git_provider(repos[0], "checkout").release_folder(repos[2]["v1.0.0"]) is None

@@ -1,4 +1,4 @@
-"""PostgreSQL plumbing for the database provider: DSNs, the client tools, subprocesses.
+"""PostgreSQL plumbing for the database provider: DSNs and the client tools.
 
 The DSN is a secret: it lives in the environment variable the config names
 (``dsn_env``) and nowhere else.  Nothing here puts it in an argv (other users
@@ -8,27 +8,22 @@ and the password in ``PGPASSWORD``; the command an operator sees is written
 with the variable's name (``pg_dump -Fc --dbname "$DATABASE_URL" ...``).
 
 Only the standard library is imported at module level; psycopg is imported
-where a DSN is parsed.
+where a DSN is parsed.  The tools run through the console's one subprocess
+runner (``console.process``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import selectors
 import shutil
-import signal
 import subprocess
-import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from providers.base import CommandFailed, NotFound, ProviderError, TimedOut
+from providers.base import NotFound, ProviderError
 
-#: Seconds a stopped process group gets between SIGTERM and SIGKILL.
-KILL_GRACE_S = 2.0
 #: Debian's per-version folders: /usr/lib/postgresql/15/bin/pg_dump.
 DEBIAN_BIN = "/usr/lib/postgresql/{major}/bin"
 
@@ -192,124 +187,3 @@ def find_tool(name: str, bin_dir: Path | None, server_major: int | None = None) 
         if os.access(debian, os.X_OK):
             return str(debian)
     raise NotFound(f"{name} not found on the PATH: install the PostgreSQL client or set pg_bin_dir")
-
-
-# --------------------------------------------------------------------------- subprocesses
-
-
-def stream(
-    argv: Sequence[str],
-    *,
-    shown: str,
-    timeout_s: float,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    scrub: Sequence[str] = (),
-) -> Generator[str, None, int]:
-    """Run ``argv`` (no shell), yield its merged output lines as they come, return its exit code.
-
-    Lines are scrubbed of ``scrub`` secrets.  A command still running at
-    ``timeout_s`` has its process group stopped and raises ``TimedOut``; a
-    command that cannot start raises ``CommandFailed``.  ``shown`` is the
-    (secret-free) command used in those messages.  Closing the generator
-    early stops the command too.
-    """
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise CommandFailed(f"`{shown}` cannot run: {argv[0]} not found") from None
-    except PermissionError:
-        raise CommandFailed(f"`{shown}` cannot run: {argv[0]} is not executable") from None
-    except OSError as exc:
-        raise CommandFailed(f"`{shown}` cannot run: {exc.strerror or exc}") from None
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    fd = proc.stdout.fileno()
-    os.set_blocking(fd, False)
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
-    pending = b""
-    try:
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                stop_group(proc)
-                raise TimedOut(
-                    f"`{shown}` ran past its time limit of {timeout_s:g} s and was stopped"
-                )
-            if not selector.select(timeout=min(0.2, deadline - now)):
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                yield mask(raw.decode("utf-8", "replace").rstrip("\r"), scrub)
-        if pending:
-            yield mask(pending.decode("utf-8", "replace").rstrip("\r"), scrub)
-        try:
-            return proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            stop_group(proc)
-            raise TimedOut(
-                f"`{shown}` ran past its time limit of {timeout_s:g} s and was stopped"
-            ) from None
-    finally:
-        selector.close()
-        proc.stdout.close()
-        if proc.returncode is None:
-            stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's process group, SIGKILL after a grace period, reap the leader."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=KILL_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def run_collect(
-    argv: Sequence[str],
-    *,
-    shown: str,
-    timeout_s: float,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    scrub: Sequence[str] = (),
-) -> tuple[int, list[str]]:
-    """``stream`` to completion: the exit code and every output line."""
-    lines: list[str] = []
-    gen = stream(argv, shown=shown, timeout_s=timeout_s, env=env, cwd=cwd, scrub=scrub)
-    while True:
-        try:
-            lines.append(next(gen))
-        except StopIteration as stop:
-            code: int = stop.value
-            return code, lines
-
-
-def last_line(lines: Sequence[str]) -> str:
-    """The last non-blank line (what a one-line error quotes)."""
-    for line in reversed(lines):
-        if line.strip():
-            return line.strip()
-    return ""
