@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from console.config import HostConfig, ServiceConfig
@@ -297,13 +297,21 @@ class HostProvider:
 
     # ------------------------------------------------------------------ wait_ready
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the switch is in place and, if units are configured, one runs the target.
 
         Health URLs are not checked here: the flow's verification does that.
         """
         return poll_until(
-            lambda _left: self._readiness(plan), timeout_s, interval_s=POLL_INTERVAL_S
+            lambda _left: self._readiness(plan),
+            timeout_s,
+            interval_s=POLL_INTERVAL_S,
+            on_progress=on_progress,
         )
 
     def _readiness(self, plan: Plan) -> tuple[bool, str]:
