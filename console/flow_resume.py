@@ -203,10 +203,6 @@ class ResumeSteps(LockSteps):
                 plan = self._replan_action(old)
             else:
                 raise InvalidTarget(f"cannot re-plan action {old.action!r} on this provider")
-            if old.data.get("resume"):
-                # What the interrupted plan started from, for providers that undo to it.
-                plan.data.setdefault("interrupted", old.data["resume"])
-                plan.data["resume"] = old.data["resume"]
             self.incident.plan = plan
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
             offset = list(range(len(plan.steps)))

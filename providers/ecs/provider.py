@@ -101,7 +101,14 @@ class EcsProvider:
     def actions(self) -> tuple[Action, ...]:
         return self.planner.actions()
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
         return self.planner.plan_action(action, argument, dry_run=dry_run)
 
     # ------------------------------------------------------------------ running

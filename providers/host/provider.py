@@ -145,7 +145,14 @@ class HostProvider:
             ),
         )
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
         if action != "restart" or not self.host.restart:
             known = ", ".join(a.id for a in self.actions()) or "none"
             raise NotFound(f"unknown action {action!r} for {self.service.label} (known: {known})")
