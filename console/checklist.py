@@ -8,7 +8,12 @@ operator ticks, or skips with a reason that goes into the history entry.
 
 from __future__ import annotations
 
-from console.model import ChecklistItem
+from typing import TYPE_CHECKING
+
+from console.model import ChecklistItem, ItemState, Snapshot, Verification
+
+if TYPE_CHECKING:
+    from console.config import ServiceConfig
 
 PHASES = ("prepare", "execute", "verify", "after")
 
@@ -85,3 +90,63 @@ def checklist_for(
         ordered.extend(item for item in extra if item.phase == phase)
     ordered.extend(item for item in items if item.phase not in PHASES)
     return tuple(ordered)
+
+
+# --------------------------------------------------------------------------- what the console ticks
+
+
+def verify_marks(result: Verification, service: ServiceConfig) -> list[tuple[str, ItemState, str]]:
+    """The verify items (health, error rate, latency), each from its own evidence.
+
+    A passed verification ticks all three, each noting what it saw.  Otherwise
+    an item fails only on what contradicts it (health failed, the rate or p95
+    over its threshold); one whose evidence was fine, or missing, stays open
+    with a note saying why it is not ticked: a service whose error rate was
+    fine is never recorded as "error rate failed" because health did.
+    """
+    th = service.thresholds
+    after = result.after
+    measured = after is not None and after.requests > 0 and after.error_rate is not None
+    open_ = ItemState.PENDING
+    not_ticked = "; not ticked: the verification did not pass"
+
+    def judged(ok: bool, seen: str) -> tuple[ItemState, str]:
+        if result.passed:
+            return ItemState.DONE, seen
+        return (open_, seen + not_ticked) if ok else (ItemState.FAILED, seen)
+
+    if not service.health:
+        health = (open_, "no health checks configured")
+    elif result.health_held is None:
+        health = (ItemState.DONE, "") if result.passed else (ItemState.FAILED, result.message)
+    elif result.health_held:
+        health = judged(True, f"every check passed for {result.window_s:g} s")
+    else:
+        health = (ItemState.FAILED, result.message)
+    if measured and after is not None and after.error_rate is not None:
+        rate = after.error_rate
+        seen = f"{rate:.1%} of {after.requests} requests (threshold {th.ok_error_rate:.0%})"
+        error_rate = judged(rate < th.ok_error_rate, seen)
+    else:
+        error_rate = (open_, "not measured: no error-rate data")
+    if measured and after is not None and after.p95_ms is not None:
+        seen = f"p95 {after.p95_ms:.0f} ms (threshold {th.ok_p95_ms:g} ms)"
+        latency = judged(after.p95_ms < th.ok_p95_ms, seen)
+    else:
+        latency = (open_, "not measured: no latency data")
+    return [("health", *health), ("error-rate", *error_rate), ("latency", *latency)]
+
+
+#: Revisions a "Deploy history reviewed" note names before it says how many more there were.
+SHOWN_IN_NOTE = 8
+
+
+def revisions_shown(snapshot: Snapshot) -> str:
+    """``revisions shown: v1.3.0 (live), v1.2.9, v1.2.8``: newest first, the live one marked."""
+    current = snapshot.current.id if snapshot.current else None
+    names = [
+        f"{rev.version or rev.id}{' (live)' if rev.id == current else ''}"
+        for rev in snapshot.revisions[:SHOWN_IN_NOTE]
+    ]
+    more = len(snapshot.revisions) - SHOWN_IN_NOTE
+    return "revisions shown: " + ", ".join(names) + (f" and {more} more" if more > 0 else "")

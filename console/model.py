@@ -176,7 +176,7 @@ class Step:
     title: str
     command: str
     kind: StepKind = StepKind.COMMAND
-    #: Transitional: a step not yet typed (no ``op``) carries its argv here.
+    #: Only for a step read from a journal of the previous version (no ``op``): its argv.
     argv: tuple[str, ...] = ()
     timeout_s: float = 60.0
     op: str = ""
@@ -204,8 +204,9 @@ class Plan:
     action: str = "rollback"
     #: What the action acts on when it is not a revision (a manifest file, an image tag).
     argument: str = ""
-    #: Transitional: data an untyped provider carries from plan() to execute().  Only
-    #: ``data["resume"]`` is journaled.  Typed steps carry what they need in ``params``.
+    #: Only for a plan read from a journal of the previous version (steps without
+    #: ``op``): what it journaled for resume (``{"resume": ...}``), read by the providers'
+    #: legacy modules.  Plans made now carry everything in their steps' params.
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: What a part worked out at plan time and needs again when a step runs, but that
     #: is too large or too private for the journal (a copied task definition with its

@@ -256,18 +256,18 @@ def open_incidents(state_dir: Path, service: str | None = None) -> list[JournalS
 
 
 def plan_for_journal(plan: Plan) -> dict[str, Any]:
-    """The plan as the journal keeps it: ``data`` only as far as its ``resume`` part.
+    """The plan as the journal keeps it: every field but ``context`` (large, private).
 
-    The rest of ``data`` (patch bodies, copied task definitions) can be large
-    and may hold environment values; it is planned afresh on resume.
+    What resume needs is in the steps' params.  ``data`` is journaled as it was
+    read only for a plan of the previous version's journal (``legacy_data``).
     """
     fields = {
         f.name: getattr(plan, f.name)
         for f in dataclasses.fields(plan)
         if f.name not in ("data", "context")
     }
-    if plan.data.get("resume"):
-        fields["data"] = {"resume": plan.data["resume"]}
+    if plan.data:
+        fields["data"] = dict(plan.data)
     return fields
 
 

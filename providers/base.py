@@ -10,7 +10,7 @@ screens can show it as is (and the CLI can map it to an exit code).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -87,11 +87,18 @@ class Provider(Protocol):
         """
         ...
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the platform says the rollout to ``plan.to_revision`` finished.
 
         Returns ``ReadyResult(ready=False, ...)`` with the reason when the time
-        limit passes; never raises for "not ready yet".
+        limit passes; never raises for "not ready yet".  ``on_progress`` gets
+        each new "waiting" line ("2 of 3 updated replicas are available..."),
+        for the screen; the result is what the journal keeps.
         """
         ...
 

@@ -23,7 +23,8 @@ from textual.widgets import Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from console.errors import ConsoleError, LockHeld, OutcomeUnknown, one_line
-from console.flow import RollbackFlow, SwitchUndone
+from console.flow import RollbackFlow
+from console.flow_resume import SwitchUndone
 from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult
 from console.outcomes import outcome_text
 from console.textsafe import printable

@@ -26,7 +26,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from console.flow import FlowResult, RollbackFlow
+from console.flow import RollbackFlow
+from console.flow_record import FlowResult
 from console.history import render_entry
 from console.model import ChecklistItem, ItemState, Outcome
 from console.postmortem import write_draft_after

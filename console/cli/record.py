@@ -18,7 +18,8 @@ from console.textsafe import printable
 from providers.base import OutcomeUnknown
 
 if TYPE_CHECKING:
-    from console.flow import FlowResult, RollbackFlow
+    from console.flow import RollbackFlow
+    from console.flow_record import FlowResult
 
 
 def verify_and_record(
@@ -83,7 +84,7 @@ def record_entry(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | N
     a second time: to the history file once it can be written, else to the
     fallback file in the state dir (the result says so, and this prints it).
     """
-    from console.flow import fallback_history_file
+    from console.flow_record import fallback_history_file
     from console.history import HistoryWriteError
 
     try:

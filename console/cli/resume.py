@@ -83,7 +83,8 @@ def _resume_one(
     err: TextIO,
 ) -> int:
     """Resume one interrupted incident to its entry; the exit code it earns."""
-    from console.flow import RollbackFlow, SwitchUndone
+    from console.flow import RollbackFlow
+    from console.flow_resume import SwitchUndone
     from console.signals import make_error_rate_source
     from providers import load_provider
 

@@ -9,7 +9,7 @@ watch between gradual steps) and ``wait`` (``wait_ready``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.config import CloudRunConfig, ServiceConfig
@@ -95,9 +95,14 @@ class CloudRunProvider:
             raise InvalidTarget("a dry-run plan is never executed")
         yield from run_steps(plan, self.parts())
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the service serves the plan's last traffic split and is Ready."""
-        return self.waiter.wait_ready(plan, timeout_s)
+        return self.waiter.wait_ready(plan, timeout_s, on_progress)
 
     def switch_took_effect(self, plan: Plan) -> bool | None:
         """Whether the traffic already is what ``plan`` ends with: for resuming a plan

@@ -11,6 +11,8 @@ waited for.  After a rollback the traffic is pinned, and the message says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from console.config import CloudRunConfig
 from console.model import Plan, ReadyResult
 from console.poll import poll_until
@@ -34,12 +36,18 @@ class Waiter:
         self.cfg: CloudRunConfig = client.cfg
         self.interval_s = interval_s
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the service serves the plan's last traffic split and is Ready."""
         return poll_until(
             lambda left: self.readiness(plan, final_split(plan), budget_s=max(0.1, left)),
             timeout_s,
             interval_s=self.interval_s,
+            on_progress=on_progress,
         )
 
     def readiness(

@@ -9,7 +9,7 @@ Reading (``read``, ``snapshot``, ``ecr``, ``rds``, ``logs``), planning
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from console.config import ServiceConfig
 from console.errors import InvalidTarget, ProviderError
@@ -101,7 +101,14 @@ class EcsProvider:
     def actions(self) -> tuple[Action, ...]:
         return self.planner.actions()
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
         return self.planner.plan_action(action, argument, dry_run=dry_run)
 
     # ------------------------------------------------------------------ running
@@ -115,9 +122,14 @@ class EcsProvider:
             raise InvalidTarget("a dry-run plan is never executed")
         yield from run_steps(plan, self._parts)
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the plan's rollout settled, FAILED, or ``timeout_s`` passed (never raises)."""
-        return self.rollouts.wait_ready(plan, timeout_s)
+        return self.rollouts.wait_ready(plan, timeout_s, on_progress)
 
     def switch_took_effect(self, plan: Plan) -> bool | None:
         """Whether the service already runs what ``plan`` points it at: its switch step's part

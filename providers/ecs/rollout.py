@@ -184,7 +184,12 @@ class Rollouts:
             )
         return watched.message
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the plan's last wait settled, FAILED, or ``timeout_s`` passed.
 
         When that wait step already ran out of time here, this looks once more
@@ -200,7 +205,9 @@ class Rollouts:
         lines = watch(lambda: self.state_of(step), budget, self.api.poll_interval_s)
         try:
             while True:
-                next(lines)
+                line = next(lines)
+                if on_progress is not None:
+                    on_progress(line)
         except StopIteration as stop:
             watched: Watched = stop.value
         except ProviderError as err:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from console.config import HostConfig, ServiceConfig
@@ -145,7 +145,14 @@ class HostProvider:
             ),
         )
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
         if action != "restart" or not self.host.restart:
             known = ", ".join(a.id for a in self.actions()) or "none"
             raise NotFound(f"unknown action {action!r} for {self.service.label} (known: {known})")
@@ -297,13 +304,21 @@ class HostProvider:
 
     # ------------------------------------------------------------------ wait_ready
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self,
+        plan: Plan,
+        timeout_s: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ReadyResult:
         """Poll until the switch is in place and, if units are configured, one runs the target.
 
         Health URLs are not checked here: the flow's verification does that.
         """
         return poll_until(
-            lambda _left: self._readiness(plan), timeout_s, interval_s=POLL_INTERVAL_S
+            lambda _left: self._readiness(plan),
+            timeout_s,
+            interval_s=POLL_INTERVAL_S,
+            on_progress=on_progress,
         )
 
     def _readiness(self, plan: Plan) -> tuple[bool, str]:

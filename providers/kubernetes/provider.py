@@ -125,7 +125,14 @@ class KubernetesProvider:
         """Restart, and restore one of the manifests saved before earlier rollbacks."""
         return self._actions.actions()
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
         """Plan ``restart`` (no argument) or ``restore-manifest`` (a saved file name or path)."""
         return self._actions.plan(action, argument, dry_run=dry_run)
 

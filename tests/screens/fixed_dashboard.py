@@ -10,7 +10,7 @@ real code.  Tests about real behaviour use the demo sandbox instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,7 +132,9 @@ class FixedProvider:
     def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
         raise NotFound("fixed data: nothing to execute")
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self, plan: Plan, timeout_s: float, on_progress: Callable[[str], None] | None = None
+    ) -> ReadyResult:
         return ReadyResult(False, "fixed data")
 
 

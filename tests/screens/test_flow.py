@@ -319,7 +319,9 @@ class FixedProvider:
             yield ProgressEvent(number, ProgressStatus.FINISHED, "ok", at=self.clock())
         self.live = plan.to_revision
 
-    def wait_ready(self, plan: Plan, timeout_s: float) -> ReadyResult:
+    def wait_ready(
+        self, plan: Plan, timeout_s: float, on_progress: Callable[[str], None] | None = None
+    ) -> ReadyResult:
         self.clock.advance(3)
         return ReadyResult(True, "1/1 process serving v1.2.9", 3.0)
 
