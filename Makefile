@@ -22,8 +22,9 @@ demo: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/rollback-console demo --dir .demo --port 18787
 
+# Four workers: most tests wait on real processes and servers, not on the CPU.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 4 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
