@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+#: Fixtures shared by the whole suite, defined once (tests/fakes/).
+pytest_plugins = ["tests.fakes.demo"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -13,13 +13,12 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 from console.journal import Journal, encode_event, journal_path
 from console.model import Plan, Revision, Step, StepKind
 from console.resume import plan_for_journal, read_state
@@ -88,16 +87,6 @@ def test_an_argument_that_is_not_utf8_is_refused_before_anything(
     assert "\\x" in line  # the byte is shown escaped
     assert not (config.parent / "state").exists()
     assert not (config.parent / "rollback-history.md").exists()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.mark.e2e

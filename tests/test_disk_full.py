@@ -204,16 +204,6 @@ def test_journal_append_on_a_full_tmpfs_keeps_whole_lines(tmpfs: Any) -> None:
 # --------------------------------------------------------------------------- the console
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
-
-
 def cli(box: DemoSandbox, *args: str, limit: int | None = None) -> subprocess.CompletedProcess[str]:
     head = [sys.executable, "-m", "console.cli"]
     if limit is not None:

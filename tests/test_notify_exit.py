@@ -14,14 +14,13 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
 
 from console.config import load_config
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 from tests.conftest import REPO
 from tests.test_notify import ENV, HANG, TOKEN, Webhook
 
@@ -38,16 +37,6 @@ def silent_webhook() -> Iterator[Webhook]:
         yield hook
     finally:
         hook.stop()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def configure(box: DemoSandbox, **console: Any) -> None:

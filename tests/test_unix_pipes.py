@@ -12,12 +12,11 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 from tests.conftest import REPO
 from tests.console_cli import console_argv
 from tests.test_config import GOOD
@@ -105,16 +104,6 @@ def test_output_into_a_closed_pipe_ends_quietly(
 ) -> None:
     code, stderr = into_closed_pipe(console_argv(config, *args))
     assert_quiet(code, stderr, crash_dir)
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.mark.e2e

@@ -11,9 +11,7 @@ import json
 
 from console.demo import DemoSandbox
 from tests.e2e.test_actions import cli, pid_of
-from tests.e2e.test_headless_rollback import field, history_of, rollback, sandbox
-
-__all__ = ["sandbox"]
+from tests.e2e.test_headless_rollback import field, history_of, rollback
 
 
 def headlines(box: DemoSandbox) -> list[str]:

@@ -7,9 +7,7 @@ import subprocess
 import sys
 
 from console.demo import DemoSandbox
-from tests.e2e.test_headless_rollback import field, history_of, sandbox, served_version
-
-__all__ = ["sandbox"]
+from tests.e2e.test_headless_rollback import field, history_of, served_version
 
 
 def cli(box: DemoSandbox, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,9 +14,7 @@ from typing import Any
 
 from console.demo import DemoSandbox
 from tests.e2e.test_actions import cli
-from tests.e2e.test_headless_rollback import edit_config, history_of, rollback, sandbox
-
-__all__ = ["sandbox"]
+from tests.e2e.test_headless_rollback import edit_config, history_of, rollback
 
 
 def checklist_line(entry: str, text: str) -> str:

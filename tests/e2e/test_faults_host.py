@@ -22,14 +22,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from console.config import HealthCheck, load_config
-from console.demo import DemoSandbox, build_sandbox, restart_argv
+from console.demo import DemoSandbox, restart_argv
 from console.history import read_entries
 from console.resume import open_incidents
 from console.signals.base import SignalError
@@ -40,16 +39,6 @@ from tests.e2e.test_headless_rollback import edit_config, field, history_of, ser
 from tests.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def console(box: DemoSandbox, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

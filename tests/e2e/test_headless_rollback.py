@@ -12,26 +12,15 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import tomli_w
 
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def rollback(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -38,16 +38,6 @@ while not (root / "go").exists():
     time.sleep(0.05)
 sys.exit(subprocess.call(sys.argv[2:]))
 """
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def console(box: DemoSandbox, *args: str) -> list[str]:

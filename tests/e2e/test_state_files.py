@@ -16,13 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from console.config import load_config
-from console.demo import DemoSandbox, build_sandbox, restart_argv
+from console.demo import DemoSandbox, restart_argv
 from console.history import read_entries
 from console.lock import ServiceLock
 from console.resume import open_incidents
@@ -30,16 +29,6 @@ from tests.e2e.test_headless_rollback import edit_config, field, history_of, ser
 from tests.e2e.test_resume import GATED_RESTART, kill_group_of
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def console(box: DemoSandbox, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

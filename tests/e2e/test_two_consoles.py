@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from console.config import load_config
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 from console.flow import RollbackFlow
 from console.history import read_entries
 from console.recent import RolledBackMeanwhile
@@ -29,16 +27,6 @@ from tests.console_cli import run_console, start_console
 from tests.e2e.test_headless_rollback import history_of
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def live_release(box: DemoSandbox) -> str:

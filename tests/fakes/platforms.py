@@ -1,7 +1,7 @@
 """The four platforms of the provider contract suite, each behind one small, uniform handle.
 
 ``platform`` (a fixture, parametrised over ``PLATFORMS``; import ``platform_fixture``,
-``demo_sandbox`` and ``cloudrun_server`` to use it) brings one platform up
+``contract_sandbox`` and ``cloudrun_server`` to use it) brings one platform up
 in its known state and yields a ``Platform``: the service's config, the same
 service with its platform out of reach, a function reading what runs *from the
 platform itself* (never through the provider under test), the ids of the live
@@ -97,7 +97,7 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSandbox]:
+def contract_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSandbox]:
     """One sandbox folder and port for a test module (built, not started)."""
     box = build_sandbox(tmp_path_factory.mktemp("contract") / "sandbox")
     try:
@@ -121,7 +121,7 @@ def platform_fixture(
     name = request.param
     made: AbstractContextManager[Platform]
     if name == "host":
-        made = host_platform(request.getfixturevalue("demo_sandbox"), tmp_path)
+        made = host_platform(request.getfixturevalue("contract_sandbox"), tmp_path)
     elif name == "kubernetes":
         made = kubernetes_platform(tmp_path)
     elif name == "ecs":

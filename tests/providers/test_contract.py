@@ -47,7 +47,7 @@ from tests.fakes.platforms import (  # noqa: F401 - fixtures
     PLATFORMS,
     Platform,
     cloudrun_server,
-    demo_sandbox,
+    contract_sandbox,
     platform_fixture,
 )
 from tests.providers.test_ecs import one_line

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
+from tests.fakes.demo import running
 from tests.pg_fixture import PgServer, add_database, database_at_head, shared_server
 
 pytestmark = pytest.mark.e2e
@@ -36,13 +37,11 @@ def pg() -> PgServer:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, pg: PgServer) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    add_database(box.config_path, box.root / "releases", pg, ENV)
-    box.start()
-    try:
+    with running(
+        tmp_path / "sandbox",
+        lambda box: add_database(box.config_path, box.root / "releases", pg, ENV),
+    ) as box:
         yield box
-    finally:
-        box.stop()
 
 
 def cli(

@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from console.config import load_config
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 from console.model import (
     BackupInfo,
     CheckResult,
@@ -29,6 +29,7 @@ from console.model import (
     StepKind,
 )
 from console.widgets.database import DatabasePanel
+from tests.fakes.demo import running
 from tests.pg_fixture import PgServer, add_database, database_at_head, shared_server
 
 ENV = "PANEL_DATABASE_URL"
@@ -43,14 +44,12 @@ def pg() -> PgServer:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    add_database(box.config_path, box.root / "releases", pg, ENV)
     monkeypatch.setenv(ENV, pg.dsn(database_at_head(pg)))
-    box.start()
-    try:
+    with running(
+        tmp_path / "sandbox",
+        lambda box: add_database(box.config_path, box.root / "releases", pg, ENV),
+    ) as box:
         yield box
-    finally:
-        box.stop()
 
 
 async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], what: str) -> None:

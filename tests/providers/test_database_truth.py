@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 from console.model import Revision, SchemaTarget
 from providers.base import CommandFailed
 from providers.database import DatabaseProvider
+from tests.fakes.demo import running
 from tests.pg_fixture import (
     ALEMBIC_INI,
     PgServer,
@@ -51,13 +52,11 @@ def pg() -> PgServer:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, pg: PgServer) -> Iterator[DemoSandbox]:
-    box = build_sandbox(tmp_path / "sandbox")
-    add_database(box.config_path, box.root / "releases", pg, ENV)
-    box.start()
-    try:
+    with running(
+        tmp_path / "sandbox",
+        lambda box: add_database(box.config_path, box.root / "releases", pg, ENV),
+    ) as box:
         yield box
-    finally:
-        box.stop()
 
 
 def through_current_link(box: DemoSandbox) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from textual.widgets import Input
 
 from console.app import RollbackConsoleApp, make_app
 from console.config import load_config
-from console.demo import DemoSandbox, build_sandbox
+from console.demo import DemoSandbox
 
 
 @pytest.fixture(autouse=True)
@@ -36,20 +35,6 @@ def utc_zone() -> Iterator[None]:
     else:
         os.environ["TZ"] = saved
     time.tzset()
-
-
-@pytest.fixture
-def demo_sandbox(tmp_path: Path) -> Iterator[DemoSandbox]:
-    """The demo sandbox (real releases, a real process serving real HTTP), started.
-
-    v1.3.0 is live and broken; the service is stopped however the test ends.
-    """
-    box = build_sandbox(tmp_path / "sandbox")
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.fixture
