@@ -96,6 +96,9 @@ def one_line(err: BaseException | None) -> str:
     """The line a screen shows for ``err``: its message, or its type when it is not ours."""
     if err is None:
         return "unknown error"
+    if isinstance(err, OSError) and err.strerror:  # "No space left on device: /path"
+        where = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror}{where}"
     if isinstance(err, ConsoleError):
         return str(err)
     return f"{type(err).__name__}: {err}"

@@ -26,6 +26,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from console.errors import one_line
 from console.flow import RollbackFlow
 from console.flow_record import FlowResult
 from console.history import render_entry
@@ -186,7 +187,7 @@ class RecordScreen(FlowScreen):
             elif state is WorkerState.ERROR:
                 self.saving = False
                 err = worker.error
-                detail = _one_line(err)
+                detail = one_line(err)
                 self.error(f"Could not write the history entry: {detail} (ctrl+s to retry)")
                 self._update_hint()
 
@@ -302,11 +303,3 @@ class RecordScreen(FlowScreen):
             self.return_to_dashboard()
             return
         wizard.ask_leave_unrecorded(self.app, self.return_to_dashboard)
-
-
-def _one_line(err: BaseException | None) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        where = f": {err.filename}" if err.filename else ""
-        return f"{err.strerror}{where}"
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
