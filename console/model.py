@@ -184,6 +184,34 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One line of "What changes" between the live revision and the rollback target.
+
+    Short and readable, never a raw manifest: ``what`` names the thing
+    ("image web", "env LOG_LEVEL", "secret DB_PASSWORD", "ConfigMap app-config",
+    "files", "commits", "migration"), ``live`` and ``target`` are its value now
+    and after the rollback ("" when absent there), ``note`` says what the
+    operator must know about it ("not rolled back with the Deployment;
+    modified 2026-12-05 22:41, after v1.2.9 was created").  Secret values are
+    never put here: a secret is named, with where it comes from.
+    """
+
+    what: str
+    live: str = ""
+    target: str = ""
+    note: str = ""
+
+    def line(self) -> str:
+        """``image web: app:1.3.0 → app:1.2.9 (note)`` as every screen and the entry print it."""
+        if self.live or self.target:
+            change = f"{self.live or '(none)'} → {self.target or '(none)'}"
+            text = f"{self.what}: {change}"
+        else:
+            text = self.what
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
 class Plan:
     """An ordered, validated rollback of one service from one revision to another.
 
@@ -214,6 +242,13 @@ class Plan:
     context: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )
+    #: "What changes": the live revision against the target, one readable line each
+    #: (``SupportsDiff``; the database's migrations crossed too).  Shown on Target, in a
+    #: dry run and in the entry; journaled with the plan.
+    changes: tuple[Difference, ...] = ()
+    #: "Who will undo it": what would re-apply the broken version (a GitOps controller,
+    #: the next ``helm upgrade``, pinned traffic) and what the plan does about it.
+    undone_by: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:

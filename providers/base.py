@@ -26,7 +26,16 @@ from console.errors import (
     TimedOut,
     Unavailable,
 )
-from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot, Step
+from console.model import (
+    Action,
+    Difference,
+    Plan,
+    ProgressEvent,
+    ReadyResult,
+    Revision,
+    Snapshot,
+    Step,
+)
 
 __all__ = [
     "CommandFailed",
@@ -40,6 +49,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "SupportsActions",
+    "SupportsDiff",
     "SupportsLogs",
     "SupportsParts",
     "SupportsReleaseFiles",
@@ -153,6 +163,18 @@ class SupportsRemoteLock(Protocol):
     def release_lock(self, operator: str, host: str) -> None:
         """Release the lock if this operator on this host still holds it."""
         ...
+
+
+@runtime_checkable
+class SupportsDiff(Protocol):
+    """A provider that can say what differs between two of its revisions ("What changes").
+
+    Blocking (platform reads).  Raises ``ProviderError`` when a revision cannot be
+    read; the flow then says "could not compare: ..." instead of a list.  Secret
+    values never appear: secrets are named with their source only.
+    """
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]: ...
 
 
 @runtime_checkable
