@@ -44,6 +44,7 @@ from console.model import (
     CheckResult,
     DatabaseStatus,
     ItemState,
+    MigrationRevision,
     Plan,
     Revision,
     SchemaTarget,
@@ -119,6 +120,9 @@ class DatabaseSide:
     #: What the operator chose for the schema (CLI --db-*, the target screen).
     target: SchemaTarget = field(default_factory=SchemaTarget)
     schema: SchemaPlan | None = field(init=False, default=None)
+    #: Migrations the database keeps although the target release does not ship them (no
+    #: schema step planned): "What changes" names them (``console.changes``).
+    left_applied: tuple[MigrationRevision, ...] = field(init=False, default=())
     backup: BackupInfo | None = field(init=False, default=None)
     checks_before: tuple[CheckResult, ...] | None = field(init=False, default=None)
     checks_after: tuple[CheckResult, ...] | None = field(init=False, default=None)
@@ -155,6 +159,7 @@ class DatabaseSide:
         that cannot be reached (bad input, exit 2) or read (database down).
         """
         db = self.provider
+        self.left_applied = ()
         skipped = self.backup_skip_reason()
         if not skipped or self.target.changes_schema:
             db.dsn()  # a missing or malformed DSN: bad config (exit 2) before anything runs
@@ -217,6 +222,10 @@ class DatabaseSide:
             return [f"Cannot tell whether {version} needs a schema change: {self.redact(str(err))}"]
         if current and not set(current) & set(heads):
             here = ", ".join(current)
+            try:
+                self.left_applied = self.provider.crossing(current, heads)[0]
+            except ProviderError:
+                self.left_applied = ()
             return [
                 f"SCHEMA MISMATCH: {version} ships migrations up to {expected} but the database "
                 f"is at {here}; no schema change is planned (choose --db-to {heads[0]} to "

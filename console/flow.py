@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from console.changes import with_changes
 from console.checklist import revisions_shown, verify_marks
 from console.db_flow import DatabaseSide
 from console.flow_record import RecordSteps
@@ -96,11 +97,12 @@ class RollbackFlow(ResumeSteps, RecordSteps):
             )
 
     def _with_database(self, plan: Plan) -> Plan:
-        """The platform's plan with the database steps around it (``console.db_flow``)."""
-        if self.database is None:
-            return plan
-        self.database.target = self.schema_target
-        return self.database.extend(plan)
+        """The platform's rollback plan completed: the database steps around it
+        (``console.db_flow``), and "What changes" (``console.changes``: blocking reads)."""
+        if self.database is not None:
+            self.database.target = self.schema_target
+            plan = self.database.extend(plan)
+        return with_changes(plan, self.provider, self.database, self.redact)
 
     def _parts(self) -> tuple[Part, ...]:
         """The parts of this flow's plans: the provider's (typed providers), the database."""

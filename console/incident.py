@@ -227,6 +227,8 @@ class Incident:
             verification=self.verification.message if self.verification else "not verified",
             notes=notes,
             action=action,
+            changes=plan.changes if plan else (),
+            undone_by=plan.undone_by if plan else (),
         )
 
 

@@ -483,6 +483,9 @@ class HistoryRecord:
     #: "" for a rollback; else the provider action and its argument ("restart",
     #: "rollback-image v1.2.9"), which the entry's headline and table name.
     action: str = ""
+    #: The plan's "What changes" and "Who will undo it" (``Plan.changes``, ``.undone_by``).
+    changes: tuple[Difference, ...] = ()
+    undone_by: tuple[str, ...] = ()
 
     @property
     def time_to_recover_s(self) -> float | None:

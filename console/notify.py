@@ -21,11 +21,13 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from string import Template
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -130,6 +132,9 @@ def message_values(
         else label("not recovered"),
         "error_rate_before": error_rate_text(record.before, language),
         "error_rate_after": error_rate_text(record.after, language),
+        # What would re-apply the broken version, and what was done about it (a suspended
+        # GitOps controller and how to re-enable it): the whole line, or "" when nothing.
+        "undone_by": label("undone_by") + "; ".join(record.undone_by) if record.undone_by else "",
     }
     return {name: one_line(red(value)) for name, value in values.items()}
 
@@ -201,7 +206,14 @@ def render_message(
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r} (known: {', '.join(KINDS)})")
     values = message_values(record, language, tz=tz, redact=redact)
-    return templates.load(kind, language).substitute(values).rstrip("\n") + "\n"
+    text = templates.load(kind, language).template
+    # A line that is only a value left empty (``${undone_by}`` with nothing to say) goes.
+    text = _LONE_VALUE.sub(lambda m: "" if values.get(m["name"]) == "" else m[0], text)
+    return Template(text).substitute(values).rstrip("\n") + "\n"
+
+
+#: A template line holding one ``${name}`` and nothing else.
+_LONE_VALUE = re.compile(r"(?m)^\$\{(?P<name>\w+)\}[ \t]*\n")
 
 
 def slack_escape(text: str) -> str:

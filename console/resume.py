@@ -26,6 +26,7 @@ from console import journal
 from console.lock import LockInfo, holder
 from console.model import (
     ChecklistMark,
+    Difference,
     ItemState,
     Plan,
     ReadyResult,
@@ -301,6 +302,31 @@ def plan_from(raw: dict[str, Any]) -> Plan:
         action=str(raw.get("action", "rollback")),
         argument=str(raw.get("argument", "")),
         data=dict(raw.get("data") or {}),
+        # Not in a journal written before "What changes" (issue 14): then none.
+        changes=tuple(difference_from(d) for d in _list(raw, "changes")),
+        undone_by=tuple(str(line) for line in _list(raw, "undone_by")),
+    )
+
+
+def _list(raw: dict[str, Any], key: str) -> list[Any]:
+    """``raw[key]``, a JSON array (absent or null: empty); another type is unreadable."""
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{key} must be a list, not {type(value).__name__}")
+    return value
+
+
+def difference_from(raw: dict[str, Any]) -> Difference:
+    """A journaled line of "What changes" (``Difference``'s fields as an object)."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a change must be an object, not {type(raw).__name__}")
+    return Difference(
+        what=str(raw["what"]),
+        live=str(raw.get("live", "")),
+        target=str(raw.get("target", "")),
+        note=str(raw.get("note", "")),
     )
 
 

@@ -292,6 +292,16 @@ class RecordScreen(FlowScreen):
         """Show the completion message (as sent to the team webhook) and copy it."""
         self.app.push_screen(NotificationScreen(self.flow, "completion"))
 
+    def return_to_dashboard(self) -> None:
+        """Back to the dashboard, which then says what would undo the rollback and what was
+        done about it (a suspended GitOps controller and how to re-enable it)."""
+        plan = self.flow.incident.plan
+        if self.saved is not None and self.flow.executed and plan and plan.undone_by:
+            self.app.notify(
+                "\n".join(plan.undone_by), title="Who will undo it", severity="warning", timeout=30
+            )
+        super().return_to_dashboard()
+
     def action_done(self) -> None:
         if self.saved is not None:
             self.return_to_dashboard()

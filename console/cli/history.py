@@ -96,6 +96,8 @@ def _entry_json(number: int, e: HistoryEntrySummary) -> dict[str, Any]:
         "reason": e.reason,
         "impact": e.impact,
         "note": e.note,
+        "changes": list(e.changes),
+        "undone_by": list(e.undone_by),
     }
 
 

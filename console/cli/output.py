@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from console.cli.parser import UsageError
 from console.config import ServiceConfig
+from console.changes import NOTHING_DIFFERS, NOTHING_UNDOES
 from console.model import ProgressEvent, ProgressStatus, Snapshot
 from console.textsafe import printable
 
@@ -135,12 +136,23 @@ def confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
-    """The plan as the operator confirms it: summary, warnings, numbered steps and commands."""
+    """The plan as the operator confirms it: summary, warnings, numbered steps and commands,
+    then, for a rollback, "What changes:" and "Who will undo it:" with their lines."""
     print(printable(plan.summary), file=out)
     for warning in plan.warnings:
         print(f"  warning: {printable(warning)}", file=out)
     for i, step in enumerate(plan.steps, 1):
         print(f"  {i}. {printable(step.title)}\n       $ {printable(step.command)}", file=out)
+    if plan.action != "rollback":
+        return  # an action (a restart) changes no revision
+    changes = [change.line() for change in plan.changes]
+    for title, items, empty in (
+        ("What changes", changes, NOTHING_DIFFERS),
+        ("Who will undo it", plan.undone_by, NOTHING_UNDOES),
+    ):
+        print(f"{title}:" if items else f"{title}: {empty}", file=out)
+        for item in items:
+            print(f"  - {printable(item)}", file=out)
 
 
 def print_event(out: TextIO, event: ProgressEvent) -> None:

@@ -63,9 +63,13 @@ def unescape_cell(value: str) -> str:
     Files written before ``<`` and ``&`` were escaped read the same: their
     ``<br>`` was a line break and their ``&lt;!--`` an escaped ``<!--``.
     """
-    value = value.strip().replace("\\|", "|")
-    value = _ENCODED.sub(lambda m: _DECODED[m[0]], value)
+    value = unescape_text(value.strip().replace("\\|", "|"))
     return "" if value == "—" else value
+
+
+def unescape_text(value: str) -> str:
+    """A list item's text as it was before ``escape_text``: line breaks, ``<`` and ``&`` back."""
+    return _ENCODED.sub(lambda m: _DECODED[m[0]], value)
 
 
 def marker_id(incident_id: str) -> str:

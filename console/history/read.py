@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from console.history.format import MARKER, MARKER_ID, unescape_cell
+from console.history.format import MARKER, MARKER_ID, unescape_cell, unescape_text
 from console.model import Outcome
 from console.outcomes import outcome_from_text
 
@@ -51,6 +51,9 @@ class HistoryEntrySummary:
     #: The Outcome cell as written: ``outcome`` is the ``Outcome`` value it stands for
     #: ("rolled back, not verified"), this is what it says ("restart, not verified").
     result: str = ""
+    #: The entry's "What changes" and "Who will undo it" lines (none in older entries).
+    changes: tuple[str, ...] = ()
+    undone_by: tuple[str, ...] = ()
 
 
 def read_entries(path: Path) -> list[HistoryEntrySummary]:
@@ -198,7 +201,23 @@ def _summary(
         note="; ".join(notes),
         action=action,
         result=written,
+        changes=section_items(raw, "What changes"),
+        undone_by=section_items(raw, "Who will undo it"),
     )
+
+
+def section_items(raw: str, title: str) -> tuple[str, ...]:
+    """The ``- `` items of the entry's ``### title`` section, as they were before escaping."""
+    match = re.search(rf"(?m)^###[ \t]+{re.escape(title)}[ \t]*\n", raw)
+    if match is None:
+        return ()
+    items: list[str] = []
+    for line in raw[match.end() :].split("\n"):
+        if line.startswith("#"):
+            break
+        if line.startswith("- "):
+            items.append(unescape_text(line[2:].strip()))
+    return tuple(items)
 
 
 def _split_revision(value: str) -> tuple[str, str]:

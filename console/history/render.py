@@ -2,7 +2,9 @@
 
 Runbook 003 asks for 日時, 実施者, 対象環境, ロールバック元, ロールバック先, 理由,
 影響 and 復旧時間; DESIGN.md ("History") adds the severity, outcome, timeline,
-checklist and the error rate / latency before and after.  Times are shown in
+checklist and the error rate / latency before and after; issue 14 "What
+changes" (live revision against target) and "Who will undo it" (a GitOps
+controller, the next ``helm upgrade``: what the plan did about it).  Times are shown in
 the operator's zone with its abbreviation and UTC offset.
 """
 
@@ -86,6 +88,12 @@ def render_entry(
     ]
     lines += [f"| {name} | {value or '—'} |" for name, value in rows]
 
+    if record.changes:
+        lines += ["", "### What changes", ""]
+        lines += [f"- {text(change.line())}" for change in record.changes]
+    if record.undone_by:
+        lines += ["", "### Who will undo it", ""]
+        lines += [f"- {text(line)}" for line in record.undone_by]
     lines += ["", "### Timeline", ""]
     lines += [_timeline_line(ev, text, tz, day) for ev in record.timeline] or [
         "- (no events recorded)"

@@ -48,6 +48,7 @@ LABELS: dict[str, dict[str, str]] = {
         "none": "(none)",
         "no events": "- (no events recorded)",
         "no checklist": "- (no checklist)",
+        "undone_by": "Who will undo it: ",
     },
     "ja": {
         "headline.rolled back and verified": "【ロールバック完了・復旧】",
@@ -80,6 +81,7 @@ LABELS: dict[str, dict[str, str]] = {
         "none": "（なし）",
         "no events": "- （記録なし）",
         "no checklist": "- （チェックリストなし）",
+        "undone_by": "ロールバックを打ち消しうるもの: ",
     },
 }
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from console.config import HostConfig
-from console.model import Plan, Revision, Snapshot, Step, StepKind, Unit
+from console.model import Difference, Plan, Revision, Snapshot, Step, StepKind, Unit
 from console.process import run_checked
 from providers.base import (
     CommandFailed,
@@ -37,6 +37,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
+from providers.host.diff import git_differences
 from providers.host.strategy import version_key
 
 OP = "host.git"
@@ -343,6 +344,10 @@ class GitReleases:
 
     def release_folder(self, revision_id: str) -> Path | None:
         return None
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """Commits rolled back, ``git diff --shortstat``, config files changed."""
+        return git_differences(self.repo, live, target)
 
 
 def _commit_revision(parts: list[str], tags: dict[str, list[str]], head: str) -> Revision:

@@ -27,6 +27,7 @@ from pathlib import Path
 from console.config import HostConfig, ServiceConfig
 from console.model import (
     Action,
+    Difference,
     Plan,
     ProgressEvent,
     ReadyResult,
@@ -81,6 +82,11 @@ class HostProvider:
     def release_folder(self, revision_id: str) -> Path | None:
         """``releases_dir/ID`` with the symlink strategy; None with git (one working tree)."""
         return self.strategy.release_folder(revision_id)
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """What changes from ``live`` to ``target`` (``SupportsDiff``): commits and files with
+        git, the release folders compared with symlinks (``providers.host.diff``)."""
+        return self.strategy.differences(live, target)
 
     # ------------------------------------------------------------------ snapshot
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from console.model import Revision, Snapshot, Step, Unit
+from console.model import Difference, Revision, Snapshot, Step, Unit
 from providers.base import Part
 
 
@@ -70,4 +70,8 @@ class Releases(Protocol):
 
     def release_folder(self, revision_id: str) -> Path | None:
         """The folder of release ``revision_id``; None when releases are not folders."""
+        ...
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """What differs from ``live`` to ``target`` ("What changes"; ``providers.host.diff``)."""
         ...

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from console.config import HostConfig
-from console.model import Plan, Revision, Snapshot, Step, StepKind, Unit
+from console.model import Difference, Plan, Revision, Snapshot, Step, StepKind, Unit
 from providers.base import (
     CommandFailed,
     Conflict,
@@ -31,6 +31,7 @@ from providers.base import (
     ProviderError,
     Unavailable,
 )
+from providers.host.diff import folder_differences
 from providers.host.strategy import version_key
 
 OP = "host.symlink"
@@ -216,6 +217,11 @@ class SymlinkReleases:
         if self.host.releases_dir is None:
             return None
         return self.releases_dir / revision_id
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """The two release folders compared: files changed, only in one, config files."""
+        releases_dir = self.releases_dir
+        return folder_differences(releases_dir / live.id, releases_dir / target.id, live, target)
 
 
 def _version_of(path: Path, name: str) -> str:
