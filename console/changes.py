@@ -1,4 +1,4 @@
-""""What changes" of a rollback plan: the platform's differences and the migrations crossed.
+""" "What changes" of a rollback plan: the platform's differences and the migrations crossed.
 
 A rollback that runs yesterday's code on today's config, or drops a column
 nobody mentioned, is the second worst outcome at 02:00 (issue 14).  So every
@@ -138,6 +138,4 @@ def _migration(revision: str, message: str) -> str:
 
 
 def _redacted(diff: Difference, redact: Callable[[str], str]) -> Difference:
-    return Difference(
-        redact(diff.what), redact(diff.live), redact(diff.target), redact(diff.note)
-    )
+    return Difference(redact(diff.what), redact(diff.live), redact(diff.target), redact(diff.note))

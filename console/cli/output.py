@@ -21,9 +21,9 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from console.changes import NOTHING_DIFFERS, NOTHING_UNDOES
 from console.cli.parser import UsageError
 from console.config import ServiceConfig
-from console.changes import NOTHING_DIFFERS, NOTHING_UNDOES
 from console.model import ProgressEvent, ProgressStatus, Snapshot
 from console.textsafe import printable
 

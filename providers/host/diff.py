@@ -1,4 +1,4 @@
-""""What changes" between two host releases: commits and files (git), or release folders.
+""" "What changes" between two host releases: commits and files (git), or release folders.
 
 git strategy: the commits a rollback takes away (``git log --oneline
 TARGET..LIVE``, at most ``COMMITS_SHOWN`` named, the rest counted), any it
@@ -106,7 +106,8 @@ def _name_status(repo: GitRepo, live: str, target: str) -> list[tuple[str, str]]
     """(git's status letter, path) for every file that differs from ``live`` to ``target``."""
     out = repo.git("diff", "--name-status", "-z", "--no-renames", live, target, "--").stdout
     fields = out.split("\0")
-    return [(status[:1], path) for status, path in zip(fields[0::2], fields[1::2]) if path]
+    pairs = zip(fields[0::2], fields[1::2], strict=False)  # the output ends with a NUL
+    return [(status[:1], path) for status, path in pairs if path]
 
 
 def _config_lines(configs: list[tuple[str, str]]) -> list[Difference]:
@@ -155,7 +156,8 @@ def folder_differences(
     only_live = sorted(live_files.keys() - target_files.keys())
     note = f"{len(both) - len(changed)} the same"
     if by_size:
-        note += f"; {by_size} compared by size only (over {MAX_HASH_BYTES >> 20} MiB read)"
+        limit = MAX_HASH_BYTES >> 20
+        note += f"; {by_size} compared by size only, past the {limit} MiB read limit"
     counts = [
         f"{len(changed)} changed" if changed else "",
         f"{len(only_target)} only in {target.version}" if only_target else "",

@@ -191,6 +191,14 @@ def test_default_plan_changes_no_schema_but_warns_the_target_needs_an_older_one(
         in result.stdout
     )
     assert "Downgrade the schema" not in result.stdout
+    # "What changes" names what the database keeps that v1.2.9 does not know.
+    for line in (
+        "  - migration 0004 create audit_log, index users.email (stays applied: v1.2.9 does "
+        "not ship it; no schema change planned)",
+        "  - migration 0003 add users.nickname, drop users.legacy_code (stays applied: v1.2.9 "
+        "does not ship it; no schema change planned)",
+    ):
+        assert line in result.stdout.split("What changes:\n", 1)[1]
     assert "dry run: nothing was changed" in result.stdout
     assert not (sandbox.root / "state" / "backups").exists()
     assert revision(pg, dbname) == [("0004",)]
@@ -459,3 +467,37 @@ def test_the_schema_step_an_old_journal_still_owes_is_planned_again(
     ]
     assert typed.steps[2].params == {"mode": "downgrade", "to": "0002", "from": "0004", "steps": 0}
     assert typed.steps[2].command == state.plan.steps[2].command  # as it was confirmed
+
+
+def test_what_changes_names_the_migrations_a_downgrade_runs_and_what_they_drop(
+    sandbox: DemoSandbox, pg: PgServer
+) -> None:
+    """Issue 14: the database's side of "What changes", in the same list as the files."""
+    dbname = database_at_head(pg)
+    result = cli(
+        sandbox,
+        "rollback",
+        "web",
+        "--dry-run",
+        "--reason",
+        "look",
+        "--db-to",
+        "0002",
+        dsn=pg.dsn(dbname),
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    changes = out.split("What changes:\n", 1)[1].split("Who will undo it", 1)[0]
+    # Below the plan, in the same list as the files: each downgrade() that runs, its drops.
+    assert out.index("  6. Run the database checks after") < out.index("What changes:")
+    assert (
+        "  - migration 0004 create audit_log, index users.email: applied → downgraded "
+        "(drops audit_log)\n" in changes
+    )
+    assert (
+        "  - migration 0003 add users.nickname, drop users.legacy_code: applied → downgraded "
+        "(drops users.nickname)\n" in changes
+    )
+    # The release folders too: v1.3.0 ships two migration scripts v1.2.9 does not have.
+    assert re.search(r"  - files: .*2 only in v1\.3\.0", changes), changes
+    assert revision(pg, dbname) == [("0004",)]

@@ -1,0 +1,71 @@
+"""The Target screen's plan preview says what changes and who will undo it (issue 14),
+above the steps, in the scrollable plan box, at 80x24.
+
+On the demo sandbox: the real host provider compares the release folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from console.demo import DemoSandbox
+from screens.plan_view import plan_preview
+from screens.target import TargetScreen
+from tests.screens.test_flow import ScreenApp, wait_until
+from tests.test_changes import ARGO, demo_flow
+
+
+def screen_text(svg: str) -> str:
+    """The characters of an exported screenshot, one screen line a line."""
+    rows = re.findall(r"<text [^>]*>(.*?)</text>", svg)
+    return html.unescape("".join(rows)).replace("\xa0", " ")
+
+
+async def test_the_target_screen_shows_what_changes_above_the_steps_at_80x24(
+    demo_sandbox: DemoSandbox,
+) -> None:
+    flow = demo_flow(demo_sandbox)
+    app = ScreenApp(TargetScreen(flow))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: getattr(screen, "plan", None) is not None, "the plan")
+        await pilot.pause()
+        shown = str(screen.query_one("#plan", Static).render())
+        assert shown.index("What changes") < shown.index("- files: 2 changed (1 the same)")
+        assert shown.index("- config release.json (changed)") < shown.index("1. Point current")
+        assert "Who will undo it: nothing detected" in shown
+        assert isinstance(screen.query_one("#plan-box"), VerticalScroll)
+        # Seen on the 80x24 screen without scrolling: both lists and the first step.
+        text = screen_text(app.export_screenshot())
+        for line in (
+            "What changes",
+            "- config release.json (changed)",
+            "Who will undo it: nothing detected",
+            "1. Point current at releases/v1.2.9",
+        ):
+            assert line in text, text
+
+
+def test_the_plan_preview_shows_both_lists_above_the_steps(sandbox: DemoSandbox) -> None:
+    plan = demo_flow(sandbox).plan(None, dry_run=True)
+    shown = plan_preview(dataclasses.replace(plan, undone_by=(ARGO,))).plain.split("\n")
+    assert shown[:7] == [
+        "Roll back web (demo) from v1.3.0 to v1.2.9",
+        "What changes",
+        "- files: 2 changed (1 the same)",
+        "- config release.json (changed)",
+        "Who will undo it",
+        f"- {ARGO}",
+        "Steps",
+    ]
+    assert shown[7] == "1. Point current at releases/v1.2.9"
+    nothing = plan_preview(dataclasses.replace(plan, changes=())).plain
+    assert "What changes: nothing found between the two revisions\n" in nothing
+    assert "Who will undo it: nothing detected\n" in nothing
+    restart = demo_flow(sandbox).plan_action("restart", None, dry_run=True)
+    assert "What changes" not in plan_preview(restart).plain
