@@ -1,5 +1,6 @@
 """The Target screen's plan preview says what changes and who will undo it (issue 14),
-above the steps, in the scrollable plan box, at 80x24.
+above the steps, in the scrollable plan box, at 80x24; back on the dashboard after the
+entry is saved, the console says who will undo the rollback.
 
 On the demo sandbox: the real host provider compares the release folders.
 """
@@ -9,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+from pathlib import Path
 
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from console.demo import DemoSandbox
 from screens.plan_view import plan_preview
+from screens.record import RecordScreen
 from screens.target import TargetScreen
-from tests.screens.test_flow import ScreenApp, wait_until
+from tests.screens.test_flow import PLAN, ScreenApp, finished_flow, wait_until
 from tests.test_changes import ARGO, demo_flow
 
 
@@ -69,3 +72,24 @@ def test_the_plan_preview_shows_both_lists_above_the_steps(sandbox: DemoSandbox)
     assert "Who will undo it: nothing detected\n" in nothing
     restart = demo_flow(sandbox).plan_action("restart", None, dry_run=True)
     assert "What changes" not in plan_preview(restart).plain
+
+
+async def test_back_on_the_dashboard_the_console_says_who_will_undo_the_rollback(
+    tmp_path: Path,
+) -> None:
+    flow = finished_flow(tmp_path)
+    flow.incident.plan = dataclasses.replace(PLAN, undone_by=(ARGO,))
+    app = ScreenApp(RecordScreen(flow))
+    async with app.run_test(size=(80, 24)) as pilot:
+        record = app.screen
+        assert isinstance(record, RecordScreen)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: record.saved is not None, "the saved entry")
+        assert not app._notifications
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not isinstance(app.screen, RecordScreen), "dashboard")
+        (note,) = list(app._notifications)
+        assert note.title == "Who will undo it" and note.message == ARGO
+        assert note.severity == "warning"
+    entry = flow.config.console.history_file.read_text()
+    assert f"### Who will undo it\n\n- {ARGO}\n" in entry
