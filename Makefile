@@ -36,6 +36,7 @@ bench: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/python -m tests.bench
 	$(BIN)/python -m tests.bench_kubernetes
+	$(BIN)/python -m tests.bench_diff
 
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/screens/ --snapshot-update

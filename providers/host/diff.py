@@ -176,22 +176,23 @@ def _listing(root: Path) -> dict[str, os.stat_result]:
     if not root.is_dir():
         raise Unavailable(f"release folder {root} is not a folder that can be read")
     found: dict[str, os.stat_result] = {}
-
-    def failed(err: OSError) -> None:
-        raise Unavailable(f"cannot read {err.filename or root}: {err.strerror or err}")
-
-    for folder, dirs, files in os.walk(root, onerror=failed):
-        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
-        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and d not in links]
-        for name in (*files, *links):
-            path = os.path.join(folder, name)
-            try:
-                info = os.lstat(path)
-            except OSError as err:
-                raise Unavailable(f"cannot read {path}: {err.strerror or err}") from None
-            found[Path(path).relative_to(root).as_posix()] = info
-            if len(found) > MAX_FILES:
-                raise _TooMany
+    folders = [("", str(root))]
+    while folders:
+        prefix, folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in SKIPPED_DIRS:
+                            folders.append((f"{prefix}{entry.name}/", entry.path))
+                        continue
+                    found[prefix + entry.name] = entry.stat(follow_symlinks=False)
+                    if len(found) > MAX_FILES:
+                        raise _TooMany
+        except OSError as err:
+            raise Unavailable(
+                f"cannot read {err.filename or folder}: {err.strerror or err}"
+            ) from None
     return found
 
 
@@ -222,9 +223,12 @@ def _same_content(a: Path, b: Path, sa: os.stat_result, budget: list[int]) -> bo
 def _digest(path: Path) -> bytes:
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
+        finally:
+            os.close(fd)
     except OSError as err:
         raise Unavailable(f"cannot read {path}: {err.strerror or err}") from None
     return digest.digest()
