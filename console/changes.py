@@ -1,4 +1,4 @@
-""" "What changes" of a rollback plan: the platform's differences and the migrations crossed.
+"""The "What changes" of a rollback plan: the platform's differences, the migrations crossed.
 
 A rollback that runs yesterday's code on today's config, or drops a column
 nobody mentioned, is the second worst outcome at 02:00 (issue 14).  So every

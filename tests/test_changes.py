@@ -1,6 +1,7 @@
-""" "What changes" and "Who will undo it" (issue 14) through the core: the flow, the journal,
-the history entry and its parser, the team message.  The screens: ``tests/screens/
-test_target_changes.py``; the host's comparisons: ``tests/providers/test_host_diff.py``.
+"""The "What changes" and "Who will undo it" lists (issue 14) through the core: the flow,
+the journal, the history entry and its parser, the team message.  The screens:
+``tests/screens/test_what_changes.py``; the host's comparisons:
+``tests/providers/test_host_diff.py``.
 
 The flow runs on the demo sandbox's real release folders (v1.3.0 live, v1.2.9
 before it: their ``VERSION`` and ``release.json`` differ, ``app.py`` does not).

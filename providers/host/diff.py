@@ -1,4 +1,4 @@
-""" "What changes" between two host releases: commits and files (git), or release folders.
+"""The "What changes" between two host releases: commits and files (git), or release folders.
 
 git strategy: the commits a rollback takes away (``git log --oneline
 TARGET..LIVE``, at most ``COMMITS_SHOWN`` named, the rest counted), any it

@@ -1,4 +1,4 @@
-""" "What changes" and "Who will undo it" (issue 14) end to end, on the demo sandbox.
+"""The "What changes" and "Who will undo it" lists (issue 14) end to end, on the demo.
 
 ``rollback --dry-run`` prints both lists after the plan; a real run prints them
 before the confirmation (a real terminal: a pty); the entry, ``history --json``
