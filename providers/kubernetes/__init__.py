@@ -10,6 +10,8 @@ One concern a module:
 ``client``          the connection: bounded calls, one error line each
 ``read``            snapshot: revisions, pods, events, facts; logs
 ``plans``           the rollback plan (backup, then undo), validated; dry run
+``diff``            what changes: the live pod template against the target's
+``config_refs``     the ConfigMaps and Secrets the target reads, left as they are
 ``actions``         restart and restore-manifest plans
 ``ops``             the op names and what each step's params hold
 ``manifests``       saved manifests; ``k8s.backup_manifest``

@@ -13,10 +13,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from console.config import KubernetesConfig, ServiceConfig, default_state_dir
-from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot
+from console.model import (
+    Action,
+    Difference,
+    Plan,
+    ProgressEvent,
+    ReadyResult,
+    Revision,
+    Snapshot,
+)
 from console.runner import owner_of, run_steps
 from providers.base import InvalidTarget, Part, ProviderError
-from providers.kubernetes import legacy, lock, ops
+from providers.kubernetes import diff, legacy, lock, ops
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
 from providers.kubernetes import rollout_status as status
@@ -120,6 +128,11 @@ class KubernetesProvider:
             provider=self.name,
             dry_run=dry_run,
         )
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """What changes (``providers.kubernetes.diff``): the pod template, and every
+        ConfigMap and Secret the target refers to, which the rollback leaves as it is."""
+        return diff.differences(self.cluster, live, target)
 
     def actions(self) -> tuple[Action, ...]:
         """Restart, and restore one of the manifests saved before earlier rollbacks."""

@@ -191,6 +191,11 @@ def _semantic(value: Any, key: str = "") -> Any:
     return value
 
 
+def semantic(value: Any) -> Any:
+    """``value`` with what Go's semantic equality ignores left out (null, [] and {} fields)."""
+    return _semantic(value)
+
+
 def without_hash(template: Mapping[str, Any]) -> JSON:
     """A deep copy of a pod template without the ``pod-template-hash`` label."""
     copied: JSON = copy.deepcopy(dict(template))

@@ -3,7 +3,8 @@
 It serves what ``kubectl rollout undo|history|status|restart``, ``kubectl
 get``, ``kubectl replace`` and the official Python client use: discovery
 (``/version``, ``/api``, ``/apis``, ``/api/v1``, ``/apis/apps/v1``),
-namespaces, Deployments, ReplicaSets, Pods (with ``/log``) and Events; GET,
+namespaces, Deployments, ReplicaSets, Pods (with ``/log``), Events, ConfigMaps
+and Secrets (with ``metadata.managedFields``, see ``managed``); GET,
 LIST (label and field selectors, ``limit`` / ``continue``), WATCH (chunked
 JSON events), POST, PUT, PATCH (JSON, merge and strategic merge) and DELETE;
 ``dryRun=All``; ``Status`` error bodies.  State lives in a ``Cluster`` and
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.k8s_server.controller import Controllers
+from tests.k8s_server.managed import manager_of
 from tests.k8s_server.selectors import SelectorError, field_selector, label_selector
 from tests.k8s_server.store import KINDS, ApiError, Cluster, Kind
 
@@ -54,9 +56,15 @@ class Request:
     content_type: str
     body: bytes
     accept: str = ""
+    user_agent: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    @property
+    def manager(self) -> str:
+        """The field manager the API server records this write under (see ``managed``)."""
+        return manager_of((self.query.get("fieldManager") or [""])[-1], self.user_agent)
 
 
 def _resource_list(group_version: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -98,6 +106,8 @@ CORE_V1 = _resource_list(
         _res("pods/log", "Pod", ["get"]),
         _res("pods/status", "Pod", ["get", "patch", "update"]),
         _res("events", "Event", _ALL, short=("ev",)),
+        _res("configmaps", "ConfigMap", _ALL, short=("cm",)),
+        _res("secrets", "Secret", _ALL),
     ],
 )
 APPS_V1 = _resource_list(
@@ -412,6 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("Content-Type") or "",
             body,
             self.headers.get("Accept") or "",
+            self.headers.get("User-Agent") or "",
         )
         with self.server_ref._lock:
             self.server_ref.requests.append(request)
@@ -512,7 +523,12 @@ class _Handler(BaseHTTPRequestHandler):
             if req.method == "GET":
                 self._list(req, kind, ns)
             elif req.method == "POST":
-                self._send(201, cluster.create(kind.resource, ns, req.json(), dry_run=dry_run))
+                self._send(
+                    201,
+                    cluster.create(
+                        kind.resource, ns, req.json(), dry_run=dry_run, manager=req.manager
+                    ),
+                )
             else:
                 raise ApiError(
                     405,
@@ -528,12 +544,23 @@ class _Handler(BaseHTTPRequestHandler):
         if req.method == "GET":
             self._send(200, cluster.get(kind.resource, ns, name))
         elif req.method == "PUT":
-            self._send(200, cluster.replace(kind.resource, ns, name, req.json(), dry_run=dry_run))
+            self._send(
+                200,
+                cluster.replace(
+                    kind.resource, ns, name, req.json(), dry_run=dry_run, manager=req.manager
+                ),
+            )
         elif req.method == "PATCH":
             self._send(
                 200,
                 cluster.patch(
-                    kind.resource, ns, name, req.content_type, req.json(), dry_run=dry_run
+                    kind.resource,
+                    ns,
+                    name,
+                    req.content_type,
+                    req.json(),
+                    dry_run=dry_run,
+                    manager=req.manager,
                 ),
             )
         elif req.method == "DELETE":

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.k8s_server import managed
 from tests.k8s_server.patching import (
     PatchError,
     json_patch,
@@ -59,10 +60,15 @@ KINDS: dict[str, Kind] = {
         Kind("", "v1", "namespaces", "Namespace", namespaced=False, short=("ns",)),
         Kind("", "v1", "pods", "Pod", short=("po",)),
         Kind("", "v1", "events", "Event", short=("ev",)),
+        Kind("", "v1", "configmaps", "ConfigMap", short=("cm",)),
+        Kind("", "v1", "secrets", "Secret"),
         Kind("apps", "v1", "deployments", "Deployment", short=("deploy",)),
         Kind("apps", "v1", "replicasets", "ReplicaSet", short=("rs",)),
     )
 }
+
+#: The manager a write made through the store itself (not over HTTP) is recorded under.
+STORE_MANAGER = "k8s-fake-store"
 
 #: How many writes the watch log keeps (older resourceVersions answer 410 Gone).
 WATCH_LOG_SIZE = 50_000
@@ -257,7 +263,13 @@ class Cluster:
     # ------------------------------------------------------------------ API verbs
 
     def create(
-        self, resource: str, namespace: str, obj: dict[str, Any], *, dry_run: bool = False
+        self,
+        resource: str,
+        namespace: str,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        manager: str = STORE_MANAGER,
     ) -> dict[str, Any]:
         kind = KINDS[resource]
         with self.lock:
@@ -291,6 +303,9 @@ class Cluster:
             elif resource == "replicasets":
                 default_pod_template(obj["spec"].setdefault("template", {}))
                 obj["spec"]["template"] = _normalise_template(obj["spec"]["template"])
+            elif resource in managed.TRACKED:
+                managed.prepare(resource, None, obj)
+                managed.track(None, obj, manager, self.stamp())
             if dry_run:
                 return copy.deepcopy(obj)
             return self._store(resource, obj, "ADDED")
@@ -333,6 +348,7 @@ class Cluster:
         obj: dict[str, Any],
         *,
         dry_run: bool = False,
+        manager: str = STORE_MANAGER,
     ) -> dict[str, Any]:
         """PUT: the whole object; a stale resourceVersion is a 409."""
         kind = KINDS[resource]
@@ -350,7 +366,7 @@ class Cluster:
             given_rv = meta.get("resourceVersion")
             if given_rv and given_rv != current["metadata"]["resourceVersion"]:
                 raise conflict(kind, name)
-            return self._write(resource, current, new, dry_run=dry_run)
+            return self._write(resource, current, new, dry_run=dry_run, manager=manager)
 
     def patch(
         self,
@@ -361,6 +377,7 @@ class Cluster:
         body: Any,
         *,
         dry_run: bool = False,
+        manager: str = STORE_MANAGER,
     ) -> dict[str, Any]:
         kind = KINDS[resource]
         with self.lock:
@@ -388,10 +405,16 @@ class Cluster:
             given_rv = (new.get("metadata") or {}).get("resourceVersion")
             if given_rv and given_rv != current["metadata"]["resourceVersion"]:
                 raise conflict(kind, name)
-            return self._write(resource, current, new, dry_run=dry_run)
+            return self._write(resource, current, new, dry_run=dry_run, manager=manager)
 
     def _write(
-        self, resource: str, current: dict[str, Any], new: dict[str, Any], *, dry_run: bool
+        self,
+        resource: str,
+        current: dict[str, Any],
+        new: dict[str, Any],
+        *,
+        dry_run: bool,
+        manager: str = STORE_MANAGER,
     ) -> dict[str, Any]:
         kind = KINDS[resource]
         meta = new.setdefault("metadata", {})
@@ -409,6 +432,11 @@ class Cluster:
         elif resource == "replicasets":
             default_pod_template(new["spec"].setdefault("template", {}))
             new["spec"]["template"] = _normalise_template(new["spec"]["template"])
+        elif resource in managed.TRACKED:
+            why = managed.prepare(resource, current, new)
+            if why is not None:
+                raise invalid(kind, meta["name"], why)
+            managed.track(current, new, manager, self.stamp())
         if resource in ("deployments", "replicasets") and new.get("spec") != current.get("spec"):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         if dry_run:

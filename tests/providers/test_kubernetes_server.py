@@ -226,3 +226,108 @@ def test_logs_need_a_container_name_when_there_are_several(kube: FakeKubeServer)
     assert ambiguous.status_code == 400 and "choose one of: [a b]" in ambiguous.json()["message"]
     kube.cluster.logs[pod] = ["1", "2", "3"]
     assert api(kube, "GET", f"{base}?container=b&tailLines=2").text == "2\n3\n"
+
+
+CONFIGMAPS = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+
+
+def _managers(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["manager"]: e for e in obj["metadata"].get("managedFields") or []}
+
+
+def test_configmaps_carry_managed_fields_as_the_api_server_writes_them(
+    kube: FakeKubeServer,
+) -> None:
+    body = {"metadata": {"name": "app"}, "data": {"A": "1", "B": "2"}}
+    created = api(kube, "POST", f"{CONFIGMAPS}?fieldManager=deployer", json=body).json()
+    assert created["kind"] == "ConfigMap" and created["metadata"]["creationTimestamp"]
+    [entry] = created["metadata"]["managedFields"]
+    assert entry == {
+        "manager": "deployer",
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": created["metadata"]["creationTimestamp"],
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {".": {}, "f:A": {}, "f:B": {}}},
+    }
+    kube.cluster.advance(300)
+    merge = {"Content-Type": "application/merge-patch+json"}
+    # Without fieldManager the manager is the User-Agent up to its first "/".
+    patched = api(
+        kube,
+        "PATCH",
+        f"{CONFIGMAPS}/app",
+        content=json.dumps({"data": {"B": "3"}}),
+        headers={**merge, "User-Agent": "argocd-controller/v2.13 (linux)"},
+    ).json()
+    by = _managers(patched)
+    assert by["deployer"]["fieldsV1"] == {"f:data": {".": {}, "f:A": {}}}
+    assert by["deployer"]["time"] == entry["time"]
+    assert by["argocd-controller"]["fieldsV1"] == {"f:data": {"f:B": {}}}
+    assert by["argocd-controller"]["time"] > entry["time"]
+    assert [e["manager"] for e in patched["metadata"]["managedFields"]] == [
+        "deployer",
+        "argocd-controller",
+    ]
+    # The same manager writing again: its entry gains the field, its time moves.
+    kube.cluster.advance(300)
+    again = api(
+        kube,
+        "PATCH",
+        f"{CONFIGMAPS}/app?fieldManager=deployer",
+        content=json.dumps({"data": {"C": "4"}}),
+        headers=merge,
+    ).json()
+    mine = _managers(again)["deployer"]
+    assert mine["fieldsV1"] == {"f:data": {".": {}, "f:A": {}, "f:C": {}}}
+    assert mine["time"] > by["argocd-controller"]["time"]
+    patched = again
+    # A write that changes nothing moves no time (and keeps the resourceVersion).
+    kube.cluster.advance(300)
+    same = api(
+        kube,
+        "PATCH",
+        f"{CONFIGMAPS}/app?fieldManager=other",
+        content=json.dumps({"data": {"B": "3"}}),
+        headers=merge,
+    ).json()
+    assert same["metadata"]["managedFields"] == patched["metadata"]["managedFields"]
+    assert same["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+    # One empty entry resets them: a write that changes nothing else leaves none.
+    reset = api(
+        kube,
+        "PATCH",
+        f"{CONFIGMAPS}/app",
+        content=json.dumps({"metadata": {"managedFields": [{}]}}),
+        headers=merge,
+    ).json()
+    assert "managedFields" not in reset["metadata"]
+    missing = api(kube, "GET", f"{CONFIGMAPS}/nope")
+    assert missing.status_code == 404 and missing.json()["message"] == 'configmaps "nope" not found'
+
+
+def test_the_official_client_reads_them_typed(kube: FakeKubeServer) -> None:
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = kube.url
+    core = client.CoreV1Api(client.ApiClient(configuration))
+    core.create_namespaced_secret(
+        NAMESPACE, {"metadata": {"name": "db"}, "stringData": {"password": "hunter2"}}
+    )
+    secret = core.read_namespaced_secret("db", NAMESPACE)
+    assert secret.type == "Opaque" and secret.data == {"password": "aHVudGVyMg=="}
+    [entry] = secret.metadata.managed_fields
+    assert entry.manager == "OpenAPI-Generator" and entry.operation == "Update"
+    assert entry.time == secret.metadata.creation_timestamp and entry.time.tzinfo is not None
+    assert entry.fields_v1 == {"f:data": {".": {}, "f:password": {}}, "f:type": {}}
+    immutable = {"metadata": {"name": "frozen"}, "data": {"A": "1"}, "immutable": True}
+    core.create_namespaced_config_map(NAMESPACE, immutable)
+    refused = api(
+        kube,
+        "PATCH",
+        f"{CONFIGMAPS}/frozen",
+        content=json.dumps({"data": {"A": "2"}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert refused.status_code == 422 and "field is immutable" in refused.json()["message"]
