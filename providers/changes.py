@@ -22,7 +22,7 @@ from console.redact import MASK, Redactor
 from console.textsafe import one_line
 
 #: Longest value shown whole; a longer one is cut around its first difference.
-VALUE_LIMIT = 60
+VALUE_LIMIT = 80
 #: Characters kept before the first difference when the start of a long value is cut.
 CONTEXT = 12
 
