@@ -17,6 +17,7 @@ One concern a module:
              their params and the command each shows
 ``plans``    rollback, ``gradual`` and ``to-latest`` plans from the live service
 ``run``      the part that runs the steps and says on resume what took effect
+``diff``     what changes between the live revision and the target
 ``apply``    one traffic change, sent with its etag and followed until served
 ``gate``     the health and error-rate gate between gradual steps
 ``wait``     ``wait_ready``

@@ -305,6 +305,19 @@ class CloudRunClient:
         views.sort(key=lambda r: (r.created is not None, r.created or 0, r.name), reverse=True)
         return tuple(views)
 
+    def read_revision(self, name: str) -> dict[str, Any]:
+        """Revision ``name`` (its short name) as the client's dict (proto field names)."""
+        api = self.api()
+        full = f"{self.full_name}/revisions/{name}"
+        raw = self.call(
+            f"read revision {name} of {self.where}",
+            lambda: api.revisions.get_revision(
+                name=full, retry=self.retry(), timeout=self.request_timeout_s
+            ),
+        )
+        found: dict[str, Any] = type(raw).to_dict(raw)
+        return found
+
     def state(self) -> State:
         raw, svc = self.read_service()
         return State(raw, svc, self.read_revisions())

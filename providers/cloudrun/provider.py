@@ -4,7 +4,8 @@ Each concern is a module of its own: ``client`` (the API), ``read`` (the
 snapshot), ``plans`` (what a rollback or an action will do, as typed steps),
 ``run`` (the part that runs those steps and says, on resume, what took
 effect), ``apply`` (one traffic change, followed until served), ``gate`` (the
-watch between gradual steps) and ``wait`` (``wait_ready``).
+watch between gradual steps), ``wait`` (``wait_ready``) and ``diff`` (what
+changes between two revisions).
 """
 
 from __future__ import annotations
@@ -13,11 +14,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.config import CloudRunConfig, ServiceConfig
-from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot
+from console.model import (
+    Action,
+    Difference,
+    Plan,
+    ProgressEvent,
+    ReadyResult,
+    Revision,
+    Snapshot,
+)
 from console.runner import run_steps
 from providers.base import InvalidTarget, Part, ProviderError
 from providers.cloudrun.apply import POLL_INTERVAL_S, Updater
 from providers.cloudrun.client import REQUEST_TIMEOUT_S, RETRY_S, CloudRunClient
+from providers.cloudrun.diff import RevisionDiff
 from providers.cloudrun.gate import Gate
 from providers.cloudrun.plans import Planner
 from providers.cloudrun.read import NAME, Reader
@@ -61,10 +71,15 @@ class CloudRunProvider:
             service, self.client, Updater(self.client, poll_interval_s), gate
         )
         self.waiter = Waiter(self.client, poll_interval_s)
+        self.diff = RevisionDiff(self.client)
 
     def snapshot(self) -> Snapshot:
         """Traffic (served and asked for), revisions newest first, serving revisions as units."""
         return self.reader.snapshot()
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """What differs between the two revisions' templates (``providers.cloudrun.diff``)."""
+        return self.diff.differences(live, target)
 
     def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
         """Send 100% of the traffic to ``target`` (default: the revision before the current one)."""

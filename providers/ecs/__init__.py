@@ -19,6 +19,7 @@ command rendered from them:
 One concern a module: ``client`` (config, clients, commands), ``errors``
 (AWS failures as one line), ``refs`` (task-definition keys, image refs),
 ``read`` (the service and its task definitions), ``snapshot``, ``logs``,
+``diff`` (what changes between two task definitions),
 ``ecr``, ``rds``, ``plans``, ``steps`` (ops, params, rendered commands),
 ``run`` (the service's part), ``restore`` (the RDS part), ``rollout`` (the
 waits), ``lock`` (the lock tags), ``legacy`` (plans journaled before steps

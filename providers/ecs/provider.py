@@ -1,6 +1,6 @@
 """``EcsProvider``: the ECS service behind the provider protocol, made of this package's pieces.
 
-Reading (``read``, ``snapshot``, ``ecr``, ``rds``, ``logs``), planning
+Reading (``read``, ``snapshot``, ``ecr``, ``rds``, ``logs``, ``diff``), planning
 (``plans``, whose steps ``steps`` types and renders), running (the parts in
 ``run`` and ``restore``, the waits in ``rollout``) and the platform lock
 (``lock``) each live in their own module; this class only wires them to one
@@ -13,10 +13,20 @@ from collections.abc import Callable, Iterator
 
 from console.config import ServiceConfig
 from console.errors import InvalidTarget, ProviderError
-from console.model import Action, Plan, ProgressEvent, ReadyResult, Snapshot, StepKind
+from console.model import (
+    Action,
+    Difference,
+    Plan,
+    ProgressEvent,
+    ReadyResult,
+    Revision,
+    Snapshot,
+    StepKind,
+)
 from console.runner import owner_of, run_steps
 from providers.base import Part
 from providers.ecs.client import EcsApi
+from providers.ecs.diff import differences
 from providers.ecs.ecr import SLOW_CACHE_S, EcrTags
 from providers.ecs.legacy import typed_steps
 from providers.ecs.lock import TagLock
@@ -92,6 +102,10 @@ class EcsProvider:
     def rds_snapshots(self) -> list[RdsSnapshot]:
         """Snapshots of ``rds_instance`` newest first ([] when none is configured)."""
         return self.rds.read()
+
+    def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
+        """What differs between the two revisions' task definitions (``providers.ecs.diff``)."""
+        return differences(self.reader, live, target)
 
     # ------------------------------------------------------------------ planning
 

@@ -10,6 +10,8 @@ GET      ``/v2/projects/P/locations/R/services/S/revisions/REV``
 PATCH    ``/v2/projects/P/locations/R/services/S`` (body: the Service) -> Operation
 GET      ``/v2/projects/P/locations/R/operations/ID``
 GET      ``/v3/projects/P/timeSeries`` (Cloud Monitoring, see ``monitoring.py``)
+GET      ``/v1/projects/P/secrets/S/versions/V:access`` (Secret Manager: what a
+         revision's ``secretKeyRef`` resolves to; the console never asks)
 =======  ==================================================================
 
 Errors have the API's shape and status codes (404 NOT_FOUND, 403
@@ -42,6 +44,7 @@ _REVISION = re.compile(
 )
 _OPERATION = re.compile(r"^/v2/projects/([^/]+)/locations/([^/]+)/operations/([^/:]+)$")
 _TIME_SERIES = re.compile(r"^/v3/projects/([^/]+)/timeSeries$")
+_SECRET_ACCESS = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/]+)/versions/([^/:]+):access$")
 
 #: Revisions per page at most, whatever the client asks: small, so paging is always
 #: exercised (AIP-158 lets a server return fewer items than asked for).
@@ -192,6 +195,10 @@ class CloudRunServer:
             (project,) = m.groups()
             store.check_project(project, "monitoring.timeSeries.list", f"projects/{project}")
             return self.monitoring.query(project, query)
+        if method == "GET" and (m := _SECRET_ACCESS.match(path)):
+            project, secret, version = m.groups()
+            store.check_project(project, "secretmanager.versions.access", path)
+            return store.access_secret(project, secret, version)
         raise ApiError(404, "NOT_FOUND", f"Method not found: {method} {path}")
 
     def _list_revisions(

@@ -24,6 +24,7 @@ the real client):
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import secrets
@@ -142,6 +143,9 @@ class CloudRunStore:
         #: Called with the service's full name when an update arrives, before its etag is
         #: checked: a test makes "someone else's" change there, and loses the race for real.
         self.before_update: list[Callable[[str], None]] = []
+        #: Secret Manager's side: ``projects/P/secrets/S/versions/N`` -> the secret's bytes,
+        #: which a revision's ``secretKeyRef`` names and Cloud Run reads at instance start.
+        self.secret_versions: dict[str, bytes] = {}
 
     # ----------------------------------------------------------------- building state
 
@@ -195,6 +199,7 @@ class CloudRunStore:
         ready: bool = True,
         message: str = "",
         min_instances: int = 0,
+        template: JSON | None = None,
     ) -> str:
         """A new revision of ``service_name`` as ``gcloud run deploy`` leaves it; returns its name.
 
@@ -202,13 +207,20 @@ class CloudRunStore:
         and a Ready revision becomes ``latestReadyRevision`` (so a LATEST
         traffic target moves to it).  ``ready=False`` is a deploy whose revision
         failed to start: it is the latest created, never the latest ready.
+        ``template``: the rest of the RevisionTemplate (API JSON: ``scaling``,
+        ``timeout``, ``serviceAccount``, ``maxInstanceRequestConcurrency``,
+        ``volumes``, and ``containers`` whose first one gets ``image``).
         """
         with self.lock:
             svc = self.services[service_name]
             generation = _int(svc["generation"]) + 1
+            spec = copy.deepcopy(template or {})
+            containers = spec.setdefault("containers", [{}])
+            containers[0].setdefault("image", image)
+            containers[0].setdefault("ports", [{"containerPort": 8080}])
             name = self._new_revision(
                 svc,
-                {"containers": [{"image": image, "ports": [{"containerPort": 8080}]}]},
+                spec,
                 generation=generation,
                 revision=revision,
                 created=created,
@@ -241,6 +253,14 @@ class CloudRunStore:
         at = rfc3339(created or now())
         state = SUCCEEDED if ready else FAILED
         containers = copy.deepcopy(template.get("containers", []))
+        for container in containers:
+            # What the API fills in for a container that set no resources.
+            container.setdefault(
+                "resources", {"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": True}
+            )
+        scaling = {"minInstanceCount": min_instances, "maxInstanceCount": 100}
+        scaling.update(template.get("scaling") or {})
+        # The revision is the template with the API's defaults for what it left out.
         self.revisions[name] = {
             "name": name,
             "uid": secrets.token_hex(8),
@@ -249,12 +269,14 @@ class CloudRunStore:
             "createTime": at,
             "updateTime": at,
             "service": service,
-            "scaling": {"minInstanceCount": min_instances, "maxInstanceCount": 100},
-            "maxInstanceRequestConcurrency": 80,
-            "timeout": "300s",
-            "serviceAccount": "123456789-compute@developer.gserviceaccount.com",
+            "scaling": scaling,
+            "maxInstanceRequestConcurrency": template.get("maxInstanceRequestConcurrency") or 80,
+            "timeout": template.get("timeout") or "300s",
+            "serviceAccount": template.get("serviceAccount")
+            or "123456789-compute@developer.gserviceaccount.com",
             "containers": containers,
-            "executionEnvironment": 2,
+            "volumes": copy.deepcopy(template.get("volumes") or []),
+            "executionEnvironment": template.get("executionEnvironment") or 2,
             "reconciling": False,
             "conditions": [
                 self._condition("Ready", state, message),
@@ -263,7 +285,7 @@ class CloudRunStore:
             ],
             "observedGeneration": "1",
             "logUri": f"https://console.cloud.google.com/logs/viewer?revision={rev_short}",
-            "scalingStatus": {"desiredMinInstanceCount": min_instances},
+            "scalingStatus": {"desiredMinInstanceCount": scaling["minInstanceCount"]},
             "creator": "deployer@example.com",
             "etag": _etag(),
             "_template": copy.deepcopy(template),
@@ -279,6 +301,31 @@ class CloudRunStore:
         if state == FAILED:
             cond["severity"] = 1
         return cond
+
+    def add_secret_version(self, project: str, secret: str, value: str) -> str:
+        """A new version of Secret Manager secret ``secret`` holding ``value``; its number."""
+        with self.lock:
+            self.projects.add(project)
+            prefix = f"projects/{project}/secrets/{secret}/versions/"
+            number = 1 + sum(1 for name in self.secret_versions if name.startswith(prefix))
+            self.secret_versions[f"{prefix}{number}"] = value.encode()
+            return str(number)
+
+    def access_secret(self, project: str, secret: str, version: str) -> JSON:
+        """``versions/V:access`` as Secret Manager v1 answers it (``latest``: the newest)."""
+        with self.lock:
+            prefix = f"projects/{project}/secrets/{secret}/versions/"
+            mine = sorted(
+                (int(n.removeprefix(prefix)) for n in self.secret_versions if n.startswith(prefix)),
+            )
+            number = str(mine[-1]) if version == "latest" and mine else version
+            data = self.secret_versions.get(f"{prefix}{number}")
+            if data is None:
+                raise ApiError(404, "NOT_FOUND", f"Secret Version [{prefix}{version}] not found.")
+            return {
+                "name": f"{prefix}{number}",
+                "payload": {"data": base64.b64encode(data).decode()},
+            }
 
     def set_traffic(self, service_name: str, traffic: list[JSON]) -> None:
         """Set spec and served traffic at once (the state a past ``update-traffic`` left)."""
