@@ -9,8 +9,10 @@ One concern a module:
 ``rollout``         kubectl's rules on plain JSON (history, undo, status); no I/O
 ``client``          the connection: bounded calls, one error line each
 ``read``            snapshot: revisions, pods, events, facts; logs
-``plans``           the rollback plan (backup, then undo), validated; dry run
-``actions``         restart and restore-manifest plans
+``plans``           the rollback plan (suspend GitOps, backup, undo), validated; dry run
+``actions``         restart, restore-manifest and resume-gitops plans
+``controllers``     who would undo a rollback: Argo CD, Flux, Helm (reads only)
+``gitops``          ``gitops.suspend`` and ``gitops.resume``
 ``ops``             the op names and what each step's params hold
 ``manifests``       saved manifests; ``k8s.backup_manifest``
 ``undo``            ``k8s.undo``
@@ -25,6 +27,7 @@ One concern a module:
 
 from __future__ import annotations
 
+from providers.kubernetes.gitops import ACTION_RESUME as RESUME_GITOPS
 from providers.kubernetes.lock import LOCK_ANNOTATION, LockInfo
 from providers.kubernetes.ops import ACTION_RESTART as RESTART
 from providers.kubernetes.ops import ACTION_RESTORE as RESTORE_MANIFEST
@@ -34,6 +37,7 @@ __all__ = [
     "LOCK_ANNOTATION",
     "RESTART",
     "RESTORE_MANIFEST",
+    "RESUME_GITOPS",
     "KubernetesProvider",
     "LockInfo",
 ]

@@ -2,8 +2,8 @@
 
 What each method does lives in the module named for it (``read``, ``plans``,
 ``actions``, ``rollout_status``, ``lock``); the steps of a plan are run by
-the parts that own their ops (``manifests.BackupPart``, ``undo.UndoPart``,
-``restart.RestartPart``, ``restore.RestorePart``), through the flow's one
+the parts that own their ops (``gitops.GitOpsPart``, ``manifests.BackupPart``,
+``undo.UndoPart``, ``restart.RestartPart``, ``restore.RestorePart``), through the flow's one
 step runner.  This class wires them to one connection and adds nothing.
 """
 
@@ -22,6 +22,7 @@ from providers.kubernetes import rollout as ro
 from providers.kubernetes import rollout_status as status
 from providers.kubernetes.actions import ActionPlanner
 from providers.kubernetes.client import JSON, REQUEST_TIMEOUT_S, Clients, Cluster
+from providers.kubernetes.gitops import GitOpsPart
 from providers.kubernetes.lock import LockInfo
 from providers.kubernetes.manifests import BackupPart, Manifests, clean_manifest
 from providers.kubernetes.plans import plan_rollback
@@ -62,6 +63,7 @@ class KubernetesProvider:
         self._undo = UndoPart(self.cluster)
         self._restart = RestartPart(self.cluster)
         self._restore = RestorePart(self.cluster, self.manifests)
+        self._gitops = GitOpsPart(self.cluster, service.name)
         self._actions = ActionPlanner(
             self.cluster,
             service,
@@ -69,6 +71,7 @@ class KubernetesProvider:
             self._backup,
             self._restart,
             self._restore,
+            self._gitops,
             provider=self.name,
         )
 
@@ -85,7 +88,7 @@ class KubernetesProvider:
 
     def parts(self) -> tuple[Part, ...]:
         """The parts owning this provider's ops (built with the provider; no I/O)."""
-        return (self._backup, self._undo, self._restart, self._restore)
+        return (self._gitops, self._backup, self._undo, self._restart, self._restore)
 
     # ------------------------------------------------------------------ reading
 
@@ -116,13 +119,14 @@ class KubernetesProvider:
             self.manifests,
             self._backup,
             self._undo,
+            self._gitops,
             target,
             provider=self.name,
             dry_run=dry_run,
         )
 
     def actions(self) -> tuple[Action, ...]:
-        """Restart, and restore one of the manifests saved before earlier rollbacks."""
+        """Restart, restore a saved manifest, and resume what the console suspended."""
         return self._actions.actions()
 
     def plan_action(
@@ -133,7 +137,8 @@ class KubernetesProvider:
         dry_run: bool = False,
         resume_from: Plan | None = None,
     ) -> Plan:
-        """Plan ``restart`` (no argument) or ``restore-manifest`` (a saved file name or path)."""
+        """Plan ``restart``, ``restore-manifest`` (a saved file name or path) or
+        ``resume-gitops``."""
         return self._actions.plan(action, argument, dry_run=dry_run)
 
     def saved_manifests(self) -> list[Path]:
