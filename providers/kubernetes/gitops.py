@@ -41,7 +41,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
-from providers.kubernetes import controllers as gc
+from providers.kubernetes import controllers as ctl
 from providers.kubernetes.client import JSON, Cluster
 from providers.kubernetes.writes import rv_guard
 
@@ -83,11 +83,11 @@ class GitOpsPart:
 
     # ------------------------------------------------------------------ planning
 
-    def read(self, deployment: Mapping[str, Any]) -> gc.Found:
+    def read(self, deployment: Mapping[str, Any]) -> ctl.Found:
         """The controllers managing ``deployment`` (nothing when ``gitops = "off"``)."""
         if self.mode == "off":
-            return gc.Found()
-        return gc.read(self.cluster, deployment, self.cluster.k8s.argocd_namespace)
+            return ctl.Found()
+        return ctl.read(self.cluster, deployment, self.cluster.k8s.argocd_namespace)
 
     def guard(self, deployment: Mapping[str, Any], *, what: str = "the rollback") -> Guard:
         """The suspension steps and "who will undo it" lines for a plan changing ``deployment``."""
@@ -97,7 +97,7 @@ class GitOpsPart:
         name = self.cluster.name
         for c in found.controllers:
             kind = c.kind
-            by_hand = gc.suspend_command(self.cluster, kind, c.name, c.namespace)
+            by_hand = ctl.suspend_command(self.cluster, kind, c.name, c.namespace)
             if c.obj is None:
                 lines.append(
                     f"deployment/{name} is managed by {c.label} ({c.how}), which cannot be read "
@@ -134,44 +134,60 @@ class GitOpsPart:
         lines.extend(found.notes)
         return Guard(tuple(steps), tuple(lines))
 
-    def suspend_step(self, c: gc.Controller) -> Step:
+    def suspend_step(self, c: ctl.Controller) -> Step:
         kind = c.kind
         if kind.argocd:
             title = (
                 f"Suspend auto-sync of {c.label} (remove spec.syncPolicy.automated), saving "
-                f"the policy {gc.compact(c.policy)} in its annotation {gc.SUSPENDED_POLICY}"
+                f"the policy {ctl.compact(c.policy)} in its annotation {ctl.SUSPENDED_POLICY}"
             )
         else:
             title = (
                 f"Suspend {c.label} (spec.suspend: true), noted in its annotation "
-                f"{gc.SUSPENDED_POLICY}"
+                f"{ctl.SUSPENDED_POLICY}"
             )
         return Step(
             title=title,
-            command=gc.suspend_command(self.cluster, kind, c.name, c.namespace),
+            command=ctl.suspend_command(self.cluster, kind, c.name, c.namespace),
             kind=StepKind.COMMAND,
             op=SUSPEND,
             params=_params(c, c.policy),
         )
 
-    def resume_step(self, c: gc.Controller, policy: Any) -> Step:
+    def resume_step(self, c: ctl.Controller, policy: Any) -> Step:
         if c.kind.argocd:
             title = (
                 f"Re-enable auto-sync of {c.label} with the policy saved when it was "
-                f"suspended: {gc.compact(policy)}"
+                f"suspended: {ctl.compact(policy)}"
             )
         else:
-            title = f"Resume {c.label} (spec.suspend: {gc.compact(policy)}, as it was)"
+            title = f"Resume {c.label} (spec.suspend: {ctl.compact(policy)}, as it was)"
         return Step(
             title=title,
-            command=gc.resume_command(self.cluster, c.kind, c.name, c.namespace, policy),
+            command=ctl.resume_command(self.cluster, c.kind, c.name, c.namespace, policy),
             # The step that changes what runs, as far as this action goes: resume asks it.
             kind=StepKind.SWITCH,
             op=RESUME,
             params=_params(c, policy),
         )
 
-    def suspended(self, deployment: Mapping[str, Any]) -> list[gc.Controller]:
+    def notes(self, deployment: Mapping[str, Any]) -> tuple[str, ...]:
+        """For the dashboard: what the console suspended, and how to re-enable it.
+
+        Read with every snapshot, but only for a Deployment a controller's marks
+        name; a controller that cannot be read is left out (the plan says so).
+        """
+        try:
+            found = self.suspended(deployment)
+        except ProviderError:
+            return ()
+        return tuple(
+            f"{c.label}: auto-sync suspended by rollback-console (saved: {c.saved}); "
+            f"re-enable with {self.resume_hint}"
+            for c in found
+        )
+
+    def suspended(self, deployment: Mapping[str, Any]) -> list[ctl.Controller]:
         """The controllers of ``deployment`` the console suspended and that are still suspended."""
         return [
             c
@@ -192,7 +208,7 @@ class GitOpsPart:
                 policy = json.loads(c.saved or "")
             except ValueError:
                 raise InvalidTarget(
-                    f"{c.label}: its annotation {gc.SUSPENDED_POLICY} is not JSON "
+                    f"{c.label}: its annotation {ctl.SUSPENDED_POLICY} is not JSON "
                     f"({c.saved!r}): restore its policy by hand"
                 ) from None
             steps.append(self.resume_step(c, policy))
@@ -243,11 +259,11 @@ class GitOpsPart:
             body, content_type = self._body(step, obj)
         except _Nothing as nothing:
             return Skipped(str(nothing))
-        live = gc.policy_of(kind, obj)
+        live = ctl.policy_of(kind, obj)
         if suspending and live != step.params.get("policy"):
             yield (
                 f"the policy of {label} changed since the plan: saving the live one, "
-                f"{gc.compact(live)}"
+                f"{ctl.compact(live)}"
             )
         yield (
             f"PATCH {kind.resource}/{name} -n {namespace} ({content_type}): "
@@ -257,7 +273,7 @@ class GitOpsPart:
         verb = "the suspension" if suspending else "the resumption"
 
         def wanted(obj: JSON) -> bool:
-            return gc.is_active(kind, obj) != suspending
+            return ctl.is_active(kind, obj) != suspending
 
         try:
             result = self.cluster.patch_custom(
@@ -278,15 +294,19 @@ class GitOpsPart:
         if not wanted(result):
             raise ProviderError(
                 f"the API server answered {verb} of {label} with something else: "
-                f"{gc.compact(gc.policy_of(kind, result))}; check it with kubectl before going on"
+                f"{ctl.compact(ctl.policy_of(kind, result))}; check it with kubectl before going on"
             )
         yield f"{kind.resource}/{name} patched"
         if suspending:
             return (
-                f"{label} suspended; saved {gc.compact(live)} in its annotation "
-                f"{gc.SUSPENDED_POLICY}; it stays suspended until {self.resume_hint}"
+                f"{label} suspended; saved {ctl.compact(live)} in its annotation "
+                f"{ctl.SUSPENDED_POLICY}; it stays suspended until {self.resume_hint}"
             )
-        return f"{label} re-enabled: {gc.compact(gc.policy_of(kind, result))}, as it was before"
+        if kind.argocd:
+            return f"{label} auto-syncs again: automated {ctl.compact(ctl.policy_of(kind, result))}"
+        return (
+            f"{label} resumed: spec.suspend {ctl.compact(ctl.policy_of(kind, result))}, as it was"
+        )
 
     def took_effect(self, step: Step, plan: Plan) -> bool | None:
         """Suspended (automated absent / suspend true) or resumed, read from the live object."""
@@ -295,7 +315,7 @@ class GitOpsPart:
             obj = self.cluster.get_custom(kind.api_version, kind.plural, namespace, name)
         except NotFound:
             return None
-        active = gc.is_active(kind, obj)
+        active = ctl.is_active(kind, obj)
         return not active if step.op == SUSPEND else active
 
     # ------------------------------------------------------------------ internals
@@ -316,8 +336,8 @@ class GitOpsPart:
         """The patch ``step`` sends to ``obj`` as it is now; ``_Nothing`` when there is none."""
         kind, name, namespace = _target(step)
         label = f"{kind.title} {name} ({namespace})"
-        saved = gc.saved_policy(obj)
-        active = gc.is_active(kind, obj)
+        saved = ctl.saved_policy(obj)
+        active = ctl.is_active(kind, obj)
         if step.op == SUSPEND:
             if not active:
                 raise _Nothing(
@@ -325,7 +345,7 @@ class GitOpsPart:
                     if saved is not None
                     else f"{label} was already suspended, not by the console: nothing saved"
                 )
-            record = gc.compact(gc.policy_of(kind, obj))
+            record = ctl.compact(ctl.policy_of(kind, obj))
             if kind.argocd:
                 return [
                     rv_guard(obj),
@@ -335,15 +355,15 @@ class GitOpsPart:
             return {
                 "metadata": {
                     "resourceVersion": obj["metadata"]["resourceVersion"],
-                    "annotations": {gc.SUSPENDED_POLICY: record},
+                    "annotations": {ctl.SUSPENDED_POLICY: record},
                 },
                 "spec": {"suspend": True},
             }, _MERGE_PATCH
         if active:
             raise _Nothing(
-                f"{label} already syncs by itself again ({gc.compact(gc.policy_of(kind, obj))}): "
+                f"{label} already syncs by itself again ({ctl.compact(ctl.policy_of(kind, obj))}): "
                 "left as it is"
-                + (f"; the annotation {gc.SUSPENDED_POLICY} is still on it" if saved else "")
+                + (f"; the annotation {ctl.SUSPENDED_POLICY} is still on it" if saved else "")
             )
         policy = step.params.get("policy")
         if kind.argocd:
@@ -354,7 +374,12 @@ class GitOpsPart:
                 else {"op": "add", "path": "/spec/syncPolicy", "value": {"automated": policy}}
             )
             unmark = (
-                [{"op": "remove", "path": "/metadata/annotations/" + _escaped(gc.SUSPENDED_POLICY)}]
+                [
+                    {
+                        "op": "remove",
+                        "path": "/metadata/annotations/" + _escaped(ctl.SUSPENDED_POLICY),
+                    }
+                ]
                 if saved is not None
                 else []
             )
@@ -362,7 +387,7 @@ class GitOpsPart:
         return {
             "metadata": {
                 "resourceVersion": obj["metadata"]["resourceVersion"],
-                "annotations": {gc.SUSPENDED_POLICY: None},
+                "annotations": {ctl.SUSPENDED_POLICY: None},
             },
             "spec": {"suspend": policy},
         }, _MERGE_PATCH
@@ -394,15 +419,15 @@ class _Nothing(Exception):
     """A step finds nothing to do: the controller is already as the step would leave it."""
 
 
-def _target(step: Step) -> tuple[gc.Kind, str, str]:
+def _target(step: Step) -> tuple[ctl.Kind, str, str]:
     params = step.params
-    kind = gc.KINDS.get(str(params.get("controller")))
+    kind = ctl.KINDS.get(str(params.get("controller")))
     if kind is None:
         raise ProviderError(f"step {step.title!r}: unknown controller {params.get('controller')!r}")
     return kind, str(params["name"]), str(params["namespace"])
 
 
-def _params(c: gc.Controller, policy: Any) -> dict[str, Any]:
+def _params(c: ctl.Controller, policy: Any) -> dict[str, Any]:
     """What a step journals: the controller, and the policy it saves or restores."""
     return {
         "controller": c.kind.key,
@@ -421,12 +446,12 @@ def _escaped(key: str) -> str:
 def _annotate(obj: JSON, value: str) -> list[JSON]:
     """JSON patch ops setting the console's annotation (creating the map when there is none)."""
     if isinstance((obj.get("metadata") or {}).get("annotations"), dict):
-        path = "/metadata/annotations/" + _escaped(gc.SUSPENDED_POLICY)
+        path = "/metadata/annotations/" + _escaped(ctl.SUSPENDED_POLICY)
         return [{"op": "add", "path": path, "value": value}]
-    return [{"op": "add", "path": "/metadata/annotations", "value": {gc.SUSPENDED_POLICY: value}}]
+    return [{"op": "add", "path": "/metadata/annotations", "value": {ctl.SUSPENDED_POLICY: value}}]
 
 
-def _syncs(c: gc.Controller) -> str:
+def _syncs(c: ctl.Controller) -> str:
     """``auto-syncs (automated: {...})`` / ``re-applies git every 10m``."""
     if c.kind.argocd:
         return "auto-syncs from git"
@@ -434,7 +459,7 @@ def _syncs(c: gc.Controller) -> str:
     return f"re-applies git every {interval}" if interval else "re-applies git by itself"
 
 
-def _policy_words(c: gc.Controller) -> str:
+def _policy_words(c: ctl.Controller) -> str:
     if c.kind.argocd:
-        return f"its policy automated: {gc.compact(c.policy)}"
-    return f"spec.suspend: {gc.compact(c.policy)}"
+        return f"its policy automated: {ctl.compact(c.policy)}"
+    return f"spec.suspend: {ctl.compact(c.policy)}"

@@ -94,7 +94,7 @@ class KubernetesProvider:
 
     def snapshot(self) -> Snapshot:
         """Deployment, revisions as ``kubectl rollout history`` lists them, pods, events."""
-        return rd.snapshot(self.cluster, self.service, self.name)
+        return rd.snapshot(self.cluster, self.service, self.name, self._gitops.notes)
 
     def rollout_history(self) -> list[tuple[int, str]]:
         """The rows ``kubectl rollout history`` prints: (revision, change cause), ascending."""
