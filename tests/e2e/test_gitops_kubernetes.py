@@ -194,6 +194,7 @@ def test_with_gitops_warn_argocd_undoes_the_rollback(world: World) -> None:
     result = world.cli("rollback", "web", "--yes", "--reason", "500s after v1.3.0")
     assert result.returncode == 1, result.stdout + result.stderr
     assert world.argocd.syncs >= 1
+    assert "deployment/web was changed again after the rollback (it now has v1.3.0" in result.stdout
     assert world.image() == BAD
     assert world.application()["spec"]["syncPolicy"]["automated"] == POLICY
 

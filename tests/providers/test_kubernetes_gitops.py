@@ -9,6 +9,7 @@ object exactly as the console's step left it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from console.config import DatabaseConfig
+from console.db_flow import DatabaseSide
+from console.incident import Incident
 from console.runner import run_steps
 from providers.base import Conflict, Forbidden, InvalidTarget, Unavailable
 from providers.kubernetes import KubernetesProvider
@@ -48,8 +52,6 @@ def provider_for(
     svc = service(kubeconfig)
     assert svc.kubernetes is not None
     if k8s:
-        import dataclasses
-
         svc = dataclasses.replace(svc, kubernetes=dataclasses.replace(svc.kubernetes, **k8s))
     provider = KubernetesProvider(svc, state_dir=tmp_path / "state")
     provider.poll_interval_s = 0.02
@@ -461,3 +463,26 @@ def test_the_undo_keeps_argocds_tracking_id(kube: FakeKubeServer, tmp_path: Path
     live = kube.cluster.get("deployments", NAMESPACE, DEPLOYMENT)
     assert live["metadata"]["annotations"][TRACKING_ID] == TRACKED[TRACKING_ID]
     assert image(kube) == f"{IMAGE}:v1.2.9"
+
+
+def test_the_suspension_stays_first_before_the_database_backup(
+    kube: FakeKubeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service with a database: the backup comes first among the database steps, but a
+    controller re-syncing while it runs would undo the rollback as surely: suspend first."""
+    argo(kube)
+    provider = provider_for(kube, tmp_path)
+    svc = dataclasses.replace(
+        provider.service, database=DatabaseConfig(dsn_env="APP_DSN", migrations="none")
+    )
+    monkeypatch.setenv("APP_DSN", "postgresql://app@127.0.0.1:1/app")
+    incident = Incident(svc, "alice", tmp_path / "state")
+    side = DatabaseSide(svc, incident, tmp_path / "state")
+    plan = side.extend(provider.plan(None))
+    assert [s.op for s in plan.steps] == [
+        SUSPEND,
+        side.provider.BACKUP_OP,
+        "k8s.backup_manifest",
+        "k8s.undo",
+    ]
+    assert plan.undone_by[0].split(": ")[1].startswith("step 1 suspends it")
