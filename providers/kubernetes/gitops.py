@@ -360,10 +360,13 @@ class GitOpsPart:
                 "spec": {"suspend": True},
             }, _MERGE_PATCH
         if active:
+            forget = self.cluster.kubectl(
+                "annotate", kind.resource, name, f"{ctl.SUSPENDED_POLICY}-", namespace=namespace
+            )
             raise _Nothing(
                 f"{label} already syncs by itself again ({ctl.compact(ctl.policy_of(kind, obj))}): "
                 "left as it is"
-                + (f"; the annotation {ctl.SUSPENDED_POLICY} is still on it" if saved else "")
+                + (f"; the console's saved policy is still on it: `{forget}`" if saved else "")
             )
         policy = step.params.get("policy")
         if kind.argocd:
