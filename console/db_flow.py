@@ -177,6 +177,11 @@ class DatabaseSide:
             before.append(db.checks_step("before"))
         before.extend(schema.steps)
         after = [db.checks_step("after")] if self.has_checks() else []
+        # What suspends a GitOps controller stays first: a controller re-syncing while the
+        # backup runs would undo the rollback as surely as afterwards.
+        lead = 0
+        while lead < len(plan.steps) and plan.steps[lead].op.startswith("gitops."):
+            lead += 1
         warnings.extend(schema.warnings)
         if schema.steps:
             warnings.append(
@@ -188,7 +193,7 @@ class DatabaseSide:
         warnings.extend(self._release_warnings(plan, schema))
         return dataclasses.replace(
             plan,
-            steps=(*before, *plan.steps, *after),
+            steps=(*plan.steps[:lead], *before, *plan.steps[lead:], *after),
             warnings=(*plan.warnings, *warnings),
         )
 

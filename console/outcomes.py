@@ -19,6 +19,7 @@ ACTION_DONE: dict[str, str] = {
     "restore-rds-snapshot": "RDS snapshot restored",
     "gradual": "traffic moved gradually",
     "to-latest": "traffic sent to LATEST",
+    "resume-gitops": "GitOps auto-sync resumed",
 }
 
 

@@ -322,6 +322,7 @@ def test_every_platform_section_loads(site: Path) -> None:
     api, orders, front = config.services
     assert api.kubernetes is not None and api.kubernetes.namespace == "prod"
     assert api.kubernetes.context == "prod-cluster"
+    assert (api.kubernetes.gitops, api.kubernetes.argocd_namespace) == ("auto", "argocd")
     assert api.error_rate.source == "prometheus" and "5.." in api.error_rate.query
     assert api.database is not None and api.database.alembic_ini == site / "alembic.ini"
     assert api.database.checks[0].name == "users"
@@ -337,6 +338,16 @@ def test_every_platform_section_loads(site: Path) -> None:
         ('deployment = "api"\n', "", "services[0].kubernetes.deployment"),
         ('deployment = "api"', 'deployment = "API_1"', "services[0].kubernetes.deployment"),
         ('provider = "kubernetes"', 'provider = "nomad"', "services[0].provider"),
+        (
+            'context = "prod-cluster"',
+            'context = "prod-cluster"\ngitops = "suspend"',
+            "services[0].kubernetes.gitops",
+        ),
+        (
+            'context = "prod-cluster"',
+            'context = "prod-cluster"\nargocd_namespace = "Argo CD"',
+            "services[0].kubernetes.argocd_namespace",
+        ),
         ("query = 'sum", "querry = 'sum", "services[0].error_rate.querry"),
         ('source = "prometheus"', 'source = "datadog"', "services[0].error_rate.source"),
         ('dsn_env = "API_DSN"', 'dsn_env = "postgres://u:p@h/db"', "services[0].database.dsn_env"),

@@ -24,10 +24,30 @@ class KubernetesConfig:
     container: str = ""
     #: How long another console's lock annotation holds before it may be taken over.
     lock_ttl_s: float = 900.0
+    #: What to do about a GitOps controller that would re-apply the broken version:
+    #: "auto" (detect it and suspend it as the plan's first step), "warn" (detect it and
+    #: say so), "off" (do not look).
+    gitops: str = "auto"
+    #: Where Argo CD's Applications live (label tracking; the tracking-id annotation
+    #: names its own namespace only for apps in other namespaces).
+    argocd_namespace: str = "argocd"
+
+
+#: The values of ``[services.kubernetes] gitops``.
+GITOPS_MODES = ("auto", "warn", "off")
 
 
 def read_kubernetes(r: Reader) -> KubernetesConfig:
-    r.expect("deployment", "namespace", "context", "kubeconfig", "container", "lock_ttl_s")
+    r.expect(
+        "deployment",
+        "namespace",
+        "context",
+        "kubeconfig",
+        "container",
+        "lock_ttl_s",
+        "gitops",
+        "argocd_namespace",
+    )
     cfg = KubernetesConfig(
         deployment=_dns_name(r, "deployment", r.require("deployment", str)),
         namespace=_dns_name(r, "namespace", r.get("namespace", str, "default")),
@@ -35,9 +55,18 @@ def read_kubernetes(r: Reader) -> KubernetesConfig:
         kubeconfig=r.path_value("kubeconfig", must_exist=True),
         container=r.get("container", str, ""),
         lock_ttl_s=r.duration("lock_ttl_s", 900.0, low=MIN_LOCK_TTL_S),
+        gitops=_gitops(r),
+        argocd_namespace=_dns_name(r, "argocd_namespace", r.get("argocd_namespace", str, "argocd")),
     )
     r.done()
     return cfg
+
+
+def _gitops(r: Reader) -> str:
+    value: str = r.get("gitops", str, "auto")
+    if value not in GITOPS_MODES:
+        raise r.error("gitops", f"must be one of {', '.join(GITOPS_MODES)}, got {value!r}")
+    return value
 
 
 def _dns_name(r: Reader, key: str, value: str) -> str:

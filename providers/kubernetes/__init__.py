@@ -9,10 +9,12 @@ One concern a module:
 ``rollout``         kubectl's rules on plain JSON (history, undo, status); no I/O
 ``client``          the connection: bounded calls, one error line each
 ``read``            snapshot: revisions, pods, events, facts; logs
-``plans``           the rollback plan (backup, then undo), validated; dry run
+``plans``           the rollback plan (suspend GitOps, backup, undo), validated; dry run
 ``diff``            what changes: the live pod template against the target's
 ``config_refs``     the ConfigMaps and Secrets the target reads, left as they are
-``actions``         restart and restore-manifest plans
+``actions``         restart, restore-manifest and resume-gitops plans
+``controllers``     who would undo a rollback: Argo CD, Flux, Helm (reads only)
+``gitops``          ``gitops.suspend`` and ``gitops.resume``
 ``ops``             the op names and what each step's params hold
 ``manifests``       saved manifests; ``k8s.backup_manifest``
 ``undo``            ``k8s.undo``
@@ -27,6 +29,7 @@ One concern a module:
 
 from __future__ import annotations
 
+from providers.kubernetes.gitops import ACTION_RESUME as RESUME_GITOPS
 from providers.kubernetes.lock import LOCK_ANNOTATION, LockInfo
 from providers.kubernetes.ops import ACTION_RESTART as RESTART
 from providers.kubernetes.ops import ACTION_RESTORE as RESTORE_MANIFEST
@@ -36,6 +39,7 @@ __all__ = [
     "LOCK_ANNOTATION",
     "RESTART",
     "RESTORE_MANIFEST",
+    "RESUME_GITOPS",
     "KubernetesProvider",
     "LockInfo",
 ]

@@ -1,11 +1,14 @@
-"""The actions besides rolling back: restart every pod, restore a saved manifest.
+"""The actions besides rolling back: restart, restore a saved manifest, resume GitOps.
 
 ``restart`` is ``kubectl rollout restart`` (``k8s.restart``, its
 ``restartedAt`` decided now).  ``restore-manifest`` puts back a manifest the
 console saved before an earlier change: ``kubectl replace -f``
 (``k8s.restore_manifest``) while the Deployment exists, ``kubectl create``
 from the file (``k8s.create``) when it was deleted.  Both save the live
-manifest first when there is one.
+manifest first when there is one; a restore first suspends the GitOps
+controllers that would undo it, as a rollback does.  ``resume-gitops``
+(``gitops.resume``) restores what the console suspended, and is offered only
+while something is.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from pathlib import Path
 
 from console.config import ServiceConfig
 from console.model import Action, Plan, Revision
-from providers.base import InvalidTarget, NotFound
+from providers.base import InvalidTarget, NotFound, ProviderError
 from providers.kubernetes import ops
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
 from providers.kubernetes.client import JSON, Cluster
+from providers.kubernetes.gitops import ACTION_RESUME, GitOpsPart
 from providers.kubernetes.manifests import BackupPart, Manifests
 from providers.kubernetes.restart import RestartPart, next_restart
 from providers.kubernetes.restore import RestorePart
@@ -35,6 +39,7 @@ class ActionPlanner:
         backup: BackupPart,
         restart: RestartPart,
         restore: RestorePart,
+        gitops: GitOpsPart,
         *,
         provider: str,
     ) -> None:
@@ -44,10 +49,12 @@ class ActionPlanner:
         self.backup = backup
         self.restart = restart
         self.restore = restore
+        self.gitops = gitops
         self.provider = provider
 
     def actions(self) -> tuple[Action, ...]:
-        """Restart, and restore one of the manifests saved before earlier rollbacks."""
+        """Restart, restore a saved manifest, and (while the console has suspended a GitOps
+        controller of the Deployment) resume it."""
         saved = tuple(p.name for p in self.manifests.saved())
         name = self.cluster.name
         restart = self.cluster.kubectl("rollout", "restart", f"deployment/{name}")
@@ -71,6 +78,30 @@ class ActionPlanner:
                 choices=saved,
                 dangerous=True,
             ),
+            *self._resume_gitops(),
+        )
+
+    def _resume_gitops(self) -> tuple[Action, ...]:
+        """``resume-gitops``, when something managing the Deployment is suspended by the
+        console (read now; nothing offered when it cannot be read)."""
+        if self.gitops.mode == "off":
+            return ()
+        try:
+            suspended = self.gitops.suspended(self.cluster.get_deployment())
+        except ProviderError:
+            return ()
+        if not suspended:
+            return ()
+        names = ", ".join(c.label for c in suspended)
+        return (
+            Action(
+                id=ACTION_RESUME,
+                title="Resume GitOps auto-sync",
+                description=(
+                    f"Restore the sync policy the console saved when it suspended {names}: it "
+                    "then applies what git says again"
+                ),
+            ),
         )
 
     def plan(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
@@ -83,9 +114,37 @@ class ActionPlanner:
                     f"restore-manifest needs a saved manifest (newest: {self.manifests.newest()})"
                 )
             return self._plan_restore(argument, dry_run)
+        if action == ACTION_RESUME:
+            return self._plan_resume_gitops(dry_run)
         raise NotFound(
             f"unknown action {action!r} for {self.service.label} "
-            f"(known: {ops.ACTION_RESTART}, {ops.ACTION_RESTORE})"
+            f"(known: {ops.ACTION_RESTART}, {ops.ACTION_RESTORE}, {ACTION_RESUME})"
+        )
+
+    def _plan_resume_gitops(self, dry_run: bool) -> Plan:
+        """Restore exactly what the console suspended (``gitops.resume``), nothing else."""
+        cluster = self.cluster
+        state = rd.read_state(cluster)
+        current = rd.current(cluster, state, rd.revisions(cluster, state))
+        steps = self.gitops.resume_plan_steps(state.deployment)
+        warnings = [
+            f"Once it syncs again, the controller applies what git names for "
+            f"deployment/{state.name}: if that is not {current.version} (the release running "
+            "now) but the one rolled back from, that is deployed again; put the rollback into "
+            "git first."
+        ]
+        if dry_run:
+            warnings.extend(self.gitops.dry_run(steps))
+        return Plan(
+            service=self.service.name,
+            environment=self.service.environment,
+            provider=self.provider,
+            from_revision=current,
+            to_revision=current,
+            steps=steps,
+            warnings=tuple(warnings),
+            dry_run=dry_run,
+            action=ACTION_RESUME,
         )
 
     def _plan_restart(self, dry_run: bool) -> Plan:
@@ -175,6 +234,9 @@ class ActionPlanner:
             "template_hash": ro.template_digest(template),
         }
         environment = self.service.environment
+        guard = self.gitops.guard(d, what="the restore")
+        if dry_run:
+            warnings.extend(self.gitops.dry_run(guard.steps))
         return Plan(
             service=self.service.name,
             environment=environment,
@@ -182,6 +244,7 @@ class ActionPlanner:
             from_revision=current,
             to_revision=to,
             steps=(
+                *guard.steps,
                 self.backup.step(self.manifests.backup_path(current), environment),
                 self.restore.step(ops.RESTORE_MANIFEST, environment, params),
             ),
@@ -189,6 +252,7 @@ class ActionPlanner:
             dry_run=dry_run,
             action=ops.ACTION_RESTORE,
             argument=str(path),
+            undone_by=guard.undone_by,
         )
 
     def _plan_create(self, path: Path, manifest: JSON, dry_run: bool) -> Plan:

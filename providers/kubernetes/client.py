@@ -70,6 +70,8 @@ class Clients:
 
     apps: Any
     core: Any
+    #: Custom resources (Argo CD Applications, Flux Kustomizations and HelmReleases).
+    custom: Any
     host: str
     where: str
 
@@ -103,14 +105,22 @@ class Cluster:
         """Which credentials are in use (``context east``); "" before the first call."""
         return self._clients.where if self._clients is not None else ""
 
-    def kubectl(self, *args: str) -> str:
-        """The kubectl command an operator would type for the same thing."""
-        argv = ["kubectl"]
+    def kubectl(self, *args: str, namespace: str = "") -> str:
+        """The kubectl command an operator would type for the same thing.
+
+        ``namespace``: another namespace than the Deployment's (an Argo CD Application's).
+        """
+        return self.tool("kubectl", *args, namespace=namespace)
+
+    def tool(self, binary: str, *args: str, namespace: str = "") -> str:
+        """``binary`` (kubectl, flux: tools taking kubectl's flags) with this connection's
+        kubeconfig and context, ``args``, then ``-n`` the namespace."""
+        argv = [binary]
         if self.k8s.kubeconfig is not None:
             argv += ["--kubeconfig", str(self.k8s.kubeconfig)]
         if self.k8s.context:
             argv += ["--context", self.k8s.context]
-        return shlex.join([*argv, *args, "-n", self.k8s.namespace])
+        return shlex.join([*argv, *args, "-n", namespace or self.k8s.namespace])
 
     def version(self, template: Mapping[str, Any]) -> tuple[str, str]:
         """(version label, image) of the main container of ``template``."""
@@ -173,6 +183,7 @@ class Cluster:
         return Clients(
             apps=client.AppsV1Api(api),
             core=client.CoreV1Api(api),
+            custom=client.CustomObjectsApi(api),
             host=str(configuration.host),
             where=where,
         )
@@ -337,6 +348,63 @@ class Cluster:
             limit_s=limit_s,
             label_selector=ro.selector_string((deployment.get("spec") or {}).get("selector")),
         )
+
+    def get_custom(self, api_version: str, plural: str, namespace: str, name: str) -> JSON:
+        """One custom resource (``argoproj.io/v1alpha1``, ``applications``, ...) as plain JSON."""
+        group, _, version = api_version.partition("/")
+        return self.decode(
+            self.call(
+                f"read {plural}.{group} {namespace}/{name}",
+                self.clients().custom.get_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                plural,
+                name,
+                _preload_content=False,
+            )
+        )
+
+    def patch_custom(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str,
+        name: str,
+        body: Any,
+        content_type: str,
+        *,
+        what: str,
+        dry_run: bool = False,
+    ) -> JSON:
+        """PATCH a custom resource (JSON or merge patch: CRDs take no strategic merge).
+
+        A 409 is ``Conflict`` saying nothing was written; ``dry_run`` sends
+        ``dryRun=All``: validated and authorised by the API server, nothing changed.
+        """
+        group, _, version = api_version.partition("/")
+        extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        try:
+            response = self.call(
+                what,
+                self.clients().custom.patch_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                plural,
+                name,
+                body,
+                _content_type=content_type,
+                _preload_content=False,
+                **extra,
+            )
+        except Conflict:
+            raise Conflict(
+                f"{plural}.{group} {namespace}/{name} changed while trying to {what} "
+                "(409 Conflict: someone else wrote it first): nothing was written; look again "
+                "before retrying"
+            ) from None
+        return self.decode(response)
 
     # ------------------------------------------------------------------ writes
 

@@ -3,9 +3,11 @@
 The target is the given revision (a number, ``revision N``, or a version
 label) or, as kubectl does, the second highest one; a paused Deployment is
 refused; a target whose template is already the Deployment's is refused as
-"skipped rollback".  The plan saves the live manifest, then undoes
-(``k8s.backup_manifest``, ``k8s.undo``).  A dry run sends the very patch with
-``dryRun=All``: the API server validates it and changes nothing.
+"skipped rollback".  The plan first suspends the GitOps controllers that
+would undo it (``gitops.suspend``, see ``providers.kubernetes.gitops``), saves
+the live manifest, then undoes (``k8s.backup_manifest``, ``k8s.undo``).  A dry
+run sends the very patches with ``dryRun=All``: the API server validates them
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from providers.base import InvalidTarget, NotFound
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
 from providers.kubernetes.client import JSON, Cluster
-from providers.kubernetes.lock import LOCK_ANNOTATION, lock_of
+from providers.kubernetes.gitops import GitOpsPart
+from providers.kubernetes.lock import lock_of
 from providers.kubernetes.manifests import BackupPart, Manifests
-from providers.kubernetes.undo import UndoPart
+from providers.kubernetes.undo import KEEP_ON_UNDO, UndoPart
 from providers.kubernetes.writes import rv_guard
 
 
@@ -33,6 +36,7 @@ def plan_rollback(
     manifests: Manifests,
     backup: BackupPart,
     undo: UndoPart,
+    gitops: GitOpsPart,
     target: str | None,
     *,
     provider: str,
@@ -58,7 +62,7 @@ def plan_rollback(
             f"skipped rollback (current template already matches revision {number}): "
             f"deployment/{state.name} already runs {to.version}"
         )
-    patch = ro.undo_patch(rs, ro.undo_annotations(d, rs, keep=(LOCK_ANNOTATION,)))
+    patch = ro.undo_patch(rs, ro.undo_annotations(d, rs, keep=KEEP_ON_UNDO))
     warnings = _warnings(state, current, to, number)
     params = {
         "revision": number,
@@ -70,11 +74,14 @@ def plan_rollback(
         "template_hash": ro.template_digest(ro.template_of(rs)),
     }
     environment = service.environment
+    guard = gitops.guard(d)
     steps = (
+        *guard.steps,
         backup.step(manifests.backup_path(current), environment),
         undo.step(environment, params),
     )
     if dry_run:
+        warnings.extend(gitops.dry_run(guard.steps))
         _server_dry_run(cluster, d, patch)
         warnings.append(
             "Dry run: the API server accepted this patch with dryRun=All; nothing was "
@@ -92,6 +99,7 @@ def plan_rollback(
         # The patch as planned (it holds the target's template, environment values
         # and all): shown by a dry run, never journaled; the step sends a fresh one.
         context=MappingProxyType({"patch": patch}),
+        undone_by=guard.undone_by,
     )
 
 

@@ -2,8 +2,8 @@
 
 What each method does lives in the module named for it (``read``, ``plans``,
 ``actions``, ``rollout_status``, ``lock``); the steps of a plan are run by
-the parts that own their ops (``manifests.BackupPart``, ``undo.UndoPart``,
-``restart.RestartPart``, ``restore.RestorePart``), through the flow's one
+the parts that own their ops (``gitops.GitOpsPart``, ``manifests.BackupPart``,
+``undo.UndoPart``, ``restart.RestartPart``, ``restore.RestorePart``), through the flow's one
 step runner.  This class wires them to one connection and adds nothing.
 """
 
@@ -30,6 +30,7 @@ from providers.kubernetes import rollout as ro
 from providers.kubernetes import rollout_status as status
 from providers.kubernetes.actions import ActionPlanner
 from providers.kubernetes.client import JSON, REQUEST_TIMEOUT_S, Clients, Cluster
+from providers.kubernetes.gitops import GitOpsPart
 from providers.kubernetes.lock import LockInfo
 from providers.kubernetes.manifests import BackupPart, Manifests, clean_manifest
 from providers.kubernetes.plans import plan_rollback
@@ -70,6 +71,7 @@ class KubernetesProvider:
         self._undo = UndoPart(self.cluster)
         self._restart = RestartPart(self.cluster)
         self._restore = RestorePart(self.cluster, self.manifests)
+        self._gitops = GitOpsPart(self.cluster, service.name)
         self._actions = ActionPlanner(
             self.cluster,
             service,
@@ -77,6 +79,7 @@ class KubernetesProvider:
             self._backup,
             self._restart,
             self._restore,
+            self._gitops,
             provider=self.name,
         )
 
@@ -93,13 +96,13 @@ class KubernetesProvider:
 
     def parts(self) -> tuple[Part, ...]:
         """The parts owning this provider's ops (built with the provider; no I/O)."""
-        return (self._backup, self._undo, self._restart, self._restore)
+        return (self._gitops, self._backup, self._undo, self._restart, self._restore)
 
     # ------------------------------------------------------------------ reading
 
     def snapshot(self) -> Snapshot:
         """Deployment, revisions as ``kubectl rollout history`` lists them, pods, events."""
-        return rd.snapshot(self.cluster, self.service, self.name)
+        return rd.snapshot(self.cluster, self.service, self.name, self._gitops.notes)
 
     def rollout_history(self) -> list[tuple[int, str]]:
         """The rows ``kubectl rollout history`` prints: (revision, change cause), ascending."""
@@ -124,6 +127,7 @@ class KubernetesProvider:
             self.manifests,
             self._backup,
             self._undo,
+            self._gitops,
             target,
             provider=self.name,
             dry_run=dry_run,
@@ -135,7 +139,7 @@ class KubernetesProvider:
         return diff.differences(self.cluster, live, target)
 
     def actions(self) -> tuple[Action, ...]:
-        """Restart, and restore one of the manifests saved before earlier rollbacks."""
+        """Restart, restore a saved manifest, and resume what the console suspended."""
         return self._actions.actions()
 
     def plan_action(
@@ -146,7 +150,8 @@ class KubernetesProvider:
         dry_run: bool = False,
         resume_from: Plan | None = None,
     ) -> Plan:
-        """Plan ``restart`` (no argument) or ``restore-manifest`` (a saved file name or path)."""
+        """Plan ``restart``, ``restore-manifest`` (a saved file name or path) or
+        ``resume-gitops``."""
         return self._actions.plan(action, argument, dry_run=dry_run)
 
     def saved_manifests(self) -> list[Path]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -297,8 +297,16 @@ def _notes(cluster: Cluster, state: State, units: Sequence[Unit]) -> tuple[str, 
     return tuple(notes)
 
 
-def snapshot(cluster: Cluster, service: ServiceConfig, provider: str) -> Snapshot:
-    """Deployment, revisions as ``kubectl rollout history`` lists them, pods, events."""
+def snapshot(
+    cluster: Cluster,
+    service: ServiceConfig,
+    provider: str,
+    more_notes: Callable[[JSON], tuple[str, ...]] | None = None,
+) -> Snapshot:
+    """Deployment, revisions as ``kubectl rollout history`` lists them, pods, events.
+
+    ``more_notes``: further notes about the Deployment read (what the console
+    suspended), after the ones of this module."""
     with bulk_decoding():
         state = read_state(cluster, pods=True, events=True)
         listed = revisions(cluster, state)
@@ -313,7 +321,10 @@ def snapshot(cluster: Cluster, service: ServiceConfig, provider: str) -> Snapsho
         revisions=listed,
         units=units,
         paused=bool((state.deployment.get("spec") or {}).get("paused")),
-        notes=_notes(cluster, state, units),
+        notes=(
+            *_notes(cluster, state, units),
+            *(more_notes(state.deployment) if more_notes is not None else ()),
+        ),
         events=events,
         facts=_facts(cluster, state),
     )

@@ -6,7 +6,10 @@ annotations), with one addition: the patch also sets
 ``metadata.resourceVersion`` to the version just read, so a change made by
 someone else in between is a 409 (``Conflict``), not silently overwritten.
 The console's own lock annotation is kept on the Deployment and never copied
-back from a ReplicaSet.  The result read back must carry the target's
+back from a ReplicaSet, and so is Argo CD's tracking id (``KEEP_ON_UNDO``): a
+ReplicaSet older than Argo CD's adoption of the Deployment lacks it, and the
+undo would make Argo CD see its Deployment as someone else's (and the console
+lose which Application to resume).  The result read back must carry the target's
 template, or the step fails; a 409 names what the Deployment now runs, so the
 operator sees whose change won.
 
@@ -27,10 +30,14 @@ from providers.base import Conflict, InvalidTarget, ProviderError, TimedOut, Una
 from providers.kubernetes import ops
 from providers.kubernetes import rollout as ro
 from providers.kubernetes.client import Cluster
+from providers.kubernetes.controllers import TRACKING_ID
 from providers.kubernetes.lock import LOCK_ANNOTATION
 from providers.kubernetes.writes import fresh, rv_guard, unanswered
 
 _JSON_PATCH = "application/json-patch+json"
+
+#: The Deployment's annotations an undo keeps as they are (never taken from the ReplicaSet).
+KEEP_ON_UNDO = (LOCK_ANNOTATION, TRACKING_ID)
 
 
 class UndoPart:
@@ -90,7 +97,7 @@ class UndoPart:
                 f"deployment/{name} changed since the plan was made (it now runs {now}); "
                 "look again before retrying"
             )
-        annotations = ro.undo_annotations(d, rs, keep=(LOCK_ANNOTATION,))
+        annotations = ro.undo_annotations(d, rs, keep=KEEP_ON_UNDO)
         patch = [*ro.undo_patch(rs, annotations), rv_guard(d)]
         yield (
             f"PATCH deployment/{name} ({_JSON_PATCH}): replace /spec/template with "

@@ -7,8 +7,14 @@ namespaces, Deployments, ReplicaSets, Pods (with ``/log``), Events, ConfigMaps
 and Secrets (with ``metadata.managedFields``, see ``managed``); GET,
 LIST (label and field selectors, ``limit`` / ``continue``), WATCH (chunked
 JSON events), POST, PUT, PATCH (JSON, merge and strategic merge) and DELETE;
-``dryRun=All``; ``Status`` error bodies.  State lives in a ``Cluster`` and
-the controllers (``Controllers``) move it like kube-controller-manager.
+``dryRun=All``; ``Status`` error bodies.  The GitOps controllers' custom
+resources are served as their CRDs make a real server serve them (Argo CD's
+``applications.argoproj.io/v1alpha1``, Flux's
+``kustomizations.kustomize.toolkit.fluxcd.io/v1`` and
+``helmreleases.helm.toolkit.fluxcd.io/v2``, under ``/apis/GROUP/VERSION``,
+with discovery): JSON and merge patches, never strategic merge (415).
+State lives in a ``Cluster`` and the controllers (``Controllers``) move it
+like kube-controller-manager.
 
 Faults can be injected per request (``fail``): a 403 with the real
 Forbidden wording, a 5xx, for the next N matching requests.  Every request is
@@ -33,7 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.k8s_server.controller import Controllers
 from tests.k8s_server.managed import manager_of
 from tests.k8s_server.selectors import SelectorError, field_selector, label_selector
-from tests.k8s_server.store import KINDS, ApiError, Cluster, Kind
+from tests.k8s_server.store import CUSTOM_GROUPS, KINDS, ApiError, Cluster, Kind
 
 
 @dataclass
@@ -127,6 +133,24 @@ for entry in APPS_V1["resources"]:
         entry["version"] = "v1"
         entry["singularName"] = "deployment"
 
+
+def _custom_resources(group: str) -> dict[str, Any]:
+    """The resource list of a custom resource group, as the CRDs' discovery gives it."""
+    version = CUSTOM_GROUPS[group]
+    resources = []
+    for kind in KINDS.values():
+        if kind.group != group:
+            continue
+        entry = _res(kind.resource, kind.kind, _ALL, short=kind.short)
+        entry["categories"] = ["all"] if group == "argoproj.io" else []
+        resources.append(entry)
+        if kind.status_subresource:
+            resources.append(_res(f"{kind.resource}/status", kind.kind, ["get", "patch", "update"]))
+    return _resource_list(f"{group}/{version}", resources)
+
+
+CUSTOM_V = {group: _custom_resources(group) for group in CUSTOM_GROUPS}
+
 VERSION = {
     "major": "1",
     "minor": "32",
@@ -152,6 +176,14 @@ API_GROUPS = {
             "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
             "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
         },
+        *(
+            {
+                "name": group,
+                "versions": [{"groupVersion": f"{group}/{version}", "version": version}],
+                "preferredVersion": {"groupVersion": f"{group}/{version}", "version": version},
+            }
+            for group, version in CUSTOM_GROUPS.items()
+        ),
     ],
 }
 
@@ -203,13 +235,21 @@ OPENAPI_V3_ROOT = {
     "paths": {
         "api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=FAKE1"},
         "apis/apps/v1": {"serverRelativeURL": "/openapi/v3/apis/apps/v1?hash=FAKE2"},
+        **{
+            f"apis/{group}/{version}": {
+                "serverRelativeURL": f"/openapi/v3/apis/{group}/{version}?hash=FAKE{i}"
+            }
+            for i, (group, version) in enumerate(CUSTOM_GROUPS.items(), start=3)
+        },
     }
 }
 
+#: ``/api/v1`` or ``/apis/GROUP/VERSION``: where a kind's resources are served.
+_PREFIX = r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
 _NAMESPACED = re.compile(
-    r"^/(?:api/v1|apis/apps/v1)/namespaces/(?P<ns>[^/]+)/(?P<res>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$"
+    _PREFIX + r"/namespaces/(?P<ns>[^/]+)/(?P<res>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$"
 )
-_CLUSTER = re.compile(r"^/(?:api/v1|apis/apps/v1)/(?P<res>[^/]+)(?:/(?P<name>[^/]+))?$")
+_CLUSTER = re.compile(_PREFIX + r"/(?P<res>[^/]+)(?:/(?P<name>[^/]+))?$")
 
 
 class FakeKubeServer:
@@ -328,7 +368,7 @@ class FakeKubeServer:
             f'{what} is forbidden: User "{user}" cannot {verb} resource "{kind.resource}" '
             f'in API group "{group}" in the namespace "{namespace}"'
         )
-        prefix = "/apis/apps/v1" if group else "/api/v1"
+        prefix = f"/apis/{group}/{kind.version}" if group else "/api/v1"
         path = (
             rf"^{prefix}/namespaces/{re.escape(namespace)}/{kind.resource}"
             + (rf"/{re.escape(name)}" if name else "")
@@ -466,13 +506,23 @@ class _Handler(BaseHTTPRequestHandler):
             "/apis/apps/v1": APPS_V1,
             "/apis/apps": API_GROUPS["groups"][0] | {"kind": "APIGroup", "apiVersion": "v1"},
         }
+        for group, version in CUSTOM_GROUPS.items():
+            static[f"/apis/{group}/{version}"] = CUSTOM_V[group]
+            static[f"/apis/{group}"] = next(
+                g for g in API_GROUPS["groups"] if g["name"] == group
+            ) | {"kind": "APIGroup", "apiVersion": "v1"}
         if req.method == "GET" and path in static:
             self._send(200, static[path])
             return
         if req.method == "GET" and path == "/openapi/v3":
             self._send(200, OPENAPI_V3_ROOT)
             return
-        if req.method == "GET" and path in ("/openapi/v3/api/v1", "/openapi/v3/apis/apps/v1"):
+        openapi = {
+            "/openapi/v3/api/v1",
+            "/openapi/v3/apis/apps/v1",
+            *(f"/openapi/v3/apis/{g}/{v}" for g, v in CUSTOM_GROUPS.items()),
+        }
+        if req.method == "GET" and path in openapi:
             self._send(
                 200,
                 _openapi_v3(
@@ -484,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
         m = _NAMESPACED.match(path)
         if m and m.group("res") in KINDS:
             ns, res, name, sub = m.group("ns"), m.group("res"), m.group("name"), m.group("sub")
-            self._check_group(path, res)
+            self._check_group(m, res)
             self._resource(req, KINDS[res], ns, name, sub)
             return
         if path.startswith("/api/v1/namespaces/") and path.count("/") == 4:
@@ -495,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
         m = _CLUSTER.match(path)
         if m and m.group("res") in KINDS:
             res, name = m.group("res"), m.group("name")
-            self._check_group(path, res)
+            self._check_group(m, res)
             kind = KINDS[res]
             if name is None and req.method == "GET":
                 self._list(req, kind, None)
@@ -509,9 +559,10 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     @staticmethod
-    def _check_group(path: str, res: str) -> None:
-        group = KINDS[res].group
-        if (group == "apps") != path.startswith("/apis/apps/v1"):
+    def _check_group(m: re.Match[str], res: str) -> None:
+        """The resource is served under its own group and version only (``/apis/G/V``)."""
+        kind = KINDS[res]
+        if (m.group("group") or "", m.group("version") or "v1") != (kind.group, kind.version):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _resource(

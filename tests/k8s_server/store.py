@@ -43,6 +43,10 @@ class Kind:
     kind: str
     namespaced: bool = True
     short: tuple[str, ...] = ()
+    #: A custom resource (a CRD's kind): no strategic merge patch, as on a real server.
+    custom: bool = False
+    #: Its CRD enables the status subresource: the main resource ignores ``status``.
+    status_subresource: bool = True
 
     @property
     def api_version(self) -> str:
@@ -64,11 +68,41 @@ KINDS: dict[str, Kind] = {
         Kind("", "v1", "secrets", "Secret"),
         Kind("apps", "v1", "deployments", "Deployment", short=("deploy",)),
         Kind("apps", "v1", "replicasets", "ReplicaSet", short=("rs",)),
+        # The GitOps controllers' custom resources, as their CRDs define them: Argo CD's
+        # Application has no status subresource (its controller writes the whole object);
+        # Flux's Kustomization and HelmRelease have one.
+        Kind(
+            "argoproj.io",
+            "v1alpha1",
+            "applications",
+            "Application",
+            short=("app", "apps"),
+            custom=True,
+            status_subresource=False,
+        ),
+        Kind(
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            "kustomizations",
+            "Kustomization",
+            short=("ks",),
+            custom=True,
+        ),
+        Kind(
+            "helm.toolkit.fluxcd.io",
+            "v2",
+            "helmreleases",
+            "HelmRelease",
+            short=("hr",),
+            custom=True,
+        ),
     )
 }
 
 #: The manager a write made through the store itself (not over HTTP) is recorded under.
 STORE_MANAGER = "k8s-fake-store"
+#: The API groups of the custom resources, each with its one version.
+CUSTOM_GROUPS: dict[str, str] = {k.group: k.version for k in KINDS.values() if k.custom}
 
 #: How many writes the watch log keeps (older resourceVersions answer 410 Gone).
 WATCH_LOG_SIZE = 50_000
@@ -293,8 +327,9 @@ class Cluster:
             meta["uid"] = self.new_uid()
             meta["creationTimestamp"] = meta.get("creationTimestamp") or self.stamp()
             meta.pop("resourceVersion", None)
-            if resource in ("deployments", "replicasets"):
+            if resource in ("deployments", "replicasets") or kind.custom:
                 meta["generation"] = 1
+            if resource in ("deployments", "replicasets"):
                 obj.setdefault("status", {})
             if resource == "deployments":
                 default_deployment(obj)
@@ -388,6 +423,14 @@ class Cluster:
                 elif content_type.startswith("application/merge-patch+json"):
                     new = merge_patch(current, body)
                 elif content_type.startswith("application/strategic-merge-patch+json"):
+                    if kind.custom:
+                        raise ApiError(
+                            415,
+                            "UnsupportedMediaType",
+                            "the body of the request was in an unknown format - accepted media "
+                            "types include: application/json-patch+json, "
+                            "application/merge-patch+json, application/apply-patch+yaml",
+                        )
                     new = strategic_merge_patch(current, body)
                 else:
                     raise ApiError(
@@ -425,6 +468,10 @@ class Cluster:
         new["apiVersion"], new["kind"] = kind.api_version, kind.kind
         if resource in ("deployments", "replicasets"):
             new["status"] = copy.deepcopy(current.get("status", {}))
+        elif kind.custom and kind.status_subresource:
+            new.pop("status", None)
+            if "status" in current:
+                new["status"] = copy.deepcopy(current["status"])
         if resource == "deployments":
             default_deployment(new)
             new["spec"]["template"] = _normalise_template(new["spec"]["template"])
@@ -438,6 +485,10 @@ class Cluster:
                 raise invalid(kind, meta["name"], why)
             managed.track(current, new, manager, self.stamp())
         if resource in ("deployments", "replicasets") and new.get("spec") != current.get("spec"):
+            meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        elif kind.custom and _outside_metadata(new) != _outside_metadata(current):
+            # A custom resource's generation counts changes to anything but metadata
+            # (with a status subresource, status is never changed here).
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         if dry_run:
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -601,6 +652,10 @@ class Cluster:
                 "reportingInstance": "",
             }
             self._store("events", event, "ADDED")
+
+
+def _outside_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
 
 
 def _selector_string(selector: dict[str, Any]) -> str:

@@ -12,12 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.k8s_server import FakeKubeServer, deployment_manifest, set_image
+from tests.k8s_server import FakeKubeServer, deployment_manifest, gitops, set_image
 from tests.k8s_server.controller import REVISION, REVISION_HISTORY, template_hash
 from tests.k8s_server.fixtures import (
     NAMESPACE,
+    Kubectl,
     deploy,
     kube_server,  # noqa: F401 - fixture
+    kubeconfig_file,  # noqa: F401 - fixture
+    kubectl_cli,  # noqa: F401 - fixture
 )
 from tests.k8s_server.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
 from tests.k8s_server.selectors import field_selector, label_selector
@@ -331,3 +334,127 @@ def test_the_official_client_reads_them_typed(kube: FakeKubeServer) -> None:
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert refused.status_code == 422 and "field is immutable" in refused.json()["message"]
+APPLICATIONS = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
+KUSTOMIZATIONS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations"
+
+
+def test_custom_resources_are_served_like_their_crds(kube: FakeKubeServer) -> None:
+    """Applications, Kustomizations and HelmReleases: GET, LIST, JSON and merge patches with
+    resourceVersion preconditions, generation counting non-metadata changes, and no
+    strategic merge (a custom resource has no patch strategy: 415, as from a real server)."""
+    kube.ensure_namespace("argocd")
+    kube.ensure_namespace("flux-system")
+    app = gitops.application("web", automated={"prune": True}, sync_options=["A=b"])
+    created = api(kube, "POST", APPLICATIONS, json=app)
+    assert created.status_code == 201, created.text
+    rv = created.json()["metadata"]["resourceVersion"]
+    assert created.json()["metadata"]["generation"] == 1
+    listed = api(kube, "GET", APPLICATIONS).json()
+    assert listed["kind"] == "ApplicationList" and [
+        i["metadata"]["name"] for i in listed["items"]
+    ] == ["web"]
+    removed = api(
+        kube,
+        "PATCH",
+        f"{APPLICATIONS}/web",
+        content=json.dumps([{"op": "remove", "path": "/spec/syncPolicy/automated"}]),
+        headers={"Content-Type": "application/json-patch+json"},
+    ).json()
+    assert removed["spec"]["syncPolicy"] == {"syncOptions": ["A=b"]}
+    assert removed["metadata"]["generation"] == 2
+    stale = api(
+        kube,
+        "PATCH",
+        f"{APPLICATIONS}/web",
+        content=json.dumps(
+            [
+                {"op": "replace", "path": "/metadata/resourceVersion", "value": rv},
+                {"op": "add", "path": "/spec/syncPolicy/automated", "value": {}},
+            ]
+        ),
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert stale.status_code == 409 and stale.json()["reason"] == "Conflict"
+    annotated = api(
+        kube,
+        "PATCH",
+        f"{APPLICATIONS}/web",
+        content=json.dumps({"metadata": {"annotations": {"a": "1"}}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
+    assert annotated["metadata"]["generation"] == 2  # metadata only
+    strategic = api(
+        kube,
+        "PATCH",
+        f"{APPLICATIONS}/web",
+        content=json.dumps({"spec": {"project": "x"}}),
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert strategic.status_code == 415
+    assert (
+        api(
+            kube, "GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/nope"
+        ).status_code
+        == 404
+    )
+    # Served under their own group and version only.
+    assert api(kube, "GET", "/apis/apps/v1/namespaces/argocd/applications/web").status_code == 404
+    # Flux's kinds have a status subresource: the main resource never changes status.
+    gitops.create(kube, gitops.kustomization("apps"))
+    kube.cluster.put_status(
+        "kustomizations",
+        {"metadata": {"namespace": "flux-system", "name": "apps"}, "status": {"ready": True}},
+    )
+    suspended = api(
+        kube,
+        "PATCH",
+        f"{KUSTOMIZATIONS}/apps",
+        content=json.dumps({"spec": {"suspend": True}, "status": {"ready": False}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
+    assert suspended["spec"]["suspend"] is True and suspended["status"] == {"ready": True}
+    assert suspended["metadata"]["generation"] == 2
+    groups = {g["name"] for g in api(kube, "GET", "/apis").json()["groups"]}
+    assert {"argoproj.io", "kustomize.toolkit.fluxcd.io", "helm.toolkit.fluxcd.io"} <= groups
+
+
+def test_kubectl_reads_and_patches_custom_resources(kube: FakeKubeServer, kubectl: Kubectl) -> None:
+    """Real kubectl finds the kinds by discovery (short names too) and patches them; a
+    strategic merge patch is refused with the real server's words."""
+    gitops.create(kube, gitops.application("web", automated={"prune": True, "selfHeal": True}))
+    gitops.create(kube, gitops.helmrelease("web"))
+    out = kubectl.run("get", "app", "web", "-n", "argocd", "-o", "jsonpath={.spec.syncPolicy}")
+    assert json.loads(out.stdout) == {"automated": {"prune": True, "selfHeal": True}}, out.stderr
+    kubectl.run(
+        "patch",
+        "applications.argoproj.io",
+        "web",
+        "-n",
+        "argocd",
+        "--type",
+        "json",
+        "-p",
+        '[{"op":"remove","path":"/spec/syncPolicy/automated"}]',
+        check=True,
+    )
+    assert (
+        "automated" not in kube.cluster.get("applications", "argocd", "web")["spec"]["syncPolicy"]
+    )
+    kubectl.run(
+        "patch",
+        "hr",
+        "web",
+        "-n",
+        "flux-system",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"suspend":true}}',
+        check=True,
+    )
+    assert kube.cluster.get("helmreleases", "flux-system", "web")["spec"]["suspend"] is True
+    refused = kubectl.run(
+        "patch", "hr", "web", "-n", "flux-system", "-p", '{"spec":{"suspend":false}}'
+    )
+    assert refused.returncode != 0
+    assert "application/strategic-merge-patch+json is not supported" in refused.stderr
