@@ -212,6 +212,16 @@ class Planner:
         action: str = "rollback",
         argument: str = "",
     ) -> Plan:
+        undone_by: tuple[str, ...] = ()
+        if action != TO_LATEST:
+            # Not a controller that puts the broken revision back, but the opposite trap:
+            # pinned traffic also keeps the next (fixed) deploy from serving.
+            undone_by = (
+                f"Nothing re-applies {snap.current.id if snap.current else 'the live revision'} "
+                f"by itself, but traffic stays pinned to {to.id}: a later deploy receives no "
+                f"traffic until it is sent to LATEST again (`{self.client.gcloud(None)}`, or "
+                f"`rollback-console action {self.service.name} to-latest`).",
+            )
         return Plan(
             service=self.service.name,
             environment=self.service.environment,
@@ -223,6 +233,7 @@ class Planner:
             dry_run=dry_run,
             action=action,
             argument=argument,
+            undone_by=undone_by,
         )
 
     def _resolve(self, state: State, snap: Snapshot, target: str | None) -> Revision:

@@ -609,11 +609,16 @@ def test_to_latest_undoes_the_pin_after_a_rollback(
     provider: CloudRunProvider, scenario: Scenario, server: CloudRunServer
 ) -> None:
     assert TO_LATEST not in {a.id for a in provider.actions()}
-    run(provider, provider.plan(None))
+    rollback = provider.plan(None)
+    # "Who will undo it": the pin keeps the next deploy from serving, said with the way out.
+    (pin,) = rollback.undone_by
+    assert f"traffic stays pinned to {PREVIOUS}" in pin and "to-latest" in pin
+    run(provider, rollback)
     assert TO_LATEST in {a.id for a in provider.actions()}
     assert any("pinned to revisions" in n for n in provider.snapshot().notes)
 
     plan = provider.plan_action(TO_LATEST, None)
+    assert plan.undone_by == (), "to-latest removes the pin: nothing to warn about"
     assert plan.steps[0].command.endswith("--to-latest")
     assert plan.to_revision.id == CURRENT
     run(provider, plan)
