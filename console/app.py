@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import SystemModalScreen
@@ -36,6 +36,7 @@ from console.runtime import Backends, ServiceRuntime
 from console.textsafe import printable, printable_lines
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
+from screens.typeahead import TypeAhead
 
 if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
@@ -67,7 +68,12 @@ class RollbackConsoleApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "question_mark", "help", "Help", id="help", tooltip="This help: keys, steps, files"
+            "question_mark,f1",
+            "help",
+            "Help",
+            id="help",
+            priority=True,  # also while typing a reason: a reason never needs a '?'
+            tooltip="This help: the keys of this screen, the steps, the files",
         ),
         Binding("h", "history", "History", id="history", tooltip="Past rollbacks, time to recover"),
         Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (from the dashboard)"),
@@ -91,6 +97,25 @@ class RollbackConsoleApp(App[int]):
         self.service_name = service.name
         self.sub_title = service.label
         self._crash: BaseException | None = None
+        self.typeahead = TypeAhead(self)
+
+    # ----------------------------------------------------------------- keys
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every key the terminal sends goes through the type-ahead (``screens.typeahead``):
+        a burst over a slow link does what the same keys typed slowly do."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self.typeahead.take(event):
+                await self.deliver_key(event)
+            return
+        await super().on_event(event)
+
+    async def deliver_key(self, event: events.Key) -> None:
+        """Hand ``event`` to Textual (bindings, then the focused widget); the next key waits
+        until this one has been handled."""
+        target = self.focused or self.screen
+        await super().on_event(event)
+        self.typeahead.delivered(target)
 
     # ----------------------------------------------------------------- state
 
@@ -198,9 +223,17 @@ class RollbackConsoleApp(App[int]):
     # ----------------------------------------------------------------- actions
 
     def action_help(self) -> None:
-        """Open the help screen (keys, the flow, where config and history live)."""
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.config, self.runtime.service))
+        """Open the help screen (this screen's keys, the flow, where config and history
+        live); on the help screen, close it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.config, self.runtime.service, origin=self.screen))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``q`` quits from the dashboard only: inside the wizard it is not offered (Esc
+        leaves a step, ctrl+q quits anyway)."""
+        return not (action == "request_quit" and self.wizard_open)
 
     def action_refresh(self) -> None:
         """Re-read every source of the dashboard now."""
@@ -317,6 +350,7 @@ class RollbackConsoleApp(App[int]):
         if self.wizard_open:
             self.notify("A rollback is already open.", severity="warning")
             return
+        self.typeahead.busy("opening the rollback")
         self._prepare_actions(self.runtime)
 
     @work(
@@ -353,6 +387,7 @@ class RollbackConsoleApp(App[int]):
             return
         if target is None and self.dashboard is not None:
             target = self.dashboard.chosen_target
+        self.typeahead.busy("opening the rollback")
         self._prepare_rollback(self.runtime, target)
 
     @work(
@@ -420,6 +455,14 @@ class RollbackConsoleApp(App[int]):
         """Every app worker's failure becomes one notification line."""
         if event.state is WorkerState.ERROR:
             self.report_worker_failure(event.worker)
+        if event.worker.group == "prepare-rollback" and event.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            if event.state is not WorkerState.SUCCESS or not self.wizard_open:
+                self.typeahead.drop()  # the wizard did not open: keys meant for it go nowhere
+            self.typeahead.idle("opening the rollback")
 
     def notify(
         self,

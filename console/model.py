@@ -448,6 +448,8 @@ class HistoryRecord:
     #: "" for a rollback; else the provider action and its argument ("restart",
     #: "rollback-image v1.2.9"), which the entry's headline and table name.
     action: str = ""
+    #: "typed" or "accepted" (the console's suggestion from the assessment); "" unknown.
+    reason_given: str = ""
 
     @property
     def time_to_recover_s(self) -> float | None:

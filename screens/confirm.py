@@ -1,9 +1,13 @@
 """Step 4, Confirm: the last stop before the platform is touched.
 
-A ``ModalScreen[bool]`` in the manner of Posting's confirmation dialog, made
-deliberately slow for a destructive action: Cancel has the focus, Escape and
-``n`` cancel, and the confirm button stays disabled until the service name is
-typed exactly (the same gate as the headless ``rollback`` without ``--yes``).
+A ``ModalScreen[bool]`` in the manner of Posting's confirmation dialog.  The
+gate for a destructive action is the typed service name, not the focus: the
+name field has the focus when the dialog opens, so typing the name and Enter
+executes (ten keystrokes from the dashboard, README "The fast path"), while
+Enter on anything but the exact name does nothing but say what differs
+("'web ' has a trailing space").  Escape cancels; the confirm button stays
+disabled until the name matches (the same gate as the headless ``rollback``
+without ``--yes``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ class ConfirmScreen(FlowModal[bool]):
     CSS_PATH = "confirm.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,n", "cancel", "Cancel", tooltip="Close; nothing is changed"),
+        Binding(
+            "escape,n", "cancel", "Cancel", tooltip="Close; nothing is changed (n: on a button)"
+        ),
     ]
 
     def __init__(self, plan: Plan) -> None:
@@ -69,8 +75,7 @@ class ConfirmScreen(FlowModal[bool]):
                 )
             yield Static(
                 Content.from_markup(
-                    "Next: [b]Tab[/b] to the box, type [b]$name[/b], press [b]Enter[/b]"
-                    " · [b]Esc[/b] or [b]n[/b] cancels",
+                    "Next: type [b]$name[/b], press [b]Enter[/b] · [b]Esc[/b] cancels",
                     name=self.expected,
                 ),
                 id="confirm-hint",
@@ -92,7 +97,7 @@ class ConfirmScreen(FlowModal[bool]):
         return Content("\n").join(lines)
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        self.set_focus(self.query_one("#confirm-name", Input))
 
     @property
     def name_matches(self) -> bool:
@@ -110,7 +115,7 @@ class ConfirmScreen(FlowModal[bool]):
         elif event.value:
             feedback.update(
                 Content.from_markup(
-                    "[$text-warning]Does not match $name yet.[/]", name=repr(self.expected)
+                    "[$text-warning]$why[/]", why=mismatch(event.value, self.expected)
                 )
             )
         else:
@@ -121,9 +126,12 @@ class ConfirmScreen(FlowModal[bool]):
         if self.name_matches:
             self.dismiss(True)
         else:
+            typed = self.query_one("#confirm-name", Input).value
+            why = mismatch(typed, self.expected) if typed else "Nothing typed."
             self.query_one("#confirm-match", Static).update(
                 Content.from_markup(
-                    "[$text-error]Type exactly $name to confirm, or Esc to cancel.[/]",
+                    "[$text-error]$why Type exactly $name to confirm, or Esc to cancel.[/]",
+                    why=why,
                     name=repr(self.expected),
                 )
             )
@@ -139,3 +147,19 @@ class ConfirmScreen(FlowModal[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+def mismatch(typed: str, expected: str) -> str:
+    """Why ``typed`` is not ``expected``, in the words an operator needs at 02:00."""
+    if typed.strip() == expected:
+        where = []
+        if typed != typed.lstrip():
+            where.append("a leading space")
+        if typed != typed.rstrip():
+            where.append("a trailing space")
+        return f"{typed!r} has {' and '.join(where)}."
+    if typed.strip().casefold() == expected.casefold():
+        return f"{typed!r} differs from {expected!r} in upper/lower case."
+    if expected.startswith(typed):
+        return f"{typed!r}: keep typing ({expected!r})."
+    return f"{typed!r} is not {expected!r}."

@@ -106,6 +106,12 @@ class DashboardScreen(Screen[None]):
         Binding("tab", "app.focus_next", "Next panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", show=False),
     ]
+    #: Keys that are not bindings, for the help screen.
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("↑ ↓", "move in a table; in Revisions it picks the rollback target"),
+        ("Enter", "on a unit: its last 50 log lines (providers that have logs)"),
+        ("tab", "next panel (shift+tab: previous)"),
+    )
 
     def __init__(
         self,

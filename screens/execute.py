@@ -95,6 +95,12 @@ class ExecuteScreen(FlowScreen):
         yield Log(id="execute-log", max_lines=2000)
         yield Static("", id="execute-result")
 
+    @property
+    def busy(self) -> bool:
+        """While the plan runs and until verification opens, keys typed ahead wait: they are
+        for the steps after this one (Enter on Verify, Enter on Record)."""
+        return self.phase in ("running", "ready")
+
     def on_mount(self) -> None:
         self.query_one("#execute-log", Log).border_title = "Output"
         self.hint("wait: the rollback is running (it cannot be stopped halfway)")
@@ -273,7 +279,7 @@ class ExecuteScreen(FlowScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim "continue" while the rollback runs (Escape stays: it explains why not)."""
         if action == "next":
-            return True if self.phase != "running" else None
+            return self.phase != "running"
         return True
 
     def action_next(self) -> None:

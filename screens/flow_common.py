@@ -167,6 +167,38 @@ class FlowScreen(Screen[None]):
     def __init__(self, flow: RollbackFlow) -> None:
         super().__init__()
         self.flow = flow
+        #: Painted with its focus set: keys typed ahead may come in (``screens.typeahead``).
+        self.painted = False
+
+    # ----------------------------------------------------------------- type-ahead
+
+    @property
+    def busy(self) -> bool:
+        """Something this screen started decides what the next key means (a tick being
+        written, a plan being made, "continue" pressed before the data was in)."""
+        return False
+
+    @property
+    def accepts_keys(self) -> bool:
+        return self.painted and not self.busy
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.painted = True
+        self.keys_may_come()
+
+    def keys_may_come(self) -> None:
+        """Call when ``busy`` may have turned False: keys typed ahead are delivered."""
+        typeahead = getattr(self.app, "typeahead", None)
+        if typeahead is not None:
+            typeahead.poke()
+
+    def drop_typed_ahead(self) -> int:
+        """Something failed or asks a question: keys typed blind must not run past it."""
+        typeahead = getattr(self.app, "typeahead", None)
+        return typeahead.drop() if typeahead is not None else 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="flow-frame-top"):
@@ -196,7 +228,13 @@ class FlowScreen(Screen[None]):
         self.query_one("#flow-hint", HintLine).update(Content.from_markup("Next: " + markup))
 
     def error(self, message: str | None) -> None:
-        """Show one red line (plain text, redacted: errors may quote a secret), or clear it."""
+        """Show one red line (plain text, redacted: errors may quote a secret), or clear it.
+
+        A shown error drops the keys typed ahead, and says so."""
+        if message:
+            dropped = self.drop_typed_ahead()
+            if dropped:
+                message += f" ({dropped} key(s) typed ahead were ignored)"
         self.query_one("#flow-error", ErrorLine).show(self.flow.redact(message or ""))
 
     def return_to_dashboard(self) -> None:
@@ -229,7 +267,27 @@ ResultT = TypeVar("ResultT")
 
 
 class FlowModal(ModalScreen[ResultT], Generic[ResultT]):
-    """Marker base for the wizard's modals, so ``return_to_dashboard`` pops them too."""
+    """Base of the wizard's modals, so ``return_to_dashboard`` pops them too.
+
+    Like ``FlowScreen``, a modal takes keys typed ahead once it is painted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.painted = False
+
+    @property
+    def accepts_keys(self) -> bool:
+        return self.painted
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.painted = True
+        typeahead = getattr(self.app, "typeahead", None)
+        if typeahead is not None:
+            typeahead.poke()
 
 
 class AskText(FlowModal[str | None]):

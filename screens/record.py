@@ -101,6 +101,12 @@ class RecordScreen(FlowScreen):
         #: After saving: where the postmortem draft went, or why it did not.
         self.postmortem = ""
         self._status_timer: Timer | None = None
+        #: Ticks being written: keys typed ahead (Enter: save) wait for them.
+        self.marking = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.saving or self.marking > 0
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="record-outcome")
@@ -116,7 +122,7 @@ class RecordScreen(FlowScreen):
         self.query_one(
             "#record-preview"
         ).border_title = f"Entry to append to {self.flow.config.console.history_file.name}"
-        (items if self.items else self.query_one("#record-preview")).focus()
+        self.set_focus(items if self.items else self.query_one("#record-preview"))
         self._show_outcome()
         self.build_preview()
         self._update_hint()
@@ -152,8 +158,12 @@ class RecordScreen(FlowScreen):
 
     # ----------------------------------------------------------------- workers
 
-    @work(thread=True, exit_on_error=False, group="mark")
     def mark_item(self, item_id: str, state: ItemState) -> None:
+        self.marking += 1
+        self._write_mark(item_id, state)
+
+    @work(thread=True, exit_on_error=False, group="mark")
+    def _write_mark(self, item_id: str, state: ItemState) -> None:
         self.flow.incident.mark(item_id, state)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
@@ -176,6 +186,9 @@ class RecordScreen(FlowScreen):
             elif state is WorkerState.ERROR:
                 self.error(f"Could not render the entry: {worker.error}")
         elif group == "mark":
+            if state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+                self.marking -= 1
+                self.keys_may_come()
             if state is WorkerState.SUCCESS:
                 self._refresh_items()
                 self.build_preview()
@@ -190,6 +203,7 @@ class RecordScreen(FlowScreen):
                 detail = one_line(err)
                 self.error(f"Could not write the history entry: {detail} (ctrl+s to retry)")
                 self._update_hint()
+                self.keys_may_come()
 
     def _saved(self, result: FlowResult) -> None:
         self.saving = False
@@ -203,6 +217,7 @@ class RecordScreen(FlowScreen):
         self.refresh_bindings()
         self.query_one("#record-preview").focus()
         self._update_hint()
+        self.keys_may_come()
 
     def _show_saved(self) -> None:
         """Where the entry and the postmortem draft went, and what the team webhook said."""

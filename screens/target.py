@@ -59,6 +59,8 @@ class TargetScreen(FlowScreen):
         #: dashboard's chosen row, or Enter on a row here.  The preselected previous is
         #: not, and is refused if another console just rolled back to the live release.
         self.explicit = target is not None
+        #: The revision list is being read: Enter means nothing yet, so keys wait.
+        self.loading = True
 
     def compose_body(self) -> ComposeResult:
         yield Static(
@@ -73,6 +75,11 @@ class TargetScreen(FlowScreen):
         with VerticalScroll(id="plan-box"):
             yield Static("", id="plan")
 
+    @property
+    def busy(self) -> bool:
+        """Reading the revisions or making a plan: Enter typed ahead waits for the plan."""
+        return self.loading or self.planning is not None
+
     def on_mount(self) -> None:
         table = self.query_one("#revisions", DataTable)
         table.add_column("", key="mark", width=2)
@@ -80,7 +87,7 @@ class TargetScreen(FlowScreen):
         table.add_column("Version", key="version")
         table.add_column("Deployed", key="created")
         table.add_column("Change", key="cause")
-        table.focus()
+        self.set_focus(table)
         self.query_one("#plan-box").border_title = "What will be done"
         if self.flow.database is not None:
             schema = self.flow.schema_target.describe()
@@ -165,11 +172,14 @@ class TargetScreen(FlowScreen):
         group, state, worker = event.worker.group, event.state, event.worker
         if group == "snapshot":
             if state is WorkerState.SUCCESS and isinstance(worker.result, Snapshot):
+                self.loading = False
                 self._show_revisions(worker.result)
             elif state is WorkerState.ERROR:
+                self.loading = False
                 self.query_one("#target-loading").display = False
                 self.error(f"Could not read the revisions: {worker.error} (Esc, then try again)")
             self._update_hint()
+            self.keys_may_come()
         elif group == "plan":
             if state is WorkerState.RUNNING:
                 self.query_one("#plan", Static).update("Asking the platform for a plan…")
@@ -189,6 +199,7 @@ class TargetScreen(FlowScreen):
                     self.error(f"Cannot roll back to that revision: {line}")
                 self.query_one("#plan", Static).update("No plan: choose another revision.")
             self._update_hint()
+            self.keys_may_come()
 
     @on(DataTable.RowHighlighted)
     def _row_moved(self) -> None:
