@@ -36,6 +36,7 @@ EXTRA_KEYS: tuple[tuple[str, str], ...] = (
     ("tab", "next panel (shift+tab: previous)"),
     ("^p", "command palette: every action by name"),
     ("^q", "quit at once, even inside the wizard"),
+    ("c / w", "on Target: copy the plan's commands (OSC 52) / write them to a script file"),
 )
 
 
