@@ -65,23 +65,25 @@ def tail_lines(path: Path, count: int) -> tuple[str, ...]:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Unavailable(f"log file {path} is not a regular file")
-        data = _read_end(fd, count)
+        data, partial = _read_end(fd, count)
     except OSError as exc:
         raise Unavailable(f"log file {path} cannot be read: {_reason(exc)}") from None
     finally:
         os.close(fd)
-    text = data.decode("utf-8", errors="replace")
-    found = text.split("\n")
+    found = data.decode("utf-8", errors="replace").split("\n")
     if found and found[-1] == "":
         found.pop()  # the newline ending the last line
+    if partial and found:
+        if len(found) > count:
+            found.pop(0)  # the line cut at the start is not needed
+        else:
+            found[0] = "…" + found[0]  # the end of a line too long to read whole
     return tuple(_cut(line.rstrip("\r")) for line in found[-count:])
 
 
-def _read_end(fd: int, count: int) -> bytes:
-    """The end of the file holding its last ``count`` lines (or ``MAX_TAIL_BYTES`` of it).
-
-    When the read stops inside a line, that partial first line is dropped.
-    """
+def _read_end(fd: int, count: int) -> tuple[bytes, bool]:
+    """The end of the file holding its last ``count`` lines (or ``MAX_TAIL_BYTES`` of it), and
+    whether it starts inside a line (the read stopped before the line's beginning)."""
     end = os.lseek(fd, 0, os.SEEK_END)
     position, data = end, b""
     while position > 0 and end - position < MAX_TAIL_BYTES:
@@ -91,9 +93,7 @@ def _read_end(fd: int, count: int) -> bytes:
         # count lines, plus the newline ending the last line, plus the one before the first
         if data.count(b"\n") > count + 1:
             break
-    if position > 0:
-        data = data[data.find(b"\n") + 1 :]
-    return data
+    return data, position > 0 and os.pread(fd, 1, position - 1) != b"\n"
 
 
 def journal_lines(unit: str, count: int) -> tuple[str, ...]:
