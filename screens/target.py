@@ -234,7 +234,7 @@ class TargetScreen(FlowScreen):
         elif self.plan is not None and self.plan.to_revision.id == row:
             self.hint(
                 "[b]Enter[/b] review and confirm · [b]↑↓[/b] other revision · "
-                "[b]c[/b] copy / [b]w[/b] write the commands"
+                "[b]c[/b] copy · [b]w[/b] to file"
             )
         else:
             self.hint("[b]↑↓[/b] choose a revision, [b]Enter[/b] to see its plan")

@@ -233,7 +233,7 @@ def disk_facts(label: str, folder: Path) -> list[Fact]:
     # As df counts it: of what non-root users could have, the share already taken.
     used = -(-100 * taken // (taken + free)) if taken + free else 0
     room = f"{format_bytes(free)} free of {format_bytes(total)} ({used}% used)"
-    return [(label, f"{folder}, {counted}"), ("  its filesystem", f"{room} on {mount_of(folder)}")]
+    return [(label, f"{folder}, {counted}"), ("  filesystem", f"{room} on {mount_of(folder)}")]
 
 
 def folder_size(folder: Path) -> tuple[int, bool]:

@@ -133,8 +133,8 @@ class HostProvider:
         current, _ = self.strategy.state([])
         folder = self.strategy.release_folder(current.id) if current is not None else None
         if current is None or folder is None:
-            return [("live release folder", "not known: the live link names no release")]
-        return facts.disk_facts(f"release folder {current.version}", folder)
+            return [("live release", "not known: the live link names no release")]
+        return facts.disk_facts(f"release {current.version}", folder)
 
     def logs(self, unit: str, lines: int = 50) -> tuple[str, ...]:
         """The service's last ``lines`` log lines: ``log_file``'s end, or its systemd journal.

@@ -70,10 +70,10 @@ def test_details_show_the_demo_process_its_port_and_the_release_folder(
     command = fact(found, "command")
     assert "releases/v1.3.0/app.py" in command and f"--port {sandbox.port}" in command
     assert fact(found, "listening") == f"127.0.0.1:{sandbox.port}"
-    folder = fact(found, "release folder v1.3.0")
+    folder = fact(found, "release v1.3.0")
     assert folder.startswith(f"{sandbox.root / 'releases' / 'v1.3.0'}, ")
     assert " kB" in folder or " B" in folder
-    room = fact(found, "its filesystem")
+    room = fact(found, "filesystem")
     assert " free of " in room and "% used) on /" in room
 
 
@@ -82,7 +82,7 @@ def test_details_without_pid_file_or_match_say_how_to_find_the_processes(
 ) -> None:
     found = provider_of(sandbox, pid_file=None).details()
     assert "configure pid_file or process_match" in fact(found, "processes")
-    assert fact(found, "release folder v1.3.0")
+    assert fact(found, "release v1.3.0")
 
 
 def test_details_follow_the_switch_to_the_new_live_release(sandbox: DemoSandbox) -> None:
@@ -91,7 +91,7 @@ def test_details_follow_the_switch_to_the_new_live_release(sandbox: DemoSandbox)
     temp = sandbox.root / "current.tmp"
     os.symlink(sandbox.root / "releases" / "v1.2.9", temp)
     os.replace(temp, link)
-    assert fact(provider.details(), "release folder v1.2.9")
+    assert fact(provider.details(), "release v1.2.9")
 
 
 def test_a_process_match_with_several_processes_gives_each_its_facts(

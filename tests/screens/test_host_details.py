@@ -63,7 +63,7 @@ async def test_e_shows_the_process_its_port_and_the_disk(
         lines = screen.fact_lines()
         assert any(line.startswith(f"process {pid}: user ") for line in lines), lines
         assert f"listening: 127.0.0.1:{demo_sandbox.port}" in lines
-        assert any(line.startswith("release folder v1.3.0: ") for line in lines), lines
+        assert any(line.startswith("release v1.3.0: ") for line in lines), lines
         assert any(" free of " in line for line in lines), lines
         assert "no further facts" not in str(screen.query_one("#events-facts", Static).render())
         assert "Reading" not in str(screen.query_one("#events-live", Static).render())
