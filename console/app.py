@@ -269,6 +269,13 @@ class RollbackConsoleApp(App[int]):
     def action_switch_service(self, name: str | None = None) -> None:
         """Show another service's dashboard (the next one when ``name`` is None)."""
         names = list(self.runtimes)
+        if name is None and len(names) == 1:
+            self.notify(
+                f"{self.runtime.service.label} is the only service configured: "
+                f"add more as [[services]] in {self.config.path}",
+                timeout=8,
+            )
+            return
         if name is None:
             name = names[(names.index(self.service_name) + 1) % len(names)]
         if name not in self.runtimes:
@@ -315,10 +322,23 @@ class RollbackConsoleApp(App[int]):
         self.notify(str(self.config.path), title="Config file (path copied)", timeout=10)
 
     def action_details(self) -> None:
-        """Facts and recent platform events of the service on screen (no I/O: last snapshot)."""
+        """Facts and recent platform events of the service on screen.
+
+        Opens at once on the last snapshot; facts a provider reads only on demand
+        (``SupportsDetails``: the host's processes, ports, unit and disk) are read
+        by the screen in a worker and shown when they arrive.
+        """
         from screens.events import EventsScreen
 
-        self.push_screen(EventsScreen(self.runtime.snapshot, self.runtime.service.label))
+        runtime = self.runtime
+        self.push_screen(
+            EventsScreen(
+                runtime.snapshot,
+                runtime.service.label,
+                read_details=lambda: _provider_details(runtime),
+                redact=self.config.redactor,
+            )
+        )
 
     def action_logs(self, unit: str) -> None:
         """The last 50 log lines of ``unit`` (read in a worker, then shown)."""
@@ -332,7 +352,7 @@ class RollbackConsoleApp(App[int]):
         description="read the unit's logs",
     )
     def _read_logs(self, runtime: ServiceRuntime, unit: str) -> None:
-        from providers.base import SupportsLogs
+        from providers.base import SupportsLogs, SupportsLogSource
         from screens.logs import LogsScreen
 
         provider = runtime.ensure_provider()
@@ -342,8 +362,10 @@ class RollbackConsoleApp(App[int]):
             )
             return
         lines = provider.logs(unit, 50)
+        source = provider.log_source(unit) if isinstance(provider, SupportsLogSource) else ""
+        lines = tuple(self.config.redactor(line) for line in lines)
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self.push_screen, LogsScreen(unit, lines))
+            self.call_from_thread(self.push_screen, LogsScreen(unit, lines, source=source))
 
     def action_actions(self) -> None:
         """Open the provider's actions (restart, restore a manifest, image rollback...)."""
@@ -538,6 +560,14 @@ class RollbackConsoleApp(App[int]):
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _provider_details(runtime: ServiceRuntime) -> tuple[tuple[str, str], ...] | None:
+    """Blocking: the facts the provider reads on demand; None when it has none to read."""
+    from providers.base import SupportsDetails
+
+    provider = runtime.ensure_provider()
+    return provider.details() if isinstance(provider, SupportsDetails) else None
 
 
 def _write_crash_file(

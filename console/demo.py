@@ -203,6 +203,7 @@ def build_sandbox(root: Path, port: int | None = None) -> DemoSandbox:
                     "current_link": str(current),
                     "restart": restart_argv(root),
                     "pid_file": str(pid_file),
+                    "log_file": str(run / "app.log"),
                     "command_timeout_s": 60,
                 },
                 "health": [{"url": health_url}],

@@ -149,7 +149,9 @@ class ActionsScreen(FlowScreen):
             return
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Plan):
             self.plan = event.worker.result
-            self.query_one("#actions-plan", Static).update(plan_preview(self.plan))
+            self.query_one("#actions-plan", Static).update(
+                plan_preview(self.plan, self.flow.redact)
+            )
             self.hint("[b]ctrl+n[/b] review and confirm · [b]c[/b] copy the commands")
         elif event.state is WorkerState.ERROR:
             err = event.worker.error
@@ -179,8 +181,8 @@ class ActionsScreen(FlowScreen):
         if self.plan is None:
             self.error("No plan yet.")
             return
-        self.app.copy_to_clipboard(plan_commands(self.plan))
-        self.notify(f"Copied {len(self.plan.steps)} command(s) to the clipboard.")
+        self.app.copy_to_clipboard(plan_commands(self.plan, self.flow.redact))
+        self.notify(f"{len(self.plan.steps)} command(s) copied (if your terminal allows OSC 52).")
 
     def action_back(self) -> None:
         self.return_to_dashboard()

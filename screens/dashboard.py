@@ -103,6 +103,8 @@ class DashboardScreen(Screen[None]):
             id="switch-service",
             tooltip="Show the next configured service",
         ),
+        # With one service the key above is off (and out of the footer); this one says why.
+        Binding("s", "only_one_service", "Switch service", show=False),
         Binding("tab", "app.focus_next", "Next panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", show=False),
     ]
@@ -462,9 +464,15 @@ class DashboardScreen(Screen[None]):
     def action_switch_service(self) -> None:
         self.console_app.action_switch_service()
 
+    def action_only_one_service(self) -> None:
+        """``s`` with one service: say so, and where more would be configured."""
+        self.console_app.action_switch_service()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "switch_service":
             return self.can_switch
+        if action == "only_one_service":
+            return not self.can_switch
         return True
 
     def focus_table(self, which: str) -> None:

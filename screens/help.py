@@ -36,6 +36,7 @@ FLOW_STEPS: tuple[tuple[str, str], ...] = (
 EXTRA_KEYS: tuple[tuple[str, str], ...] = (
     ("^p", "command palette: every action by name"),
     ("^q", "quit at once, even inside the wizard"),
+    ("c / w", "on Target: copy the plan's commands (OSC 52) / write them to a script file"),
 )
 
 

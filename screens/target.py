@@ -5,7 +5,9 @@ row asks the provider for a plan (``flow.plan``, blocking, in a worker); the
 provider validates the target, so "already current" or "unknown" come back as
 one line (``InvalidTarget`` / ``NotFound``) and the operator stays here.  The
 plan preview lists every step with its equivalent shell command, which ``c``
-copies.  Nothing is changed on the platform until the confirmation step.
+copies (OSC 52, which not every terminal lets through) and ``w`` writes to a
+shell script in the state dir.  Nothing is changed on the platform until the
+confirmation step.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from textual.content import Content
 from textual.widgets import DataTable, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
+from console.durable import os_reason
 from console.errors import one_line
 from console.flow import RollbackFlow
 from console.model import Plan, Revision, SchemaTarget, Snapshot
+from console.plan_script import write_script
 from console.recent import RolledBackMeanwhile
 from console.textsafe import printable
 from screens import wizard
@@ -40,7 +44,19 @@ class TargetScreen(FlowScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "confirm", "Review & confirm", tooltip="Open the confirmation"),
-        Binding("c", "copy", "Copy commands", tooltip="Copy the plan's shell commands"),
+        Binding(
+            "c",
+            "copy",
+            "Copy commands",
+            tooltip="Copy the plan's shell commands (OSC 52, if the terminal allows it)",
+        ),
+        Binding(
+            "w",
+            "write_script",
+            "Write to file",
+            show=False,  # the footer is full at 80 columns; the hint line and `c` name it
+            tooltip="Write the plan's commands to a shell script in the state dir (0600)",
+        ),
         Binding(
             "m",
             "schema",
@@ -187,7 +203,9 @@ class TargetScreen(FlowScreen):
                 self.planning = None
                 self.plan = worker.result
                 self.error(None)
-                self.query_one("#plan", Static).update(plan_preview(worker.result))
+                self.query_one("#plan", Static).update(
+                    plan_preview(worker.result, self.flow.redact)
+                )
             elif state is WorkerState.ERROR:
                 self.planning = None
                 self.plan = None
@@ -211,7 +229,7 @@ class TargetScreen(FlowScreen):
                 )
             )
         elif self.plan is not None:
-            self.query_one("#plan", Static).update(plan_preview(self.plan))
+            self.query_one("#plan", Static).update(plan_preview(self.plan, self.flow.redact))
         self._update_hint()
 
     @on(DataTable.RowSelected)
@@ -227,7 +245,7 @@ class TargetScreen(FlowScreen):
         elif self.plan is not None and self.plan.to_revision.id == row:
             self.hint(
                 "[b]Enter[/b] review and confirm · [b]↑↓[/b] other revision · "
-                "[b]c[/b] copy the commands"
+                "[b]c[/b] copy · [b]w[/b] to file"
             )
         else:
             self.hint("[b]↑↓[/b] choose a revision, [b]Enter[/b] to see its plan")
@@ -255,11 +273,45 @@ class TargetScreen(FlowScreen):
         )
 
     def action_copy(self) -> None:
+        """Copy the commands with OSC 52: nothing says whether the terminal took them."""
         if self.plan is None:
             self.error("No plan yet: choose a revision with Enter first.")
             return
-        self.app.copy_to_clipboard(plan_commands(self.plan))
-        self.notify(f"Copied {len(self.plan.steps)} command(s) to the clipboard.")
+        self.app.copy_to_clipboard(plan_commands(self.plan, self.flow.redact))
+        self.notify(
+            f"{len(self.plan.steps)} command(s) copied (if your terminal allows OSC 52). "
+            "Nothing pasted? Press w to write them to a file."
+        )
+
+    def action_write_script(self) -> None:
+        """``w``: the plan's commands as a shell script in the state dir (read, not run)."""
+        if self.plan is None:
+            self.error("No plan yet: choose a revision with Enter first.")
+            return
+        self._write_script(self.plan)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="script")
+    def _write_script(self, plan: Plan) -> None:
+        """Blocking (mkdir, fsync): write the script; say where, or why not."""
+        flow = self.flow
+        try:
+            path = write_script(
+                flow.config.console.state_dir,
+                plan,
+                flow.redact,
+                operator=flow.config.console.operator,
+            )
+        except OSError as exc:
+            where = exc.filename or flow.config.console.state_dir
+            self.app.call_from_thread(
+                self.error, f"Could not write the commands to {where}: {os_reason(exc)}"
+            )
+            return
+        self.app.call_from_thread(
+            self.notify,
+            f"Commands written to {path} (mode 0600): review before running.",
+            timeout=15,
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """``m`` only for a service with a database."""
