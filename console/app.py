@@ -114,7 +114,12 @@ class RollbackConsoleApp(App[int]):
         """Hand ``event`` to Textual (bindings, then the focused widget); the next key waits
         until this one has been handled."""
         target = self.focused or self.screen
-        await super().on_event(event)
+        if event.key == "question_mark" and not isinstance(self.screen, HelpScreen):
+            # Help from anywhere, a text field too (Textual leaves printable keys to the
+            # field): no reason or service name needs a '?'.
+            self.action_help()
+        else:
+            await super().on_event(event)
         self.typeahead.delivered(target)
 
     # ----------------------------------------------------------------- state

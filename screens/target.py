@@ -43,7 +43,13 @@ class TargetScreen(FlowScreen):
     CSS_PATH = "target.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "confirm", "Review & confirm", tooltip="Open the confirmation"),
+        Binding(
+            "enter",
+            "confirm",
+            "Review & confirm",
+            priority=True,  # before the table's own Enter, so the footer offers it
+            tooltip="Open the confirmation",
+        ),
         Binding(
             "c",
             "copy",
