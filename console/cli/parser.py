@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Roll back a bad deploy: see it, decide, roll back, verify, record.",
-        epilog="Exit codes: 0 done, 1 rollback failed or not verified, 2 bad input, "
-        "3 someone else holds the lock.",
+        epilog="Exit codes: 0 done, 1 rollback failed or not verified, 2 bad input or "
+        "a confirmation not given (nothing changed), 3 someone else holds the lock.",
     )
     parser.add_argument("--config", metavar="PATH", help=config_help)
     parser.add_argument("--service", metavar="NAME", help="open the TUI on this service")

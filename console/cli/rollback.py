@@ -1,9 +1,10 @@
 """Headless ``rollback`` and ``action``: the same flow as the TUI, confirmed on the terminal.
 
-Refused before anything changes when it cannot go on (no ``--yes`` and no
-terminal; another console holds the service; an interrupted rollback is open);
-then assess, plan, confirm, execute; the ending (verify, record, messages) is
-``console.cli.record``'s.
+Refused before anything changes when it cannot go on (no ``--reason`` unless a
+dry run; no ``--yes`` and no terminal; another console holds the service; an
+interrupted rollback is open; an unknown ``--to`` or action, before the service
+is sampled); then assess, plan, confirm (a wrong answer: ``Aborted``, exit 2),
+execute; the ending (verify, record, messages) is ``console.cli.record``'s.
 """
 
 from __future__ import annotations
