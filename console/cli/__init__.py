@@ -1,8 +1,9 @@
 """Command line: the TUI, the demo, and the headless commands scripts rely on.
 
 Exit codes (public contract, see DESIGN.md): 0 done, 1 rollback failed or
-not verified, 2 bad input (config, arguments, unknown service or revision),
-3 refused because someone else holds the lock.  Every error is one line on
+not verified, 2 bad input (config, arguments, unknown service, revision or
+action; a confirmation answered with anything but the service name: nothing
+changed), 3 refused because someone else holds the lock.  Every error is one line on
 stderr; a traceback is never shown (an unexpected one is written to a crash
 file in the state dir, readable by its owner only, and the line names it).
 

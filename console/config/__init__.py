@@ -50,7 +50,7 @@ from console.config.paths import (
     default_state_dir,
     resolve_config_path,
 )
-from console.config.reader import ConfigError
+from console.config.reader import ConfigError, ConfigNotFound
 from console.config.service import KNOWN_PROVIDERS, ServiceConfig
 from console.config.thresholds import Thresholds
 
@@ -69,6 +69,7 @@ __all__ = [
     "CloudRunConfig",
     "Config",
     "ConfigError",
+    "ConfigNotFound",
     "ConsoleConfig",
     "DatabaseCheck",
     "DatabaseConfig",
