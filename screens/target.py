@@ -82,7 +82,7 @@ class TargetScreen(FlowScreen):
         #: not, and is refused if another console just rolled back to the live release.
         self.explicit = target is not None
         #: The revision list is being read: Enter means nothing yet, so keys wait.
-        self.loading = True
+        self.reading = True
 
     def compose_body(self) -> ComposeResult:
         yield Static(
@@ -100,7 +100,7 @@ class TargetScreen(FlowScreen):
     @property
     def busy(self) -> bool:
         """Reading the revisions or making a plan: Enter typed ahead waits for the plan."""
-        return self.loading or self.planning is not None
+        return self.reading or self.planning is not None
 
     def on_mount(self) -> None:
         table = self.query_one("#revisions", DataTable)
@@ -194,10 +194,10 @@ class TargetScreen(FlowScreen):
         group, state, worker = event.worker.group, event.state, event.worker
         if group == "snapshot":
             if state is WorkerState.SUCCESS and isinstance(worker.result, Snapshot):
-                self.loading = False
+                self.reading = False
                 self._show_revisions(worker.result)
             elif state is WorkerState.ERROR:
-                self.loading = False
+                self.reading = False
                 self.query_one("#target-loading").display = False
                 self.error(f"Could not read the revisions: {worker.error} (Esc, then try again)")
             self._update_hint()

@@ -58,7 +58,7 @@ from screens.assess import AssessScreen
 from screens.checklist import ChecklistScreen
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
-from screens.flow_common import ErrorLine, FlowModal, FlowScreen
+from screens.flow_common import AskYesNo, ErrorLine, FlowModal, FlowScreen
 from screens.record import RecordScreen
 from screens.target import TargetScreen
 from screens.verify import VerifyScreen
@@ -571,8 +571,10 @@ async def test_assess_countdown_comes_from_the_deadline_and_the_clock(tmp_path: 
         clock.advance(120)
         await wait_until(pilot, lambda: str(countdown.render()) != first, "the next second")
         assert "overdue" in str(countdown.render()).lower() or "-overdue" in countdown.classes
-        # Escape: back where the flow started, nothing done.
+        # Escape: a reason was given and items ticked, so it asks; leaving changes nothing.
         await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskYesNo), "the question")
+        await pilot.press("right", "enter")  # from "Stay" (focused first) to "Leave"
         await wait_until(pilot, lambda: flow_screen(app) is None, "leaving the flow")
     assert not flow.executed
     assert not flow.config.console.history_file.exists()
