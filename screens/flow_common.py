@@ -431,7 +431,10 @@ def checklist_prompt(
     }[state]
     marker = Content.from_markup(f"[{style}]$m[/]" if style else "$m", m=STATE_MARKS[state])
     text = Content(printable(item.text))
-    if mark is not None and mark.note and state is not ItemState.DONE:
+    if mark is not None and mark.note and state is ItemState.DONE:
+        # What the console (or the operator) saw: the evidence behind the tick.
+        text = text + Content.from_markup(" [$text-muted]— $note[/]", note=printable(mark.note))
+    elif mark is not None and mark.note:
         text = text + Content(f" ({state.value}: {printable(mark.note)})")
     if not tags:
         tag = Content()
