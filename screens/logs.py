@@ -12,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Log
+from textual.widgets import Log
 
 from console.textsafe import printable
+from console.widgets.footer import KeyFooter
 
 
 class LogsScreen(ModalScreen[None]):
@@ -33,7 +34,7 @@ class LogsScreen(ModalScreen[None]):
         log.border_title = Content(f"Logs · {printable(self.unit)} · last {len(self.lines)} lines")
         log.border_subtitle = "Esc closes"
         yield log
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         log = self.query_one(Log)

@@ -1,22 +1,51 @@
-"""A plan as the operator reads and copies it: every step with the command it runs."""
+"""A plan as the operator reads and copies it: every step with the command it runs.
+
+Shown in a ``PlanView`` (Target, Confirm, the actions' plan): each step's
+title and command keep a hanging indent, so a command longer than the screen
+continues under itself instead of at column 0, where its second half read
+as another command.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from textual.content import Content
 
 from console.model import Plan
 from console.textsafe import printable
+from console.widgets.hanging import HangingText, Row
+
+#: Warnings that name lost data or a schema mismatch: shown red, not yellow.
+LOUD_WARNINGS = ("DATA LOSS", "SCHEMA MISMATCH")
 
 
-def plan_preview(plan: Plan) -> Content:
-    """Summary, warnings and every step with its command, as the operator will read it."""
-    lines = [Content.from_markup("[b]$summary[/b]", summary=printable(plan.summary))]
+def plan_rows(plan: Plan, *, summary: bool = True) -> list[Row]:
+    """Summary (``summary``), warnings and every step with its command, as (prefix, body)."""
+    rows: list[Row] = []
+    if summary:
+        rows.append((Content(), Content.from_markup("[b]$s[/b]", s=printable(plan.summary))))
     for warning in plan.warnings:
-        lines.append(Content.from_markup("[b $text-warning]warning:[/] $w", w=printable(warning)))
+        style = "$text-error" if warning.startswith(LOUD_WARNINGS) else "$text-warning"
+        rows.append((Content.from_markup(f"[b {style}]warning:[/] "), Content(printable(warning))))
     for number, step in enumerate(plan.steps, 1):
-        lines.append(Content(f"{number}. {printable(step.title)}"))
-        lines.append(Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=printable(step.command)))
-    return Content("\n").join(lines)
+        rows.append((Content(f"{number}. "), Content(printable(step.title))))
+        rows.append(
+            (
+                Content.from_markup("   [$text-accent]$ [/]"),
+                Content.from_markup("[$text-accent]$cmd[/]", cmd=printable(step.command)),
+            )
+        )
+    return rows
+
+
+def plan_preview(plan: Plan) -> Sequence[Row]:
+    """Summary, warnings and every step with its command, as the operator will read it."""
+    return plan_rows(plan)
+
+
+class PlanView(HangingText):
+    """A plan (or a line such as "Asking the platform for a plan…") with hanging indents."""
 
 
 def plan_commands(plan: Plan) -> str:
