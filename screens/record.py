@@ -239,12 +239,12 @@ class RecordScreen(FlowScreen):
                 )
             )
         )
-        whole = (f"Saved to {path}", self._postmortem_path())
+        whole = (f"Saved to {path.absolute()}", self._postmortem_path())
         saved.tooltip = printable_lines(self.flow.redact("\n".join(line for line in whole if line)))
 
     def _postmortem_path(self) -> str:
         """Where the draft is, whole (the line on screen gives it from the history folder)."""
-        folder = Path(self.flow.config.console.history_file).parent
+        folder = Path(self.flow.config.console.history_file).absolute().parent
         for prefix in ("Postmortem draft: ", "Postmortem draft already there, kept as it is: "):
             if self.postmortem.startswith(prefix):
                 return f"{prefix}{folder / self.postmortem[len(prefix) :]}"
