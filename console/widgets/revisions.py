@@ -32,10 +32,15 @@ class RevisionHistoryPanel(DataPanel):
 
     TITLE = "Revisions"
 
+    # The scrollbar's column is kept whether or not the rows overflow: the change column
+    # is cut to the room left, and that room must not shrink under the rows once a
+    # scrollbar appears (the first paint read wider than every later one).
     DEFAULT_CSS = """
     RevisionHistoryPanel DataTable {
         height: 1fr;
         scrollbar-size-horizontal: 0;
+        scrollbar-size-vertical: 1;
+        scrollbar-gutter: stable;
     }
     """
 

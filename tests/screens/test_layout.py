@@ -10,6 +10,7 @@ The pictures of the same screens are in ``test_layout_snapshots``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,22 +170,46 @@ async def test_the_status_bar_says_it_all_at_80_columns() -> None:
         assert str(countdown.render()) == "5:00 left to decide"
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["4 revisions", "12 revisions"])
 @pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
-async def test_revision_rows_keep_their_text_when_the_cursor_moves(size: tuple[int, int]) -> None:
-    """The current row rendered shorter after Down: the rows now read the same before and
-    after the cursor moves and the next poll re-applies them."""
-    app = fixed_app()
+async def test_revision_rows_keep_their_text_when_the_cursor_moves(
+    size: tuple[int, int], many: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The current row rendered shorter after Down: the change column was cut to the
+    table's width before its scrollbar appeared, and cut again, shorter, at the next poll.
+    The rows now read the same before and after the cursor moves and the poll that follows,
+    with a scrollbar (12 revisions) or without."""
+    world = FixedWorld()
+    long = " and a change cause long enough to be cut at any width of the table"
+    world.provider.revisions = tuple(
+        replace(rev, change_cause=rev.change_cause + long) for rev in world.provider.revisions
+    )
+    if many:
+        extra = tuple(
+            replace(world.provider.revisions[-1], id=f"v1.1.{n}", version=f"v1.1.{n}")
+            for n in range(9, 1, -1)
+        )
+        world.provider.revisions = (*world.provider.revisions, *extra)
+    # Every width the change column was cut to, from the first paint on (observed only).
+    widths: list[int] = []
+    cut = RevisionHistoryPanel._cause_width
+
+    def observed(panel: RevisionHistoryPanel, snapshot: Any) -> int:
+        widths.append(cut(panel, snapshot))
+        return widths[-1]
+
+    monkeypatch.setattr(RevisionHistoryPanel, "_cause_width", observed)
+    app = world.app()
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        await app.screen.refresh_all()
-        await pilot.pause()
         table = app.screen.query_one(RevisionHistoryPanel).table
+        await wait_until(pilot, lambda: table.row_count > 0, "the first rows")
         before = {key: row_text(table, key) for key in ("v1.3.0", "v1.2.9", "v1.2.8")}
         await pilot.press("down")
         await app.screen.refresh_all()
         await pilot.pause()
         after = {key: row_text(table, key) for key in before}
         assert after == before
+        assert len(set(widths)) == 1, f"the change column was cut to {widths}"
         assert app.screen.query_one(RevisionHistoryPanel).target == "v1.2.8"
 
 
