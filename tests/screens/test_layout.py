@@ -327,3 +327,29 @@ async def test_saved_record_names_the_postmortem_on_one_line(size: tuple[int, in
         assert str(draft.absolute()) in str(saved.tooltip)
         # The entry preview keeps the room the (now done) tick list had.
         assert not screen.query_one("#record-items").display
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+async def test_no_key_is_cut_on_any_step(size: tuple[int, int]) -> None:
+    """Every wizard step's footer, as the app shows it (its own keys and the app's)."""
+    flow, _ = prepared_flow()
+    app = FixedWorld().app()
+    async with app.run_test(size=size) as pilot:
+        target = TargetScreen(flow)
+        await push(pilot, target, lambda: target.plan is not None)
+        assert "Help" in footer_keys_are_whole(target)
+        confirm = ConfirmScreen(PLAN)
+        await push(pilot, confirm, lambda: True)
+        footer_keys_are_whole(confirm)
+        confirm.dismiss(False)
+        execute = ExecuteScreen(flow, PLAN)
+        await push(pilot, execute, lambda: execute.phase == "ready")
+        assert "Help" in footer_keys_are_whole(execute)
+        verify = VerifyScreen(flow)
+        app.switch_screen(verify)
+        await wait_until(pilot, lambda: verify.verification is not None, "the verdict")
+        assert "Help" in footer_keys_are_whole(verify)
+        record = RecordScreen(flow)
+        app.switch_screen(record)
+        await wait_until(pilot, lambda: "| Outcome |" in record.entry, "the preview")
+        assert "Help" in footer_keys_are_whole(record)
