@@ -17,13 +17,15 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from console.model import Plan
 from console.textsafe import printable
+from console.widgets.footer import KeyFooter
 from screens.flow_common import FlowModal, StepIndicator
+from screens.plan_view import PlanView, plan_rows
 
 
 class ConfirmScreen(FlowModal[bool]):
@@ -31,6 +33,8 @@ class ConfirmScreen(FlowModal[bool]):
 
     STEP = 4
     CSS_PATH = "confirm.tcss"
+    #: Under 24 lines (60x20) the input and buttons take one line each (confirm.tcss).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-roomy")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -45,7 +49,9 @@ class ConfirmScreen(FlowModal[bool]):
 
     def compose(self) -> ComposeResult:
         plan = self.plan
-        with Vertical(id="confirm-dialog"):
+        # Scrolls as a whole when even the compact dialog is taller than the terminal:
+        # the name box and the buttons are reached, never cut off.
+        with VerticalScroll(id="confirm-dialog", can_focus=False):
             yield StepIndicator(self.STEP, id="confirm-steps")
             yield Static(
                 Content.from_markup(
@@ -59,7 +65,7 @@ class ConfirmScreen(FlowModal[bool]):
             )
             yield Static(Content(printable(plan.summary)), id="confirm-summary")
             with VerticalScroll(id="confirm-steps-box", can_focus=False):
-                yield Static(self._steps(), id="confirm-plan")
+                yield PlanView(plan_rows(plan, summary=False), id="confirm-plan")
             yield Static(
                 Content.from_markup(
                     "Type the service name to confirm: [b]$name[/b]", name=self.expected
@@ -80,21 +86,7 @@ class ConfirmScreen(FlowModal[bool]):
                 ),
                 id="confirm-hint",
             )
-        yield Footer()
-
-    def _steps(self) -> Content:
-        lines: list[Content] = []
-        for warning in self.plan.warnings:
-            # Database warnings that name lost data or a schema mismatch stand out (red).
-            loud = warning.startswith(("DATA LOSS", "SCHEMA MISMATCH"))
-            style = "$text-error" if loud else "$text-warning"
-            lines.append(Content.from_markup(f"[b {style}]warning:[/] $w", w=printable(warning)))
-        for number, step in enumerate(self.plan.steps, 1):
-            lines.append(Content(f"{number}. {printable(step.title)}"))
-            lines.append(
-                Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=printable(step.command))
-            )
-        return Content("\n").join(lines)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one("#confirm-name", Input))

@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 from textual.worker import Worker, WorkerState
 
 from console.model import Assessment, HealthResult, Sample, Severity, Snapshot, utcnow
@@ -35,6 +35,7 @@ from console.severity import UNHEALTHY, assess, format_remaining
 from console.widgets.current_version import CurrentVersionPanel
 from console.widgets.database import DatabasePanel
 from console.widgets.error_rate import ErrorRatePanel
+from console.widgets.footer import KeyFooter
 from console.widgets.health import HealthPanel
 from console.widgets.messages import (
     ERROR_RATE,
@@ -69,8 +70,8 @@ class DashboardScreen(Screen[None]):
     # default screen, and a default screen's own CSS_PATH is never read.
     AUTO_FOCUS = "#revisions-table"
     # Screen declares these as plain attributes, so no ClassVar here (mypy) nor noise (ruff).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
+    HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (72, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (22, "-short"), (34, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -138,7 +139,9 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         service = self.runtime.service
-        yield Header(icon="↩")
+        # No icon: a glyph at the top left read as a key nobody could find (it only
+        # opened the palette on a click); the title is what the header is for.
+        yield Header(icon="")
         yield ServiceStatusBar(id="status")
         with Horizontal(id="top-row"):
             yield CurrentVersionPanel(id="current")
@@ -151,7 +154,7 @@ class DashboardScreen(Screen[None]):
                 yield self._database_panel()
             if service.ecs is not None and service.ecs.rds_instance:
                 yield RestorePointsPanel(id="restore-points")
-        yield Footer()
+        yield KeyFooter()
 
     def _database_panel(self) -> DatabasePanel:
         """The database panel (its own poll loop; see ``console.widgets.database``)."""

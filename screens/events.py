@@ -21,11 +21,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from console.model import Snapshot
 from console.textsafe import printable
+from console.widgets.footer import KeyFooter
 
 #: ``(label, value)`` facts, as ``Snapshot.facts``.
 Facts = tuple[tuple[str, str], ...]
@@ -96,7 +97,7 @@ class EventsScreen(ModalScreen[None]):
                 yield live
             if snap is not None and snap.events:
                 yield self._events(snap)
-        yield Footer()
+        yield KeyFooter()
 
     def _facts(self) -> Static:
         if self.snapshot is None:

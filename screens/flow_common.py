@@ -23,11 +23,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from console.flow import RollbackFlow
 from console.model import ChecklistItem, ChecklistMark, ItemState
 from console.textsafe import printable, printable_lines
+from console.widgets.footer import KeyFooter
 
 #: The wizard's steps, in order; ``FlowScreen.STEP`` indexes this from 1.
 STEPS: tuple[str, ...] = ("Assess", "Prepare", "Target", "Confirm", "Execute", "Verify", "Record")
@@ -127,11 +128,33 @@ class ErrorLine(Static):
     }
     """
 
+    #: Lines shown at most; a longer message ends in "…" on the last (the whole of it is
+    #: in the output, the timeline and the entry).
+    MAX_LINES: ClassVar[int] = 2
+
+    _message: str = ""
+
     def show(self, message: str | None) -> None:
         """Show ``message`` (plain text, never markup, control characters escaped) or hide
         the line when None/empty."""
-        self.update(Content(printable_lines(message or "")))
+        self._message = printable_lines(message or "")
+        self._fit()
         self.set_class(bool(message), "-shown")
+
+    def _fit(self) -> None:
+        content = Content(self._message)
+        width = self.content_size.width
+        if width > 0:
+            lines = content.wrap(width)
+            if len(lines) > self.MAX_LINES:
+                last = lines[self.MAX_LINES - 1].truncate(width - 1) + Content("…")
+                content = Content("\n").join([*lines[: self.MAX_LINES - 1], last])
+        self.update(content)
+
+    def on_resize(self) -> None:
+        """Cut again for the new width (and when the line first shows)."""
+        if self._message:
+            self._fit()
 
 
 class FlowScreen(Screen[None]):
@@ -143,10 +166,20 @@ class FlowScreen(Screen[None]):
 
     STEP: ClassVar[int] = 0
     HEADLINE: ClassVar[str] = ""
+    #: Under 24 lines (60x20) text fields take one line instead of three (see the CSS).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-roomy")]  # noqa: RUF012
 
     DEFAULT_CSS = """
     FlowScreen {
         layout: vertical;
+    }
+    FlowScreen.-short Input {
+        height: 1;
+        border: none;
+        padding: 0 1;
+    }
+    FlowScreen.-short Input:focus {
+        background: $boost;
     }
     FlowScreen #flow-frame-top {
         height: auto;
@@ -154,7 +187,7 @@ class FlowScreen(Screen[None]):
         background: $panel;
     }
     FlowScreen #flow-service {
-        height: 1;
+        height: auto;
         width: 1fr;
     }
     FlowScreen #flow-body {
@@ -208,7 +241,7 @@ class FlowScreen(Screen[None]):
             yield from self.compose_body()
         yield ErrorLine(id="flow-error")
         yield HintLine(id="flow-hint")
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         """The step's own widgets."""

@@ -17,9 +17,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.config import Config, ServiceConfig
+from console.widgets.footer import KeyFooter
 
 #: The wizard's steps and what each asks of the operator.
 FLOW_STEPS: tuple[tuple[str, str], ...] = (
@@ -70,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(self._keys(), id="help-keys")
                 yield Static(Content.styled("Files", "bold"))
                 yield Static(self._files(), id="help-files")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()

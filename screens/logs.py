@@ -12,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Log
+from textual.widgets import Log
 
 from console.textsafe import printable
+from console.widgets.footer import KeyFooter
 
 
 class LogsScreen(ModalScreen[None]):
@@ -37,7 +38,7 @@ class LogsScreen(ModalScreen[None]):
             f"from {printable(self.source)} · Esc closes" if self.source else "Esc closes"
         )
         yield log
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         log = self.query_one(Log)

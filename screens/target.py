@@ -30,9 +30,10 @@ from console.model import Plan, Revision, SchemaTarget, Snapshot
 from console.plan_script import write_script
 from console.recent import RolledBackMeanwhile
 from console.textsafe import printable
+from console.widgets.formatting import change_summary, truncate
 from screens import wizard
 from screens.flow_common import FlowScreen
-from screens.plan_view import plan_commands, plan_preview
+from screens.plan_view import PlanView, plan_commands, plan_preview
 
 
 class TargetScreen(FlowScreen):
@@ -77,6 +78,8 @@ class TargetScreen(FlowScreen):
         self.target = target
         self.plan: Plan | None = None
         self.planning: str | None = None
+        #: The revision list on screen (None until the platform has answered).
+        self.shown: Snapshot | None = None
         #: Whether the plan asked for names its target as the operator's choice: the
         #: dashboard's chosen row, or Enter on a row here.  The preselected previous is
         #: not, and is refused if another console just rolled back to the live release.
@@ -95,7 +98,7 @@ class TargetScreen(FlowScreen):
         yield table
         yield LoadingIndicator(id="target-loading")
         with VerticalScroll(id="plan-box"):
-            yield Static("", id="plan")
+            yield PlanView(id="plan")
 
     @property
     def busy(self) -> bool:
@@ -106,8 +109,7 @@ class TargetScreen(FlowScreen):
         table = self.query_one("#revisions", DataTable)
         table.add_column("", key="mark", width=2)
         table.add_column("Revision", key="id")
-        table.add_column("Version", key="version")
-        table.add_column("Deployed", key="created")
+        table.add_column("Deployed", key="created", width=len("2026-01-16 02:00"))
         table.add_column("Change", key="cause")
         self.set_focus(table)
         self.query_one("#plan-box").border_title = "What will be done"
@@ -132,9 +134,11 @@ class TargetScreen(FlowScreen):
         self.query_one("#target-loading").display = False
         table = self.query_one("#revisions", DataTable)
         table.clear()
+        self.shown = snapshot
         current_id = snapshot.current.id if snapshot.current else None
+        room = self._change_room(snapshot)
         for rev in snapshot.revisions:
-            table.add_row(*self._cells(rev, rev.id == current_id), key=rev.id)
+            table.add_row(*self._cells(rev, rev.id == current_id, room), key=rev.id)
         table.styles.height = min(len(snapshot.revisions) + 1, 8)
         if not snapshot.revisions:
             self.error("The platform lists no revisions: there is nothing to roll back to.")
@@ -160,19 +164,53 @@ class TargetScreen(FlowScreen):
         return snapshot.previous()
 
     @staticmethod
-    def _cells(rev: Revision, current: bool) -> tuple[Text, ...]:
+    def _label(rev: Revision) -> str:
+        """``v1.2.9``, or ``v1.2.9 (3)`` when the platform's id is another name (as on the
+        dashboard); names from the platform have their control characters escaped."""
+        return printable(rev.version if rev.id == rev.version else f"{rev.version} ({rev.id})")
+
+    def _change_room(self, snapshot: Snapshot) -> int:
+        """Cells left for the "Change" column, so a long one ends in "…" on screen."""
+        table = self.query_one("#revisions", DataTable)
+        width = self.query_one("#flow-body").scrollable_content_region.width
+        if width <= 0:
+            return 60
+        label = max((len(self._label(rev)) for rev in snapshot.revisions), default=0)
+        padding = 2 * table.cell_padding
+        used = (2 + padding) + (max(label, len("Revision")) + padding) + (16 + padding)
+        # A vertical scrollbar may take its two columns when there are many revisions.
+        return max(12, width - used - padding - 2)
+
+    def _cells(self, rev: Revision, current: bool, room: int) -> tuple[Text, ...]:
         # Rich Text, not Content: DataTable measures column widths with Rich.
         created = rev.created.astimezone().strftime("%Y-%m-%d %H:%M") if rev.created else ""
         mark = Text("●", style="bold green") if current else Text("")
-        cause = rev.change_cause + (" (live now)" if current else "")
-        shown = printable  # names from the platform: control characters escaped
+        cause = change_summary(rev)
+        if current:
+            # First, so a long change cut to the column's width never cuts this off.
+            cause = f"live now · {cause}" if cause else "live now"
         return (
             mark,
-            Text(shown(rev.id)),
-            Text(shown(rev.version)),
+            Text(self._label(rev)),
             Text(created),
-            Text(shown(cause)),
+            Text(truncate(printable(cause), room), no_wrap=True),
         )
+
+    def on_resize(self) -> None:
+        """Another width: the "Change" cells are cut again to fit, once laid out."""
+        self.call_after_refresh(self._recut_changes)
+
+    def _recut_changes(self) -> None:
+        """Each "Change" cell cut to the room it has now (the cursor stays where it is)."""
+        snapshot = self.shown
+        if snapshot is None:
+            return
+        table = self.query_one("#revisions", DataTable)
+        room = self._change_room(snapshot)
+        current_id = snapshot.current.id if snapshot.current else None
+        for rev in snapshot.revisions:
+            cells = self._cells(rev, rev.id == current_id, room)
+            table.update_cell(rev.id, "cause", cells[3], update_width=True)
 
     def _row_revision(self) -> str | None:
         table = self.query_one("#revisions", DataTable)
@@ -204,12 +242,12 @@ class TargetScreen(FlowScreen):
             self.keys_may_come()
         elif group == "plan":
             if state is WorkerState.RUNNING:
-                self.query_one("#plan", Static).update("Asking the platform for a plan…")
+                self.query_one("#plan", PlanView).update("Asking the platform for a plan…")
             elif state is WorkerState.SUCCESS and isinstance(worker.result, Plan):
                 self.planning = None
                 self.plan = worker.result
                 self.error(None)
-                self.query_one("#plan", Static).update(
+                self.query_one("#plan", PlanView).update(
                     plan_preview(worker.result, self.flow.redact)
                 )
             elif state is WorkerState.ERROR:
@@ -221,21 +259,21 @@ class TargetScreen(FlowScreen):
                     self.error(f"Refused: {line}")
                 else:
                     self.error(f"Cannot roll back to that revision: {line}")
-                self.query_one("#plan", Static).update("No plan: choose another revision.")
+                self.query_one("#plan", PlanView).update("No plan: choose another revision.")
             self._update_hint()
             self.keys_may_come()
 
     @on(DataTable.RowHighlighted)
     def _row_moved(self) -> None:
         if self.plan is not None and self.plan.to_revision.id != self._row_revision():
-            self.query_one("#plan", Static).update(
+            self.query_one("#plan", PlanView).update(
                 Content.from_markup(
                     "Press [b]Enter[/b] to see the plan for $rev.",
                     rev=printable(self._row_revision() or ""),
                 )
             )
         elif self.plan is not None:
-            self.query_one("#plan", Static).update(plan_preview(self.plan, self.flow.redact))
+            self.query_one("#plan", PlanView).update(plan_preview(self.plan, self.flow.redact))
         self._update_hint()
 
     @on(DataTable.RowSelected)
