@@ -27,6 +27,7 @@ from providers.base import Unavailable
 from screens.dashboard import DashboardScreen
 from screens.events import EventsScreen
 from screens.logs import LogsScreen
+from screens.plan_view import PlanView
 from screens.target import TargetScreen
 from tests.screens.fixed_dashboard import FixedProvider, FixedWorld
 from tests.screens.test_flow import FixedSource, ScreenApp, error_line, wait_until
@@ -135,7 +136,7 @@ async def test_w_writes_the_plan_as_a_private_script_in_the_state_dir(
     state_dir = flow.config.console.state_dir
     async with app.run_test(size=(80, 24)) as pilot:
         target = await planned(pilot)
-        preview = str(target.query_one("#plan", Static).render())
+        preview = target.query_one("#plan", PlanView).plain
         await pilot.press("w")
         await wait_until(pilot, lambda: bool(notes(app)), "a notification")
         (message,) = notes(app)
