@@ -240,6 +240,14 @@ class DashboardScreen(Screen[None]):
             error = self.console_app.config.redactor(line)
             return SourceFailed(runtime.name, name, error, self.clock())
 
+        def has_data(value: object) -> bool:
+            """An error-rate window with no request in it yet (the probe just started) is
+            read again soon; the other sources always show what they read."""
+            if name != ERROR_RATE:
+                return True
+            sample = cast("tuple[Sample, tuple[Sample, ...]]", value)[0]
+            return sample.error_rate is not None or bool(sample.requests)
+
         read: Callable[[], object] = {
             SNAPSHOT: runtime.read_snapshot,
             HEALTH: runtime.read_health,
@@ -254,6 +262,7 @@ class DashboardScreen(Screen[None]):
             interval=INTERVALS[name],
             describe=f"read {name.replace('_', ' ')} of {runtime.name}",
             covered=self._covered,
+            has_data=has_data,
         )
 
     def _start_poll(self, name: str, *, forced: bool = False) -> None:

@@ -5,8 +5,13 @@ thread and its result is posted to the host as a message, which the host's
 panels render; the UI thread never waits on the network.  The next read is
 armed by a timer only when the previous one ended, so reads never overlap; a
 failing source backs off (interval, then doubling up to ``max_backoff_s``)
-while its panel keeps the last good data; while another screen covers the
-host (``covered``), timed reads pause and catch up on ``resume``.
+while its panel keeps the last good data; a source that answered but has
+nothing to show yet (``has_data``: an error-rate probe just started, no
+request answered) is read again every ``NO_DATA_RETRY_S`` (at most
+``NO_DATA_QUICK_READS`` times, then at its interval), so the first numbers
+appear as soon as they exist rather than one interval later; while another
+screen covers the host (``covered``), timed reads pause and catch up on
+``resume``.
 ``refresh`` reads now and returns once the result was handled.
 
 The host forwards its ``Worker.StateChanged`` events (``finished``): a
@@ -35,6 +40,9 @@ T = TypeVar("T")
 
 #: Longest wait between retries of a failing source.
 MAX_BACKOFF_S = 30.0
+#: How soon a source that has nothing to show yet is read again, and how many times.
+NO_DATA_RETRY_S = 0.1
+NO_DATA_QUICK_READS = 30
 
 
 async def in_daemon_thread(read: Callable[[], T], name: str = "read") -> T:
@@ -92,11 +100,15 @@ class Poller(Generic[T]):
     max_backoff_s: float = MAX_BACKOFF_S
     covered: Callable[[], bool] = lambda: False
     ok: Callable[[T], bool] = lambda _data: True
+    #: Whether a successful read had something to show (see the module docstring).
+    has_data: Callable[[T], bool] = lambda _data: True
     #: Called on the UI thread just before each read (to capture what the read needs).
     before_read: Callable[[], None] = lambda: None
     worker: Worker[bool] | None = None
     timer: Timer | None = None
     failures: int = 0
+    #: Successful reads in a row that had nothing to show yet.
+    empty: int = 0
     #: Reads started / finished so far; ``refresh`` waits on a generation.
     started: int = 0
     finished_count: int = 0
@@ -114,10 +126,13 @@ class Poller(Generic[T]):
         )
 
     def next_delay(self) -> float:
-        """The interval while healthy; doubling back-off after failures, capped."""
-        if self.failures == 0:
-            return self.interval
-        return float(min(self.max_backoff_s, self.interval * 2**self.failures))
+        """The interval while healthy; doubling back-off after failures, capped; soon while
+        the source has nothing to show yet (for its first few reads)."""
+        if self.failures:
+            return float(min(self.max_backoff_s, self.interval * 2**self.failures))
+        if 0 < self.empty <= NO_DATA_QUICK_READS:
+            return min(self.interval, NO_DATA_RETRY_S)
+        return self.interval
 
     def start(self, *, forced: bool = False) -> None:
         """Read now in the worker, unless a read is in flight (or, unless ``forced``, covered)."""
@@ -158,6 +173,7 @@ class Poller(Generic[T]):
             self.host.post_message(self.on_error(error_line(exc)))
             return False
         self.host.post_message(self.on_data(data))
+        self.empty = 0 if self.has_data(data) else self.empty + 1
         return self.ok(data)
 
     def owns(self, worker: Worker[object]) -> bool:

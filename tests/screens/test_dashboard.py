@@ -610,3 +610,30 @@ async def test_polls_pause_under_the_wizard_and_catch_up_after() -> None:
         assert world.provider.calls == calls
         app.pop_screen()
         await wait_until(pilot, lambda: world.provider.calls > calls, "a poll on return")
+
+
+async def test_an_error_rate_with_no_request_in_yet_is_read_again_soon() -> None:
+    """The probe has just started: its first window is empty.  The next read comes after
+    ``NO_DATA_RETRY_S``, not a whole interval later, so the first rate shows as soon as
+    it exists; a source that stays empty falls back to its interval."""
+    from console.widgets.poller import NO_DATA_QUICK_READS, NO_DATA_RETRY_S
+
+    world = FixedWorld()
+    empty = Sample(T0, None, None, 0, "probe")
+    world.source.sample = lambda since=None: empty  # type: ignore[method-assign]
+    app = world.app()
+    async with app.run_test(size=(120, 40)):
+        screen = dashboard(app)
+        poll = screen.polls[ERROR_RATE]
+        await app.refresh_all()
+        assert poll.empty >= 1
+        assert poll.next_delay() == NO_DATA_RETRY_S < poll.interval
+        assert screen.polls[SNAPSHOT].next_delay() == screen.polls[SNAPSHOT].interval
+
+        poll.empty = NO_DATA_QUICK_READS + 1  # it stayed empty: back to the interval
+        assert poll.next_delay() == poll.interval
+
+        world.source.sample = lambda since=None: Sample(T0, 0.61, 380.0, 300, "probe")  # type: ignore[method-assign]
+        await app.refresh_all()
+        assert poll.empty == 0 and poll.next_delay() == poll.interval
+        assert "61.0% err" in str(screen.query_one("#rate-now", Static).render())
