@@ -30,8 +30,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import SystemModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.clock import utcnow
 from console.config import Config, ServiceConfig
-from console.model import utcnow
 from console.runtime import Backends, ServiceRuntime
 from console.textsafe import printable, printable_lines
 from screens.dashboard import DashboardScreen

@@ -13,6 +13,10 @@ last good data and shows the error.  While the rollback wizard covers the
 dashboard, timed polls pause and catch up as soon as it is back.  The
 severity and countdown are recomputed every second from cached data, never
 from I/O on the UI thread.
+
+The first frame is the layout alone: the model, the severity rules and the
+database and restore-point panels (when configured) are imported after it is
+painted, with the first data (see ``tests/bench.py``).
 """
 
 from __future__ import annotations
@@ -30,10 +34,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
-from console.model import Assessment, HealthResult, Sample, Severity, Snapshot, utcnow
-from console.severity import UNHEALTHY, assess, format_remaining
+from console.clock import utcnow
 from console.widgets.current_version import CurrentVersionPanel
-from console.widgets.database import DatabasePanel
 from console.widgets.error_rate import ErrorRatePanel
 from console.widgets.health import HealthPanel
 from console.widgets.messages import (
@@ -49,14 +51,16 @@ from console.widgets.messages import (
 )
 from console.widgets.panel import DataPanel
 from console.widgets.poller import Poller
-from console.widgets.restore_points import RestorePointsPanel
 from console.widgets.revisions import RevisionHistoryPanel
 from console.widgets.status_bar import ServiceStatusBar
 from console.widgets.units import UnitsPanel
 
 if TYPE_CHECKING:
     from console.app import RollbackConsoleApp
+    from console.model import Assessment, HealthResult, Sample, Snapshot
     from console.runtime import ServiceRuntime
+    from console.widgets.database import DatabasePanel
+    from console.widgets.restore_points import RestorePointsPanel
 
 #: Seconds between two polls of a healthy source.
 INTERVALS: dict[str, float] = {SNAPSHOT: 2.0, HEALTH: 2.0, ERROR_RATE: 1.0}
@@ -142,12 +146,15 @@ class DashboardScreen(Screen[None]):
             if service.database is not None:
                 yield self._database_panel()
             if service.ecs is not None and service.ecs.rds_instance:
+                from console.widgets.restore_points import RestorePointsPanel
+
                 yield RestorePointsPanel(id="restore-points")
         yield Footer()
 
     def _database_panel(self) -> DatabasePanel:
         """The database panel (its own poll loop; see ``console.widgets.database``)."""
         from console import db_flow
+        from console.widgets.database import DatabasePanel
 
         service = self.runtime.service
         state_dir = self.console_app.config.console.state_dir
@@ -158,8 +165,10 @@ class DashboardScreen(Screen[None]):
             id="database",
         )
 
-    @on(DatabasePanel.RestoreRequested)
-    def _open_database_restore(self, message: DatabasePanel.RestoreRequested) -> None:
+    def on_database_panel_restore_requested(self, message: DatabasePanel.RestoreRequested) -> None:
+        """``o`` on the database panel: the restore dialog (a handler by name, so the panel's
+        module is only imported for a service with a database)."""
+        from console.widgets.database import DatabasePanel
         from screens.db_restore import DatabaseRestoreScreen
 
         message.stop()
@@ -210,8 +219,11 @@ class DashboardScreen(Screen[None]):
         """Back from the wizard: poll at once what was paused meanwhile."""
         for poll in self.polls.values():
             poll.resume()
-        for panel in self.query(DatabasePanel):
-            panel.poller.resume()
+        if self.runtime.service.database is not None:
+            from console.widgets.database import DatabasePanel
+
+            for panel in self.query(DatabasePanel):
+                panel.poller.resume()
 
     # ----------------------------------------------------------------- polling
 
@@ -334,11 +346,20 @@ class DashboardScreen(Screen[None]):
                 self.query_one(CurrentVersionPanel),
                 self.query_one(RevisionHistoryPanel),
                 self.query_one(UnitsPanel),
-                *self.query(RestorePointsPanel),
+                *self._restore_points(),
             ]
         if source == HEALTH:
             return [self.query_one(HealthPanel)]
         return [self.query_one(ErrorRatePanel)]
+
+    def _restore_points(self) -> list[RestorePointsPanel]:
+        """The RDS snapshots panel, when the service has one (ECS with ``rds_instance``)."""
+        ecs = self.runtime.service.ecs
+        if ecs is None or not ecs.rds_instance:
+            return []
+        from console.widgets.restore_points import RestorePointsPanel
+
+        return list(self.query(RestorePointsPanel))
 
     def _render_cached(self) -> None:
         """Show what the app already holds for this service (after a service switch)."""
@@ -349,7 +370,9 @@ class DashboardScreen(Screen[None]):
             self._render_health()
         if runtime.sample is not None:
             self._render_error_rate()
-        self._tick()
+        # The verdict line comes right after the first frame (the severity rules and the
+        # model are not needed to paint the layout; see the module docstring).
+        self.call_after_refresh(self._tick)
 
     def _render_snapshot(self) -> None:
         runtime = self.runtime
@@ -359,7 +382,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(CurrentVersionPanel).show_snapshot(snapshot, now)
         self.query_one(RevisionHistoryPanel).show_snapshot(snapshot, now)
         self.query_one(UnitsPanel).show_snapshot(snapshot, now)
-        for points in self.query(RestorePointsPanel):
+        for points in self._restore_points():
             points.show_snapshot(snapshot, now)
         service = runtime.service
         self.query_one(ServiceStatusBar).show_service(
@@ -392,6 +415,8 @@ class DashboardScreen(Screen[None]):
         """Every second: ages of the panels, severity, countdown; all from cached data."""
         if not self.is_attached or self._covered():
             return
+        from console.severity import format_remaining
+
         now = self.clock()
         for panel in self.query(DataPanel):
             panel.tick(now)
@@ -415,6 +440,9 @@ class DashboardScreen(Screen[None]):
         verdict on the first few requests.  A source that failed is not waited
         for (its panel shows why; the verdict rests on the rest).
         """
+        from console.model import Sample, Severity
+        from console.severity import UNHEALTHY, assess
+
         runtime = self.runtime
         service = runtime.service
         sample = runtime.sample

@@ -8,6 +8,7 @@ and the table's own virtual rendering only paints what is visible.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -16,11 +17,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from console.model import Snapshot, Unit
 from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Column, KeyedRows, Row, cell
+
+if TYPE_CHECKING:
+    from console.model import Snapshot, Unit
 
 #: Longest unit name or revision kept in a cell.
 NAME_WIDTH = 40
