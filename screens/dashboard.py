@@ -31,12 +31,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 from textual.worker import Worker, WorkerState
 
 from console.clock import utcnow
 from console.widgets.current_version import CurrentVersionPanel
 from console.widgets.error_rate import ErrorRatePanel
+from console.widgets.footer import Footer
 from console.widgets.health import HealthPanel
 from console.widgets.messages import (
     ERROR_RATE,

@@ -16,10 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.model import Snapshot
 from console.textsafe import printable
+from console.widgets.footer import Footer
 
 
 class EventsScreen(ModalScreen[None]):

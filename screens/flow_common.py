@@ -23,11 +23,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from console.flow import RollbackFlow
 from console.model import ChecklistItem, ChecklistMark, ItemState
 from console.textsafe import printable, printable_lines
+from console.widgets.footer import Footer
 
 #: The wizard's steps, in order; ``FlowScreen.STEP`` indexes this from 1.
 STEPS: tuple[str, ...] = ("Assess", "Prepare", "Target", "Confirm", "Execute", "Verify", "Record")

@@ -15,9 +15,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.config import Config, ServiceConfig
+from console.widgets.footer import Footer
 
 #: The wizard's steps and what each asks of the operator.
 FLOW_STEPS: tuple[tuple[str, str], ...] = (

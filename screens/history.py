@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Markdown, Static
+from textual.widgets import DataTable, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from console.history import (
@@ -38,6 +38,7 @@ from console.history import (
     read_entries,
 )
 from console.textsafe import printable, printable_lines
+from console.widgets.footer import Footer
 
 #: The table's columns: (label, key).
 COLUMNS = (

@@ -12,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Log
+from textual.widgets import Log
 
 from console.textsafe import printable
+from console.widgets.footer import Footer
 
 
 class LogsScreen(ModalScreen[None]):

@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.flow import RollbackFlow
 from console.notify import TIMELINE_KIND
 from console.textsafe import printable_lines
+from console.widgets.footer import Footer
 from screens.flow_common import FlowModal
 
 

@@ -344,6 +344,16 @@ async def test_thousands_of_units_update_in_place(monkeypatch: pytest.MonkeyPatc
         assert str(table.get_cell("web-01234", "ready")) == "no"
         assert "1 not ready" in str(dashboard(app).query_one(UnitsPanel).border_title)
 
+        # The next polls read the same units (new objects, equal): no row is built again.
+        panel = dashboard(app).query_one(UnitsPanel)
+        monkeypatch.setattr(
+            panel, "_row_data", lambda *a: pytest.fail("rows rebuilt for unchanged units")
+        )
+        world.provider.units = tuple(replace(u) for u in units)
+        await app.refresh_all()
+        await pilot.pause()
+        assert table.row_count == 4999
+
 
 async def test_health_and_error_rate_failures_show_on_their_own_panel() -> None:
     world = FixedWorld()
