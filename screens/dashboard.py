@@ -9,7 +9,7 @@ error rate) has one exclusive worker that reads it in a background thread and
 posts a message with plain data; the panels only render.  The next poll of a source is armed
 by a timer only when the previous one has finished, so polls never overlap; a
 failing source backs off (2 s, 4 s, 8 s ... 30 s) while its panel keeps the
-last good data and shows the error.  While the rollback wizard covers the
+last good data and shows the error.  While the rollback wizard (or help) covers the
 dashboard, timed polls pause and catch up as soon as it is back.  The
 severity and countdown are recomputed every second from cached data, never
 from I/O on the UI thread.
@@ -229,12 +229,16 @@ class DashboardScreen(Screen[None]):
     # ----------------------------------------------------------------- polling
 
     def _covered(self) -> bool:
-        """True while a full screen (the wizard) lies above the dashboard; modals do not count."""
+        """True while a screen that hides the dashboard lies above it: a full screen (the
+        wizard), or a modal on an opaque background (help); see-through modals do not count."""
         stack = self.app.screen_stack
         if self not in stack:
             return True
         above = stack[stack.index(self) + 1 :]
-        return any(not isinstance(screen, ModalScreen) for screen in above)
+        return any(
+            not isinstance(screen, ModalScreen) or screen.styles.background.a == 1
+            for screen in above
+        )
 
     def _poller(self, name: str) -> Poller[object]:
         """The poll loop of one source: its read, and the messages its result becomes."""
@@ -416,6 +420,8 @@ class DashboardScreen(Screen[None]):
         """Every second: ages of the panels, severity, countdown; all from cached data."""
         if not self.is_attached or self._covered():
             return
+        if self._live():
+            self.console_app.warm_up()
         from console.severity import format_remaining
 
         now = self.clock()
@@ -432,6 +438,16 @@ class DashboardScreen(Screen[None]):
                 format_remaining(deadline, now),
                 deadline.astimezone().strftime("%H:%M"),
             )
+
+    def _live(self) -> bool:
+        """Whether the first data is on screen: the platform read, and an error rate (or
+        the error why there is none)."""
+        runtime = self.runtime
+        sample = runtime.sample
+        rate = ERROR_RATE in runtime.errors or (
+            sample is not None and (sample.error_rate is not None or bool(sample.requests))
+        )
+        return rate and (runtime.snapshot is not None or SNAPSHOT in runtime.errors)
 
     def _assess(self, now: datetime) -> Assessment:
         """Severity from the latest data; the decision clock starts when it first turns bad.

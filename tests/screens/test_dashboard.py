@@ -647,3 +647,39 @@ async def test_an_error_rate_with_no_request_in_yet_is_read_again_soon() -> None
         await app.refresh_all()
         assert poll.empty == 0 and poll.next_delay() == poll.interval
         assert "61.0% err" in str(screen.query_one("#rate-now", Static).render())
+
+
+async def test_the_wizard_is_prepared_once_the_first_data_is_on_screen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Textual parses every stylesheet again the first time each screen with its own CSS
+    is shown; the console does it once, for all the wizard's screens, while the operator
+    reads the dashboard, so the first ``r`` parses nothing."""
+    from textual.css.stylesheet import Stylesheet
+
+    from console.app import WARM_SCREENS, _css_files
+    from screens.assess import AssessScreen
+
+    world = FixedWorld()
+    app = world.app(fixed_config(tmp_path))
+    assess_css = str(_css_files(AssessScreen)[0])
+    assert assess_css.endswith("screens/assess.tcss")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.stylesheet.has_source(assess_css, "")  # not before the data
+        await app.refresh_all()
+        dashboard(app)._tick()
+        await wait_until(
+            pilot, lambda: app.stylesheet.has_source(assess_css, ""), "the wizard's CSS"
+        )
+        for module, name in WARM_SCREENS:
+            screen_class = getattr(__import__(module, fromlist=[name]), name)
+            for path in _css_files(screen_class):
+                assert app.stylesheet.has_source(str(path), ""), path
+
+        parsed: list[str] = []
+        reparse = Stylesheet.reparse
+        monkeypatch.setattr(Stylesheet, "reparse", lambda s: (parsed.append("!"), reparse(s)))
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, AssessScreen), "the Assess step")
+        await pilot.pause()
+        assert parsed == []
