@@ -683,3 +683,30 @@ async def test_the_wizard_is_prepared_once_the_first_data_is_on_screen(
         await wait_until(pilot, lambda: isinstance(app.screen, AssessScreen), "the Assess step")
         await pilot.pause()
         assert parsed == []
+
+
+async def test_a_slow_read_is_followed_by_a_longer_pause() -> None:
+    """5,000 pods take ~0.5 s to read and parse, in a thread holding the GIL: reading
+    them every 2 s slowed every key the operator pressed.  After a read the next waits at
+    least ``SLOW_READ_FACTOR`` times as long as it took."""
+    import time
+
+    from console.widgets.poller import SLOW_READ_FACTOR
+
+    world = FixedWorld()
+    fixed = world.provider.snapshot
+
+    def slow_snapshot() -> Any:
+        time.sleep(0.6)
+        return fixed()
+
+    world.provider.snapshot = slow_snapshot  # type: ignore[method-assign]
+    app = world.app()
+    async with app.run_test(size=(120, 40)):
+        screen = dashboard(app)
+        await app.refresh_all()
+        poll = screen.polls[SNAPSHOT]
+        assert poll.last_read_s >= 0.6
+        assert poll.next_delay() >= SLOW_READ_FACTOR * 0.6 > poll.interval
+        quick = screen.polls[HEALTH]
+        assert quick.next_delay() == quick.interval  # fast reads keep their interval
