@@ -10,6 +10,12 @@ start the error-rate source; from then on the app holds, per service, a
 ``ServiceRuntime`` with the provider, the running source and the latest data,
 and stops every source when it exits.
 
+Once the dashboard shows live data, the wizard's screens are prepared while
+the operator reads it (``warm_up``): their code is imported in a thread and
+their CSS parsed once for all of them, so the first ``r`` costs what later
+ones do (Textual parses every stylesheet again the first time each screen
+with its own CSS is shown).
+
 Every worker failure arrives in one handler (``_worker_failed``) and becomes
 one notification line; an unexpected crash writes its traceback to a crash
 file and prints one line, never a traceback over the operator's terminal.
@@ -17,6 +23,8 @@ file and prints one line, never a traceback over the operator's terminal.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +38,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import SystemModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.clock import utcnow
 from console.config import Config, ServiceConfig
-from console.model import utcnow
 from console.runtime import Backends, ServiceRuntime
 from console.textsafe import printable, printable_lines
 from screens.dashboard import DashboardScreen
@@ -47,6 +55,18 @@ if TYPE_CHECKING:
 
 #: How long quitting waits, in all, for the error-rate sources to stop.
 STOP_GRACE_S = 0.1
+
+#: The screens prepared by ``warm_up``: help and the wizard's steps, in their order.
+WARM_SCREENS: tuple[tuple[str, str], ...] = (
+    ("screens.help", "HelpScreen"),
+    ("screens.assess", "AssessScreen"),
+    ("screens.checklist", "ChecklistScreen"),
+    ("screens.target", "TargetScreen"),
+    ("screens.confirm", "ConfirmScreen"),
+    ("screens.execute", "ExecuteScreen"),
+    ("screens.verify", "VerifyScreen"),
+    ("screens.record", "RecordScreen"),
+)
 
 
 # --------------------------------------------------------------------------- the app
@@ -97,6 +117,7 @@ class RollbackConsoleApp(App[int]):
         self.service_name = service.name
         self.sub_title = service.label
         self._crash: BaseException | None = None
+        self._warmed = False
         self.typeahead = TypeAhead(self)
 
     # ----------------------------------------------------------------- keys
@@ -144,6 +165,47 @@ class RollbackConsoleApp(App[int]):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._look_for_interrupted)
+
+    # ----------------------------------------------------------------- warm-up
+
+    def warm_up(self) -> None:
+        """Prepare the wizard's screens in the background (once; see the module docstring).
+
+        The dashboard calls this when its first data is on screen: not before, so it
+        competes with neither the first frame nor the first data.
+        """
+        if not self._warmed:
+            self._warmed = True
+            self._import_screens()
+
+    @work(thread=True, group="warm-up", exit_on_error=False, description="prepare the wizard")
+    def _import_screens(self) -> None:
+        try:
+            classes = [
+                getattr(importlib.import_module(module), name) for module, name in WARM_SCREENS
+            ]
+        except Exception:  # only a head start: the key that opens the screen reports it
+            return
+        self.call_from_thread(self._load_screen_styles, classes)
+
+    def _load_screen_styles(self, classes: list[type[Any]]) -> None:
+        """Read the CSS files of ``classes`` (screens) and parse the stylesheet once.
+
+        The files are keyed as Textual keys them when a screen is first shown, so
+        showing one later finds its CSS already there and parses nothing again.
+        """
+        stylesheet = self.stylesheet
+        new = [
+            path
+            for screen_class in classes
+            for path in _css_files(screen_class)
+            if not stylesheet.has_source(str(path), "")
+        ]
+        if new:
+            for path in new:
+                stylesheet.read(path)
+            stylesheet.reparse()
+            stylesheet.update(self)
 
     # ----------------------------------------------------------------- resume
 
@@ -600,6 +662,17 @@ def make_app(
     """
     chosen = config.service(service) if service else config.services[0]
     return RollbackConsoleApp(config, chosen, backends=backends, clock=clock)
+
+
+def _css_files(screen_class: type[Any]) -> list[Path]:
+    """The CSS files Textual reads when a screen of ``screen_class`` is first shown: its
+    ``CSS_PATH``, relative to the file of its class (``textual._path``)."""
+    css_path = screen_class.CSS_PATH
+    if not css_path:
+        return []
+    names = css_path if isinstance(css_path, list) else [css_path]
+    folder = Path(inspect.getfile(screen_class)).parent
+    return [Path(name) if Path(name).is_absolute() else (folder / name).resolve() for name in names]
 
 
 def _is_viewer(screen: object) -> bool:

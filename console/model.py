@@ -11,15 +11,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-
-def utcnow() -> datetime:
-    """The one clock the core reads, so tests and journals agree on the zone."""
-    return datetime.now(UTC)
-
+# The one clock the core reads (its own module: the first frame needs nothing else of ours).
+from console.clock import utcnow as utcnow
 
 # --------------------------------------------------------------------------- platform state
 

@@ -106,7 +106,9 @@ class AssessScreen(FlowScreen):
         self.set_interval(1.0, self._tick)
         if self.assessment is None:
             self.assessing = True
-            self.run_assessment()
+            # After the first frame: the assessment's reads (5,000 pods on a big Deployment)
+            # would otherwise hold the GIL while the screen is being drawn.
+            self.call_after_refresh(self.run_assessment)
         else:
             self._show(self.assessment)
         self._update_hint()

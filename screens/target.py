@@ -119,8 +119,9 @@ class TargetScreen(FlowScreen):
                 f"What will be done · schema: {printable(schema)}"
             )
         # Always re-read: minutes may have passed since the assessment, and someone
-        # else may have deployed or rolled back meanwhile.
-        self.read_snapshot()
+        # else may have deployed or rolled back meanwhile.  After the first frame: the
+        # read (5,000 pods on a big Deployment) would hold the GIL while it is drawn.
+        self.call_after_refresh(self.read_snapshot)
         self._update_hint()
 
     # ----------------------------------------------------------------- revisions

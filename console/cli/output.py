@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from console.cli.parser import UsageError
 from console.config import ServiceConfig
 from console.errors import BadInput
-from console.model import ProgressEvent, ProgressStatus, Snapshot
 from console.textsafe import printable
 
 if TYPE_CHECKING:
-    from console.model import Plan
+    from console.model import Plan, ProgressEvent, Snapshot
     from console.resume import JournalState
 
 
@@ -161,6 +160,8 @@ def print_plan(plan: Plan, out: TextIO) -> None:
 
 
 def print_event(out: TextIO, event: ProgressEvent) -> None:
+    from console.model import ProgressStatus
+
     stamp = event.at.astimezone().strftime("%H:%M:%S")
     prefix = {
         ProgressStatus.STARTED: "->",

@@ -9,6 +9,7 @@ place by key (``KeyedRows``), never cleared and re-added.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -17,11 +18,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import Revision, Snapshot
 from console.textsafe import printable
 from console.widgets.formatting import age, change_summary, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Cell, Column, KeyedRows, Row, cell
+
+if TYPE_CHECKING:
+    from console.model import Revision, Snapshot
 
 #: Longest change cause kept in a cell (the table crops, this adds the ellipsis).
 CAUSE_WIDTH = 60

@@ -11,14 +11,18 @@ anything itself.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from console.model import Assessment, Severity
 from console.textsafe import printable
+
+if TYPE_CHECKING:
+    from console.model import Assessment, Severity
 
 
 class SeverityBadge(Static):
@@ -53,6 +57,8 @@ class SeverityBadge(Static):
 
     def show(self, severity: Severity | None, *, assessing: bool = False) -> None:
         """Show ``severity`` (None: still waiting for data; ``assessing``: too little yet)."""
+        from console.model import Severity  # (shown after the first frame: see dashboard)
+
         label = severity.value.upper() if severity is not None else "…"
         if assessing:
             label = "ASSESSING"
