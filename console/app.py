@@ -11,10 +11,8 @@ start the error-rate source; from then on the app holds, per service, a
 and stops every source when it exits.
 
 Once the dashboard shows live data, the wizard's screens are prepared while
-the operator reads it (``warm_up``): their code is imported in a thread and
-their CSS parsed once for all of them, so the first ``r`` costs what later
-ones do (Textual parses every stylesheet again the first time each screen
-with its own CSS is shown).
+the operator reads it (``warm_up``, ``screens.preload``), so the first ``r``
+costs what later ones do.
 
 Every worker failure arrives in one handler (``_worker_failed``) and becomes
 one notification line; an unexpected crash writes its traceback to a crash
@@ -23,8 +21,6 @@ file and prints one line, never a traceback over the operator's terminal.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -55,18 +51,6 @@ if TYPE_CHECKING:
 
 #: How long quitting waits, in all, for the error-rate sources to stop.
 STOP_GRACE_S = 0.1
-
-#: The screens prepared by ``warm_up``: help and the wizard's steps, in their order.
-WARM_SCREENS: tuple[tuple[str, str], ...] = (
-    ("screens.help", "HelpScreen"),
-    ("screens.assess", "AssessScreen"),
-    ("screens.checklist", "ChecklistScreen"),
-    ("screens.target", "TargetScreen"),
-    ("screens.confirm", "ConfirmScreen"),
-    ("screens.execute", "ExecuteScreen"),
-    ("screens.verify", "VerifyScreen"),
-    ("screens.record", "RecordScreen"),
-)
 
 
 # --------------------------------------------------------------------------- the app
@@ -180,32 +164,19 @@ class RollbackConsoleApp(App[int]):
 
     @work(thread=True, group="warm-up", exit_on_error=False, description="prepare the wizard")
     def _import_screens(self) -> None:
+        from screens import preload
+
         try:
-            classes = [
-                getattr(importlib.import_module(module), name) for module, name in WARM_SCREENS
-            ]
+            classes = preload.import_screens()
         except Exception:  # only a head start: the key that opens the screen reports it
             return
         self.call_from_thread(self._load_screen_styles, classes)
 
     def _load_screen_styles(self, classes: list[type[Any]]) -> None:
-        """Read the CSS files of ``classes`` (screens) and parse the stylesheet once.
+        from screens import preload
 
-        The files are keyed as Textual keys them when a screen is first shown, so
-        showing one later finds its CSS already there and parses nothing again.
-        """
-        stylesheet = self.stylesheet
-        new = [
-            path
-            for screen_class in classes
-            for path in _css_files(screen_class)
-            if not stylesheet.has_source(str(path), "")
-        ]
-        if new:
-            for path in new:
-                stylesheet.read(path)
-            stylesheet.reparse()
-            stylesheet.update(self)
+        if preload.load_styles(self.stylesheet, classes):
+            self.stylesheet.update(self)
 
     # ----------------------------------------------------------------- resume
 
@@ -662,17 +633,6 @@ def make_app(
     """
     chosen = config.service(service) if service else config.services[0]
     return RollbackConsoleApp(config, chosen, backends=backends, clock=clock)
-
-
-def _css_files(screen_class: type[Any]) -> list[Path]:
-    """The CSS files Textual reads when a screen of ``screen_class`` is first shown: its
-    ``CSS_PATH``, relative to the file of its class (``textual._path``)."""
-    css_path = screen_class.CSS_PATH
-    if not css_path:
-        return []
-    names = css_path if isinstance(css_path, list) else [css_path]
-    folder = Path(inspect.getfile(screen_class)).parent
-    return [Path(name) if Path(name).is_absolute() else (folder / name).resolve() for name in names]
 
 
 def _is_viewer(screen: object) -> bool:

@@ -104,6 +104,7 @@ def test_opening_the_console_imports_only_what_its_first_frame_needs(tmp_path: P
         "providers.host",
         "screens.assess",
         "screens.flow_common",
+        "screens.preload",
         "httpx",
         "psycopg",
         "markdown_it",

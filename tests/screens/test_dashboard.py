@@ -657,12 +657,12 @@ async def test_the_wizard_is_prepared_once_the_first_data_is_on_screen(
     reads the dashboard, so the first ``r`` parses nothing."""
     from textual.css.stylesheet import Stylesheet
 
-    from console.app import WARM_SCREENS, _css_files
     from screens.assess import AssessScreen
+    from screens.preload import SCREENS, css_files
 
     world = FixedWorld()
     app = world.app(fixed_config(tmp_path))
-    assess_css = str(_css_files(AssessScreen)[0])
+    assess_css = str(css_files(AssessScreen)[0])
     assert assess_css.endswith("screens/assess.tcss")
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.stylesheet.has_source(assess_css, "")  # not before the data
@@ -671,9 +671,9 @@ async def test_the_wizard_is_prepared_once_the_first_data_is_on_screen(
         await wait_until(
             pilot, lambda: app.stylesheet.has_source(assess_css, ""), "the wizard's CSS"
         )
-        for module, name in WARM_SCREENS:
+        for module, name in SCREENS:
             screen_class = getattr(__import__(module, fromlist=[name]), name)
-            for path in _css_files(screen_class):
+            for path in css_files(screen_class):
                 assert app.stylesheet.has_source(str(path), ""), path
 
         parsed: list[str] = []
