@@ -7,8 +7,10 @@ Pure functions (no Textual, no I/O), shared by every panel so "12s ago" or
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from console.model import Revision
+if TYPE_CHECKING:  # the model is not needed for the first frame (tests/test_import_hygiene.py)
+    from console.model import Revision
 
 ELLIPSIS = "…"
 
