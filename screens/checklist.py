@@ -71,8 +71,22 @@ class ChecklistScreen(FlowScreen):
     def busy(self) -> bool:
         return self.establishing or self.marking > 0
 
+    def _first_open(self) -> int:
+        """The first item the operator has to act on (0 when none is open)."""
+        return next(
+            (
+                n
+                for n, i in enumerate(self.items)
+                if not i.auto and self._state(i) is ItemState.PENDING
+            ),
+            0,
+        )
+
     def on_mount(self) -> None:
-        self.set_focus(self.query_one("#checklist", OptionList))
+        options = self.query_one("#checklist", OptionList)
+        self._first_highlight = self._first_open()
+        options.highlighted = self._first_highlight
+        self.set_focus(options)
         self.hint("checking what the console can establish itself…")
         self.establish()
 
@@ -91,15 +105,9 @@ class ChecklistScreen(FlowScreen):
         self.establishing = False
         self._refresh_rows()
         options = self.query_one("#checklist", OptionList)
-        first_open = next(
-            (
-                n
-                for n, i in enumerate(self.items)
-                if not i.auto and self._state(i) is ItemState.PENDING
-            ),
-            0,
-        )
-        options.highlighted = first_open
+        if options.highlighted == self._first_highlight:
+            # Still where it opened (nobody moved it): on the first item left open now.
+            options.highlighted = self._first_open()
         self._update_hint()
         if event.state is WorkerState.ERROR:
             self.error(f"Could not check the items the console ticks: {event.worker.error}")

@@ -349,7 +349,7 @@ class TargetScreen(FlowScreen):
         except OSError as exc:
             where = exc.filename or flow.config.console.state_dir
             self.app.call_from_thread(
-                self.error, f"Could not write the commands to {where}: {os_reason(exc)}"
+                self.error, f"Could not write the commands ({os_reason(exc)}): {where}"
             )
             return
         self.app.call_from_thread(

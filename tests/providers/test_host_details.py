@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -108,7 +109,9 @@ def test_a_process_match_with_several_processes_gives_each_its_facts(
             pass_fds=[sock.fileno()],
         )
         try:
-            provider = provider_of(sandbox, pid_file=None, process_match=f"{marker}|app\\.py")
+            # This sandbox's app.py only: other tests run demos of their own meanwhile.
+            mine = re.escape(str(sandbox.root)) + r"\S*app\.py"
+            provider = provider_of(sandbox, pid_file=None, process_match=f"{marker}|{mine}")
             found = provider.details()
             labels = [name for name, _ in found]
             assert f"process {demo_pid(sandbox)}" in labels
@@ -134,12 +137,11 @@ def test_listening_ports_match_the_process_sockets_ipv4_and_ipv6() -> None:
         v6.listen()
         idle.bind(("127.0.0.1", 0))  # bound, not listening: not a port anyone can reach
         ports = facts.listening_ports(os.getpid())
-        assert f"127.0.0.1:{v4.getsockname()[1]}" in ports
+        v4_port = v4.getsockname()[1]
+        assert f"127.0.0.1:{v4_port}" in ports
         assert f"[::1]:{v6.getsockname()[1]}" in ports
         assert not any(p.endswith(f":{idle.getsockname()[1]}") for p in ports)
-    assert not any(
-        p.endswith(f":{v4.getsockname()[1]}") for p in facts.listening_ports(os.getpid())
-    )
+    assert not any(p.endswith(f":{v4_port}") for p in facts.listening_ports(os.getpid()))
 
 
 def test_a_process_that_is_gone_is_said_so() -> None:
