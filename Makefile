@@ -35,6 +35,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench_keys
 	$(BIN)/python -m tests.bench_kubernetes
 	$(BIN)/python -m tests.bench_diff
 

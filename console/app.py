@@ -10,6 +10,10 @@ start the error-rate source; from then on the app holds, per service, a
 ``ServiceRuntime`` with the provider, the running source and the latest data,
 and stops every source when it exits.
 
+Once the dashboard shows live data, the wizard's screens are prepared while
+the operator reads it (``warm_up``, ``screens.preload``), so the first ``r``
+costs what later ones do.
+
 Every worker failure arrives in one handler (``_worker_failed``) and becomes
 one notification line; an unexpected crash writes its traceback to a crash
 file and prints one line, never a traceback over the operator's terminal.
@@ -24,18 +28,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import SystemModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.clock import utcnow
 from console.config import Config, ServiceConfig
-from console.model import utcnow
 from console.runtime import Backends, ServiceRuntime
 from console.textsafe import printable, printable_lines
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
+from screens.typeahead import TypeAhead
 
 if TYPE_CHECKING:
     from textual.command import Provider as CommandProvider
@@ -67,7 +72,12 @@ class RollbackConsoleApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "question_mark", "help", "Help", id="help", tooltip="This help: keys, steps, files"
+            "question_mark,f1",
+            "help",
+            "Help",
+            id="help",
+            priority=True,  # also while typing a reason: a reason never needs a '?'
+            tooltip="This help: the keys of this screen, the steps, the files",
         ),
         Binding("h", "history", "History", id="history", tooltip="Past rollbacks, time to recover"),
         Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (from the dashboard)"),
@@ -91,6 +101,31 @@ class RollbackConsoleApp(App[int]):
         self.service_name = service.name
         self.sub_title = service.label
         self._crash: BaseException | None = None
+        self._warmed = False
+        self.typeahead = TypeAhead(self)
+
+    # ----------------------------------------------------------------- keys
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every key the terminal sends goes through the type-ahead (``screens.typeahead``):
+        a burst over a slow link does what the same keys typed slowly do."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self.typeahead.take(event):
+                await self.deliver_key(event)
+            return
+        await super().on_event(event)
+
+    async def deliver_key(self, event: events.Key) -> None:
+        """Hand ``event`` to Textual (bindings, then the focused widget); the next key waits
+        until this one has been handled."""
+        target = self.focused or self.screen
+        if event.key == "question_mark" and not isinstance(self.screen, HelpScreen):
+            # Help from anywhere, a text field too (Textual leaves printable keys to the
+            # field): no reason or service name needs a '?'.
+            self.action_help()
+        else:
+            await super().on_event(event)
+        self.typeahead.delivered(target)
 
     # ----------------------------------------------------------------- state
 
@@ -114,6 +149,34 @@ class RollbackConsoleApp(App[int]):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._look_for_interrupted)
+
+    # ----------------------------------------------------------------- warm-up
+
+    def warm_up(self) -> None:
+        """Prepare the wizard's screens in the background (once; see the module docstring).
+
+        The dashboard calls this when its first data is on screen: not before, so it
+        competes with neither the first frame nor the first data.
+        """
+        if not self._warmed:
+            self._warmed = True
+            self._import_screens()
+
+    @work(thread=True, group="warm-up", exit_on_error=False, description="prepare the wizard")
+    def _import_screens(self) -> None:
+        from screens import preload
+
+        try:
+            classes = preload.import_screens()
+        except Exception:  # only a head start: the key that opens the screen reports it
+            return
+        self.call_from_thread(self._load_screen_styles, classes)
+
+    def _load_screen_styles(self, classes: list[type[Any]]) -> None:
+        from screens import preload
+
+        if preload.load_styles(self.stylesheet, classes):
+            self.stylesheet.update(self)
 
     # ----------------------------------------------------------------- resume
 
@@ -198,9 +261,17 @@ class RollbackConsoleApp(App[int]):
     # ----------------------------------------------------------------- actions
 
     def action_help(self) -> None:
-        """Open the help screen (keys, the flow, where config and history live)."""
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.config, self.runtime.service))
+        """Open the help screen (this screen's keys, the flow, where config and history
+        live); on the help screen, close it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.config, self.runtime.service, origin=self.screen))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``q`` quits from the dashboard only: inside the wizard it is not offered (Esc
+        leaves a step, ctrl+q quits anyway)."""
+        return not (action == "request_quit" and self.wizard_open)
 
     def action_refresh(self) -> None:
         """Re-read every source of the dashboard now."""
@@ -236,6 +307,13 @@ class RollbackConsoleApp(App[int]):
     def action_switch_service(self, name: str | None = None) -> None:
         """Show another service's dashboard (the next one when ``name`` is None)."""
         names = list(self.runtimes)
+        if name is None and len(names) == 1:
+            self.notify(
+                f"{self.runtime.service.label} is the only service configured: "
+                f"add more as [[services]] in {self.config.path}",
+                timeout=8,
+            )
+            return
         if name is None:
             name = names[(names.index(self.service_name) + 1) % len(names)]
         if name not in self.runtimes:
@@ -282,10 +360,23 @@ class RollbackConsoleApp(App[int]):
         self.notify(str(self.config.path), title="Config file (path copied)", timeout=10)
 
     def action_details(self) -> None:
-        """Facts and recent platform events of the service on screen (no I/O: last snapshot)."""
+        """Facts and recent platform events of the service on screen.
+
+        Opens at once on the last snapshot; facts a provider reads only on demand
+        (``SupportsDetails``: the host's processes, ports, unit and disk) are read
+        by the screen in a worker and shown when they arrive.
+        """
         from screens.events import EventsScreen
 
-        self.push_screen(EventsScreen(self.runtime.snapshot, self.runtime.service.label))
+        runtime = self.runtime
+        self.push_screen(
+            EventsScreen(
+                runtime.snapshot,
+                runtime.service.label,
+                read_details=lambda: _provider_details(runtime),
+                redact=self.config.redactor,
+            )
+        )
 
     def action_logs(self, unit: str) -> None:
         """The last 50 log lines of ``unit`` (read in a worker, then shown)."""
@@ -299,7 +390,7 @@ class RollbackConsoleApp(App[int]):
         description="read the unit's logs",
     )
     def _read_logs(self, runtime: ServiceRuntime, unit: str) -> None:
-        from providers.base import SupportsLogs
+        from providers.base import SupportsLogs, SupportsLogSource
         from screens.logs import LogsScreen
 
         provider = runtime.ensure_provider()
@@ -309,14 +400,17 @@ class RollbackConsoleApp(App[int]):
             )
             return
         lines = provider.logs(unit, 50)
+        source = provider.log_source(unit) if isinstance(provider, SupportsLogSource) else ""
+        lines = tuple(self.config.redactor(line) for line in lines)
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self.push_screen, LogsScreen(unit, lines))
+            self.call_from_thread(self.push_screen, LogsScreen(unit, lines, source=source))
 
     def action_actions(self) -> None:
         """Open the provider's actions (restart, restore a manifest, image rollback...)."""
         if self.wizard_open:
             self.notify("A rollback is already open.", severity="warning")
             return
+        self.typeahead.busy("opening the rollback")
         self._prepare_actions(self.runtime)
 
     @work(
@@ -353,6 +447,7 @@ class RollbackConsoleApp(App[int]):
             return
         if target is None and self.dashboard is not None:
             target = self.dashboard.chosen_target
+        self.typeahead.busy("opening the rollback")
         self._prepare_rollback(self.runtime, target)
 
     @work(
@@ -420,6 +515,14 @@ class RollbackConsoleApp(App[int]):
         """Every app worker's failure becomes one notification line."""
         if event.state is WorkerState.ERROR:
             self.report_worker_failure(event.worker)
+        if event.worker.group == "prepare-rollback" and event.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            if event.state is not WorkerState.SUCCESS or not self.wizard_open:
+                self.typeahead.drop()  # the wizard did not open: keys meant for it go nowhere
+            self.typeahead.idle("opening the rollback")
 
     def notify(
         self,
@@ -495,6 +598,14 @@ class RollbackConsoleApp(App[int]):
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _provider_details(runtime: ServiceRuntime) -> tuple[tuple[str, str], ...] | None:
+    """Blocking: the facts the provider reads on demand; None when it has none to read."""
+    from providers.base import SupportsDetails
+
+    provider = runtime.ensure_provider()
+    return provider.details() if isinstance(provider, SupportsDetails) else None
 
 
 def _write_crash_file(

@@ -150,3 +150,23 @@ def revisions_shown(snapshot: Snapshot) -> str:
     ]
     more = len(snapshot.revisions) - SHOWN_IN_NOTE
     return "revisions shown: " + ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+
+# --------------------------------------------------------------------------- prepare, established
+
+
+def target_note(snapshot: Snapshot) -> str | None:
+    """ "v1.2.9 (previous, deployed 2026-12-05 03:01 UTC)": the default target, if there is one."""
+    previous = snapshot.previous()
+    if previous is None:
+        return None
+    when = f", deployed {previous.created:%Y-%m-%d %H:%M %Z}".rstrip() if previous.created else ""
+    return f"{previous.version or previous.id} (the revision before the live one{when})"
+
+
+#: The notes of the prepare items the console establishes without a database to look at.
+NO_DATABASE_NOTE = "no database configured for this service: the app rollback touches no schema"
+WEBHOOK_NOTE = (
+    "the console sends the start message to the team webhook before the first change; "
+    "the entry says whether it arrived"
+)

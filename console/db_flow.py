@@ -197,6 +197,25 @@ class DatabaseSide:
             warnings=(*plan.warnings, *warnings),
         )
 
+    def schema_matches(self, target: Revision) -> str | None:
+        """A note when the database is already at a schema ``target`` ships, so rolling the
+        app back to it alone is safe; None when that cannot be known or is not so (the
+        plan's warnings then say what differs and the operator decides)."""
+        try:
+            heads = self.provider.heads_for_release(releases_dir(self.platform, target), target)
+            if not heads:
+                return None
+            current = self.provider.current()
+        except ProviderError:
+            return None
+        common = sorted(set(current or ()) & set(heads))
+        if not common:
+            return None
+        return (
+            f"the database is at {', '.join(common)}, which {target.version} ships: "
+            "no migration in the range to undo"
+        )
+
     def has_checks(self) -> bool:
         return self.service.database is not None and bool(self.service.database.checks)
 

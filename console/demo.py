@@ -5,7 +5,7 @@ roll back without any cloud account: real release folders, a real ``current``
 symlink, a real background process serving real HTTP.  ``build_sandbox``
 writes it::
 
-    ROOT/releases/v1.2.8/   app.py VERSION release.json   healthy
+    ROOT/releases/v1.2.8/   app.py VERSION CHANGELOG.md release.json   healthy
     ROOT/releases/v1.2.9/   ...                           healthy
     ROOT/releases/v1.3.0/   ...                           ~60% of requests 500, slow
     ROOT/current -> ROOT/releases/v1.3.0
@@ -51,6 +51,13 @@ RELEASES: dict[str, dict[str, Any]] = {
     "v1.2.8": {"error_rate": 0.0, "slow_ms": 0, "seed": 128},
     "v1.2.9": {"error_rate": 0.0, "slow_ms": 0, "seed": 129},
     "v1.3.0": {"error_rate": 0.6, "slow_ms": 350, "seed": 130},
+}
+#: What each release changed: the first line of its CHANGELOG.md, the change cause the
+#: console shows for a release folder.
+CHANGES: dict[str, str] = {
+    "v1.2.8": "Fix the login redirect loop (#471)",
+    "v1.2.9": "Cache headers for static assets (#476)",
+    "v1.3.0": "New one-page checkout flow (#482)",
 }
 #: Release folder ages, so the newest-first order by mtime is v1.3.0, v1.2.9, v1.2.8.
 _AGES_S = {"v1.2.8": 3 * 86400.0, "v1.2.9": 86400.0, "v1.3.0": 3600.0}
@@ -170,6 +177,9 @@ def build_sandbox(root: Path, port: int | None = None) -> DemoSandbox:
         folder.mkdir()
         (folder / "app.py").write_text(app_source, encoding="utf-8")
         (folder / "VERSION").write_text(version + "\n", encoding="utf-8")
+        (folder / "CHANGELOG.md").write_text(
+            f"# Changelog\n\n## {version}\n\n- {CHANGES[version]}\n", encoding="utf-8"
+        )
         (folder / "release.json").write_text(json.dumps(behaviour) + "\n", encoding="utf-8")
         stamp = now - _AGES_S[version]
         for path in (*folder.iterdir(), folder):
@@ -203,6 +213,7 @@ def build_sandbox(root: Path, port: int | None = None) -> DemoSandbox:
                     "current_link": str(current),
                     "restart": restart_argv(root),
                     "pid_file": str(pid_file),
+                    "log_file": str(run / "app.log"),
                     "command_timeout_s": 60,
                 },
                 "health": [{"url": health_url}],

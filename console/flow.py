@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.changes import with_changes
-from console.checklist import revisions_shown, verify_marks
+from console.checklist import (
+    NO_DATABASE_NOTE,
+    WEBHOOK_NOTE,
+    revisions_shown,
+    target_note,
+    verify_marks,
+)
 from console.db_flow import DatabaseSide
 from console.flow_record import RecordSteps
 from console.flow_resume import ResumeSteps
@@ -138,6 +144,33 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         if snapshot.revisions:
             self.incident.mark("history", ItemState.DONE, revisions_shown(snapshot))
 
+    def establish_prepare(self) -> None:
+        """Tick the prepare items the console can establish itself, each with what it saw.
+
+        The default target (the revision before the live one), the migrations in
+        the range (no database configured, or the database at what the target
+        ships), the team told (a webhook is set: the start message goes before
+        the first change).  What only a human can confirm stays open.  Blocking
+        (a platform and perhaps a database read, journal writes).
+        """
+        snapshot = self.snapshot or self.refresh()
+        marks: list[tuple[str, str]] = []
+        note = target_note(snapshot)
+        if note is not None:
+            marks.append(("target", note))
+        if self.database is None:
+            marks.append(("migrations", NO_DATABASE_NOTE))
+        else:
+            previous = snapshot.previous()
+            seen = self.database.schema_matches(previous) if previous is not None else None
+            if seen is not None:
+                marks.append(("migrations", seen))
+        if self.config.console.webhook_env:
+            marks.append(("notify-start", WEBHOOK_NOTE))
+        for item_id, text in marks:
+            if self.incident.state_of(item_id) is ItemState.PENDING:
+                self.incident.mark(item_id, ItemState.DONE, text)
+
     def check_health(self) -> tuple[HealthResult, ...]:
         self.health = check_health(self.service.health)
         return self.health
@@ -201,14 +234,33 @@ class RollbackFlow(ResumeSteps, RecordSteps):
 
     # ----------------------------------------------------------------- act
 
-    def set_reason(self, reason: str, impact: str = "") -> None:
+    def set_reason(self, reason: str, impact: str = "", *, given: str = "typed") -> None:
+        """Record why (``given``: "typed", or "accepted" as the console suggested it).
+
+        In the TUI this is the decision: ``r`` on the dashboard and a reason
+        given on Assess tick "Rollback is needed", saying how.  Saving the same
+        reason again (back and forth between the steps) logs nothing new.
+        """
+        changed = (reason, impact or self.incident.impact, given) != (
+            self.incident.reason,
+            self.incident.impact,
+            self.incident.reason_given,
+        )
         self.incident.reason = reason
+        self.incident.reason_given = given
         if impact:
             self.incident.impact = impact
+        if not changed:
+            return
         self.incident.journal_event(
-            "reason", reason=self.redact(reason), impact=self.redact(self.incident.impact)
+            "reason",
+            reason=self.redact(reason),
+            impact=self.redact(self.incident.impact),
+            given=given,
         )
-        self.incident.log("reason", f"reason: {reason}")
+        self.incident.log("reason", reason)
+        how = "the console's suggested reason accepted" if given == "accepted" else "reason typed"
+        self.incident.mark("decide", ItemState.DONE, f"decided on the dashboard (r), {how}")
 
     # ----------------------------------------------------------------- locks
 

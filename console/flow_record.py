@@ -13,8 +13,8 @@ from pathlib import Path
 
 from console.flow_locks import LockSteps
 from console.history import HistoryWriteError, append_entry
-from console.model import HistoryRecord, Outcome
-from console.notify import WebhookNotifier, already_sent, render_message
+from console.model import HistoryRecord, ItemState, Outcome
+from console.notify import Delivery, WebhookNotifier, already_sent, render_message
 from console.outcomes import outcome_text
 
 
@@ -57,11 +57,16 @@ class RecordSteps(LockSteps):
         if already_sent(self.incident.timeline, kind):
             return
         self.incident.log("notify", f"sending the {kind} message to the team webhook")
-        notifier.send(
-            kind,
-            self.notification(kind),
-            lambda delivery: self.incident.log("notify", notifier.redact(delivery.describe())),
-        )
+
+        def delivered(delivery: Delivery) -> None:
+            said = notifier.redact(delivery.describe())
+            self.incident.log("notify", said)
+            if kind == "start":
+                # "Team told a rollback is starting": what became of the message, not the promise.
+                state = ItemState.DONE if delivery.sent else ItemState.FAILED
+                self.incident.mark("notify-start", state, said)
+
+        notifier.send(kind, self.notification(kind), delivered)
 
     def outcome(self) -> Outcome:
         """What the history entry must say, from what was observed."""

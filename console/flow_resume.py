@@ -86,6 +86,7 @@ class ResumeSteps(LockSteps):
             state_dir=self.config.console.state_dir,
             reason=state.reason,
             impact=state.impact,
+            reason_given=state.reason_given,
             redact=self.redact,
             detected_at=state.detected_at or utcnow(),
             id=state.incident_id,

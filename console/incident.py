@@ -54,6 +54,9 @@ class Incident:
     state_dir: Path
     reason: str = ""
     impact: str = ""
+    #: How the reason came: "typed" by the operator, or "accepted" as the console
+    #: suggested it from the assessment ("" when not known: a headless --reason is typed).
+    reason_given: str = ""
     clock: Callable[[], datetime] = utcnow
     redact: Callable[[str], str] = str
     detected_at: datetime = field(default_factory=utcnow)
@@ -95,7 +98,10 @@ class Incident:
         )
         if self.reason or self.impact:
             self.journal_event(
-                "reason", reason=self.redact(self.reason), impact=self.redact(self.impact)
+                "reason",
+                reason=self.redact(self.reason),
+                impact=self.redact(self.impact),
+                given=self.reason_given,
             )
         self.log("opened", f"Incident opened on {self.service.label} by {self.operator}")
 
@@ -211,6 +217,7 @@ class Incident:
             provider=self.service.provider,
             operator=self.operator,
             reason=self.redact(self.reason) or "(none given)",
+            reason_given=self.reason_given,
             severity=severity,
             impact=self.redact(self.impact) or _impact_from(self.before),
             outcome=outcome,

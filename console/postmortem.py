@@ -135,21 +135,32 @@ def write_draft(
 
 
 def write_draft_after(
-    record: HistoryRecord, console: ConsoleConfig, *, redact: Callable[[str], str] | None = None
+    record: HistoryRecord,
+    console: ConsoleConfig,
+    *,
+    redact: Callable[[str], str] | None = None,
+    beside: bool = False,
 ) -> str:
     """Write the draft for a just-recorded incident; one line saying where, or why not.
 
     Never raises: the history entry is saved, and a draft that cannot be
-    written must not make the save look failed.
+    written must not make the save look failed.  ``beside``: the draft's path
+    is given from the history file's folder (``postmortems/2026-01-16-….md``),
+    for a screen that names that file on the line before and has one line
+    for this one.
     """
     try:
         draft = write_draft(record, console.history_file, console.language, redact=redact)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"Postmortem draft not written: {exc.strerror or exc}{where}"
+    path = draft.path
+    if beside:
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(console.history_file.parent)
     if not draft.created:
-        return f"Postmortem draft already there, kept as it is: {draft.path}"
-    return f"Postmortem draft: {draft.path}"
+        return f"Postmortem draft already there, kept as it is: {path}"
+    return f"Postmortem draft: {path}"
 
 
 # --------------------------------------------------------------------------- pieces

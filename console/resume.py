@@ -51,6 +51,7 @@ class JournalState:
     operator: str = ""
     detected_at: datetime | None = None
     reason: str = ""
+    reason_given: str = ""
     impact: str = ""
     plan: Plan | None = None
     #: Indices of plan steps seen FINISHED / SKIPPED, and the last one seen STARTED.
@@ -182,6 +183,7 @@ def _fold(state: JournalState, event: dict[str, Any]) -> None:
     elif kind == "reason":
         state.reason = str(event.get("reason", ""))
         state.impact = str(event.get("impact", ""))
+        state.reason_given = str(event.get("given", ""))
     elif kind == "assessed":
         severity = Severity(event.get("severity", "unknown"))
         if state.before is None and event.get("sample"):

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from console.config import HealthCheck, ServiceConfig
-from console.model import HealthResult, Sample, Snapshot
 
 if TYPE_CHECKING:
+    from console.model import HealthResult, Sample, Snapshot
     from console.signals.base import ErrorRateSource
     from providers.base import Provider
 

@@ -285,3 +285,23 @@ def _clock(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def suggested_reason(assessment: Assessment, *, since: datetime, version: str) -> str:
+    """The reason the Assess screen offers, from the assessment's strongest finding.
+
+    "error rate 56.8% ≥ 50% (critical) since 23:01 on v1.3.0": what crossed
+    which threshold, since when, on which release, so that accepting it with
+    Enter records a reason a reader of the history understands.  Empty when
+    the assessment has nothing that calls for a rollback (still assessing,
+    low, unknown): then the operator has to say why.
+    """
+    if assessment.assessing or assessment.severity not in UNHEALTHY or not assessment.reasons:
+        return ""
+    first = assessment.reasons[0].replace(" >= ", " ≥ ")
+    label = f"({assessment.severity.value})"
+    if label not in first:
+        first += f" {label}"
+    local = since.astimezone().strftime("%H:%M")
+    on = f" on {version}" if version else ""
+    return f"{first} since {local}{on}"

@@ -49,7 +49,9 @@ __all__ = [
     "Provider",
     "ProviderError",
     "SupportsActions",
+    "SupportsDetails",
     "SupportsDiff",
+    "SupportsLogSource",
     "SupportsLogs",
     "SupportsParts",
     "SupportsReleaseFiles",
@@ -183,6 +185,28 @@ class SupportsLogs(Protocol):
 
     def logs(self, unit: str, lines: int = 50) -> tuple[str, ...]:
         """The last ``lines`` lines of ``unit`` (a pod, a task); ``NotFound`` if it is gone."""
+        ...
+
+
+@runtime_checkable
+class SupportsLogSource(Protocol):
+    """A provider whose logs come from somewhere worth naming (a file, ``journalctl -u``)."""
+
+    def log_source(self, unit: str) -> str:
+        """Where ``logs(unit)`` reads from, in words ("" when nothing is configured)."""
+        ...
+
+
+@runtime_checkable
+class SupportsDetails(Protocol):
+    """A provider with facts too costly to read on every poll (the host's processes, disk).
+
+    The details screen (``e``) asks for them in a worker when it opens and shows
+    them below the snapshot's own ``facts``.
+    """
+
+    def details(self) -> tuple[tuple[str, str], ...]:
+        """``(label, value)`` facts read now (blocking); a fact that cannot be read says why."""
         ...
 
 

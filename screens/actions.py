@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
@@ -27,7 +27,7 @@ from console.textsafe import printable
 from providers.base import SupportsActions
 from screens import wizard
 from screens.flow_common import FlowScreen
-from screens.plan_view import plan_commands, plan_preview
+from screens.plan_view import PlanView, plan_commands, plan_preview
 
 
 class ActionsScreen(FlowScreen):
@@ -71,7 +71,7 @@ class ActionsScreen(FlowScreen):
         yield OptionList(id="actions-choices")
         yield Input(placeholder="what the action acts on", id="actions-argument")
         yield Input(placeholder="why (required, recorded)", id="actions-reason")
-        yield Static("", id="actions-plan")
+        yield PlanView(id="actions-plan")
 
     def on_mount(self) -> None:
         self.query_one("#actions-choices").display = False
@@ -87,7 +87,7 @@ class ActionsScreen(FlowScreen):
     def _action_chosen(self, event: OptionList.OptionSelected) -> None:
         self.chosen = next(a for a in self.actions if a.id == event.option.id)
         self.plan = None
-        self.query_one("#actions-plan", Static).update("")
+        self.query_one("#actions-plan", PlanView).update("")
         choices = self.query_one("#actions-choices", OptionList)
         argument = self.query_one("#actions-argument", Input)
         choices.display = bool(self.chosen.argument and self.chosen.choices)
@@ -125,7 +125,7 @@ class ActionsScreen(FlowScreen):
             return
         self.error(None)
         self.flow.set_reason(reason)
-        self.query_one("#actions-plan", Static).update("Asking the platform for a plan…")
+        self.query_one("#actions-plan", PlanView).update("Asking the platform for a plan…")
         self.make_plan(self.chosen.id, self._argument())
 
     def _argument(self) -> str | None:
@@ -149,13 +149,15 @@ class ActionsScreen(FlowScreen):
             return
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Plan):
             self.plan = event.worker.result
-            self.query_one("#actions-plan", Static).update(plan_preview(self.plan))
+            self.query_one("#actions-plan", PlanView).update(
+                plan_preview(self.plan, self.flow.redact)
+            )
             self.hint("[b]ctrl+n[/b] review and confirm · [b]c[/b] copy the commands")
         elif event.state is WorkerState.ERROR:
             err = event.worker.error
             line = one_line(err)
             self.plan = None
-            self.query_one("#actions-plan", Static).update("No plan.")
+            self.query_one("#actions-plan", PlanView).update("No plan.")
             self.error(f"Cannot plan that action: {line}")
 
     # ----------------------------------------------------------------- keys
@@ -179,8 +181,8 @@ class ActionsScreen(FlowScreen):
         if self.plan is None:
             self.error("No plan yet.")
             return
-        self.app.copy_to_clipboard(plan_commands(self.plan))
-        self.notify(f"Copied {len(self.plan.steps)} command(s) to the clipboard.")
+        self.app.copy_to_clipboard(plan_commands(self.plan, self.flow.redact))
+        self.notify(f"{len(self.plan.steps)} command(s) copied (if your terminal allows OSC 52).")
 
     def action_back(self) -> None:
         self.return_to_dashboard()

@@ -1,11 +1,16 @@
 """Step 2, Prepare: the runbook's "事前確認" items, ticked or skipped (with a reason).
 
 Items come from ``flow.incident.checklist`` (the service's own checklist or
-the runbook default).  ``auto`` items are ticked by the console itself when it
-observes the thing, so they are shown greyed and cannot be ticked here.
-Continuing is refused while a required item is neither done nor skipped with
-a reason (``Incident.missing_required``).  Every mark goes to the incident
-journal, which fsyncs, so marks are written from a worker.
+the runbook default).  When the screen opens, the console ticks what it can
+establish itself, each with what it saw (``flow.establish_prepare``: the
+target, the migrations in range, the team told by webhook); ``auto`` items
+are shown greyed and cannot be ticked here, but the cursor stops on every row
+so ``Down`` counts rows as the operator sees them.  Continuing is refused
+while a required item is neither done nor skipped with a reason
+(``Incident.missing_required``).  Every mark goes to the incident journal,
+which fsyncs, so marks are written from a worker; while one is in flight the
+screen is busy, so keys typed ahead wait for it (a burst ``space down down
+space enter`` judges the list after both ticks, as slow keys would).
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ class ChecklistScreen(FlowScreen):
         self.items: tuple[ChecklistItem, ...] = tuple(
             item for item in flow.incident.checklist if item.phase == PHASE
         )
+        #: Marks being written (workers): until they are, the next key waits.
+        self.marking = 0
+        self.establishing = True
 
     def compose_body(self) -> ComposeResult:
         yield Static(
@@ -59,20 +67,51 @@ class ChecklistScreen(FlowScreen):
         )
         yield OptionList(*self._options(), id="checklist")
 
-    def on_mount(self) -> None:
-        options = self.query_one("#checklist", OptionList)
-        options.focus()
-        first_open = next(
+    @property
+    def busy(self) -> bool:
+        return self.establishing or self.marking > 0
+
+    def _first_open(self) -> int:
+        """The first item the operator has to act on (0 when none is open)."""
+        return next(
             (
                 n
                 for n, i in enumerate(self.items)
                 if not i.auto and self._state(i) is ItemState.PENDING
             ),
-            None,
+            0,
         )
-        if first_open is not None:
-            options.highlighted = first_open
+
+    def on_mount(self) -> None:
+        options = self.query_one("#checklist", OptionList)
+        self._first_highlight = self._first_open()
+        options.highlighted = self._first_highlight
+        self.set_focus(options)
+        self.hint("checking what the console can establish itself…")
+        self.establish()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="establish")
+    def establish(self) -> None:
+        """Blocking (a platform read, perhaps the database, journal writes)."""
+        self.flow.establish_prepare()
+
+    @on(Worker.StateChanged)
+    def _established(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "establish" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
+            return
+        self.establishing = False
+        self._refresh_rows()
+        options = self.query_one("#checklist", OptionList)
+        if options.highlighted == self._first_highlight:
+            # Still where it opened (nobody moved it): on the first item left open now.
+            options.highlighted = self._first_open()
         self._update_hint()
+        if event.state is WorkerState.ERROR:
+            self.error(f"Could not check the items the console ticks: {event.worker.error}")
+        self.keys_may_come()
 
     # ----------------------------------------------------------------- rendering
 
@@ -82,12 +121,7 @@ class ChecklistScreen(FlowScreen):
     def _options(self) -> list[Option]:
         marks = self.flow.incident.marks
         return [
-            Option(
-                checklist_prompt(item, marks.get(item.id)),
-                id=item.id,
-                disabled=item.auto and not item.skippable,
-            )
-            for item in self.items
+            Option(checklist_prompt(item, marks.get(item.id)), id=item.id) for item in self.items
         ]
 
     def _refresh_rows(self) -> None:
@@ -155,21 +189,31 @@ class ChecklistScreen(FlowScreen):
             skipped,
         )
 
+    def mark_item(self, item_id: str, state: ItemState, note: str) -> None:
+        self.marking += 1
+        self._write_mark(item_id, state, note)
+
     @work(thread=True, exit_on_error=False, group="mark")
-    def mark_item(self, item_id: str, state: ItemState, note: str) -> str:
+    def _write_mark(self, item_id: str, state: ItemState, note: str) -> str:
         """Blocking (journal fsync); raises ValueError for a required item skipped without why."""
         self.flow.incident.mark(item_id, state, note)
         return item_id
 
     @on(Worker.StateChanged)
     def _marked(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "mark":
+        if event.worker.group != "mark" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
             return
+        self.marking -= 1
         if event.state is WorkerState.SUCCESS:
             self._refresh_rows()
             self._update_hint()
         elif event.state is WorkerState.ERROR:
             self.error(str(event.worker.error))
+        self.keys_may_come()
 
     @on(OptionList.OptionSelected)
     def _option_selected(self) -> None:

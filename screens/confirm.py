@@ -1,9 +1,13 @@
 """Step 4, Confirm: the last stop before the platform is touched.
 
-A ``ModalScreen[bool]`` in the manner of Posting's confirmation dialog, made
-deliberately slow for a destructive action: Cancel has the focus, Escape and
-``n`` cancel, and the confirm button stays disabled until the service name is
-typed exactly (the same gate as the headless ``rollback`` without ``--yes``).
+A ``ModalScreen[bool]`` in the manner of Posting's confirmation dialog.  The
+gate for a destructive action is the typed service name, not the focus: the
+name field has the focus when the dialog opens, so typing the name and Enter
+executes (ten keystrokes from the dashboard, README "The fast path"), while
+Enter on anything but the exact name does nothing but say what differs
+("'web ' has a trailing space").  Escape cancels; the confirm button stays
+disabled until the name matches (the same gate as the headless ``rollback``
+without ``--yes``).
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from console.model import Plan
 from console.textsafe import printable
+from console.widgets.footer import KeyFooter
 from screens.flow_common import FlowModal, StepIndicator
+from screens.plan_view import PlanView, plan_rows
 
 
 class ConfirmScreen(FlowModal[bool]):
@@ -27,9 +33,13 @@ class ConfirmScreen(FlowModal[bool]):
 
     STEP = 4
     CSS_PATH = "confirm.tcss"
+    #: Under 24 lines (60x20) the input and buttons take one line each (confirm.tcss).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-roomy")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,n", "cancel", "Cancel", tooltip="Close; nothing is changed"),
+        Binding(
+            "escape,n", "cancel", "Cancel", tooltip="Close; nothing is changed (n: on a button)"
+        ),
     ]
 
     def __init__(self, plan: Plan) -> None:
@@ -39,7 +49,9 @@ class ConfirmScreen(FlowModal[bool]):
 
     def compose(self) -> ComposeResult:
         plan = self.plan
-        with Vertical(id="confirm-dialog"):
+        # Scrolls as a whole when even the compact dialog is taller than the terminal:
+        # the name box and the buttons are reached, never cut off.
+        with VerticalScroll(id="confirm-dialog", can_focus=False):
             yield StepIndicator(self.STEP, id="confirm-steps")
             yield Static(
                 Content.from_markup(
@@ -53,7 +65,7 @@ class ConfirmScreen(FlowModal[bool]):
             )
             yield Static(Content(printable(plan.summary)), id="confirm-summary")
             with VerticalScroll(id="confirm-steps-box", can_focus=False):
-                yield Static(self._steps(), id="confirm-plan")
+                yield PlanView(plan_rows(plan, summary=False), id="confirm-plan")
             yield Static(
                 Content.from_markup(
                     "Type the service name to confirm: [b]$name[/b]", name=self.expected
@@ -69,30 +81,15 @@ class ConfirmScreen(FlowModal[bool]):
                 )
             yield Static(
                 Content.from_markup(
-                    "Next: [b]Tab[/b] to the box, type [b]$name[/b], press [b]Enter[/b]"
-                    " · [b]Esc[/b] or [b]n[/b] cancels",
+                    "Next: type [b]$name[/b], press [b]Enter[/b] · [b]Esc[/b] cancels",
                     name=self.expected,
                 ),
                 id="confirm-hint",
             )
-        yield Footer()
-
-    def _steps(self) -> Content:
-        lines: list[Content] = []
-        for warning in self.plan.warnings:
-            # Database warnings that name lost data or a schema mismatch stand out (red).
-            loud = warning.startswith(("DATA LOSS", "SCHEMA MISMATCH"))
-            style = "$text-error" if loud else "$text-warning"
-            lines.append(Content.from_markup(f"[b {style}]warning:[/] $w", w=printable(warning)))
-        for number, step in enumerate(self.plan.steps, 1):
-            lines.append(Content(f"{number}. {printable(step.title)}"))
-            lines.append(
-                Content.from_markup("   [$text-accent]$ $cmd[/]", cmd=printable(step.command))
-            )
-        return Content("\n").join(lines)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        self.set_focus(self.query_one("#confirm-name", Input))
 
     @property
     def name_matches(self) -> bool:
@@ -110,7 +107,7 @@ class ConfirmScreen(FlowModal[bool]):
         elif event.value:
             feedback.update(
                 Content.from_markup(
-                    "[$text-warning]Does not match $name yet.[/]", name=repr(self.expected)
+                    "[$text-warning]$why[/]", why=mismatch(event.value, self.expected)
                 )
             )
         else:
@@ -121,9 +118,12 @@ class ConfirmScreen(FlowModal[bool]):
         if self.name_matches:
             self.dismiss(True)
         else:
+            typed = self.query_one("#confirm-name", Input).value
+            why = mismatch(typed, self.expected) if typed else "Nothing typed."
             self.query_one("#confirm-match", Static).update(
                 Content.from_markup(
-                    "[$text-error]Type exactly $name to confirm, or Esc to cancel.[/]",
+                    "[$text-error]$why Type exactly $name to confirm, or Esc to cancel.[/]",
+                    why=why,
                     name=repr(self.expected),
                 )
             )
@@ -139,3 +139,19 @@ class ConfirmScreen(FlowModal[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+def mismatch(typed: str, expected: str) -> str:
+    """Why ``typed`` is not ``expected``, in the words an operator needs at 02:00."""
+    if typed.strip() == expected:
+        where = []
+        if typed != typed.lstrip():
+            where.append("a leading space")
+        if typed != typed.rstrip():
+            where.append("a trailing space")
+        return f"{typed!r} has {' and '.join(where)}."
+    if typed.strip().casefold() == expected.casefold():
+        return f"{typed!r} differs from {expected!r} in upper/lower case."
+    if expected.startswith(typed):
+        return f"{typed!r}: keep typing ({expected!r})."
+    return f"{typed!r} is not {expected!r}."

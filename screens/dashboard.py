@@ -9,10 +9,14 @@ error rate) has one exclusive worker that reads it in a background thread and
 posts a message with plain data; the panels only render.  The next poll of a source is armed
 by a timer only when the previous one has finished, so polls never overlap; a
 failing source backs off (2 s, 4 s, 8 s ... 30 s) while its panel keeps the
-last good data and shows the error.  While the rollback wizard covers the
+last good data and shows the error.  While the rollback wizard (or help) covers the
 dashboard, timed polls pause and catch up as soon as it is back.  The
 severity and countdown are recomputed every second from cached data, never
 from I/O on the UI thread.
+
+The first frame is the layout alone: the model, the severity rules and the
+database and restore-point panels (when configured) are imported after it is
+painted, with the first data (see ``tests/bench.py``).
 """
 
 from __future__ import annotations
@@ -27,14 +31,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 from textual.worker import Worker, WorkerState
 
-from console.model import Assessment, HealthResult, Sample, Severity, Snapshot, utcnow
-from console.severity import UNHEALTHY, assess, format_remaining
+from console.clock import utcnow
 from console.widgets.current_version import CurrentVersionPanel
-from console.widgets.database import DatabasePanel
 from console.widgets.error_rate import ErrorRatePanel
+from console.widgets.footer import KeyFooter
 from console.widgets.health import HealthPanel
 from console.widgets.messages import (
     ERROR_RATE,
@@ -49,14 +52,16 @@ from console.widgets.messages import (
 )
 from console.widgets.panel import DataPanel
 from console.widgets.poller import Poller
-from console.widgets.restore_points import RestorePointsPanel
 from console.widgets.revisions import RevisionHistoryPanel
 from console.widgets.status_bar import ServiceStatusBar
 from console.widgets.units import UnitsPanel
 
 if TYPE_CHECKING:
     from console.app import RollbackConsoleApp
+    from console.model import Assessment, HealthResult, Sample, Snapshot
     from console.runtime import ServiceRuntime
+    from console.widgets.database import DatabasePanel
+    from console.widgets.restore_points import RestorePointsPanel
 
 #: Seconds between two polls of a healthy source.
 INTERVALS: dict[str, float] = {SNAPSHOT: 2.0, HEALTH: 2.0, ERROR_RATE: 1.0}
@@ -69,8 +74,8 @@ class DashboardScreen(Screen[None]):
     # default screen, and a default screen's own CSS_PATH is never read.
     AUTO_FOCUS = "#revisions-table"
     # Screen declares these as plain attributes, so no ClassVar here (mypy) nor noise (ruff).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
+    HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (72, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (22, "-short"), (34, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -103,9 +108,17 @@ class DashboardScreen(Screen[None]):
             id="switch-service",
             tooltip="Show the next configured service",
         ),
+        # With one service the key above is off (and out of the footer); this one says why.
+        Binding("s", "only_one_service", "Switch service", show=False),
         Binding("tab", "app.focus_next", "Next panel", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous panel", show=False),
     ]
+    #: Keys that are not bindings, for the help screen.
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("↑ ↓", "move in a table; in Revisions it picks the rollback target"),
+        ("Enter", "on a unit: its last 50 log lines (providers that have logs)"),
+        ("tab", "next panel (shift+tab: previous)"),
+    )
 
     def __init__(
         self,
@@ -130,7 +143,9 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         service = self.runtime.service
-        yield Header(icon="↩")
+        # No icon: a glyph at the top left read as a key nobody could find (it only
+        # opened the palette on a click); the title is what the header is for.
+        yield Header(icon="")
         yield ServiceStatusBar(id="status")
         with Horizontal(id="top-row"):
             yield CurrentVersionPanel(id="current")
@@ -142,12 +157,15 @@ class DashboardScreen(Screen[None]):
             if service.database is not None:
                 yield self._database_panel()
             if service.ecs is not None and service.ecs.rds_instance:
+                from console.widgets.restore_points import RestorePointsPanel
+
                 yield RestorePointsPanel(id="restore-points")
-        yield Footer()
+        yield KeyFooter()
 
     def _database_panel(self) -> DatabasePanel:
         """The database panel (its own poll loop; see ``console.widgets.database``)."""
         from console import db_flow
+        from console.widgets.database import DatabasePanel
 
         service = self.runtime.service
         state_dir = self.console_app.config.console.state_dir
@@ -158,8 +176,10 @@ class DashboardScreen(Screen[None]):
             id="database",
         )
 
-    @on(DatabasePanel.RestoreRequested)
-    def _open_database_restore(self, message: DatabasePanel.RestoreRequested) -> None:
+    def on_database_panel_restore_requested(self, message: DatabasePanel.RestoreRequested) -> None:
+        """``o`` on the database panel: the restore dialog (a handler by name, so the panel's
+        module is only imported for a service with a database)."""
+        from console.widgets.database import DatabasePanel
         from screens.db_restore import DatabaseRestoreScreen
 
         message.stop()
@@ -210,18 +230,25 @@ class DashboardScreen(Screen[None]):
         """Back from the wizard: poll at once what was paused meanwhile."""
         for poll in self.polls.values():
             poll.resume()
-        for panel in self.query(DatabasePanel):
-            panel.poller.resume()
+        if self.runtime.service.database is not None:
+            from console.widgets.database import DatabasePanel
+
+            for panel in self.query(DatabasePanel):
+                panel.poller.resume()
 
     # ----------------------------------------------------------------- polling
 
     def _covered(self) -> bool:
-        """True while a full screen (the wizard) lies above the dashboard; modals do not count."""
+        """True while a screen that hides the dashboard lies above it: a full screen (the
+        wizard), or a modal on an opaque background (help); see-through modals do not count."""
         stack = self.app.screen_stack
         if self not in stack:
             return True
         above = stack[stack.index(self) + 1 :]
-        return any(not isinstance(screen, ModalScreen) for screen in above)
+        return any(
+            not isinstance(screen, ModalScreen) or screen.styles.background.a == 1
+            for screen in above
+        )
 
     def _poller(self, name: str) -> Poller[object]:
         """The poll loop of one source: its read, and the messages its result becomes."""
@@ -240,6 +267,14 @@ class DashboardScreen(Screen[None]):
             error = self.console_app.config.redactor(line)
             return SourceFailed(runtime.name, name, error, self.clock())
 
+        def has_data(value: object) -> bool:
+            """An error-rate window with no request in it yet (the probe just started) is
+            read again soon; the other sources always show what they read."""
+            if name != ERROR_RATE:
+                return True
+            sample = cast("tuple[Sample, tuple[Sample, ...]]", value)[0]
+            return sample.error_rate is not None or bool(sample.requests)
+
         read: Callable[[], object] = {
             SNAPSHOT: runtime.read_snapshot,
             HEALTH: runtime.read_health,
@@ -254,6 +289,7 @@ class DashboardScreen(Screen[None]):
             interval=INTERVALS[name],
             describe=f"read {name.replace('_', ' ')} of {runtime.name}",
             covered=self._covered,
+            has_data=has_data,
         )
 
     def _start_poll(self, name: str, *, forced: bool = False) -> None:
@@ -325,11 +361,20 @@ class DashboardScreen(Screen[None]):
                 self.query_one(CurrentVersionPanel),
                 self.query_one(RevisionHistoryPanel),
                 self.query_one(UnitsPanel),
-                *self.query(RestorePointsPanel),
+                *self._restore_points(),
             ]
         if source == HEALTH:
             return [self.query_one(HealthPanel)]
         return [self.query_one(ErrorRatePanel)]
+
+    def _restore_points(self) -> list[RestorePointsPanel]:
+        """The RDS snapshots panel, when the service has one (ECS with ``rds_instance``)."""
+        ecs = self.runtime.service.ecs
+        if ecs is None or not ecs.rds_instance:
+            return []
+        from console.widgets.restore_points import RestorePointsPanel
+
+        return list(self.query(RestorePointsPanel))
 
     def _render_cached(self) -> None:
         """Show what the app already holds for this service (after a service switch)."""
@@ -340,7 +385,9 @@ class DashboardScreen(Screen[None]):
             self._render_health()
         if runtime.sample is not None:
             self._render_error_rate()
-        self._tick()
+        # The verdict line comes right after the first frame (the severity rules and the
+        # model are not needed to paint the layout; see the module docstring).
+        self.call_after_refresh(self._tick)
 
     def _render_snapshot(self) -> None:
         runtime = self.runtime
@@ -350,7 +397,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(CurrentVersionPanel).show_snapshot(snapshot, now)
         self.query_one(RevisionHistoryPanel).show_snapshot(snapshot, now)
         self.query_one(UnitsPanel).show_snapshot(snapshot, now)
-        for points in self.query(RestorePointsPanel):
+        for points in self._restore_points():
             points.show_snapshot(snapshot, now)
         service = runtime.service
         self.query_one(ServiceStatusBar).show_service(
@@ -383,6 +430,10 @@ class DashboardScreen(Screen[None]):
         """Every second: ages of the panels, severity, countdown; all from cached data."""
         if not self.is_attached or self._covered():
             return
+        if self._live():
+            self.console_app.warm_up()
+        from console.severity import format_remaining
+
         now = self.clock()
         for panel in self.query(DataPanel):
             panel.tick(now)
@@ -398,6 +449,16 @@ class DashboardScreen(Screen[None]):
                 deadline.astimezone().strftime("%H:%M"),
             )
 
+    def _live(self) -> bool:
+        """Whether the first data is on screen: the platform read, and an error rate (or
+        the error why there is none)."""
+        runtime = self.runtime
+        sample = runtime.sample
+        rate = ERROR_RATE in runtime.errors or (
+            sample is not None and (sample.error_rate is not None or bool(sample.requests))
+        )
+        return rate and (runtime.snapshot is not None or SNAPSHOT in runtime.errors)
+
     def _assess(self, now: datetime) -> Assessment:
         """Severity from the latest data; the decision clock starts when it first turns bad.
 
@@ -406,6 +467,9 @@ class DashboardScreen(Screen[None]):
         verdict on the first few requests.  A source that failed is not waited
         for (its panel shows why; the verdict rests on the rest).
         """
+        from console.model import Sample, Severity
+        from console.severity import UNHEALTHY, assess
+
         runtime = self.runtime
         service = runtime.service
         sample = runtime.sample
@@ -456,9 +520,15 @@ class DashboardScreen(Screen[None]):
     def action_switch_service(self) -> None:
         self.console_app.action_switch_service()
 
+    def action_only_one_service(self) -> None:
+        """``s`` with one service: say so, and where more would be configured."""
+        self.console_app.action_switch_service()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "switch_service":
             return self.can_switch
+        if action == "only_one_service":
+            return not self.can_switch
         return True
 
     def focus_table(self, which: str) -> None:

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Log, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from console.errors import ConsoleError, LockHeld, OutcomeUnknown, one_line
@@ -28,6 +28,7 @@ from console.flow_resume import SwitchUndone
 from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult
 from console.outcomes import outcome_text
 from console.textsafe import printable
+from console.widgets.output_log import OutputLog
 from screens import wizard
 from screens.flow_common import AskYesNo, FlowScreen
 
@@ -92,11 +93,17 @@ class ExecuteScreen(FlowScreen):
         )
         yield ProgressBar(total=len(self.plan.steps) + 1, show_eta=False, id="execute-progress")
         yield Static(self._steps(), id="execute-steps")
-        yield Log(id="execute-log", max_lines=2000)
+        yield OutputLog(id="execute-log", max_lines=2000)
         yield Static("", id="execute-result")
 
+    @property
+    def busy(self) -> bool:
+        """While the plan runs and until verification opens, keys typed ahead wait: they are
+        for the steps after this one (Enter on Verify, Enter on Record)."""
+        return self.phase in ("running", "ready")
+
     def on_mount(self) -> None:
-        self.query_one("#execute-log", Log).border_title = "Output"
+        self.query_one("#execute-log", OutputLog).border_title = "Output"
         self.hint("wait: the rollback is running (it cannot be stopped halfway)")
         self.run_plan()
 
@@ -123,7 +130,7 @@ class ExecuteScreen(FlowScreen):
             raise
 
     def _note(self, note: str) -> None:
-        self.query_one("#execute-log", Log).write_line(f"resume: {printable(note)}")
+        self.query_one("#execute-log", OutputLog).write_line(printable(note), "resume: ")
 
     def _post_event(self, event: ProgressEvent) -> None:
         self.post_message(self.Progress(event))
@@ -132,8 +139,9 @@ class ExecuteScreen(FlowScreen):
     def _progress(self, message: Progress) -> None:
         event = message.event
         stamp = event.at.astimezone().strftime("%H:%M:%S")
-        log = self.query_one("#execute-log", Log)
-        log.write_line(f"{stamp} {_LOG_PREFIX[event.status]} {printable(event.message)}")
+        log = self.query_one("#execute-log", OutputLog)
+        # A long line (a path, a command) wraps under its text, never cut at the edge.
+        log.write_line(printable(event.message), f"{stamp} {_LOG_PREFIX[event.status]} ")
         if event.status is ProgressStatus.OUTPUT or not 0 <= event.step < len(self.step_states):
             return
         state = {
@@ -273,7 +281,7 @@ class ExecuteScreen(FlowScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim "continue" while the rollback runs (Escape stays: it explains why not)."""
         if action == "next":
-            return True if self.phase != "running" else None
+            return self.phase != "running"
         return True
 
     def action_next(self) -> None:

@@ -23,11 +23,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from console.flow import RollbackFlow
 from console.model import ChecklistItem, ChecklistMark, ItemState
 from console.textsafe import printable, printable_lines
+from console.widgets.footer import KeyFooter
 
 #: The wizard's steps, in order; ``FlowScreen.STEP`` indexes this from 1.
 STEPS: tuple[str, ...] = ("Assess", "Prepare", "Target", "Confirm", "Execute", "Verify", "Record")
@@ -127,11 +128,33 @@ class ErrorLine(Static):
     }
     """
 
+    #: Lines shown at most; a longer message ends in "…" on the last (the whole of it is
+    #: in the output, the timeline and the entry).
+    MAX_LINES: ClassVar[int] = 2
+
+    _message: str = ""
+
     def show(self, message: str | None) -> None:
         """Show ``message`` (plain text, never markup, control characters escaped) or hide
         the line when None/empty."""
-        self.update(Content(printable_lines(message or "")))
+        self._message = printable_lines(message or "")
+        self._fit()
         self.set_class(bool(message), "-shown")
+
+    def _fit(self) -> None:
+        content = Content(self._message)
+        width = self.content_size.width
+        if width > 0:
+            lines = content.wrap(width)
+            if len(lines) > self.MAX_LINES:
+                last = lines[self.MAX_LINES - 1].truncate(width - 1) + Content("…")
+                content = Content("\n").join([*lines[: self.MAX_LINES - 1], last])
+        self.update(content)
+
+    def on_resize(self) -> None:
+        """Cut again for the new width (and when the line first shows)."""
+        if self._message:
+            self._fit()
 
 
 class FlowScreen(Screen[None]):
@@ -143,10 +166,20 @@ class FlowScreen(Screen[None]):
 
     STEP: ClassVar[int] = 0
     HEADLINE: ClassVar[str] = ""
+    #: Under 24 lines (60x20) text fields take one line instead of three (see the CSS).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-roomy")]  # noqa: RUF012
 
     DEFAULT_CSS = """
     FlowScreen {
         layout: vertical;
+    }
+    FlowScreen.-short Input {
+        height: 1;
+        border: none;
+        padding: 0 1;
+    }
+    FlowScreen.-short Input:focus {
+        background: $boost;
     }
     FlowScreen #flow-frame-top {
         height: auto;
@@ -154,7 +187,7 @@ class FlowScreen(Screen[None]):
         background: $panel;
     }
     FlowScreen #flow-service {
-        height: 1;
+        height: auto;
         width: 1fr;
     }
     FlowScreen #flow-body {
@@ -167,6 +200,38 @@ class FlowScreen(Screen[None]):
     def __init__(self, flow: RollbackFlow) -> None:
         super().__init__()
         self.flow = flow
+        #: Painted with its focus set: keys typed ahead may come in (``screens.typeahead``).
+        self.painted = False
+
+    # ----------------------------------------------------------------- type-ahead
+
+    @property
+    def busy(self) -> bool:
+        """Something this screen started decides what the next key means (a tick being
+        written, a plan being made, "continue" pressed before the data was in)."""
+        return False
+
+    @property
+    def accepts_keys(self) -> bool:
+        return self.painted and not self.busy
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.painted = True
+        self.keys_may_come()
+
+    def keys_may_come(self) -> None:
+        """Call when ``busy`` may have turned False: keys typed ahead are delivered."""
+        typeahead = getattr(self.app, "typeahead", None)
+        if typeahead is not None:
+            typeahead.poke()
+
+    def drop_typed_ahead(self) -> int:
+        """Something failed or asks a question: keys typed blind must not run past it."""
+        typeahead = getattr(self.app, "typeahead", None)
+        return typeahead.drop() if typeahead is not None else 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="flow-frame-top"):
@@ -176,7 +241,7 @@ class FlowScreen(Screen[None]):
             yield from self.compose_body()
         yield ErrorLine(id="flow-error")
         yield HintLine(id="flow-hint")
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         """The step's own widgets."""
@@ -196,7 +261,13 @@ class FlowScreen(Screen[None]):
         self.query_one("#flow-hint", HintLine).update(Content.from_markup("Next: " + markup))
 
     def error(self, message: str | None) -> None:
-        """Show one red line (plain text, redacted: errors may quote a secret), or clear it."""
+        """Show one red line (plain text, redacted: errors may quote a secret), or clear it.
+
+        A shown error drops the keys typed ahead, and says so."""
+        if message:
+            dropped = self.drop_typed_ahead()
+            if dropped:
+                message += f" ({dropped} key(s) typed ahead were ignored)"
         self.query_one("#flow-error", ErrorLine).show(self.flow.redact(message or ""))
 
     def return_to_dashboard(self) -> None:
@@ -229,7 +300,27 @@ ResultT = TypeVar("ResultT")
 
 
 class FlowModal(ModalScreen[ResultT], Generic[ResultT]):
-    """Marker base for the wizard's modals, so ``return_to_dashboard`` pops them too."""
+    """Base of the wizard's modals, so ``return_to_dashboard`` pops them too.
+
+    Like ``FlowScreen``, a modal takes keys typed ahead once it is painted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.painted = False
+
+    @property
+    def accepts_keys(self) -> bool:
+        return self.painted
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.painted = True
+        typeahead = getattr(self.app, "typeahead", None)
+        if typeahead is not None:
+            typeahead.poke()
 
 
 class AskText(FlowModal[str | None]):
@@ -373,7 +464,10 @@ def checklist_prompt(
     }[state]
     marker = Content.from_markup(f"[{style}]$m[/]" if style else "$m", m=STATE_MARKS[state])
     text = Content(printable(item.text))
-    if mark is not None and mark.note and state is not ItemState.DONE:
+    if mark is not None and mark.note and state is ItemState.DONE:
+        # What the console (or the operator) saw: the evidence behind the tick.
+        text = text + Content.from_markup(" [$text-muted]— $note[/]", note=printable(mark.note))
+    elif mark is not None and mark.note:
         text = text + Content(f" ({state.value}: {printable(mark.note)})")
     if not tags:
         tag = Content()

@@ -1,8 +1,10 @@
 """Help: what the console does, the rollback flow, every key, and where the files are.
 
-The key table is built from the ``BINDINGS`` of the app and the dashboard, so
-it cannot drift from what the keys really do.  Escape (or ``?``, or ``q``)
-closes it.
+The key table is built from the ``BINDINGS`` of the screen help was opened
+from (every one, including those the footer has no room for), its
+``HELP_KEYS`` (keys that are not bindings: Enter on a unit, the arrows) and
+the app's, so it cannot drift from what the keys really do there.  Escape
+(or ``?``, or ``q``) closes it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
 
 from console.config import Config, ServiceConfig
+from console.widgets.footer import KeyFooter
 
 #: The wizard's steps and what each asks of the operator.
 FLOW_STEPS: tuple[tuple[str, str], ...] = (
@@ -30,12 +33,11 @@ FLOW_STEPS: tuple[tuple[str, str], ...] = (
     ("Record", "preview the history entry, append it to the history file"),
 )
 
-#: Keys that are not in any BINDINGS list but an operator should know.
+#: Keys that work on every screen and are not in its BINDINGS.
 EXTRA_KEYS: tuple[tuple[str, str], ...] = (
-    ("↑ ↓", "move in a table; in Revisions it picks the rollback target"),
-    ("tab", "next panel (shift+tab: previous)"),
     ("^p", "command palette: every action by name"),
     ("^q", "quit at once, even inside the wizard"),
+    ("c / w", "on Target: copy the plan's commands (OSC 52) / write them to a script file"),
 )
 
 
@@ -48,10 +50,14 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "Close", tooltip="Back to the dashboard"),
     ]
 
-    def __init__(self, config: Config, service: ServiceConfig) -> None:
+    def __init__(
+        self, config: Config, service: ServiceConfig, origin: Screen[object] | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.service = service
+        #: The screen help was opened from: its keys are the ones listed.
+        self.origin = origin
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box") as box:
@@ -61,11 +67,11 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(self._about(), id="help-about")
                 yield Static(Content.styled("The rollback, one screen a step", "bold"))
                 yield Static(self._flow(), id="help-flow")
-                yield Static(Content.styled("Keys", "bold"))
+                yield Static(Content.styled(f"Keys on {self._origin_name()}", "bold"))
                 yield Static(self._keys(), id="help-keys")
                 yield Static(Content.styled("Files", "bold"))
                 yield Static(self._files(), id="help-files")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
@@ -93,29 +99,46 @@ class HelpScreen(ModalScreen[None]):
         )
         return Content("\n").join([*lines, resume, Content("")])
 
+    def _origin_name(self) -> str:
+        origin = self.origin
+        step = getattr(origin, "STEP", 0)
+        if step:
+            from screens.flow_common import STEPS
+
+            return f"step {step}, {STEPS[step - 1]}"
+        title = getattr(origin, "HELP_TITLE", "")
+        return title or "the dashboard"
+
     def _key_rows(self) -> Iterable[tuple[str, str]]:
         from screens.dashboard import DashboardScreen
 
+        origin_type = type(self.origin) if self.origin is not None else DashboardScreen
         seen: set[str] = set()
-        several = len(getattr(self.app, "runtimes", ())) > 1
-        for bindings in (DashboardScreen.BINDINGS, type(self.app).BINDINGS):
+        for bindings in (origin_type.BINDINGS, type(self.app).BINDINGS):
             for binding in Binding.make_bindings(bindings):
-                if not binding.show or not binding.description:
+                if not binding.description or binding.action.startswith("app.focus_"):
                     continue
-                if binding.action == "switch_service" and not several:
+                if not self._acts(binding):
                     continue
-                keys = [self.app.get_key_display(binding)]
                 label = binding.tooltip or binding.description
                 if label in seen:
                     continue
                 seen.add(label)
-                same = [
+                keys = [
                     self.app.get_key_display(b)
                     for b in Binding.make_bindings(bindings)
-                    if b.action == binding.action and b.key != binding.key
+                    if b.action == binding.action and b.description
                 ]
-                yield " / ".join(keys + same), label
+                yield " / ".join(dict.fromkeys(keys)), label
+        yield from getattr(origin_type, "HELP_KEYS", ())
         yield from EXTRA_KEYS
+
+    def _acts(self, binding: Binding) -> bool:
+        """Whether an app key does something on the origin screen (q quits only from the
+        dashboard); the origin's own keys are all listed, whatever their state now."""
+        if binding.action != "request_quit":
+            return True
+        return not getattr(self.origin, "STEP", 0)
 
     def _keys(self) -> Content:
         rows = list(self._key_rows())

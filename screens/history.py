@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Markdown, Static
+from textual.widgets import DataTable, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from console.history import (
@@ -38,6 +38,7 @@ from console.history import (
     read_entries,
 )
 from console.textsafe import printable, printable_lines
+from console.widgets.footer import KeyFooter
 
 #: The table's columns: (label, key).
 COLUMNS = (
@@ -139,7 +140,7 @@ class HistoryScreen(Screen[None]):
             table.add_column(label, key=key)
         yield table
         yield Static("", id="history-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load_entries()
@@ -252,7 +253,7 @@ class HistoryEntryScreen(Screen[None]):
         with VerticalScroll(id="entry-body"):
             # Shown with control characters escaped (a hand edit may hold any); copied as is.
             yield Markdown(printable_lines(self.markdown), id="entry-markdown")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#entry-body").focus()

@@ -12,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Log
+from textual.widgets import Log
 
 from console.textsafe import printable
+from console.widgets.footer import KeyFooter
 
 
 class LogsScreen(ModalScreen[None]):
@@ -23,17 +24,21 @@ class LogsScreen(ModalScreen[None]):
         Binding("escape,q", "dismiss", "Close", tooltip="Back to the dashboard"),
     ]
 
-    def __init__(self, unit: str, lines: tuple[str, ...]) -> None:
+    def __init__(self, unit: str, lines: tuple[str, ...], *, source: str = "") -> None:
+        """``source``: where the lines come from (a host's log file, ``journalctl -u``)."""
         super().__init__()
         self.unit = unit
         self.lines = lines
+        self.source = source
 
     def compose(self) -> ComposeResult:
         log = Log(id="logs-log", max_lines=5000)
         log.border_title = Content(f"Logs · {printable(self.unit)} · last {len(self.lines)} lines")
-        log.border_subtitle = "Esc closes"
+        log.border_subtitle = Content(
+            f"from {printable(self.source)} · Esc closes" if self.source else "Esc closes"
+        )
         yield log
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         log = self.query_one(Log)

@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.flow import RollbackFlow
 from console.notify import TIMELINE_KIND
 from console.textsafe import printable_lines
+from console.widgets.footer import KeyFooter
 from screens.flow_common import FlowModal
 
 
@@ -66,7 +67,7 @@ class NotificationScreen(FlowModal[None]):
             yield Static("", id="notify-copied")
             status = self.flow.redact(delivery_status(self.flow, self.kind))
             yield Static(Content(printable_lines(status)), id="notify-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#notify-body").focus()

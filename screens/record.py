@@ -32,7 +32,8 @@ from console.flow_record import FlowResult
 from console.history import render_entry
 from console.model import ChecklistItem, ItemState, Outcome
 from console.postmortem import write_draft_after
-from console.textsafe import printable
+from console.textsafe import printable, printable_lines
+from console.widgets.formatting import middle_truncate
 from screens import wizard
 from screens.flow_common import FlowScreen, checklist_prompt
 from screens.notify import NotificationScreen, delivery_status
@@ -101,6 +102,12 @@ class RecordScreen(FlowScreen):
         #: After saving: where the postmortem draft went, or why it did not.
         self.postmortem = ""
         self._status_timer: Timer | None = None
+        #: Ticks being written: keys typed ahead (Enter: save) wait for them.
+        self.marking = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.saving or self.marking > 0
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="record-outcome")
@@ -116,7 +123,7 @@ class RecordScreen(FlowScreen):
         self.query_one(
             "#record-preview"
         ).border_title = f"Entry to append to {self.flow.config.console.history_file.name}"
-        (items if self.items else self.query_one("#record-preview")).focus()
+        self.set_focus(items if self.items else self.query_one("#record-preview"))
         self._show_outcome()
         self.build_preview()
         self._update_hint()
@@ -152,8 +159,12 @@ class RecordScreen(FlowScreen):
 
     # ----------------------------------------------------------------- workers
 
-    @work(thread=True, exit_on_error=False, group="mark")
     def mark_item(self, item_id: str, state: ItemState) -> None:
+        self.marking += 1
+        self._write_mark(item_id, state)
+
+    @work(thread=True, exit_on_error=False, group="mark")
+    def _write_mark(self, item_id: str, state: ItemState) -> None:
         self.flow.incident.mark(item_id, state)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
@@ -162,7 +173,7 @@ class RecordScreen(FlowScreen):
         result = self.flow.record()
         if result.record is not None:
             self.postmortem = write_draft_after(
-                result.record, self.flow.config.console, redact=self.flow.redact
+                result.record, self.flow.config.console, redact=self.flow.redact, beside=True
             )
         return result
 
@@ -176,6 +187,9 @@ class RecordScreen(FlowScreen):
             elif state is WorkerState.ERROR:
                 self.error(f"Could not render the entry: {worker.error}")
         elif group == "mark":
+            if state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+                self.marking -= 1
+                self.keys_may_come()
             if state is WorkerState.SUCCESS:
                 self._refresh_items()
                 self.build_preview()
@@ -190,6 +204,7 @@ class RecordScreen(FlowScreen):
                 detail = one_line(err)
                 self.error(f"Could not write the history entry: {detail} (ctrl+s to retry)")
                 self._update_hint()
+                self.keys_may_come()
 
     def _saved(self, result: FlowResult) -> None:
         self.saving = False
@@ -199,10 +214,14 @@ class RecordScreen(FlowScreen):
         if self.flow.notifier is not None and self.flow.notifier.pending:
             # Until the webhook answers (it never holds up the save): then say what it said.
             self._status_timer = self.set_interval(0.5, self._show_saved, name="team-status")
-        self.query_one("#record-items", OptionList).disabled = True
+        items = self.query_one("#record-items", OptionList)
+        items.disabled = True
+        # Their ticks are in the entry now: the preview gets the room back.
+        items.display = False
         self.refresh_bindings()
         self.query_one("#record-preview").focus()
         self._update_hint()
+        self.keys_may_come()
 
     def _show_saved(self) -> None:
         """Where the entry and the postmortem draft went, and what the team webhook said."""
@@ -213,17 +232,43 @@ class RecordScreen(FlowScreen):
             self._status_timer.stop()
             self._status_timer = None
         path = self.saved.history_file or Path(self.flow.config.console.history_file)
-        self.query_one("#record-saved", Static).update(
-            Content.from_markup("[b $text-success]Saved[/] to $p", p=str(path))
+        saved = self.query_one("#record-saved", Static)
+        # One line each: the history file's path and the draft's (relative to that file's
+        # folder) are cut in the middle rather than wrapped mid-name; hover shows them whole.
+        room = saved.content_size.width or 78
+        postmortem = printable(self.flow.redact(self.postmortem))
+        label, _, where = postmortem.rpartition(": ")
+        if self._postmortem_path() and label:
+            postmortem = f"{label}: {middle_truncate(where, room - len(label) - 2)}"
+        saved.update(
+            Content.from_markup(
+                "[b $text-success]Saved[/] to $p",
+                p=middle_truncate(printable(str(path)), room - len("Saved to ")),
+            )
             + Content(
                 "\n"
                 + "\n".join(
-                    printable(self.flow.redact(line))
-                    for line in (self.postmortem, self._team_line())
+                    line
+                    for line in (postmortem, printable(self.flow.redact(self._team_line())))
                     if line
                 )
             )
         )
+        whole = (f"Saved to {path.absolute()}", self._postmortem_path())
+        saved.tooltip = printable_lines(self.flow.redact("\n".join(line for line in whole if line)))
+
+    def _postmortem_path(self) -> str:
+        """Where the draft is, whole (the line on screen gives it from the history folder)."""
+        folder = Path(self.flow.config.console.history_file).absolute().parent
+        for prefix in ("Postmortem draft: ", "Postmortem draft already there, kept as it is: "):
+            if self.postmortem.startswith(prefix):
+                return f"{prefix}{folder / self.postmortem[len(prefix) :]}"
+        return ""
+
+    def on_resize(self) -> None:
+        """Another width: the saved lines are cut again to fit."""
+        if self.saved is not None:
+            self.call_after_refresh(self._show_saved)
 
     def _team_line(self) -> str:
         if not self.flow.executed:

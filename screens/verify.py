@@ -6,7 +6,9 @@ ticks are posted to this screen as messages and only rendered here.  ``a``
 sets the stop event: the flow then records the rollback as not verified, so
 aborting is never silent.  The verify checklist items (health, error rate,
 latency) are ticked by the flow when the verdict is in and shown from the
-incident, not guessed by the screen.
+incident, not guessed by the screen.  Enter while watching means "open the
+record once it passed": the screen is busy until the verdict, so keys typed
+ahead wait for the record; a verdict that did not pass drops them.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ class VerifyScreen(FlowScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "abort", "Abort verify", tooltip="Stop watching; recorded as not verified"),
         Binding("enter", "next", "Continue", tooltip="Write the history entry"),
+        Binding(
+            "enter",
+            "next_when_passed",
+            "Continue once passed",
+            show=False,  # the footer offers only what acts at once
+            tooltip="While watching: open the record as soon as verification passes",
+        ),
         Binding("escape", "leave", "Leave…", tooltip="Leave the rollback (asks first)"),
     ]
 
@@ -95,6 +104,8 @@ class VerifyScreen(FlowScreen):
         self.stop = threading.Event()
         self.verification: Verification | None = None
         self.failed_to_run = False
+        #: Enter pressed while watching: go on to the record if (only if) it passes.
+        self.next_when_passed = False
 
     def compose_body(self) -> ComposeResult:
         svc = self.flow.service
@@ -116,6 +127,10 @@ class VerifyScreen(FlowScreen):
         yield Static("", id="verify-p95")
         yield Static(self._items(), id="verify-items")
         yield Static("", id="verify-verdict")
+
+    @property
+    def busy(self) -> bool:
+        return self.next_when_passed and not self.done
 
     def on_mount(self) -> None:
         self._show_numbers(None)
@@ -221,6 +236,18 @@ class VerifyScreen(FlowScreen):
         self.query_one("#verify-items", Static).update(self._items())
         self.refresh_bindings()
         self.hint("[b]Enter[/b] to review and save the history entry")
+        passed = self.verification is not None and self.verification.passed
+        if self.next_when_passed and passed:
+            self.next_when_passed = False
+            wizard.to_record(self.app, self.flow)
+            return
+        if not passed and self.drop_typed_ahead():
+            self.hint(
+                "[b]Enter[/b] to review and save the history entry "
+                "(keys typed ahead were ignored: it did not pass)"
+            )
+        self.next_when_passed = False
+        self.keys_may_come()
 
     def _items(self) -> Content:
         incident = self.flow.incident
@@ -244,11 +271,13 @@ class VerifyScreen(FlowScreen):
         return self.verification is not None or self.failed_to_run
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide "abort" once there is a verdict; dim "continue" until there is one."""
+        """Offer only what acts now: "abort" while watching, "continue" once there is a verdict."""
         if action == "abort":
             return not self.done
         if action == "next":
-            return True if self.done else None
+            return self.done
+        if action == "next_when_passed":
+            return not self.done
         return True
 
     # ----------------------------------------------------------------- actions
@@ -259,9 +288,13 @@ class VerifyScreen(FlowScreen):
         self.stop.set()
         self.hint("stopping… the result will be recorded as not verified")
 
+    def action_next_when_passed(self) -> None:
+        self.action_next()
+
     def action_next(self) -> None:
         if not self.done:
-            self.error("Still watching: wait for the verdict, or press a to abort.")
+            self.next_when_passed = True
+            self.hint("the record opens as soon as verification passes · [b]Esc[/b] asks to abort")
             return
         wizard.to_record(self.app, self.flow)
 

@@ -317,3 +317,12 @@ def test_an_argument_to_an_action_that_takes_none_is_refused(config: Path) -> No
 def test_an_unknown_action_lists_the_known_ones(config: Path) -> None:
     result = cli("action", "web", "explode", "--reason", "r", "--dry-run", "--config", str(config))
     assert_refused(result, "unknown action 'explode'", "known: restart")
+
+
+def test_a_bad_host_log_file_stops_check_config_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "releases" / "v1").mkdir(parents=True)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        GOOD.replace('current_link = "current"', 'current_link = "current"\nlog_file = 5')
+    )
+    assert_refused(cli("check-config", "--config", str(path)), "services[0].host.log_file")

@@ -79,6 +79,56 @@ def test_missing_config_is_exit_2(tmp_path: Path) -> None:
     assert_one_line_error(cli("check-config", "--config", str(missing)), 2, str(missing))
 
 
+@pytest.mark.parametrize(
+    "command", [[], ["status", "web"], ["rollback", "web", "--dry-run"], ["check-config"]]
+)
+def test_no_config_anywhere_says_how_to_start(tmp_path: Path, command: list[str]) -> None:
+    """A first run (no --config, nothing at the default path): the demo, --config, the example."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ROLLBACK_CONSOLE_CONFIG"}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config-home")
+    result = subprocess.run(
+        [sys.executable, "-m", "console.cli", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    default = tmp_path / "config-home" / "rollback-console" / "config.toml"
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    assert_one_line_error(
+        result,
+        2,
+        "no config file",
+        str(default),  # where it looked
+        "$ROLLBACK_CONSOLE_CONFIG is not set",
+        "`rollback-console demo`",
+        "--config PATH",
+        f"example: {example}",
+    )
+    assert result.stdout == ""
+
+
+def test_a_config_variable_naming_no_file_says_so_and_how_to_start(tmp_path: Path) -> None:
+    import os
+
+    missing = tmp_path / "nope.toml"
+    env = {**os.environ, "ROLLBACK_CONSOLE_CONFIG": str(missing)}
+    result = subprocess.run(
+        [sys.executable, "-m", "console.cli", "status", "web"],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert_one_line_error(
+        result, 2, f"{missing} (named by $ROLLBACK_CONSOLE_CONFIG)", "`rollback-console demo`"
+    )
+
+
 def test_malformed_config_is_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[[services]\nname=")
@@ -100,6 +150,14 @@ def test_rollback_needs_a_reason(config: Path) -> None:
     assert_one_line_error(
         cli("rollback", "web", "--reason", "  ", "--config", str(config)), 2, "--reason"
     )
+    # Not for a dry run (which records nothing), but a blank one given is still a mistake.
+    assert_one_line_error(
+        cli("rollback", "web", "--dry-run", "--reason", " ", "--config", str(config)),
+        2,
+        "--reason must not be empty",
+    )
+    line = cli("action", "web", "restart", "--yes", "--config", str(config)).stderr
+    assert "--reason is required to run an action" in line and "--dry-run" in line
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "soon"])

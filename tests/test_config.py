@@ -450,3 +450,64 @@ def test_plain_environments_still_load(site: Path) -> None:
     for environment in ("production", "prod-eu.1", "staging (blue)", "本番", "web@x"):
         text = GOOD.replace('environment = "production"', f'environment = "{environment}"')
         assert load_config(write(site, text)).service("web").environment == environment
+
+
+# --------------------------------------------------------------------------- host logs and unit
+
+
+@pytest.mark.parametrize(
+    ("line", "names"),
+    [
+        ("log_file = 5", ["services[0].host.log_file", "expected a string", "5"]),
+        ('log_file = ""', ["services[0].host.log_file", "empty"]),
+        ('systemd_unit = ["app"]', ["services[0].host.systemd_unit", "expected a string"]),
+        ('systemd_unit = "--all"', ["services[0].host.systemd_unit", "not a systemd unit name"]),
+        ('systemd_unit = "app service"', ["services[0].host.systemd_unit", "'app service'"]),
+    ],
+)
+def test_bad_log_file_or_unit_is_one_line_naming_the_key(
+    site: Path, line: str, names: list[str]
+) -> None:
+    text = GOOD.replace('current_link = "current"', f'current_link = "current"\n{line}')
+    path = write(site, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert f"config.toml:{text.splitlines().index(line) + 1}:" in message
+    for name in names:
+        assert name in message, message
+    assert info.value.exit_code == 2
+
+
+def test_log_file_is_relative_to_the_config_and_the_unit_comes_from_the_restart(
+    site: Path,
+) -> None:
+    text = GOOD.replace(
+        'current_link = "current"', 'current_link = "current"\nlog_file = "app.log"'
+    )
+    host = load_config(write(site, text)).service("web").host
+    assert host is not None
+    assert host.log_file == site / "app.log"  # need not exist yet
+    assert host.systemd_unit == "app"  # restart = ["systemctl", "restart", "app"]
+    explicit = text.replace('log_file = "app.log"', 'systemd_unit = "web@1.service"')
+    host = load_config(write(site, explicit)).service("web").host
+    assert host is not None and host.systemd_unit == "web@1.service" and host.log_file is None
+
+
+@pytest.mark.parametrize(
+    ("restart", "unit"),
+    [
+        (("systemctl", "restart", "app"), "app"),
+        (("/usr/bin/systemctl", "try-restart", "app.service"), "app.service"),
+        (("systemctl", "--user", "restart", "app"), ""),
+        (("systemctl", "restart", "a", "b"), ""),
+        (("sudo", "systemctl", "restart", "app"), ""),
+        (("supervisorctl", "restart", "app"), ""),
+        ((), ""),
+    ],
+)
+def test_the_unit_of_a_restart_command(restart: tuple[str, ...], unit: str) -> None:
+    from console.config.host import unit_of_restart
+
+    assert unit_of_restart(restart) == unit

@@ -639,7 +639,8 @@ async def test_record_step_writes_the_draft_says_what_the_webhook_did_and_copies
         await settle_until(pilot, lambda: record.saved is not None, "the saved entry")
         saved = str(record.query_one("#record-saved").render())
         drafts = list((tmp_path / "docs" / "postmortems").glob("*.md"))
-        assert len(drafts) == 1 and f"Postmortem draft: {drafts[0]}" in saved
+        # One line: the draft's path from the history file's folder (the line above names it).
+        assert len(drafts) == 1 and f"Postmortem draft: postmortems/{drafts[0].name}" in saved
         assert "Team: Sending the completion message to the team webhook." in saved
         # The webhook answers; the line follows without anyone pressing a key.
         webhook.release.set()

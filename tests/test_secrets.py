@@ -237,9 +237,11 @@ def environ(values: dict[str, str]) -> Iterator[None]:
 
 def every_env_key_of_the_config_types() -> set[str]:
     """Every ``*_env`` field any config dataclass declares (so a new one must be planted)."""
+    # Every public name, the platform sections imported on first use included.
+    values = [getattr(console.config, name) for name in console.config.__all__]
     return {
         f.name
-        for value in vars(console.config).values()
+        for value in values
         if isinstance(value, type) and dataclasses.is_dataclass(value)
         for f in dataclasses.fields(value)
         if f.name.endswith("_env")

@@ -1,8 +1,9 @@
 """Command line: the TUI, the demo, and the headless commands scripts rely on.
 
 Exit codes (public contract, see DESIGN.md): 0 done, 1 rollback failed or
-not verified, 2 bad input (config, arguments, unknown service or revision),
-3 refused because someone else holds the lock.  Every error is one line on
+not verified, 2 bad input (config, arguments, unknown service, revision or
+action; a confirmation answered with anything but the service name: nothing
+changed), 3 refused because someone else holds the lock.  Every error is one line on
 stderr; a traceback is never shown (an unexpected one is written to a crash
 file in the state dir, readable by its owner only, and the line names it).
 
@@ -23,14 +24,8 @@ from typing import TextIO, cast
 
 from console import redact
 from console.cli.common import load, run_tui
-from console.cli.database import cmd_database
-from console.cli.demo import cmd_demo
-from console.cli.history import cmd_history
 from console.cli.output import ReaderMayLeave
 from console.cli.parser import PROG, UsageError, build_parser, refuse_undecodable
-from console.cli.resume import cmd_resume
-from console.cli.rollback import cmd_action, cmd_rollback
-from console.cli.status import cmd_check_config, cmd_status
 from console.errors import EXIT_FAILED, ConsoleError
 from console.textsafe import TerminalStream, printable
 
@@ -87,22 +82,34 @@ def _write_crash_file(exc: BaseException, state_dir: Path | None) -> str:
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # Each command's module is imported when it runs: opening the console (no command)
+    # does not pay for the journal, the flow or the history parser before its first frame.
     command = args.command
     if command == "demo":
+        from console.cli.demo import cmd_demo
+
         return cmd_demo(args, out, err)
-    if command == "check-config":
-        return cmd_check_config(args, out)
-    if command == "status":
-        return cmd_status(args, out, err)
-    if command == "rollback":
-        return cmd_rollback(args, out, err)
+    if command in ("check-config", "status"):
+        from console.cli.status import cmd_check_config, cmd_status
+
+        return (
+            cmd_check_config(args, out) if command == "check-config" else cmd_status(args, out, err)
+        )
+    if command in ("rollback", "action"):
+        from console.cli.rollback import cmd_action, cmd_rollback
+
+        return (cmd_rollback if command == "rollback" else cmd_action)(args, out, err)
     if command == "history":
+        from console.cli.history import cmd_history
+
         return cmd_history(args, out)
     if command == "resume":
+        from console.cli.resume import cmd_resume
+
         return cmd_resume(args, out, err)
-    if command == "action":
-        return cmd_action(args, out, err)
     if command in ("db-status", "db-backup", "db-restore"):
+        from console.cli.database import cmd_database
+
         return cmd_database(args, out, err)
     config = load(args)
     if args.service:

@@ -5,10 +5,12 @@ it writes checked; and the TUI the commands without a subcommand open.
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from console import redact
-from console.cli.parser import UsageError
-from console.config import Config, load_config, resolve_config_path
+from console.cli.parser import PROG, UsageError
+from console.config import ENV_CONFIG, Config, ConfigNotFound, load_config, resolve_config_path
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -16,9 +18,32 @@ def load(args: argparse.Namespace) -> Config:
     if path is not None and not path.strip():
         # An empty --config is a mistake (an unset shell variable), not "use the default".
         raise UsageError("--config must not be empty (leave it out to use the default)")
-    config = loaded(load_config(resolve_config_path(path)))
+    resolved = resolve_config_path(path)
+    try:
+        config = loaded(load_config(resolved))
+    except ConfigNotFound as missing:
+        if path is None:  # nobody named a file on the command line: a first run, most likely
+            raise _no_config(resolved) from missing
+        raise
     args.crash_dir = config.console.state_dir  # where a crash report of this run goes
     return config
+
+
+def _no_config(looked_at: Path) -> UsageError:
+    """No ``--config`` and no file where the console looked: how to start, in one line.
+
+    The demo, ``--config``, and the example config: named by its path when this
+    is a checkout of the repository (it is not installed with the package).
+    """
+    if os.environ.get(ENV_CONFIG):
+        where = f"{looked_at} (named by ${ENV_CONFIG}) does not exist"
+    else:
+        where = f"none at {looked_at} (the default; ${ENV_CONFIG} is not set)"
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    shown = str(example) if example.is_file() else "config.example.toml in the repository"
+    error = UsageError(f"no config file: {where}")
+    error.hint = f"try the console with `{PROG} demo`, or pass --config PATH (example: {shown})"
+    return error
 
 
 def loaded(config: Config) -> Config:

@@ -119,9 +119,8 @@ def _db_restore(
     )
     plan = restore.make_plan()
     print_plan(plan, out)
-    if not args.yes and not confirm_on_terminal(svc, out):
-        print("aborted: nothing was changed", file=err)
-        return EXIT_FAILED
+    if not args.yes:
+        confirm_on_terminal(svc, out)  # anything but the name: Aborted, exit 2
     restore.confirm("confirmed with --yes" if args.yes else "confirmed by typing the service name")
     try:
         restore.execute(on_event=lambda e: print_event(out, e))

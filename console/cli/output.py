@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from console.changes import NOTHING_DIFFERS, NOTHING_UNDOES
 from console.cli.parser import UsageError
 from console.config import ServiceConfig
-from console.model import ProgressEvent, ProgressStatus, Snapshot
+from console.errors import BadInput
 from console.textsafe import printable
 
 if TYPE_CHECKING:
-    from console.model import Plan
+    from console.model import Plan, ProgressEvent, Snapshot
     from console.resume import JournalState
 
 
@@ -121,7 +121,20 @@ def print_revisions(snap: Snapshot, out: TextIO) -> None:
         print(f"   {mark} {printable(rev.id):<24} {printable(rev.version):<16} {created}", file=out)
 
 
-def confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
+class Aborted(BadInput):
+    """The operator did not confirm at the prompt: nothing was changed (exit 2, not 1).
+
+    Exit 1 means a rollback failed or was not verified; an answer that is not
+    the service name (a typo, end of input) changed nothing, so it ends like
+    any other refused input.  Raised by ``confirm_on_terminal`` for every
+    command that asks (``rollback``, ``action``, ``db-restore``, ``resume``).
+    """
+
+    prefix = "aborted"
+
+
+def confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> None:
+    """Ask for the service name; return when it was typed, raise ``Aborted`` otherwise."""
     if not sys.stdin.isatty():
         raise UsageError("refusing to roll back without --yes: standard input is not a terminal")
     print(
@@ -131,8 +144,11 @@ def confirm_on_terminal(svc: ServiceConfig, out: TextIO) -> bool:
     try:
         answer = input()
     except EOFError:
-        return False
-    return answer.strip() == svc.name
+        raise Aborted("no answer (end of input): nothing was changed") from None
+    if answer.strip() != svc.name:
+        raise Aborted(
+            f"{printable(answer)!r} is not the service name {svc.name!r}: nothing was changed"
+        )
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
@@ -156,6 +172,8 @@ def print_plan(plan: Plan, out: TextIO) -> None:
 
 
 def print_event(out: TextIO, event: ProgressEvent) -> None:
+    from console.model import ProgressStatus
+
     stamp = event.at.astimezone().strftime("%H:%M:%S")
     prefix = {
         ProgressStatus.STARTED: "->",

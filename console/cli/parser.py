@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Roll back a bad deploy: see it, decide, roll back, verify, record.",
-        epilog="Exit codes: 0 done, 1 rollback failed or not verified, 2 bad input, "
-        "3 someone else holds the lock.",
+        epilog="Exit codes: 0 done, 1 rollback failed or not verified, 2 bad input or "
+        "a confirmation not given (nothing changed), 3 someone else holds the lock.",
     )
     parser.add_argument("--config", metavar="PATH", help=config_help)
     parser.add_argument("--service", metavar="NAME", help="open the TUI on this service")
@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="REV", help="target revision (default: the previous)")
     rollback.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rollback.add_argument("--reason", required=True, help="why (goes into the history entry)")
+    rollback.add_argument(
+        "--reason", help="why (goes into the history entry; required unless --dry-run)"
+    )
     rollback.add_argument(
         "--verify-window",
         type=_positive_float,
@@ -143,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--arg", metavar="VALUE", help="what the action acts on, if it asks")
     action.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    action.add_argument("--reason", help="why (goes into the history entry; required to run)")
+    action.add_argument(
+        "--reason", help="why (goes into the history entry; required unless --dry-run)"
+    )
     action.add_argument(
         "--verify-window",
         type=_positive_float,

@@ -6,10 +6,16 @@ import argparse
 from typing import TYPE_CHECKING, TextIO
 
 from console.cli.common import load, require_writable
-from console.cli.output import confirm_on_terminal, print_event, print_journal_warnings, print_plan
+from console.cli.output import (
+    Aborted,
+    confirm_on_terminal,
+    print_event,
+    print_journal_warnings,
+    print_plan,
+)
 from console.cli.record import left_open, record_entry, verify_and_record
 from console.config import Config, ServiceConfig
-from console.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
+from console.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from console.journal import JournalWriteError
 from console.textsafe import printable
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
@@ -66,12 +72,24 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     code = EXIT_LOCKED if running else EXIT_OK
     for state in pending:
         svc = config.service(state.service)
-        if not args.yes and not confirm_on_terminal(svc, out):
-            print(f"not resumed: {state.incident_id}", file=err)
-            code = max(code, EXIT_FAILED)
-            continue
-        code = max(code, _resume_one(config, svc, state, args, out, err))
+        if not args.yes:
+            try:
+                confirm_on_terminal(svc, out)
+            except Aborted as aborted:  # this one is left open; the others are still asked
+                print(f"aborted: incident {state.incident_id} not resumed: {aborted}", file=err)
+                code = _worse(code, EXIT_BAD_INPUT)
+                continue
+        code = _worse(code, _resume_one(config, svc, state, args, out, err))
     return code
+
+
+#: Which exit code wins when several incidents are resumed: an abort at the prompt
+#: (2, nothing changed) never hides a resume that failed (1) or was refused (3).
+_RANK = {EXIT_OK: 0, EXIT_BAD_INPUT: 1, EXIT_FAILED: 2, EXIT_LOCKED: 3}
+
+
+def _worse(code: int, other: int) -> int:
+    return max(code, other, key=lambda c: _RANK.get(c, len(_RANK)))
 
 
 def _resume_one(

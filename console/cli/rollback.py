@@ -1,9 +1,10 @@
 """Headless ``rollback`` and ``action``: the same flow as the TUI, confirmed on the terminal.
 
-Refused before anything changes when it cannot go on (no ``--yes`` and no
-terminal; another console holds the service; an interrupted rollback is open);
-then assess, plan, confirm, execute; the ending (verify, record, messages) is
-``console.cli.record``'s.
+Refused before anything changes when it cannot go on (no ``--reason`` unless a
+dry run; no ``--yes`` and no terminal; another console holds the service; an
+interrupted rollback is open; an unknown ``--to`` or action, before the service
+is sampled); then assess, plan, confirm (a wrong answer: ``Aborted``, exit 2),
+execute; the ending (verify, record, messages) is ``console.cli.record``'s.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from console.signals import make_error_rate_source
     from providers import load_provider
 
-    if not args.reason.strip():
-        raise UsageError("--reason must not be empty")
+    reason = _reason(args)
     action: str | None = getattr(args, "action", None)
     config = load(args)
     svc = config.service(args.service)
@@ -47,8 +47,12 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
     _refuse_if_interrupted(config, svc, dry_run=args.dry_run)
     provider = load_provider(svc)
-    if action and getattr(args, "arg", None) is not None:
-        _refuse_unwanted_argument(provider, svc, action, args.arg)
+    # Bad input the platform can tell (an unknown --to or action) is refused now,
+    # before the service is sampled for the assessment (up to 30 s).
+    if action:
+        _check_action(provider, svc, action, getattr(args, "arg", None))
+    elif args.to is not None:
+        provider.plan(args.to, dry_run=True)
     source = make_error_rate_source(svc)
     source.start()
     flow: RollbackFlow | None = None
@@ -58,7 +62,7 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             svc,
             provider,
             source,
-            reason=args.reason,
+            reason=reason,
             detected_at=getattr(args, "detected_at", None),
         )
         apply_database_options(flow, args)
@@ -79,9 +83,8 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.dry_run:
             print("dry run: nothing was changed", file=out)
             return EXIT_OK
-        if not args.yes and not confirm_on_terminal(svc, out):
-            print("aborted: nothing was changed", file=err)
-            return EXIT_FAILED
+        if not args.yes:
+            confirm_on_terminal(svc, out)  # anything but the name: Aborted, exit 2
         flow.incident.mark(
             "decide",
             ItemState.DONE,
@@ -148,29 +151,53 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if item.choices:
                 print(f"      choices: {', '.join(item.choices)}", file=out)
         return EXIT_OK
-    if args.reason is None:
-        raise UsageError("--reason is required to run an action (it goes into the history entry)")
     return cmd_rollback(args, out, err)
 
 
-def _refuse_unwanted_argument(
-    provider: object, svc: ServiceConfig, action: str, argument: str
-) -> None:
-    """``--arg`` given to an action that takes none (``restart``): exit 2, before anything.
+def _reason(args: argparse.Namespace) -> str:
+    """``--reason``: required to change anything, not for a dry run (which records nothing).
 
-    Silently dropping it would run something other than what the operator typed.
-    An action the service does not offer is left to the provider's own refusal
-    (exit 2, naming the ones it has).
+    A dry run writes no history entry and no journal; should its reason ever be
+    shown, it says none was given rather than inventing one.
     """
-    from providers.base import SupportsActions
+    reason: str | None = args.reason
+    if reason is None:
+        if args.dry_run:
+            return "(dry run, none given)"
+        what = "run an action" if getattr(args, "action", None) else "roll back"
+        raise UsageError(
+            f"--reason is required to {what} (it goes into the history entry); "
+            "a --dry-run goes without"
+        )
+    if not reason.strip():
+        raise UsageError("--reason must not be empty")
+    return reason
 
-    actions = provider.actions() if isinstance(provider, SupportsActions) else ()
+
+def _check_action(provider: object, svc: ServiceConfig, action: str, argument: str | None) -> None:
+    """An action the service does not offer, or ``--arg`` given to one that takes none
+    (``restart``): exit 2 before the service is sampled, nothing journaled or locked.
+
+    Silently dropping an unwanted ``--arg`` would run something other than what the
+    operator typed.  An action missing from the list is put to the provider's own
+    planning (a dry run, nothing changed), which refuses it naming the ones it has, or
+    accepts it (an action offered only in some states plans with its own refusal).
+    """
+    from providers.base import InvalidTarget, SupportsActions
+
+    if not isinstance(provider, SupportsActions):
+        raise InvalidTarget(f"{svc.label} has no actions besides rollback")
+    actions = provider.actions()
     for item in actions:
-        if item.id == action and not item.argument:
+        if item.id != action:
+            continue
+        if argument is not None and not item.argument:
             raise UsageError(
                 f"action {action} of {svc.label} takes no argument, but --arg {argument!r} "
                 "was given: leave --arg out"
             )
+        return
+    provider.plan_action(action, argument, dry_run=True)
 
 
 def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:

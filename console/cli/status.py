@@ -77,6 +77,21 @@ def _status_assessment(
     return health, assess(svc.thresholds, sample, health, units, detected_at=now, now=now)
 
 
+def error_rate_line(svc: ServiceConfig, assessment: Assessment) -> str:
+    """The error rate the assessment measured, as the dashboard shows it.
+
+    The same numbers as ``--json``'s ``assessment`` (``error_rate``, ``samples``,
+    ``p95_ms``): the rate over every request in the source's window, never the
+    answer to one health check (those are listed below it).
+    """
+    source = f"{svc.error_rate.source}, {svc.error_rate.window_s:g} s window"
+    count = f"{assessment.samples} request{'' if assessment.samples == 1 else 's'}"
+    if assessment.error_rate is None:
+        return f"  error rate: n/a ({count} measured; {source})"
+    p95 = f" · p95 {assessment.p95_ms:.0f} ms" if assessment.p95_ms is not None else ""
+    return f"  error rate: {assessment.error_rate * 100:.1f}% of {count}{p95} ({source})"
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from console.resume import open_incidents
     from console.severity import describe
@@ -118,7 +133,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"    {shown(unit.name):<20} {shown(unit.state):<10} {ready:<9} {shown(unit.revision)}",
             file=out,
         )
-    print("  health:", file=out)
+    print(error_rate_line(svc, assessment), file=out)
+    print("  health checks (one request each, just now):", file=out)
     for h in health:
         result = f"{h.status_code}" if h.status_code is not None else shown(h.error)
         latency = f" {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""

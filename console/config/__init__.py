@@ -20,10 +20,16 @@ One module a concern:
 
 The names a config may give a provider or an error-rate source, and the class
 each loads, are listed once, in ``console.registry``.  Everything public is
-re-exported here: import it from ``console.config``.
+re-exported here: import it from ``console.config``.  The platforms' sections
+(``HostConfig``, ``KubernetesConfig``, ``EcsConfig``, ``CloudRunConfig``,
+``DatabaseConfig``, ``DatabaseCheck``) are imported on first use: a config for
+one platform does not create the others' classes before the first frame.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from console.config.bounds import (
     MAX_DURATION_S,
@@ -34,14 +40,9 @@ from console.config.bounds import (
     MIN_PROBE_INTERVAL_S,
     MIN_REQUEST_TIMEOUT_S,
 )
-from console.config.cloudrun import CloudRunConfig
 from console.config.console import ConsoleConfig, is_utf8
-from console.config.database import DatabaseCheck, DatabaseConfig
-from console.config.ecs import EcsConfig
 from console.config.error_rate import KNOWN_SOURCES, ErrorRateConfig
 from console.config.health import HealthCheck
-from console.config.host import HostConfig
-from console.config.kubernetes import KubernetesConfig
 from console.config.load import Config, load_config
 from console.config.paths import (
     APP_NAME,
@@ -50,9 +51,34 @@ from console.config.paths import (
     default_state_dir,
     resolve_config_path,
 )
-from console.config.reader import ConfigError
+from console.config.reader import ConfigError, ConfigNotFound
 from console.config.service import KNOWN_PROVIDERS, ServiceConfig
 from console.config.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from console.config.cloudrun import CloudRunConfig
+    from console.config.database import DatabaseCheck, DatabaseConfig
+    from console.config.ecs import EcsConfig
+    from console.config.host import HostConfig
+    from console.config.kubernetes import KubernetesConfig
+
+#: The platforms' sections, imported on first use (see the module docstring).
+_SECTIONS = {
+    "CloudRunConfig": "console.config.cloudrun",
+    "DatabaseCheck": "console.config.database",
+    "DatabaseConfig": "console.config.database",
+    "EcsConfig": "console.config.ecs",
+    "HostConfig": "console.config.host",
+    "KubernetesConfig": "console.config.kubernetes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SECTIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "APP_NAME",
@@ -69,6 +95,7 @@ __all__ = [
     "CloudRunConfig",
     "Config",
     "ConfigError",
+    "ConfigNotFound",
     "ConsoleConfig",
     "DatabaseCheck",
     "DatabaseConfig",

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from console.config.reader import Reader, shown
-from console.model import ChecklistItem
+
+if TYPE_CHECKING:
+    from console.model import ChecklistItem
 
 
 def read_checklist(r: Reader) -> tuple[ChecklistItem, ...] | None:
     readers = r.subs("checklist")
     if not readers and "checklist" not in r.table:
         return None
+    # Only a config with its own checklist needs the model before the first frame.
+    from console.model import ChecklistItem
+
     items: list[ChecklistItem] = []
     phases = ("prepare", "execute", "verify", "after")
     for i, item in enumerate(readers):

@@ -34,6 +34,30 @@ class HostConfig:
     #: Folder the commands run in (default: the config file's folder), so a
     #: relative argv[0] or argument means the same thing from any shell.
     workdir: Path | None = None
+    #: The service's log file: Enter on a unit shows its last lines.
+    log_file: Path | None = None
+    #: The systemd unit serving the service ("app.service"): its state on the details
+    #: screen, and ``journalctl -u`` as the log source when there is no ``log_file``.
+    #: Default: the UNIT of a ``restart = ["systemctl", "restart", UNIT]``.
+    systemd_unit: str = ""
+
+
+#: What systemd accepts in a unit name (``systemd.unit(5)``); a leading "-" would be an option.
+_UNIT_NAME = re.compile(r"[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]{0,255}")
+#: ``systemctl`` verbs after which the one argument is the service's unit.
+_RESTART_VERBS = frozenset({"restart", "try-restart", "reload-or-restart", "try-reload-or-restart"})
+
+
+def unit_of_restart(restart: tuple[str, ...]) -> str:
+    """``UNIT`` of a restart command ``systemctl restart UNIT`` ("" for any other command).
+
+    Only that exact form: with ``--user``, ``-H`` or several units, which manager
+    and which unit are meant is not for the console to guess.
+    """
+    if len(restart) != 3 or Path(restart[0]).name != "systemctl":
+        return ""
+    verb, unit = restart[1], restart[2]
+    return unit if verb in _RESTART_VERBS and _UNIT_NAME.fullmatch(unit) else ""
 
 
 def read_host(r: Reader) -> HostConfig:
@@ -51,6 +75,8 @@ def read_host(r: Reader) -> HostConfig:
         "process_match",
         "command_timeout_s",
         "workdir",
+        "log_file",
+        "systemd_unit",
     )
     strategy = r.get("strategy", str, "symlink")
     if strategy not in ("symlink", "git"):
@@ -79,6 +105,13 @@ def read_host(r: Reader) -> HostConfig:
             re.compile(process_match)
         except re.error as exc:
             raise r.error("process_match", f"invalid regular expression: {exc}") from None
+    restart = r.argv("restart")
+    systemd_unit = r.get("systemd_unit", str, "")
+    if systemd_unit and not _UNIT_NAME.fullmatch(systemd_unit):
+        raise r.error(
+            "systemd_unit",
+            f"not a systemd unit name: {systemd_unit!r} (letters, digits, and :-_.@\\)",
+        )
     cfg = HostConfig(
         strategy=strategy,
         releases_dir=releases_dir,
@@ -86,13 +119,15 @@ def read_host(r: Reader) -> HostConfig:
         repo=repo,
         git_mode=git_mode,
         history_limit=r.integer("history_limit", 20, 1, 100_000),
-        restart=r.argv("restart"),
+        restart=restart,
         reload_check=r.argv("reload_check"),
         reload=r.argv("reload"),
         pid_file=r.path_value("pid_file"),
         process_match=process_match,
         command_timeout_s=r.duration("command_timeout_s", 60.0),
         workdir=r.path_value("workdir", must_exist=True) or r.loader.base,
+        log_file=r.path_value("log_file"),
+        systemd_unit=systemd_unit or unit_of_restart(restart),
     )
     r.done()
     return cfg

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.config.console import ConsoleConfig, read_console
-from console.config.reader import ConfigError, Loader, Reader, shown
+from console.config.reader import ConfigError, ConfigNotFound, Loader, Reader, shown
 from console.config.service import ServiceConfig, read_service
 from console.redact import Redactor
 
@@ -46,7 +46,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         raw_bytes = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(path, "", "config file not found") from None
+        raise ConfigNotFound(path, "", "config file not found") from None
     except IsADirectoryError:
         raise ConfigError(path, "", "is a directory, not a config file") from None
     except OSError as exc:

@@ -38,6 +38,10 @@ class ConfigError(BadInput):
         super().__init__(printable(f"{where}:{label} {message}"))
 
 
+class ConfigNotFound(ConfigError):
+    """No file at the config path (exit 2); the CLI adds how to start when none was named."""
+
+
 T = TypeVar("T")
 
 

@@ -1,32 +1,38 @@
 """``[[services]]``: one service, its platform's section and the sections every service has.
 
 ``PROVIDER_SECTIONS`` maps each provider name (``console.registry.PROVIDERS``)
-to the reader of its ``[services.NAME]`` table; the table the service's
-``provider`` names is required, the others are read (and checked) if present.
+to the module of its ``[services.NAME]`` table (holding ``read_NAME``); the
+table the service's ``provider`` names is required, the others are read (and
+checked) if present.  A section's module, and the database section's, is
+imported only when a service has that table: a config for one platform does
+not create the others' config classes before the console's first frame.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.config.checklist import read_checklist
-from console.config.cloudrun import CloudRunConfig, read_cloudrun
-from console.config.database import DatabaseConfig, read_database
-from console.config.ecs import EcsConfig, read_ecs
 from console.config.error_rate import ErrorRateConfig, read_error_rate
 from console.config.health import HealthCheck, read_health
-from console.config.host import HostConfig, read_host
-from console.config.kubernetes import KubernetesConfig, read_kubernetes
 from console.config.reader import Reader, shown
 from console.config.thresholds import Thresholds, read_thresholds
-from console.model import ChecklistItem
 from console.registry import PROVIDERS
+
+if TYPE_CHECKING:
+    from console.config.cloudrun import CloudRunConfig
+    from console.config.database import DatabaseConfig
+    from console.config.ecs import EcsConfig
+    from console.config.host import HostConfig
+    from console.config.kubernetes import KubernetesConfig
+    from console.model import ChecklistItem
 
 #: Providers the console knows (``console.registry.PROVIDERS``); only the chosen one
 #: is ever imported (see ``providers.load_provider``).
@@ -63,13 +69,22 @@ class ServiceConfig:
         return f"{self.name} ({self.environment})"
 
 
-#: [services.<provider>] table -> its reader; the table named by ``provider`` is required.
-PROVIDER_SECTIONS: dict[str, Callable[[Reader], Any]] = {
-    "host": read_host,
-    "kubernetes": read_kubernetes,
-    "ecs": read_ecs,
-    "cloudrun": read_cloudrun,
+#: [services.<provider>] table -> the module of its reader; the table named by ``provider``
+#: is required.
+PROVIDER_SECTIONS: dict[str, str] = {
+    "host": "console.config.host",
+    "kubernetes": "console.config.kubernetes",
+    "ecs": "console.config.ecs",
+    "cloudrun": "console.config.cloudrun",
 }
+
+
+def section_reader(section: str) -> Callable[[Reader], Any]:
+    """``read_<section>`` of ``PROVIDER_SECTIONS[section]``, its module imported now."""
+    reader: Callable[[Reader], Any] = getattr(
+        importlib.import_module(PROVIDER_SECTIONS[section]), f"read_{section}"
+    )
+    return reader
 
 
 def read_service(r: Reader) -> ServiceConfig:
@@ -91,13 +106,17 @@ def read_service(r: Reader) -> ServiceConfig:
     min_rounds = r.integer("verify_min_rounds", 3, 1, 10_000)
     health = tuple(read_health(h) for h in r.subs("health"))
     sections: dict[str, Any] = {}
-    for section, read in PROVIDER_SECTIONS.items():
-        section_reader = r.sub(section)
-        sections[section] = read(section_reader) if section_reader else None
+    for section in PROVIDER_SECTIONS:
+        table = r.sub(section)
+        sections[section] = section_reader(section)(table) if table else None
     if sections.get(provider) is None:
         raise r.error(provider, f"is required when provider = {provider!r}")
     db_reader = r.sub("database")
-    database = read_database(db_reader) if db_reader else None
+    database: DatabaseConfig | None = None
+    if db_reader:
+        from console.config.database import read_database
+
+        database = read_database(db_reader)
     rate_reader = r.sub("error_rate")
     error_rate = read_error_rate(rate_reader) if rate_reader else ErrorRateConfig()
     if error_rate.source == "probe" and not (error_rate.urls or health):

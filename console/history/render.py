@@ -77,6 +77,11 @@ def render_entry(
         ("To", cell(_revision_label(record.to_revision, "(none)"))),
         *([("Action", cell(record.action))] if record.action else []),
         ("Reason", cell(record.reason)),
+        *(
+            [("Reason given", cell(_GIVEN.get(record.reason_given, record.reason_given)))]
+            if record.reason_given
+            else []
+        ),
         ("Severity", cell(record.severity.value)),
         ("Impact", cell(record.impact)),
         ("Outcome", cell(outcome_text(record.outcome, record.action))),
@@ -136,6 +141,13 @@ def _version_label(rev: Revision | None, missing: str) -> str:
     if rev is None:
         return missing
     return rev.version or rev.id or missing
+
+
+#: How the "Reason given" row says where the reason came from.
+_GIVEN = {
+    "typed": "typed by the operator",
+    "accepted": "suggested by the console from the assessment, accepted by the operator",
+}
 
 
 def _revision_label(rev: Revision | None, missing: str) -> str:

@@ -14,10 +14,15 @@ little slack) after the check started and reports "no response within N s".
 A thread left behind that way is a daemon and only ever writes its own,
 already abandoned, slot.  The UI therefore never waits on a check for longer
 than the slowest check's timeout.
+
+Every client gets the same TLS context (``tls_context``), built once: httpx
+builds one per client by reading the whole CA bundle (~30 ms of CPU), which a
+dashboard paid every two seconds, in a thread that held the GIL meanwhile.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -82,12 +87,31 @@ def check_health(
     return final
 
 
+_tls: ssl.SSLContext | None = None
+_tls_lock = threading.Lock()
+
+
+def tls_context() -> ssl.SSLContext:
+    """httpx's own default verification (the certifi bundle, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``), built on first use and then shared (see the module docstring)."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            _tls = httpx.create_ssl_context()
+        return _tls
+
+
 def new_client(max_connections: int = 20) -> httpx.Client:
     """The httpx client health checks and the probe share the settings of."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    return httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=False, limits=limits)
+    return httpx.Client(
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        limits=limits,
+        verify=tls_context(),
+    )
 
 
 def _check_one(client: httpx.Client, check: HealthCheck) -> HealthResult:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import Static
 
-from console.model import Revision, Snapshot
 from console.textsafe import printable
 from console.widgets.formatting import age, local_time
 from console.widgets.panel import DataPanel
+
+if TYPE_CHECKING:
+    from console.model import Revision, Snapshot
 
 
 class CurrentVersionPanel(DataPanel):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import Static
 
 from console.config import ErrorRateConfig, Thresholds
-from console.model import Sample
 from console.widgets.formatting import millis, percent, whole_percent
 from console.widgets.panel import DataPanel
 from console.widgets.rate_sparkline import NO_DATA, RateSparkline
+
+if TYPE_CHECKING:
+    from console.model import Sample
 
 #: How many samples of history the sparkline asks the source for.
 HISTORY_POINTS = 120

@@ -7,6 +7,10 @@ Pure functions (no Textual, no I/O), shared by every panel so "12s ago" or
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model is not needed for the first frame (tests/test_import_hygiene.py)
+    from console.model import Revision
 
 ELLIPSIS = "…"
 
@@ -74,6 +78,22 @@ def truncate(text: str, width: int) -> str:
     return text[: width - 1] + ELLIPSIS
 
 
+def middle_truncate(text: str, width: int) -> str:
+    """``text`` cut in the middle to ``width`` characters, its end kept longer: a path keeps
+    its start and its file name (``"/srv/ops/do…/rollback-history.md"``, or its first
+    folder whole when that is short: ``"postmortems/…-20260116T020000Z.md"``); 0 = as is."""
+    if width <= 0 or len(text) <= width:
+        return text
+    if width == 1:
+        return ELLIPSIS
+    head = (width - 1) // 3
+    folder = text.find("/", 1) + 1
+    if not text.startswith("/") and 0 < folder <= (width - 1) // 2:
+        head = folder
+    tail = width - 1 - head
+    return text[:head] + ELLIPSIS + text[-tail:]
+
+
 def left_truncate(text: str, width: int) -> str:
     """``text`` cut from the left to ``width`` characters (``"…:8080/health"``); 0 = as is."""
     if width <= 0 or len(text) <= width:
@@ -89,3 +109,31 @@ def short_url(url: str) -> str:
         if url.startswith(scheme):
             return url[len(scheme) :]
     return url
+
+
+def image_label(image: str) -> str:
+    """An image reference without its registry and path: ``web:v1.3.0`` (or ``web@sha256:…``).
+
+    ``registry.example.com:5000/team/web:v1.3.0`` says where the image lives;
+    the last part says which one it is.
+    """
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name:
+        repo, digest = name.split("@", 1)
+        return f"{repo}@{digest[:19]}{ELLIPSIS}" if len(digest) > 19 else name
+    return name
+
+
+def change_summary(revision: Revision) -> str:
+    """What a revision changed, in one short line: the platform's change cause (a commit
+    subject, a change-cause annotation, a release note), else its image; never a path.
+
+    Where the revision lives (a release folder, a registry path) is its detail,
+    shown with the current version and in the events, not in a table column.
+    """
+    cause = " ".join(revision.change_cause.split())
+    if cause:
+        return cause
+    if revision.image:
+        return f"image {image_label(revision.image)}"
+    return ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -10,11 +11,13 @@ from textual.content import Content
 from textual.widgets import Static
 
 from console.config import HealthCheck
-from console.model import HealthResult
 from console.redact import display_url
 from console.textsafe import printable
 from console.widgets.formatting import left_truncate, short_url
 from console.widgets.panel import DataPanel
+
+if TYPE_CHECKING:
+    from console.model import HealthResult
 
 
 class HealthPanel(DataPanel):

@@ -10,10 +10,13 @@ twice.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from console.model import HealthResult, Sample, Snapshot
+if TYPE_CHECKING:
+    from console.model import HealthResult, Sample, Snapshot
+
 
 #: The dashboard's sources, in the order their panels are laid out.
 SNAPSHOT = "snapshot"

@@ -5,8 +5,16 @@ thread and its result is posted to the host as a message, which the host's
 panels render; the UI thread never waits on the network.  The next read is
 armed by a timer only when the previous one ended, so reads never overlap; a
 failing source backs off (interval, then doubling up to ``max_backoff_s``)
-while its panel keeps the last good data; while another screen covers the
-host (``covered``), timed reads pause and catch up on ``resume``.
+while its panel keeps the last good data; a source that answered but has
+nothing to show yet (``has_data``: an error-rate probe just started, no
+request answered) is read again every ``NO_DATA_RETRY_S`` (at most
+``NO_DATA_QUICK_READS`` times, then at its interval), so the first numbers
+appear as soon as they exist rather than one interval later; a read that
+takes long (5,000 pods parsed in a thread that holds the GIL meanwhile) is
+followed by a pause of at least ``SLOW_READ_FACTOR`` times its length, so
+reading never takes more than a fifth of the time the UI has; while another
+screen covers the host (``covered``), timed reads pause and catch up on
+``resume``.
 ``refresh`` reads now and returns once the result was handled.
 
 The host forwards its ``Worker.StateChanged`` events (``finished``): a
@@ -19,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,6 +44,11 @@ T = TypeVar("T")
 
 #: Longest wait between retries of a failing source.
 MAX_BACKOFF_S = 30.0
+#: After a read, the next waits at least this many times as long as the read took.
+SLOW_READ_FACTOR = 4.0
+#: How soon a source that has nothing to show yet is read again, and how many times.
+NO_DATA_RETRY_S = 0.1
+NO_DATA_QUICK_READS = 30
 
 
 async def in_daemon_thread(read: Callable[[], T], name: str = "read") -> T:
@@ -92,11 +106,17 @@ class Poller(Generic[T]):
     max_backoff_s: float = MAX_BACKOFF_S
     covered: Callable[[], bool] = lambda: False
     ok: Callable[[T], bool] = lambda _data: True
+    #: Whether a successful read had something to show (see the module docstring).
+    has_data: Callable[[T], bool] = lambda _data: True
     #: Called on the UI thread just before each read (to capture what the read needs).
     before_read: Callable[[], None] = lambda: None
     worker: Worker[bool] | None = None
     timer: Timer | None = None
     failures: int = 0
+    #: Successful reads in a row that had nothing to show yet.
+    empty: int = 0
+    #: How long the last read took, in seconds.
+    last_read_s: float = 0.0
     #: Reads started / finished so far; ``refresh`` waits on a generation.
     started: int = 0
     finished_count: int = 0
@@ -114,10 +134,13 @@ class Poller(Generic[T]):
         )
 
     def next_delay(self) -> float:
-        """The interval while healthy; doubling back-off after failures, capped."""
-        if self.failures == 0:
-            return self.interval
-        return float(min(self.max_backoff_s, self.interval * 2**self.failures))
+        """The interval while healthy; doubling back-off after failures, capped; soon while
+        the source has nothing to show yet (for its first few reads)."""
+        if self.failures:
+            return float(min(self.max_backoff_s, self.interval * 2**self.failures))
+        if 0 < self.empty <= NO_DATA_QUICK_READS:
+            return min(self.interval, NO_DATA_RETRY_S)
+        return max(self.interval, min(self.max_backoff_s, SLOW_READ_FACTOR * self.last_read_s))
 
     def start(self, *, forced: bool = False) -> None:
         """Read now in the worker, unless a read is in flight (or, unless ``forced``, covered)."""
@@ -152,12 +175,16 @@ class Poller(Generic[T]):
 
     async def _read_once(self) -> bool:
         """Worker: one read; its data or its failure is posted, never raised."""
+        started = time.monotonic()
         try:
             data = await in_daemon_thread(self.read, self.name)
         except Exception as exc:
             self.host.post_message(self.on_error(error_line(exc)))
             return False
+        finally:
+            self.last_read_s = time.monotonic() - started
         self.host.post_message(self.on_data(data))
+        self.empty = 0 if self.has_data(data) else self.empty + 1
         return self.ok(data)
 
     def owns(self, worker: Worker[object]) -> bool:

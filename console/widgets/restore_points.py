@@ -10,17 +10,20 @@ action (``a``), a flow of its own with its own confirmation.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from console.model import RestorePoint, Snapshot
 from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Column, KeyedRows, Row, cell
+
+if TYPE_CHECKING:
+    from console.model import RestorePoint, Snapshot
 
 #: Rows shown; older snapshots stay in the action's list.
 SHOWN = 20

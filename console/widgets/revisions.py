@@ -9,6 +9,7 @@ place by key (``KeyedRows``), never cleared and re-added.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -17,11 +18,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import Revision, Snapshot
 from console.textsafe import printable
-from console.widgets.formatting import age, truncate
+from console.widgets.formatting import age, change_summary, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Cell, Column, KeyedRows, Row, cell
+
+if TYPE_CHECKING:
+    from console.model import Revision, Snapshot
 
 #: Longest change cause kept in a cell (the table crops, this adds the ellipsis).
 CAUSE_WIDTH = 60
@@ -32,10 +35,15 @@ class RevisionHistoryPanel(DataPanel):
 
     TITLE = "Revisions"
 
+    # The scrollbar's column is kept whether or not the rows overflow: the change column
+    # is cut to the room left, and that room must not shrink under the rows once a
+    # scrollbar appears (the first paint read wider than every later one).
     DEFAULT_CSS = """
     RevisionHistoryPanel DataTable {
         height: 1fr;
         scrollbar-size-horizontal: 0;
+        scrollbar-size-vertical: 1;
+        scrollbar-gutter: stable;
     }
     """
 
@@ -176,7 +184,7 @@ class RevisionHistoryPanel(DataPanel):
                         mark,
                         cell(label, "bold" if self._is_current(rev) else ""),
                         cell(age(rev.created, now), "dim"),
-                        cell(truncate(rev.change_cause or rev.detail, cause_width), "dim"),
+                        cell(truncate(change_summary(rev), cause_width), "dim"),
                     ),
                 )
             )

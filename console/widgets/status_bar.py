@@ -11,13 +11,18 @@ anything itself.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from console.model import Assessment, Severity
 from console.textsafe import printable
+
+if TYPE_CHECKING:
+    from console.model import Assessment, Severity
 
 
 class SeverityBadge(Static):
@@ -52,12 +57,19 @@ class SeverityBadge(Static):
 
     def show(self, severity: Severity | None, *, assessing: bool = False) -> None:
         """Show ``severity`` (None: still waiting for data; ``assessing``: too little yet)."""
+        from console.model import Severity  # (shown after the first frame: see dashboard)
+
         label = severity.value.upper() if severity is not None else "…"
         if assessing:
             label = "ASSESSING"
         self.update(Content(label))
         for level in Severity:
             self.set_class(level is severity, f"-{level.value}")
+
+
+#: Below this many columns the countdown drops its "to decide" ("4:12 left"), so the
+#: first line still has room for the live version at 60 columns.
+COMPACT_BELOW = 72
 
 
 class ServiceStatusBar(Horizontal):
@@ -98,6 +110,9 @@ class ServiceStatusBar(Horizontal):
     }
     """
 
+    _shown: tuple[Assessment | None, str | None, str | None] | None = None
+    _service: tuple[str, str, str, str | None] | None = None
+
     def compose(self) -> ComposeResult:
         yield SeverityBadge(id="severity-badge")
         with Vertical(id="status-lines"):
@@ -110,10 +125,18 @@ class ServiceStatusBar(Horizontal):
     def show_service(
         self, *, name: str, environment: str, provider: str, version: str | None
     ) -> None:
-        """First line: ``web (production) · host · current v1.3.0``."""
+        """First line: ``web (production) · host · current v1.3.0``.
+
+        Below ``COMPACT_BELOW`` columns the provider is left out (the help and
+        every wizard step name it): the live version is what must stay readable.
+        """
+        self._service = (name, environment, provider, version)
+        compact = 0 < self.size.width < COMPACT_BELOW
         self.query_one("#status-service", Static).update(
             Content.from_markup(
-                "[b]$name[/b] ($env) · $provider · current [b]$version[/b]",
+                "[b]$name[/b] ($env) · "
+                + ("" if compact else "$provider · ")
+                + "current [b]$version[/b]",
                 name=name,
                 env=environment,
                 provider=provider,
@@ -126,8 +149,11 @@ class ServiceStatusBar(Horizontal):
     ) -> None:
         """Badge, countdown (``remaining`` from ``format_remaining``) and recommendation.
 
-        ``assessment`` None means no data has arrived yet.
+        ``assessment`` None means no data has arrived yet.  Below ``COMPACT_BELOW``
+        columns the countdown is only "4:12 left" / "overdue by 0:41".
         """
+        self._shown = (assessment, remaining, deadline)
+        compact = 0 < self.size.width < COMPACT_BELOW
         self.query_one(SeverityBadge).show(
             assessment.severity if assessment else None,
             assessing=assessment is not None and assessment.assessing,
@@ -145,12 +171,22 @@ class ServiceStatusBar(Horizontal):
         if remaining is None:
             countdown.update("")
         elif overdue:
-            countdown.update(Content(f"decision {remaining}"))
+            countdown.update(Content(remaining if compact else f"decision {remaining}"))
         else:
-            countdown.update(Content(f"{remaining} to decide"))
+            countdown.update(Content(remaining if compact else f"{remaining} to decide"))
         # The recommendation's tail ("— decide within 5 minutes") is what the countdown shows.
         head = assessment.recommendation.split(" — ")[0]
         parts = [Content.styled(head, "bold")]
         if assessment.reasons:
             parts.append(Content(f" · {printable(assessment.reasons[0])}"))
         line.update(Content.assemble(*parts))
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Across ``COMPACT_BELOW`` the lines change words: show them again at once."""
+        if self._service is not None:
+            name, environment, provider, version = self._service
+            self.show_service(
+                name=name, environment=environment, provider=provider, version=version
+            )
+        if self._shown is not None:
+            self.show_assessment(*self._shown)

@@ -8,6 +8,7 @@ and the table's own virtual rendering only paints what is visible.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -16,11 +17,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from console.model import Snapshot, Unit
 from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
 from console.widgets.table_sync import Column, KeyedRows, Row, cell
+
+if TYPE_CHECKING:
+    from console.model import Snapshot, Unit
 
 #: Longest unit name or revision kept in a cell.
 NAME_WIDTH = 40
@@ -91,11 +94,17 @@ class UnitsPanel(DataPanel):
             self.post_message(self.LogsWanted(str(event.row_key.value)))
 
     def show_snapshot(self, snapshot: Snapshot, now: datetime) -> None:
-        """Update rows in place and the title counts; show the provider's notes, if any."""
+        """Update rows in place and the title counts; show the provider's notes, if any.
+
+        Units as they were (every poll of a steady Deployment) are left alone: building
+        and comparing 5,000 rows took ~50 ms of the UI thread every poll; their ages
+        move on with ``tick``.
+        """
         assert self._rows is not None
-        self.snapshot = snapshot
-        self._last_now = now
-        self._rows.apply(self._row_data(snapshot, now))
+        previous, self.snapshot = self.snapshot, snapshot
+        if previous is None or not self._same_units(previous, snapshot):
+            self._last_now = now
+            self._rows.apply(self._row_data(snapshot, now))
         units = snapshot.units
         not_ready = sum(1 for u in units if not u.ready)
         title = f"{self.TITLE} ({len(units)}"
@@ -104,6 +113,14 @@ class UnitsPanel(DataPanel):
         notes = self.query_one("#units-notes", Static)
         notes.update(Content("\n".join(printable(note) for note in snapshot.notes)))
         notes.set_class(bool(snapshot.notes), "-shown")
+
+    @staticmethod
+    def _same_units(before: Snapshot, after: Snapshot) -> bool:
+        """Whether ``after`` shows the same rows as ``before`` (ages aside)."""
+        current = (before.current.id if before.current else None) == (
+            after.current.id if after.current else None
+        )
+        return current and before.units == after.units
 
     def _row_data(self, snapshot: Snapshot, now: datetime) -> list[Row]:
         current = snapshot.current.id if snapshot.current else None

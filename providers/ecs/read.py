@@ -228,7 +228,7 @@ class EcsReader:
             image=image,
             current=key == current_key,
             detail="; ".join(details),
-            change_cause=str(td.get("registeredBy", "")),
+            change_cause=registered_by(str(td.get("registeredBy", ""))),
         )
 
     def revisions(self, state: ServiceState) -> tuple[Revision, ...]:
@@ -278,3 +278,20 @@ class EcsReader:
             if input_hash(self.register_input(self.task_definition(key))) == digest:
                 return key
         return ""
+
+
+def registered_by(arn: str) -> str:
+    """``registered by deployer`` from the task definition's ``registeredBy`` ARN.
+
+    The whole ARN (``arn:aws:sts::123456789012:assumed-role/ci-deploy/run-42``)
+    fills a table column with the account and the path; who registered it is
+    the name: the role of an assumed role, else the last part (a user, a role).
+    """
+    if not arn:
+        return ""
+    resource = arn.split(":", 5)[-1]
+    parts = [part for part in resource.split("/") if part]
+    if not parts:
+        return f"registered by {arn}"
+    name = parts[1] if parts[0] == "assumed-role" and len(parts) > 1 else parts[-1]
+    return f"registered by {name}"

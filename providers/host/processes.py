@@ -120,8 +120,8 @@ def short_command(argv: tuple[str, ...], limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def find_units(host: HostConfig, release_of: ReleaseOf, notes: list[str]) -> tuple[Unit, ...]:
-    """The service's processes from pid_file and process_match; notes instead of errors."""
+def service_pids(host: HostConfig, notes: list[str]) -> list[int]:
+    """The service's process ids from pid_file and process_match; notes instead of errors."""
     pids: list[int] = []
     if host.pid_file is not None:
         pid = _pid_from_file(host.pid_file, notes)
@@ -131,6 +131,12 @@ def find_units(host: HostConfig, release_of: ReleaseOf, notes: list[str]) -> tup
         pids.extend(p for p in _matching_pids(host.process_match) if p not in pids)
         if not pids:
             notes.append(f"no process matches {host.process_match!r}")
+    return pids
+
+
+def find_units(host: HostConfig, release_of: ReleaseOf, notes: list[str]) -> tuple[Unit, ...]:
+    """The service's processes from pid_file and process_match; notes instead of errors."""
+    pids = service_pids(host, notes)
     node = socket.gethostname()
     units: list[Unit] = []
     for pid in pids:

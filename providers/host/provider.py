@@ -41,9 +41,10 @@ from console.model import (
 from console.poll import poll_until
 from console.runner import run_steps
 from providers.base import InvalidTarget, NotFound, Part, ProviderError
+from providers.host import facts, logs
 from providers.host.commands import CommandPart, command_step
 from providers.host.git import GitReleases
-from providers.host.processes import find_units
+from providers.host.processes import find_units, service_pids
 from providers.host.strategy import Releases
 from providers.host.symlink import SymlinkReleases
 
@@ -108,6 +109,49 @@ class HostProvider:
 
     def _units(self, notes: list[str]) -> tuple[Unit, ...]:
         return find_units(self.host, self.strategy.release_of, notes)
+
+    # ------------------------------------------------------------------ details and logs
+
+    def details(self) -> tuple[tuple[str, str], ...]:
+        """What ``ps``, ``ss -ltnp``, ``systemctl status`` and ``df`` would say (blocking).
+
+        The service's processes (pid, user, start, RSS, command line, listening
+        TCP ports), its systemd unit when one is configured, and the live
+        release folder's size and the free space of its filesystem.
+        """
+        notes: list[str] = []
+        found: list[tuple[str, str]] = []
+        pids = service_pids(self.host, notes)
+        if pids:
+            found += facts.process_facts(pids)
+        elif not (self.host.pid_file or self.host.process_match):
+            found.append(("processes", "not known: configure pid_file or process_match"))
+        found += [("processes", note) for note in notes]
+        if self.host.systemd_unit:
+            found.append(facts.systemd_fact(self.host.systemd_unit))
+        found += self._disk_facts()
+        return tuple(found)
+
+    def _disk_facts(self) -> list[tuple[str, str]]:
+        if self.host.strategy == "git":
+            repo = self.host.repo
+            return facts.disk_facts("working tree", repo) if repo is not None else []
+        current, _ = self.strategy.state([])
+        folder = self.strategy.release_folder(current.id) if current is not None else None
+        if current is None or folder is None:
+            return [("live release", "not known: the live link names no release")]
+        return facts.disk_facts(f"release {current.version}", folder)
+
+    def logs(self, unit: str, lines: int = 50) -> tuple[str, ...]:
+        """The service's last ``lines`` log lines: ``log_file``'s end, or its systemd journal.
+
+        ``unit`` is not used: every process of a host service writes the same log.
+        """
+        return logs.read_logs(self.host, self.service.label, lines)
+
+    def log_source(self, unit: str) -> str:
+        """Where ``logs`` reads from (the file, or ``journalctl -u UNIT``)."""
+        return logs.log_source(self.host)
 
     # ------------------------------------------------------------------ plan
 

@@ -32,6 +32,7 @@ from providers.base import (
     Unavailable,
 )
 from providers.host.diff import folder_differences
+from providers.host.release_notes import change_of
 from providers.host.strategy import version_key
 
 OP = "host.symlink"
@@ -160,20 +161,24 @@ class SymlinkReleases:
             raise Unavailable(f"cannot read the releases folder {releases_dir}: {exc}") from None
         # Newest first: a deploy creates the folder, so its mtime is the release time.
         found.sort(key=lambda item: (item[1], version_key(item[0])), reverse=True)
-        revisions = tuple(
-            Revision(
-                id=name,
-                version=_version_of(path, name),
-                created=datetime.fromtimestamp(mtime, UTC),
-                current=name == current_id,
-                detail=str(path),
+        revisions = []
+        for name, mtime, path in found:
+            version = _version_of(path, name)
+            revisions.append(
+                Revision(
+                    id=name,
+                    version=version,
+                    created=datetime.fromtimestamp(mtime, UTC),
+                    # What changed, from the folder's own notes; the path is the detail.
+                    change_cause=change_of(path, version, mtime),
+                    current=name == current_id,
+                    detail=str(path),
+                )
             )
-            for name, mtime, path in found
-        )
         current = next((r for r in revisions if r.current), None)
         if current_id is not None and current is None:
             notes.append(f"the live release {current_id} is not a folder in {releases_dir}")
-        return current, revisions
+        return current, tuple(revisions)
 
     def find(self, snap: Snapshot, target: str) -> Revision | None:
         return None

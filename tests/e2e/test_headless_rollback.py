@@ -122,13 +122,16 @@ def test_rollback_to_chosen_release(sandbox: DemoSandbox) -> None:
     assert "v1.2.8" in served_version(sandbox)
 
 
-def test_dry_run_changes_nothing(sandbox: DemoSandbox) -> None:
-    result = rollback(sandbox.config_path, "--dry-run", "--reason", "look first")
+@pytest.mark.parametrize("reason", [["--reason", "look first"], []], ids=["reason", "no-reason"])
+def test_dry_run_changes_nothing(sandbox: DemoSandbox, reason: list[str]) -> None:
+    """A dry run needs no --reason: it changes nothing and records nothing."""
+    result = rollback(sandbox.config_path, "--dry-run", *reason)
     assert result.returncode == 0, result.stderr
     assert "ln -sfn" in result.stdout
-    assert "dry run" in result.stdout
+    assert "dry run: nothing was changed" in result.stdout
     assert (sandbox.root / "current").resolve().name == "v1.3.0"
     assert not history_of(sandbox).exists()
+    assert not (sandbox.root / "state" / "journal").exists()
 
 
 def test_unknown_release_is_exit_2_and_history_untouched(sandbox: DemoSandbox) -> None:
@@ -139,6 +142,45 @@ def test_unknown_release_is_exit_2_and_history_untouched(sandbox: DemoSandbox) -
     assert "v0.0.1" in result.stderr
     assert "Traceback" not in result.stderr
     assert history_of(sandbox).read_bytes() == before
+    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+
+
+def health_requests(box: DemoSandbox) -> int:
+    """How many requests to /health the demo service has logged so far."""
+    return box.log_file.read_text(errors="replace").count('"GET /health ')
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["rollback", "web", "--to", "v0.0.1", "--yes", "--reason", "x"], ["'v0.0.1'", "v1.2.9"]),
+        (["rollback", "web", "--to", "v0.0.1", "--dry-run"], ["'v0.0.1'", "v1.2.8"]),
+        (["action", "web", "restrat", "--yes", "--reason", "x"], ["'restrat'", "known: restart"]),
+    ],
+    ids=["to", "to-dry-run", "action"],
+)
+def test_an_unknown_target_or_action_is_refused_before_the_service_is_sampled(
+    sandbox: DemoSandbox, args: list[str], names: list[str]
+) -> None:
+    """One line naming the value and the valid ones, exit 2: no 30 s wait for a sample first,
+    not one request to the service, nothing journaled, no lock taken."""
+    requests = health_requests(sandbox)
+    result = subprocess.run(
+        [sys.executable, "-m", "console.cli", *args, "--config", str(sandbox.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for name in names:
+        assert name in lines[0]
+    assert result.stdout == ""  # not "reading health and error rate ..."
+    assert health_requests(sandbox) == requests
+    state = sandbox.root / "state"
+    assert not (state / "journal").exists() and not (state / "locks").exists()
     assert (sandbox.root / "current").resolve().name == "v1.3.0"
 
 
@@ -285,6 +327,15 @@ def test_status_text_and_json_say_the_same_severity(
     assert assessment["samples"] >= assessment["samples_needed"] == 20
     assert f"  {assessment['summary']}\n" in text.stdout
     assert assessment["summary"].startswith(f"severity {severity}: ")
+    # The error rate measured over the sample (>= 20 requests), not one health check's answer.
+    measured = re.search(r"^  error rate: (\d+\.\d)% of (\d+) requests", text.stdout, re.M)
+    assert measured, text.stdout
+    assert measured.group(1) == f"{assessment['error_rate'] * 100:.1f}"
+    assert int(measured.group(2)) >= 20
+    reason = re.search(r"^    - error rate (\d+\.\d)% >=", text.stdout, re.M)
+    if reason:  # the reasons quote the same number
+        assert reason.group(1) == measured.group(1)
+    assert (reason is not None) is (severity == "critical")
 
 
 def test_headless_rollback_decides_on_the_minimum_sample(sandbox: DemoSandbox) -> None:

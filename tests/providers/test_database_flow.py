@@ -501,3 +501,34 @@ def test_what_changes_names_the_migrations_a_downgrade_runs_and_what_they_drop(
     # The release folders too: v1.3.0 ships two migration scripts v1.2.9 does not have.
     assert re.search(r"  - files: .*2 only in v1\.3\.0", changes), changes
     assert revision(pg, dbname) == [("0004",)]
+
+
+def test_a_wrong_answer_at_the_restore_prompt_is_exit_2_and_restores_nothing(
+    sandbox: DemoSandbox, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``db-restore`` without ``--yes`` on a terminal: a typo aborts like a rollback's (exit 2)."""
+    from tests.console_cli import run_on_terminal
+
+    dbname = database_at_head(pg)
+    backup = cli(sandbox, "db-backup", "web", dsn=pg.dsn(dbname))
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    (dump,) = (sandbox.root / "state" / "backups").glob("web-*.dump")
+    pg.sql(dbname, "UPDATE users SET nickname = 'since the backup'")  # what a restore would undo
+    monkeypatch.setenv(ENV, pg.dsn(dbname))
+    result = run_on_terminal(
+        sandbox.config_path,
+        "db-restore",
+        "web",
+        "--from",
+        str(dump),
+        "--reason",
+        "x",
+        typed="wbe\n",
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line == "aborted: 'wbe' is not the service name 'web': nothing was changed"
+    assert "REPLACED by the backup" in result.stdout  # the plan was shown, then asked
+    assert set(pg.sql(dbname, "SELECT nickname FROM users")) == {("since the backup",)}
+    assert not (sandbox.root / "rollback-history.md").exists()
+    assert len(list((sandbox.root / "state" / "backups").glob("web-*.dump"))) == 1

@@ -334,6 +334,8 @@ def test_the_official_client_reads_them_typed(kube: FakeKubeServer) -> None:
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert refused.status_code == 422 and "field is immutable" in refused.json()["message"]
+
+
 APPLICATIONS = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
 KUSTOMIZATIONS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations"
 

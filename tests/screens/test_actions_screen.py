@@ -35,7 +35,7 @@ async def test_restart_action_by_keyboard(
         assert screen.plan is not None and screen.plan.action == "restart"
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: isinstance(demo_app.screen, ConfirmScreen))
-        await pilot.press("tab", *"web", "enter")  # Cancel is focused first; tab to the name
+        await pilot.press(*"web", "enter")  # the name field has the focus
         await wait_for(pilot, lambda: isinstance(demo_app.screen, ExecuteScreen))
         execute = demo_app.screen
         assert isinstance(execute, ExecuteScreen)

@@ -344,6 +344,16 @@ async def test_thousands_of_units_update_in_place(monkeypatch: pytest.MonkeyPatc
         assert str(table.get_cell("web-01234", "ready")) == "no"
         assert "1 not ready" in str(dashboard(app).query_one(UnitsPanel).border_title)
 
+        # The next polls read the same units (new objects, equal): no row is built again.
+        panel = dashboard(app).query_one(UnitsPanel)
+        monkeypatch.setattr(
+            panel, "_row_data", lambda *a: pytest.fail("rows rebuilt for unchanged units")
+        )
+        world.provider.units = tuple(replace(u) for u in units)
+        await app.refresh_all()
+        await pilot.pause()
+        assert table.row_count == 4999
+
 
 async def test_health_and_error_rate_failures_show_on_their_own_panel() -> None:
     world = FixedWorld()
@@ -610,3 +620,93 @@ async def test_polls_pause_under_the_wizard_and_catch_up_after() -> None:
         assert world.provider.calls == calls
         app.pop_screen()
         await wait_until(pilot, lambda: world.provider.calls > calls, "a poll on return")
+
+
+async def test_an_error_rate_with_no_request_in_yet_is_read_again_soon() -> None:
+    """The probe has just started: its first window is empty.  The next read comes after
+    ``NO_DATA_RETRY_S``, not a whole interval later, so the first rate shows as soon as
+    it exists; a source that stays empty falls back to its interval."""
+    from console.widgets.poller import NO_DATA_QUICK_READS, NO_DATA_RETRY_S
+
+    world = FixedWorld()
+    empty = Sample(T0, None, None, 0, "probe")
+    world.source.sample = lambda since=None: empty  # type: ignore[method-assign]
+    app = world.app()
+    async with app.run_test(size=(120, 40)):
+        screen = dashboard(app)
+        poll = screen.polls[ERROR_RATE]
+        await app.refresh_all()
+        assert poll.empty >= 1
+        assert poll.next_delay() == NO_DATA_RETRY_S < poll.interval
+        assert screen.polls[SNAPSHOT].next_delay() == screen.polls[SNAPSHOT].interval
+
+        poll.empty = NO_DATA_QUICK_READS + 1  # it stayed empty: back to the interval
+        assert poll.next_delay() == poll.interval
+
+        world.source.sample = lambda since=None: Sample(T0, 0.61, 380.0, 300, "probe")  # type: ignore[method-assign]
+        await app.refresh_all()
+        assert poll.empty == 0 and poll.next_delay() == poll.interval
+        assert "61.0% err" in str(screen.query_one("#rate-now", Static).render())
+
+
+async def test_the_wizard_is_prepared_once_the_first_data_is_on_screen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Textual parses every stylesheet again the first time each screen with its own CSS
+    is shown; the console does it once, for all the wizard's screens, while the operator
+    reads the dashboard, so the first ``r`` parses nothing."""
+    from textual.css.stylesheet import Stylesheet
+
+    from screens.assess import AssessScreen
+    from screens.preload import SCREENS, css_files
+
+    world = FixedWorld()
+    app = world.app(fixed_config(tmp_path))
+    assess_css = str(css_files(AssessScreen)[0])
+    assert assess_css.endswith("screens/assess.tcss")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.stylesheet.has_source(assess_css, "")  # not before the data
+        await app.refresh_all()
+        dashboard(app)._tick()
+        await wait_until(
+            pilot, lambda: app.stylesheet.has_source(assess_css, ""), "the wizard's CSS"
+        )
+        for module, name in SCREENS:
+            screen_class = getattr(__import__(module, fromlist=[name]), name)
+            for path in css_files(screen_class):
+                assert app.stylesheet.has_source(str(path), ""), path
+
+        parsed: list[str] = []
+        reparse = Stylesheet.reparse
+        monkeypatch.setattr(Stylesheet, "reparse", lambda s: (parsed.append("!"), reparse(s)))
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, AssessScreen), "the Assess step")
+        await pilot.pause()
+        assert parsed == []
+
+
+async def test_a_slow_read_is_followed_by_a_longer_pause() -> None:
+    """5,000 pods take ~0.5 s to read and parse, in a thread holding the GIL: reading
+    them every 2 s slowed every key the operator pressed.  After a read the next waits at
+    least ``SLOW_READ_FACTOR`` times as long as it took."""
+    import time
+
+    from console.widgets.poller import SLOW_READ_FACTOR
+
+    world = FixedWorld()
+    fixed = world.provider.snapshot
+
+    def slow_snapshot() -> Any:
+        time.sleep(0.6)
+        return fixed()
+
+    world.provider.snapshot = slow_snapshot  # type: ignore[method-assign]
+    app = world.app()
+    async with app.run_test(size=(120, 40)):
+        screen = dashboard(app)
+        await app.refresh_all()
+        poll = screen.polls[SNAPSHOT]
+        assert poll.last_read_s >= 0.6
+        assert poll.next_delay() >= SLOW_READ_FACTOR * 0.6 > poll.interval
+        quick = screen.polls[HEALTH]
+        assert quick.next_delay() == quick.interval  # fast reads keep their interval

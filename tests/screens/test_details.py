@@ -59,7 +59,7 @@ async def test_events_and_logs_open_from_the_dashboard() -> None:
         table = screen.query_one("#events-table", DataTable)
         assert table.row_count == 2
         assert "Back-off restarting failed container (x4)" in str(table.get_row_at(0)[4])
-        assert "generation: 7 (observed 7)" in str(screen.query_one("#events-facts").render())
+        assert "generation: 7 (observed 7)" in screen.fact_lines()
         await pilot.press("escape")
         await pilot.pause()
         units = app.screen.query_one("#units-table", DataTable)

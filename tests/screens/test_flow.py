@@ -58,7 +58,7 @@ from screens.assess import AssessScreen
 from screens.checklist import ChecklistScreen
 from screens.confirm import ConfirmScreen
 from screens.execute import ExecuteScreen
-from screens.flow_common import ErrorLine, FlowModal, FlowScreen
+from screens.flow_common import AskYesNo, ErrorLine, FlowModal, FlowScreen
 from screens.record import RecordScreen
 from screens.target import TargetScreen
 from screens.verify import VerifyScreen
@@ -136,36 +136,39 @@ async def test_operator_rolls_the_demo_back_by_keyboard_alone(sandbox: DemoSandb
         await wait_until(pilot, lambda: assess.assessment is not None, "the assessment")
         assert assess.assessment is not None
         assert assess.assessment.severity in (Severity.CRITICAL, Severity.HIGH)
-        # No reason, no way on.
+        # The reason is offered from the assessment; emptied, there is no way on.
+        reason = assess.query_one("#reason", Input)
+        assert reason.value == assess.suggestion
+        assert "(high)" in reason.value or "(critical)" in reason.value
+        assert "on v1.3.0" in reason.value
+        await pilot.press("ctrl+u")
         await pilot.press("enter")
+        await pilot.pause()
         assert app.screen is assess
         assert "reason is required" in error_line(assess)
         await type_text(pilot, "5xx spike after v1.3.0")
+        assert error_line(assess) == "", "a stale 'reason is required' must go while typing"
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChecklistScreen), "the checklist")
 
-        # Checklist: a required item blocks continuing.
+        # Checklist: what the console can establish is ticked, saying what it saw.
         checklist = app.screen
         assert isinstance(checklist, ChecklistScreen)
-        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: not checklist.busy, "the established items")
+        incident = checklist.flow.incident
+        assert incident.marks["decide"].note.endswith("reason typed")
+        assert "no database configured" in incident.marks["migrations"].note
+        assert "v1.2.9" in incident.marks["target"].note
+        assert incident.missing_required("prepare") == []
+        # Unticking the decision blocks continuing; the cursor stops on every row.
+        await pilot.press("home", "space")
+        await wait_until(pilot, lambda: incident.state_of("decide") is ItemState.PENDING, "untick")
+        await pilot.press("enter")
         await pilot.pause()
         assert app.screen is checklist
         assert "Cannot continue" in error_line(checklist)
-        assert "Database migrations" in error_line(checklist)
-        # The cursor starts on the first open item ("Rollback is needed"): tick it, then
-        # go down past the auto item and the optional one to the migrations check.
-        incident = checklist.flow.incident
-        await pilot.press("space")
-        await wait_until(pilot, lambda: incident.state_of("decide") is ItemState.DONE, "tick")
-        await pilot.press("enter")
-        await pilot.pause()
-        assert app.screen is checklist, "one required item is still open"
-        await pilot.press("down", "down", "space")
-        await wait_until(
-            pilot, lambda: incident.state_of("migrations") is ItemState.DONE, "second tick"
-        )
-        assert incident.missing_required("prepare") == []
-        await pilot.press("enter")
+        assert "Rollback is needed" in error_line(checklist)
+        await pilot.press("space", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, TargetScreen), "the target step")
 
         # Target: the previous release is preselected and planned.
@@ -179,19 +182,18 @@ async def test_operator_rolls_the_demo_back_by_keyboard_alone(sandbox: DemoSandb
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
 
-        # Confirm: Cancel is focused; a wrong name keeps the button disabled.
+        # Confirm: the name field has the focus; a wrong name is explained, never confirms.
         confirm = app.screen
         assert isinstance(confirm, ConfirmScreen)
-        assert app.focused is confirm.query_one("#cancel", Button)
+        assert app.focused is confirm.query_one("#confirm-name", Input)
         button = confirm.query_one("#confirm", Button)
         assert button.disabled
-        await pilot.press("tab")
-        assert app.focused is confirm.query_one("#confirm-name", Input)
-        await type_text(pilot, "wbe")
+        await type_text(pilot, "Web")
         assert button.disabled
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is confirm, "a wrong name must not confirm"
+        assert "upper/lower case" in str(confirm.query_one("#confirm-match").render())
         assert (sandbox.root / "current").resolve().name == "v1.3.0"
         await pilot.press("ctrl+u")
         await type_text(pilot, "web")
@@ -237,6 +239,7 @@ async def test_operator_rolls_the_demo_back_by_keyboard_alone(sandbox: DemoSandb
     assert "v1.2.9" in _field(history, "To")
     assert _field(history, "Outcome") == "rolled back and verified"
     assert _field(history, "Reason") == "5xx spike after v1.3.0"
+    assert _field(history, "Reason given") == "typed by the operator"
     assert "- [x] Team told the rollback is complete" in history
 
 
@@ -568,8 +571,10 @@ async def test_assess_countdown_comes_from_the_deadline_and_the_clock(tmp_path: 
         clock.advance(120)
         await wait_until(pilot, lambda: str(countdown.render()) != first, "the next second")
         assert "overdue" in str(countdown.render()).lower() or "-overdue" in countdown.classes
-        # Escape: back where the flow started, nothing done.
+        # Escape: a reason was given and items ticked, so it asks; leaving changes nothing.
         await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskYesNo), "the question")
+        await pilot.press("right", "enter")  # from "Stay" (focused first) to "Leave"
         await wait_until(pilot, lambda: flow_screen(app) is None, "leaving the flow")
     assert not flow.executed
     assert not flow.config.console.history_file.exists()

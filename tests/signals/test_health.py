@@ -1,14 +1,19 @@
-"""check_health against real local HTTP servers: 200, 500, refused, timeout, DNS."""
+"""check_health against real local HTTP servers: 200, 500, refused, timeout, DNS, TLS."""
 
 from __future__ import annotations
 
+import ssl
+import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 
 from console.config import HealthCheck
-from console.signals.health import check_health, describe_error
+from console.signals.health import check_health, describe_error, tls_context
 from tests.signals import FlipServer, failing, free_port, healthy, slow
 
 
@@ -128,3 +133,45 @@ def test_unsupported_scheme_is_a_result() -> None:
 )
 def test_describe_error(exc: Exception, expected: str) -> None:
     assert describe_error(exc, "http://h:81/health", 3.0) == expected
+
+
+@pytest.fixture
+def self_signed_server(tmp_path: Path) -> Iterator[str]:
+    """A real HTTPS server on 127.0.0.1 whose certificate nobody signed (openssl makes it)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run(
+        [*openssl, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/health"
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_round_shares_one_tls_context_and_it_still_verifies(
+    self_signed_server: str,
+) -> None:
+    """The CA bundle is read once per process, not per round; certificates are still checked."""
+    assert tls_context() is tls_context()
+    assert tls_context().verify_mode is ssl.CERT_REQUIRED and tls_context().check_hostname
+    for _ in range(2):
+        (result,) = check_health([HealthCheck(self_signed_server)])
+        assert not result.ok
+        assert result.status_code is None
+        assert result.error.startswith("TLS error (127.0.0.1:"), result.error
