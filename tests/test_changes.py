@@ -57,7 +57,7 @@ def test_a_rollback_plan_carries_what_changes_between_the_release_folders(
     plan = demo_flow(sandbox).plan(None, dry_run=True)
     assert plan.to_revision.version == "v1.2.9"
     assert [d.line() for d in plan.changes] == [
-        "files: 2 changed (1 the same)",
+        "files: 3 changed (1 the same)",
         "config release.json (changed)",
     ]
     assert plan.undone_by == ()

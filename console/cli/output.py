@@ -21,7 +21,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from console.changes import NOTHING_DIFFERS, NOTHING_UNDOES
 from console.cli.parser import UsageError
 from console.config import ServiceConfig
 from console.errors import BadInput
@@ -161,6 +160,8 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         print(f"  {i}. {printable(step.title)}\n       $ {printable(step.command)}", file=out)
     if plan.action != "rollback":
         return  # an action (a restart) changes no revision
+    from console.changes import NOTHING_DIFFERS, NOTHING_UNDOES  # not for the first frame
+
     changes = [change.line() for change in plan.changes]
     for title, items, empty in (
         ("What changes", changes, NOTHING_DIFFERS),

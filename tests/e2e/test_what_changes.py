@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 CLI = (sys.executable, "-m", "console.cli")
 LISTS = (
     "What changes:\n"
-    "  - files: 2 changed (1 the same)\n"
+    "  - files: 3 changed (1 the same)\n"
     "  - config release.json (changed)\n"
     "Who will undo it: nothing detected\n"
 )
@@ -82,7 +82,7 @@ def test_a_real_run_shows_both_lists_before_asking_for_the_service_name(
         os.close(primary)
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 1 and b"aborted: nothing was changed" in err
+    assert proc.returncode == 2 and b"nothing was changed" in err  # an abort is exit 2
     assert (sandbox.root / "current").resolve().name == "v1.3.0"
 
 
@@ -96,7 +96,7 @@ def test_the_rollback_records_what_changed_in_the_entry_the_journal_and_history_
     assert field(entry, "Outcome") == "rolled back and verified"
     assert (
         "### What changes\n\n"
-        "- files: 2 changed (1 the same)\n"
+        "- files: 3 changed (1 the same)\n"
         "- config release.json (changed)\n\n"
         "### Timeline\n"
     ) in entry
@@ -109,7 +109,7 @@ def test_the_rollback_records_what_changed_in_the_entry_the_journal_and_history_
         timeout=60,
     )
     (listed,) = json.loads(listing.stdout)["entries"]
-    assert listed["changes"] == ["files: 2 changed (1 the same)", "config release.json (changed)"]
+    assert listed["changes"] == ["files: 3 changed (1 the same)", "config release.json (changed)"]
     assert listed["undone_by"] == []
 
     (journal,) = (sandbox.root / "state" / "journal").glob("*.jsonl")
