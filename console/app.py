@@ -34,6 +34,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import SystemModalScreen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.app_resume import ResumeOffers
 from console.clock import utcnow
 from console.config import Config, ServiceConfig
 from console.runtime import Backends, ServiceRuntime
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from console.flow import RollbackFlow
-    from console.resume import JournalState
 
 #: How long quitting waits, in all, for the error-rate sources to stop.
 STOP_GRACE_S = 0.1
@@ -63,7 +63,7 @@ def rollback_commands() -> type[CommandProvider]:
     return RollbackCommands
 
 
-class RollbackConsoleApp(App[int]):
+class RollbackConsoleApp(ResumeOffers):
     """The console: a dashboard per service, the rollback wizard on top of it, help, palette."""
 
     TITLE = "rollback-console"
@@ -177,73 +177,6 @@ class RollbackConsoleApp(App[int]):
 
         if preload.load_styles(self.stylesheet, classes):
             self.stylesheet.update(self)
-
-    # ----------------------------------------------------------------- resume
-
-    def offer_resume(self) -> None:
-        """Look for open incidents now (after a rollback whose outcome is not known)."""
-        self._look_for_interrupted()
-
-    @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
-    def _look_for_interrupted(self) -> None:
-        """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""
-        pending = [state for state in self._resumable() if state.interrupted]
-        if pending:
-            self.call_from_thread(self._offer_resume, pending[0])
-
-    def _resumable(self, service: str | None = None) -> list[JournalState]:
-        """Blocking: open incidents (of ``service``) this console can resume, oldest first."""
-        from console.resume import open_incidents
-
-        return [
-            state
-            for state in open_incidents(self.config.console.state_dir, service)
-            if state.service in self.runtimes and state.plan is not None
-        ]
-
-    def _offer_resume(self, state: JournalState) -> None:
-        from screens.flow_common import AskYesNo
-
-        lines = "\n".join(f"  {line}" for line in state.describe())
-        question = (
-            f"An interrupted rollback of {state.service} was found "
-            f"(incident {state.incident_id}, by {state.operator or '?'}):\n{lines}\n\n"
-            "Resume it now?  The platform is re-read first; nothing that already took "
-            "effect is done again."
-        )
-
-        def answered(resume: bool | None) -> None:
-            if not resume:
-                self.notify(
-                    f"Not resumed. Later: `rollback-console resume {state.service}`.",
-                    severity="warning",
-                )
-                return
-            if state.service != self.service_name:
-                self.action_switch_service(state.service)
-            self._prepare_resume(self.runtimes[state.service], state)
-
-        self.push_screen(
-            AskYesNo(question, yes_label="Resume", no_label="Later"), callback=answered
-        )
-
-    @work(
-        thread=True,
-        exclusive=True,
-        group="prepare-rollback",
-        exit_on_error=False,
-        description="resume the rollback",
-    )
-    def _prepare_resume(self, runtime: ServiceRuntime, state: JournalState) -> None:
-        from console.flow import RollbackFlow
-        from screens.execute import ExecuteScreen
-
-        provider = runtime.ensure_provider()
-        source = runtime.ensure_source()
-        flow = RollbackFlow(self.config, runtime.service, provider, source, resume_state=state)
-        plan = flow.incident.plan
-        if plan is not None and not get_current_worker().is_cancelled:
-            self.call_from_thread(self.push_screen, ExecuteScreen(flow, plan, resume=True))
 
     def _new_dashboard(self) -> DashboardScreen:
         return DashboardScreen(self.runtime, clock=self.clock, can_switch=len(self.runtimes) > 1)
@@ -474,34 +407,6 @@ class RollbackConsoleApp(App[int]):
         )
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self._push_flow, AssessScreen, flow, target)
-
-    def _resume_first(self, runtime: ServiceRuntime) -> bool:
-        """Blocking: is a rollback of this service left open?  Then offer that, not a new one.
-
-        A new rollback over a half-done one could undo what it did: after a switch
-        that landed, "the previous release" is the broken one again.  The CLI
-        refuses the same way (``rollback`` exits 2 and names ``resume``).
-        """
-        found = self._resumable(runtime.service.name)
-        running = next((state for state in found if state.live), None)
-        if running is not None and running.live is not None:
-            self.call_from_thread(
-                self.notify,
-                f"{runtime.service.label} is being rolled back by {running.live.describe()} "
-                f"(incident {running.incident_id}): wait for it to finish, or coordinate.",
-                severity="error",
-            )
-            return True
-        pending = [state for state in found if state.interrupted]
-        if not pending:
-            return False
-        self.call_from_thread(
-            self.notify,
-            f"An interrupted rollback of {runtime.service.name} is open: finish it first.",
-            severity="warning",
-        )
-        self.call_from_thread(self._offer_resume, pending[-1])
-        return True
 
     def _push_flow(
         self, screen_class: Callable[..., Any], flow: RollbackFlow, target: str | None

@@ -39,7 +39,9 @@ def every_module(package: str) -> list[str]:
 
 
 def is_textual_side(module: str) -> bool:
-    return module == "console.app" or module.startswith(("console.widgets", "console.__main__"))
+    return module in ("console.app", "console.app_resume") or module.startswith(
+        ("console.widgets", "console.__main__")
+    )
 
 
 def test_every_core_module_and_provider_imports_no_textual() -> None:
