@@ -133,6 +133,12 @@ def test_dry_run_lists_the_suspension_then_the_rollback_holds_and_resume_restore
     undo = out.index("rollout undo deployment/web --to-revision=2")
     assert suspend < undo, out
     assert "Suspend auto-sync of Argo CD Application web (argocd)" in out
+    # Issue 14's two lists, after the plan: the image the undo brings back, and who would
+    # have put v1.3.0 back (env differences per variable: providers/test_kubernetes_diff.py).
+    changes = out.split("What changes:\n", 1)[1].split("Who will undo it:", 1)[0]
+    assert f"image web: {BAD} → {GOOD}" in changes, out
+    undoers = out.split("Who will undo it:", 1)[1]
+    assert "Argo CD Application web (argocd)" in undoers, out
     assert world.application() == original
     assert world.image() == BAD
 
