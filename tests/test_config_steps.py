@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from console.config import ConfigError, HttpCall, StepAction, load_config
 from console.redact import env_keys
+from tests.conftest import REPO
 from tests.test_bad_input import assert_refused, cli
 from tests.test_config import GOOD
 
@@ -151,3 +153,30 @@ def test_check_config_refuses_a_bad_step_with_exit_2_and_one_line(site: Path) ->
     path = _write(site, BASE + 'run = ["true"]\nundo = "rm -f x"\n')
     line = assert_refused(cli("check-config", "--config", str(path)), "services[0].steps[0].undo")
     assert f"{path}:" in line
+
+
+def test_the_commented_steps_of_config_example_load(site: Path) -> None:
+    """Every commented ``[[services.steps]]`` example of config.example.toml, uncommented."""
+    text = (REPO / "config.example.toml").read_text()
+    block = text.split("# Maintenance mode on before the switch", 1)[1].split("# ----", 1)[0]
+    lines = [line.removeprefix("# ").removeprefix("#") for line in block.splitlines()]
+    toml = [line for line in lines if line.startswith("[") or re.match(r"[\w-]+ = ", line)]
+    config = load_config(_write(site, "\n".join(toml) + "\n"))
+    steps = config.service("web").steps
+    assert [s.id for s in steps] == [
+        "maint-on",
+        "maint-off",
+        "nginx-restore",
+        "nginx-reload",
+        "unit-restore",
+        "daemon-reload",
+        "unit-restart",
+        "kill-switch",
+    ]
+    flag = steps[-1]
+    assert flag.action.http is not None and flag.action.http.headers_env == {
+        "Authorization": "FLAG_API_TOKEN"
+    }
+    assert flag.check is not None and flag.check.http is not None
+    assert flag.undo is not None and flag.undo.http is not None
+    assert flag.undo.http.body == '{"enabled":true}'
