@@ -263,22 +263,21 @@ def test_a_failing_step_after_the_switch_undoes_the_steps_before_it(
     assert "Step 'Maintenance mode on' undone after a later step failed: exited 0" in entry
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
 def test_killed_during_a_step_resume_settles_it_by_its_check_and_never_runs_it_twice(
-    sandbox: DemoSandbox,
+    sandbox: DemoSandbox, when: str
 ) -> None:
-    with_steps(
-        sandbox,
-        [
-            {
-                "id": "maint-on",
-                "title": "Maintenance mode on",
-                "when": "before",
-                "run": [sys.executable, "gated.py", "maint-on"],
-                "check": ["test", "-e", "maint-on.done"],
-            },
-            {"id": "after", "title": "After", "when": "after", "run": record("after")},
-        ],
-    )
+    """Before the switch, resume plans again (the switch never happened); after it, resume
+    runs what is left of the plan: either way the started step is settled by its check."""
+    gated = {
+        "id": "maint",
+        "title": "Maintenance mode",
+        "when": when,
+        "run": [sys.executable, "gated.py", "maint"],
+        "check": ["test", "-e", "maint.done"],
+    }
+    other = "after" if when == "before" else "before"
+    with_steps(sandbox, [gated, {"id": other, "title": other, "when": other, "run": record(other)}])
     proc = subprocess.Popen(
         console(sandbox, "rollback", "web", "--yes", "--reason", "5xx"),
         stdout=subprocess.PIPE,
@@ -300,25 +299,29 @@ def test_killed_during_a_step_resume_settles_it_by_its_check_and_never_runs_it_t
             proc.kill()
     kill_gated(sandbox)
 
-    # The step had taken effect, nothing was switched, the incident is open.
-    assert order(sandbox) == ["maint-on ran"]
-    assert (sandbox.root / "current").resolve().name == "v1.3.0"
+    # The step had taken effect when the console died; the incident is open.
+    index = 0 if when == "before" else 3  # after: the before step, the link, the restart
+    live = "v1.3.0" if when == "before" else "v1.2.9"
+    first = ["maint ran"] if when == "before" else ["before current=v1.3.0", "maint ran"]
+    assert order(sandbox) == first
+    assert (sandbox.root / "current").resolve().name == live
     pending = open_incidents(load_config(sandbox.config_path).console.state_dir)
     assert len(pending) == 1
-    assert "1. Maintenance mode on: started, not seen finishing" in pending[0].describe()
+    assert f"{index + 1}. Maintenance mode: started, not seen finishing" in pending[0].describe()
 
-    (sandbox.root / "go").write_text("")  # were it run again, it would not wait
+    (sandbox.root / "go").write_text("")  # were it run again, it would not even wait
     resumed = run(sandbox, "resume", "web", "--yes", "--verify-window", "2")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert order(sandbox) == ["maint-on ran", "after current=v1.2.9"]  # not run twice
+    last = ["after current=v1.2.9"] if when == "before" else []
+    assert order(sandbox) == first + last  # not run twice, nor the other step
     assert "already in effect (its check passed): not run again" in resumed.stdout
     assert "v1.2.9" in served_version(sandbox)
 
     entry = history_of(sandbox).read_text()
     assert field(entry, "Outcome") == "rolled back and verified"
-    assert "Interrupted: the console stopped during step 1 (Maintenance mode on)" in entry
-    assert "- [x] Maintenance mode on (before the switch) — in effect (its check passed" in entry
-    steps = [e for e in journal_events(sandbox) if e["event"] == "step" and e["index"] == 0]
+    assert f"Interrupted: the console stopped during step {index + 1} (Maintenance mode)" in entry
+    assert f"- [x] Maintenance mode ({when} the switch) — in effect (its check passed" in entry
+    steps = [e for e in journal_events(sandbox) if e["event"] == "step" and e["index"] == index]
     assert [e["status"] for e in steps] == ["started", "started", "skipped"]
 
 
