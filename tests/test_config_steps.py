@@ -180,3 +180,12 @@ def test_the_commented_steps_of_config_example_load(site: Path) -> None:
     assert flag.check is not None and flag.check.http is not None
     assert flag.undo is not None and flag.undo.http is not None
     assert flag.undo.http.body == '{"enabled":true}'
+
+
+def test_the_redactor_masks_a_step_header_value_and_the_token_after_its_scheme(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLAG_API_TOKEN", "Bearer s3cr3t-t0ken-value")
+    redact = load_config(_write(site, STEPS)).redactor
+    assert redact("sent Authorization: Bearer s3cr3t-t0ken-value") == "sent Authorization: ***"
+    assert redact('{"token":"s3cr3t-t0ken-value"}') == '{"token":"***"}'
