@@ -14,6 +14,7 @@ from console.model import ChecklistItem, ItemState, Snapshot, Verification
 
 if TYPE_CHECKING:
     from console.config import ServiceConfig
+    from console.config.steps import CustomStep
 
 PHASES = ("prepare", "execute", "verify", "after")
 
@@ -68,19 +69,32 @@ DATABASE_CHECKLIST: tuple[ChecklistItem, ...] = (
 )
 
 
+def step_item(step_id: str) -> str:
+    """The checklist item of the team's own step ``step_id`` (``[[services.steps]]``)."""
+    return f"step-{step_id}"
+
+
 def checklist_for(
-    custom: tuple[ChecklistItem, ...] | None, *, database: bool = False
+    custom: tuple[ChecklistItem, ...] | None,
+    *,
+    database: bool = False,
+    steps: tuple[CustomStep, ...] = (),
 ) -> tuple[ChecklistItem, ...]:
     """The service's checklist: its own from the config, or the runbook default.
 
     ``database``: the service has a database section, so its items are added
     (to the default list, or to a custom one that does not already name them).
+    ``steps``: the service's own runbook steps, one execute item each, ticked by
+    the console as each runs (``console.custom_steps``).
     """
     items = custom if custom is not None else DEFAULT_CHECKLIST
-    if not database:
-        return items
     known = {item.id for item in items}
-    extra = tuple(item for item in DATABASE_CHECKLIST if item.id not in known)
+    extra = tuple(item for item in DATABASE_CHECKLIST if database and item.id not in known)
+    extra += tuple(
+        ChecklistItem(step_item(s.id), "execute", f"{s.title} ({s.when} the switch)", auto=True)
+        for s in steps
+        if step_item(s.id) not in known
+    )
     if not extra:
         return items
     # The backup belongs with the prepare items, the others after their phase's items.

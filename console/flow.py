@@ -26,6 +26,7 @@ from console.checklist import (
     target_note,
     verify_marks,
 )
+from console.custom_steps import CustomSteps
 from console.db_flow import DatabaseSide
 from console.flow_record import RecordSteps
 from console.flow_resume import ResumeSteps
@@ -93,6 +94,10 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         self._attach_database()
 
     def _attach_database(self) -> None:
+        if self.service.steps:
+            self.custom = CustomSteps(self.service, self.incident, self.redact)
+            if self.resume_state is not None:
+                self.custom.resume_from(self.resume_state)
         if self.service.database is not None:
             self.database = DatabaseSide(
                 self.service,
@@ -104,16 +109,21 @@ class RollbackFlow(ResumeSteps, RecordSteps):
 
     def _with_database(self, plan: Plan) -> Plan:
         """The platform's rollback plan completed: the database steps around it
-        (``console.db_flow``), and "What changes" (``console.changes``: blocking reads)."""
+        (``console.db_flow``), the team's own steps (``console.custom_steps``), and
+        "What changes" (``console.changes``: blocking reads)."""
         if self.database is not None:
             self.database.target = self.schema_target
             plan = self.database.extend(plan)
+        if self.custom is not None:
+            plan = self.custom.extend(plan)
         return with_changes(plan, self.provider, self.database, self.redact)
 
     def _parts(self) -> tuple[Part, ...]:
-        """The parts of this flow's plans: the provider's (typed providers), the database."""
+        """The parts of this flow's plans: the provider's (typed providers), the database,
+        the team's own steps."""
         parts = self.provider.parts() if isinstance(self.provider, SupportsParts) else ()
-        return (*parts, self.database) if self.database is not None else parts
+        own = (self.database, self.custom)
+        return (*parts, *(part for part in own if part is not None))
 
     def _steps(self, plan: Plan) -> Iterator[ProgressEvent]:
         """The plan run by the step runner, each step by the part that owns its op.

@@ -107,7 +107,11 @@ class Incident:
 
     @property
     def checklist(self) -> tuple[ChecklistItem, ...]:
-        return checklist_for(self.service.checklist, database=self.service.database is not None)
+        return checklist_for(
+            self.service.checklist,
+            database=self.service.database is not None,
+            steps=self.service.steps,
+        )
 
     @property
     def journal_file(self) -> Path:

@@ -44,6 +44,8 @@ _PASSWORD_PARAMS = re.compile(rf"(?i)(?<![A-Za-z0-9])({_SECRET_KEYS})=([^\s&;\"'
 #: In a URL's query, a few more names hold the credential (Azure's ``code``, a signature).
 _QUERY_KEYS = f"{_SECRET_KEYS}|code|key|sig"
 _SECRET_KEY = re.compile(rf"(?i)^({_QUERY_KEYS})$")
+#: An HTTP authorization value, ``Bearer TOKEN`` / ``Basic B64`` (a header from ``*_env``).
+_AUTH_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9_-]* +(\S+)")
 #: libpq ``password=...`` in a key/value DSN, quoted or not.
 _DSN_PASSWORD = re.compile(r"(?i)\bpassword\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))")
 
@@ -162,7 +164,8 @@ def env_secrets(value: str) -> tuple[str, ...]:
     ``http(s)`` URL (a webhook, where the path or query is the token), its
     path and query as well, and each path segment that looks like a token
     (``T0123/B0456/xoxAbc...``: digits or mixed case, or very long; not a word
-    like ``services``); when it is a key/value DSN, its ``password``.
+    like ``services``); when it is a key/value DSN, its ``password``; when it is
+    an authorization header's value (``Bearer TOKEN``), the token alone too.
     """
     value = value.strip()
     if not value:
@@ -178,6 +181,9 @@ def env_secrets(value: str) -> tuple[str, ...]:
             # Short paths ("/", "/hook") are not the token; long ones are.
             found += [p for p in (parts.path, parts.path.lstrip("/"), parts.query) if len(p) >= 8]
             found += [p for p in parts.path.split("/") if _looks_like_token(unquote(p))]
+    scheme = _AUTH_SCHEME.fullmatch(value)
+    if scheme:  # an Authorization header's value: the credential after "Bearer " too
+        found.append(scheme[1])
     for quoted, bare in _DSN_PASSWORD.findall(value):
         found.append(quoted.replace("\\'", "'").replace("\\\\", "\\") if quoted else bare)
     return _with_decoded(found)
@@ -221,8 +227,10 @@ def _walk(value: Any, name: str = "") -> Iterator[tuple[str, str]]:
         for f in dataclasses.fields(value):
             yield from _walk(getattr(value, f.name), f.name)
     elif isinstance(value, Mapping):
+        # A table of variables (``headers_env = { Authorization = "FLAG_TOKEN" }``) keeps
+        # its ``*_env`` name: each value names a secret's variable.
         for key, item in value.items():
-            yield from _walk(item, str(key))
+            yield from _walk(item, name if name.endswith("_env") else str(key))
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
             yield from _walk(item, name)

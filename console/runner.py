@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from console.errors import OutcomeUnknown, ProviderError
 from console.model import Plan, ProgressEvent, ProgressStatus, Step
-from providers.base import Part
+from providers.base import Part, SupportsUndo
 
 T = TypeVar("T")
 
@@ -72,7 +72,32 @@ def run_plan(
     Transitional: a provider not converted to parts yet, or a plan journaled
     before steps were typed, still runs, with a typed part (the database)
     around it.
+
+    When a step fails, every part that can undo what it did (``SupportsUndo``:
+    the team's own steps) does so before the failure is raised, each line an
+    OUTPUT of the failed step; not when the outcome is unknown
+    (``OutcomeUnknown``): the plan is not over, ``resume`` settles it.
     """
+    failed_at = 0
+    try:
+        for event in _run_plan(plan, parts, untyped):
+            failed_at = event.step
+            yield event
+    except OutcomeUnknown:
+        raise
+    except ProviderError:
+        for part in reversed(parts):
+            if isinstance(part, SupportsUndo):
+                for line in part.undo_completed(plan):
+                    yield ProgressEvent(failed_at, ProgressStatus.OUTPUT, line)
+        raise
+
+
+def _run_plan(
+    plan: Plan,
+    parts: Sequence[Part],
+    untyped: Callable[[Plan], Iterator[ProgressEvent]],
+) -> Iterator[ProgressEvent]:
     steps = plan.steps
     if all(step.op for step in steps):
         yield from run_steps(plan, parts)

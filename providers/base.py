@@ -57,6 +57,7 @@ __all__ = [
     "SupportsReleaseFiles",
     "SupportsRemoteLock",
     "SupportsResumeCheck",
+    "SupportsUndo",
     "TimedOut",
     "Unavailable",
 ]
@@ -262,6 +263,24 @@ class Part(Protocol):
         True: it took effect (resume does not run it again); False: it did not
         (resume runs it, or plans anew); None: this op cannot be read back (a
         command with no visible effect), and resume falls back on the journal.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsUndo(Protocol):
+    """A part whose steps can be undone when a later step of the plan fails.
+
+    The team's own steps (``[[services.steps]]``: maintenance mode on, a flag
+    turned off) each have an ``undo``; a platform's switch has none (a failed
+    rollback is reported as it is, never "undone" by guesswork).
+    """
+
+    def undo_completed(self, plan: Plan) -> Generator[str, None, None]:
+        """Undo the steps of this part in effect now, latest first: one line each as it goes.
+
+        Called by the step runner after a step of ``plan`` failed, before the failure
+        is reported.  Records each result itself; never raises a ``ProviderError``.
         """
         ...
 

@@ -3,7 +3,8 @@
 A config can hold a secret in two ways: a credential inside a URL (the
 health checks', the error-rate source's, an API endpoint's: ``user:pw@`` or
 ``?token=``) and the value of an environment variable it names (every
-``*_env`` key: the DSN, the team webhook URL, any added later).  Hypothesis
+``*_env`` key: the DSN, the team webhook URL, a runbook step's header token, any
+added later).  Hypothesis
 draws a different secret for each place (with characters a URL must
 percent-encode, so the encoded and the decoded form both count), and:
 
@@ -12,7 +13,9 @@ percent-encode, so the encoded and the decoded form both count), and:
 * end to end, on a host service whose health URL holds a password and
   answers 500 (so assessment, NOT VERIFIED lines and the journal's
   ``verified`` event all quote it), with a DSN and a webhook whose token is
-  in its path (the webhook answers 404 quoting the path back): the CLI's
+  in its path (the webhook answers 404 quoting the path back), and a runbook step
+  whose HTTP request carries a token from ``headers_env`` (answered 404 quoting
+  the header back): the CLI's
   ``status`` (text and ``--json``), ``resume --list`` of an open incident,
   ``resume``, a headless ``rollback``, ``history`` (text, ``--json``,
   ``--open``), ``db-status``, the dashboard and the history browser of the
@@ -58,6 +61,7 @@ SETTINGS = settings(
 
 DSN_ENV = "SECRETS_TEST_DATABASE_URL"
 WEBHOOK_ENV = "SECRETS_TEST_WEBHOOK_URL"
+FLAG_ENV = "SECRETS_TEST_FLAG_TOKEN"
 
 #: Where a config holds a secret (each gets its own).
 PLACES = (
@@ -69,6 +73,7 @@ PLACES = (
     "endpoint_password",
     "dsn_password",
     "webhook_token",
+    "flag_token",
 )
 
 #: Characters a password may hold, URL-special ones included (they are percent-encoded).
@@ -102,14 +107,16 @@ def forms(secret: str) -> set[str]:
 
 
 class Webhook:
-    """A team webhook that answers 404 and quotes the request's path (the token) back."""
+    """A team webhook that answers 404 and quotes the request's path (the token) back, and
+    its Authorization header (a runbook step's token) too."""
 
     def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                body = f"no_such_hook {self.path}".encode()
+                auth = self.headers.get("Authorization", "")
+                body = f"no_such_hook {self.path} {auth}".encode()
                 self.send_response(404)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -128,8 +135,13 @@ class Webhook:
         self.server.server_close()
 
 
-def write_site(root: Path, secrets: dict[str, str], health_port: int) -> Path:
-    """A host service (symlinked releases v1..v3, v3 live) with a secret in every place."""
+def write_site(
+    root: Path, secrets: dict[str, str], health_port: int, flag_port: int | None = None
+) -> Path:
+    """A host service (symlinked releases v1..v3, v3 live) with a secret in every place.
+
+    Its runbook step sends a token to ``flag_port`` (default: the health port).
+    """
     for age, release in enumerate(("v3", "v2", "v1")):
         folder = root / "releases" / release
         folder.mkdir(parents=True)
@@ -176,6 +188,20 @@ def write_site(root: Path, secrets: dict[str, str], health_port: int) -> Path:
                     "timeout_s": 2,
                 },
                 "database": {"dsn_env": DSN_ENV, "migrations": "none", "require_backup": False},
+                "steps": [
+                    {
+                        "id": "kill-switch",
+                        "title": "Feature flag new-checkout off",
+                        "when": "before",
+                        "http": {
+                            "method": "POST",
+                            "url": f"http://127.0.0.1:{flag_port or health_port}/flags/x",
+                            "headers_env": {"Authorization": FLAG_ENV},
+                            "body": {"enabled": False},
+                        },
+                        "required": False,
+                    }
+                ],
             },
             {
                 "name": "jobs",
@@ -206,6 +232,7 @@ def environment(secrets: dict[str, str], webhook_port: int) -> dict[str, str]:
     return {
         DSN_ENV: dsn,
         WEBHOOK_ENV: f"http://127.0.0.1:{webhook_port}/services/{enc(secrets['webhook_token'])}",
+        FLAG_ENV: enc(secrets["flag_token"]),
     }
 
 
@@ -376,7 +403,7 @@ def test_no_secret_reaches_any_output_or_file(secrets: dict[str, str]) -> None:
     env = environment(secrets, webhook.port)
     try:
         with scratch() as root, environ(env):
-            path = write_site(root, secrets, health.port)
+            path = write_site(root, secrets, health.port, webhook.port)
             outputs = [
                 run_cli(path, env, "status", "web"),
                 run_cli(path, env, "status", "web", "--json"),
@@ -410,6 +437,8 @@ def test_no_secret_reaches_any_output_or_file(secrets: dict[str, str]) -> None:
     assert any("postmortems" in p.parts for p in written), sorted(written)
     assert any('"event":"verified"' in text for text in written.values())
     assert "NOT VERIFIED" in "\n".join(outputs)
+    # The step sent its token, and the answer quoting it back was recorded (masked).
+    assert any("no_such_hook /flags/x ***" in text for text in written.values())
     for where, text in everything.items():
         for place, secret in secrets.items():
             for form in forms(secret):

@@ -66,6 +66,8 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             detected_at=getattr(args, "detected_at", None),
         )
         apply_database_options(flow, args)
+        if flow.custom is not None and not action:
+            flow.custom.require_env()  # a step's header variable unset: exit 2 before sampling
         snap = flow.refresh()
         current = snap.current.version if snap.current else "(unknown)"
         print(f"{svc.label}: current {printable(current)}", file=out, flush=True)

@@ -15,14 +15,16 @@ One module a concern:
   folder are by default;
 - ``service``: ``[[services]]``, and one module per section it may hold
   (``host``, ``kubernetes``, ``ecs``, ``cloudrun``, ``database``, ``health``,
-  ``error_rate``, ``thresholds``, ``checklist``);
+  ``error_rate``, ``thresholds``, ``checklist``, ``steps``: the team's own runbook
+  steps);
 - ``load``: ``load_config``, the whole file to a ``Config``.
 
 The names a config may give a provider or an error-rate source, and the class
 each loads, are listed once, in ``console.registry``.  Everything public is
 re-exported here: import it from ``console.config``.  The platforms' sections
 (``HostConfig``, ``KubernetesConfig``, ``EcsConfig``, ``CloudRunConfig``,
-``DatabaseConfig``, ``DatabaseCheck``) are imported on first use: a config for
+``DatabaseConfig``, ``DatabaseCheck``) and the steps' (``CustomStep``, ``StepAction``,
+``HttpCall``) are imported on first use: a config for
 one platform does not create the others' classes before the first frame.
 """
 
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from console.config.ecs import EcsConfig
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
+    from console.config.steps import CustomStep, HttpCall, StepAction
 
 #: The platforms' sections, imported on first use (see the module docstring).
 _SECTIONS = {
@@ -70,6 +73,9 @@ _SECTIONS = {
     "EcsConfig": "console.config.ecs",
     "HostConfig": "console.config.host",
     "KubernetesConfig": "console.config.kubernetes",
+    "CustomStep": "console.config.steps",
+    "HttpCall": "console.config.steps",
+    "StepAction": "console.config.steps",
 }
 
 
@@ -97,14 +103,17 @@ __all__ = [
     "ConfigError",
     "ConfigNotFound",
     "ConsoleConfig",
+    "CustomStep",
     "DatabaseCheck",
     "DatabaseConfig",
     "EcsConfig",
     "ErrorRateConfig",
     "HealthCheck",
     "HostConfig",
+    "HttpCall",
     "KubernetesConfig",
     "ServiceConfig",
+    "StepAction",
     "Thresholds",
     "default_config_path",
     "default_state_dir",

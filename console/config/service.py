@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from console.config.ecs import EcsConfig
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
+    from console.config.steps import CustomStep
     from console.model import ChecklistItem
 
 #: Providers the console knows (``console.registry.PROVIDERS``); only the chosen one
@@ -60,6 +61,8 @@ class ServiceConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: Replaces the runbook checklist when given (see ``console.checklist``).
     checklist: tuple[ChecklistItem, ...] | None = None
+    #: The team's own runbook steps before and after the switch (``console.custom_steps``).
+    steps: tuple[CustomStep, ...] = ()
     #: ``[console] state_dir``, copied here so a provider built from its service
     #: alone (Kubernetes manifest backups) keeps its files where the console does.
     state_dir: Path | None = None
@@ -135,6 +138,11 @@ def read_service(r: Reader) -> ServiceConfig:
                 f"{error_rate.interval_s:g} s to {urls} URL(s) holds {math.floor(fits + 1e-9)})",
             )
     checklist = read_checklist(r)
+    steps: tuple[CustomStep, ...] = ()
+    if r.get("steps", list) is not None:
+        from console.config.steps import read_steps
+
+        steps = read_steps(r)
     r.done()
     return ServiceConfig(
         name=name,
@@ -153,6 +161,7 @@ def read_service(r: Reader) -> ServiceConfig:
         error_rate=error_rate,
         thresholds=thresholds,
         checklist=checklist,
+        steps=steps,
     )
 
 
@@ -195,4 +204,5 @@ _SERVICE_KEYS = (
     "error_rate",
     "thresholds",
     "checklist",
+    "steps",
 )
