@@ -33,6 +33,7 @@ from console.signals.base import ErrorRateSource
 from providers.base import Part, Provider
 
 if TYPE_CHECKING:
+    from console.cdn_flow import CdnSide
     from console.db_flow import DatabaseSide
 
 #: Lines of a step's output the record keeps: the first and the last (see ``_log_output``).
@@ -85,6 +86,8 @@ class FlowState:
     incident: Incident = field(init=False)
     #: The database half of the rollback (``console.db_flow``); None without a database.
     database: DatabaseSide | None = field(init=False, default=None)
+    #: The CDN invalidated after the switch (``console.cdn_flow``); None without ``[services.cdn]``.
+    cdn: CdnSide | None = field(init=False, default=None)
     snapshot: Snapshot | None = field(init=False, default=None)
     health: tuple[HealthResult, ...] = field(init=False, default=())
     executed: bool = field(init=False, default=False)
@@ -122,6 +125,8 @@ class FlowState:
         def _parts(self) -> tuple[Part, ...]: ...
 
         def _with_database(self, plan: Plan) -> Plan: ...
+
+        def _with_cdn(self, plan: Plan) -> Plan: ...
 
         def _run(
             self,
