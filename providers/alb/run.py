@@ -95,7 +95,13 @@ class ForwardPart:
     def _forward(self, step: Step, plan: Plan) -> Generator[str, None, str]:
         change = ForwardChange.of(step)
         self._same_listener(step, change)
-        live = self.reader.forward()
+        try:
+            live = self.reader.forward()
+        except InvalidTarget as err:  # a fixed response, a redirect: not what was planned
+            raise Conflict(
+                f"the {self.api.where} was changed by someone else: {err}; stopping without "
+                "touching it"
+            ) from None
         first = self._first(step, plan)
         if first:
             yield f"forwards now: {live.describe(self.cfg)}"
