@@ -27,7 +27,15 @@ from typing import Any
 import pytest
 
 from console.config import AlbConfig, CdnConfig, ServiceConfig, TargetGroup
-from tests.aws.moto_server import ACCOUNT, REGION, World, isolate_env, moto_url, reset
+from tests.aws.moto_server import (
+    ACCOUNT,
+    REGION,
+    Background,
+    World,
+    isolate_env,
+    moto_url,
+    reset,
+)
 
 LB_NAME = "web-alb"
 DISTRIBUTION_COMMENT = "web"
@@ -254,6 +262,69 @@ class ElbWorld:
         }
         values.update(fields)
         return CdnConfig(**values)
+
+
+class AlbTraffic(Background):
+    """The target groups' CloudWatch metrics every 0.2 s, following the listener's weights.
+
+    moto counts no requests: this thread plays the load balancer's metrics,
+    100 requests a tick split by the weights the listener forwards with (read
+    from moto each tick), with ``bad``'s share answering 40% 5xx, per target
+    group and, as an ALB does, for the whole load balancer (with its response
+    time).  Rolling back therefore really brings the error rate down.
+    """
+
+    def __init__(self, elb: ElbWorld, bad: str = "green") -> None:
+        self.elb = elb
+        self.bad = bad
+        self.cloudwatch = elb.world.client("cloudwatch")  # made here: not thread-safe
+        self.load_balancer = elb.load_balancer_arn.split(":loadbalancer/", 1)[1]
+        super().__init__("alb-traffic")
+
+    def tick(self) -> None:
+        from datetime import UTC, datetime
+
+        at = datetime.now(UTC)
+        try:
+            weights = self.elb.forwarded()
+        except Exception:  # the world is being reset, or a test broke the listener
+            return
+        total = sum(weights.values()) or 1
+        data: list[dict[str, Any]] = []
+
+        def put(dims: list[dict[str, str]], requests: float, errors: float) -> None:
+            for metric, value in (
+                ("RequestCount", requests),
+                ("HTTPCode_Target_5XX_Count", errors),
+            ):
+                data.append(
+                    {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value}
+                )
+
+        lb = [{"Name": "LoadBalancer", "Value": self.load_balancer}]
+        all_errors = 0.0
+        for name, arn in self.elb.groups.items():
+            requests = 100.0 * weights.get(name, 0) / total
+            errors = 0.4 * requests if name == self.bad else 0.0
+            all_errors += errors
+            put([*lb, {"Name": "TargetGroup", "Value": arn.split(":", 5)[5]}], requests, errors)
+        # The load balancer reports its own totals too, and its response time.
+        put(lb, 100.0, all_errors)
+        data.append(
+            {
+                "MetricName": "TargetResponseTime",
+                "Dimensions": lb,
+                "Timestamp": at,
+                "Value": 0.08,
+                "Unit": "Seconds",
+            }
+        )
+        self.cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(0.2)
 
 
 class CloudFrontProgress:

@@ -24,13 +24,16 @@ from typing import Any
 import pytest
 
 from console.config import ErrorRateConfig, HealthCheck, ServiceConfig
+from console.config.error_rate import ALB_ERROR_RATE
 from console.model import Plan, ProgressEvent, ProgressStatus, StepKind
 from console.runner import owner_of
+from console.signals import make_error_rate_source
+from console.signals.cloudwatch import CloudWatchSource
 from providers import load_provider
 from providers.alb import GRADUAL, AlbProvider, GateFailed
 from providers.base import Conflict, InvalidTarget, NotFound, OutcomeUnknown, ProviderError
 from providers.gate import GateRequest, GateVerdict
-from tests.aws.elb import ElbWorld, elb_world
+from tests.aws.elb import AlbTraffic, ElbWorld, elb_world
 from tests.aws.faults import AwsFaultProxy
 from tests.providers.test_ecs import one_line
 from tests.providers.test_ecs_parts import journaled
@@ -268,7 +271,7 @@ def test_someone_elses_change_is_a_conflict_and_is_not_overwritten(elb: ElbWorld
     other = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}]
     elb.elb.modify_listener(ListenerArn=elb.listener_arn, DefaultActions=other)
 
-    events, error = run_failing(p, plan)
+    _events, error = run_failing(p, plan)
 
     assert isinstance(error, Conflict)
     assert "was changed by someone else" in one_line(error)
@@ -433,7 +436,7 @@ def test_the_shared_health_gate_fails_when_the_service_sickens_and_the_weights_g
         p = provider(gated_service(elb, health, proxy.url))
         plan = p.plan_action(GRADUAL, "blue")
 
-        events, error = run_failing(p, plan)
+        _events, error = run_failing(p, plan)
 
     assert isinstance(error, GateFailed)
     message = one_line(error)
@@ -490,7 +493,7 @@ def test_an_aws_refusal_is_one_line_and_changes_nothing(elb: ElbWorld) -> None:
     with AwsFaultProxy(elb.url) as proxy:
         proxy.fail("ModifyListener", "AccessDenied", "User: oncall is not authorized")
         p = provider(elb.service(proxy.url))
-        events, error = run_failing(p, p.plan(None))
+        _events, error = run_failing(p, p.plan(None))
 
         assert proxy.seen.count(("ModifyListener", "AccessDenied")) == 1
     assert isinstance(error, ProviderError)
@@ -498,3 +501,52 @@ def test_an_aws_refusal_is_one_line_and_changes_nothing(elb: ElbWorld) -> None:
         "access denied: elasticloadbalancing:ModifyListener (forwarding blue 100%, green 0%"
     )
     assert elb.forwarded() == {"green": 1}
+
+
+# --------------------------------------------------------------------------- the error rate
+
+
+def test_the_default_error_rate_is_every_target_groups_5xx_over_their_requests(
+    elb: ElbWorld,
+) -> None:
+    """Without [services.error_rate], an alb service reads CloudWatch: errors and requests
+    summed over its target groups (serving or standby), nobody else's."""
+    svc = dataclasses.replace(elb.service(), error_rate=ALB_ERROR_RATE)
+    source = make_error_rate_source(svc)
+    assert isinstance(source, CloudWatchSource)
+    source.max_attempts = 1  # moto answers 500 to the p95 latency: no use retrying it
+    half = [
+        {"TargetGroupArn": elb.groups["blue"], "Weight": 1},
+        {"TargetGroupArn": elb.groups["green"], "Weight": 1},
+    ]
+    elb.elb.modify_listener(
+        ListenerArn=elb.listener_arn,
+        DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": half}}],
+    )
+    traffic = AlbTraffic(elb)  # (not started: two ticks, by hand)
+    traffic.tick()
+    traffic.tick()
+    lb = elb.load_balancer_arn.split(":loadbalancer/", 1)[1]
+    elb.world.client("cloudwatch").put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {
+                "MetricName": "HTTPCode_Target_5XX_Count",
+                "Dimensions": [
+                    {"Name": "LoadBalancer", "Value": lb},
+                    {"Name": "TargetGroup", "Value": "targetgroup/someone-else/1"},
+                ],
+                "Value": 999,
+            }
+        ],
+    )
+    source.start()
+    try:
+        sample = source.sample()
+    finally:
+        source.stop()
+
+    # Each tick: 50 requests to blue, 50 to green with 20 errors (the load balancer's own
+    # totals, also reported, are not counted twice).
+    assert sample.requests == 200
+    assert sample.error_rate == pytest.approx(40 / 200)
