@@ -154,7 +154,7 @@ def example_block(platform: str) -> str:
     return "\n".join(line for line in lines if not line.startswith("#")) + "\n"
 
 
-@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun"])
+@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun", "alb"])
 def test_each_platform_example_in_config_example_loads(tmp_path: Path, platform: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
