@@ -550,3 +550,32 @@ def test_the_default_error_rate_is_every_target_groups_5xx_over_their_requests(
     # totals, also reported, are not counted twice).
     assert sample.requests == 200
     assert sample.error_rate == pytest.approx(40 / 200)
+
+
+def test_a_gradual_switch_planned_again_on_resume_still_goes_back_to_where_it_began(
+    elb: ElbWorld,
+) -> None:
+    """Interrupted after its first step (blue 10%): resume plans the move again from the
+    live weights, and a failing gate then puts back green 100%, not the half-way split."""
+    first = provider(elb.service(), gate=Gates(True))
+    old = first.plan_action(GRADUAL, "blue")
+    events = first.execute(old)
+    for event in events:
+        if event.step == 0 and event.status is ProgressStatus.FINISHED:
+            events.close()  # the console dies here
+            break
+    assert elb.forwarded() == {"blue": 10, "green": 90}
+    assert first.switch_took_effect(journaled(old)) is False  # not at its last weights
+
+    again = provider(elb.service(), gate=Gates(False))
+    plan = again.plan_action(GRADUAL, "blue", resume_from=journaled(old))
+
+    assert [sent_weights(s.command) for s in plan.steps if s.op == "alb.forward"] == [
+        {elb.groups["blue"]: 50, elb.groups["green"]: 50},
+        {elb.groups["blue"]: 100, elb.groups["green"]: 0},
+    ]
+    assert "where they were before the interrupted switch began (green 100%)" in plan.warnings[-2]
+    _, error = run_failing(again, plan)
+    assert isinstance(error, GateFailed)
+    assert one_line(error).endswith("the weights were put back: green 100%")
+    assert elb.forwarded() == {"green": 1}
