@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from console.cdn_flow import CdnSide
 from console.changes import with_changes
 from console.checklist import (
     NO_DATABASE_NOTE,
@@ -94,6 +95,8 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         self._attach_database()
 
     def _attach_database(self) -> None:
+        """The parts that are not the platform's: the database, the team's own steps, the CDN
+        (each when configured)."""
         if self.service.steps:
             self.custom = CustomSteps(self.service, self.incident, self.redact)
             if self.resume_state is not None:
@@ -106,24 +109,31 @@ class RollbackFlow(ResumeSteps, RecordSteps):
                 self.redact,
                 platform=self.provider,
             )
+        if self.service.cdn is not None:
+            self.cdn = CdnSide(self.service, self.incident, self.redact, platform=self.provider)
 
     def _with_database(self, plan: Plan) -> Plan:
         """The platform's rollback plan completed: the database steps around it
-        (``console.db_flow``), the team's own steps (``console.custom_steps``), and
+        (``console.db_flow``), the team's own steps (``console.custom_steps``), the CDN
+        invalidation after it (``console.cdn_flow``), and
         "What changes" (``console.changes``: blocking reads)."""
         if self.database is not None:
             self.database.target = self.schema_target
             plan = self.database.extend(plan)
         if self.custom is not None:
             plan = self.custom.extend(plan)
-        return with_changes(plan, self.provider, self.database, self.redact)
+        return with_changes(self._with_cdn(plan), self.provider, self.database, self.redact)
+
+    def _with_cdn(self, plan: Plan) -> Plan:
+        """``plan`` with the CDN invalidation as its last step (a plan that switches)."""
+        return self.cdn.extend(plan) if self.cdn is not None else plan
 
     def _parts(self) -> tuple[Part, ...]:
         """The parts of this flow's plans: the provider's (typed providers), the database,
-        the team's own steps."""
+        the team's own steps, the CDN."""
         parts = self.provider.parts() if isinstance(self.provider, SupportsParts) else ()
-        own = (self.database, self.custom)
-        return (*parts, *(part for part in own if part is not None))
+        sides = tuple(side for side in (self.database, self.custom, self.cdn) if side is not None)
+        return (*parts, *sides)
 
     def _steps(self, plan: Plan) -> Iterator[ProgressEvent]:
         """The plan run by the step runner, each step by the part that owns its op.
@@ -280,7 +290,7 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         """Plan one of the provider's actions (restart, restore a manifest, image rollback...)."""
         if not isinstance(self.provider, SupportsActions):
             raise InvalidTarget(f"the {self.provider.name} provider has no actions")
-        plan = self.provider.plan_action(action, argument, dry_run=dry_run)
+        plan = self._with_cdn(self.provider.plan_action(action, argument, dry_run=dry_run))
         self.incident.plan = plan
         self.incident.mark("target", ItemState.DONE, f"{action} {argument or ''}".strip())
         self.incident.log("plan", plan.summary + (" (dry run)" if dry_run else ""))

@@ -224,7 +224,7 @@ class ResumeSteps(LockSteps):
         assert isinstance(self.provider, SupportsActions)
         argument = old.argument or None
         if isinstance(self.provider, SupportsParts):
-            return self.provider.plan_action(old.action, argument, resume_from=old)
+            return self._with_cdn(self.provider.plan_action(old.action, argument, resume_from=old))
         return self.provider.plan_action(old.action, argument)  # untyped: transitional
 
     def _in_effect(self, old: Plan, snapshot: Snapshot) -> bool | None:

@@ -33,6 +33,7 @@ from console.signals.base import ErrorRateSource
 from providers.base import Part, Provider
 
 if TYPE_CHECKING:
+    from console.cdn_flow import CdnSide
     from console.custom_steps import CustomSteps
     from console.db_flow import DatabaseSide
 
@@ -88,6 +89,8 @@ class FlowState:
     database: DatabaseSide | None = field(init=False, default=None)
     #: The team's own runbook steps (``console.custom_steps``); None without any.
     custom: CustomSteps | None = field(init=False, default=None)
+    #: The CDN invalidated after the switch (``console.cdn_flow``); None without ``[services.cdn]``.
+    cdn: CdnSide | None = field(init=False, default=None)
     snapshot: Snapshot | None = field(init=False, default=None)
     health: tuple[HealthResult, ...] = field(init=False, default=())
     executed: bool = field(init=False, default=False)
@@ -125,6 +128,8 @@ class FlowState:
         def _parts(self) -> tuple[Part, ...]: ...
 
         def _with_database(self, plan: Plan) -> Plan: ...
+
+        def _with_cdn(self, plan: Plan) -> Plan: ...
 
         def _run(
             self,

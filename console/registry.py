@@ -25,12 +25,15 @@ PROVIDERS: dict[str, str] = {
     "kubernetes": "providers.kubernetes:KubernetesProvider",
     "ecs": "providers.ecs:EcsProvider",
     "cloudrun": "providers.cloudrun:CloudRunProvider",
+    "alb": "providers.alb:AlbProvider",
 }
 
-#: Backends of plan parts that are not a platform (a service's ``[services.database]``):
-#: name -> the class, loaded by ``providers.load_database`` so the core never imports it.
+#: Backends of plan parts that are not a platform (a service's ``[services.database]``,
+#: ``[services.cdn]``): name -> the class, loaded by ``providers.load_database`` /
+#: ``providers.load_cdn`` so the core never imports it.
 PART_BACKENDS: dict[str, str] = {
     "database": "providers.database:DatabaseProvider",
+    "cdn": "providers.cdn:CloudFrontInvalidations",
 }
 
 #: ``[services.error_rate] source = NAME`` -> the source class (``from_config(service)``).

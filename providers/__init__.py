@@ -10,6 +10,7 @@ from providers.base import Provider, ProviderError
 
 if TYPE_CHECKING:
     from console.config import ServiceConfig
+    from providers.cdn import CloudFrontInvalidations
     from providers.database import DatabaseProvider
 
 #: provider name -> "module:class" (``console.registry``, the one list of names); the
@@ -32,6 +33,12 @@ def load_database(service: ServiceConfig) -> DatabaseProvider:
     """Build the backend of ``service``'s database part (its ``[services.database]`` table)."""
     database: DatabaseProvider = _load(PART_BACKENDS["database"], "the database part")(service)
     return database
+
+
+def load_cdn(service: ServiceConfig) -> CloudFrontInvalidations:
+    """Build the backend of ``service``'s CDN part (its ``[services.cdn]`` table)."""
+    cdn: CloudFrontInvalidations = _load(PART_BACKENDS["cdn"], "the CDN part")(service)
+    return cdn
 
 
 def _load(target: str, what: str) -> Any:

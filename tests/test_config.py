@@ -154,7 +154,7 @@ def example_block(platform: str) -> str:
     return "\n".join(line for line in lines if not line.startswith("#")) + "\n"
 
 
-@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun"])
+@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun", "alb"])
 def test_each_platform_example_in_config_example_loads(tmp_path: Path, platform: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -511,3 +511,110 @@ def test_the_unit_of_a_restart_command(restart: tuple[str, ...], unit: str) -> N
     from console.config.host import unit_of_restart
 
     assert unit_of_restart(restart) == unit
+
+
+ALB = """
+[console]
+state_dir = "state"
+
+[[services]]
+name = "web"
+environment = "production"
+provider = "alb"
+[services.alb]
+listener_arn = "ARN:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+target_groups = [
+  { name = "blue", arn = "ARN:targetgroup/web-blue/73e2d6bc24d8a067" },
+  { name = "green", arn = "ARN:targetgroup/web-green/0b1d2e3f4a5b6c7d" },
+]
+[services.cdn]
+distribution_id = "E2QWRUHEXAMPLE"
+""".replace("ARN:", "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:")
+RULE = (
+    "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener-rule/app/web/"
+    "50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+)
+
+
+def test_an_alb_service_reads_its_groups_its_region_and_its_load_balancers_error_rate(
+    site: Path,
+) -> None:
+    web = load_config(write(site, ALB)).service("web")
+    assert web.alb is not None and web.cdn is not None
+    assert web.alb.region == "ap-northeast-1"  # from the listener's ARN
+    assert [g.name for g in web.alb.target_groups] == ["blue", "green"]
+    assert web.alb.load_balancer == "app/web/50dc6c495c0c9188"
+    assert web.alb.target_groups[0].metric_name == "targetgroup/web-blue/73e2d6bc24d8a067"
+    assert (web.alb.gradual_steps, web.alb.gate_s) == ((10, 50, 100), 60.0)
+    # No [services.error_rate]: the load balancer's CloudWatch metrics, no probe URL needed.
+    assert web.error_rate.source == "cloudwatch" and not web.health
+    assert (web.cdn.paths, web.cdn.region, web.cdn.timeout_s) == (("/*",), "us-east-1", 900.0)
+    with_rule = ALB.replace("[services.cdn]", f'rule_arn = "{RULE}"\n[services.cdn]')
+    assert load_config(write(site, with_rule)).service("web").alb.rule_arn == RULE  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("edit", "names"),
+    [
+        (
+            lambda t: t.replace(
+                "listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2", "targetgroup/x/1"
+            ),
+            ["services[0].alb.listener_arn", "must be a listener ARN"],
+        ),
+        (
+            lambda t: t.replace("[services.cdn]", 'region = "eu-west-1"\n[services.cdn]'),
+            ["services[0].alb.region", "listener_arn is in 'ap-northeast-1'"],
+        ),
+        (
+            lambda t: t.replace(
+                "[services.cdn]",
+                f'rule_arn = "{RULE.replace("f2f7dc8e", "00000000")}"\n[services.cdn]',
+            ),
+            ["services[0].alb.rule_arn", "another listener"],
+        ),
+        (
+            lambda t: t.replace('  { name = "green"', '#  { name = "green"'),
+            ["services[0].alb.target_groups", "two or more", "got 1"],
+        ),
+        (
+            lambda t: t.replace('name = "green"', 'name = "blue"'),
+            ["services[0].alb.target_groups[1].name", "'blue' is used by two"],
+        ),
+        (
+            lambda t: t.replace(
+                ":123456789012:targetgroup/web-green", ":999999999999:targetgroup/web-green"
+            ),
+            ["services[0].alb.target_groups[1].arn", "another region or account"],
+        ),
+        (
+            lambda t: t.replace('{ name = "blue", arn', '{ name = "blue", weight = 1, arn'),
+            ["services[0].alb.target_groups[0].weight", "unknown key"],
+        ),
+        (
+            lambda t: t.replace("[services.cdn]", "gradual_steps = [50, 10]\n[services.cdn]"),
+            ["services[0].alb.gradual_steps", "increasing"],
+        ),
+        (
+            lambda t: t.replace('"E2QWRUHEXAMPLE"', '"d111111abcdef8.cloudfront.net"'),
+            ["services[0].cdn.distribution_id", "distribution id"],
+        ),
+        (
+            lambda t: t + 'paths = ["index.html"]\n',
+            ["services[0].cdn.paths", "must start with '/'"],
+        ),
+        (lambda t: t + "paths = []\n", ["services[0].cdn.paths", "at least one"]),
+        (lambda t: t + "timeout_s = 0\n", ["services[0].cdn.timeout_s", "greater than 0"]),
+    ],
+)
+def test_bad_alb_and_cdn_sections_are_one_line_naming_the_key(
+    site: Path, edit, names: list[str]
+) -> None:
+    path = write(site, edit(ALB))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    for name in names:
+        assert name in message
+    assert info.value.exit_code == 2

@@ -14,17 +14,17 @@ One module a concern:
 - ``console``: the ``[console]`` table; ``paths``: where the file and the state
   folder are by default;
 - ``service``: ``[[services]]``, and one module per section it may hold
-  (``host``, ``kubernetes``, ``ecs``, ``cloudrun``, ``database``, ``health``,
-  ``error_rate``, ``thresholds``, ``checklist``, ``steps``: the team's own runbook
-  steps);
+  (``host``, ``kubernetes``, ``ecs``, ``cloudrun``, ``alb``, ``database``, ``cdn``,
+  ``health``, ``error_rate``, ``thresholds``, ``checklist``, ``steps``: the team's own
+  runbook steps);
 - ``load``: ``load_config``, the whole file to a ``Config``.
 
 The names a config may give a provider or an error-rate source, and the class
 each loads, are listed once, in ``console.registry``.  Everything public is
 re-exported here: import it from ``console.config``.  The platforms' sections
 (``HostConfig``, ``KubernetesConfig``, ``EcsConfig``, ``CloudRunConfig``,
-``DatabaseConfig``, ``DatabaseCheck``) and the steps' (``CustomStep``, ``StepAction``,
-``HttpCall``) are imported on first use: a config for
+``AlbConfig``, ``DatabaseConfig``, ``DatabaseCheck``, ``CdnConfig``) and the steps'
+(``CustomStep``, ``StepAction``, ``HttpCall``) are imported on first use: a config for
 one platform does not create the others' classes before the first frame.
 """
 
@@ -58,6 +58,8 @@ from console.config.service import KNOWN_PROVIDERS, ServiceConfig
 from console.config.thresholds import Thresholds
 
 if TYPE_CHECKING:
+    from console.config.alb import AlbConfig, TargetGroup
+    from console.config.cdn import CdnConfig
     from console.config.cloudrun import CloudRunConfig
     from console.config.database import DatabaseCheck, DatabaseConfig
     from console.config.ecs import EcsConfig
@@ -67,6 +69,9 @@ if TYPE_CHECKING:
 
 #: The platforms' sections, imported on first use (see the module docstring).
 _SECTIONS = {
+    "AlbConfig": "console.config.alb",
+    "CdnConfig": "console.config.cdn",
+    "TargetGroup": "console.config.alb",
     "CloudRunConfig": "console.config.cloudrun",
     "DatabaseCheck": "console.config.database",
     "DatabaseConfig": "console.config.database",
@@ -98,6 +103,8 @@ __all__ = [
     "MIN_LOCK_TTL_S",
     "MIN_PROBE_INTERVAL_S",
     "MIN_REQUEST_TIMEOUT_S",
+    "AlbConfig",
+    "CdnConfig",
     "CloudRunConfig",
     "Config",
     "ConfigError",
@@ -114,6 +121,7 @@ __all__ = [
     "KubernetesConfig",
     "ServiceConfig",
     "StepAction",
+    "TargetGroup",
     "Thresholds",
     "default_config_path",
     "default_state_dir",

@@ -38,7 +38,7 @@ class ErrorRateConfig:
     query: str = ""
     #: prometheus: PromQL giving p95 latency in seconds.
     latency_query: str = ""
-    #: cloudwatch: region / profile (default: the ECS section's), and either an ALB
+    #: cloudwatch: region / profile (default: the ECS or ALB section's), and either an ALB
     #: (load_balancer + target_group, "app/NAME/ID" / "targetgroup/NAME/ID") or
     #: ``expression`` (metric math over ``metrics``) giving the error ratio.
     region: str = ""
@@ -52,7 +52,17 @@ class ErrorRateConfig:
     service: str = ""
 
 
-def read_error_rate(r: Reader) -> ErrorRateConfig:
+#: A service on ``provider = "alb"`` without ``[services.error_rate]``: its load
+#: balancer's CloudWatch metrics over every target group of ``[services.alb]``
+#: (``console.signals.cloudwatch``).
+ALB_ERROR_RATE = ErrorRateConfig(
+    source="cloudwatch", interval_s=15.0, window_s=300.0, timeout_s=10.0
+)
+
+
+def read_error_rate(r: Reader, *, alb: bool = False) -> ErrorRateConfig:
+    """``[services.error_rate]``; ``alb``: the service is a load balancer's (``provider =
+    "alb"``), whose target groups a ``cloudwatch`` source without metrics reads."""
     r.expect(*(f.name for f in fields(ErrorRateConfig)))
     source = r.get("source", str, "probe")
     if source not in KNOWN_SOURCES:
@@ -103,7 +113,8 @@ def read_error_rate(r: Reader) -> ErrorRateConfig:
             raise r.error("url", "is required for source = 'prometheus' (the server's base URL)")
         if not cfg.query:
             raise r.error("query", "is required for source = 'prometheus' (PromQL error ratio)")
-    if source == "cloudwatch" and not (cfg.expression or (cfg.load_balancer and cfg.target_group)):
+    named = cfg.expression or (cfg.load_balancer and cfg.target_group)
+    if source == "cloudwatch" and not named and not alb:
         raise r.error(
             "load_balancer",
             "source = 'cloudwatch' needs load_balancer and target_group, or expression + metrics",

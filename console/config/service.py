@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.config.checklist import read_checklist
-from console.config.error_rate import ErrorRateConfig, read_error_rate
+from console.config.error_rate import ALB_ERROR_RATE, ErrorRateConfig, read_error_rate
 from console.config.health import HealthCheck, read_health
 from console.config.reader import Reader, shown
 from console.config.thresholds import Thresholds, read_thresholds
 from console.registry import PROVIDERS
 
 if TYPE_CHECKING:
+    from console.config.alb import AlbConfig
+    from console.config.cdn import CdnConfig
     from console.config.cloudrun import CloudRunConfig
     from console.config.database import DatabaseConfig
     from console.config.ecs import EcsConfig
@@ -55,7 +57,10 @@ class ServiceConfig:
     kubernetes: KubernetesConfig | None = None
     ecs: EcsConfig | None = None
     cloudrun: CloudRunConfig | None = None
+    alb: AlbConfig | None = None
     database: DatabaseConfig | None = None
+    #: The CDN invalidated after the switch (``[services.cdn]``, any provider).
+    cdn: CdnConfig | None = None
     health: tuple[HealthCheck, ...] = ()
     error_rate: ErrorRateConfig = field(default_factory=ErrorRateConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -79,6 +84,7 @@ PROVIDER_SECTIONS: dict[str, str] = {
     "kubernetes": "console.config.kubernetes",
     "ecs": "console.config.ecs",
     "cloudrun": "console.config.cloudrun",
+    "alb": "console.config.alb",
 }
 
 
@@ -120,8 +126,20 @@ def read_service(r: Reader) -> ServiceConfig:
         from console.config.database import read_database
 
         database = read_database(db_reader)
+    cdn_reader = r.sub("cdn")
+    cdn: CdnConfig | None = None
+    if cdn_reader:
+        from console.config.cdn import read_cdn
+
+        cdn = read_cdn(cdn_reader)
     rate_reader = r.sub("error_rate")
-    error_rate = read_error_rate(rate_reader) if rate_reader else ErrorRateConfig()
+    on_alb = provider == "alb"
+    if rate_reader:
+        error_rate = read_error_rate(rate_reader, alb=on_alb)
+    else:
+        # Behind a load balancer the error rate is its target groups' 5xx over requests
+        # (CloudWatch), read from [services.alb]: no health URL needs probing for it.
+        error_rate = ALB_ERROR_RATE if on_alb else ErrorRateConfig()
     if error_rate.source == "probe" and not (error_rate.urls or health):
         raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
     th_reader = r.sub("thresholds")
@@ -156,7 +174,9 @@ def read_service(r: Reader) -> ServiceConfig:
         kubernetes=sections["kubernetes"],
         ecs=sections["ecs"],
         cloudrun=sections["cloudrun"],
+        alb=sections["alb"],
         database=database,
+        cdn=cdn,
         health=health,
         error_rate=error_rate,
         thresholds=thresholds,
@@ -200,7 +220,9 @@ _SERVICE_KEYS = (
     "kubernetes",
     "ecs",
     "cloudrun",
+    "alb",
     "database",
+    "cdn",
     "error_rate",
     "thresholds",
     "checklist",

@@ -30,7 +30,12 @@ Metric math (``expression`` + ``metrics``)
     number of periods with data; one with id ``latency`` gives latency (unit
     ``Milliseconds`` as is, anything else taken as seconds).
 
-Region, profile and endpoint default to the ECS section's (``region``,
+A service on ``provider = "alb"`` needs neither: without ``load_balancer`` or
+``expression`` the source reads every target group of ``[services.alb]``,
+errors and requests summed over them (the one serving now and the one a
+rollback moves to alike), latency the load balancer's p95.
+
+Region, profile and endpoint default to the ECS (or ALB) section's (``region``,
 ``profile``, ``url`` override them); the client comes from the console's one
 AWS client factory (``console.aws``), as the ECS provider's do.  CloudWatch metrics have one-minute
 resolution and arrive a minute or two late: a verify window shorter than a few
@@ -125,6 +130,40 @@ def metric_query(raw: Mapping[str, Any]) -> MetricQuery:
         stat_block["Unit"] = unit
     query = {"Id": ident, "MetricStat": stat_block, "ReturnData": True}
     return MetricQuery(ident, query, 1.0 if unit == "Milliseconds" else 1000.0)
+
+
+def alb_group_queries(
+    load_balancer: str, target_groups: list[str]
+) -> tuple[list[MetricQuery], str, tuple[str, ...]]:
+    """Errors and requests of every target group, and the load balancer's latency: the
+    queries, the expression (a ratio of the sums) and the ids counting requests."""
+    common = {"namespace": ALB_NAMESPACE}
+    metrics: list[MetricQuery] = []
+    for i, group in enumerate(target_groups):
+        dims = {"dimensions": {"LoadBalancer": load_balancer, "TargetGroup": group}}
+        metrics.append(
+            metric_query(
+                {"id": f"errors{i}", "metric_name": "HTTPCode_Target_5XX_Count", **common, **dims}
+            )
+        )
+        metrics.append(
+            metric_query({"id": f"requests{i}", "metric_name": "RequestCount", **common, **dims})
+        )
+    metrics.append(
+        metric_query(
+            {
+                "id": LATENCY_ID,
+                "metric_name": "TargetResponseTime",
+                "stat": "p95",
+                "dimensions": {"LoadBalancer": load_balancer},
+                **common,
+            }
+        )
+    )
+    count = range(len(target_groups))
+    errors = " + ".join(f"errors{i}" for i in count)
+    requests = tuple(f"requests{i}" for i in count)
+    return metrics, f"({errors}) / ({' + '.join(requests)})", requests
 
 
 def alb_queries(load_balancer: str, target_group: str) -> list[MetricQuery]:
@@ -278,10 +317,12 @@ class CloudWatchSource:
         window_s: float = 300.0,
         interval_s: float = 15.0,
         clock: Callable[[], datetime] = utcnow,
+        request_ids: tuple[str, ...] = (),
     ) -> None:
         if not region:
             raise SignalError(
-                "the cloudwatch source needs a region (error_rate.region or [services.ecs])"
+                "the cloudwatch source needs a region (error_rate.region, [services.ecs] or "
+                "[services.alb])"
             )
         if window_s <= 0 or interval_s <= 0:
             raise ValueError("window_s and interval_s must be positive")
@@ -296,7 +337,10 @@ class CloudWatchSource:
         self.expression = expression
         self.latency = next((m for m in metrics if m.id == LATENCY_ID), None)
         self.metrics = [m for m in metrics if m.id != LATENCY_ID]
-        self.requests_id = next((m.id for m in self.metrics if m.id in REQUEST_IDS), "")
+        #: The metrics whose sum is the request count (``requests`` or ``total`` unless given).
+        self.request_ids = (
+            request_ids or tuple(m.id for m in self.metrics if m.id in REQUEST_IDS)[:1]
+        )
         self.period_s = max(
             [int(m.query.get("MetricStat", {}).get("Period", DEFAULT_PERIOD_S)) for m in metrics]
             or [DEFAULT_PERIOD_S]
@@ -318,11 +362,16 @@ class CloudWatchSource:
     @classmethod
     def from_config(cls, service: ServiceConfig) -> CloudWatchSource:
         cfg = service.error_rate
-        ecs = service.ecs
-        region = cfg.region or (ecs.region if ecs else "")
-        profile = cfg.profile or (ecs.profile if ecs else "")
-        endpoint = cfg.url or (ecs.endpoint_url if ecs else "")
-        if cfg.expression:
+        aws = service.ecs or service.alb
+        region = cfg.region or (aws.region if aws else "")
+        profile = cfg.profile or (aws.profile if aws else "")
+        endpoint = cfg.url or (aws.endpoint_url if aws else "")
+        request_ids: tuple[str, ...] = ()
+        alb = service.alb
+        if alb is not None and not (cfg.expression or cfg.load_balancer):
+            groups = [g.metric_name for g in alb.target_groups]
+            metrics, expression, request_ids = alb_group_queries(alb.load_balancer, groups)
+        elif cfg.expression:
             metrics = [metric_query(m) for m in cfg.metrics]
             expression = cfg.expression
         elif cfg.load_balancer and cfg.target_group:
@@ -341,6 +390,7 @@ class CloudWatchSource:
             endpoint_url=endpoint,
             window_s=cfg.window_s,
             interval_s=cfg.interval_s,
+            request_ids=request_ids,
         )
 
     # ----------------------------------------------------------------- lifecycle
@@ -450,18 +500,21 @@ class CloudWatchSource:
         else:
             values = [v for _, v in found.get("ratio", [])]
             rate = sum(values) / len(values) if values else None
-        if self.requests_id:
-            requests = round(sums.get(self.requests_id, 0.0))
+        if self.request_ids:
+            requests = round(sum(sums.get(i, 0.0) for i in self.request_ids))
         else:
             requests = max((len(p) for p in found.values()), default=0)
         if requests == 0:
             rate = None
-        weights = found.get(self.requests_id, []) if self.requests_id else []
+        weights: dict[datetime, float] = {}
+        for ident in self.request_ids:
+            for ts, value in found.get(ident, []):
+                weights[ts] = weights.get(ts, 0.0) + value
         latency = self._latency(start, end)
         return Sample(
             at=end,
             error_rate=None if rate is None else max(0.0, rate),
-            p95_ms=_weighted(latency, dict(weights)),
+            p95_ms=_weighted(latency, weights),
             requests=requests,
             source=self.name,
         )
@@ -483,8 +536,8 @@ class CloudWatchSource:
             else:
                 rate = by_id.get("ratio", {}).get(ts)
             requests = (
-                round(env.get(self.requests_id, 0.0))
-                if self.requests_id
+                round(sum(env.get(i, 0.0) for i in self.request_ids))
+                if self.request_ids
                 else int(any(ts in by_id.get(m.id, {}) for m in self.metrics))
             )
             samples.append(

@@ -28,11 +28,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# Shared with the load balancer (re-exported: the rest of this package imports them from here).
+from providers.weights import Split as Split
+from providers.weights import gradual_splits as gradual_splits
+from providers.weights import spread as spread
+
 LATEST = "LATEST"
 #: TrafficTargetAllocationType numbers (the API sends enums as integers).
 TYPE_LATEST = 1
 TYPE_REVISION = 2
-Split = list[tuple[str, int]]
 
 
 def get(data: Mapping[str, Any], snake: str, default: Any = None) -> Any:
@@ -182,39 +186,6 @@ def split_of(routes: Sequence[Route]) -> Split:
         if route.percent > 0:
             totals[route.key] = totals.get(route.key, 0) + route.percent
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-
-
-def spread(shares: Mapping[str, int], total: int) -> Split:
-    """``total`` percent spread over ``shares`` in proportion, whole numbers adding up exactly.
-
-    Largest remainder first; ties go to the bigger share, then the name, so the
-    result is the same every time.
-    """
-    weight = sum(shares.values())
-    if total <= 0 or weight <= 0:
-        return []
-    exact = {key: total * share / weight for key, share in shares.items()}
-    whole = {key: int(value) for key, value in exact.items()}
-    left = total - sum(whole.values())
-    order = sorted(shares, key=lambda k: (-(exact[k] - whole[k]), -shares[k], k))
-    for key in order[:left]:
-        whole[key] += 1
-    return sorted(((k, v) for k, v in whole.items() if v > 0), key=lambda item: (-item[1], item[0]))
-
-
-def gradual_splits(target: str, serving: Mapping[str, int], steps: Sequence[int]) -> list[Split]:
-    """One split per step that gives ``target`` more than it has now; the last is 100%."""
-    others = {k: v for k, v in serving.items() if k != target and v > 0}
-    has = serving.get(target, 0)
-    splits: list[Split] = []
-    for percent in steps:
-        if percent <= has:
-            continue
-        if percent >= 100 or not others:
-            splits.append([(target, 100)])
-            break
-        splits.append([(target, percent), *spread(others, 100 - percent)])
-    return splits
 
 
 def describe_split(split: Split) -> str:

@@ -10,8 +10,11 @@ encoded in the request's protocol so botocore parses it like the real thing:
 * Smithy RPC v2 CBOR (CloudWatch in current botocore): the operation is the
   last part of the path ``/service/NAME/operation/OPERATION``; the answer is a
   CBOR map with ``__type`` and ``message``.
-* Query (RDS): the operation is the form field ``Action``; the answer is the
-  XML ``ErrorResponse``.
+* Query (RDS, ELBv2): the operation is the form field ``Action``; the answer is
+  the XML ``ErrorResponse``.
+* REST-XML (CloudFront): the operation is told by the method and the path
+  (``POST /2020-05-31/distribution/ID/invalidation`` is ``CreateInvalidation``,
+  see ``REST_OPERATIONS``); the answer is the same XML ``ErrorResponse``.
 
 ::
 
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import struct
 import threading
 import urllib.parse
@@ -48,6 +52,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+#: (method, path pattern) -> operation, for the REST-XML services (CloudFront).
+REST_OPERATIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "POST",
+        re.compile(r"/\d{4}-\d{2}-\d{2}/distribution/[^/]+/invalidation$"),
+        "CreateInvalidation",
+    ),
+    (
+        "GET",
+        re.compile(r"/\d{4}-\d{2}-\d{2}/distribution/[^/]+/invalidation(\?.*)?$"),
+        "ListInvalidations",
+    ),
+    (
+        "GET",
+        re.compile(r"/\d{4}-\d{2}-\d{2}/distribution/[^/]+/invalidation/[^/?]+$"),
+        "GetInvalidation",
+    ),
+    ("POST", re.compile(r"/\d{4}-\d{2}-\d{2}/distribution$"), "CreateDistribution"),
+    ("GET", re.compile(r"/\d{4}-\d{2}-\d{2}/distribution/[^/?]+$"), "GetDistribution"),
+)
+
+
+def rest_operation(method: str, path: str) -> str:
+    """The REST-XML operation a request is ("" when none of ``REST_OPERATIONS`` matches)."""
+    for verb, pattern, operation in REST_OPERATIONS:
+        if method == verb and pattern.match(path):
+            return operation
+    return ""
 
 
 @dataclass
@@ -215,6 +248,8 @@ class AwsFaultProxy:
             protocol, operation = "json", target.rsplit(".", 1)[-1]
         elif "/operation/" in handler.path:
             protocol, operation = "cbor", handler.path.rsplit("/", 1)[-1]
+        elif rest_operation(handler.command, handler.path):
+            protocol, operation = "rest-xml", rest_operation(handler.command, handler.path)
         else:
             form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
             operation = (form.get("Action") or [""])[0]

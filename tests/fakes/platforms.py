@@ -1,4 +1,4 @@
-"""The four platforms of the provider contract suite, each behind one small, uniform handle.
+"""The platforms of the provider contract suite, each behind one small, uniform handle.
 
 ``platform`` (a fixture, parametrised over ``PLATFORMS``; import ``platform_fixture``,
 ``contract_sandbox`` and ``cloudrun_server`` to use it) brings one platform up
@@ -30,12 +30,18 @@ The servers are the ones the rest of the suite uses, imported, not copied:
 ``cloudrun``
     The fake Cloud Run API (``tests.cloudrun_server``), one per test module;
     each test gives it a new store holding the runbook's service.
+``alb``
+    moto's server again (``tests.aws.elb``), reset and built for each test: a
+    load balancer whose listener forwards to one of three target groups, each
+    tagged with the version its targets run (v1.2.8, v1.2.9, v1.3.0, listed
+    in that order), reached through ``AwsFaultProxy``.
 
 A lost answer (``Platform.lose_answer``) is made on real sockets: the fault
 proxy (``tests.faultproxy``, staged as in ``tests/e2e/test_faults_kubernetes.py``)
 for Kubernetes and Cloud Run, whose writes are PATCHes it can tell from reads;
-for ECS, whose every call is a POST to ``/``, the proxy that knows AWS
-operations (``tests.aws.faults``), armed as in ``tests/e2e/test_faults_ecs.py``.
+for ECS and the load balancer, whose every call is a POST to ``/``, the proxy
+that knows AWS operations (``tests.aws.faults``), armed as in
+``tests/e2e/test_faults_ecs.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ import pytest
 
 from console.config import ServiceConfig, load_config
 from console.demo import LIVE_RELEASE, DemoSandbox, build_sandbox
+from tests.aws.elb import elb_world
 from tests.aws.faults import AwsFaultProxy
 from tests.aws.moto_server import AutoScheduler, aws_world
 from tests.cloudrun_server import CloudRunServer
@@ -64,7 +71,7 @@ from tests.providers.test_ecs import config as ecs_config
 from tests.signals import free_port
 
 #: Every platform of the contract, in the order the parametrised tests list them.
-PLATFORMS = ("host", "kubernetes", "ecs", "cloudrun")
+PLATFORMS = ("host", "kubernetes", "ecs", "cloudrun", "alb")
 #: The releases every platform knows, oldest first; the last one is live.
 VERSIONS = ("v1.2.8", "v1.2.9", "v1.3.0")
 
@@ -128,6 +135,8 @@ def platform_fixture(
         made = ecs_platform(monkeypatch, tmp_path)
     elif name == "cloudrun":
         made = cloudrun_platform(request.getfixturevalue("cloudrun_server"))
+    elif name == "alb":
+        made = alb_platform(monkeypatch, tmp_path)
     else:
         raise ValueError(f"no such platform: {name!r}")
     with made as handle:
@@ -303,3 +312,43 @@ def cloudrun_platform(server: CloudRunServer) -> Iterator[Platform]:
         unknown="k-back-00099-zzz",
         lose_answer=lose_answer,
     )
+
+
+@contextmanager
+def alb_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Platform]:
+    """moto reset, three target groups (v1.3.0's live), reached through a proxy."""
+    groups = tuple((f"v{v.replace('.', '').removeprefix('v')}", v) for v in VERSIONS)
+    world_body = elb_world(monkeypatch, tmp_path, groups=groups, live=groups[-1][0])
+    elb = next(world_body)
+    try:
+        with AwsFaultProxy(elb.url) as api:
+
+            def live() -> str:
+                return elb.versions[elb.serving()]
+
+            @contextmanager
+            def lose_answer() -> Iterator[ServiceConfig]:
+                # ModifyListener reaches moto and loses its answer; from then on the
+                # listener cannot be read (503).
+                api.lose_answer("ModifyListener")
+                unreadable = api.fail(
+                    "DescribeListeners", "ServiceUnavailable", status=503, count=0
+                )
+                api.after("ModifyListener", lambda: setattr(unreadable, "count", None))
+                try:
+                    yield elb.service(api.url)
+                finally:
+                    api.clear()
+
+            yield Platform(
+                name="alb",
+                service=elb.service(api.url),
+                unreachable=elb.service(f"http://127.0.0.1:{free_port()}"),
+                live=live,
+                current=groups[-1][0],
+                previous=groups[-2][0],
+                unknown="v999",
+                lose_answer=lose_answer,
+            )
+    finally:
+        world_body.close()

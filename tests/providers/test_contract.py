@@ -1,7 +1,8 @@
 """The provider contract (``providers.base``), checked the same way on every platform.
 
 Each test runs on the host (the demo sandbox), Kubernetes (the fake API
-server), ECS (moto) and Cloud Run (the fake Cloud Run API), each brought up by
+server), ECS (moto), Cloud Run (the fake Cloud Run API) and the load balancer
+(moto's ELBv2), each brought up by
 the one ``platform`` fixture (``tests.fakes.platforms``) and reached only
 through the public interface: ``load_provider(service)``, then ``snapshot``,
 ``plan``, ``execute``, ``wait_ready``, and ``parts()`` where the provider has
@@ -69,6 +70,7 @@ OVER_HTTP = [
     "kubernetes",
     "ecs",
     "cloudrun",
+    "alb",
 ]
 
 
