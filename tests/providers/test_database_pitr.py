@@ -284,3 +284,23 @@ def test_pitr_refuses_a_time_in_the_future_or_before_the_oldest_backup(
     )
     assert naive.returncode == 2 and "no time zone" in naive.stderr
     assert sorted(world.restores.iterdir()) == before  # nothing made for a refused time
+
+
+def test_pitr_config_without_port_or_with_a_missing_archive_is_named(tmp_path: Path) -> None:
+    from console.config import ConfigError, load_config
+    from console.demo import build_sandbox
+
+    box = build_sandbox(tmp_path / "box")
+    data = tomllib.loads(box.config_path.read_text())
+    pitr = {"base_backup_dir": str(tmp_path), "wal_archive_dir": str(tmp_path / "nope")}
+    pitr["restore_dir"] = str(tmp_path / "r")
+    data["services"][0]["database"] = {"dsn_env": ENV, "migrations": "none", "pitr": pitr}
+    box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(box.config_path)
+    assert "pitr.port" in str(info.value) and "required" in str(info.value)
+    pitr["port"] = 5433
+    box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(box.config_path)
+    assert "wal_archive_dir" in str(info.value) and "does not exist" in str(info.value)
