@@ -113,6 +113,7 @@ def test_pitr_restores_into_a_new_instance_switches_the_secret_and_redeploys(
     config = write_config(aws, tmp_path)
     when = restorable_moment(aws)
     deployment_before = aws.service()["deployments"][0]["id"]
+    version_before = aws.client("secretsmanager").get_secret_value(SecretId=SECRET)["VersionId"]
     listed = console(config, "action", "web", "--list")
     assert "pitr" in listed.stdout and "Restore the database to a point in time" in listed.stdout
     with ALB(aws, bad=""), AutoScheduler(aws.scheduler) as scheduler:
@@ -166,6 +167,8 @@ def test_pitr_restores_into_a_new_instance_switches_the_secret_and_redeploys(
     assert "DATA LOSS: writes between" in history
     assert "database restored to a point in time" in history
     assert name in history and PASSWORD not in history
+    assert "checks could not run" in history  # recorded as it was, no value made up
+    assert f"--move-to-version-id {version_before}" in history  # the way back
 
 
 def test_pitr_outside_the_window_in_the_future_or_without_backups_exits_2(
@@ -175,16 +178,20 @@ def test_pitr_outside_the_window_in_the_future_or_without_backups_exits_2(
     config = write_config(aws, tmp_path)
     early = stamp(datetime.now(UTC) - timedelta(hours=1))
     future = stamp(datetime.now(UTC) + timedelta(hours=1))
-    for when, words in ((early, "is before the creation of appdb"), (future, "in the future")):
+    with ALB(aws, bad=""):  # traffic, so the console's first assessment does not wait
+        for when, words in (
+            (early, "is before the creation of appdb"),
+            (future, "in the future"),
+        ):
+            done = console(config, "action", "web", "pitr", "--arg", when, "--yes", "--reason", "x")
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert words in done.stderr and "Traceback" not in done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1
+        aws.client("rds").modify_db_instance(
+            DBInstanceIdentifier=DB_INSTANCE, BackupRetentionPeriod=0, ApplyImmediately=True
+        )
+        when = stamp(restorable_moment(aws))
         done = console(config, "action", "web", "pitr", "--arg", when, "--yes", "--reason", "x")
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert words in done.stderr and "Traceback" not in done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1
-    aws.client("rds").modify_db_instance(
-        DBInstanceIdentifier=DB_INSTANCE, BackupRetentionPeriod=0, ApplyImmediately=True
-    )
-    when = stamp(restorable_moment(aws))
-    done = console(config, "action", "web", "pitr", "--arg", when, "--yes", "--reason", "x")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "keeps no automated backups" in done.stderr
     assert restored(aws) == [] and secret(aws)["url"] == LIVE_DSN  # nothing made or switched
