@@ -157,6 +157,9 @@ def read_rds(r: Reader) -> RdsPitrConfig:
 
 #: Engine sub-table name -> the reader of its settings (add an engine here).
 ENGINE_READERS: dict[str, Callable[[Reader], PitrEngineConfig]] = {"rds": read_rds}
+#: Engine sub-table name -> the providers that run it (a config naming another is refused;
+#: the WAL engine is offered by the host provider and, as before, ignored by the others).
+ENGINE_PROVIDERS: dict[str, tuple[str, ...]] = {"rds": ("ecs",)}
 
 
 def read_pitr(r: Reader) -> PitrEngineConfig:
