@@ -100,11 +100,37 @@ class RollbackConsoleApp(ResumeOffers):
         }
         self.service_name = service.name
         self.sub_title = service.label
+        #: ``--read-only`` / ``[console] read_only``: nothing that changes a platform is
+        #: offered (``console.readonly``); the header says so on every screen.
+        self.read_only = config.console.read_only
+        if self.read_only:
+            self.title = f"{self.TITLE} · READ-ONLY"
+        self.theme = config.console.theme
+        #: ``[keys]``: binding id -> key(s), Textual's keymap (help shows these keys).
+        self.keymap: dict[str, str] = dict(config.keys)
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self._crash: BaseException | None = None
         self._warmed = False
         self.typeahead = TypeAhead(self)
 
     # ----------------------------------------------------------------- keys
+
+    def offers(self, action: str) -> bool:
+        """Whether ``action``'s key is offered (footer, help, palette): in read-only mode,
+        nothing that changes a platform is."""
+        from console import readonly
+
+        return not (self.read_only and readonly.changes(action))
+
+    def refused_read_only(self, action: str) -> bool:
+        """In read-only mode, say why ``action`` does nothing and return True."""
+        if self.offers(action):
+            return False
+        from console import readonly
+
+        self.notify(readonly.tui_refusal(action), severity="warning", timeout=6)
+        return True
 
     async def on_event(self, event: events.Event) -> None:
         """Every key the terminal sends goes through the type-ahead (``screens.typeahead``):
@@ -340,6 +366,8 @@ class RollbackConsoleApp(ResumeOffers):
 
     def action_actions(self) -> None:
         """Open the provider's actions (restart, restore a manifest, image rollback...)."""
+        if self.refused_read_only("actions"):
+            return
         if self.wizard_open:
             self.notify("A rollback is already open.", severity="warning")
             return
@@ -375,6 +403,8 @@ class RollbackConsoleApp(ResumeOffers):
 
     def action_rollback(self, target: str | None = None) -> None:
         """Start the rollback wizard for the service on screen (``target`` None: previous)."""
+        if self.refused_read_only("rollback"):
+            return
         if self.wizard_open:
             self.notify("A rollback is already open.", severity="warning")
             return

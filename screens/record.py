@@ -82,12 +82,43 @@ class RecordScreen(FlowScreen):
     CSS_PATH = "record.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space,x", "tick", "Tick/untick", tooltip="Mark the highlighted item done"),
-        Binding("ctrl+s", "save", "Save entry", priority=True, tooltip="Append the entry"),
-        Binding("enter", "save_or_leave", "Save / done", show=False),
-        Binding("q", "done", "Dashboard", tooltip="Back to the dashboard (after saving)"),
-        Binding("c", "message", "Team message", tooltip="Show and copy the completion message"),
-        Binding("escape", "leave", "Leave…", tooltip="Leave (asks first if not saved)"),
+        Binding(
+            "space,x",
+            "tick",
+            "Tick/untick",
+            tooltip="Mark the highlighted item done",
+            id="record-tick",
+        ),
+        Binding(
+            "ctrl+s",
+            "save",
+            "Save entry",
+            priority=True,
+            tooltip="Append the entry",
+            id="record-save",
+        ),
+        Binding("enter", "save_or_leave", "Save / done", show=False, id="record-save-or-leave"),
+        Binding(
+            "q",
+            "done",
+            "Dashboard",
+            tooltip="Back to the dashboard (after saving)",
+            id="record-done",
+        ),
+        Binding(
+            "c",
+            "message",
+            "Team message",
+            tooltip="Show and copy the completion message",
+            id="record-message",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Leave…",
+            tooltip="Leave (asks first if not saved)",
+            id="record-leave",
+        ),
     ]
 
     def __init__(self, flow: RollbackFlow) -> None:
