@@ -110,6 +110,8 @@ class RollbackConsoleApp(ResumeOffers):
         self.keymap: dict[str, str] = dict(config.keys)
         if self.keymap:
             self.set_keymap(self.keymap)
+        #: The keys that open help from anywhere, a text field too (``deliver_key``).
+        self.help_keys = set(self._keymap.get("help", "question_mark").split(","))
         self._crash: BaseException | None = None
         self._warmed = False
         self.typeahead = TypeAhead(self)
@@ -145,7 +147,7 @@ class RollbackConsoleApp(ResumeOffers):
         """Hand ``event`` to Textual (bindings, then the focused widget); the next key waits
         until this one has been handled."""
         target = self.focused or self.screen
-        if event.key == "question_mark" and not isinstance(self.screen, HelpScreen):
+        if event.key in self.help_keys and not isinstance(self.screen, HelpScreen):
             # Help from anywhere, a text field too (Textual leaves printable keys to the
             # field): no reason or service name needs a '?'.
             self.action_help()
