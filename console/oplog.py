@@ -40,6 +40,12 @@ _SECRET_FIELDS = re.compile(
     r"|cookie|set-cookie|x-api-key|private-token)['\"]?\s*[:=]\s*['\"]?)([^'\"\r\n,}]+)"
 )
 
+#: The same as ``(b'Set-Cookie', b'...')`` in httpcore's debug lines of headers.
+_SECRET_HEADER_TUPLES = re.compile(
+    r"(?i)(b?['\"](?:authorization|proxy-authorization|x-amz-security-token|cookie|set-cookie"
+    r"|x-api-key|x-goog-api-key|private-token)['\"],\s*b?['\"])([^'\"]+)"
+)
+
 _installed: logging.Handler | None = None
 
 
@@ -53,6 +59,7 @@ class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         text = _SECRET_FIELDS.sub(lambda m: f"{m[1]}{redact.MASK}", text)
+        text = _SECRET_HEADER_TUPLES.sub(lambda m: f"{m[1]}{redact.MASK}", text)
         return redact.active()(text).replace("\r", "\\r")
 
 
