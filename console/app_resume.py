@@ -44,6 +44,7 @@ class ResumeOffers(App[int]):
     @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
     def _look_for_interrupted(self) -> None:
         """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""
+        self._push_pending_history()
         pending = [state for state in self._resumable() if state.interrupted]
         if pending and self.read_only:
             from console.readonly import HOW_TO_LEAVE
@@ -58,6 +59,23 @@ class ResumeOffers(App[int]):
             )
         elif pending:
             self.call_from_thread(self._offer_resume, pending[0])
+
+    def _push_pending_history(self) -> None:
+        """Blocking: history commits a failed push left (``history_push``) go now; a
+        read-only console pushes nothing.  Said either way."""
+        console = self.config.console
+        if not console.history_push or self.read_only:
+            return
+        from console.history.git import push_pending
+
+        result = push_pending(console)
+        if result is not None:
+            self.call_from_thread(
+                self.notify,
+                result.line,
+                severity="information" if result.ok else "warning",
+                timeout=10,
+            )
 
     def _resumable(self, service: str | None = None) -> list[JournalState]:
         """Blocking: open incidents (of ``service``) this console can resume, oldest first."""
