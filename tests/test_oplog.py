@@ -155,3 +155,20 @@ def test_header_values_are_masked_whatever_the_config_knows() -> None:
     assert "xyz-tok" not in shown("headers: {'Authorization': 'Bearer xyz-tok'}")
     assert "FQoG" not in shown("X-Amz-Security-Token: FQoGZXIvYXdzEJr")
     assert shown("GET /health 200 1.0 ms") == "GET /health 200 1.0 ms"
+
+
+def test_commands_a_provider_runs_are_logged_as_shown(sandbox: DemoSandbox) -> None:  # noqa: F811
+    """The host provider's restart on the demo: the command (as the plan shows it), its exit
+    code and its time, beside the HTTP calls of the verification."""
+    log = sandbox.root / "restart.log"
+    done = _run(
+        sandbox, "action", "web", "restart", "--yes", "--reason", "log it",
+        "--verify-window", "2", "--log-file", str(log),
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr  # verified or not: the restart ran
+    lines = log.read_text().splitlines()
+    restart = [line for line in lines if " rollback_console.command `" in line]
+    assert any(re.search(r"console\.demo restart .*` exit 0 \d+\.\d ms$", x) for x in restart), (
+        lines
+    )
+    assert any(API_LINE.match(line) for line in lines)
