@@ -88,3 +88,57 @@ async def test_without_read_only_the_same_keys_are_offered(demo_sandbox: DemoSan
         await pilot.pause()
         assert "READ-ONLY" not in app.title
         assert {"rollback", "app.actions"} <= footer_actions(app)
+
+
+async def test_read_only_names_an_interrupted_rollback_and_does_not_offer_it(
+    demo_sandbox: DemoSandbox,
+) -> None:
+    from screens.flow_common import AskYesNo
+    from tests.screens.test_resume_offer import crash_before_switch
+
+    crash_before_switch(demo_sandbox)
+    app = make_app(read_only(load_config(demo_sandbox.config_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(
+            pilot,
+            lambda: any("interrupted rollback of web" in n for n in notes(app)),
+            "the read-only note",
+        )
+        assert not isinstance(app.screen, AskYesNo)
+        assert any(n.startswith("read-only: ") for n in notes(app))
+        app.offer_resume()  # asked again (as after a rollback of unknown outcome): still not
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, AskYesNo)
+    assert (demo_sandbox.root / "current").resolve().name == "v1.3.0"
+
+
+async def test_read_only_database_panel_neither_backs_up_nor_restores() -> None:
+    """``b`` and ``o`` on the database panel, in an app that is read-only the console's way."""
+    from console.widgets.database import DatabasePanel
+    from tests.providers.test_database_panel import PanelApp, fixed_status
+
+    taken: list[str] = []
+    requested: list[object] = []
+
+    class ReadOnlyApp(PanelApp):
+        read_only = True
+        offers = RollbackConsoleApp.offers
+        refused_read_only = RollbackConsoleApp.refused_read_only
+
+        def on_database_panel_restore_requested(self, message: object) -> None:
+            requested.append(message)
+
+    def backup(_on_line: object) -> Any:
+        taken.append("backup")
+        raise AssertionError("a read-only console took a backup")
+
+    panel = DatabasePanel(lambda _t: fixed_status(), backup, autostart=False)
+    app = ReadOnlyApp(panel)
+    async with app.run_test(size=(110, 14)) as pilot:
+        panel.focus()
+        await pilot.press("b", "o")
+        await pilot.pause()
+        said = [str(n.message) for n in app._notifications]
+    assert not taken and not requested
+    assert any(s.startswith("read-only: database backups") for s in said), said
+    assert any(s.startswith("read-only: database restores") for s in said), said
