@@ -129,7 +129,10 @@ def _timed(send: Callable[..., Any], describe: Callable[..., tuple[str, str]]) -
     def timed(*args: Any, **kwargs: Any) -> Any:
         if not api_log.isEnabledFor(logging.INFO):
             return send(*args, **kwargs)
-        method, url = describe(*args, **kwargs)
+        try:
+            method, url = describe(*args, **kwargs)
+        except Exception:  # a call shaped otherwise than expected: sent, not logged
+            return send(*args, **kwargs)
         started = time.perf_counter()
         try:
             response = send(*args, **kwargs)
@@ -166,7 +169,9 @@ def _instrument_urllib3() -> None:
     if hasattr(HTTPConnectionPool.urlopen, "__wrapped__"):
         return
 
-    def describe(pool: Any, method: str, url: str, *_a: Any, **_k: Any) -> tuple[str, str]:
+    def describe(pool: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        method = str(kwargs.get("method") or args[0])
+        url = str(kwargs.get("url") or args[1])
         if "://" not in url:
             port = f":{pool.port}" if pool.port else ""
             url = f"{pool.scheme}://{pool.host}{port}{url}"

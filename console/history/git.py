@@ -98,11 +98,12 @@ def commit_entry(console: ConsoleConfig, message: str, operator: str) -> GitResu
         repo = Path(_git(path.parent, "rev-parse", "--show-toplevel"))
         relative = str(path.relative_to(repo.resolve()))
         _git(repo, "add", "--", relative)
-        author = f"{operator} <{operator.replace(' ', '.')}@{socket.gethostname()}>"
+        name = "".join(c for c in operator if c not in "<>\n\r").strip() or "unknown"
+        author = f"{name} <{name.replace(' ', '.')}@{socket.gethostname()}>"
         env = {}
         if not _configured(repo, "user.email"):
             # A bastion's checkout often has no identity: the operator commits it too.
-            env = {"GIT_COMMITTER_NAME": operator, "GIT_COMMITTER_EMAIL": author.split("<")[1][:-1]}
+            env = {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": author.split("<")[1][:-1]}
         if _git(repo, "diff", "--cached", "--name-only", "--", relative):
             _locked_retry(
                 lambda: _git(
