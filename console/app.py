@@ -21,6 +21,7 @@ file and prints one line, never a traceback over the operator's terminal.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from console.flow import RollbackFlow
+
+#: ``--log-file`` (``console.oplog``): the notifications the operator saw.
+_log = logging.getLogger("rollback_console.tui")
 
 #: How long quitting waits, in all, for the error-rate sources to stop.
 STOP_GRACE_S = 0.1
@@ -477,6 +481,8 @@ class RollbackConsoleApp(ResumeOffers):
         is accepted for Textual's signature and ignored).
         """
         redact = self.config.redactor
+        if _log.isEnabledFor(logging.INFO):  # --log-file: what the operator was told, when
+            _log.info("%s: %s%s", severity, f"{title}: " if title else "", redact(message))
         super().notify(
             printable_lines(redact(message)),
             title=printable(redact(title)),

@@ -100,13 +100,16 @@ def setup(path: Path, *, debug: bool = False) -> Path:
 
 
 def stop() -> None:
-    """Close the file (tests open several logs in one process)."""
+    """Close the file and log nothing more (tests open several logs in one process)."""
     global _installed
     if _installed is not None:
         for logger in (logging.getLogger(), log):
             logger.removeHandler(_installed)
         _installed.close()
         _installed = None
+    log.setLevel(logging.NOTSET)
+    log.propagate = True
+    logging.getLogger().setLevel(logging.WARNING)
 
 
 def shown_url(url: str) -> str:

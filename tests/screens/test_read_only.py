@@ -9,6 +9,7 @@ anyway they say "read-only: ..." and open nothing.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from textual.command import CommandPalette
@@ -142,3 +143,25 @@ async def test_read_only_database_panel_neither_backs_up_nor_restores() -> None:
     assert not taken and not requested
     assert any(s.startswith("read-only: database backups") for s in said), said
     assert any(s.startswith("read-only: database restores") for s in said), said
+
+
+async def test_with_a_log_file_what_the_operator_was_told_is_logged(
+    demo_sandbox: DemoSandbox, tmp_path: Path
+) -> None:
+    """--log-file with the TUI: the refusals (and every other notification) and the HTTP
+    calls of the dashboard's polls are in the file, nothing of it on the screen."""
+    from console import oplog
+
+    log = oplog.setup(tmp_path / "tui.log")
+    try:
+        app = make_app(read_only(load_config(demo_sandbox.config_path)))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, lambda: app.runtime.snapshot is not None, "the snapshot")
+            await pilot.press("r")
+            await pilot.pause()
+            assert "rollback_console" not in app.export_screenshot()
+    finally:
+        oplog.stop()
+    text = log.read_text()
+    assert "INFO rollback_console.tui warning: read-only: rolling back is not offered" in text
+    assert " INFO rollback_console.api GET http://127.0.0.1:" in text
