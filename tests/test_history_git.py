@@ -133,3 +133,23 @@ async def test_the_next_start_pushes_what_a_failed_push_left(
     async with app.run_test() as pilot:
         await wait_until(pilot, lambda: not pending.exists(), "the pending push")
     assert git(remote, "log", "-1", "--format=%an %s", "main") == "bob web (demo) test"
+
+
+def test_check_config_names_a_history_outside_git_or_a_missing_remote(
+    sandbox: DemoSandbox,  # noqa: F811
+    checkout: tuple[Path, Path],
+) -> None:
+    work, _remote = checkout
+    history = _configure(sandbox, work)
+    ok = run_console(sandbox.config_path, "check-config")
+    assert ok.returncode == 0, ok.stderr
+    assert f"history git:  entries committed in {work} and pushed to origin" in ok.stdout
+    git(work, "remote", "remove", "origin")
+    missing = run_console(sandbox.config_path, "check-config")
+    assert missing.returncode == 2
+    assert "console.history_remote" in missing.stderr and "'origin'" in missing.stderr
+    text = sandbox.config_path.read_text().replace(str(history), str(sandbox.root / "h.md"))
+    sandbox.config_path.write_text(text)
+    outside = run_console(sandbox.config_path, "check-config")
+    assert outside.returncode == 2
+    assert "console.history_git" in outside.stderr and "not in a git repository" in outside.stderr

@@ -196,3 +196,25 @@ def push_pending(console: ConsoleConfig) -> GitResult | None:
     return GitResult(
         True, f"history commits pushed to {remote} (left from a failed push)", "", True
     )
+
+
+def check(console: ConsoleConfig) -> tuple[str, str]:
+    """For ``check-config``: ("", what it will do) or (the key at fault, why it cannot).
+
+    The history file's folder must be in a git work tree and, with ``history_push``,
+    the remote must be configured there (whether it answers is the push's business).
+    """
+    folder = console.history_file.resolve().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the file (and its folder) may not exist yet
+    try:
+        repo = _git(folder, "rev-parse", "--show-toplevel")
+    except _GitFailed as exc:
+        return "history_git", f"{console.history_file} is not in a git repository ({exc})"
+    if not console.history_push:
+        return "", f"entries committed in {repo}"
+    try:
+        url = _git(Path(repo), "remote", "get-url", console.history_remote)
+    except _GitFailed as exc:
+        return "history_remote", f"no remote {console.history_remote!r} in {repo} ({exc})"
+    return "", f"entries committed in {repo} and pushed to {console.history_remote} ({url})"
