@@ -21,6 +21,7 @@ file and prints one line, never a traceback over the operator's terminal.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from console.flow import RollbackFlow
+
+#: ``--log-file`` (``console.oplog``): the notifications the operator saw.
+_log = logging.getLogger("rollback_console.tui")
 
 #: How long quitting waits, in all, for the error-rate sources to stop.
 STOP_GRACE_S = 0.1
@@ -100,11 +104,39 @@ class RollbackConsoleApp(ResumeOffers):
         }
         self.service_name = service.name
         self.sub_title = service.label
+        #: ``--read-only`` / ``[console] read_only``: nothing that changes a platform is
+        #: offered (``console.readonly``); the header says so on every screen.
+        self.read_only = config.console.read_only
+        if self.read_only:
+            self.title = f"{self.TITLE} · READ-ONLY"
+        self.theme = config.console.theme
+        #: ``[keys]``: binding id -> key(s), Textual's keymap (help shows these keys).
+        self.keymap: dict[str, str] = dict(config.keys)
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        #: The keys that open help from anywhere, a text field too (``deliver_key``).
+        self.help_keys = set(self._keymap.get("help", "question_mark").split(","))
         self._crash: BaseException | None = None
         self._warmed = False
         self.typeahead = TypeAhead(self)
 
     # ----------------------------------------------------------------- keys
+
+    def offers(self, action: str) -> bool:
+        """Whether ``action``'s key is offered (footer, help, palette): in read-only mode,
+        nothing that changes a platform is."""
+        from console import readonly
+
+        return not (self.read_only and readonly.changes(action))
+
+    def refused_read_only(self, action: str) -> bool:
+        """In read-only mode, say why ``action`` does nothing and return True."""
+        if self.offers(action):
+            return False
+        from console import readonly
+
+        self.notify(readonly.tui_refusal(action), severity="warning", timeout=6)
+        return True
 
     async def on_event(self, event: events.Event) -> None:
         """Every key the terminal sends goes through the type-ahead (``screens.typeahead``):
@@ -119,7 +151,7 @@ class RollbackConsoleApp(ResumeOffers):
         """Hand ``event`` to Textual (bindings, then the focused widget); the next key waits
         until this one has been handled."""
         target = self.focused or self.screen
-        if event.key == "question_mark" and not isinstance(self.screen, HelpScreen):
+        if event.key in self.help_keys and not isinstance(self.screen, HelpScreen):
             # Help from anywhere, a text field too (Textual leaves printable keys to the
             # field): no reason or service name needs a '?'.
             self.action_help()
@@ -340,6 +372,8 @@ class RollbackConsoleApp(ResumeOffers):
 
     def action_actions(self) -> None:
         """Open the provider's actions (restart, restore a manifest, image rollback...)."""
+        if self.refused_read_only("actions"):
+            return
         if self.wizard_open:
             self.notify("A rollback is already open.", severity="warning")
             return
@@ -375,6 +409,8 @@ class RollbackConsoleApp(ResumeOffers):
 
     def action_rollback(self, target: str | None = None) -> None:
         """Start the rollback wizard for the service on screen (``target`` None: previous)."""
+        if self.refused_read_only("rollback"):
+            return
         if self.wizard_open:
             self.notify("A rollback is already open.", severity="warning")
             return
@@ -445,6 +481,8 @@ class RollbackConsoleApp(ResumeOffers):
         is accepted for Textual's signature and ignored).
         """
         redact = self.config.redactor
+        if _log.isEnabledFor(logging.INFO):  # --log-file: what the operator was told, when
+            _log.info("%s: %s%s", severity, f"{title}: " if title else "", redact(message))
         super().notify(
             printable_lines(redact(message)),
             title=printable(redact(title)),

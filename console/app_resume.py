@@ -29,6 +29,10 @@ class ResumeOffers(App[int]):
     config: Config
     runtimes: dict[str, ServiceRuntime]
     service_name: str
+    read_only: bool
+
+    def refused_read_only(self, action: str) -> bool:
+        raise NotImplementedError  # the app's: in read-only mode, say why and return True
 
     def action_switch_service(self, name: str | None = None) -> None:
         raise NotImplementedError  # the app's: show that service's dashboard
@@ -40,9 +44,38 @@ class ResumeOffers(App[int]):
     @work(thread=True, group="resume", exit_on_error=False, description="read the journals")
     def _look_for_interrupted(self) -> None:
         """After the first frame: is a rollback of ours half-done (console killed, SSH lost)?"""
+        self._push_pending_history()
         pending = [state for state in self._resumable() if state.interrupted]
-        if pending:
+        if pending and self.read_only:
+            from console.readonly import HOW_TO_LEAVE
+
+            names = ", ".join(sorted({state.service for state in pending}))
+            self.call_from_thread(
+                self.notify,
+                f"read-only: an interrupted rollback of {names} is open; it is not offered "
+                f"here ({HOW_TO_LEAVE}): `rollback-console resume` elsewhere finishes it.",
+                severity="warning",
+                timeout=15,
+            )
+        elif pending:
             self.call_from_thread(self._offer_resume, pending[0])
+
+    def _push_pending_history(self) -> None:
+        """Blocking: history commits a failed push left (``history_push``) go now; a
+        read-only console pushes nothing.  Said either way."""
+        console = self.config.console
+        if not console.history_push or self.read_only:
+            return
+        from console.history.git import push_pending
+
+        result = push_pending(console)
+        if result is not None:
+            self.call_from_thread(
+                self.notify,
+                result.line,
+                severity="information" if result.ok else "warning",
+                timeout=10,
+            )
 
     def _resumable(self, service: str | None = None) -> list[JournalState]:
         """Blocking: open incidents (of ``service``) this console can resume, oldest first."""
@@ -57,6 +90,8 @@ class ResumeOffers(App[int]):
     def _offer_resume(self, state: JournalState) -> None:
         from screens.flow_common import AskYesNo
 
+        if self.refused_read_only("resume"):
+            return
         lines = "\n".join(f"  {line}" for line in state.describe())
         question = (
             f"An interrupted rollback of {state.service} was found "

@@ -24,11 +24,13 @@ from console.db_flow import (
     releases_dir,
     running_release,
 )
+from console.history.git import GitResult
 from console.incident import Incident
 from console.lock import ServiceLock
 from console.model import (
     BackupInfo,
     ChecklistItem,
+    HistoryRecord,
     ItemState,
     Outcome,
     Plan,
@@ -139,6 +141,8 @@ class RestoreResult:
     outcome: Outcome
     message: str
     history_file: Path | None = None
+    #: ``[console] history_git``: what git did with the entry (None: not asked to).
+    git: GitResult | None = None
 
 
 @dataclass
@@ -291,4 +295,14 @@ class DatabaseRestore:
         append_entry(path, record, redact=self.redact)
         self.incident.journal_event("recorded", history_file=path)
         message = self.error or "restored"
-        return RestoreResult(outcome, message, path)
+        return RestoreResult(outcome, message, path, git=self._commit(record))
+
+    def _commit(self, record: HistoryRecord) -> GitResult | None:
+        """``history_git``: commit (and push) the entry, as a rollback's is."""
+        if not self.config.console.history_git:
+            return None
+        from console.history import render_entry
+        from console.history.git import commit_entry, headline
+
+        message = headline(render_entry(record, self.redact))
+        return commit_entry(self.config.console, message, record.operator)

@@ -35,6 +35,12 @@ class BadInput(ConsoleError):
     exit_code = EXIT_BAD_INPUT
 
 
+class ReadOnlyRefused(BadInput):
+    """A command that would change something, in read-only mode (``console.readonly``)."""
+
+    prefix = "read-only"
+
+
 # --------------------------------------------------------------------------- platforms
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from console.flow_locks import LockSteps
 from console.history import HistoryWriteError, append_entry
+from console.history.git import GitResult
 from console.model import HistoryRecord, ItemState, Outcome
 from console.notify import Delivery, WebhookNotifier, already_sent, render_message
 from console.outcomes import outcome_text
@@ -30,6 +31,8 @@ class FlowResult:
     #: configured history file could not be written: that file, and why.
     not_saved_to: Path | None = None
     not_saved_reason: str = ""
+    #: ``[console] history_git``: what git did with the entry (None: not asked to).
+    git: GitResult | None = None
 
 
 class RecordSteps(LockSteps):
@@ -122,7 +125,19 @@ class RecordSteps(LockSteps):
             self.incident.journal_event("recorded", history_file=path, already=True)
             self.incident.log("recorded", f"the history entry was already in {path}")
         self.close()
-        return FlowResult(outcome, outcome.value, record, path)
+        return FlowResult(outcome, outcome.value, record, path, git=self._commit(record))
+
+    def _commit(self, record: HistoryRecord) -> GitResult | None:
+        """``history_git``: commit (and push) the entry just saved (after the lock is gone: a
+        slow remote holds nobody up); the result's line is shown by the CLI and the screen."""
+        console = self.config.console
+        if not console.history_git:
+            return None
+        from console.history import render_entry
+        from console.history.git import commit_entry, headline
+
+        message = headline(render_entry(record, self.redact))
+        return commit_entry(console, message, record.operator)
 
     def _record_fallback(self, record: HistoryRecord, err: HistoryWriteError) -> FlowResult:
         """A resumed incident whose history file still cannot be written: the fallback file.

@@ -13,6 +13,7 @@ intends.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import signal
@@ -31,6 +32,9 @@ KILL_GRACE_S = 2.0
 #: Output without a newline is shown in pieces of at most this many bytes.
 MAX_LINE_BYTES = 64 * 1024
 _NOT_ALIVE = frozenset("ZXx")
+
+#: ``--log-file`` (``console.oplog``): one line a command run.
+_log = logging.getLogger("rollback_console.command")
 
 
 def stream(
@@ -80,6 +84,7 @@ def stream(
         )
 
     assert proc.stdout is not None
+    started = time.perf_counter()
     deadline = time.monotonic() + timeout_s
     fd = proc.stdout.fileno()
     os.set_blocking(fd, False)
@@ -123,6 +128,9 @@ def stream(
         proc.stdout.close()
         if proc.returncode is None:
             stop_group(proc)
+        if _log.isEnabledFor(logging.INFO):  # --log-file: the command, as shown, and its time
+            ms = (time.perf_counter() - started) * 1000
+            _log.info("`%s` exit %s %.1f ms", shown, proc.returncode, ms)
 
 
 def run_checked(

@@ -38,15 +38,28 @@ class ActionsScreen(FlowScreen):
     CSS_PATH = "actions.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "copy", "Copy commands", tooltip="Copy the plan's shell commands"),
+        Binding(
+            "c",
+            "copy",
+            "Copy commands",
+            tooltip="Copy the plan's shell commands",
+            id="actions-copy",
+        ),
         Binding(
             "ctrl+n",
             "confirm",
             "Review & confirm",
             priority=True,
             tooltip="Open the confirmation for the planned action",
+            id="actions-confirm",
         ),
-        Binding("escape", "back", "Dashboard", tooltip="Back to the dashboard, nothing done"),
+        Binding(
+            "escape",
+            "back",
+            "Dashboard",
+            tooltip="Back to the dashboard, nothing done",
+            id="actions-back",
+        ),
     ]
 
     def __init__(self, flow: RollbackFlow, actions: tuple[Action, ...]) -> None:

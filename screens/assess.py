@@ -47,9 +47,28 @@ class AssessScreen(FlowScreen):
     CSS_PATH = "assess.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "continue", "Continue", priority=True, tooltip="Save the reason, go on"),
-        Binding("ctrl+r", "reassess", "Re-assess", tooltip="Read health and error rate again"),
-        Binding("escape", "leave", "Dashboard", tooltip="Back to the dashboard, nothing done"),
+        Binding(
+            "ctrl+n",
+            "continue",
+            "Continue",
+            priority=True,
+            tooltip="Save the reason, go on",
+            id="assess-continue",
+        ),
+        Binding(
+            "ctrl+r",
+            "reassess",
+            "Re-assess",
+            tooltip="Read health and error rate again",
+            id="assess-reassess",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Dashboard",
+            tooltip="Back to the dashboard, nothing done",
+            id="assess-leave",
+        ),
     ]
 
     def __init__(

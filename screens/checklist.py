@@ -41,10 +41,29 @@ class ChecklistScreen(FlowScreen):
     CSS_PATH = "checklist.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space,x", "tick", "Tick/untick", tooltip="Mark the item done (or not)"),
-        Binding("s", "skip", "Skip…", tooltip="Skip the item; asks why"),
-        Binding("ctrl+n", "continue", "Continue", priority=True, tooltip="Go to the target step"),
-        Binding("escape", "back", "Back", tooltip="Back to the assessment, nothing done"),
+        Binding(
+            "space,x",
+            "tick",
+            "Tick/untick",
+            tooltip="Mark the item done (or not)",
+            id="checklist-tick",
+        ),
+        Binding("s", "skip", "Skip…", tooltip="Skip the item; asks why", id="checklist-skip"),
+        Binding(
+            "ctrl+n",
+            "continue",
+            "Continue",
+            priority=True,
+            tooltip="Go to the target step",
+            id="checklist-continue",
+        ),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            tooltip="Back to the assessment, nothing done",
+            id="checklist-back",
+        ),
     ]
 
     def __init__(self, flow: RollbackFlow, target: str | None = None) -> None:

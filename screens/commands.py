@@ -49,17 +49,20 @@ class RollbackCommands(Provider):
         """The commands that make sense right now (switching lists the other services)."""
         app = self.console_app
         label = app.runtime.service.label
-        yield (
-            f"Roll back {label}…",
-            "Start the rollback wizard on the revision selected in Revisions (default: previous)",
-            app.action_rollback,
-        )
-        yield (
-            "Actions…",
-            f"What the platform offers for {label} besides a rollback: restart, restore a "
-            "manifest, roll to an image tag, move traffic in steps",
-            app.action_actions,
-        )
+        if app.offers("rollback"):  # read-only mode offers nothing that changes a platform
+            yield (
+                f"Roll back {label}…",
+                "Start the rollback wizard on the revision selected in Revisions "
+                "(default: previous)",
+                app.action_rollback,
+            )
+        if app.offers("actions"):
+            yield (
+                "Actions…",
+                f"What the platform offers for {label} besides a rollback: restart, restore a "
+                "manifest, roll to an image tag, move traffic in steps",
+                app.action_actions,
+            )
         yield (
             "Events and details",
             f"Platform facts and recent events of {label} (conditions, deployments, warnings)",

@@ -38,7 +38,11 @@ class ConfirmScreen(FlowModal[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "escape,n", "cancel", "Cancel", tooltip="Close; nothing is changed (n: on a button)"
+            "escape,n",
+            "cancel",
+            "Cancel",
+            tooltip="Close; nothing is changed (n: on a button)",
+            id="confirm-cancel",
         ),
     ]
 

@@ -109,9 +109,15 @@ class DashboardScreen(Screen[None]):
             tooltip="Show the next configured service",
         ),
         # With one service the key above is off (and out of the footer); this one says why.
-        Binding("s", "only_one_service", "Switch service", show=False),
-        Binding("tab", "app.focus_next", "Next panel", show=False),
-        Binding("shift+tab", "app.focus_previous", "Previous panel", show=False),
+        Binding("s", "only_one_service", "Switch service", show=False, id="switch-service"),
+        Binding("tab", "app.focus_next", "Next panel", show=False, id="dashboard-focus-next"),
+        Binding(
+            "shift+tab",
+            "app.focus_previous",
+            "Previous panel",
+            show=False,
+            id="dashboard-focus-previous",
+        ),
     ]
     #: Keys that are not bindings, for the help screen.
     HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (

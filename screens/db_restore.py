@@ -55,7 +55,13 @@ class DatabaseRestoreScreen(ModalScreen[bool]):
     CSS_PATH = "db_restore.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", tooltip="Close; nothing is changed before Restore"),
+        Binding(
+            "escape",
+            "close",
+            "Close",
+            tooltip="Close; nothing is changed before Restore",
+            id="db-restore-close",
+        ),
     ]
 
     @dataclass

@@ -39,7 +39,9 @@ class EventsScreen(ModalScreen[None]):
 
     CSS_PATH = "events.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,e,q", "dismiss", "Close", tooltip="Back to the dashboard"),
+        Binding(
+            "escape,e,q", "dismiss", "Close", tooltip="Back to the dashboard", id="events-dismiss"
+        ),
     ]
 
     def __init__(

@@ -62,8 +62,16 @@ class ExecuteScreen(FlowScreen):
     CSS_PATH = "execute.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "next", "Continue", tooltip="Go to the next step when done"),
-        Binding("escape", "leave", "Leave…", tooltip="Leave the rollback (asks first)"),
+        Binding(
+            "enter", "next", "Continue", tooltip="Go to the next step when done", id="execute-next"
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Leave…",
+            tooltip="Leave the rollback (asks first)",
+            id="execute-leave",
+        ),
     ]
 
     @dataclass

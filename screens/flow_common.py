@@ -330,7 +330,9 @@ class AskText(FlowModal[str | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="Close without answering"),
+        Binding(
+            "escape", "cancel", "Cancel", tooltip="Close without answering", id="dialog-cancel"
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -393,8 +395,12 @@ class AskYesNo(FlowModal[bool]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,n", "answer(False)", "No", tooltip="Keep things as they are"),
-        Binding("left,right", "app.focus_next", "Switch button", show=False),
+        Binding(
+            "escape,n", "answer(False)", "No", tooltip="Keep things as they are", id="dialog-no"
+        ),
+        Binding(
+            "left,right", "app.focus_next", "Switch button", show=False, id="dialog-focus-next"
+        ),
     ]
 
     DEFAULT_CSS = """

@@ -9,6 +9,7 @@ the app's, so it cannot drift from what the keys really do there.  Escape
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -47,7 +48,13 @@ class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "close", "Close", tooltip="Back to the dashboard"),
+        Binding(
+            "escape,question_mark,q",
+            "close",
+            "Close",
+            tooltip="Back to the dashboard",
+            id="help-close",
+        ),
     ]
 
     def __init__(
@@ -77,6 +84,15 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-body").focus()
 
     def _about(self) -> Content:
+        if getattr(self.app, "read_only", False):
+            return Content.assemble(
+                ("What this console does (READ-ONLY)\n", "bold"),
+                "Shows what is live on ",
+                (self.service.label, "bold"),
+                " and how sick it is, and the rollback history. It was started read-only "
+                "(--read-only or [console] read_only): nothing here changes the platform, "
+                "and the keys that would are not offered.\n",
+            )
         return Content.assemble(
             ("What this console does\n", "bold"),
             "Shows what is live on ",
@@ -118,20 +134,37 @@ class HelpScreen(ModalScreen[None]):
             for binding in Binding.make_bindings(bindings):
                 if not binding.description or binding.action.startswith("app.focus_"):
                     continue
-                if not self._acts(binding):
+                if not self._acts(binding) or not self._offered(binding.action):
                     continue
                 label = binding.tooltip or binding.description
                 if label in seen:
                     continue
                 seen.add(label)
                 keys = [
-                    self.app.get_key_display(b)
+                    key
                     for b in Binding.make_bindings(bindings)
                     if b.action == binding.action and b.description
+                    for key in self._displayed(b)
                 ]
                 yield " / ".join(dict.fromkeys(keys)), label
         yield from getattr(origin_type, "HELP_KEYS", ())
         yield from EXTRA_KEYS
+
+    def _displayed(self, binding: Binding) -> list[str]:
+        """How ``binding``'s key is shown: the ``[keys]`` remapping of its id, if any."""
+        keymap: dict[str, str] = getattr(self.app, "keymap", {})
+        remapped = keymap.get(binding.id or "")
+        if not remapped:
+            return [self.app.get_key_display(binding)]
+        return [
+            self.app.get_key_display(dataclasses.replace(binding, key=key, key_display=None))
+            for key in remapped.split(",")
+        ]
+
+    def _offered(self, action: str) -> bool:
+        """Read-only mode lists no key that changes a platform."""
+        offers = getattr(self.app, "offers", None)
+        return offers is None or bool(offers(action))
 
     def _acts(self, binding: Binding) -> bool:
         """Whether an app key does something on the origin screen (q quits only from the

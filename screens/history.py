@@ -101,7 +101,13 @@ class HistoryTable(DataTable[Text]):
     """The entries, one row each; Enter opens the highlighted one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open entry", tooltip="Show the whole entry"),
+        Binding(
+            "enter",
+            "select_cursor",
+            "Open entry",
+            tooltip="Show the whole entry",
+            id="history-select-cursor",
+        ),
     ]
 
 
@@ -231,8 +237,10 @@ class HistoryEntryScreen(Screen[None]):
     CSS_PATH = "history.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Back", tooltip="Back to the list"),
-        Binding("c", "copy", "Copy", tooltip="Copy the entry's markdown (OSC 52)"),
+        Binding("escape,q", "close", "Back", tooltip="Back to the list", id="history-close"),
+        Binding(
+            "c", "copy", "Copy", tooltip="Copy the entry's markdown (OSC 52)", id="history-copy"
+        ),
     ]
 
     def __init__(self, entry: HistoryEntrySummary, number: int) -> None:

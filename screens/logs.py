@@ -21,7 +21,7 @@ from console.widgets.footer import KeyFooter
 class LogsScreen(ModalScreen[None]):
     CSS_PATH = "logs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "dismiss", "Close", tooltip="Back to the dashboard"),
+        Binding("escape,q", "dismiss", "Close", tooltip="Back to the dashboard", id="logs-dismiss"),
     ]
 
     def __init__(self, unit: str, lines: tuple[str, ...], *, source: str = "") -> None:

@@ -47,8 +47,14 @@ class NotificationScreen(FlowModal[None]):
     CSS_PATH = "notify.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "copy", "Copy again", tooltip="Copy the message to the clipboard (OSC 52)"),
-        Binding("escape,q", "close", "Close", tooltip="Back to where you were"),
+        Binding(
+            "c",
+            "copy",
+            "Copy again",
+            tooltip="Copy the message to the clipboard (OSC 52)",
+            id="notify-copy",
+        ),
+        Binding("escape,q", "close", "Close", tooltip="Back to where you were", id="notify-close"),
     ]
 
     def __init__(self, flow: RollbackFlow, kind: str) -> None:

@@ -82,12 +82,43 @@ class RecordScreen(FlowScreen):
     CSS_PATH = "record.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space,x", "tick", "Tick/untick", tooltip="Mark the highlighted item done"),
-        Binding("ctrl+s", "save", "Save entry", priority=True, tooltip="Append the entry"),
-        Binding("enter", "save_or_leave", "Save / done", show=False),
-        Binding("q", "done", "Dashboard", tooltip="Back to the dashboard (after saving)"),
-        Binding("c", "message", "Team message", tooltip="Show and copy the completion message"),
-        Binding("escape", "leave", "Leave…", tooltip="Leave (asks first if not saved)"),
+        Binding(
+            "space,x",
+            "tick",
+            "Tick/untick",
+            tooltip="Mark the highlighted item done",
+            id="record-tick",
+        ),
+        Binding(
+            "ctrl+s",
+            "save",
+            "Save entry",
+            priority=True,
+            tooltip="Append the entry",
+            id="record-save",
+        ),
+        Binding("enter", "save_or_leave", "Save / done", show=False, id="record-save-or-leave"),
+        Binding(
+            "q",
+            "done",
+            "Dashboard",
+            tooltip="Back to the dashboard (after saving)",
+            id="record-done",
+        ),
+        Binding(
+            "c",
+            "message",
+            "Team message",
+            tooltip="Show and copy the completion message",
+            id="record-message",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Leave…",
+            tooltip="Leave (asks first if not saved)",
+            id="record-leave",
+        ),
     ]
 
     def __init__(self, flow: RollbackFlow) -> None:
@@ -211,6 +242,8 @@ class RecordScreen(FlowScreen):
         self.saved = result
         self.error(None)
         self._show_saved()
+        if result.git is not None and not result.git.ok:
+            self.app.notify(result.git.line, severity="error", timeout=15)
         if self.flow.notifier is not None and self.flow.notifier.pending:
             # Until the webhook answers (it never holds up the save): then say what it said.
             self._status_timer = self.set_interval(0.5, self._show_saved, name="team-status")
@@ -249,7 +282,11 @@ class RecordScreen(FlowScreen):
                 "\n"
                 + "\n".join(
                     line
-                    for line in (postmortem, printable(self.flow.redact(self._team_line())))
+                    for line in (
+                        postmortem,
+                        printable(self.flow.redact(self._git_line())),
+                        printable(self.flow.redact(self._team_line())),
+                    )
                     if line
                 )
             )
@@ -269,6 +306,11 @@ class RecordScreen(FlowScreen):
         """Another width: the saved lines are cut again to fit."""
         if self.saved is not None:
             self.call_after_refresh(self._show_saved)
+
+    def _git_line(self) -> str:
+        """``[console] history_git``: committed (and pushed), or why not."""
+        git = self.saved.git if self.saved is not None else None
+        return "" if git is None else f"Git: {git.line}"
 
     def _team_line(self) -> str:
         if not self.flow.executed:

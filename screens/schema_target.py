@@ -35,7 +35,13 @@ class SchemaTargetScreen(FlowModal[SchemaTarget | None]):
     """An OptionList of schema targets for ``flow``'s database; Escape keeps the current one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="Keep the current choice"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            tooltip="Keep the current choice",
+            id="schema-target-cancel",
+        ),
     ]
 
     DEFAULT_CSS = """

@@ -50,12 +50,14 @@ class TargetScreen(FlowScreen):
             "Review & confirm",
             priority=True,  # before the table's own Enter, so the footer offers it
             tooltip="Open the confirmation",
+            id="target-confirm",
         ),
         Binding(
             "c",
             "copy",
             "Copy commands",
             tooltip="Copy the plan's shell commands (OSC 52, if the terminal allows it)",
+            id="target-copy",
         ),
         Binding(
             "w",
@@ -63,14 +65,22 @@ class TargetScreen(FlowScreen):
             "Write to file",
             show=False,  # the footer is full at 80 columns; the hint line and `c` name it
             tooltip="Write the plan's commands to a shell script in the state dir (0600)",
+            id="target-write-script",
         ),
         Binding(
             "m",
             "schema",
             "Schema…",
             tooltip="Database schema: none, downgrade, or stamp (services with a database)",
+            id="target-schema",
         ),
-        Binding("escape", "back", "Back", tooltip="Back to the checklist, nothing done"),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            tooltip="Back to the checklist, nothing done",
+            id="target-back",
+        ),
     ]
 
     def __init__(self, flow: RollbackFlow, target: str | None = None) -> None:

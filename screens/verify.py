@@ -80,16 +80,29 @@ class VerifyScreen(FlowScreen):
     CSS_PATH = "verify.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "abort", "Abort verify", tooltip="Stop watching; recorded as not verified"),
-        Binding("enter", "next", "Continue", tooltip="Write the history entry"),
+        Binding(
+            "a",
+            "abort",
+            "Abort verify",
+            tooltip="Stop watching; recorded as not verified",
+            id="verify-abort",
+        ),
+        Binding("enter", "next", "Continue", tooltip="Write the history entry", id="verify-next"),
         Binding(
             "enter",
             "next_when_passed",
             "Continue once passed",
             show=False,  # the footer offers only what acts at once
             tooltip="While watching: open the record as soon as verification passes",
+            id="verify-next-when-passed",
         ),
-        Binding("escape", "leave", "Leave…", tooltip="Leave the rollback (asks first)"),
+        Binding(
+            "escape",
+            "leave",
+            "Leave…",
+            tooltip="Leave the rollback (asks first)",
+            id="verify-leave",
+        ),
     ]
 
     @dataclass

@@ -85,6 +85,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Each command's module is imported when it runs: opening the console (no command)
     # does not pay for the journal, the flow or the history parser before its first frame.
     command = args.command
+    if getattr(args, "read_only", False) and command:
+        from console.errors import ReadOnlyRefused
+        from console.readonly import refusal
+
+        refused = refusal(command, args)
+        if refused:  # said before anything is read or touched
+            raise ReadOnlyRefused(refused)
     if command == "demo":
         from console.cli.demo import cmd_demo
 

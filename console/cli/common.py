@@ -26,6 +26,39 @@ def load(args: argparse.Namespace) -> Config:
             raise _no_config(resolved) from missing
         raise
     args.crash_dir = config.console.state_dir  # where a crash report of this run goes
+    return with_options(config, args)
+
+
+def with_options(config: Config, args: argparse.Namespace) -> Config:
+    """``config`` with the command line's ``--read-only`` applied, the command refused
+    (exit 2, before anything is touched) when read-only mode forbids it, and the
+    ``--log-file`` / ``--debug`` log opened."""
+    import dataclasses
+
+    from console import readonly
+    from console.errors import ReadOnlyRefused
+
+    if getattr(args, "read_only", False) and not config.console.read_only:
+        console = dataclasses.replace(config.console, read_only=True)
+        config = dataclasses.replace(config, console=console)
+        redact.install(config.redactor)
+    command = getattr(args, "command", None)
+    if config.console.read_only and command:
+        refused = readonly.refusal(command, args)
+        if refused:
+            raise ReadOnlyRefused(refused)
+    log_file, debug = getattr(args, "log_file", None), getattr(args, "debug", False)
+    if log_file is not None and not str(log_file).strip():
+        raise UsageError("--log-file must not be empty")
+    if log_file or debug:
+        from console import oplog
+
+        path = Path(log_file) if log_file else config.console.state_dir / "rollback-console.log"
+        try:
+            oplog.setup(path, debug=debug)
+        except OSError as exc:
+            raise UsageError(f"--log-file {path} cannot be written: {exc.strerror}") from None
+        oplog.log.info("%s %s (config %s)", PROG, command or "tui", config.path)
     return config
 
 

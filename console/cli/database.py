@@ -130,8 +130,15 @@ def _db_restore(
         print(f"restore failed: {restore.redact(str(exc))}", file=err)
         result = restore.record()
         print(f"history entry appended to {result.history_file}", file=out)
+        if result.git is not None:
+            print(result.git.line if result.git.ok else f"warning: {result.git.line}", file=err)
         return EXIT_FAILED
     result = restore.record()
     print(f"outcome: {result.outcome.value}", file=out)
     print(f"history entry appended to {result.history_file}", file=out)
+    if result.git is not None:  # [console] history_git
+        print(
+            result.git.line if result.git.ok else f"warning: {result.git.line}",
+            file=out if result.git.ok else err,
+        )
     return EXIT_OK

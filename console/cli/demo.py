@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from console.cli.common import loaded, run_tui
+from console.cli.common import loaded, run_tui, with_options
 from console.cli.parser import PROG
 from console.config import load_config
 from console.errors import EXIT_OK
@@ -34,7 +34,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"try: {PROG} --config {sandbox.config_path}", file=out)
             print(f"stop it with: {sys.executable} -m console.demo stop {root}", file=out)
             return EXIT_OK
-        config = loaded(load_config(sandbox.config_path))
+        config = with_options(loaded(load_config(sandbox.config_path)), args)
         return run_tui(config, None)
     finally:
         if not args.no_tui:

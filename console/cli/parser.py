@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_help = "config file (default: $ROLLBACK_CONSOLE_CONFIG, else the XDG config path)"
     common = _Parser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
+    _add_ops_options(common, argparse.SUPPRESS)
 
     parser = _Parser(
         prog=PROG,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help=config_help)
     parser.add_argument("--service", metavar="NAME", help="open the TUI on this service")
+    _add_ops_options(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser(
@@ -182,6 +184,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", parents=[common], help="validate the config and exit")
     _add_database_commands(sub, common)
     return parser
+
+
+def _add_ops_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """``--read-only``, ``--log-file``, ``--debug``: before or after the command."""
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=default if default is not None else False,
+        help="everything visible, nothing that changes a platform (commands that would exit 2)",
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="PATH",
+        default=default,
+        help="append a plain log of API calls and timings here (secrets redacted)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if default is not None else False,
+        help="more detail in the log (--log-file; default: debug.log in the state dir)",
+    )
 
 
 def _add_database_options(rollback: argparse.ArgumentParser) -> None:

@@ -109,6 +109,11 @@ def record_entry(flow: RollbackFlow, out: TextIO, err: TextIO) -> FlowResult | N
         )
     else:
         print(f"history entry appended to {result.history_file}", file=out)
+    if result.git is not None:  # [console] history_git: committed, pushed, or why not
+        print(
+            result.git.line if result.git.ok else f"warning: {result.git.line}",
+            file=out if result.git.ok else err,
+        )
     _after_record(flow, result, out)
     return result
 

@@ -39,6 +39,8 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.list:
         # The history file may stay unwritable: resume then saves to the fallback file.
         require_writable(config, history=False, before=": nothing was resumed")
+    if not args.list and config.console.history_push:
+        _push_pending_history(config, out, err)
     found = open_incidents(config.console.state_dir, args.service)
     print_journal_warnings(found, err)
     running = [state for state in found if state.live is not None]
@@ -164,3 +166,14 @@ def _roll_back_again(
         return input().strip() == svc.name
     except EOFError:
         return False
+
+
+def _push_pending_history(config: Config, out: TextIO, err: TextIO) -> None:
+    """``history_push``: what an earlier failed push left goes now (its line either way)."""
+    from console.history.git import push_pending
+
+    result = push_pending(config.console)
+    if result is not None:
+        print(
+            result.line if result.ok else f"warning: {result.line}", file=out if result.ok else err
+        )

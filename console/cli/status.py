@@ -11,7 +11,7 @@ from typing import TextIO
 from console.cli.common import load, require_writable
 from console.cli.output import jsonable, print_journal_warnings, print_json, print_revisions
 from console.cli.parser import PROG
-from console.config import ConfigError, ServiceConfig
+from console.config import Config, ConfigError, ServiceConfig
 from console.errors import EXIT_OK
 from console.model import Assessment, HealthResult, Unit
 from console.signals.base import SignalError
@@ -40,7 +40,23 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     if webhook:
         state = "set" if os.environ.get(webhook, "").strip() else "NOT SET: messages are not sent"
         print(f"  team webhook: ${webhook} ({state})", file=out)
+    _check_ops(config, out)
     return EXIT_OK
+
+
+def _check_ops(config: Config, out: TextIO) -> None:
+    """Read-only mode, and history in git: a folder outside git or a missing remote is
+    named now (exit 2), not after the first rollback."""
+    console = config.console
+    if console.read_only:
+        print("  read-only:    yes (nothing that changes a platform is offered)", file=out)
+    if console.history_git:
+        from console.history.git import check
+
+        key, said = check(console)
+        if key:
+            raise ConfigError(config.path, f"console.{key}", said)
+        print(f"  history git:  {said}", file=out)
 
 
 def _status_assessment(

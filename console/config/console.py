@@ -11,6 +11,7 @@ from pathlib import Path
 from console.config.bounds import MAX_EXIT_WAIT_S, MIN_REQUEST_TIMEOUT_S
 from console.config.paths import default_state_dir
 from console.config.reader import Loader, Reader, shown
+from console.config.ui import read_theme
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,16 @@ class ConsoleConfig:
     #: How long a headless command waits, after the entry is saved, for messages still
     #: being sent before it exits (and says which were not confirmed).
     webhook_exit_wait_s: float = 10.0
+    #: Everything visible, nothing that changes a platform (``--read-only`` sets it too).
+    read_only: bool = False
+    #: A Textual theme name (``console.config.ui.THEMES``).
+    theme: str = "textual-dark"
+    #: Commit each history entry in the git repository holding ``history_file``.
+    history_git: bool = False
+    #: Push that commit (to ``history_remote``); a failed push is retried, never lost.
+    history_push: bool = False
+    #: The remote ``history_push`` pushes to.
+    history_remote: str = "origin"
 
 
 def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleConfig:
@@ -41,6 +52,11 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         "webhook_timeout_s",
         "webhook_attempts",
         "webhook_exit_wait_s",
+        "read_only",
+        "theme",
+        "history_git",
+        "history_push",
+        "history_remote",
     )
     operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
     if not is_utf8(operator):
@@ -67,6 +83,15 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
             "webhook_exit_wait_s",
             f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {shown(exit_wait)}",
         )
+    read_only = r.get("read_only", bool, False)
+    theme = read_theme(r)
+    history_git = r.get("history_git", bool, False)
+    history_push = r.get("history_push", bool, False)
+    if history_push and not history_git:
+        raise r.error("history_push", "needs history_git = true (a push sends the commits)")
+    remote = r.get("history_remote", str, "origin")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", remote):
+        raise r.error("history_remote", f"must name a git remote, got {shown(remote)}")
     r.done()
     return ConsoleConfig(
         operator=operator,
@@ -77,6 +102,11 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         webhook_timeout_s=webhook_timeout,
         webhook_attempts=attempts,
         webhook_exit_wait_s=exit_wait,
+        read_only=read_only,
+        theme=theme,
+        history_git=history_git,
+        history_push=history_push,
+        history_remote=remote,
     )
 
 

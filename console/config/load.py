@@ -13,6 +13,7 @@ from pathlib import Path
 from console.config.console import ConsoleConfig, read_console
 from console.config.reader import ConfigError, ConfigNotFound, Loader, Reader, shown
 from console.config.service import ServiceConfig, read_service
+from console.config.ui import read_keys
 from console.redact import Redactor
 
 
@@ -21,6 +22,8 @@ class Config:
     path: Path
     console: ConsoleConfig
     services: tuple[ServiceConfig, ...]
+    #: ``[keys]``: binding id -> key(s), Textual's keymap (``console.config.ui``).
+    keys: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @functools.cached_property
     def redactor(self) -> Redactor:
@@ -61,7 +64,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
     loader = Loader(path.resolve() if path.exists() else path, text)
     root = Reader(loader, data, "")
-    root.expect("console", "services")
+    root.expect("console", "services", "keys")
     console = read_console(root.sub("console") or Reader(loader, {}, "console"), loader, env)
     readers = root.subs("services")
     names = [r.table.get("name") for r in readers]
@@ -73,5 +76,6 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     )
     if not services:
         raise loader.error("services", "at least one [[services]] entry is required")
+    keys = read_keys(root.sub("keys"))
     root.done()
-    return Config(path=loader.path, console=console, services=services)
+    return Config(path=loader.path, console=console, services=services, keys=keys)

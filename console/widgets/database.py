@@ -66,8 +66,20 @@ class DatabasePanel(DataPanel):
     TITLE = "Database"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "backup", "Back up DB", tooltip="Take a verified pg_dump backup now"),
-        Binding("o", "restore", "Restore DB…", tooltip="Restore the database from a backup"),
+        Binding(
+            "b",
+            "backup",
+            "Back up DB",
+            tooltip="Take a verified pg_dump backup now",
+            id="database-backup",
+        ),
+        Binding(
+            "o",
+            "restore",
+            "Restore DB…",
+            tooltip="Restore the database from a backup",
+            id="database-restore",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -337,8 +349,15 @@ class DatabasePanel(DataPanel):
 
     # ----------------------------------------------------------------- actions
 
+    def _refused(self, action: str) -> bool:
+        """Read-only mode (the app's ``refused_read_only``): said, and nothing done."""
+        refused = getattr(self.app, "refused_read_only", None)
+        return bool(refused and refused(action))
+
     def action_backup(self) -> None:
         """Take a verified backup now (in a worker); the result is a notification."""
+        if self._refused("backup"):
+            return
         if self.take_backup is None:
             self.notify("Backups are not available here.", severity="warning")
             return
@@ -361,4 +380,6 @@ class DatabasePanel(DataPanel):
         self.poll()
 
     def action_restore(self) -> None:
+        if self._refused("restore"):
+            return
         self.post_message(self.RestoreRequested())

@@ -60,14 +60,21 @@ class Footer(TextualFooter):
             *(
                 (binding.key, binding.action, binding.description, binding.group, enabled, tooltip)
                 for (_node, binding, enabled, tooltip) in self.screen.active_bindings.values()
-                if binding.show
+                if binding.show and self.offered(binding.action)
             ),
         )
+
+    def offered(self, action: str) -> bool:
+        """Whether the app offers ``action`` (read-only mode hides what changes a platform)."""
+        offers = getattr(self.app, "offers", None)
+        return offers is None or bool(offers(action))
 
     def compose(self) -> ComposeResult:
         self._composed = self._shown_keys() if self._bindings_ready else None
         for widget in super().compose():
             if isinstance(widget, FooterKey):
+                if not widget.has_class("-command-palette") and not self.offered(widget.action):
+                    continue
                 # Set before mounting, so no watcher runs and the styles are computed once:
                 # the value Textual's binding ends with (the palette's key is not bound,
                 # and stays compact).
@@ -160,7 +167,7 @@ class KeyFooter(Footer):
         compact = self.compact
         seen: dict[str, int] = {}
         for _node, binding, _enabled, _tooltip in self.screen.active_bindings.values():
-            if not binding.show or binding.action in seen:
+            if not binding.show or binding.action in seen or not self.offered(binding.action):
                 continue
             description = binding.description
             seen[binding.action] = key_width(
