@@ -29,6 +29,15 @@ class ConsoleConfig:
     #: How long a headless command waits, after the entry is saved, for messages still
     #: being sent before it exits (and says which were not confirmed).
     webhook_exit_wait_s: float = 10.0
+    #: ``serve``: the request header a trusted authenticating proxy puts the user's name
+    #: in (e.g. ``X-Forwarded-User``); that name is the operator of the browser session
+    #: ("" = none: ``serve --operator`` names the operator).
+    operator_header: str = ""
+
+
+#: Set by ``serve`` for each browser session's console process: the operator it
+#: determined (``--operator``, the proxy's header), which beats ``console.operator``.
+ENV_SESSION_OPERATOR = "ROLLBACK_CONSOLE_SESSION_OPERATOR"
 
 
 def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleConfig:
@@ -41,8 +50,14 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         "webhook_timeout_s",
         "webhook_attempts",
         "webhook_exit_wait_s",
+        "operator_header",
     )
-    operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
+    operator = (
+        env.get(ENV_SESSION_OPERATOR)
+        or r.get("operator", str)
+        or env.get("ROLLBACK_CONSOLE_OPERATOR")
+        or _login_name()
+    )
     if not is_utf8(operator):
         # Only the environment can hold such bytes (the file is UTF-8): the name goes into
         # every entry, journal and message, so it is refused before anything is done.
@@ -67,6 +82,12 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
             "webhook_exit_wait_s",
             f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {shown(exit_wait)}",
         )
+    operator_header = r.get("operator_header", str, "")
+    if operator_header and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", operator_header):
+        raise r.error(
+            "operator_header",
+            f"must be an HTTP header name (e.g. X-Forwarded-User), got {shown(operator_header)}",
+        )
     r.done()
     return ConsoleConfig(
         operator=operator,
@@ -77,7 +98,23 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         webhook_timeout_s=webhook_timeout,
         webhook_attempts=attempts,
         webhook_exit_wait_s=exit_wait,
+        operator_header=operator_header,
     )
+
+
+#: An operator's name from ``serve`` (flag or proxy header): printable, at most this long.
+MAX_OPERATOR_CHARS = 100
+
+
+def operator_problem(name: str) -> str:
+    """Why ``name`` cannot be recorded as the operator ("" when it can)."""
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_OPERATOR_CHARS:
+        return f"is longer than {MAX_OPERATOR_CHARS} characters"
+    if not name.isprintable() or not is_utf8(name):
+        return "must be printable UTF-8 text (no control characters)"
+    return ""
 
 
 def is_utf8(text: str) -> bool:
