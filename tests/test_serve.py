@@ -78,6 +78,8 @@ class Served:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(15)
@@ -191,23 +193,33 @@ def test_requests_without_the_token_are_refused(served: Served) -> None:
 
 def test_the_session_gets_its_operator_and_not_the_token(served: Served) -> None:
     """Without the proxy's header, ``--operator`` is the session's operator; the console
-    process gets it, and not the token's variable."""
+    process gets it, and not the token's variable; stopping the server ends it."""
     ws = websocket.create_connection(
         f"ws://127.0.0.1:{served.port}/ws?width=80&height=24",
         header=[f"Authorization: Bearer {TOKEN}"],
         timeout=10,
     )
     try:
-        environ = _session_environ(served.process.pid)
+        pid, environ = _session_process(served.process.pid)
+        assert environ.get(ENV_SESSION_OPERATOR) == "fallback-op"
+        assert "SERVE_TOKEN" not in environ
+        assert "session opened: operator fallback-op" in served.log.read_text()
+        served.stop()
+        assert served.process.returncode == 0, served.log.read_text()
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), "session left running"
     finally:
         ws.close()
-    assert environ.get(ENV_SESSION_OPERATOR) == "fallback-op"
-    assert "SERVE_TOKEN" not in environ
-    assert "session opened: operator fallback-op" in served.log.read_text()
 
 
-def _session_environ(server_pid: int, timeout: float = 20) -> dict[str, str]:
-    """The environment of the console process the server started for a session."""
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+def _session_process(server_pid: int, timeout: float = 20) -> tuple[int, dict[str, str]]:
+    """The console process the server started for a session, and its environment."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in _descendants(server_pid):
@@ -218,7 +230,9 @@ def _session_environ(server_pid: int, timeout: float = 20) -> dict[str, str]:
                 continue
             if b"console.cli" in argv:
                 pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
-                return {k.decode(errors="replace"): v.decode(errors="replace") for k, _, v in pairs}
+                return pid, {
+                    k.decode(errors="replace"): v.decode(errors="replace") for k, _, v in pairs
+                }
         time.sleep(0.05)
     raise AssertionError("no console process was started for the session")
 

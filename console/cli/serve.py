@@ -109,11 +109,15 @@ def is_loopback(host: str) -> bool:
 
 
 def app_command(config: Config, service: str | None) -> str:
-    """The shell command each browser session runs: this console on the same config."""
+    """The shell command each browser session runs: this console on the same config.
+
+    ``exec``: the shell becomes the console, so the process textual-serve tells to
+    quit and waits for is the console itself.
+    """
     argv = [sys.executable, "-m", "console.cli", "--config", str(config.path)]
     if service:
         argv += ["--service", service]
-    return shlex.join(argv)
+    return "exec " + shlex.join(argv)
 
 
 def page_title(config: Config, service: str | None) -> str:

@@ -4,6 +4,7 @@ of each session and a page of our own (see the package's docstring)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import signal
@@ -33,6 +34,10 @@ CSP = (
     "img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'none'"
 )
+#: How long a session's console has to quit when told (then SIGTERM, then SIGKILL).
+SESSION_QUIT_S = 3.0
+#: How long stopping the server waits for the sessions' consoles to end.
+STOP_WAIT_S = 4 * SESSION_QUIT_S
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -71,6 +76,26 @@ class _Session(AppService):
         environment.update(self._set_env)
         return environment
 
+    async def stop(self) -> None:
+        """Tell the console to quit, and see that it did (else SIGTERM, then SIGKILL).
+
+        textual-serve stops waiting for the process when the browser has gone (its
+        output has nowhere to go); the console could then live on, unseen.
+        """
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(super().stop(), SESSION_QUIT_S)
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        for end in (process.terminate, process.kill):
+            try:
+                await asyncio.wait_for(process.wait(), SESSION_QUIT_S)
+                return
+            except TimeoutError:
+                if process.returncode is None:
+                    end()
+        await process.wait()
+
 
 class ConsoleServer(Server):
     def __init__(self, options: WebOptions, log: TextIO) -> None:
@@ -84,6 +109,9 @@ class ConsoleServer(Server):
         )
         self.options = options
         self.log = log
+        #: The open sessions' websockets: closed when the server stops, which ends
+        #: their console processes (an open one would hold the shutdown for a minute).
+        self._open: set[web.WebSocketResponse] = set()
         # The cookie holds a digest of the token, not the token.
         self._cookie = (
             hmac.new(options.token.encode(), b"cookie", hashlib.sha256).hexdigest()
@@ -179,6 +207,7 @@ class ConsoleServer(Server):
         self._say(f"session opened: operator {operator} from {request.remote}")
         try:
             await websocket.prepare(request)
+            self._open.add(websocket)
             session = _Session(
                 self.command,
                 set_env={ENV_SESSION_OPERATOR: operator},
@@ -198,6 +227,7 @@ class ConsoleServer(Server):
         finally:
             if session is not None:
                 await session.stop()
+            self._open.discard(websocket)
             self._say(f"session closed: operator {operator}")
         return websocket
 
@@ -225,7 +255,13 @@ class ConsoleServer(Server):
             host = f"[{self.host}]" if ":" in self.host else self.host
             self._say(f"serving {self.title} on http://{host}:{self.port}/ ({token}); Ctrl+C stops")
             await stopped.wait()
-            self._say("stopping: closing the sessions")
+            self._say(f"stopping: closing {len(self._open)} session(s)")
+            for websocket in list(self._open):
+                await websocket.close(code=1001, message=b"server stopping")
+            # Each session's handler stops its console (it is told to quit and waited for).
+            deadline = loop.time() + STOP_WAIT_S
+            while self._open and loop.time() < deadline:
+                await asyncio.sleep(0.05)
         finally:
             await runner.cleanup()
 
