@@ -43,6 +43,7 @@ TEN_KEYS = ("r", "Enter", "Enter", "Enter", "w", "e", "b", "Enter", "Enter", "En
 def _with_operator_header(box: DemoSandbox) -> None:
     config = tomllib.loads(box.config_path.read_text(encoding="utf-8"))
     config.setdefault("console", {})["operator_header"] = "X-Forwarded-User"
+    config["console"]["operator"] = "configured-op"  # the session's operator beats it
     box.config_path.write_text(tomli_w.dumps(config), encoding="utf-8")
 
 

@@ -52,9 +52,10 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         "webhook_exit_wait_s",
         "operator_header",
     )
+    configured = r.get("operator", str)  # read (and so checked) even when the session's wins
     operator = (
         env.get(ENV_SESSION_OPERATOR)
-        or r.get("operator", str)
+        or configured
         or env.get("ROLLBACK_CONSOLE_OPERATOR")
         or _login_name()
     )
