@@ -104,6 +104,8 @@ def test_the_console_in_chromium(proxied: DemoSandbox, served: Served, tmp_path:
     try:
         browser.call("Network.enable")
         browser.call("Page.enable")
+        browser.call("Log.enable")
+        browser.call("Runtime.enable")
         # Without the token, the browser gets 401 and no console.
         browser.call("Page.navigate", url=served.url)
         browser.wait_for("the refused page", lambda: _statuses(browser, served.url) != [])
@@ -148,6 +150,14 @@ def test_the_console_in_chromium(proxied: DemoSandbox, served: Served, tmp_path:
         outside = [u for u in browser.requests() if not u.startswith((origin, ws_origin))]
         assert outside == []
         assert any(u.endswith(".ttf") for u in browser.requests())  # the font, from here
+        # The page's policy blocked nothing it needs, and nothing on it failed.
+        complaints = [
+            str(e["params"])
+            for e in browser.events
+            if e["method"] == "Runtime.exceptionThrown"
+            or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+        ]
+        assert [c for c in complaints if "401" not in c] == []
     finally:
         browser.close()
     assert "session opened: operator dana from 127.0.0.1" in served.log.read_text()
