@@ -200,7 +200,8 @@ def _add_serve_command(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--operator",
         metavar="NAME",
-        help="the operator recorded for sessions (else console.operator_header's value)",
+        help="the operator recorded for sessions the proxy's header "
+        "(console.operator_header) does not name",
     )
     serve.add_argument(
         "--allow-remote",
