@@ -618,3 +618,24 @@ def test_bad_alb_and_cdn_sections_are_one_line_naming_the_key(
     for name in names:
         assert name in message
     assert info.value.exit_code == 2
+
+
+def test_the_session_operator_from_serve_beats_the_configured_one(site: Path) -> None:
+    """``serve`` names each browser session's operator in the environment: that name is
+    recorded, not ``console.operator`` nor the login name."""
+    from console.config.console import ENV_SESSION_OPERATOR
+
+    path = write(site, GOOD)
+    assert load_config(path, {}).console.operator == "alice"
+    env = {ENV_SESSION_OPERATOR: "dana", "ROLLBACK_CONSOLE_OPERATOR": "erin"}
+    assert load_config(path, env).console.operator == "dana"
+
+
+def test_operator_header_is_read_and_checked(site: Path) -> None:
+    path = write(
+        site, GOOD.replace('operator = "alice"\n', 'operator_header = "X-Forwarded-User"\n')
+    )
+    assert load_config(path, {}).console.operator_header == "X-Forwarded-User"
+    bad = GOOD.replace('operator = "alice"\n', 'operator_header = "X Forwarded"\n')
+    with pytest.raises(ConfigError, match="operator_header"):
+        load_config(write(site, bad), {})

@@ -10,7 +10,7 @@ file in the state dir, readable by its owner only, and the line names it).
 One module a concern: ``parser`` (arguments), ``output`` (printing, the
 streams), ``common`` (loading the config), ``status``, ``rollback`` (and
 ``action``), ``resume``, ``record`` (how a headless rollback ends),
-``database``, ``history``, ``demo``.  ``run`` holds the one ``except`` that
+``database``, ``history``, ``demo``, ``serve``.  ``run`` holds the one ``except`` that
 turns every ``ConsoleError`` into its line and exit code.
 """
 
@@ -114,6 +114,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from console.cli.resume import cmd_resume
 
         return cmd_resume(args, out, err)
+    if command == "serve":
+        from console.cli.serve import cmd_serve
+
+        return cmd_serve(args, out, err)
     if command in ("db-status", "db-backup", "db-restore"):
         from console.cli.database import cmd_database
 

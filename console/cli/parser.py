@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-config", parents=[common], help="validate the config and exit")
     _add_database_commands(sub, common)
+    _add_serve_command(sub, common)
     return parser
 
 
@@ -205,6 +206,36 @@ def _add_ops_options(parser: argparse.ArgumentParser, default: object) -> None:
         action="store_true",
         default=default if default is not None else False,
         help="more detail in the log (--log-file; default: debug.log in the state dir)",
+    )
+
+
+def _add_serve_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``serve``: the console in a browser (extra ``[web]``), see README "In a browser"."""
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the console to a browser (loopback only unless --allow-remote)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--service", metavar="NAME", help="open each session on this service")
+    serve.add_argument(
+        "--operator",
+        metavar="NAME",
+        help="the operator recorded for sessions the proxy's header "
+        "(console.operator_header) does not name",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback (requires --token-env)",
+    )
+    serve.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="environment variable holding the token every request must carry",
     )
 
 

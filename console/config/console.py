@@ -40,6 +40,15 @@ class ConsoleConfig:
     history_push: bool = False
     #: The remote ``history_push`` pushes to.
     history_remote: str = "origin"
+    #: ``serve``: the request header a trusted authenticating proxy puts the user's name
+    #: in (e.g. ``X-Forwarded-User``); that name is the operator of the browser session
+    #: ("" = none: ``serve --operator`` names the operator).
+    operator_header: str = ""
+
+
+#: Set by ``serve`` for each browser session's console process: the operator it
+#: determined (``--operator``, the proxy's header), which beats ``console.operator``.
+ENV_SESSION_OPERATOR = "ROLLBACK_CONSOLE_SESSION_OPERATOR"
 
 
 def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleConfig:
@@ -57,8 +66,15 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         "history_git",
         "history_push",
         "history_remote",
+        "operator_header",
     )
-    operator = r.get("operator", str) or env.get("ROLLBACK_CONSOLE_OPERATOR") or _login_name()
+    configured = r.get("operator", str)  # read (and so checked) even when the session's wins
+    operator = (
+        env.get(ENV_SESSION_OPERATOR)
+        or configured
+        or env.get("ROLLBACK_CONSOLE_OPERATOR")
+        or _login_name()
+    )
     if not is_utf8(operator):
         # Only the environment can hold such bytes (the file is UTF-8): the name goes into
         # every entry, journal and message, so it is refused before anything is done.
@@ -92,6 +108,12 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
     remote = r.get("history_remote", str, "origin")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", remote):
         raise r.error("history_remote", f"must name a git remote, got {shown(remote)}")
+    operator_header = r.get("operator_header", str, "")
+    if operator_header and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", operator_header):
+        raise r.error(
+            "operator_header",
+            f"must be an HTTP header name (e.g. X-Forwarded-User), got {shown(operator_header)}",
+        )
     r.done()
     return ConsoleConfig(
         operator=operator,
@@ -107,7 +129,23 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         history_git=history_git,
         history_push=history_push,
         history_remote=remote,
+        operator_header=operator_header,
     )
+
+
+#: An operator's name from ``serve`` (flag or proxy header): printable, at most this long.
+MAX_OPERATOR_CHARS = 100
+
+
+def operator_problem(name: str) -> str:
+    """Why ``name`` cannot be recorded as the operator ("" when it can)."""
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_OPERATOR_CHARS:
+        return f"is longer than {MAX_OPERATOR_CHARS} characters"
+    if not name.isprintable() or not is_utf8(name):
+        return "must be printable UTF-8 text (no control characters)"
+    return ""
 
 
 def is_utf8(text: str) -> bool:
