@@ -19,12 +19,15 @@ import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
 import tomli_w
 import websocket
 
+from console.config import Config
 from console.config.console import ENV_SESSION_OPERATOR
 from console.demo import DemoSandbox, build_sandbox
 from tests.chromium import Browser, chromium_path
@@ -335,3 +338,21 @@ def test_a_bad_operator_header_is_named(tmp_path: Path) -> None:
     done = run_console(box.config_path, "serve", "--operator", "x", timeout=60)
     assert done.returncode == 2, done.stderr
     assert "operator_header" in done.stderr and "HTTP header name" in done.stderr
+
+
+def test_sessions_inherit_read_only_and_the_log_flags(tmp_path: Path) -> None:
+    """``serve --read-only --log-file F --debug``: each browser session's console runs with
+    the same flags, so a watcher's page cannot roll back and its calls are logged."""
+    from console.cli.parser import build_parser
+    from console.cli.serve import app_command, ops_flags
+
+    args = build_parser().parse_args(
+        ["serve", "--read-only", "--log-file", "calls.log", "--debug", "--operator", "x"]
+    )
+    config = cast(Config, SimpleNamespace(path=tmp_path / "c.toml"))  # only its path is read
+    command = app_command(config, None, ops_flags(args))
+    assert "--read-only" in command
+    assert f"--log-file {Path('calls.log').resolve()}" in command
+    assert command.endswith("--debug")
+    plain = app_command(config, None, ops_flags(build_parser().parse_args(["serve"])))
+    assert "--read-only" not in plain and "--log-file" not in plain

@@ -16,6 +16,8 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from console.cli.common import load
@@ -63,7 +65,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "pip install 'rollback-console[web]'"
         ) from None
     options = WebOptions(
-        command=app_command(config, args.service),
+        command=app_command(config, args.service, ops_flags(args)),
         host=host,
         port=args.port,
         title=page_title(config, args.service),
@@ -108,7 +110,17 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to any address
 
 
-def app_command(config: Config, service: str | None) -> str:
+def ops_flags(args: argparse.Namespace) -> list[str]:
+    """``--read-only``, ``--log-file``, ``--debug`` given to ``serve``, for each session."""
+    flags = ["--read-only"] if getattr(args, "read_only", False) else []
+    if getattr(args, "log_file", None):
+        flags += ["--log-file", str(Path(args.log_file).resolve())]
+    if getattr(args, "debug", False):
+        flags.append("--debug")
+    return flags
+
+
+def app_command(config: Config, service: str | None, flags: Sequence[str] = ()) -> str:
     """The shell command each browser session runs: this console on the same config.
 
     ``exec``: the shell becomes the console, so the process textual-serve tells to
@@ -117,6 +129,7 @@ def app_command(config: Config, service: str | None) -> str:
     argv = [sys.executable, "-m", "console.cli", "--config", str(config.path)]
     if service:
         argv += ["--service", service]
+    argv += list(flags)
     return "exec " + shlex.join(argv)
 
 
