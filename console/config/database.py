@@ -47,6 +47,9 @@ class PitrConfig:
     os_user: str = ""
     #: How long the restored server may take to replay the WAL and promote.
     recovery_timeout_s: float = 600.0
+    #: The time screen's default moment: the live release's deploy time minus this
+    #: margin (writes just before a deploy may already be the bad release's).
+    margin_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def read_pitr(r: Reader) -> PitrConfig:
         "env_file",
         "os_user",
         "recovery_timeout_s",
+        "margin_s",
     )
     if r.get("port", int) is None:
         raise r.error("port", "is required in [services.database.pitr] (the new server's port)")
@@ -102,6 +106,7 @@ def read_pitr(r: Reader) -> PitrConfig:
         env_file=r.path_value("env_file"),
         os_user=r.get("os_user", str, ""),
         recovery_timeout_s=r.duration("recovery_timeout_s", 600.0),
+        margin_s=r.duration("margin_s", 300.0, low=0.0),
     )
     r.done()
     return cfg

@@ -27,7 +27,7 @@ from typing import Any
 from console.config import ServiceConfig
 from console.model import Plan, Step, utcnow
 from console.process import run_checked
-from console.runner import Skipped
+from console.runner import Compared, Skipped
 from providers.base import CommandFailed, ProviderError, TimedOut
 from providers.database.connection import DatabaseConnection
 from providers.database.pg import Dsn, find_tool
@@ -245,7 +245,7 @@ class PitrPart:
             before = live.get(name)
             shown_live = (before.value if before.ok else f"error {before.error}") if before else "-"
             shown_new = result.value if result.ok else f"error {result.error}"
-            yield f"check {name}: live {shown_live} | restored {shown_new}"
+            yield Compared(name, shown_live, shown_new)  # recorded, before | after
         return f"{len(new)} check(s) on {self._where(step)} beside the live database"
 
     # ----------------------------------------------------------------- switch

@@ -27,8 +27,10 @@ def offered(service: ServiceConfig) -> bool:
 def action(service: ServiceConfig) -> Action:
     cfg = service.database.pitr if service.database else None
     assert cfg is not None
+    win: pitr.Window | None = None
     try:
-        shown = pitr.window(cfg).describe()
+        win = pitr.window(cfg)
+        shown = win.describe()
     except ProviderError as err:  # the list shows even with no backup yet
         shown = f"unknown ({err})"
     return Action(
@@ -38,6 +40,8 @@ def action(service: ServiceConfig) -> Action:
         f"restorable: {shown}",
         argument="time",
         dangerous=True,
+        earliest=win.earliest if win else None,
+        latest=win.latest if win else None,
     )
 
 
