@@ -66,17 +66,19 @@ def refusal(
 
 
 def about(seconds: float) -> str:
-    """``1 h 12 min``, ``7 min``, ``under a minute``."""
+    """``about 1 h 12 min``, ``about 7 min``, ``under a minute``."""
     minutes = max(0, int(seconds // 60))
     if minutes == 0:
         return "under a minute"
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    return (
+        f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
+    )
 
 
 def loss_line(when: datetime, now: datetime) -> str:
     """The data-loss window, as the operator must read it before confirming."""
     return (
-        f"writes between {shown(when, now)} and now, about {about((now - when).total_seconds())}, "
+        f"writes between {shown(when, now)} and now, {about((now - when).total_seconds())}, "
         "will not be in the restored database"
     )
 

@@ -91,7 +91,10 @@ class ConfirmScreen(FlowModal[bool]):
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(
-                    f"Roll back {plan.service}", id="confirm", variant="error", disabled=True
+                    f"Roll back {plan.service}" if self.moment is None else "Restore",
+                    id="confirm",
+                    variant="error",
+                    disabled=True,
                 )
             yield Static(
                 Content.from_markup(

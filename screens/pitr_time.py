@@ -49,7 +49,7 @@ class PitrTimeScreen(FlowScreen):
     """The time field, the window, the default's reason and the live data-loss line."""
 
     STEP = 3
-    HEADLINE = "Point in time: the moment to restore the database to"
+    HEADLINE = "Point in time: when to restore the database to"
     CSS_PATH = "pitr_time.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -174,10 +174,7 @@ class PitrTimeScreen(FlowScreen):
         loss.update(
             Content.from_markup("[b $text-warning]DATA LOSS:[/] $l", l=f"{loss_line(when, now)}.")
         )
-        self.hint(
-            f"[b]Enter[/b] restore to {stamp(when)} · [b]↑↓[/b] ±1 min · "
-            "[b]ctrl+r[/b] proposed · [b]?[/b] keys"
-        )
+        self.hint(f"[b]Enter[/b] restore to {shown(when, now)} · [b]↑↓[/b] ±1 min · [b]?[/b] keys")
 
     @on(Input.Submitted, "#pitr-time")
     def _submitted(self) -> None:
