@@ -173,8 +173,9 @@ def journal_files(box: DemoSandbox) -> list[Path]:
     return sorted(box.root.rglob("journal/*.jsonl"))
 
 
-def restore_started(box: DemoSandbox) -> bool:
-    for path in journal_files(box):
+def restore_started(box: DemoSandbox, old: list[Path]) -> bool:
+    """A new incident's journal (not one of ``old``) says its first step started."""
+    for path in set(journal_files(box)) - set(old):
         for line in path.read_text(errors="replace").splitlines():
             if '"event":"step"' in line and '"index":0' in line and '"status":"started"' in line:
                 return True
@@ -193,12 +194,13 @@ def test_a_restore_sigkilled_once_started_is_finished_by_resume_never_twice(
     argv = [sys.executable, "-m", "console.cli", "action", "--config", str(sandbox.config_path)]
     argv += ["web", "pitr", "--arg", stamp(when), "--yes", "--reason", "orders corrupted"]
     argv += ["--verify-window", "1"]
+    old = journal_files(sandbox)  # the rollback's, recorded
     process = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
     )
     try:
         deadline = time.monotonic() + 120
-        while not restore_started(sandbox):
+        while not restore_started(sandbox, old):
             assert process.poll() is None, process.communicate()[0]
             assert time.monotonic() < deadline, "the restore never started"
             time.sleep(0.01)
@@ -208,13 +210,16 @@ def test_a_restore_sigkilled_once_started_is_finished_by_resume_never_twice(
         assert process.stdout is not None
         process.stdout.close()
     assert process.returncode == -signal.SIGKILL
-    (journal,) = journal_files(sandbox)  # this incident's, open (the rollback's was recorded)
+    (journal,) = set(journal_files(sandbox)) - set(old)  # this incident's, open
     incident = journal.stem
 
     resumed = cli(sandbox, world, "resume", "web", "--yes", "--verify-window", "1")
     out = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, out
     assert "Traceback" not in out
+    # Where the kill landed, the resume says what it found: a copy moved aside (never
+    # removed) and made again, or a complete one not copied again.
+    assert "an interrupted copy was moved aside" in out or "not copied again" in out
 
     # One complete data directory and one server for the time; an interrupted copy, if
     # the kill landed in it, moved aside (never removed, never a second server).

@@ -20,11 +20,14 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from console.config import Config
-from console.model import Action, CheckPair, Step, StepKind
+from console.model import Action, CheckPair, Plan, Step, StepKind
+from console.runner import Compared
 from screens.confirm import ConfirmScreen
+from screens.execute import ExecuteScreen
 from screens.help import HelpScreen
 from screens.pitr_switch import SwitchConfirmScreen
 from screens.pitr_time import PitrTimeScreen
+from screens.record import RecordScreen
 from tests.screens.fixed_flow import PLAN, T0, FixedFlow, assessed_flow
 from tests.screens.test_flow import ScreenApp, Snap, wait_until
 
@@ -193,3 +196,87 @@ async def test_the_switch_is_done_only_with_the_name_and_not_now_is_a_no() -> No
             screen.query_one("#switch-name", Input).value = ""
             await pilot.press(*keys)
             assert answers == [expected]
+
+
+# ----------------------------------------------------------------- execute: the switch apart
+
+
+class RestorePart:
+    """A restore engine as plain data: restore and checks change nothing the app reads; the
+    switch is ``confirm_before``; ``ran`` says which steps ran."""
+
+    ops = frozenset({"x.restore", "x.checks", "pitr.switch"})
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def run(self, step: Step, plan: Any) -> Any:
+        self.ran.append(step.op)
+        for pair in CHECKS if step.op == "x.checks" else ():
+            yield Compared(pair.name, pair.live, pair.restored)
+        return f"{step.op} done"
+
+    def took_effect(self, step: Step, plan: Any) -> bool | None:
+        return None
+
+
+class RestoreFlow(FixedFlow):
+    """The fixed flow whose plan is run by ``RestorePart``."""
+
+    part = RestorePart()
+
+    def _parts(self) -> tuple[Any, ...]:
+        return (self.part,)
+
+
+def restore_flow(root: Path) -> tuple[RestoreFlow, Plan]:
+    flow, _clock = assessed_flow(root, cls=RestoreFlow)
+    assert isinstance(flow, RestoreFlow)
+    flow.part = RestorePart()
+    plan = dataclasses.replace(
+        PITR_PLAN,
+        steps=(
+            Step("Restore into web-pitr-20260116T010300Z", "restore", op="x.restore"),
+            Step("Checks on the live and the restored database", "checks", op="x.checks"),
+            SWITCH,
+        ),
+    )
+    flow.incident.plan = plan
+    return flow, plan
+
+
+@pytest.mark.parametrize("switch", [False, True], ids=["not-now", "switched"])
+async def test_execute_stops_before_the_switch_and_asks_with_the_checks_in_view(
+    tmp_path: Path, switch: bool
+) -> None:
+    flow, plan = restore_flow(tmp_path)
+    app = ScreenApp(ExecuteScreen(flow, plan))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, SwitchConfirmScreen), "the switch question"
+        )
+        dialog = app.screen
+        assert flow.part.ran == ["x.restore", "x.checks"]  # nothing switched before the answer
+        table = str(dialog.query_one("#switch-checks", Static).render())
+        assert "orders" in table and "1204331" in table and "1198720" in table
+        await pilot.press(*(("w", "e", "b", "enter") if switch else ("escape",)))
+        execute = app.screen
+        assert isinstance(execute, ExecuteScreen)
+        await wait_until(pilot, lambda: execute.phase not in ("running",), "the end")
+        if switch:
+            assert flow.part.ran[-1] == "pitr.switch" and execute.phase == "ready"
+            assert not flow.held
+            return
+        assert execute.phase == "held" and flow.part.ran == ["x.restore", "x.checks"]
+        result = str(execute.query_one("#execute-result", Static).render())
+        assert "Switch not done" in result and "rollback-console action web pitr" in result
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RecordScreen), "record")
+        record = app.screen
+        assert isinstance(record, RecordScreen)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: record.saved is not None, "the saved entry")
+    entry = flow.config.console.history_file.read_text()
+    assert "database restored to a point in time, application not switched" in entry
+    assert "| orders | 1204331 | 1198720 |" in entry
+    assert "To switch: rollback-console action web pitr --arg 2026-01-16T01:03:00Z" in entry
