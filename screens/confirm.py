@@ -165,7 +165,8 @@ class ConfirmScreen(FlowModal[bool]):
         if event.value == self.expected and not self.time_matches:
             feedback.update(
                 Content.from_markup(
-                    "[$text-success]Name matches.[/] Now the time: Tab, type $c", c=self.clock
+                    "[$text-success]Name matches.[/] Now the time: Enter, then type $c",
+                    c=self.clock,
                 )
             )
         elif matches:

@@ -173,15 +173,6 @@ def journal_files(box: DemoSandbox) -> list[Path]:
     return sorted(box.root.rglob("journal/*.jsonl"))
 
 
-def restore_started(box: DemoSandbox, old: list[Path]) -> bool:
-    """A new incident's journal (not one of ``old``) says its first step started."""
-    for path in set(journal_files(box)) - set(old):
-        for line in path.read_text(errors="replace").splitlines():
-            if '"event":"step"' in line and '"index":0' in line and '"status":"started"' in line:
-                return True
-    return False
-
-
 def test_a_restore_sigkilled_once_started_is_finished_by_resume_never_twice(
     sandbox: DemoSandbox, world: World
 ) -> None:
@@ -198,12 +189,15 @@ def test_a_restore_sigkilled_once_started_is_finished_by_resume_never_twice(
     process = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
     )
+    copying = restores / f"{name}.copying"
     try:
+        # Killed once the copy into the new data directory is under way (it is made as
+        # NAME.copying and renamed into place when complete).
         deadline = time.monotonic() + 120
-        while not restore_started(sandbox, old):
+        while not (copying.exists() or (restores / name).exists()):
             assert process.poll() is None, process.communicate()[0]
             assert time.monotonic() < deadline, "the restore never started"
-            time.sleep(0.01)
+            time.sleep(0.005)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
@@ -217,8 +211,8 @@ def test_a_restore_sigkilled_once_started_is_finished_by_resume_never_twice(
     out = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, out
     assert "Traceback" not in out
-    # Where the kill landed, the resume says what it found: a copy moved aside (never
-    # removed) and made again, or a complete one not copied again.
+    # The resume says what it found: the interrupted copy moved aside (never removed) and
+    # made again, or (the kill landed just after the rename) a complete one not copied again.
     assert "an interrupted copy was moved aside" in out or "not copied again" in out
 
     # One complete data directory and one server for the time; an interrupted copy, if
