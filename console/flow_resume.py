@@ -135,6 +135,9 @@ class ResumeSteps(LockSteps):
         incident.log("resumed", note)
         if state.step_failed is not None:
             self.execute_error = "a step had failed before the interruption"
+        if state.held_at is not None and state.record_failed and state.plan is not None:
+            # Held before the switch, then the entry could not be saved: still not switched.
+            self.held = f"not done: {state.plan.steps[state.held_at].title}"
 
     def resume_execute(
         self,

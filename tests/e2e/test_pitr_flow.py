@@ -37,7 +37,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    """Rows 1-6 before ``target``, ``target + 1 s`` and ``target + 2 s``; rows 7-9 after."""
+    """Rows 1-6 before ``target`` .. ``target + 3 s``; rows 7-9 after (each test restores to
+    a moment of its own: an instance is named after its moment and has its test's port)."""
     w = World()
     try:
         w.pg.sql("postgres", "CREATE TABLE orders (id int PRIMARY KEY)")
@@ -45,7 +46,7 @@ def world() -> Iterator[World]:
         w.base_backup("b1")
         w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(4, 6)")
         target = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        time.sleep((target - datetime.now(UTC)).total_seconds() + 3.5)
+        time.sleep((target - datetime.now(UTC)).total_seconds() + 4.5)
         w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(7, 9)")
         w.archived()
         w.target = target
@@ -234,3 +235,57 @@ def test_a_restore_sigkilled_once_started_is_finished_by_resume_never_twice(
     assert pitr_entries[0]["checks"] == [{"name": "orders", "live": "9", "restored": "6"}]
     again = cli(sandbox, world, "resume", "web", "--yes")
     assert again.returncode == 0 and "no interrupted rollback" in again.stdout
+
+
+def test_an_incident_left_at_the_switch_question_is_resumed_later_to_switch(
+    sandbox: DemoSandbox, world: World
+) -> None:
+    rolled_back_first(sandbox, world)
+    cfg = pitr_config(sandbox)
+    port, env_file = int(str(cfg["port"])), Path(str(cfg["env_file"]))
+    before = env_file.read_text()
+    when = stamp(world.target + timedelta(seconds=3))
+    old = journal_files(sandbox)
+    leader, follower = os.openpty()
+    # The time and the name typed ahead; the switch question is never answered: the
+    # console is killed while it waits there, after the checks.
+    os.write(leader, f"{when}\n\nweb\n".encode())
+    env = dict(os.environ, **{ENV: world.pg.dsn()})
+    argv = [sys.executable, "-m", "console.cli", "action", "--config", str(sandbox.config_path)]
+    argv += ["web", "pitr", "--reason", "orders corrupted", "--verify-window", "1"]
+    process = subprocess.Popen(
+        argv, stdin=follower, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    os.close(follower)
+    try:
+        deadline = time.monotonic() + 180
+        while not checks_done(sandbox, old):
+            assert process.poll() is None, f"exited {process.returncode}"
+            assert time.monotonic() < deadline, "the checks never finished"
+            time.sleep(0.05)
+        time.sleep(0.5)  # at the question now: nothing more is done without an answer
+        assert process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        os.close(leader)
+    assert env_file.read_text() == before  # not switched
+
+    resumed = cli(sandbox, world, "resume", "web", "--yes", "--verify-window", "1")
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out
+    assert "not copied again" in out and "not started twice" in out
+    assert f"@127.0.0.1:{port}/postgres" in env_file.read_text()
+    assert rows_on(world, port) == [1, 2, 3, 4, 5, 6]
+    (entry,) = [e for e in history_json(sandbox, world) if e["action"] == f"pitr {when}"]
+    assert entry["result"] == "database restored to a point in time and verified"
+    assert entry["checks"] == [{"name": "orders", "live": "9", "restored": "6"}]
+
+
+def checks_done(box: DemoSandbox, old: list[Path]) -> bool:
+    """A new incident's journal says its checks step (the fourth) finished."""
+    for path in set(journal_files(box)) - set(old):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"event":"step"' in line and '"index":3' in line and '"status":"finished"' in line:
+                return True
+    return False
