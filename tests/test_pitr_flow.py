@@ -161,3 +161,32 @@ def test_the_checks_are_in_the_entry_and_in_history_json(tmp_path: Path) -> None
         {"name": "orders", "live": "9", "restored": "6"},
         {"name": "bad | pipe", "live": "error x", "restored": ""},
     ]
+
+
+def test_margin_s_is_read_bounded_and_named(tmp_path: Path) -> None:
+    import tomllib
+
+    import tomli_w
+
+    from console.config import ConfigError, load_config
+    from console.demo import build_sandbox
+    from console.pitr_time import margin_of
+
+    box = build_sandbox(tmp_path / "box")
+    data = tomllib.loads(box.config_path.read_text())
+    pitr: dict[str, object] = {
+        "base_backup_dir": str(tmp_path),
+        "wal_archive_dir": str(tmp_path),
+        "restore_dir": str(tmp_path / "r"),
+        "port": 5433,
+    }
+    data["services"][0]["database"] = {"dsn_env": "X", "migrations": "none", "pitr": pitr}
+    box.config_path.write_text(tomli_w.dumps(data))
+    assert margin_of(load_config(box.config_path).services[0]) == 300.0  # the default
+    pitr["margin_s"] = 60
+    box.config_path.write_text(tomli_w.dumps(data))
+    assert margin_of(load_config(box.config_path).services[0]) == 60.0
+    pitr["margin_s"] = -5
+    box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError, match="margin_s"):
+        load_config(box.config_path)
