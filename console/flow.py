@@ -29,6 +29,7 @@ from console.checklist import (
 )
 from console.custom_steps import CustomSteps
 from console.db_flow import DatabaseSide
+from console.flow_hold import HoldSteps
 from console.flow_record import RecordSteps
 from console.flow_resume import ResumeSteps
 from console.flow_state import OUTPUT_HEAD, StepOutput, shorten_line
@@ -49,7 +50,7 @@ from console.model import (
 )
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
 from console.resume import plan_for_journal
-from console.runner import run_plan
+from console.runner import Confirm, Held, run_plan
 from console.severity import UNHEALTHY, assess
 from console.signals import wait_for_requests
 from console.signals.base import SignalError
@@ -72,7 +73,7 @@ UNITS_READ_S = 10.0
 
 
 @dataclass
-class RollbackFlow(ResumeSteps, RecordSteps):
+class RollbackFlow(ResumeSteps, RecordSteps, HoldSteps):
     """One operator's rollback of one service, from assessment to history entry."""
 
     def __post_init__(self) -> None:
@@ -135,15 +136,16 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         sides = tuple(side for side in (self.database, self.custom, self.cdn) if side is not None)
         return (*parts, *sides)
 
-    def _steps(self, plan: Plan) -> Iterator[ProgressEvent]:
+    def _steps(self, plan: Plan, confirm: Confirm | None = None) -> Iterator[ProgressEvent]:
         """The plan run by the step runner, each step by the part that owns its op.
 
         Steps without an op (a provider not converted to parts yet, a plan
         journaled before steps were typed) are run by the provider's ``execute``.
+        ``confirm`` is asked before a ``confirm_before`` step (``console.flow_hold``).
         """
         if self.database is not None:
             plan = self.database.prepare(plan)
-        return run_plan(plan, self._parts(), self.provider.execute)
+        return run_plan(plan, self._parts(), self.provider.execute, confirm)
 
     # ----------------------------------------------------------------- read
 
@@ -356,20 +358,24 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         )
 
     def execute(
-        self, plan: Plan, on_event: Callable[[ProgressEvent], None] | None = None
+        self,
+        plan: Plan,
+        on_event: Callable[[ProgressEvent], None] | None = None,
+        confirm: Confirm | None = None,
     ) -> ReadyResult:
         """Run the plan under the service lock, then wait until the platform is ready.
 
         Raises ``LockHeld`` (exit 3) before touching anything when another
         console holds the lock, and re-raises any ``ProviderError`` after
         recording it; a ``ReadyResult`` with ``ready=False`` is returned (not
-        raised) when the rollout did not finish in time.
+        raised) when the rollout did not finish in time.  ``Held`` is raised when
+        ``confirm`` said no before a ``confirm_before`` step (None: no question).
         """
         if plan.dry_run:
             raise ValueError("a dry-run plan is never executed")
         if self.database is not None:
             self.database.require_backup(plan)
-        return self._run(plan, plan, lambda e: e, on_event)
+        return self._run(plan, plan, lambda e: e, on_event, confirm)
 
     def _run(
         self,
@@ -377,6 +383,7 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         full: Plan,
         to_full: Callable[[ProgressEvent], ProgressEvent],
         on_event: Callable[[ProgressEvent], None] | None,
+        confirm: Confirm | None = None,
     ) -> ReadyResult:
         """Execute ``plan`` (all of ``full``, or the steps of it left to run) and wait.
 
@@ -406,12 +413,16 @@ class RollbackFlow(ResumeSteps, RecordSteps):
             self.notify("start")
         self.executed = True
         try:
-            for raw in self._steps(plan):
+            for raw in self._steps(plan, confirm):
+                self._seen(raw)  # a compared check, kept for the entry
                 # What a step prints may quote a secret: redacted before anyone sees it.
                 event = to_full(dataclasses.replace(raw, message=self.redact(raw.message)))
                 self._log_event(full, event)
                 if on_event:
                     on_event(event)
+        except Held as held:
+            self._hold(held, full)
+            raise
         except OutcomeUnknown as err:
             # No entry now: the journal stays open and ``resume`` settles it.
             self.outcome_unknown = str(err)

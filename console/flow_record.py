@@ -77,6 +77,8 @@ class RecordSteps(LockSteps):
             return Outcome.UNDONE
         if self.execute_error:
             return Outcome.FAILED
+        if self.held:  # restored, checked, not switched (``console.flow_hold``)
+            return Outcome.RESTORED
         if not self.executed:
             return Outcome.ABORTED
         verification = self.incident.verification

@@ -33,6 +33,7 @@ from console.model import (
 )
 from console.recent import RolledBackMeanwhile
 from console.resume import JournalState, plan_for_journal, read_state
+from console.runner import Confirm
 from providers.base import InvalidTarget, SupportsActions, SupportsParts, SupportsResumeCheck
 
 
@@ -97,6 +98,7 @@ class ResumeSteps(LockSteps):
         incident.plan = state.plan
         incident.before = state.before
         incident.notes.extend(state.notes)
+        incident.checks.update(state.checks)
         incident.verification = state.verification
         incident.recovered_at = state.recovered_at
         if state.verification is not None:
@@ -133,11 +135,15 @@ class ResumeSteps(LockSteps):
         incident.log("resumed", note)
         if state.step_failed is not None:
             self.execute_error = "a step had failed before the interruption"
+        if state.held_at is not None and state.record_failed and state.plan is not None:
+            # Held before the switch, then the entry could not be saved: still not switched.
+            self.held = f"not done: {state.plan.steps[state.held_at].title}"
 
     def resume_execute(
         self,
         on_event: Callable[[ProgressEvent], None] | None = None,
         on_note: Callable[[str], None] | None = None,
+        confirm: Confirm | None = None,
     ) -> ReadyResult:
         """Finish the interrupted rollback from the platform's real state, never repeating it.
 
@@ -213,7 +219,9 @@ class ResumeSteps(LockSteps):
                 on_event(event)
 
         full = self.incident.plan or old
-        return self._run(plan, full, lambda e: dataclasses.replace(e, step=offset[e.step]), shifted)
+        return self._run(
+            plan, full, lambda e: dataclasses.replace(e, step=offset[e.step]), shifted, confirm
+        )
 
     def _replan_action(self, old: Plan) -> Plan:
         """Plan the interrupted action again from the live state.

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from console.cdn_flow import CdnSide
     from console.custom_steps import CustomSteps
     from console.db_flow import DatabaseSide
+    from console.runner import Confirm
 
 #: Lines of a step's output the record keeps: the first and the last (see ``_log_output``).
 OUTPUT_HEAD = 20
@@ -102,6 +103,9 @@ class FlowState:
     outcome_unknown: str = field(init=False, default="")
     #: Set when resume found the interrupted switch undone on the platform (what is live).
     undone: str = field(init=False, default="")
+    #: Set when the operator held the plan before a ``confirm_before`` step (a database
+    #: switch after its checks): what was not done (``console.flow_hold``).
+    held: str = field(init=False, default="")
     ready: ReadyResult | None = field(init=False, default=None)
     #: The live revision when this flow first read the platform: what the operator saw
     #: and decided on.  A plan to "the previous" is refused if the live one changed since.
@@ -137,4 +141,5 @@ class FlowState:
             full: Plan,
             to_full: Callable[[ProgressEvent], ProgressEvent],
             on_event: Callable[[ProgressEvent], None] | None,
+            confirm: Confirm | None = None,
         ) -> ReadyResult: ...

@@ -23,6 +23,7 @@ from console.model import (
     Assessment,
     ChecklistItem,
     ChecklistMark,
+    CheckPair,
     HistoryRecord,
     ItemState,
     Outcome,
@@ -70,6 +71,9 @@ class Incident:
     verification: Verification | None = None
     recovered_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    #: A point-in-time recovery's checks, live against restored, by check name (the last
+    #: run of each counts: a restore planned again runs them again).
+    checks: dict[str, CheckPair] = field(default_factory=dict)
     #: True when this object continues an interrupted incident's journal (``console.resume``).
     resumed: bool = False
     _journal: Journal | None = None
@@ -176,6 +180,21 @@ class Incident:
         suffix = f": {mark.note}" if mark.note else ""
         self.log("checklist", f"{verb[state.value]} '{item.text}'{suffix}")
 
+    def add_check(self, pair: CheckPair) -> None:
+        """Keep one check's values on the live and the restored database (redacted), journaled
+        so that a resumed incident's entry still has them."""
+        pair = CheckPair(self.redact(pair.name), self.redact(pair.live), self.redact(pair.restored))
+        with self._lock:
+            self._write(
+                {
+                    "event": "db_check",
+                    "name": pair.name,
+                    "live": pair.live,
+                    "restored": pair.restored,
+                }
+            )
+            self.checks[pair.name] = pair
+
     def state_of(self, item_id: str) -> ItemState:
         mark = self.marks.get(item_id)
         return mark.state if mark else ItemState.PENDING
@@ -208,6 +227,7 @@ class Incident:
             timeline = tuple(self.timeline)
             marks = dict(self.marks)
             notes = tuple(self.notes)
+            checks = tuple(self.checks.values())
         action = ""
         if plan is not None and plan.action != "rollback":
             action = f"{plan.action} {plan.argument}".strip()
@@ -240,6 +260,7 @@ class Incident:
             action=action,
             changes=plan.changes if plan else (),
             undone_by=plan.undone_by if plan else (),
+            checks=checks,
         )
 
 

@@ -24,6 +24,11 @@ ACTION_DONE: dict[str, str] = {
 }
 
 
+#: What an action held before its switch did (``Outcome.RESTORED``): restored, checked,
+#: the application not switched.
+HELD: dict[str, str] = {"pitr": "database restored to a point in time, application not switched"}
+
+
 def outcome_text(outcome: Outcome, action: str = "") -> str:
     """The outcome in words that say what was done.
 
@@ -35,6 +40,8 @@ def outcome_text(outcome: Outcome, action: str = "") -> str:
     name = action.split()[0] if action.strip() else ""
     if name in ("", "rollback"):
         return outcome.value
+    if outcome is Outcome.RESTORED and name in HELD:
+        return HELD[name]
     done = ACTION_DONE.get(name, f"{name} done")
     texts = {
         Outcome.ROLLED_BACK: f"{done} and verified",

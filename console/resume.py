@@ -26,6 +26,7 @@ from console import journal
 from console.lock import LockInfo, holder
 from console.model import (
     ChecklistMark,
+    CheckPair,
     Difference,
     ItemState,
     Plan,
@@ -74,6 +75,10 @@ class JournalState:
     timeline: list[TimelineEvent] = field(default_factory=list)
     marks: dict[str, ChecklistMark] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: A point-in-time recovery's checks (``db_check`` events), by name.
+    checks: dict[str, CheckPair] = field(default_factory=dict)
+    #: The plan was held before this step on purpose (``held``): the switch not confirmed.
+    held_at: int | None = None
     #: When the last event was written: about when the console stopped.
     last_at: datetime | None = None
     resumes: int = 0
@@ -192,6 +197,7 @@ def _fold(state: JournalState, event: dict[str, Any]) -> None:
     elif kind == "plan":
         state.plan = plan_from(event["plan"])
         state.steps_done, state.step_started, state.step_failed = set(), None, None
+        state.held_at = None
         state.ready = None
         state.verification, state.recovered_at, state.record_failed = None, None, False
     elif kind == "execute":
@@ -217,6 +223,13 @@ def _fold(state: JournalState, event: dict[str, Any]) -> None:
         state.recovered_at = _dt(event.get("recovered_at"))
     elif kind == "note":
         state.notes.append(str(event.get("note", "")))
+    elif kind == "db_check":
+        name = str(event["name"])
+        state.checks[name] = CheckPair(
+            name, str(event.get("live", "")), str(event.get("restored", ""))
+        )
+    elif kind == "held":
+        state.held_at = int(event["index"])
     elif kind == "recorded":
         state.recorded = True
     elif kind == "record_failed":
@@ -346,6 +359,7 @@ def step_from(raw: dict[str, Any]) -> Step:
         timeout_s=float(raw.get("timeout_s", 60.0)),
         op=str(raw.get("op", "")),
         params=params,
+        confirm_before=bool(raw.get("confirm_before", False)),
     )
 
 

@@ -19,8 +19,8 @@ import dataclasses
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from console.errors import OutcomeUnknown, ProviderError
-from console.model import Plan, ProgressEvent, ProgressStatus, Step
+from console.errors import ConsoleError, OutcomeUnknown, ProviderError
+from console.model import CheckPair, Plan, ProgressEvent, ProgressStatus, Step
 from providers.base import Part, SupportsUndo
 
 T = TypeVar("T")
@@ -37,6 +37,37 @@ class Skipped(str):
     """
 
 
+class Compared(str):
+    """An OUTPUT line that carries one check run on the live and on the restored database.
+
+    It reads as ``check orders: live 9 | restored 6``; the flow takes ``pair`` from it
+    (before the line is redacted into a plain ``str``) for the history entry, so any
+    engine's checks step is recorded the same way without the line being parsed back.
+    """
+
+    pair: CheckPair
+
+    def __new__(cls, name: str, live: str, restored: str) -> Compared:
+        line = super().__new__(cls, f"check {name}: live {live} | restored {restored}")
+        line.pair = CheckPair(name, live, restored)
+        return line
+
+
+class Held(ConsoleError):
+    """The operator did not confirm a ``confirm_before`` step (a database switch): the plan
+    stopped before it, on purpose.  Not a failure: nothing is undone, the steps before it
+    stand (a restored database keeps running), and ``step`` is where it stopped."""
+
+    def __init__(self, message: str, *, step: int, title: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.title = title
+
+
+#: Asked right before a ``confirm_before`` step (its index and the step): True runs it.
+Confirm = Callable[[int, Step], bool]
+
+
 def owner_of(step: Step, parts: Iterable[Part]) -> Part:
     """The part that runs ``step``'s op; ``ProviderError`` when none does."""
     for part in parts:
@@ -46,18 +77,29 @@ def owner_of(step: Step, parts: Iterable[Part]) -> Part:
 
 
 def run_steps(
-    plan: Plan, parts: Sequence[Part], indices: Iterable[int] | None = None
+    plan: Plan,
+    parts: Sequence[Part],
+    indices: Iterable[int] | None = None,
+    confirm: Confirm | None = None,
 ) -> Iterator[ProgressEvent]:
     """Run ``plan``'s steps (all, or those at ``indices``, in order) by their owners.
 
     A step that fails yields FAILED (``OutcomeUnknown``: an OUTPUT line, the
-    step left started) and raises; no later step runs.
+    step left started) and raises; no later step runs.  Before a step marked
+    ``confirm_before`` the runner asks ``confirm`` (None: it goes on, as with
+    ``--yes``); a "no" raises ``Held`` with nothing of that step done.
     """
     if plan.dry_run:
         raise ProviderError("a dry-run plan is never executed")
     for index in range(len(plan.steps)) if indices is None else indices:
         step = plan.steps[index]
         part = owner_of(step, parts)
+        if step.confirm_before and confirm is not None and not confirm(index, step):
+            raise Held(
+                f"stopped before step {index + 1} ({step.title}): not confirmed",
+                step=index,
+                title=step.title,
+            )
         yield from perform(index, step, part.run(step, plan))
 
 
@@ -65,6 +107,7 @@ def run_plan(
     plan: Plan,
     parts: Sequence[Part],
     untyped: Callable[[Plan], Iterator[ProgressEvent]],
+    confirm: Confirm | None = None,
 ) -> Iterator[ProgressEvent]:
     """``run_steps``, with the steps that have no op run by ``untyped`` (a provider's
     ``execute``), each run of them as one plan, numbered as in ``plan``.
@@ -76,11 +119,12 @@ def run_plan(
     When a step fails, every part that can undo what it did (``SupportsUndo``:
     the team's own steps) does so before the failure is raised, each line an
     OUTPUT of the failed step; not when the outcome is unknown
-    (``OutcomeUnknown``): the plan is not over, ``resume`` settles it.
+    (``OutcomeUnknown``): the plan is not over, ``resume`` settles it; nor when
+    the operator held the plan before a ``confirm_before`` step (``Held``).
     """
     failed_at = 0
     try:
-        for event in _run_plan(plan, parts, untyped):
+        for event in _run_plan(plan, parts, untyped, confirm):
             failed_at = event.step
             yield event
     except OutcomeUnknown:
@@ -97,10 +141,11 @@ def _run_plan(
     plan: Plan,
     parts: Sequence[Part],
     untyped: Callable[[Plan], Iterator[ProgressEvent]],
+    confirm: Confirm | None,
 ) -> Iterator[ProgressEvent]:
     steps = plan.steps
     if all(step.op for step in steps):
-        yield from run_steps(plan, parts)
+        yield from run_steps(plan, parts, None, confirm)
         return
     if not any(step.op for step in steps):
         yield from untyped(plan)
@@ -110,7 +155,7 @@ def _run_plan(
     index = 0
     while index < len(steps):
         if steps[index].op:
-            yield from run_steps(plan, parts, [index])
+            yield from run_steps(plan, parts, [index], confirm)
             index += 1
             continue
         end = index

@@ -27,6 +27,7 @@ from console.textsafe import printable
 from providers.base import SupportsActions
 from screens import wizard
 from screens.flow_common import FlowScreen
+from screens.pitr_time import PitrTimeScreen
 from screens.plan_view import PlanView, plan_commands, plan_preview
 
 
@@ -103,6 +104,9 @@ class ActionsScreen(FlowScreen):
         self.query_one("#actions-plan", PlanView).update("")
         choices = self.query_one("#actions-choices", OptionList)
         argument = self.query_one("#actions-argument", Input)
+        if self.chosen.argument == "time":  # a point in time: its own screen, loss in view
+            self.app.push_screen(PitrTimeScreen(self.flow, self.chosen, self._time_chosen))
+            return
         choices.display = bool(self.chosen.argument and self.chosen.choices)
         argument.display = bool(self.chosen.argument and not self.chosen.choices)
         if choices.display:
@@ -117,6 +121,13 @@ class ActionsScreen(FlowScreen):
             self.hint(f"type the {self.chosen.argument}, then [b]Enter[/b]")
         else:
             self._ask_reason()
+
+    def _time_chosen(self, moment: str) -> None:
+        """The time screen gave a moment: shown in the argument field, then the reason."""
+        argument = self.query_one("#actions-argument", Input)
+        argument.display = True
+        argument.value = moment
+        self._ask_reason()
 
     @on(OptionList.OptionSelected, "#actions-choices")
     @on(Input.Submitted, "#actions-argument")

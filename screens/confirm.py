@@ -12,6 +12,7 @@ without ``--yes``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from textual import on
@@ -22,6 +23,7 @@ from textual.content import Content
 from textual.widgets import Button, Input, Static
 
 from console.model import Plan
+from console.pitr_time import PITR_ACTION, parse_moment, shown
 from console.textsafe import printable
 from console.widgets.footer import KeyFooter
 from screens.flow_common import FlowModal, StepIndicator
@@ -50,6 +52,8 @@ class ConfirmScreen(FlowModal[bool]):
         super().__init__()
         self.plan = plan
         self.expected = plan.service
+        #: A point-in-time recovery: its exact time is confirmed too, by typing its clock.
+        self.moment = moment_of(plan)
 
     def compose(self) -> ComposeResult:
         plan = self.plan
@@ -77,16 +81,33 @@ class ConfirmScreen(FlowModal[bool]):
                 id="confirm-prompt",
             )
             yield Input(placeholder="the service name, exactly", id="confirm-name")
+            if self.moment is not None:
+                yield Static(
+                    Content.from_markup(
+                        "Restore to exactly [b]$when[/b]: type its time [b]$clock[/b]",
+                        when=shown(self.moment),
+                        clock=self.clock,
+                    ),
+                    id="confirm-time-prompt",
+                )
+                yield Input(placeholder="HH:MM:SS (UTC), as shown", id="confirm-time")
             yield Static("", id="confirm-match")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(
-                    f"Roll back {plan.service}", id="confirm", variant="error", disabled=True
+                    f"Roll back {plan.service}" if self.moment is None else "Restore",
+                    id="confirm",
+                    variant="error",
+                    disabled=True,
                 )
             yield Static(
                 Content.from_markup(
-                    "Next: type [b]$name[/b], press [b]Enter[/b] · [b]Esc[/b] cancels",
+                    "Next: type [b]$name[/b], press [b]Enter[/b] · [b]Esc[/b] cancels"
+                    if self.moment is None
+                    else "Next: type [b]$name[/b], [b]Enter[/b], then [b]$clock[/b], [b]Enter[/b]"
+                    " · [b]Esc[/b] cancels",
                     name=self.expected,
+                    clock=self.clock,
                 ),
                 id="confirm-hint",
             )
@@ -96,15 +117,63 @@ class ConfirmScreen(FlowModal[bool]):
         self.set_focus(self.query_one("#confirm-name", Input))
 
     @property
+    def clock(self) -> str:
+        return f"{self.moment:%H:%M:%S}" if self.moment is not None else ""
+
+    @property
+    def time_matches(self) -> bool:
+        if self.moment is None:
+            return True
+        return self.query_one("#confirm-time", Input).value.strip() == self.clock
+
+    @property
     def name_matches(self) -> bool:
-        return self.query_one("#confirm-name", Input).value == self.expected
+        """The name typed exactly, and for a point in time its clock too."""
+        name = self.query_one("#confirm-name", Input).value == self.expected
+        return name and self.time_matches
+
+    @on(Input.Changed, "#confirm-time")
+    def _time_typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = not self.name_matches
+        feedback = self.query_one("#confirm-match", Static)
+        if self.name_matches:
+            feedback.update(Content.from_markup("[$text-success]Name and time match: Enter.[/]"))
+        elif event.value and not self.time_matches:
+            feedback.update(
+                Content.from_markup(
+                    "[$text-warning]$t is not $c[/]", t=repr(event.value), c=self.clock
+                )
+            )
+        else:
+            feedback.update("")
+
+    @on(Input.Submitted, "#confirm-time")
+    def _time_submitted(self) -> None:
+        if self.name_matches:
+            self.dismiss(True)
+        elif self.query_one("#confirm-name", Input).value != self.expected:
+            self.query_one("#confirm-name", Input).focus()
+        else:
+            self.query_one("#confirm-match", Static).update(
+                Content.from_markup(
+                    "[$text-error]Type the time exactly as shown: $c (or Esc to cancel).[/]",
+                    c=self.clock,
+                )
+            )
 
     @on(Input.Changed, "#confirm-name")
     def _typed(self, event: Input.Changed) -> None:
         matches = self.name_matches
         self.query_one("#confirm", Button).disabled = not matches
         feedback = self.query_one("#confirm-match", Static)
-        if matches:
+        if event.value == self.expected and not self.time_matches:
+            feedback.update(
+                Content.from_markup(
+                    "[$text-success]Name matches.[/] Now the time: Enter, then type $c",
+                    c=self.clock,
+                )
+            )
+        elif matches:
             feedback.update(
                 Content.from_markup("[$text-success]Name matches: Enter rolls back.[/]")
             )
@@ -121,6 +190,10 @@ class ConfirmScreen(FlowModal[bool]):
     def _submitted(self) -> None:
         if self.name_matches:
             self.dismiss(True)
+        elif self.moment is not None and self.query_one("#confirm-name", Input).value == (
+            self.expected
+        ):
+            self.query_one("#confirm-time", Input).focus()
         else:
             typed = self.query_one("#confirm-name", Input).value
             why = mismatch(typed, self.expected) if typed else "Nothing typed."
@@ -143,6 +216,16 @@ class ConfirmScreen(FlowModal[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+def moment_of(plan: Plan) -> datetime | None:
+    """The time a point-in-time recovery restores to (``plan.argument``), else None."""
+    if plan.action != PITR_ACTION or not plan.argument:
+        return None
+    try:
+        return parse_moment(plan.argument)
+    except ValueError:
+        return None
 
 
 def mismatch(typed: str, expected: str) -> str:

@@ -11,6 +11,7 @@ truthfully; a lock held by someone else names the holder and changes nothing.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -20,17 +21,19 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import ProgressBar, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.errors import ConsoleError, LockHeld, OutcomeUnknown, one_line
 from console.flow import RollbackFlow
 from console.flow_resume import SwitchUndone
-from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult
+from console.model import Outcome, Plan, ProgressEvent, ProgressStatus, ReadyResult, Step
 from console.outcomes import outcome_text
+from console.runner import Held
 from console.textsafe import printable
 from console.widgets.output_log import OutputLog
 from screens import wizard
 from screens.flow_common import AskYesNo, FlowScreen
+from screens.pitr_switch import SwitchConfirmScreen
 
 #: Seconds the "ready" result stays on screen before verification starts by itself.
 AUTO_ADVANCE_S = 1.5
@@ -125,8 +128,9 @@ class ExecuteScreen(FlowScreen):
                 return self.flow.resume_execute(
                     on_event=self._post_event,
                     on_note=lambda note: self.app.call_from_thread(self._note, note),
+                    confirm=self._ask_switch,
                 )
-            return self.flow.execute(self.plan, on_event=self._post_event)
+            return self.flow.execute(self.plan, on_event=self._post_event, confirm=self._ask_switch)
         except ConsoleError:
             raise
         except Exception as err:
@@ -136,6 +140,28 @@ class ExecuteScreen(FlowScreen):
                 self.flow.execute_error = f"unexpected {type(err).__name__}: {err}"
                 self.flow.incident.log("failed", f"rollback failed: {self.flow.execute_error}")
             raise
+
+    def _ask_switch(self, index: int, step: Step) -> bool:
+        """From the worker: the switch's own confirmation (``screens.pitr_switch``), the checks
+        in view; the worker waits for the answer, the UI does not."""
+        answered = threading.Event()
+        answer: list[bool] = []
+        worker = get_current_worker()
+
+        def done(ok: bool | None) -> None:
+            answer.append(bool(ok))
+            answered.set()
+
+        def ask() -> None:
+            self.hint("the restored database is checked: confirm the switch, or not now")
+            checks = list(self.flow.incident.checks.values())
+            self.app.push_screen(SwitchConfirmScreen(self.flow.service.name, step, checks), done)
+
+        self.app.call_from_thread(ask)
+        while not answered.wait(0.2):
+            if worker.is_cancelled:
+                return False
+        return answer[0]
 
     def _note(self, note: str) -> None:
         self.query_one("#execute-log", OutputLog).write_line(printable(note), "resume: ")
@@ -206,6 +232,9 @@ class ExecuteScreen(FlowScreen):
     def _show_error(self, err: BaseException | None) -> None:
         self.call_after_refresh(self.refresh_bindings)
         line = one_line(err) if err is not None else "unknown error"
+        if isinstance(err, Held):
+            self._show_held()
+            return
         if isinstance(err, SwitchUndone):
             self.phase = "undone"
             self.ready_state = "skipped"
@@ -260,6 +289,21 @@ class ExecuteScreen(FlowScreen):
             Content.from_markup("[b $text-error]Outcome: rollback failed[/]")
         )
         self.hint("[b]Enter[/b] to record the failure in the history (it is recorded as is)")
+
+    def _show_held(self) -> None:
+        """Stopped before the switch on purpose: nothing failed, the entry says what is left."""
+        self.phase = "held"
+        self.ready_state = "skipped"
+        self._render_steps()
+        plan = self.flow.incident.plan or self.plan
+        self.query_one("#execute-result", Static).update(
+            Content.from_markup(
+                "[b $text-warning]Switch not done.[/] The restored database keeps running; "
+                "the application still uses the live one. To switch later: $c",
+                c=self.flow.switch_command(plan),
+            )
+        )
+        self.hint("[b]Enter[/b] to record it (restored, not switched) in the history")
 
     # ----------------------------------------------------------------- rendering
 

@@ -98,6 +98,7 @@ def _entry_json(number: int, e: HistoryEntrySummary) -> dict[str, Any]:
         "note": e.note,
         "changes": list(e.changes),
         "undone_by": list(e.undone_by),
+        "checks": [{"name": n, "live": live, "restored": new} for n, live, new in e.checks],
     }
 
 

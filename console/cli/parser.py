@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     action.add_argument(
+        "--no-switch",
+        action="store_true",
+        help="pitr: stop after the restored database's checks, before switching the "
+        "application to it (for a manual comparison; the entry says how to switch later)",
+    )
+    action.add_argument(
         "--reason", help="why (goes into the history entry; required unless --dry-run)"
     )
     action.add_argument(
@@ -165,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("service", nargs="?", help="only this service's interrupted rollback")
     resume.add_argument("--list", action="store_true", help="list interrupted rollbacks, exit")
     resume.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    resume.add_argument(
+        "--no-switch",
+        action="store_true",
+        help="pitr: stop again before switching the application to the restored database",
+    )
     resume.add_argument(
         "--verify-window",
         type=_positive_float,

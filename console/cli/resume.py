@@ -13,10 +13,12 @@ from console.cli.output import (
     print_journal_warnings,
     print_plan,
 )
+from console.cli.pitr import report_held, switch_gate
 from console.cli.record import left_open, record_entry, verify_and_record
 from console.config import Config, ServiceConfig
 from console.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from console.journal import JournalWriteError
+from console.runner import Held
 from console.textsafe import printable
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
@@ -120,6 +122,7 @@ def _resume_one(
                 ready = flow.resume_execute(
                     on_event=lambda e: print_event(out, e),
                     on_note=lambda note: print(f"  {printable(note)}", file=out, flush=True),
+                    confirm=switch_gate(flow, args, out),
                 )
             except SwitchUndone as undone:
                 if not _roll_back_again(flow, undone, args, out, err):
@@ -128,7 +131,14 @@ def _resume_one(
                     return EXIT_FAILED
                 plan = flow.replan_after_undo()
                 print_plan(plan, out)
-                ready = flow.execute(plan, on_event=lambda e: print_event(out, e))
+                ready = flow.execute(
+                    plan,
+                    on_event=lambda e: print_event(out, e),
+                    confirm=switch_gate(flow, args, out),
+                )
+        except Held:
+            report_held(flow, out)
+            return EXIT_OK if record_entry(flow, out, err) else EXIT_FAILED
         except (LockHeld, JournalWriteError):
             raise
         except OutcomeUnknown as exc:

@@ -17,11 +17,13 @@ from console.cli.common import load, require_writable
 from console.cli.database import apply_database_options
 from console.cli.output import confirm_on_terminal, print_event, print_plan, print_revisions
 from console.cli.parser import PROG, UsageError
+from console.cli.pitr import ask_time, refuse_without_time, report_held, switch_gate, takes_time
 from console.cli.record import left_open, record_entry, verify_and_record
 from console.config import Config, ServiceConfig
 from console.errors import EXIT_FAILED, EXIT_OK
 from console.journal import JournalWriteError
-from console.model import Assessment, ItemState
+from console.model import Action, Assessment, ItemState
+from console.runner import Held
 from console.textsafe import printable
 from providers.base import LockHeld, OutcomeUnknown, ProviderError
 
@@ -49,8 +51,10 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     provider = load_provider(svc)
     # Bad input the platform can tell (an unknown --to or action) is refused now,
     # before the service is sampled for the assessment (up to 30 s).
+    offered = None
     if action:
-        _check_action(provider, svc, action, getattr(args, "arg", None))
+        offered = _check_action(provider, svc, action, getattr(args, "arg", None))
+        refuse_without_time(offered, args)
     elif args.to is not None:
         provider.plan(args.to, dry_run=True)
     source = make_error_rate_source(svc)
@@ -75,7 +79,11 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for reason in assessment.reasons:
             print(f"  - {printable(reason)}", file=out)
         if action:
-            plan = flow.plan_action(action, args.arg, dry_run=args.dry_run)
+            argument = args.arg
+            if takes_time(offered) and not args.yes and not args.dry_run:
+                assert offered is not None  # the moment shown and confirmed on the terminal
+                argument = ask_time(offered, svc, snap, args.arg, out)
+            plan = flow.plan_action(action, argument, dry_run=args.dry_run)
         else:
             # The deploy history the target is chosen from, before the plan names it.
             print_revisions(snap, out)
@@ -97,7 +105,12 @@ def cmd_rollback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "was not ticked interactively."
         )
         try:
-            ready = flow.execute(plan, on_event=lambda e: print_event(out, e))
+            ready = flow.execute(
+                plan, on_event=lambda e: print_event(out, e), confirm=switch_gate(flow, args, out)
+            )
+        except Held:
+            report_held(flow, out)
+            return EXIT_OK if record_entry(flow, out, err) else EXIT_FAILED
         except (LockHeld, JournalWriteError):
             raise  # the journal failing stops the console: no entry, `resume` finishes
         except OutcomeUnknown as exc:
@@ -176,7 +189,9 @@ def _reason(args: argparse.Namespace) -> str:
     return reason
 
 
-def _check_action(provider: object, svc: ServiceConfig, action: str, argument: str | None) -> None:
+def _check_action(
+    provider: object, svc: ServiceConfig, action: str, argument: str | None
+) -> Action | None:
     """An action the service does not offer, or ``--arg`` given to one that takes none
     (``restart``): exit 2 before the service is sampled, nothing journaled or locked.
 
@@ -198,8 +213,9 @@ def _check_action(provider: object, svc: ServiceConfig, action: str, argument: s
                 f"action {action} of {svc.label} takes no argument, but --arg {argument!r} "
                 "was given: leave --arg out"
             )
-        return
+        return item
     provider.plan_action(action, argument, dry_run=True)
+    return None
 
 
 def _refuse_if_interrupted(config: Config, svc: ServiceConfig, *, dry_run: bool) -> None:

@@ -15,6 +15,7 @@ WAL keys are required only when no engine sub-table is given.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import ClassVar, Protocol
 from console.config.reader import Reader
 
 #: The keys of the table itself that every engine may use.
-COMMON_KEYS: tuple[str, ...] = ()
+COMMON_KEYS: tuple[str, ...] = ("margin_s",)
 #: The keys of the table itself that only the WAL engine reads.
 WAL_KEYS = (
     "base_backup_dir",
@@ -42,6 +43,11 @@ class PitrEngineConfig(Protocol):
     """What every engine's settings have: the engine's name (the sub-table's)."""
 
     engine: ClassVar[str]
+    @property
+    def margin_s(self) -> float:
+        """The time screen's default moment: the live release's deploy time minus this
+        margin (``margin_s`` on ``[services.database.pitr]`` itself, for every engine)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class WalPitrConfig:
     os_user: str = ""
     #: How long the restored server may take to replay the WAL and promote.
     recovery_timeout_s: float = 600.0
+    #: The time screen's default moment: the live release's deploy time minus this
+    #: margin (writes just before a deploy may already be the bad release's).
+    margin_s: float = 300.0
 
 
 #: The name the WAL engine's settings had before engines were split (kept: public import).
@@ -100,6 +109,9 @@ class RdsPitrConfig:
     subnet_group: str = ""
     #: How long the new instance may take to become available.
     timeout_s: float = 3600.0
+    #: The time screen's default moment: the live release's deploy time minus this
+    #: margin (writes just before a deploy may already be the bad release's).
+    margin_s: float = 300.0
 
 
 def read_wal(r: Reader) -> WalPitrConfig:
@@ -182,5 +194,6 @@ def read_pitr(r: Reader) -> PitrEngineConfig:
         cfg = ENGINE_READERS[name](sub)
     else:
         cfg = read_wal(r)
+    margin = r.duration("margin_s", 300.0, low=0.0)
     r.done()
-    return cfg
+    return dataclasses.replace(cfg, margin_s=margin)  # type: ignore[type-var]

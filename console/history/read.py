@@ -54,6 +54,8 @@ class HistoryEntrySummary:
     #: The entry's "What changes" and "Who will undo it" lines (none in older entries).
     changes: tuple[str, ...] = ()
     undone_by: tuple[str, ...] = ()
+    #: A point-in-time recovery's checks: (name, live before, restored after) each.
+    checks: tuple[tuple[str, str, str], ...] = ()
 
 
 def read_entries(path: Path) -> list[HistoryEntrySummary]:
@@ -203,6 +205,7 @@ def _summary(
         result=written,
         changes=section_items(raw, "What changes"),
         undone_by=section_items(raw, "Who will undo it"),
+        checks=section_checks(raw),
     )
 
 
@@ -218,6 +221,24 @@ def section_items(raw: str, title: str) -> tuple[str, ...]:
         if line.startswith("- "):
             items.append(unescape_text(line[2:].strip()))
     return tuple(items)
+
+
+def section_checks(raw: str) -> tuple[tuple[str, str, str], ...]:
+    """The rows of the entry's "Database checks" table: (check, live, restored)."""
+    match = re.search(r"(?m)^###[ \t]+Database checks[ \t]*\n", raw)
+    if match is None:
+        return ()
+    rows: list[tuple[str, str, str]] = []
+    for line in raw[match.end() :].split("\n"):
+        if line.startswith("#"):
+            break
+        if not line.startswith("|") or line.startswith("|---") or line.startswith("| Check |"):
+            continue
+        cells = [unescape_cell(c) for c in _split_row(line.strip())]
+        if len(cells) >= 3:
+            live, restored = (v if v != "—" else "" for v in cells[1:3])
+            rows.append((cells[0], live, restored))
+    return tuple(rows)
 
 
 def _split_revision(value: str) -> tuple[str, str]:

@@ -99,6 +99,13 @@ def render_entry(
     if record.undone_by:
         lines += ["", "### Who will undo it", ""]
         lines += [f"- {text(line)}" for line in record.undone_by]
+    if record.checks:
+        lines += ["", f"### {CHECKS_TITLE}", ""]
+        lines += ["| Check | Live database (before) | Restored database (after) |", "|---|---|---|"]
+        lines += [
+            f"| {cell(c.name)} | {cell(c.live) or '—'} | {cell(c.restored) or '—'} |"
+            for c in record.checks
+        ]
     lines += ["", "### Timeline", ""]
     lines += [_timeline_line(ev, text, tz, day) for ev in record.timeline] or [
         "- (no events recorded)"
@@ -112,6 +119,10 @@ def render_entry(
         lines += ["", "### Notes", ""]
         lines += [f"- {text(note)}" for note in record.notes]
     return "\n".join(lines) + "\n"
+
+
+#: The section of a point-in-time recovery's checks (``history --json`` reads it back).
+CHECKS_TITLE = "Database checks"
 
 
 def _identity(value: str) -> str:

@@ -83,6 +83,9 @@ from console.model.record import (
     ChecklistMark as ChecklistMark,
 )
 from console.model.record import (
+    CheckPair as CheckPair,
+)
+from console.model.record import (
     HistoryRecord as HistoryRecord,
 )
 from console.model.record import (
@@ -114,6 +117,7 @@ __all__ = [
     "Action",
     "Assessment",
     "BackupInfo",
+    "CheckPair",
     "CheckResult",
     "ChecklistItem",
     "ChecklistMark",

@@ -48,6 +48,10 @@ class Step:
     timeout_s: float = 60.0
     op: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: The operator confirms again right before this step, with what the steps before it
+    #: found in view (a database switch after the restored database's checks).  Honoured
+    #: by the runner (``console.runner``: a ``confirm`` gate) for any engine's step.
+    confirm_before: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,10 @@ class Action:
     argument: str = ""
     choices: tuple[str, ...] = ()
     dangerous: bool = False
+    #: For ``argument = "time"`` (point-in-time recovery): the earliest and latest moment
+    #: the platform can restore to, when it could tell (the time screen shows them).
+    earliest: datetime | None = None
+    latest: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,16 @@ class Verification:
 
 
 @dataclass(frozen=True)
+class CheckPair:
+    """One configured database check on the live database (before) and on the restored one
+    (after a point-in-time recovery): the values side by side, as the entry shows them."""
+
+    name: str
+    live: str
+    restored: str
+
+
+@dataclass(frozen=True)
 class HistoryRecord:
     """Everything one rollback-history entry holds, frozen at the moment it is written.
 
@@ -131,6 +141,8 @@ class HistoryRecord:
     undone_by: tuple[str, ...] = ()
     #: "typed" or "accepted" (the console's suggestion from the assessment); "" unknown.
     reason_given: str = ""
+    #: A point-in-time recovery's checks, live against restored (none otherwise).
+    checks: tuple[CheckPair, ...] = ()
 
     @property
     def time_to_recover_s(self) -> float | None:

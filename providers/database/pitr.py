@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Protocol
 
 from console.config import ServiceConfig
 from console.model import Step
+from console.runner import Compared
 from providers.base import InvalidTarget
 from providers.database.pg import Dsn
 
@@ -180,12 +181,13 @@ def new_dsn(live: Dsn, host: str, port: int) -> str:
     return f"postgresql://{auth}{where}:{port_text}/{dbname}{query}"
 
 
-def checks_lines(live: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """``check NAME: live V | restored W`` for each check result (``CheckResult``s by name)."""
+def checks_lines(live: Mapping[str, Any], new: Mapping[str, Any]) -> list[Compared]:
+    """``check NAME: live V | restored W`` for each check result (``CheckResult``s by name),
+    as ``Compared`` lines: the flow records each pair in the history entry."""
     lines = []
     for name, result in new.items():
         before = live.get(name)
         shown_live = (before.value if before.ok else f"error {before.error}") if before else "-"
         shown_new = result.value if result.ok else f"error {result.error}"
-        lines.append(f"check {name}: live {shown_live} | restored {shown_new}")
+        lines.append(Compared(name, shown_live, shown_new))
     return lines

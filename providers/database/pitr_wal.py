@@ -221,6 +221,8 @@ class EnvFileSwitch:
                     kind=StepKind.SWITCH,
                     op=SWITCH_OP,
                     params={**common, "env_file": str(cfg.env_file), "key": database.dsn_env},
+                    # A separate, confirmed step: the operator sees the checks first.
+                    confirm_before=True,
                 )
             )
         return steps

@@ -108,6 +108,8 @@ class SecretSwitch:
                     "instance": name,
                     "version_before": self.current_version(),
                 },
+                # A separate, confirmed step: the operator sees the checks first.
+                confirm_before=True,
             )
         ]
 

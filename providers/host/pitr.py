@@ -39,8 +39,10 @@ def _cfg(service: ServiceConfig) -> WalPitrConfig:
 
 def action(service: ServiceConfig) -> Action:
     cfg = _cfg(service)
+    win: pitr.Window | None = None
     try:
-        shown = WalEngine(service, cfg).window().describe()
+        win = WalEngine(service, cfg).window()
+        shown = win.describe()
     except ProviderError as err:  # the list shows even with no backup yet
         shown = f"unknown ({err})"
     return Action(
@@ -50,6 +52,8 @@ def action(service: ServiceConfig) -> Action:
         f"restorable: {shown}",
         argument="time",
         dangerous=True,
+        earliest=win.earliest if win else None,
+        latest=win.latest if win else None,
     )
 
 

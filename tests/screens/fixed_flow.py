@@ -278,14 +278,14 @@ def fixed_config(root: Path = Path()) -> Config:
 
 
 def assessed_flow(
-    root: Path = Path(), *, fail_restart: bool = False
+    root: Path = Path(), *, fail_restart: bool = False, cls: type[FixedFlow] = FixedFlow
 ) -> tuple[FixedFlow, FrozenClock]:
-    """A flow on fixed data whose assessment is in (critical); no reason typed yet."""
+    """A flow (a ``cls``) on fixed data whose assessment is in (critical); no reason yet."""
     clock = FrozenClock()
     config = fixed_config(root)
     service = config.services[0]
     provider = FixedProvider(clock, fail_restart=fail_restart)
-    flow = FixedFlow(config, service, provider, FixedSource(), operator="alice")
+    flow = cls(config, service, provider, FixedSource(), operator="alice")
     flow.incident = incident = Incident(
         service=service,
         operator="alice",
