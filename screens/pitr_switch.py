@@ -60,6 +60,8 @@ class SwitchConfirmScreen(FlowModal[bool]):
             tooltip="Stop before the switch: the restored database keeps running",
         ),
     ]
+    #: The name field has the focus when the dialog opens (Textual focuses it once mounted).
+    AUTO_FOCUS = "#switch-name"
     HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("Enter", "switch now, once the service name is typed"),
         ("Tab", "to the buttons"),
@@ -101,9 +103,6 @@ class SwitchConfirmScreen(FlowModal[bool]):
                 yield Button("Not now: stop here", id="not-now", variant="primary")
                 yield Button("Switch", id="switch", variant="error", disabled=True)
         yield KeyFooter()
-
-    def on_mount(self) -> None:
-        self.set_focus(self.query_one("#switch-name", Input))
 
     @property
     def name_matches(self) -> bool:

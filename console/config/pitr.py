@@ -43,6 +43,7 @@ class PitrEngineConfig(Protocol):
     """What every engine's settings have: the engine's name (the sub-table's)."""
 
     engine: ClassVar[str]
+
     @property
     def margin_s(self) -> float:
         """The time screen's default moment: the live release's deploy time minus this

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from console.demo import DemoSandbox
-from providers.database.pitr import MARKER
+from providers.database.pitr_wal import MARKER
 from tests.console_cli import run_on_terminal
 from tests.fakes.demo import running
 from tests.pg_fixture import _free_port
