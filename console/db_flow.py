@@ -284,7 +284,13 @@ class DatabaseSide:
         return SchemaTarget()
 
     def require_backup(self, plan: Plan) -> None:
-        """Refuse to run a plan without a backup step unless the skip has a reason."""
+        """Refuse to run a plan without a backup step unless the skip has a reason.
+
+        A point-in-time recovery is exempt: it restores into a NEW instance and never
+        writes to the live database (which may not even be reachable by pg_dump: RDS,
+        Cloud SQL, Neon), so a dump of it protects nothing the plan changes."""
+        if plan.action == "pitr":
+            return
         if not self.required or any(s.op == self.provider.BACKUP_OP for s in plan.steps):
             return
         if self.incident.state_of("db-backup") is ItemState.DONE:

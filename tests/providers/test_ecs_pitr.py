@@ -59,7 +59,8 @@ def write_config(world: World, root: Path, **rds: Any) -> Path:
     data["services"][0]["database"] = {
         "dsn_env": ENV,
         "migrations": "none",
-        "require_backup": False,
+        # require_backup left at its default (true): a pitr never writes to the live
+        # database, so no pg_dump of it is demanded (moto has no database to dump).
         "checks": [{"name": "orders", "sql": "SELECT count(*) FROM orders"}],
         "pitr": {
             "rds": {
