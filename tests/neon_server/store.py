@@ -324,7 +324,7 @@ class NeonStore:
         order: int,
         fails: str = "",
     ) -> Operation:
-        start = time.monotonic() + order * self.operation_delay_s
+        start = time.monotonic() + (order * self.operation_delay_s if order else 0.0)
         doc: JSON = {
             "id": str(uuid.uuid4()),
             "project_id": project_id,
