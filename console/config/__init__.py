@@ -61,10 +61,11 @@ if TYPE_CHECKING:
     from console.config.alb import AlbConfig, TargetGroup
     from console.config.cdn import CdnConfig
     from console.config.cloudrun import CloudRunConfig
-    from console.config.database import DatabaseCheck, DatabaseConfig, PitrConfig
+    from console.config.database import DatabaseCheck, DatabaseConfig
     from console.config.ecs import EcsConfig
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
+    from console.config.pitr import PitrConfig, RdsPitrConfig, WalPitrConfig
     from console.config.steps import CustomStep, HttpCall, StepAction
 
 #: The platforms' sections, imported on first use (see the module docstring).
@@ -75,7 +76,9 @@ _SECTIONS = {
     "CloudRunConfig": "console.config.cloudrun",
     "DatabaseCheck": "console.config.database",
     "DatabaseConfig": "console.config.database",
-    "PitrConfig": "console.config.database",
+    "PitrConfig": "console.config.pitr",
+    "RdsPitrConfig": "console.config.pitr",
+    "WalPitrConfig": "console.config.pitr",
     "EcsConfig": "console.config.ecs",
     "HostConfig": "console.config.host",
     "KubernetesConfig": "console.config.kubernetes",
@@ -121,10 +124,12 @@ __all__ = [
     "HttpCall",
     "KubernetesConfig",
     "PitrConfig",
+    "RdsPitrConfig",
     "ServiceConfig",
     "StepAction",
     "TargetGroup",
     "Thresholds",
+    "WalPitrConfig",
     "default_config_path",
     "default_state_dir",
     "is_utf8",

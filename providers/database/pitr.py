@@ -1,121 +1,109 @@
-"""Point-in-time recovery of PostgreSQL with WAL archiving: the window, the plan's steps.
+"""Point-in-time recovery, engine-neutral: the window, the time, the loss, the names.
 
-Runbook 000's world: a VM host whose PostgreSQL archives its WAL
-(``archive_mode = on``) beside ``pg_basebackup -Fp`` base backups.  A restore
-to a moment is never done in place: the newest base backup that began before
-the moment is copied into a new data directory under ``restore_dir``, told to
-replay the archive up to the moment (``restore_command``,
-``recovery_target_time``, ``recovery_target_action = 'promote'``) and started
-as a new server on ``port``.  The live server is never touched; the console
-never deletes a database.
+A restore to a moment has two halves, each chosen by configuration:
 
-The steps (ops ``pitr.*``) are run by ``PitrPart`` (``pitr_part``); this module
-works out what is restorable and plans them.  The new instance is named after
-the chosen time (``SERVICE-pitr-20260105T224107Z``), so a restore interrupted
-and planned again finds the same data directory and server, never a second one.
+* the **engine** (``PitrEngine``): where the restore happens and what is
+  restorable: PostgreSQL with WAL archiving on a VM host (``pitr_wal``), RDS
+  (``pitr_rds``).  It always restores into a NEW instance named after the time
+  (``instance_name``: ``SERVICE-pitr-20260105T224107Z``), so a restore
+  interrupted and planned again finds the same instance, never a second one;
+  its steps restore, wait until the new instance is available (bounded) and
+  run the ``[services.database] checks`` beside the live database;
+* the **switch** (``PitrSwitch``): what the application reads its DSN from
+  (a host env file, a Secrets Manager secret...), pointed at the new
+  instance, followed by the platform's own roll of the application.
+
+The new DSN is the live one (``dsn_env``) with the new instance's host and
+port (``new_dsn``): built when a step runs, never put in a step's params,
+never printed.  The console never deletes a database.
+
+An engine is a module ``providers.database.pitr_<engine>`` with a
+``make_engine(service, cfg, api)`` function, listed in ``ENGINES`` under the
+name of its ``[services.database.pitr.<engine>]`` sub-table.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-import shlex
+import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
 
-from console.config import PitrConfig, ServiceConfig
-from console.model import Step, StepKind
-from providers.base import InvalidTarget, NotFound
+from console.config import ServiceConfig
+from console.model import Step
+from providers.base import InvalidTarget
+from providers.database.pg import Dsn
 
-RESTORE_OP = "pitr.restore"
-START_OP = "pitr.start"
-PROMOTE_OP = "pitr.promote"
-CHECKS_OP = "pitr.checks"
-SWITCH_OP = "pitr.switch"
-OPS = frozenset({RESTORE_OP, START_OP, PROMOTE_OP, CHECKS_OP, SWITCH_OP})
-
-#: A WAL segment's file name in the archive (timeline, log, segment: 24 hex digits).
-_SEGMENT = re.compile(r"[0-9A-F]{24}")
-#: The file the console writes into a data directory it made (what it is, for whom).
-MARKER = "rollback-console-pitr.txt"
-
-
-@dataclass(frozen=True)
-class BaseBackup:
-    path: Path
-    started: datetime
+#: Engine name (``console.config.pitr``) -> the module holding it (``make_engine``).
+ENGINES: dict[str, str] = {
+    "wal": "providers.database.pitr_wal",
+    "rds": "providers.database.pitr_rds",
+}
 
 
 @dataclass(frozen=True)
 class Window:
-    """What can be restored: from the oldest base backup's start to the newest archived WAL."""
+    """What can be restored, as the engine reports it (``backups``: the WAL engine's)."""
 
     earliest: datetime
     latest: datetime
-    backups: tuple[BaseBackup, ...]
+    backups: tuple[Any, ...] = ()
+    #: What bounds the window, for a refusal ("the oldest base backup"...).
+    earliest_is: str = "the oldest base backup"
+    latest_is: str = "the newest archived WAL"
 
     def describe(self) -> str:
-        return f"{_shown(self.earliest)} to {_shown(self.latest)}"
+        return f"{shown(self.earliest)} to {shown(self.latest)}"
 
 
-def _shown(when: datetime) -> str:
+def shown(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _label_time(label: Path) -> datetime:
-    """``START TIME: 2026-01-05 22:00:01 UTC`` of a ``backup_label`` (its mtime if unreadable)."""
-    text = label.read_text(errors="replace")
-    found = re.search(r"^START TIME: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ?(\S*)", text, re.M)
-    if found:
-        zone = found.group(2)
-        stamp = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S")
-        if zone in ("UTC", "GMT", "Z", ""):
-            return stamp.replace(tzinfo=UTC)
-        offset = re.fullmatch(r"([+-])(\d\d):?(\d\d)?", zone)
-        if offset:
-            sign = 1 if offset.group(1) == "+" else -1
-            delta = timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0))
-            return (stamp - sign * delta).replace(tzinfo=UTC)
-    return datetime.fromtimestamp(label.stat().st_mtime, UTC)
+class PitrEngine(Protocol):
+    """Where a restore happens (see the module doc)."""
+
+    #: The engine's name (``console.config.pitr``'s ``engine``).
+    name: ClassVar[str]
+
+    def window(self) -> Window:
+        """The restorable window; ``NotFound`` / ``InvalidTarget`` when nothing is restorable."""
+        ...
+
+    def restore_steps(self, when: datetime, win: Window) -> list[Step]:
+        """Restore into the new instance, wait until it is available, the checks."""
+        ...
+
+    def where(self, when: datetime) -> str:
+        """The new instance in words, for the plan's warnings (no secret)."""
+        ...
 
 
-def base_backups(cfg: PitrConfig) -> tuple[BaseBackup, ...]:
-    """The plain-format base backups in ``base_backup_dir``, oldest first."""
-    found = []
-    try:
-        folders = sorted(p for p in cfg.base_backup_dir.iterdir() if p.is_dir())
-    except OSError as exc:
-        raise NotFound(
-            f"cannot read base_backup_dir {cfg.base_backup_dir}: {exc.strerror}"
-        ) from None
-    for folder in folders:
-        label = folder / "backup_label"
-        if label.is_file():
-            try:
-                found.append(BaseBackup(folder, _label_time(label)))
-            except OSError:
-                continue
-    return tuple(sorted(found, key=lambda b: b.started))
+class PitrSwitch(Protocol):
+    """What the application reads its DSN from, pointed at the new instance."""
+
+    def steps(self, name: str) -> list[Step]:
+        """The switch step(s) for the new instance ``name`` (before the app's roll)."""
+        ...
+
+    def way_back(self, name: str) -> str:
+        """How to point the application at the live database again (a command line)."""
+        ...
 
 
-def window(cfg: PitrConfig) -> Window:
-    """The restorable window; ``NotFound`` when there is no base backup or no archived WAL."""
-    backups = base_backups(cfg)
-    if not backups:
-        raise NotFound(
-            f"no base backup (a folder with a backup_label) in {cfg.base_backup_dir}: "
-            "nothing to restore from"
-        )
-    try:
-        segments = [p for p in cfg.wal_archive_dir.iterdir() if _SEGMENT.fullmatch(p.name)]
-    except OSError as exc:
-        raise NotFound(
-            f"cannot read wal_archive_dir {cfg.wal_archive_dir}: {exc.strerror}"
-        ) from None
-    if not segments:
-        raise NotFound(f"no archived WAL segment in {cfg.wal_archive_dir}")
-    latest = max(datetime.fromtimestamp(p.stat().st_mtime, UTC) for p in segments)
-    return Window(backups[0].started, latest, backups)
+def make_engine(service: ServiceConfig, api: Any = None) -> PitrEngine:
+    """The engine ``[services.database.pitr]`` chooses; ``api``: the platform's client
+    holder when the engine needs one (``EcsApi`` for RDS)."""
+    database = service.database
+    cfg = database.pitr if database else None
+    if cfg is None:
+        raise InvalidTarget(f"{service.label} has no [services.database.pitr] table")
+    module = importlib.import_module(ENGINES[cfg.engine])
+    engine: PitrEngine = module.make_engine(service, cfg, api)
+    return engine
 
 
 def parse_time(text: str | None) -> datetime:
@@ -140,14 +128,14 @@ def parse_time(text: str | None) -> datetime:
 def check_time(when: datetime, win: Window, now: datetime) -> None:
     """Refuse a time in the future or outside the restorable window (``InvalidTarget``)."""
     if when > now:
-        raise InvalidTarget(f"pitr: {_shown(when)} is in the future (now {_shown(now)})")
+        raise InvalidTarget(f"pitr: {shown(when)} is in the future (now {shown(now)})")
     if when < win.earliest:
         raise InvalidTarget(
-            f"pitr: {_shown(when)} is before the oldest base backup; restorable: {win.describe()}"
+            f"pitr: {shown(when)} is before {win.earliest_is}; restorable: {win.describe()}"
         )
     if when > win.latest:
         raise InvalidTarget(
-            f"pitr: {_shown(when)} is after the newest archived WAL; restorable: {win.describe()}"
+            f"pitr: {shown(when)} is after {win.latest_is}; restorable: {win.describe()}"
         )
 
 
@@ -157,81 +145,47 @@ def loss_window(when: datetime, now: datetime) -> str:
     minutes = max(0, int((now - when).total_seconds() // 60))
     about = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
     return (
-        f"writes between {_shown(when)} and now (about {about}) will not be in the "
-        "restored database"
+        f"writes between {shown(when)} and now (about {about}) will not be in the restored database"
     )
 
 
 def instance_name(service: ServiceConfig, when: datetime) -> str:
-    return f"{service.name}-pitr-{when:%Y%m%dT%H%M%SZ}"
+    """``SERVICE-pitr-YYYYMMDDTHHMMSSZ``: the new instance's name (a data directory, a server)."""
+    return f"{service.name}-pitr-{when.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
-def plan_steps(service: ServiceConfig, cfg: PitrConfig, when: datetime, win: Window) -> list[Step]:
-    """Restore, start, wait for recovery and promotion, checks; the switch when configured."""
-    backup = [b for b in win.backups if b.started <= when][-1]
-    name = instance_name(service, when)
-    data_dir = cfg.restore_dir / name
-    common = {"instance": name, "data_dir": str(data_dir), "port": cfg.port, "host": cfg.host}
-    restore_cmd = f"cp {shlex.quote(str(cfg.wal_archive_dir))}/%f %p"
-    at = when.strftime("%Y-%m-%d %H:%M:%S+00")
-    steps = [
-        Step(
-            title=f"Copy base backup {backup.path.name} into a new data directory {name}",
-            command=(
-                f"cp -a {shlex.quote(str(backup.path))} {shlex.quote(str(data_dir))} && "
-                f"touch {shlex.quote(str(data_dir / 'recovery.signal'))} && echo "
-                f"\"restore_command = '{restore_cmd}' recovery_target_time = '{at}' "
-                f"recovery_target_action = 'promote' port = {cfg.port}\" >> postgresql.auto.conf"
-            ),
-            kind=StepKind.BACKUP,
-            timeout_s=cfg.recovery_timeout_s,
-            op=RESTORE_OP,
-            params={
-                **common,
-                "base_backup": str(backup.path),
-                "wal_archive_dir": str(cfg.wal_archive_dir),
-                "target_time": when.isoformat(),
-                "os_user": cfg.os_user,
-            },
-        ),
-        Step(
-            title=f"Start the restored server {name} on port {cfg.port}",
-            command=f"pg_ctl -D {shlex.quote(str(data_dir))} -l {shlex.quote(str(data_dir))}.log "
-            "-w start",
-            kind=StepKind.COMMAND,
-            timeout_s=cfg.recovery_timeout_s,
-            op=START_OP,
-            params={**common, "os_user": cfg.os_user},
-        ),
-        Step(
-            title=f"Wait until {name} has replayed the WAL to {_shown(when)} and promoted",
-            command=f"psql -p {cfg.port} -c 'SELECT pg_is_in_recovery()'  # until f",
-            kind=StepKind.WAIT,
-            timeout_s=cfg.recovery_timeout_s,
-            op=PROMOTE_OP,
-            params={**common, "timeout_s": cfg.recovery_timeout_s},
-        ),
-    ]
-    database = service.database
-    if database is not None and database.checks:
-        steps.append(
-            Step(
-                title=f"Checks on the live database and on {name}, side by side",
-                command="; ".join(c.sql for c in database.checks),
-                kind=StepKind.COMMAND,
-                op=CHECKS_OP,
-                params=common,
-            )
-        )
-    if cfg.env_file is not None and database is not None:
-        steps.append(
-            Step(
-                title=f"Point {database.dsn_env} in {cfg.env_file} at {name} (port {cfg.port})",
-                command=f"sed -i 's|^{database.dsn_env}=.*|{database.dsn_env}=<the DSN with "
-                f"port {cfg.port}>|' {shlex.quote(str(cfg.env_file))}",
-                kind=StepKind.SWITCH,
-                op=SWITCH_OP,
-                params={**common, "env_file": str(cfg.env_file), "key": database.dsn_env},
-            )
-        )
-    return steps
+def identifier(service: ServiceConfig, when: datetime) -> str:
+    """``instance_name`` as a cloud database identifier: lowercase letters, digits and
+    hyphens, a letter first, no "--", ≤63 characters (the service name is shortened,
+    never the time).  RDS stores identifiers lowercase, so the name is looked up as such."""
+    suffix = f"-pitr-{when.astimezone(UTC):%Y%m%dT%H%M%SZ}".lower()
+    base = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", service.name.lower())).strip("-")
+    if not base[:1].isalpha():
+        base = f"db-{base}".rstrip("-")
+    return base[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def new_dsn(live: Dsn, host: str, port: int) -> str:
+    """The live DSN as a URL, pointed at ``host:port`` (same user, password, database)."""
+    params = dict(live.params)
+    params["host"] = host or params.get("host", "") or "127.0.0.1"
+    params["port"] = str(port)
+    user = urllib.parse.quote(params.pop("user", ""), safe="")
+    password = urllib.parse.quote(params.pop("password", ""), safe="")
+    where = params.pop("host")
+    port_text = params.pop("port")
+    dbname = urllib.parse.quote(params.pop("dbname", ""), safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    return f"postgresql://{auth}{where}:{port_text}/{dbname}{query}"
+
+
+def checks_lines(live: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``check NAME: live V | restored W`` for each check result (``CheckResult``s by name)."""
+    lines = []
+    for name, result in new.items():
+        before = live.get(name)
+        shown_live = (before.value if before.ok else f"error {before.error}") if before else "-"
+        shown_new = result.value if result.ok else f"error {result.error}"
+        lines.append(f"check {name}: live {shown_live} | restored {shown_new}")
+    return lines

@@ -1,4 +1,4 @@
-"""Runs the ``pitr.*`` steps of a point-in-time recovery (planned in ``pitr``).
+"""Runs the WAL engine's ``pitr.*`` steps of a point-in-time recovery (planned in ``pitr_wal``).
 
 Each step reads back what it did, and on resume ``took_effect`` reads the
 machine, never the journal alone: the new data directory exists (it is
@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.parse
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,9 @@ from console.process import run_checked
 from console.runner import Skipped
 from providers.base import CommandFailed, ProviderError, TimedOut
 from providers.database.connection import DatabaseConnection
-from providers.database.pg import Dsn, find_tool
-from providers.database.pitr import (
+from providers.database.pg import find_tool
+from providers.database.pitr import checks_lines, new_dsn
+from providers.database.pitr_wal import (
     CHECKS_OP,
     MARKER,
     OPS,
@@ -45,23 +45,8 @@ from providers.database.pitr import (
 POLL_S = 0.3
 
 
-def new_dsn(live: Dsn, host: str, port: int) -> str:
-    """The live DSN as a URL, pointed at ``host:port`` (same user, password, database)."""
-    params = dict(live.params)
-    params["host"] = host or params.get("host", "") or "127.0.0.1"
-    params["port"] = str(port)
-    user = urllib.parse.quote(params.pop("user", ""), safe="")
-    password = urllib.parse.quote(params.pop("password", ""), safe="")
-    where = params.pop("host")
-    port_text = params.pop("port")
-    dbname = urllib.parse.quote(params.pop("dbname", ""), safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    return f"postgresql://{auth}{where}:{port_text}/{dbname}{query}"
-
-
 class PitrPart:
-    """The part that owns the ``pitr.*`` ops: restore, start, promote, checks, switch."""
+    """Owns the WAL engine's ``pitr.*`` ops: restore, start, promote, checks, switch."""
 
     ops = OPS
 
@@ -241,11 +226,7 @@ class PitrPart:
             new = {c.name: c for c in self._restored(step).run_checks()}
         except ProviderError as err:
             return Skipped(f"restored database: checks could not run ({err})")
-        for name, result in new.items():
-            before = live.get(name)
-            shown_live = (before.value if before.ok else f"error {before.error}") if before else "-"
-            shown_new = result.value if result.ok else f"error {result.error}"
-            yield f"check {name}: live {shown_live} | restored {shown_new}"
+        yield from checks_lines(live, new)
         return f"{len(new)} check(s) on {self._where(step)} beside the live database"
 
     # ----------------------------------------------------------------- switch

@@ -13,6 +13,8 @@
   database secret was switched.
 * **Restore an RDS snapshot to a new instance** (action
   ``restore-rds-snapshot``), with the remaining manual steps listed.
+* **Restore the database to a point in time** (action ``pitr``, with
+  ``[services.database.pitr.rds]``): ``providers.ecs.pitr``.
 
 Every ECS plan ends with a wait step (``providers.ecs.rollout``).
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 from console.errors import InvalidTarget, NotFound
 from console.model import Action, Plan, Revision, Step
+from providers.ecs import pitr
 from providers.ecs.client import EcsApi, hhmm
 from providers.ecs.ecr import EcrTags
 from providers.ecs.rds import (
@@ -262,6 +265,8 @@ class Planner:
                     dangerous=True,
                 )
             )
+        if pitr.offered(self.api.service):
+            actions.append(pitr.action(self.api.service, self.api))
         return tuple(actions)
 
     def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
@@ -281,8 +286,12 @@ class Planner:
             if not argument or not argument.strip():
                 raise InvalidTarget("restore-rds-snapshot needs the snapshot id to restore")
             return self._plan_restore(argument.strip(), dry_run)
-        known = "rollback-image, force-new-deployment" + (
-            ", restore-rds-snapshot" if self.cfg.rds_instance else ""
+        if action == pitr.ACTION and pitr.offered(self.api.service):
+            return pitr.plan(self.api.service, self.api, self.reader, argument, dry_run=dry_run)
+        known = (
+            "rollback-image, force-new-deployment"
+            + (", restore-rds-snapshot" if self.cfg.rds_instance else "")
+            + (", pitr" if pitr.offered(self.api.service) else "")
         )
         raise NotFound(f"unknown action {action!r} for {self.label} (known: {known})")
 

@@ -25,6 +25,7 @@ from console.model import (
 )
 from console.runner import owner_of, run_steps
 from providers.base import Part
+from providers.ecs import pitr
 from providers.ecs.client import EcsApi
 from providers.ecs.diff import differences
 from providers.ecs.ecr import SLOW_CACHE_S, EcrTags
@@ -68,6 +69,8 @@ class EcsProvider:
             ServicePart(self.api, self.reader, self.lock, self.rollouts),
             RdsPart(self.api, self.lock, self.rollouts),
         )
+        if pitr.offered(service):  # point-in-time recovery of the RDS database
+            typed = (*typed, *pitr.parts(service, self.api, self.lock))
         self._parts: tuple[Part, ...] = (*typed, LegacyPart(self.api, typed))
 
     @property

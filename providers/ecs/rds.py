@@ -130,17 +130,24 @@ def _clean(text: str) -> str:
 
 
 def restore_arguments(source: dict[str, Any], snapshot_id: str, new_id: str) -> dict[str, Any]:
-    """``RestoreDBInstanceFromDBSnapshot`` input placing the copy where the source instance is.
+    """``RestoreDBInstanceFromDBSnapshot`` input placing the copy where the source instance is
+    (``placement_arguments``)."""
+    return {
+        "DBInstanceIdentifier": new_id,
+        "DBSnapshotIdentifier": snapshot_id,
+        **placement_arguments(source),
+    }
+
+
+def placement_arguments(source: dict[str, Any]) -> dict[str, Any]:
+    """The restore inputs that put a new instance where ``source`` is (any restore call).
 
     The instance class, subnet group, security groups, Multi-AZ and a custom
     parameter group are copied from the live instance, so the application (once
     its secret is switched) reaches the copy the same way and it behaves the
     same (a restore left alone gets the engine's *default* parameter group).
     """
-    args: dict[str, Any] = {
-        "DBInstanceIdentifier": new_id,
-        "DBSnapshotIdentifier": snapshot_id,
-    }
+    args: dict[str, Any] = {}
     if source.get("DBInstanceClass"):
         args["DBInstanceClass"] = source["DBInstanceClass"]
     subnet_group = (source.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
@@ -167,12 +174,18 @@ def restore_arguments(source: dict[str, Any], snapshot_id: str, new_id: str) -> 
 
 def restore_cli_args(args: Mapping[str, Any]) -> list[str]:
     """The ``aws rds restore-db-instance-from-db-snapshot`` options for ``args``."""
-    out = [
+    return [
         "--db-instance-identifier",
         str(args["DBInstanceIdentifier"]),
         "--db-snapshot-identifier",
         str(args["DBSnapshotIdentifier"]),
+        *placement_cli_args(args),
     ]
+
+
+def placement_cli_args(args: Mapping[str, Any]) -> list[str]:
+    """The ``aws rds restore-...`` options for ``placement_arguments``' keys in ``args``."""
+    out: list[str] = []
     if "DBInstanceClass" in args:
         out += ["--db-instance-class", str(args["DBInstanceClass"])]
     if "DBSubnetGroupName" in args:

@@ -1,34 +1,46 @@
 """Point-in-time recovery on a VM host: the action ``pitr`` (runbook 000's world).
 
-The database's steps (``providers.database.pitr``: restore into a new data
-directory, start, wait for promotion, checks, the env file switch) followed by
-the host's restart, so the application reads the new DSN; the flow then
-verifies the service as after any rollback.  Without ``env_file`` the plan
-stops after the checks: the operator compares, and switches by hand.
+The WAL engine's steps (``providers.database.pitr_wal.WalEngine``: restore
+into a new data directory, start, wait for promotion, checks), the host env
+file switch (``EnvFileSwitch``), then the host's restart, so the application
+reads the new DSN; the flow then verifies the service as after any rollback.
+Without ``env_file`` the plan stops after the checks: the operator compares,
+and switches by hand.  Offered only for the WAL engine (``[services.database.pitr]``
+without an engine sub-table).
 """
 
 from __future__ import annotations
 
 import shlex
 
-from console.config import HostConfig, ServiceConfig
+from console.config import HostConfig, ServiceConfig, WalPitrConfig
 from console.model import Action, Plan, Revision, utcnow
 from providers.base import InvalidTarget, ProviderError
 from providers.database import pitr
+from providers.database.pitr_wal import EnvFileSwitch, WalEngine
 from providers.host.commands import command_step
 
 ACTION = "pitr"
 
 
 def offered(service: ServiceConfig) -> bool:
-    return service.database is not None and service.database.pitr is not None
+    return service.database is not None and isinstance(service.database.pitr, WalPitrConfig)
+
+
+def _cfg(service: ServiceConfig) -> WalPitrConfig:
+    cfg = service.database.pitr if service.database else None
+    if not isinstance(cfg, WalPitrConfig):
+        raise InvalidTarget(
+            f"{service.label} has no [services.database.pitr] table for a VM host "
+            "(PostgreSQL with WAL archiving)"
+        )
+    return cfg
 
 
 def action(service: ServiceConfig) -> Action:
-    cfg = service.database.pitr if service.database else None
-    assert cfg is not None
+    cfg = _cfg(service)
     try:
-        shown = pitr.window(cfg).describe()
+        shown = WalEngine(service, cfg).window().describe()
     except ProviderError as err:  # the list shows even with no backup yet
         shown = f"unknown ({err})"
     return Action(
@@ -49,21 +61,20 @@ def plan(
     *,
     dry_run: bool,
 ) -> Plan:
+    cfg = _cfg(service)
     database = service.database
-    cfg = database.pitr if database else None
-    if database is None or cfg is None:
-        raise InvalidTarget(f"{service.label} has no [services.database.pitr] table")
+    assert database is not None
+    engine, switch = WalEngine(service, cfg), EnvFileSwitch(service, cfg)
     when = pitr.parse_time(argument)
     now = utcnow()
-    win = pitr.window(cfg)
+    win = engine.window()
     pitr.check_time(when, win, now)
-    steps = pitr.plan_steps(service, cfg, when, win)
     name = pitr.instance_name(service, when)
+    steps = [*engine.restore_steps(when, win), *switch.steps(name)]
     warnings = [
         f"DATA LOSS: {pitr.loss_window(when, now)}.",
-        f"The live database is kept running as it is; the restored one is {name} on port "
-        f"{cfg.port} (data directory {cfg.restore_dir / name}). The console never deletes "
-        "a database.",
+        f"The live database is kept running as it is; the restored one is "
+        f"{engine.where(when)}. The console never deletes a database.",
     ]
     if cfg.env_file is not None and host.restart:
         steps.append(
@@ -74,9 +85,8 @@ def plan(
                 host.command_timeout_s,
             )
         )
-        keep = cfg.env_file.with_name(f"{cfg.env_file.name}.before-{name}")
         warnings.append(
-            f"To go back: cp {shlex.quote(str(keep))} {shlex.quote(str(cfg.env_file))} and "
+            f"To go back: {switch.way_back(name)} and "
             f"{shlex.join(host.restart)} (the old server was never stopped)."
         )
     else:

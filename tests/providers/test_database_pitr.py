@@ -304,3 +304,64 @@ def test_pitr_config_without_port_or_with_a_missing_archive_is_named(tmp_path: P
     with pytest.raises(ConfigError) as info:
         load_config(box.config_path)
     assert "wal_archive_dir" in str(info.value) and "does not exist" in str(info.value)
+
+
+def test_pitr_engine_is_chosen_by_its_sub_table_and_wal_keys_stay_wal_only(
+    tmp_path: Path,
+) -> None:
+    from console.config import ConfigError, RdsPitrConfig, WalPitrConfig, load_config
+    from console.demo import build_sandbox
+
+    box = build_sandbox(tmp_path / "box")
+    data = tomllib.loads(box.config_path.read_text())
+    wal = {
+        "base_backup_dir": str(tmp_path),
+        "wal_archive_dir": str(tmp_path),
+        "restore_dir": str(tmp_path / "r"),
+        "port": 5433,
+    }
+    database = {"dsn_env": ENV, "migrations": "none", "pitr": wal}
+    data["services"][0]["database"] = database
+    box.config_path.write_text(tomli_w.dumps(data))
+    cfg = load_config(box.config_path).services[0].database
+    assert cfg is not None and isinstance(cfg.pitr, WalPitrConfig) and cfg.pitr.port == 5433
+
+    database["pitr"] = {"rds": {"db_instance": "appdb", "secret_id": "web/db"}}
+    box.config_path.write_text(tomli_w.dumps(data))
+    cfg = load_config(box.config_path).services[0].database
+    assert cfg is not None and isinstance(cfg.pitr, RdsPitrConfig)
+    assert (cfg.pitr.engine, cfg.pitr.db_instance, cfg.pitr.secret_key) == ("rds", "appdb", "")
+
+    # A WAL key beside an engine sub-table would be silently ignored: it is named instead.
+    database["pitr"] = {"port": 5433, "rds": {"db_instance": "appdb"}}
+    box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(box.config_path)
+    assert "pitr.port" in str(info.value) and "WAL engine" in str(info.value)
+
+    database["pitr"] = {"rds": {"db_instance": "App_DB"}}
+    box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(box.config_path)
+    assert "pitr.rds.db_instance" in str(info.value) and "App_DB" in str(info.value)
+
+    database["pitr"] = {"rds": {"secret_id": "web/db"}}
+    box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(box.config_path)
+    assert "pitr.rds.db_instance" in str(info.value) and "required" in str(info.value)
+
+
+def test_instance_identifiers_are_valid_rds_names() -> None:
+    import re
+
+    from providers.database.pitr import identifier, instance_name
+
+    when = datetime(2026, 1, 5, 22, 41, 7, tzinfo=UTC)
+    service = type("S", (), {"name": "Web_API"})()
+    assert identifier(service, when) == "web-api-pitr-20260105t224107z"  # type: ignore[arg-type]
+    assert instance_name(service, when) == "Web_API-pitr-20260105T224107Z"  # type: ignore[arg-type]
+    long = type("S", (), {"name": "9" + "x" * 80})()
+    name = identifier(long, when)  # type: ignore[arg-type]
+    assert len(name) <= 63 and name.endswith("-pitr-20260105t224107z")
+    assert re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", name) and "--" not in name

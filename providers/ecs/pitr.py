@@ -1,0 +1,288 @@
+"""Point-in-time recovery of an ECS service's RDS database: the action ``pitr`` (runbook 003).
+
+The RDS engine's steps (``providers.database.pitr_rds``: restore into a new
+instance, wait until available, the checks beside the live database), then
+the Secrets Manager switch (``SecretSwitch``: ``put-secret-value`` with the
+new DSN, the previous version kept as AWSPREVIOUS), then a forced new
+deployment so the tasks read the secret again, waited for and verified as
+after any rollback.  Without ``secret_id`` the plan stops after the checks
+(the service is only waited for as it is): the operator compares and
+switches by hand.
+
+The switch is done once: ``put-secret-value`` carries a ClientRequestToken
+derived from the secret and the new instance, so a request resent after a
+lost answer makes no second version, and on resume ``took_effect`` reads the
+secret back (its current value is the new DSN).  The DSN is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+from console.config import RdsPitrConfig, ServiceConfig
+from console.errors import CommandFailed, InvalidTarget, ProviderError
+from console.model import Action, Plan, Step, StepKind, utcnow
+from console.runner import Skipped
+from providers.database import pitr
+from providers.database.pitr_rds import RdsEngine, RdsPitrPart
+from providers.ecs.client import EcsApi
+from providers.ecs.errors import aws_errors
+from providers.ecs.lock import TagLock
+from providers.ecs.read import EcsReader
+from providers.ecs.steps import update_command, update_step, wait_step
+
+ACTION = "pitr"
+SWITCH_OP = "pitr.secret.switch"
+
+
+def offered(service: ServiceConfig) -> bool:
+    return service.database is not None and isinstance(service.database.pitr, RdsPitrConfig)
+
+
+def engine_for(service: ServiceConfig, api: EcsApi) -> RdsEngine:
+    engine = pitr.make_engine(service, api)
+    if not isinstance(engine, RdsEngine):
+        raise InvalidTarget(
+            f"{service.label}: an ECS service restores its database with "
+            "[services.database.pitr.rds], not the WAL engine"
+        )
+    return engine
+
+
+class SecretSwitch:
+    """The Secrets Manager switch (``providers.database.pitr.PitrSwitch``)."""
+
+    def __init__(self, api: EcsApi, cfg: RdsPitrConfig) -> None:
+        self.api = api
+        self.cfg = cfg
+
+    def current_version(self) -> str:
+        """The VersionId labelled AWSCURRENT now ("" when it cannot be told)."""
+        doing = f"reading secret {self.cfg.secret_id}"
+        with aws_errors("secretsmanager:DescribeSecret", doing):
+            found = self.api.client("secretsmanager").describe_secret(SecretId=self.cfg.secret_id)
+        for version, stages in (found.get("VersionIdsToStages") or {}).items():
+            if "AWSCURRENT" in stages:
+                return str(version)
+        return ""
+
+    def steps(self, name: str) -> list[Step]:
+        cfg = self.cfg
+        where = f"key {cfg.secret_key!r} of " if cfg.secret_key else ""
+        value = (
+            f'{{..., "{cfg.secret_key}": "<the DSN of {name}>"}}'
+            if cfg.secret_key
+            else f"<the DSN of {name}>"
+        )
+        return [
+            Step(
+                title=f"Point {where}secret {cfg.secret_id} at {name} (the old version is kept "
+                "as AWSPREVIOUS)",
+                command=self.api.command(
+                    "secretsmanager",
+                    "put-secret-value",
+                    "--secret-id",
+                    cfg.secret_id,
+                    "--secret-string",
+                    value,
+                ),
+                kind=StepKind.SWITCH,
+                op=SWITCH_OP,
+                params={
+                    "secret_id": cfg.secret_id,
+                    "secret_key": cfg.secret_key,
+                    "instance": name,
+                    "version_before": self.current_version(),
+                },
+            )
+        ]
+
+    def way_back(self, name: str, version_before: str = "", version_after: str = "") -> str:
+        return self.api.command(
+            "secretsmanager",
+            "update-secret-version-stage",
+            "--secret-id",
+            self.cfg.secret_id,
+            "--version-stage",
+            "AWSCURRENT",
+            "--move-to-version-id",
+            version_before or "<the version before>",
+            "--remove-from-version-id",
+            version_after or f"<the version pointing at {name}>",
+        )
+
+
+class SecretSwitchPart:
+    """Owns ``pitr.secret.switch``: put the new DSN, read it back; never twice."""
+
+    ops = frozenset({SWITCH_OP})
+
+    def __init__(self, engine: RdsEngine, lock: TagLock) -> None:
+        self.engine = engine
+        self.api = engine.api
+        self.lock = lock
+
+    def _client(self) -> Any:
+        return self.api.client("secretsmanager")
+
+    def _read(self, step: Step) -> tuple[str, str]:
+        """(the secret string, its VersionId) as AWSCURRENT now."""
+        secret = str(step.params["secret_id"])
+        with aws_errors("secretsmanager:GetSecretValue", f"reading secret {secret}"):
+            found = self._client().get_secret_value(SecretId=secret)
+        return str(found.get("SecretString") or ""), str(found.get("VersionId") or "")
+
+    def _dsn_in(self, step: Step, text: str) -> str | None:
+        key = str(step.params.get("secret_key") or "")
+        if not key:
+            return text
+        try:
+            value = json.loads(text).get(key)
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+
+    def took_effect(self, step: Step, plan: Plan) -> bool | None:
+        try:
+            dsn = self.engine.dsn_of(str(step.params["instance"]))
+        except ProviderError:
+            return False
+        return self._dsn_in(step, self._read(step)[0]) == dsn
+
+    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        secret, key = str(step.params["secret_id"]), str(step.params.get("secret_key") or "")
+        name = str(step.params["instance"])
+        shown = f"{f'key {key} of ' if key else ''}secret {secret}"
+        self.lock.before_change()
+        dsn = self.engine.dsn_of(name)
+        text, version = self._read(step)
+        if self._dsn_in(step, text) == dsn:
+            return Skipped(f"{shown} points at {name} already")
+        if key:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                raise CommandFailed(
+                    f"{shown}: the secret is not JSON, so it has no key {key}"
+                ) from None
+            if not isinstance(body, dict) or not isinstance(body.get(key), str):
+                raise CommandFailed(f"{shown}: the secret's JSON has no string key {key}")
+            new_text = json.dumps({**body, key: dsn})
+        else:
+            new_text = dsn
+        token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"rollback-console:{secret}:{name}"))
+        with aws_errors("secretsmanager:PutSecretValue", f"switching {shown} to {name}"):
+            put = self._client().put_secret_value(
+                SecretId=secret, SecretString=new_text, ClientRequestToken=token
+            )
+        after_text, after_version = self._read(step)
+        if self._dsn_in(step, after_text) != dsn:
+            raise CommandFailed(f"{shown} does not read back as the DSN of {name}")
+        before = str(step.params.get("version_before") or version)
+        back = SecretSwitch(self.api, self.engine.cfg).way_back(
+            name, before, str(put.get("VersionId") or after_version)
+        )
+        yield f"the previous version {before} of {secret} is kept (AWSPREVIOUS)"
+        yield f"to go back: {back}"
+        return f"{shown} now points at {name} (version {after_version})"
+
+
+def action(service: ServiceConfig, api: EcsApi) -> Action:
+    engine = engine_for(service, api)
+    try:
+        shown = engine.window().describe()
+    except ProviderError as err:  # the list shows even when RDS cannot tell
+        shown = f"unknown ({err})"
+    return Action(
+        id=ACTION,
+        title="Restore the database to a point in time",
+        description=f"Restore {engine.cfg.db_instance} into a NEW RDS instance (the live one "
+        f"is kept), switch secret {engine.cfg.secret_id or '(none: by hand)'} and redeploy; "
+        f"restorable: {shown}",
+        argument="time",
+        dangerous=True,
+    )
+
+
+def plan(
+    service: ServiceConfig, api: EcsApi, reader: EcsReader, argument: str | None, *, dry_run: bool
+) -> Plan:
+    """Restore, wait, checks; then (with ``secret_id``) switch, force a deployment, wait."""
+    engine = engine_for(service, api)
+    cfg = engine.cfg
+    when = pitr.parse_time(argument)
+    now = utcnow()
+    win = engine.window()
+    pitr.check_time(when, win, now)
+    state = reader.read()
+    if state.service.get("status") != "ACTIVE":
+        raise InvalidTarget(f"{api.label} is {state.service.get('status')}, not ACTIVE")
+    name = engine.new_id(when)
+    steps = engine.restore_steps(when, win)
+    warnings = [
+        f"DATA LOSS: {pitr.loss_window(when, now)}.",
+        f"The live database {cfg.db_instance} is kept as it is; the restored one is "
+        f"{engine.where(when)}. The console never deletes a database.",
+    ]
+    current = reader.revision(state.task_definition, state.key)
+    desired = int(state.service.get("desiredCount", 0) or 0)
+    if cfg.secret_id:
+        switch = SecretSwitch(api, cfg)
+        switching = switch.steps(name)
+        before = str(switching[0].params.get("version_before") or "")
+        steps += switching
+        steps.append(
+            update_step(
+                api,
+                f"Start a new deployment of {api.label} on {state.key} so its tasks read "
+                f"secret {cfg.secret_id} again",
+                source=state.key,
+                deployment_before=state.primary_id,
+            )
+        )
+        steps.append(
+            wait_step(
+                api,
+                task_definition=state.key,
+                desired=desired,
+                deployment_before=state.primary_id,
+            )
+        )
+        force = update_command(
+            api, {"cluster": api.cfg.cluster, "service": api.cfg.service, "force": True}
+        )
+        warnings.append(
+            f"To go back: {switch.way_back(name, before)} and {force} "
+            f"({cfg.db_instance} was never stopped)."
+        )
+    else:
+        steps.append(wait_step(api, task_definition=state.key, desired=desired))
+        warnings.append(
+            "No secret_id in [services.database.pitr.rds]: the plan stops after the checks; "
+            f"point the application's database secret at {name} and force a new deployment "
+            "by hand."
+        )
+    return Plan(
+        service=service.name,
+        environment=service.environment,
+        provider="ecs",
+        from_revision=current,
+        to_revision=current,
+        steps=tuple(steps),
+        warnings=tuple(warnings),
+        dry_run=dry_run,
+        action=ACTION,
+        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def parts(service: ServiceConfig, api: EcsApi, lock: TagLock) -> tuple[Any, ...]:
+    """The parts running a ``pitr`` plan's own steps (the ECS ones run as usual)."""
+    engine = engine_for(service, api)
+    return (RdsPitrPart(engine), SecretSwitchPart(engine, lock))
+
+
+__all__ = ["ACTION", "SecretSwitch", "SecretSwitchPart", "action", "offered", "parts", "plan"]
