@@ -503,6 +503,22 @@ class CloudRunStore:
             if traffic is not None:
                 self._validate_traffic(svc, traffic)
             new_template = template is not None and _normal(template) != _normal(svc["template"])
+            named = str((template or {}).get("revision") or "") if new_template else ""
+            if named:
+                # RevisionTemplate.revision: the new revision's name, prefixed by the service's.
+                if not named.startswith(f"{service}-") or len(named) > 63:
+                    raise ApiError(
+                        400,
+                        "INVALID_ARGUMENT",
+                        f"template.revision: {named!r} must start with '{service}-' and be at "
+                        "most 63 characters",
+                    )
+                if f"{svc['name']}/revisions/{named}" in self.revisions:
+                    raise ApiError(
+                        409,
+                        "ALREADY_EXISTS",
+                        f"Revision named '{named}' with different configuration already exists.",
+                    )
             if str(query.get("validateOnly", "")).lower() == "true":
                 preview = copy.deepcopy(svc)
                 if traffic is not None:
@@ -519,7 +535,9 @@ class CloudRunStore:
             if new_template:
                 assert template is not None
                 svc["template"] = copy.deepcopy(template)
-                new_revision = self._new_revision(svc, template, generation=generation)
+                new_revision = self._new_revision(
+                    svc, template, generation=generation, revision=named or None
+                )
                 self._set_revision_state(new_revision, RECONCILING)
             svc["reconciling"] = True
             svc["terminalCondition"] = self._condition("Ready", RECONCILING)

@@ -1,0 +1,304 @@
+"""End to end: ``action k-back pitr --arg TIME`` on Cloud Run, with Cloud SQL or Neon.
+
+The console runs as its own process against three fakes at once: the Cloud
+Run Admin API (``tests/cloudrun_server``), and the database platform: the
+Cloud SQL Admin API (``tests/cloudsql_server``) or the Neon API
+(``tests/neon_server``).  A restore must make exactly one new instance or
+branch at the chosen time, roll one new revision whose ``DATABASE_URL`` is
+the live DSN pointed at the new host (read back from the fake), verify the
+service, and write the entry with the loss window; the DSN (its password)
+appears in no output, journal or entry.  Killed after the restore call and
+resumed, it never makes a second instance, branch or revision.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.cloudrun_server import CloudRunServer
+from tests.cloudrun_server.fixtures import IMAGE, PROJECT, REGION, SERVICE, console_toml
+from tests.cloudrun_server.store import LATEST, REVISION
+from tests.cloudsql_server import CloudSqlServer
+from tests.console_cli import run_console, start_console
+from tests.neon_server import NeonServer
+from tests.signals import FlipServer, healthy
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "s3cret-pw-9c1"
+LIVE_REVISION = "k-back-00042-abc"
+NEON_PROJECT = "shiny-wind-028834"
+NEON_KEY = "napi_test_key_6b2"
+
+
+@dataclass
+class Platform:
+    """One database platform's fake, as the test needs it."""
+
+    engine: str
+    live_dsn: str
+    toml: str
+    made: Callable[[], list[dict[str, object]]]
+    slow_down: Callable[[], None]
+    new_host: Callable[[str], str]
+    close: Callable[[], None]
+
+
+def cloudsql() -> Platform:
+    server = CloudSqlServer()
+    server.store.add_instance(PROJECT, "k-db", region=REGION)
+    server.store.clone_delay_s = 0.3
+
+    def new_host(name: str) -> str:
+        return f"/cloudsql/{server.store.instances[f'{PROJECT}/{name}']['connectionName']}"
+
+    def slow_down() -> None:
+        server.store.clone_delay_s = 3.0
+
+    return Platform(
+        engine="cloudsql",
+        live_dsn=f"postgresql://app:{PASSWORD}@/appdb?host=/cloudsql/{PROJECT}:{REGION}:k-db",
+        toml=f"""
+[services.database.pitr.cloudsql]
+project = "{PROJECT}"
+instance = "k-db"
+api_endpoint = "{server.url}"
+timeout_s = 30
+""",
+        made=lambda: [dict(c) for _, c in server.store.clones],
+        slow_down=slow_down,
+        new_host=new_host,
+        close=server.close,
+    )
+
+
+def neon() -> Platform:
+    server = NeonServer(api_key=NEON_KEY)
+    server.store.add_project(NEON_PROJECT, history_retention_seconds=86400)
+    server.store.operation_delay_s = 0.2
+
+    def new_host(name: str) -> str:
+        branch = next(b for b in server.store.branches.values() if b["name"] == name)
+        return next(
+            str(e["host"])
+            for e in server.store.endpoints.values()
+            if e["branch_id"] == branch["id"]
+        )
+
+    def slow_down() -> None:
+        server.store.operation_delay_s = 2.0
+
+    return Platform(
+        engine="neon",
+        live_dsn=f"postgresql://app:{PASSWORD}@ep-live-123456.us-east-2.aws.neon.tech/appdb"
+        "?sslmode=require",
+        toml=f"""
+[services.database.pitr.neon]
+project_id = "{NEON_PROJECT}"
+api_key_env = "NEON_API_KEY"
+api_endpoint = "{server.api_url}"
+timeout_s = 30
+""",
+        made=lambda: [dict(b) for b in server.store.created],
+        slow_down=slow_down,
+        new_host=new_host,
+        close=server.close,
+    )
+
+
+@pytest.fixture(params=["cloudsql", "neon"])
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    made = cloudsql() if request.param == "cloudsql" else neon()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def run() -> Iterator[CloudRunServer]:
+    with CloudRunServer() as server:
+        store = server.store
+        now = datetime.now(UTC)
+        name = store.add_service(PROJECT, REGION, SERVICE, created=now - timedelta(days=30))
+        for rev, version, age in (
+            ("k-back-00041-xyz", "v1.2.9", timedelta(hours=3)),
+            (LIVE_REVISION, "v1.3.0", timedelta(minutes=20)),
+        ):
+            store.deploy(
+                name,
+                f"{IMAGE}:{version}",
+                revision=rev,
+                created=now - age,
+                template={
+                    "containers": [
+                        {"name": "app", "env": [{"name": "DATABASE_URL", "value": "see env"}]}
+                    ]
+                },
+            )
+        store.set_traffic(
+            name,
+            [
+                {"type": LATEST, "percent": 100},
+                {"type": REVISION, "revision": "k-back-00041-xyz", "percent": 0, "tag": "prev"},
+            ],
+        )
+        server.monitoring.steady(SERVICE, per_s=20, error_ratio=0.0, latency_ms=120, region=REGION)
+        yield server
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    run: CloudRunServer,
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    health = FlipServer(healthy)
+    monkeypatch.setenv("DATABASE_URL", platform.live_dsn)
+    monkeypatch.setenv("NEON_API_KEY", NEON_KEY)
+    path = tmp_path / "config.toml"
+    text = console_toml(
+        endpoint=run.url,
+        health_url=health.url,
+        monitoring_url=run.url,
+        gate_s=0.5,
+        operation_timeout_s=20,
+    )
+    path.write_text(
+        text
+        + '\n[services.database]\ndsn_env = "DATABASE_URL"\nmigrations = "none"\n'
+        + "require_backup = false\n"
+        + platform.toml,
+        encoding="utf-8",
+    )
+    yield path
+    health.close()
+
+
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_revision(when: datetime) -> str:
+    return f"{SERVICE}-pitr-{when:%Y%m%dt%H%M%Sz}"
+
+
+def env_of(run: CloudRunServer, revision: str) -> str:
+    rev = run.store.revisions[
+        f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}/revisions/{revision}"
+    ]
+    (app,) = rev["containers"]
+    return next(str(e["value"]) for e in app["env"] if e["name"] == "DATABASE_URL")
+
+
+def everything_written(root: Path) -> str:
+    return "".join(
+        p.read_text(errors="replace")
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".toml"
+    )
+
+
+def assert_switched(run: CloudRunServer, platform: Platform, when: datetime) -> None:
+    name = f"{SERVICE}-pitr-{when:%Y%m%dt%H%M%Sz}"
+    revision = new_revision(when)
+    host = platform.new_host(name)
+    dsn = env_of(run, revision)
+    assert PASSWORD in dsn and "appdb" in dsn
+    from providers.database.pg import read_dsn
+
+    params = read_dsn("X", {"X": dsn}).params
+    assert params["host"] == host and params["password"] == PASSWORD
+    assert params["dbname"] == "appdb" and params["user"] == "app"
+    svc = run.store.public_service(f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}")
+    assert svc["latestReadyRevision"].endswith(f"/revisions/{revision}")
+    served = {s.get("revision"): s["percent"] for s in svc["trafficStatuses"]}
+    assert served[revision] == 100
+    assert env_of(run, LIVE_REVISION) == "see env"  # the live revision is left as it was
+
+
+def test_pitr_restores_at_the_time_and_rolls_a_revision_reading_the_new_dsn(
+    config: Path, run: CloudRunServer, platform: Platform, tmp_path: Path
+) -> None:
+    listed = run_console(config, "action", SERVICE, "--list")
+    assert "pitr" in listed.stdout, listed.stdout + listed.stderr
+    when = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)
+    result = run_console(
+        config,
+        "action",
+        SERVICE,
+        "pitr",
+        "--arg",
+        stamp(when),
+        "--yes",
+        "--reason",
+        "orders corrupted by v1.3.0",
+        "--verify-window",
+        "1",
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    (made,) = platform.made()
+    if platform.engine == "cloudsql":
+        assert made["destinationInstanceName"] == f"{SERVICE}-pitr-{when:%Y%m%dt%H%M%Sz}"
+        assert str(made["pointInTime"]).startswith(stamp(when).rstrip("Z"))
+    else:
+        branch = made["branch"]
+        assert isinstance(branch, dict) and branch["parent_timestamp"] == stamp(when)
+    assert_switched(run, platform, when)
+    assert "<new DSN: host " in out and "db appdb>" in out
+    entries = "".join(p.read_text() for p in tmp_path.rglob("rollback-history.md"))
+    assert "DATA LOSS: writes between" in entries
+    assert "database restored to a point in time" in entries
+    assert PASSWORD not in out and PASSWORD not in everything_written(tmp_path)
+    assert NEON_KEY not in everything_written(tmp_path)
+
+
+def test_pitr_refuses_a_time_outside_the_window(
+    config: Path, run: CloudRunServer, platform: Platform
+) -> None:
+    revisions = set(run.store.revisions)
+    early = stamp(datetime.now(UTC) - timedelta(days=30))
+    result = run_console(
+        config, "action", SERVICE, "pitr", "--arg", early, "--yes", "--reason", "x"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "before" in lines[0] and "restorable:" in lines[0]
+    assert platform.made() == [] and set(run.store.revisions) == revisions
+
+
+def test_pitr_killed_after_the_restore_call_resumes_without_a_second_one(
+    config: Path, run: CloudRunServer, platform: Platform, tmp_path: Path
+) -> None:
+    platform.slow_down()
+    when = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    console = start_console(
+        config, "action", SERVICE, "pitr", "--arg", stamp(when), "--yes", "--reason", "corrupt"
+    )
+    try:
+        for _ in range(600):
+            if platform.made() or console.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert platform.made(), console.communicate()
+        time.sleep(0.3)
+        console.send_signal(signal.SIGKILL)
+        console.wait()
+    finally:
+        if console.poll() is None:
+            console.kill()
+    assert not any(r.endswith(new_revision(when)) for r in run.store.revisions)
+    resumed = run_console(config, "resume", SERVICE, "--yes", "--verify-window", "1")
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out
+    assert len(platform.made()) == 1
+    assert_switched(run, platform, when)
+    assert sum(1 for r in run.store.revisions if r.endswith(new_revision(when))) == 1
+    assert PASSWORD not in out and PASSWORD not in everything_written(tmp_path)
