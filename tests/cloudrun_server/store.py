@@ -434,7 +434,7 @@ class CloudRunStore:
             )
         return svc
 
-    def _validate_traffic(self, svc: JSON, traffic: list[JSON]) -> None:
+    def _validate_traffic(self, svc: JSON, traffic: list[JSON], creating: str = "") -> None:
         if not traffic:
             return
         total = 0
@@ -450,7 +450,7 @@ class CloudRunStore:
                 rev = entry.get("revision", "")
                 if not rev:
                     raise ApiError(400, "INVALID_ARGUMENT", "spec.traffic.revision: must be set")
-                if f"{svc['name']}/revisions/{rev}" not in self.revisions:
+                if rev != creating and f"{svc['name']}/revisions/{rev}" not in self.revisions:
                     raise ApiError(
                         400,
                         "INVALID_ARGUMENT",
@@ -500,8 +500,6 @@ class CloudRunStore:
             template = body.get("template") if (not masks or "template" in masks) else None
             if not masks and not template:
                 raise ApiError(400, "INVALID_ARGUMENT", "service.template: must be set")
-            if traffic is not None:
-                self._validate_traffic(svc, traffic)
             new_template = template is not None and _normal(template) != _normal(svc["template"])
             named = str((template or {}).get("revision") or "") if new_template else ""
             if named:
@@ -519,6 +517,9 @@ class CloudRunStore:
                         "ALREADY_EXISTS",
                         f"Revision named '{named}' with different configuration already exists.",
                     )
+            if traffic is not None:
+                # A target may name the revision this very request creates (template.revision).
+                self._validate_traffic(svc, traffic, creating=named)
             if str(query.get("validateOnly", "")).lower() == "true":
                 preview = copy.deepcopy(svc)
                 if traffic is not None:
@@ -585,6 +586,7 @@ class CloudRunStore:
                     for e in traffic
                     if _traffic_type(e) == REVISION
                     and int(e.get("percent", 0) or 0) > 0
+                    and f"{svc_name}/revisions/{e['revision']}" != new_revision
                     and not self.revision_ready(f"{svc_name}/revisions/{e['revision']}")
                 ]
                 if not_ready:

@@ -302,3 +302,100 @@ def test_pitr_killed_after_the_restore_call_resumes_without_a_second_one(
     assert_switched(run, platform, when)
     assert sum(1 for r in run.store.revisions if r.endswith(new_revision(when))) == 1
     assert PASSWORD not in out and PASSWORD not in everything_written(tmp_path)
+
+
+def with_database(config: Path, pitr_table: str) -> None:
+    """The config with its pitr engine table replaced by ``pitr_table``."""
+    text = config.read_text()
+    start = text.index("[services.database.pitr.")
+    config.write_text(text[:start] + pitr_table)
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ('[services.database.pitr.cloudsql]\nproject = "p"\n', "pitr.cloudsql.instance"),
+        (
+            '[services.database.pitr.cloudsql]\nproject = "p"\ninstance = "K_DB"\n',
+            "pitr.cloudsql.instance",
+        ),
+        (
+            '[services.database.pitr.cloudsql]\nproject = "p"\ninstance = "k"\n'
+            'api_endpoint = "sqladmin"\n',
+            "pitr.cloudsql.api_endpoint",
+        ),
+        (
+            '[services.database.pitr.neon]\nproject_id = "p"\napi_key_env = "napi-0123/abc"\n',
+            "pitr.neon.api_key_env",
+        ),
+        ('[services.database.pitr.neon]\nproject_id = "p"\nbranch = "main"\n', "pitr.neon.branch"),
+    ],
+)
+def test_bad_engine_config_is_named_in_one_line(
+    config: Path, platform: Platform, table: str, named: str
+) -> None:
+    if platform.engine != "cloudsql":
+        pytest.skip("the config does not depend on the platform")
+    with_database(config, table)
+    result = run_console(config, "check-config")
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
+
+
+def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
+    config: Path, run: CloudRunServer, platform: Platform
+) -> None:
+    if platform.engine != "cloudsql":
+        pytest.skip("the switch does not depend on the platform")
+    name = f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}"
+    run.store.set_traffic(
+        name, [{"type": REVISION, "revision": "k-back-00041-xyz", "percent": 100, "tag": "prev"}]
+    )
+    when = (datetime.now(UTC) - timedelta(minutes=15)).replace(microsecond=0)
+    args = ("action", SERVICE, "pitr", "--arg", stamp(when), "--yes", "--reason", "corrupt")
+    result = run_console(config, *args, "--verify-window", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    svc = run.store.public_service(name)
+    assert sorted(
+        (s.get("revision"), s["percent"], s.get("tag", "")) for s in svc["trafficStatuses"]
+    ) == [
+        ("k-back-00041-xyz", 0, "prev"),
+        (new_revision(when), 100, ""),
+    ]
+
+    # A DSN that comes from Secret Manager is not put in a revision's plain environment.
+    template = {
+        "containers": [
+            {
+                "name": "app",
+                "env": [
+                    {
+                        "name": "DATABASE_URL",
+                        "valueSource": {"secretKeyRef": {"secret": "db-url", "version": "1"}},
+                    }
+                ],
+            }
+        ]
+    }
+    run.store.deploy(name, f"{IMAGE}:v1.3.1", revision="k-back-00050-sec", template=template)
+    later = stamp(datetime.now(UTC) - timedelta(minutes=5))
+    clones = len(platform.made())
+    refused = run_console(
+        config, "action", SERVICE, "pitr", "--arg", later, "--yes", "--reason", "x"
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Secret Manager" in refused.stderr and len(platform.made()) == clones
+
+
+def test_a_missing_neon_key_is_named(
+    config: Path, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if platform.engine != "neon":
+        pytest.skip("Neon's key")
+    monkeypatch.delenv("NEON_API_KEY")
+    when = stamp(datetime.now(UTC) - timedelta(minutes=5))
+    result = run_console(config, "action", SERVICE, "pitr", "--arg", when, "--yes", "--reason", "x")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "NEON_API_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+    assert platform.made() == []
