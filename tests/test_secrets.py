@@ -193,8 +193,6 @@ def write_site(
                     "dsn_env": DSN_ENV,
                     "migrations": "none",
                     "require_backup": False,
-                    # Not offered on a host (the WAL engine is); its key is a secret all the same.
-                    "pitr": {"neon": {"project_id": "p", "api_key_env": NEON_ENV}},
                 },
                 "steps": [
                     {
@@ -225,6 +223,18 @@ def write_site(
                     "source": "cloudwatch",
                     "load_balancer": "app/main/1",
                     "target_group": "targetgroup/jobs/2",
+                },
+            },
+            {
+                "name": "api",
+                "environment": "production",
+                "provider": "cloudrun",
+                "cloudrun": {"project": "p", "region": "asia-northeast1", "service": "api"},
+                "error_rate": {"source": "cloudmonitoring"},
+                "database": {
+                    "dsn_env": DSN_ENV,
+                    "migrations": "none",
+                    "pitr": {"neon": {"project_id": "p", "api_key_env": NEON_ENV}},
                 },
             },
         ],

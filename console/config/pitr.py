@@ -252,6 +252,13 @@ ENGINE_READERS: dict[str, Callable[[Reader], PitrEngineConfig]] = {
     "cloudsql": read_cloudsql,
     "neon": read_neon,
 }
+#: Engine sub-table name -> the providers that run it (a config naming another is refused;
+#: the WAL engine is offered by the host provider and, as before, ignored by the others).
+ENGINE_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "rds": ("ecs",),
+    "cloudsql": ("cloudrun",),
+    "neon": ("cloudrun",),
+}
 
 
 def read_pitr(r: Reader) -> PitrEngineConfig:

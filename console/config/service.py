@@ -126,6 +126,7 @@ def read_service(r: Reader) -> ServiceConfig:
         from console.config.database import read_database
 
         database = read_database(db_reader)
+        _pitr_provider(r, database, provider)
     cdn_reader = r.sub("cdn")
     cdn: CdnConfig | None = None
     if cdn_reader:
@@ -228,3 +229,17 @@ _SERVICE_KEYS = (
     "checklist",
     "steps",
 )
+
+
+def _pitr_provider(r: Reader, database: DatabaseConfig, provider: str) -> None:
+    """An engine sub-table on a provider that cannot run it would never be offered: named."""
+    from console.config.pitr import ENGINE_PROVIDERS
+
+    engine = database.pitr.engine if database.pitr is not None else ""
+    allowed = ENGINE_PROVIDERS.get(engine)
+    if allowed and provider not in allowed:
+        raise r.error(
+            f"database.pitr.{engine}",
+            f"needs provider = {' or '.join(repr(p) for p in allowed)} (this service's is "
+            f"{provider!r})",
+        )

@@ -26,7 +26,7 @@ from typing import Any
 from console.config import RdsPitrConfig, ServiceConfig
 from console.model import Plan, Step, StepKind, utcnow
 from console.runner import Skipped
-from providers.base import InvalidTarget, ProviderError
+from providers.base import InvalidTarget, NotFound, ProviderError
 from providers.database.connection import DatabaseConnection
 from providers.database.pitr import Window, checks_lines, identifier, new_dsn, shown
 from providers.ecs.client import EcsApi, as_utc
@@ -63,8 +63,18 @@ class RdsEngine:
     def new_id(self, when: datetime) -> str:
         return identifier(self.service, when)
 
+    def source(self) -> dict[str, Any]:
+        """The live instance as RDS describes it; ``NotFound`` naming this table's key."""
+        try:
+            return describe_instance(self.api, self.cfg.db_instance)
+        except NotFound:
+            raise NotFound(
+                f"RDS instance {self.cfg.db_instance!r} not found in {self.api.cfg.region} "
+                "(db_instance in [services.database.pitr.rds])"
+            ) from None
+
     def window(self) -> Window:
-        source = describe_instance(self.api, self.cfg.db_instance)
+        source = self.source()
         db = self.cfg.db_instance
         days = int(source.get("BackupRetentionPeriod") or 0)
         if days <= 0:
@@ -88,7 +98,7 @@ class RdsEngine:
 
     def restore_arguments(self, when: datetime) -> dict[str, Any]:
         """``RestoreDBInstanceToPointInTime``'s input (placed as the live instance)."""
-        source = describe_instance(self.api, self.cfg.db_instance)
+        source = self.source()
         args: dict[str, Any] = {
             "SourceDBInstanceIdentifier": self.cfg.db_instance,
             "TargetDBInstanceIdentifier": self.new_id(when),

@@ -59,6 +59,11 @@ class SecretSwitch:
         self.api = api
         self.cfg = cfg
 
+    def token(self, name: str) -> str:
+        """The ClientRequestToken of the switch to ``name``: the same for a resent request
+        (no second version), and the VersionId Secrets Manager gives the new version."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"rollback-console:{self.cfg.secret_id}:{name}"))
+
     def current_version(self) -> str:
         """The VersionId labelled AWSCURRENT now ("" when it cannot be told)."""
         doing = f"reading secret {self.cfg.secret_id}"
@@ -111,7 +116,7 @@ class SecretSwitch:
             "--move-to-version-id",
             version_before or "<the version before>",
             "--remove-from-version-id",
-            version_after or f"<the version pointing at {name}>",
+            version_after or self.token(name),
         )
 
 
@@ -173,7 +178,8 @@ class SecretSwitchPart:
             new_text = json.dumps({**body, key: dsn})
         else:
             new_text = dsn
-        token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"rollback-console:{secret}:{name}"))
+        switch = SecretSwitch(self.api, self.engine.cfg)
+        token = switch.token(name)
         with aws_errors("secretsmanager:PutSecretValue", f"switching {shown} to {name}"):
             put = self._client().put_secret_value(
                 SecretId=secret, SecretString=new_text, ClientRequestToken=token
@@ -182,9 +188,7 @@ class SecretSwitchPart:
         if self._dsn_in(step, after_text) != dsn:
             raise CommandFailed(f"{shown} does not read back as the DSN of {name}")
         before = str(step.params.get("version_before") or version)
-        back = SecretSwitch(self.api, self.engine.cfg).way_back(
-            name, before, str(put.get("VersionId") or after_version)
-        )
+        back = switch.way_back(name, before, str(put.get("VersionId") or after_version))
         yield f"the previous version {before} of {secret} is kept (AWSPREVIOUS)"
         yield f"to go back: {back}"
         return f"{shown} now points at {name} (version {after_version})"

@@ -328,6 +328,13 @@ def test_pitr_engine_is_chosen_by_its_sub_table_and_wal_keys_stay_wal_only(
 
     database["pitr"] = {"rds": {"db_instance": "appdb", "secret_id": "web/db"}}
     box.config_path.write_text(tomli_w.dumps(data))
+    with pytest.raises(ConfigError) as info:  # the demo's service is a VM host
+        load_config(box.config_path)
+    assert "pitr.rds" in str(info.value) and "provider = 'ecs'" in str(info.value)
+    service = data["services"][0]
+    service["provider"] = "ecs"
+    service["ecs"] = {"cluster": "prod", "service": "web", "region": "eu-west-1"}
+    box.config_path.write_text(tomli_w.dumps(data))
     cfg = load_config(box.config_path).services[0].database
     assert cfg is not None and isinstance(cfg.pitr, RdsPitrConfig)
     assert (cfg.pitr.engine, cfg.pitr.db_instance, cfg.pitr.secret_key) == ("rds", "appdb", "")

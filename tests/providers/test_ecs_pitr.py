@@ -113,6 +113,7 @@ def test_pitr_restores_into_a_new_instance_switches_the_secret_and_redeploys(
     config = write_config(aws, tmp_path)
     when = restorable_moment(aws)
     deployment_before = aws.service()["deployments"][0]["id"]
+    version_before = aws.client("secretsmanager").get_secret_value(SecretId=SECRET)["VersionId"]
     listed = console(config, "action", "web", "--list")
     assert "pitr" in listed.stdout and "Restore the database to a point in time" in listed.stdout
     with ALB(aws, bad=""), AutoScheduler(aws.scheduler) as scheduler:
@@ -166,6 +167,8 @@ def test_pitr_restores_into_a_new_instance_switches_the_secret_and_redeploys(
     assert "DATA LOSS: writes between" in history
     assert "database restored to a point in time" in history
     assert name in history and PASSWORD not in history
+    assert "checks could not run" in history  # recorded as it was, no value made up
+    assert f"--move-to-version-id {version_before}" in history  # the way back
 
 
 def test_pitr_outside_the_window_in_the_future_or_without_backups_exits_2(
@@ -175,16 +178,20 @@ def test_pitr_outside_the_window_in_the_future_or_without_backups_exits_2(
     config = write_config(aws, tmp_path)
     early = stamp(datetime.now(UTC) - timedelta(hours=1))
     future = stamp(datetime.now(UTC) + timedelta(hours=1))
-    for when, words in ((early, "is before the creation of appdb"), (future, "in the future")):
+    with ALB(aws, bad=""):  # traffic, so the console's first assessment does not wait
+        for when, words in (
+            (early, "is before the creation of appdb"),
+            (future, "in the future"),
+        ):
+            done = console(config, "action", "web", "pitr", "--arg", when, "--yes", "--reason", "x")
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert words in done.stderr and "Traceback" not in done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1
+        aws.client("rds").modify_db_instance(
+            DBInstanceIdentifier=DB_INSTANCE, BackupRetentionPeriod=0, ApplyImmediately=True
+        )
+        when = stamp(restorable_moment(aws))
         done = console(config, "action", "web", "pitr", "--arg", when, "--yes", "--reason", "x")
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert words in done.stderr and "Traceback" not in done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1
-    aws.client("rds").modify_db_instance(
-        DBInstanceIdentifier=DB_INSTANCE, BackupRetentionPeriod=0, ApplyImmediately=True
-    )
-    when = stamp(restorable_moment(aws))
-    done = console(config, "action", "web", "pitr", "--arg", when, "--yes", "--reason", "x")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "keeps no automated backups" in done.stderr
     assert restored(aws) == [] and secret(aws)["url"] == LIVE_DSN  # nothing made or switched
@@ -258,3 +265,74 @@ def test_a_console_killed_after_the_restore_call_resumes_without_a_second_instan
     assert PASSWORD not in out
     history = (tmp_path / "rollback-history.md").read_text()
     assert "DATA LOSS: writes between" in history and new["DBInstanceIdentifier"] in history
+
+
+def provider_for(config: Path) -> Any:
+    from console.config import load_config
+    from providers.ecs.provider import EcsProvider
+
+    return EcsProvider(load_config(config).services[0])
+
+
+def test_the_window_ends_at_the_backup_retention_and_a_wrong_instance_names_its_key(
+    aws: World, tmp_path: Path
+) -> None:
+    from moto.rds.models import rds_backends
+
+    from console.errors import InvalidTarget, NotFound
+
+    make_secret(aws)
+    aws.client("rds").modify_db_instance(
+        DBInstanceIdentifier=DB_INSTANCE, BackupRetentionPeriod=7, ApplyImmediately=True
+    )
+    # An instance older than its retention (moto: created now; RDS keeps its creation time).
+    db = rds_backends[ACCOUNT][REGION].databases[DB_INSTANCE]
+    db.instance_create_time = (datetime.now(UTC) - timedelta(days=30)).replace(tzinfo=None)
+    provider = provider_for(write_config(aws, tmp_path))
+    eight_days = stamp(datetime.now(UTC) - timedelta(days=8))
+    with pytest.raises(InvalidTarget) as info:
+        provider.plan_action("pitr", eight_days, dry_run=True)
+    assert "before the backup retention of appdb (7 days)" in str(info.value)
+
+    six_days = datetime.now(UTC).replace(microsecond=0) - timedelta(days=6)
+    plan = provider.plan_action("pitr", stamp(six_days), dry_run=True)
+    assert [s.op for s in plan.steps] == [
+        "pitr.rds.restore",
+        "pitr.rds.wait",
+        "pitr.rds.checks",
+        "pitr.secret.switch",
+        "ecs.update_service",
+        "ecs.wait_stable",
+    ]
+    assert plan.steps[0].params["RestoreTime"] == stamp(six_days)
+    assert plan.steps[0].params["UseLatestRestorableTime"] is False
+    assert any("about 144 h" in w for w in plan.warnings)  # the loss window, six days
+    assert restored(aws) == []  # a dry run made nothing
+
+    (tmp_path / "other").mkdir()
+    other = provider_for(write_config(aws, tmp_path / "other", db_instance="nope"))
+    with pytest.raises(NotFound) as missing:
+        other.plan_action("pitr", stamp(six_days), dry_run=True)
+    assert "db_instance in [services.database.pitr.rds]" in str(missing.value)
+
+
+def test_a_whole_string_secret_is_replaced_by_the_dsn_and_without_checks_none_run(
+    aws: World, tmp_path: Path
+) -> None:
+    aws.client("secretsmanager").create_secret(Name=SECRET, SecretString=LIVE_DSN)
+    config = write_config(aws, tmp_path, secret_key="")
+    data = tomllib.loads(config.read_text())
+    del data["services"][0]["database"]["checks"]
+    del data["services"][0]["database"]["pitr"]["rds"]["secret_key"]
+    config.write_text(tomli_w.dumps(data))
+    when = restorable_moment(aws)
+    with ALB(aws, bad=""), AutoScheduler(aws.scheduler):
+        done = console(
+            config, "action", "web", "pitr", "--arg", stamp(when), "--yes", "--reason", "x"
+        )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    [new] = restored(aws)
+    value = aws.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"]
+    assert value == f"postgresql://app:{PASSWORD}@{new['Endpoint']['Address']}:5432/app"
+    assert "Checks on the live database" not in out and PASSWORD not in out
