@@ -49,6 +49,7 @@ class Platform:
     slow_down: Callable[[], None]
     new_host: Callable[[str], str]
     close: Callable[[], None]
+    point_clones_at: Callable[[str], None] = lambda host: None
 
 
 def cloudsql() -> Platform:
@@ -61,6 +62,9 @@ def cloudsql() -> Platform:
 
     def slow_down() -> None:
         server.store.clone_delay_s = 3.0
+
+    def point_clones_at(host: str) -> None:
+        server.store.clone_ip = host
 
     return Platform(
         engine="cloudsql",
@@ -76,6 +80,7 @@ timeout_s = 30
         slow_down=slow_down,
         new_host=new_host,
         close=server.close,
+        point_clones_at=point_clones_at,
     )
 
 
@@ -399,3 +404,29 @@ def test_a_missing_neon_key_is_named(
     assert result.returncode == 2, result.stdout + result.stderr
     assert "NEON_API_KEY is not set" in result.stderr and "Traceback" not in result.stderr
     assert platform.made() == []
+
+
+def test_the_checks_run_on_the_clone_beside_the_live_database(
+    config: Path, run: CloudRunServer, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clone's address is a real PostgreSQL here, so the checks step really connects."""
+    if platform.engine != "cloudsql":
+        pytest.skip("the checks do not depend on the platform")
+    from tests.pg_fixture import shared_server
+
+    pg = shared_server()
+    database = pg.create_database()
+    pg.sql(database, "CREATE TABLE orders (id int); INSERT INTO orders VALUES (1), (2), (3)")
+    monkeypatch.setenv("DATABASE_URL", pg.dsn(database))
+    with config.open("a") as f:
+        f.write(
+            '\n[[services.database.checks]]\nname = "orders"\nsql = "SELECT count(*) FROM orders"\n'
+        )
+    platform.point_clones_at("127.0.0.1")
+    when = stamp(datetime.now(UTC) - timedelta(minutes=5))
+    args = ("action", SERVICE, "pitr", "--arg", when, "--yes", "--reason", "x")
+    result = run_console(config, *args, "--verify-window", "1")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "check orders: live 3 | restored 3" in out
+    assert pg.password not in out
