@@ -17,6 +17,7 @@ import pytest
 from providers.base import (
     CommandFailed,
     Conflict,
+    Forbidden,
     InvalidTarget,
     NotFound,
     TimedOut,
@@ -170,3 +171,14 @@ def test_the_new_dsn_keeps_everything_but_the_host() -> None:
     assert sock.params["password"] == "s@cret" and sock.params["dbname"] == "appdb"
     shown = shown_dsn("34.84.0.10", "appdb")
     assert shown == "<new DSN: host 34.84.0.10 db appdb>" and "s@cret" not in shown
+
+
+def test_a_real_endpoint_needs_application_default_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only an https endpoint asks google-auth (imported then, not before): none is one line."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json")
+    c = CloudSqlClient(PROJECT, SOURCE, api_endpoint="https://127.0.0.1:9", retry_s=0.2)
+    with pytest.raises(Forbidden, match="no Application Default Credentials") as err:
+        c.source()
+    assert "\n" not in str(err.value)
