@@ -2,7 +2,8 @@
 
 A stdlib ``ThreadingHTTPServer`` on 127.0.0.1 that reads a JSON body, keeps
 every request (``requests``), lets a test answer the next matching request(s)
-with an error of its choosing (``inject``), and hands the rest to the
+with an error of its choosing (``inject``) or lose their answers after
+carrying them out (``lose_answers``), and hands the rest to the
 subclass's ``route``, which answers ``(status, document)`` or raises
 ``RestError`` (the subclass says how an error document looks: ``error_body``).
 """
@@ -57,6 +58,8 @@ class RestServer:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self._injected: list[Injected] = []
+        #: (method, path regex, times left): done, then the connection closed unanswered.
+        self._lost: list[list[Any]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -88,6 +91,20 @@ class RestServer:
         with self._lock:
             self._injected.append(item)
         return item
+
+    def lose_answers(self, method: str, path_regex: str, *, times: int = 1) -> None:
+        """The next ``times`` matching requests are carried out, then left unanswered (the
+        connection is closed): a lost response."""
+        with self._lock:
+            self._lost.append([method.upper(), re.compile(path_regex), times])
+
+    def _loses(self, method: str, path: str) -> bool:
+        with self._lock:
+            for item in self._lost:
+                if item[0] == method and item[1].search(path) and item[2] > 0:
+                    item[2] -= 1
+                    return True
+        return False
 
     def received(self, method: str, path_part: str = "") -> list[Received]:
         with self._lock:
@@ -155,6 +172,9 @@ class RestServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 status, answer = owner._answer(method, self.path, raw, dict(self.headers.items()))
+                if owner._loses(method, urlsplit(self.path).path):
+                    self.close_connection = True
+                    return
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")

@@ -182,3 +182,11 @@ def test_a_real_endpoint_needs_application_default_credentials(
     with pytest.raises(Forbidden, match="no Application Default Credentials") as err:
         c.source()
     assert "\n" not in str(err.value)
+
+
+def test_a_lost_answer_to_the_clone_is_looked_up_not_sent_again(server: CloudSqlServer) -> None:
+    server.lose_answers("POST", r"/clone$")
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    lines, made = drain(client(server).restore("k-db-pitr-7", when, timeout_s=10))
+    assert len(server.store.clones) == 1 and made.state == "RUNNABLE"
+    assert any("the clone call went through" in line for line in lines)

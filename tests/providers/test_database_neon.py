@@ -144,3 +144,11 @@ def test_the_parent_is_found_by_name(server: NeonServer) -> None:
     assert branch.parent_id == staging["id"]
     with pytest.raises(NotFound, match="no branch 'nope'"):
         client(server, parent_branch="nope").parent()
+
+
+def test_a_lost_answer_to_the_create_is_looked_up_not_sent_again(server: NeonServer) -> None:
+    server.lose_answers("POST", r"/branches$")
+    when = datetime.now(UTC) - timedelta(hours=1)
+    lines, branch = drain(client(server).restore("k-back-pitr-6", when, timeout_s=10))
+    assert len(server.store.created) == 1 and branch.ready
+    assert any("the create call went through" in line for line in lines)
