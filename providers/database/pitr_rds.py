@@ -26,7 +26,7 @@ from typing import Any
 from console.config import RdsPitrConfig, ServiceConfig
 from console.model import Plan, Step, StepKind, utcnow
 from console.runner import Skipped
-from providers.base import InvalidTarget, NotFound, ProviderError
+from providers.base import InvalidTarget, NotFound, ProviderError, TimedOut
 from providers.database.connection import DatabaseConnection
 from providers.database.pitr import Window, checks_lines, identifier, new_dsn, shown
 from providers.ecs.client import EcsApi, as_utc
@@ -241,7 +241,7 @@ class RdsPitrPart:
         if watched.state == "failed":
             raise ProviderError(watched.message)
         if watched.state == "waiting":
-            raise ProviderError(
+            raise TimedOut(
                 f"{new_id} was not available after {watched.waited_s:.0f} s ({watched.message}); "
                 "RDS goes on restoring: resume later, nothing was switched"
             )

@@ -14,7 +14,11 @@ command rendered from them:
 * force a new deployment (action ``force-new-deployment``);
 * restore an RDS snapshot to a new instance (action ``restore-rds-snapshot``):
   ``ecs.restore_rds_snapshot``, then ``ecs.wait_rds_available``, with the
-  remaining manual steps listed.
+  remaining manual steps listed;
+* restore the RDS database to a point in time (action ``pitr``, with
+  ``[services.database.pitr.rds]``): the RDS engine's steps
+  (``providers.database.pitr_rds``), the Secrets Manager switch and a forced
+  deployment (``pitr``).
 
 One concern a module: ``client`` (config, clients, commands), ``errors``
 (AWS failures as one line), ``refs`` (task-definition keys, image refs),

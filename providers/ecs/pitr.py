@@ -20,19 +20,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.config import RdsPitrConfig, ServiceConfig
 from console.errors import CommandFailed, InvalidTarget, ProviderError
 from console.model import Action, Plan, Step, StepKind, utcnow
 from console.runner import Skipped
 from providers.database import pitr
-from providers.database.pitr_rds import RdsEngine, RdsPitrPart
 from providers.ecs.client import EcsApi
 from providers.ecs.errors import aws_errors
 from providers.ecs.lock import TagLock
 from providers.ecs.read import EcsReader
 from providers.ecs.steps import update_command, update_step, wait_step
+
+if TYPE_CHECKING:
+    # Imported when used: the engine module imports this package's pieces, and this
+    # package's __init__ imports the provider, which imports this module.
+    from providers.database.pitr_rds import RdsEngine
 
 ACTION = "pitr"
 SWITCH_OP = "pitr.secret.switch"
@@ -43,6 +47,8 @@ def offered(service: ServiceConfig) -> bool:
 
 
 def engine_for(service: ServiceConfig, api: EcsApi) -> RdsEngine:
+    from providers.database.pitr_rds import RdsEngine
+
     engine = pitr.make_engine(service, api)
     if not isinstance(engine, RdsEngine):
         raise InvalidTarget(
@@ -285,6 +291,8 @@ def plan(
 
 def parts(service: ServiceConfig, api: EcsApi, lock: TagLock) -> tuple[Any, ...]:
     """The parts running a ``pitr`` plan's own steps (the ECS ones run as usual)."""
+    from providers.database.pitr_rds import RdsPitrPart
+
     engine = engine_for(service, api)
     return (RdsPitrPart(engine), SecretSwitchPart(engine, lock))
 

@@ -372,3 +372,15 @@ def test_instance_identifiers_are_valid_rds_names() -> None:
     name = identifier(long, when)  # type: ignore[arg-type]
     assert len(name) <= 63 and name.endswith("-pitr-20260105t224107z")
     assert re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", name) and "--" not in name
+
+
+def test_every_engine_the_config_knows_has_its_module() -> None:
+    import importlib
+
+    from console.config.pitr import ENGINE_READERS, WalPitrConfig
+    from providers.database.pitr import ENGINES
+
+    assert set(ENGINES) == {WalPitrConfig.engine, *ENGINE_READERS}
+    for name, module in ENGINES.items():
+        assert module == f"providers.database.pitr_{name}"
+        assert callable(importlib.import_module(module).make_engine)
