@@ -62,6 +62,7 @@ SETTINGS = settings(
 DSN_ENV = "SECRETS_TEST_DATABASE_URL"
 WEBHOOK_ENV = "SECRETS_TEST_WEBHOOK_URL"
 FLAG_ENV = "SECRETS_TEST_FLAG_TOKEN"
+NEON_ENV = "SECRETS_TEST_NEON_API_KEY"
 
 #: Where a config holds a secret (each gets its own).
 PLACES = (
@@ -74,6 +75,7 @@ PLACES = (
     "dsn_password",
     "webhook_token",
     "flag_token",
+    "neon_key",
 )
 
 #: Characters a password may hold, URL-special ones included (they are percent-encoded).
@@ -187,7 +189,11 @@ def write_site(
                     "window_s": 1,
                     "timeout_s": 2,
                 },
-                "database": {"dsn_env": DSN_ENV, "migrations": "none", "require_backup": False},
+                "database": {
+                    "dsn_env": DSN_ENV,
+                    "migrations": "none",
+                    "require_backup": False,
+                },
                 "steps": [
                     {
                         "id": "kill-switch",
@@ -219,6 +225,18 @@ def write_site(
                     "target_group": "targetgroup/jobs/2",
                 },
             },
+            {
+                "name": "api",
+                "environment": "production",
+                "provider": "cloudrun",
+                "cloudrun": {"project": "p", "region": "asia-northeast1", "service": "api"},
+                "error_rate": {"source": "cloudmonitoring"},
+                "database": {
+                    "dsn_env": DSN_ENV,
+                    "migrations": "none",
+                    "pitr": {"neon": {"project_id": "p", "api_key_env": NEON_ENV}},
+                },
+            },
         ],
     }
     path = root / "config.toml"
@@ -233,6 +251,7 @@ def environment(secrets: dict[str, str], webhook_port: int) -> dict[str, str]:
         DSN_ENV: dsn,
         WEBHOOK_ENV: f"http://127.0.0.1:{webhook_port}/services/{enc(secrets['webhook_token'])}",
         FLAG_ENV: enc(secrets["flag_token"]),
+        NEON_ENV: enc(secrets["neon_key"]),
     }
 
 

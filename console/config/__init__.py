@@ -65,7 +65,13 @@ if TYPE_CHECKING:
     from console.config.ecs import EcsConfig
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
-    from console.config.pitr import PitrConfig, RdsPitrConfig, WalPitrConfig
+    from console.config.pitr import (
+        CloudSqlPitrConfig,
+        NeonPitrConfig,
+        PitrConfig,
+        RdsPitrConfig,
+        WalPitrConfig,
+    )
     from console.config.steps import CustomStep, HttpCall, StepAction
 
 #: The platforms' sections, imported on first use (see the module docstring).
@@ -77,6 +83,8 @@ _SECTIONS = {
     "DatabaseCheck": "console.config.database",
     "DatabaseConfig": "console.config.database",
     "PitrConfig": "console.config.pitr",
+    "CloudSqlPitrConfig": "console.config.pitr",
+    "NeonPitrConfig": "console.config.pitr",
     "RdsPitrConfig": "console.config.pitr",
     "WalPitrConfig": "console.config.pitr",
     "EcsConfig": "console.config.ecs",
@@ -110,6 +118,7 @@ __all__ = [
     "AlbConfig",
     "CdnConfig",
     "CloudRunConfig",
+    "CloudSqlPitrConfig",
     "Config",
     "ConfigError",
     "ConfigNotFound",
@@ -123,6 +132,7 @@ __all__ = [
     "HostConfig",
     "HttpCall",
     "KubernetesConfig",
+    "NeonPitrConfig",
     "PitrConfig",
     "RdsPitrConfig",
     "ServiceConfig",

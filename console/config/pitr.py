@@ -6,7 +6,11 @@ Where the restore happens (the *engine*) is chosen by the table's shape:
   ``restore_dir``, ``port``...): PostgreSQL with WAL archiving on a VM host
   (``WalPitrConfig``, engine ``"wal"``);
 * ``[services.database.pitr.rds]``: Amazon RDS, restored with
-  ``restore-db-instance-to-point-in-time`` (``RdsPitrConfig``, engine ``"rds"``).
+  ``restore-db-instance-to-point-in-time`` (``RdsPitrConfig``, engine ``"rds"``);
+* ``[services.database.pitr.cloudsql]``: Cloud SQL, ``instances.clone`` with a
+  ``pointInTime`` (``CloudSqlPitrConfig``, engine ``"cloudsql"``);
+* ``[services.database.pitr.neon]``: Neon, a branch created at
+  ``parent_timestamp`` with its own endpoint (``NeonPitrConfig``, engine ``"neon"``).
 
 An engine is added by a dataclass here (with its ``engine`` name) and one entry
 in ``ENGINE_READERS``: the sub-table of that name is then read by it.  The
@@ -115,6 +119,93 @@ class RdsPitrConfig:
     margin_s: float = 300.0
 
 
+@dataclass(frozen=True)
+class CloudSqlPitrConfig:
+    """``[services.database.pitr.cloudsql]``: clone a Cloud SQL instance as of a moment
+    (runbook 001's ``gcloud sql instances clone --point-in-time``).
+
+    The clone is a NEW instance beside ``instance`` (same project); the
+    application is switched to it by the platform's switch (Cloud Run: a new
+    revision with ``dsn_env`` pointing at the clone).  ``api_endpoint``
+    replaces ``https://sqladmin.googleapis.com`` (a test server; plain
+    ``http://`` is spoken to without credentials).
+    """
+
+    engine: ClassVar[str] = "cloudsql"
+
+    project: str
+    instance: str
+    api_endpoint: str = ""
+    #: How long the clone may take to become RUNNABLE.
+    timeout_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class NeonPitrConfig:
+    """``[services.database.pitr.neon]``: a Neon branch as of a moment (runbook 004's
+    ``neon branches create --parent main@TIME``) with its own read-write endpoint.
+
+    The API key is read from ``api_key_env`` (never from the file);
+    ``parent_branch`` (a name or an id) is the branch restored from, the
+    project's default branch when empty.
+    """
+
+    engine: ClassVar[str] = "neon"
+
+    project_id: str
+    api_key_env: str = "NEON_API_KEY"
+    api_endpoint: str = ""
+    parent_branch: str = ""
+    #: How long the branch and its endpoint may take to be ready.
+    timeout_s: float = 600.0
+
+
+def _endpoint(r: Reader, key: str) -> str:
+    value = str(r.get(key, str, "")).strip()
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise r.error(key, f"is not an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def read_cloudsql(r: Reader) -> CloudSqlPitrConfig:
+    """``[services.database.pitr.cloudsql]``."""
+    r.expect("project", "instance", "api_endpoint", "timeout_s")
+    instance = r.require("instance", str)
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,97}", instance) or instance.endswith("-"):
+        raise r.error(
+            "instance",
+            "is not a Cloud SQL instance ID (lowercase letters, digits, hyphens), "
+            f"got {instance!r}",
+        )
+    cfg = CloudSqlPitrConfig(
+        project=r.require("project", str),
+        instance=instance,
+        api_endpoint=_endpoint(r, "api_endpoint"),
+        timeout_s=r.duration("timeout_s", 3600.0),
+    )
+    r.done()
+    return cfg
+
+
+def read_neon(r: Reader) -> NeonPitrConfig:
+    """``[services.database.pitr.neon]``."""
+    r.expect("project_id", "api_key_env", "api_endpoint", "parent_branch", "timeout_s")
+    key_env = r.get("api_key_env", str, "NEON_API_KEY")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+        raise r.error(
+            "api_key_env", f"must name an environment variable (not hold the key), got {key_env!r}"
+        )
+    cfg = NeonPitrConfig(
+        project_id=r.require("project_id", str),
+        api_key_env=key_env,
+        api_endpoint=_endpoint(r, "api_endpoint"),
+        parent_branch=r.get("parent_branch", str, ""),
+        timeout_s=r.duration("timeout_s", 600.0),
+    )
+    r.done()
+    return cfg
+
+
 def read_wal(r: Reader) -> WalPitrConfig:
     """The WAL engine's keys, on the ``[services.database.pitr]`` table itself."""
     if r.get("port", int) is None:
@@ -169,10 +260,18 @@ def read_rds(r: Reader) -> RdsPitrConfig:
 
 
 #: Engine sub-table name -> the reader of its settings (add an engine here).
-ENGINE_READERS: dict[str, Callable[[Reader], PitrEngineConfig]] = {"rds": read_rds}
+ENGINE_READERS: dict[str, Callable[[Reader], PitrEngineConfig]] = {
+    "rds": read_rds,
+    "cloudsql": read_cloudsql,
+    "neon": read_neon,
+}
 #: Engine sub-table name -> the providers that run it (a config naming another is refused;
 #: the WAL engine is offered by the host provider and, as before, ignored by the others).
-ENGINE_PROVIDERS: dict[str, tuple[str, ...]] = {"rds": ("ecs",)}
+ENGINE_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "rds": ("ecs",),
+    "cloudsql": ("cloudrun",),
+    "neon": ("cloudrun",),
+}
 
 
 def read_pitr(r: Reader) -> PitrEngineConfig:

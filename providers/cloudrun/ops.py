@@ -13,6 +13,10 @@
   interrupted plan's, so it is always where the traffic was before the incident's
   first plan.
 
+``cloudrun.pitr_env`` (``providers.cloudrun.pitr``) makes a new revision whose
+environment points at a restored database; its params carry ``traffic`` and
+``expect`` as above (what the service serves once the revision is rolled out).
+
 ``cloudrun.gate`` watches health and error rate between the steps of a gradual
 rollback: ``revision`` and ``percent`` (what now serves how much),
 ``duration_s``, ``number`` of ``total``, and ``expect`` / ``restore`` as above
@@ -44,6 +48,9 @@ from providers.cloudrun.traffic import (
 SET_TRAFFIC = "cloudrun.set_traffic"
 GATE = "cloudrun.gate"
 OPS = frozenset({SET_TRAFFIC, GATE})
+#: The new revision of a point-in-time recovery (``providers.cloudrun.pitr``): its params
+#: hold a traffic change too (``traffic``, ``expect``), which the wait reads.
+PITR_ENV = "cloudrun.pitr_env"
 
 #: The actions besides a plain rollback (``SupportsActions``).
 GRADUAL = "gradual"
@@ -149,7 +156,7 @@ def gate_command(client: CloudRunClient, gate: GateCheck) -> str:
 def last_change(plan: Plan) -> TrafficChange | None:
     """The plan's last traffic change: what the service serves once the plan is done."""
     for step in reversed(plan.steps):
-        if step.op == SET_TRAFFIC:
+        if step.op in (SET_TRAFFIC, PITR_ENV):
             return TrafficChange.of(step)
     return None
 

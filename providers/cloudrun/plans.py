@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from console.config import CloudRunConfig, ServiceConfig
 from console.model import Action, Plan, Revision, Snapshot, Step, StepKind
 from providers.base import InvalidTarget, NotFound
+from providers.cloudrun import pitr
 from providers.cloudrun.client import CloudRunClient, State
 from providers.cloudrun.ops import (
     GATE,
@@ -102,6 +103,8 @@ class Planner:
                     dangerous=True,
                 )
             )
+        if pitr.offered(self.service):
+            actions.append(pitr.action(self.service))
         return tuple(actions)
 
     def plan_action(
@@ -123,9 +126,12 @@ class Planner:
             return self._plan_gradual(argument, dry_run, before)
         if action == TO_LATEST:
             return self._plan_to_latest(dry_run)
-        raise NotFound(
-            f"unknown action {action!r} for {self.service.label} (known: {GRADUAL}, {TO_LATEST})"
+        if action == pitr.ACTION and pitr.offered(self.service):
+            return pitr.plan(self.service, self.client, self.reader, argument, dry_run=dry_run)
+        known = f"{GRADUAL}, {TO_LATEST}" + (
+            f", {pitr.ACTION}" if pitr.offered(self.service) else ""
         )
+        raise NotFound(f"unknown action {action!r} for {self.service.label} (known: {known})")
 
     def _plan_gradual(
         self, argument: str | None, dry_run: bool, before: tuple[Route, ...] | None

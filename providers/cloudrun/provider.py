@@ -25,6 +25,7 @@ from console.model import (
 )
 from console.runner import run_steps
 from providers.base import InvalidTarget, Part, ProviderError
+from providers.cloudrun import pitr
 from providers.cloudrun.apply import POLL_INTERVAL_S, Updater
 from providers.cloudrun.client import REQUEST_TIMEOUT_S, RETRY_S, CloudRunClient
 from providers.cloudrun.diff import RevisionDiff
@@ -67,9 +68,11 @@ class CloudRunProvider:
         )
         self.reader = Reader(service, self.client)
         self.planner = Planner(service, self.client, self.reader)
-        self.traffic = TrafficPart(
-            service, self.client, Updater(self.client, poll_interval_s), gate
-        )
+        updater = Updater(self.client, poll_interval_s)
+        self.traffic = TrafficPart(service, self.client, updater, gate)
+        self._parts: tuple[Part, ...] = (self.traffic,)
+        if pitr.offered(service):  # point-in-time recovery of the database
+            self._parts = (*self._parts, *pitr.parts(service, self.client, updater))
         self.waiter = Waiter(self.client, poll_interval_s)
         self.diff = RevisionDiff(self.client)
 
@@ -102,7 +105,7 @@ class CloudRunProvider:
         return self.planner.plan_action(action, argument, dry_run=dry_run, resume_from=resume_from)
 
     def parts(self) -> tuple[Part, ...]:
-        return (self.traffic,)
+        return self._parts
 
     def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
         """Run the plan's steps; a failed step yields FAILED and raises (``console.runner``)."""

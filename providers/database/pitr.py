@@ -42,6 +42,8 @@ from providers.database.pg import Dsn
 ENGINES: dict[str, str] = {
     "wal": "providers.database.pitr_wal",
     "rds": "providers.database.pitr_rds",
+    "cloudsql": "providers.database.pitr_cloudsql",
+    "neon": "providers.database.pitr_neon",
 }
 
 

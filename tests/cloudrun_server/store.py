@@ -434,7 +434,7 @@ class CloudRunStore:
             )
         return svc
 
-    def _validate_traffic(self, svc: JSON, traffic: list[JSON]) -> None:
+    def _validate_traffic(self, svc: JSON, traffic: list[JSON], creating: str = "") -> None:
         if not traffic:
             return
         total = 0
@@ -450,7 +450,7 @@ class CloudRunStore:
                 rev = entry.get("revision", "")
                 if not rev:
                     raise ApiError(400, "INVALID_ARGUMENT", "spec.traffic.revision: must be set")
-                if f"{svc['name']}/revisions/{rev}" not in self.revisions:
+                if rev != creating and f"{svc['name']}/revisions/{rev}" not in self.revisions:
                     raise ApiError(
                         400,
                         "INVALID_ARGUMENT",
@@ -500,9 +500,26 @@ class CloudRunStore:
             template = body.get("template") if (not masks or "template" in masks) else None
             if not masks and not template:
                 raise ApiError(400, "INVALID_ARGUMENT", "service.template: must be set")
-            if traffic is not None:
-                self._validate_traffic(svc, traffic)
             new_template = template is not None and _normal(template) != _normal(svc["template"])
+            named = str((template or {}).get("revision") or "") if new_template else ""
+            if named:
+                # RevisionTemplate.revision: the new revision's name, prefixed by the service's.
+                if not named.startswith(f"{service}-") or len(named) > 63:
+                    raise ApiError(
+                        400,
+                        "INVALID_ARGUMENT",
+                        f"template.revision: {named!r} must start with '{service}-' and be at "
+                        "most 63 characters",
+                    )
+                if f"{svc['name']}/revisions/{named}" in self.revisions:
+                    raise ApiError(
+                        409,
+                        "ALREADY_EXISTS",
+                        f"Revision named '{named}' with different configuration already exists.",
+                    )
+            if traffic is not None:
+                # A target may name the revision this very request creates (template.revision).
+                self._validate_traffic(svc, traffic, creating=named)
             if str(query.get("validateOnly", "")).lower() == "true":
                 preview = copy.deepcopy(svc)
                 if traffic is not None:
@@ -519,7 +536,9 @@ class CloudRunStore:
             if new_template:
                 assert template is not None
                 svc["template"] = copy.deepcopy(template)
-                new_revision = self._new_revision(svc, template, generation=generation)
+                new_revision = self._new_revision(
+                    svc, template, generation=generation, revision=named or None
+                )
                 self._set_revision_state(new_revision, RECONCILING)
             svc["reconciling"] = True
             svc["terminalCondition"] = self._condition("Ready", RECONCILING)
@@ -567,6 +586,7 @@ class CloudRunStore:
                     for e in traffic
                     if _traffic_type(e) == REVISION
                     and int(e.get("percent", 0) or 0) > 0
+                    and f"{svc_name}/revisions/{e['revision']}" != new_revision
                     and not self.revision_ready(f"{svc_name}/revisions/{e['revision']}")
                 ]
                 if not_ready:

@@ -1,0 +1,280 @@
+"""Point-in-time recovery of a Cloud Run service's database: the action ``pitr``.
+
+The engine's steps (``[services.database.pitr.cloudsql]`` or ``.neon``:
+restore into a NEW instance or branch, wait until available, the checks
+beside the live database), then the **switch**: a new revision of the
+service whose environment variable ``dsn_env`` holds the new DSN.  The
+revision IS the application's roll: it is followed until served (as a
+traffic change is) and then waited for and verified as after any rollback.
+
+The revision is named after the time (``SERVICE-pitr-20260105t224107z``), so
+on resume ``took_effect`` reads it back by name (its variable holds the new
+DSN) and it is never made twice.  Traffic that followed LATEST keeps
+following it (the new revision serves); traffic pinned to a revision is
+sent 100% to the new one, tags kept where they are.
+
+The DSN is a secret: never in a step's params, a journal line or a message;
+what is shown is ``<new DSN: host HOST db NAME>``.  A variable that comes from
+Secret Manager (``secretKeyRef``) is refused: putting the DSN in the
+revision's plain environment would publish it to anyone who can read the
+service; switch the secret's version by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
+from console.model import Action, Plan, Revision, Step, StepKind, utcnow
+from console.runner import Skipped
+from providers.base import CommandFailed, Conflict, InvalidTarget, NotFound, ProviderError
+from providers.cloudrun.apply import Updater
+from providers.cloudrun.client import CloudRunClient
+from providers.cloudrun.ops import PITR_ENV, TrafficChange
+from providers.cloudrun.read import NAME, Reader
+from providers.cloudrun.traffic import (
+    LATEST,
+    describe_routes,
+    get,
+    routes_for,
+    same_routes,
+    shell,
+    split_of,
+)
+from providers.database import pitr
+from providers.database.pitr_managed import ManagedEngine, ManagedPitrPart
+
+ACTION = "pitr"
+
+
+def offered(service: ServiceConfig) -> bool:
+    cfg = service.database.pitr if service.database else None
+    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+
+
+def engine_for(service: ServiceConfig) -> ManagedEngine:
+    engine = pitr.make_engine(service)
+    if not isinstance(engine, ManagedEngine):
+        raise InvalidTarget(
+            f"{service.label}: a Cloud Run service restores its database with "
+            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
+        )
+    return engine
+
+
+def revision_name(service: str, when: Any) -> str:
+    """``SERVICE-pitr-20260105t224107z``: the switch's revision (a name Cloud Run accepts)."""
+    name = f"{service}-pitr-{when:%Y%m%dt%H%M%Sz}"
+    if len(name) > 63:
+        raise InvalidTarget(
+            f"pitr: the revision name {name!r} would be longer than Cloud Run's 63 characters"
+        )
+    return name
+
+
+def _container(raw: Any, key: str) -> tuple[str, bool]:
+    """(the name of the container reading ``key`` (else the first), whether it comes from a
+    secret) in the service's template."""
+    containers = list(raw.template.containers)
+    if not containers:
+        raise InvalidTarget("the service's template has no container")
+    for container in containers:
+        for env in container.env:
+            if env.name == key:
+                return container.name, bool(env.value_source.secret_key_ref.secret)
+    return containers[0].name, False
+
+
+def action(service: ServiceConfig) -> Action:
+    engine = engine_for(service)
+    try:
+        shown = engine.window().describe()
+    except ProviderError as err:  # the list shows even when the platform cannot tell
+        shown = f"unknown ({err})"
+    key = service.database.dsn_env if service.database else "?"
+    return Action(
+        id=ACTION,
+        title="Restore the database to a point in time",
+        description=f"Restore {engine.source()} into a NEW {engine.kind} (the live one is "
+        f"kept), then roll a new revision with {key} pointing at it; restorable: {shown}",
+        argument="time",
+        dangerous=True,
+    )
+
+
+def plan(
+    service: ServiceConfig,
+    client: CloudRunClient,
+    reader: Reader,
+    argument: str | None,
+    *,
+    dry_run: bool,
+) -> Plan:
+    """Restore, wait, checks; then the new revision reading the new DSN, followed until served."""
+    engine = engine_for(service)
+    database = service.database
+    assert database is not None
+    key = database.dsn_env
+    when = pitr.parse_time(argument)
+    now = utcnow()
+    win = engine.window()
+    pitr.check_time(when, win, now)
+    state = client.state()
+    snap = reader.snapshot_of(state)
+    container, secret = _container(state.raw, key)
+    if secret:
+        raise InvalidTarget(
+            f"pitr: {key} of {client.where} comes from Secret Manager (secretKeyRef): add a "
+            "secret version with the new DSN by hand; the console does not put a DSN in a "
+            "revision's plain environment"
+        )
+    name = engine.new_id(when)
+    revision = revision_name(client.cfg.service, when)
+    live = state.service.traffic
+    follows_latest = split_of(live) == [(LATEST, 100)]
+    traffic = live if follows_latest else routes_for([(revision, 100)], live)
+    change = TrafficChange(tuple(traffic), tuple(live))
+    cfg = client.cfg
+    steps = engine.restore_steps(when, win)
+    steps.append(
+        Step(
+            title=f"Roll out revision {revision} of {cfg.service} with {key} pointing at {name} "
+            + ("(LATEST: it serves all the traffic)" if follows_latest else "(100% of traffic)"),
+            command=shell(
+                [
+                    "gcloud",
+                    "run",
+                    "services",
+                    "update",
+                    cfg.service,
+                    "--region",
+                    cfg.region,
+                    "--project",
+                    cfg.project,
+                    "--update-env-vars",
+                    f"{key}=<the DSN of {name}>",
+                    "--revision-suffix",
+                    revision.removeprefix(f"{cfg.service}-"),
+                ]
+            ),
+            kind=StepKind.SWITCH,
+            timeout_s=cfg.operation_timeout_s,
+            op=PITR_ENV,
+            params={
+                **change.params(),
+                "instance": name,
+                "revision": revision,
+                "key": key,
+                "container": container,
+            },
+        )
+    )
+    current = snap.current
+    back = client.gcloud([(current.id, 100)]) if current else "(no current revision)"
+    warnings = [
+        f"DATA LOSS: {pitr.loss_window(when, now)}.",
+        f"The live database ({engine.source()}) is kept as it is; the restored one is "
+        f"{engine.where(when)}. The console never deletes a database.",
+        f"To go back: {back} (revision {current.id if current else '?'} still reads the live "
+        "database).",
+    ]
+    return Plan(
+        service=service.name,
+        environment=service.environment,
+        provider=NAME,
+        from_revision=current,
+        to_revision=Revision(
+            id=revision,
+            version=f"{current.version if current else ''} with {key} -> {name}".strip(),
+        ),
+        steps=tuple(steps),
+        warnings=tuple(warnings),
+        dry_run=dry_run,
+        action=ACTION,
+        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def _env_of(revision: Mapping[str, Any], container: str, key: str) -> str | None:
+    for entry in get(revision, "containers") or []:
+        if container and str(get(entry, "name", "") or "") != container:
+            continue
+        for env in get(entry, "env") or []:
+            if get(env, "name") == key:
+                return str(get(env, "value", "") or "")
+    return None
+
+
+class EnvSwitchPart:
+    """Owns ``cloudrun.pitr_env``: the new revision reading the new DSN; never twice."""
+
+    ops = frozenset({PITR_ENV})
+
+    def __init__(self, service: ServiceConfig, client: CloudRunClient, updater: Updater) -> None:
+        self.service = service
+        self.client = client
+        self.updater = updater
+        self._engine: ManagedEngine | None = None
+
+    @property
+    def engine(self) -> ManagedEngine:
+        if self._engine is None:
+            self._engine = engine_for(self.service)
+        return self._engine
+
+    def _made(self, step: Step, dsn: str) -> bool:
+        """The revision exists and its variable holds ``dsn``."""
+        try:
+            found = self.client.read_revision(str(step.params["revision"]))
+        except NotFound:
+            return False
+        return _env_of(found, str(step.params["container"]), str(step.params["key"])) == dsn
+
+    def took_effect(self, step: Step, plan: Plan) -> bool | None:
+        try:
+            return self._made(step, self.engine.dsn_of(str(step.params["instance"])))
+        except ProviderError:
+            return False
+
+    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        from google.cloud import run_v2
+
+        name, revision = str(step.params["instance"]), str(step.params["revision"])
+        key, container = str(step.params["key"]), str(step.params["container"])
+        dsn = self.engine.dsn_of(name)
+        shown = self.engine.shown_dsn(name)
+        if self._made(step, dsn):
+            return Skipped(f"revision {revision} reads {key} = {shown} already: not made twice")
+        change = TrafficChange.of(step)
+        raw, svc = self.client.read_service()
+        if not same_routes(svc.traffic, change.expect):
+            raise Conflict(
+                f"the traffic of {self.client.where} changed since the plan was made (now "
+                f"{describe_routes(svc.traffic, svc.latest_ready)}): plan again"
+            )
+        raw.template.revision = revision
+        target = next((c for c in raw.template.containers if c.name == container), None)
+        if target is None:
+            raise CommandFailed(f"container {container!r} is no longer in {self.client.where}")
+        entry = next((e for e in target.env if e.name == key), None)
+        if entry is None:
+            target.env.append(run_v2.EnvVar(name=key, value=dsn))
+        else:
+            entry.value = dsn  # a oneof: any value_source is cleared
+        yield f"new revision {revision}: {key} = {shown}"
+        served = yield from self.updater.apply(
+            raw, change.traffic, f"roll out revision {revision} with {key} = {shown}"
+        )
+        if not self._made(step, dsn):
+            raise CommandFailed(f"revision {revision} does not read back {key} = {shown}")
+        now = describe_routes(served.statuses, served.latest_ready)
+        return f"revision {revision} reads {key} = {shown}; {self.client.cfg.service} serves {now}"
+
+
+def parts(service: ServiceConfig, client: CloudRunClient, updater: Updater) -> tuple[Any, ...]:
+    """The parts running a ``pitr`` plan's own steps: the engine's and the switch."""
+    return (ManagedPitrPart(engine_for(service)), EnvSwitchPart(service, client, updater))
+
+
+__all__ = ["ACTION", "EnvSwitchPart", "action", "offered", "parts", "plan", "revision_name"]
