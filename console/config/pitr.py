@@ -138,6 +138,9 @@ class CloudSqlPitrConfig:
     api_endpoint: str = ""
     #: How long the clone may take to become RUNNABLE.
     timeout_s: float = 3600.0
+    #: The time screen's default moment: the live release's deploy time minus this
+    #: margin (writes just before a deploy may already be the bad release's).
+    margin_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,9 @@ class NeonPitrConfig:
     parent_branch: str = ""
     #: How long the branch and its endpoint may take to be ready.
     timeout_s: float = 600.0
+    #: The time screen's default moment: the live release's deploy time minus this
+    #: margin (writes just before a deploy may already be the bad release's).
+    margin_s: float = 300.0
 
 
 def _endpoint(r: Reader, key: str) -> str:

@@ -88,8 +88,10 @@ def _container(raw: Any, key: str) -> tuple[str, bool]:
 
 def action(service: ServiceConfig) -> Action:
     engine = engine_for(service)
+    win: pitr.Window | None = None
     try:
-        shown = engine.window().describe()
+        win = engine.window()
+        shown = win.describe()
     except ProviderError as err:  # the list shows even when the platform cannot tell
         shown = f"unknown ({err})"
     key = service.database.dsn_env if service.database else "?"
@@ -100,6 +102,8 @@ def action(service: ServiceConfig) -> Action:
         f"kept), then roll a new revision with {key} pointing at it; restorable: {shown}",
         argument="time",
         dangerous=True,
+        earliest=win.earliest if win else None,
+        latest=win.latest if win else None,
     )
 
 
@@ -168,6 +172,8 @@ def plan(
                 "key": key,
                 "container": container,
             },
+            # A separate, confirmed step: the operator sees the checks first.
+            confirm_before=True,
         )
     )
     current = snap.current

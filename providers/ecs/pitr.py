@@ -204,8 +204,10 @@ class SecretSwitchPart:
 
 def action(service: ServiceConfig, api: EcsApi) -> Action:
     engine = engine_for(service, api)
+    win: pitr.Window | None = None
     try:
-        shown = engine.window().describe()
+        win = engine.window()
+        shown = win.describe()
     except ProviderError as err:  # the list shows even when RDS cannot tell
         shown = f"unknown ({err})"
     return Action(
@@ -216,6 +218,8 @@ def action(service: ServiceConfig, api: EcsApi) -> Action:
         f"restorable: {shown}",
         argument="time",
         dangerous=True,
+        earliest=win.earliest if win else None,
+        latest=win.latest if win else None,
     )
 
 
