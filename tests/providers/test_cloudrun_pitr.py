@@ -316,6 +316,7 @@ def with_database(config: Path, pitr_table: str) -> None:
     config.write_text(text[:start] + pitr_table)
 
 
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
 @pytest.mark.parametrize(
     ("table", "named"),
     [
@@ -339,8 +340,6 @@ def with_database(config: Path, pitr_table: str) -> None:
 def test_bad_engine_config_is_named_in_one_line(
     config: Path, platform: Platform, table: str, named: str
 ) -> None:
-    if platform.engine != "cloudsql":
-        pytest.skip("the config does not depend on the platform")
     with_database(config, table)
     result = run_console(config, "check-config")
     assert result.returncode == 2, result.stdout + result.stderr
@@ -348,11 +347,10 @@ def test_bad_engine_config_is_named_in_one_line(
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
 def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
     config: Path, run: CloudRunServer, platform: Platform
 ) -> None:
-    if platform.engine != "cloudsql":
-        pytest.skip("the switch does not depend on the platform")
     name = f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}"
     run.store.set_traffic(
         name, [{"type": REVISION, "revision": "k-back-00041-xyz", "percent": 100, "tag": "prev"}]
@@ -393,11 +391,10 @@ def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
     assert "Secret Manager" in refused.stderr and len(platform.made()) == clones
 
 
+@pytest.mark.parametrize("platform", ["neon"], indirect=True)
 def test_a_missing_neon_key_is_named(
     config: Path, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if platform.engine != "neon":
-        pytest.skip("Neon's key")
     monkeypatch.delenv("NEON_API_KEY")
     when = stamp(datetime.now(UTC) - timedelta(minutes=5))
     result = run_console(config, "action", SERVICE, "pitr", "--arg", when, "--yes", "--reason", "x")
@@ -406,12 +403,11 @@ def test_a_missing_neon_key_is_named(
     assert platform.made() == []
 
 
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
 def test_the_checks_run_on_the_clone_beside_the_live_database(
     config: Path, run: CloudRunServer, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The clone's address is a real PostgreSQL here, so the checks step really connects."""
-    if platform.engine != "cloudsql":
-        pytest.skip("the checks do not depend on the platform")
     from tests.pg_fixture import shared_server
 
     pg = shared_server()
