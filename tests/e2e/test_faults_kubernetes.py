@@ -285,7 +285,8 @@ def journaled(world: World, event: str, **fields: object) -> Callable[[], bool]:
     ("fault", "words"),
     [
         ("503", "answered 503"),
-        ("reset", "reset by peer"),
+        # A reset the client reads after its request went out can surface as either.
+        ("reset", "reset by peer|closed connection without response"),
         ("hang", f"did not answer within {READY_TIMEOUT_S} s"),
     ],
 )
@@ -305,7 +306,7 @@ def test_rollback_patch_failing_changes_nothing_and_says_so(
 
     assert result.returncode == 1, result.stdout + result.stderr
     line = one_error_line(result, "rollback failed: ")
-    assert words in line
+    assert any(w in line for w in words.split("|")), line
     assert "the rollback was not applied" in line and "still runs v1.3.0" in line
     action = {"503": "respond"}.get(fault, fault)
     assert [s.action for s in world.proxy.seen if s.method == "PATCH"][1] == action
