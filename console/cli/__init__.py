@@ -85,6 +85,15 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Each command's module is imported when it runs: opening the console (no command)
     # does not pay for the journal, the flow or the history parser before its first frame.
     command = args.command
+    if args.version:
+        from console import __version__
+
+        print(f"{PROG} {__version__}", file=out)
+        return 0
+    if command == "config":
+        from console.cli.config_file import cmd_config
+
+        return cmd_config(args, out)
     if command == "demo":
         from console.cli.demo import cmd_demo
 

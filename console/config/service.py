@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.config import extras
 from console.config.checklist import read_checklist
 from console.config.error_rate import ALB_ERROR_RATE, ErrorRateConfig, read_error_rate
 from console.config.health import HealthCheck, read_health
@@ -71,6 +72,9 @@ class ServiceConfig:
     #: ``[console] state_dir``, copied here so a provider built from its service
     #: alone (Kubernetes manifest backups) keeps its files where the console does.
     state_dir: Path | None = None
+    #: The ``[services.NAME]`` table of a provider from another distribution
+    #: (``console.registry``), as written: that provider reads it.
+    plugin: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -97,7 +101,7 @@ def section_reader(section: str) -> Callable[[Reader], Any]:
 
 
 def read_service(r: Reader) -> ServiceConfig:
-    r.expect(*_SERVICE_KEYS)
+    r.expect(*_SERVICE_KEYS, *(p for p in KNOWN_PROVIDERS if p not in PROVIDER_SECTIONS))
     name = r.require("name", str)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name) or ".." in name:
         raise r.error(
@@ -109,6 +113,7 @@ def read_service(r: Reader) -> ServiceConfig:
         raise r.error(
             "provider", f"unknown provider {provider!r} (known: {', '.join(KNOWN_PROVIDERS)})"
         )
+    _require_sdk(r, "provider", provider)
     verify_window = r.duration("verify_window_s", 60.0)
     ready_timeout = r.duration("ready_timeout_s", 300.0)
     min_requests = r.integer("verify_min_requests", 20, 1, 1_000_000)
@@ -118,17 +123,24 @@ def read_service(r: Reader) -> ServiceConfig:
     for section in PROVIDER_SECTIONS:
         table = r.sub(section)
         sections[section] = section_reader(section)(table) if table else None
-    if sections.get(provider) is None:
+    # A provider from another distribution (``console.registry``) reads its own
+    # [services.NAME] table: it gets it as it is, unchecked here.
+    plugin_table: dict[str, Any] = {}
+    if provider not in PROVIDER_SECTIONS:
+        plugin_table = dict(r.get(provider, dict, {}))
+    elif sections.get(provider) is None:
         raise r.error(provider, f"is required when provider = {provider!r}")
     db_reader = r.sub("database")
     database: DatabaseConfig | None = None
     if db_reader:
+        _require_sdk(r, "database", "database")
         from console.config.database import read_database
 
         database = read_database(db_reader)
     cdn_reader = r.sub("cdn")
     cdn: CdnConfig | None = None
     if cdn_reader:
+        _require_sdk(r, "cdn", "cdn")
         from console.config.cdn import read_cdn
 
         cdn = read_cdn(cdn_reader)
@@ -140,6 +152,7 @@ def read_service(r: Reader) -> ServiceConfig:
         # Behind a load balancer the error rate is its target groups' 5xx over requests
         # (CloudWatch), read from [services.alb]: no health URL needs probing for it.
         error_rate = ALB_ERROR_RATE if on_alb else ErrorRateConfig()
+    _require_sdk(r, "error_rate.source", error_rate.source)
     if error_rate.source == "probe" and not (error_rate.urls or health):
         raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
     th_reader = r.sub("thresholds")
@@ -182,7 +195,15 @@ def read_service(r: Reader) -> ServiceConfig:
         thresholds=thresholds,
         checklist=checklist,
         steps=steps,
+        plugin=plugin_table,
     )
+
+
+def _require_sdk(r: Reader, key: str, name: str) -> None:
+    """Refuse (exit 2, naming the pip extra) a part whose SDK is not installed here."""
+    line = extras.missing(name)
+    if line:
+        raise r.error(key, line)
 
 
 def _environment(r: Reader, value: str) -> str:
