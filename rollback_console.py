@@ -59,7 +59,7 @@ def import_clash() -> str:
             files[os.path.realpath(str(ours.locate_file(each)))] = each
     for name in NAMES:
         origin = _origin(name)
-        if origin is None:
+        if origin is None or not os.path.exists(origin):
             return (
                 f"the `{name}` package of {DISTRIBUTION} is missing (another distribution's "
                 f"uninstall may have deleted it): {_advice()}"
