@@ -61,7 +61,12 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         return _dispatch(args, out, err)
     except ConsoleError as exc:
         hint = f"; {exc.hint}" if exc.hint else ""
-        print(f"{exc.prefix}: {printable(str(exc))}{hint}", file=err)
+        # Several problems found in one run (a config): a line each.
+        problems: tuple[ConsoleError, ...] = getattr(exc, "problems", ())
+        for each in problems[:-1]:
+            print(f"{each.prefix}: {printable(str(each))}", file=err)
+        last = problems[-1] if problems else exc
+        print(f"{last.prefix}: {printable(str(last))}{hint}", file=err)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=err)
