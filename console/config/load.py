@@ -59,7 +59,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         data = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
-    loader = Loader(path.resolve() if path.exists() else path, text)
+    loader = Loader(path.resolve() if path.exists() else path, text, env)
     root = Reader(loader, data, "")
     root.expect("console", "services")
     console = loader.attempt(

@@ -240,10 +240,12 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
 
 
 class Loader:
-    def __init__(self, path: Path, text: str):
+    def __init__(self, path: Path, text: str, env: Mapping[str, str] | None = None):
         self.path = path
         self.text = text
         self.base = path.parent
+        #: The environment the config is read in (defaults from it: the AWS region).
+        self.env: Mapping[str, str] = os.environ if env is None else env
         #: Every problem found so far, in the order found (``report``, ``attempt``).
         self.problems: list[ConfigError] = []
 
