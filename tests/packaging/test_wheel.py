@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.example_config import example_services_text
 from tests.packaging.conftest import run_in
 from tests.packaging.wheels import make_wheel, pip_install, tree_size
 from tests.signals import free_port
@@ -145,23 +146,9 @@ def test_a_core_install_is_small_and_opens_the_demo(core_venv: Path, tmp_path: P
         )
 
 
-def _examples_uncommented() -> str:
-    """The commented example services of config.example.toml (kubernetes, ecs, cloudrun,
-    alb), uncommented: a config a user would copy from it."""
-    lines = (REPO / "config.example.toml").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("# --- example:"))
-    kept = []
-    for line in lines[start:]:
-        if line.startswith("# --- example:"):
-            kept.append("")
-        elif line.startswith("# "):
-            kept.append(line[2:])
-    return "\n".join(kept) + "\n"
-
-
 def test_a_provider_whose_sdk_is_missing_names_the_extra(core_venv: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(_examples_uncommented())
+    config.write_text(example_services_text())
     result = run_in(
         core_venv, ["rollback-console", "check-config", "--config", str(config)], tmp_path
     )
