@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench_keys
 	$(BIN)/python -m tests.bench_kubernetes
 	$(BIN)/python -m tests.bench_diff
+	$(BIN)/python -m tests.bench_install
 
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/screens/ --snapshot-update
