@@ -41,9 +41,8 @@ def main() -> None:
         built = time.perf_counter() - started
         (wheel,) = dist.glob("*.whl")
         print("install (python -m build, pip into a fresh venv; pip's cache warm or not):")
-        print(
-            f"  build sdist + wheel              {built:7.1f} s  ({wheel.stat().st_size / 1e6:.1f} MB wheel)"
-        )
+        size = wheel.stat().st_size / 1e6
+        print(f"  build sdist + wheel              {built:7.1f} s  ({size:.1f} MB wheel)")
         for name, spec in (("core", str(wheel)), ("[all]", f"{wheel}[all]")):
             took, added, whole = _install(root, name.strip("[]"), spec)
             print(

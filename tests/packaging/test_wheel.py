@@ -11,6 +11,7 @@ distribution owning the name ``console`` refused at start-up.
 from __future__ import annotations
 
 import email
+import json
 import re
 import shutil
 import subprocess
@@ -282,3 +283,31 @@ def test_a_distribution_owning_the_name_console_is_named_at_start_up(
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("Linux only")
+
+
+def test_the_kubernetes_extra_adds_only_what_kubernetes_needs(
+    core_venv: Path, wheel: Path, tmp_path: Path
+) -> None:
+    """pip's own resolution (``--dry-run --report``): no other platform's SDK comes along."""
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [
+            str(core_venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--dry-run",
+            "--report",
+            str(report),
+            f"{wheel}[kubernetes]",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    names = {i["metadata"]["name"].lower() for i in json.loads(report.read_text())["install"]}
+    assert "kubernetes" in names
+    others = {"boto3", "botocore", "google-cloud-run", "google-auth", "psycopg", "alembic"}
+    assert names & (others | {"textual-serve"}) == set(), names
