@@ -12,19 +12,16 @@ file list and hashes (``importlib.metadata``).  A mismatch is one line
 naming the distribution that owns the file, exit 2, and the way out: an
 environment of its own (pipx, uv tool).
 
-An editable install (a checkout) is checked against the checkout instead: the
-three names must come from one folder whose pyproject.toml is ours.  Without
-any installed metadata (a checkout run with ``PYTHONPATH``) there is nothing
-to compare with and nothing is checked.
+The three packages must be beside this module (its folder is site-packages
+in an install, the checkout in an editable install or a run from a clone);
+an installed wheel's ``RECORD`` beside it also gives their hashes.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.metadata
 import importlib.util
-import json
 import os
 import sys
 from pathlib import Path
@@ -47,16 +44,16 @@ def main() -> None:
 
 def import_clash() -> str:
     """ "" when ``console``, ``screens`` and ``providers`` are this distribution's files;
-    else the line saying which distribution has them and what to do."""
-    try:
-        ours = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return ""
-    checkout = _editable_checkout(ours)
-    files: dict[str, importlib.metadata.PackagePath] = {}
-    if checkout is None:
-        for each in ours.files or ():
-            files[os.path.realpath(str(ours.locate_file(each)))] = each
+    else the line saying which distribution has them and what to do.
+
+    Cheap on the common path (it runs at every start): this module's own folder
+    is where the three packages must be, and an installed wheel's ``RECORD``
+    beside it holds their hashes; ``importlib.metadata`` is imported only to
+    name the owner of a file that is not ours.
+    """
+    here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    records = sorted(Path(here).glob("rollback_console-*.dist-info/RECORD"))
+    hashes = _hashes(records[-1]) if records else {}
     for name in NAMES:
         origin = _origin(name)
         if origin is None or not os.path.exists(origin):
@@ -64,13 +61,9 @@ def import_clash() -> str:
                 f"the `{name}` package of {DISTRIBUTION} is missing (another distribution's "
                 f"uninstall may have deleted it): {_advice()}"
             )
-        if checkout is not None:
-            if Path(origin).parent.parent == checkout:
-                continue
-        else:
-            packaged = files.get(origin)
-            if packaged is not None and _hash_matches(packaged, origin):
-                continue
+        expected = os.path.join(here, name, "__init__.py")
+        if origin == expected and (not records or _hash_matches(hashes.get(expected), origin)):
+            continue
         owner = _owner(origin)
         who = f"the `{owner}` distribution" if owner else "another copy"
         return (
@@ -78,6 +71,21 @@ def import_clash() -> str:
             f"{_advice()}"
         )
     return ""
+
+
+def _hashes(record: Path) -> dict[str, str]:
+    """``RECORD``'s sha256 of each package's ``__init__.py``, by real path."""
+    wanted = {f"{name}/__init__.py" for name in NAMES}
+    found: dict[str, str] = {}
+    try:
+        lines = record.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        path, _, rest = line.partition(",")
+        if path in wanted:
+            found[os.path.join(str(record.parent.parent), path)] = rest.split(",")[0]
+    return found
 
 
 def _advice() -> str:
@@ -101,43 +109,22 @@ def _origin(name: str) -> str | None:
     return os.path.realpath(os.path.join(locations[0], "__init__.py")) if locations else None
 
 
-def _hash_matches(packaged: importlib.metadata.PackagePath, path: str) -> bool:
+def _hash_matches(recorded: str | None, path: str) -> bool:
     """The file at ``path`` is still the one installed (another install may overwrite it)."""
-    recorded = packaged.hash
-    if recorded is None or recorded.mode != "sha256":
-        return True
+    if not recorded or not recorded.startswith("sha256="):
+        return True  # not recorded, or with another algorithm: nothing to compare with
     try:
         digest = hashlib.sha256(Path(path).read_bytes()).digest()
     except OSError:
         return False
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii") == recorded.value
-
-
-def _editable_checkout(dist: importlib.metadata.Distribution) -> Path | None:
-    """The checkout folder of an editable install (PEP 610 ``direct_url.json``), else None."""
-    try:
-        info = json.loads(dist.read_text("direct_url.json") or "{}")
-    except ValueError:
-        return None
-    url = str(info.get("url", ""))
-    if not info.get("dir_info", {}).get("editable") or not url.startswith("file://"):
-        return None
-    # A checkout's git worktree may run its own copy (PYTHONPATH): any folder holding
-    # our pyproject.toml counts as the checkout the names come from.
-    origin = _origin("console")
-    if origin is not None:
-        folder = Path(origin).parent.parent
-        try:
-            project = (folder / "pyproject.toml").read_text(encoding="utf-8")
-        except OSError:
-            project = ""
-        if f'name = "{DISTRIBUTION}"' in project:
-            return folder
-    return Path(os.path.realpath(url[len("file://") :]))
+    encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return encoded == recorded[len("sha256=") :]
 
 
 def _owner(path: str) -> str:
     """The distribution (other than ours) whose installed file list holds ``path``."""
+    import importlib.metadata
+
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"] or ""
         if name.lower().replace("_", "-") == DISTRIBUTION:

@@ -13,10 +13,12 @@ provider, so the core can know the names without loading one.
 Providers are an entry-point group, ``rollback_console.providers`` (name ->
 ``module:Class``), as Harlequin does for its adapters: the built-in ones are
 registered there by this distribution's pyproject.toml, and another
-distribution installed beside it adds its own the same way.  ``PROVIDERS``
-is read from the group once, at import (``importlib.metadata``, no provider
-module imported); a source checkout run without installed metadata falls
-back to ``BUILTIN_PROVIDERS``.  A built-in name cannot be taken over by
+distribution installed beside it adds its own the same way.  The group is
+read (``importlib.metadata``, no provider module imported) only when a config
+names a provider that is not built in (``provider_target``): reading every
+installed distribution's metadata costs the start-up of the common case some
+30 ms for nothing.  A source checkout run without installed metadata has the
+built-in ones all the same, and a built-in name cannot be taken over by
 another distribution.
 
 ``EXTRAS`` names, for each part that needs a cloud SDK, the pip extra that
@@ -33,8 +35,6 @@ with ``from_config(service)``) and one line in ``ERROR_RATE_SOURCES``.
 
 from __future__ import annotations
 
-import importlib.metadata
-
 #: The entry-point group providers register in (pyproject.toml ``[project.entry-points]``).
 PROVIDER_GROUP = "rollback_console.providers"
 
@@ -49,25 +49,37 @@ BUILTIN_PROVIDERS: dict[str, str] = {
 }
 
 
-def discover_providers() -> dict[str, str]:
-    """The built-in providers, then those other distributions register in ``PROVIDER_GROUP``.
+#: ``provider = NAME`` -> the provider class: the built-in ones, and once the entry-point
+#: group has been read (``discover_providers``), other distributions' too.
+PROVIDERS: dict[str, str] = dict(BUILTIN_PROVIDERS)
+_discovered: list[bool] = []
 
-    Reads installed metadata only: no provider module is imported.  A name a
-    built-in provider has is kept for the built-in one.
-    """
-    found = dict(BUILTIN_PROVIDERS)
+
+def discover_providers() -> dict[str, str]:
+    """``PROVIDERS`` with those other distributions register in ``PROVIDER_GROUP`` added
+    (read once a process).  Reads installed metadata only: no provider module is
+    imported.  A name a built-in provider has is kept for the built-in one."""
+    if _discovered:
+        return PROVIDERS
+    _discovered.append(True)
+    import importlib.metadata
+
     try:
         points = importlib.metadata.entry_points(group=PROVIDER_GROUP)
     except Exception:  # unreadable metadata of some other distribution: keep the built-ins
-        return found
+        return PROVIDERS
     for point in points:
         if point.name not in BUILTIN_PROVIDERS and ":" in point.value:
-            found.setdefault(point.name, point.value)
-    return found
+            PROVIDERS.setdefault(point.name, point.value)
+    return PROVIDERS
 
 
-#: ``provider = NAME`` -> the provider class: built-in ones first, then other distributions'.
-PROVIDERS: dict[str, str] = discover_providers()
+def provider_target(name: str) -> str | None:
+    """``"module:Class"`` of provider ``name`` (built in, else from the entry-point group)."""
+    if name not in PROVIDERS:
+        discover_providers()
+    return PROVIDERS.get(name)
+
 
 #: Backends of plan parts that are not a platform (a service's ``[services.database]``,
 #: ``[services.cdn]``): name -> the class, loaded by ``providers.load_database`` /

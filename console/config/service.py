@@ -26,7 +26,7 @@ from console.config.error_rate import ALB_ERROR_RATE, ErrorRateConfig, read_erro
 from console.config.health import HealthCheck, read_health
 from console.config.reader import Reader, shown
 from console.config.thresholds import Thresholds, read_thresholds
-from console.registry import PROVIDERS
+from console.registry import PROVIDERS, discover_providers, provider_target
 
 if TYPE_CHECKING:
     from console.config.alb import AlbConfig
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from console.config.steps import CustomStep
     from console.model import ChecklistItem
 
-#: Providers the console knows (``console.registry.PROVIDERS``); only the chosen one
-#: is ever imported (see ``providers.load_provider``).
+#: Providers the console ships (``console.registry.PROVIDERS``; other distributions'
+#: are looked up when a config names one); only the chosen one is ever imported (see
+#: ``providers.load_provider``).
 KNOWN_PROVIDERS = tuple(PROVIDERS)
 
 
@@ -107,7 +108,10 @@ def read_service(r: Reader) -> ServiceConfig:
     the checks across parts are made only on parts that were read without a problem."""
     loader = r.loader
     start = len(loader.problems)
-    r.expect(*_SERVICE_KEYS, *(p for p in KNOWN_PROVIDERS if p not in PROVIDER_SECTIONS))
+    named = r.table.get("provider")
+    plugin = isinstance(named, str) and named not in PROVIDER_SECTIONS and provider_target(named)
+    # A provider from another distribution has a [services.NAME] table of its own.
+    r.expect(*_SERVICE_KEYS, *((named,) if plugin else ()))
     name = loader.attempt(lambda: _name(r))
     environment = loader.attempt(lambda: _environment(r, r.require("environment", str)))
     provider = loader.attempt(lambda: _provider(r))
@@ -185,10 +189,9 @@ def _name(r: Reader) -> str:
 
 def _provider(r: Reader) -> str:
     provider = r.require("provider", str)
-    if provider not in KNOWN_PROVIDERS:
-        raise r.error(
-            "provider", f"unknown provider {provider!r} (known: {', '.join(KNOWN_PROVIDERS)})"
-        )
+    if provider_target(provider) is None:
+        known = ", ".join(discover_providers())
+        raise r.error("provider", f"unknown provider {provider!r} (known: {known})")
     _require_sdk(r, "provider", provider)
     return provider
 
