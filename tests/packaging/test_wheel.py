@@ -39,7 +39,16 @@ def _site_packages(venv: Path) -> Path:
 def test_the_wheel_holds_every_module_and_resource_of_the_checkout(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     tracked = subprocess.run(
-        ["git", "ls-files", "console", "screens", "providers"],
+        [
+            "git",
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "console",
+            "screens",
+            "providers",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

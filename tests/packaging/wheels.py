@@ -84,14 +84,31 @@ def shared_once(root: Path, name: str, build: Callable[[Path], None]) -> Path:
 
 
 def build_dist(out: Path) -> None:
-    """``python -m build``: the sdist, then the wheel built from the sdist (no stale
-    ``build/`` folder of the checkout can leak a deleted module into it)."""
+    """``python -m build``: the sdist, then the wheel built from the sdist, of a copy of
+    the checkout's files (tracked, or new and not ignored; as they are in the working
+    tree): nothing is written into the checkout (no ``*.egg-info``), and no stale
+    ``build/`` folder can leak a deleted module into the wheel."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    source = out.parent / f"{out.name}-source"
+    shutil.rmtree(source, ignore_errors=True)
+    for name in filter(None, listed.split("\0")):
+        path = REPO / name
+        if path.is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, source / name)
     subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
+        [sys.executable, "-m", "build", "--outdir", str(out), str(source)],
         check=True,
         capture_output=True,
         timeout=600,
     )
+    shutil.rmtree(source, ignore_errors=True)
 
 
 def new_venv(folder: Path) -> Path:
