@@ -337,6 +337,10 @@ def line_of(text: str, dotted: str) -> int | None:
         found = _first(lines, start, key_re.search)
     else:
         found = _first(lines, start, re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=").match)
+    if found is None and not inline:
+        # ``key`` may name a table of its own: its ``[a.b.key]`` header.
+        table_header = re.compile(rf"^\s*\[\s*{re.escape('.'.join(prefix))}\s*\]")
+        found = _first(lines, start, table_header.match, stop_at_header=False)
     if found is not None:
         return found + 1
     return start + 1 if start else None

@@ -26,7 +26,7 @@ from console.config.error_rate import ALB_ERROR_RATE, ErrorRateConfig, read_erro
 from console.config.health import HealthCheck, read_health
 from console.config.reader import Reader, shown
 from console.config.thresholds import Thresholds, read_thresholds
-from console.registry import PROVIDERS, discover_providers, provider_target
+from console.registry import EXTRAS, PROVIDERS, discover_providers, provider_target
 
 if TYPE_CHECKING:
     from console.config.alb import AlbConfig
@@ -137,7 +137,7 @@ def read_service(r: Reader) -> ServiceConfig:
         loader.report(r.error(provider, f"is required when provider = {provider!r}"))
     database = loader.attempt(lambda: _database(r))
     cdn = loader.attempt(lambda: _cdn(r))
-    on_alb = provider == "alb"
+    on_alb = (provider or named) == "alb"  # also when its SDK is missing: no false probe
     error_rate = loader.attempt(lambda: _error_rate(r, on_alb))
     thresholds = loader.attempt(lambda: _thresholds(r))
     if error_rate is not None and health_ok:
@@ -150,6 +150,13 @@ def read_service(r: Reader) -> ServiceConfig:
         from console.config.steps import read_steps
 
         steps = loader.attempt(lambda: read_steps(r))
+    _require_sdks(
+        r,
+        ("provider", provider),
+        ("database", "database" if database else None),
+        ("cdn", "cdn" if cdn else None),
+        ("error_rate.source", error_rate.source if error_rate else None),
+    )
     r.done()
     loader.check_since(start)
     assert name and environment and provider and error_rate and thresholds  # else raised
@@ -192,7 +199,6 @@ def _provider(r: Reader) -> str:
     if provider_target(provider) is None:
         known = ", ".join(discover_providers())
         raise r.error("provider", f"unknown provider {provider!r} (known: {known})")
-    _require_sdk(r, "provider", provider)
     return provider
 
 
@@ -200,7 +206,6 @@ def _database(r: Reader) -> DatabaseConfig | None:
     db_reader = r.sub("database")
     if not db_reader:
         return None
-    _require_sdk(r, "database", "database")
     from console.config.database import read_database
 
     return read_database(db_reader)
@@ -210,7 +215,6 @@ def _cdn(r: Reader) -> CdnConfig | None:
     cdn_reader = r.sub("cdn")
     if not cdn_reader:
         return None
-    _require_sdk(r, "cdn", "cdn")
     from console.config.cdn import read_cdn
 
     return read_cdn(cdn_reader)
@@ -224,7 +228,6 @@ def _error_rate(r: Reader, on_alb: bool) -> ErrorRateConfig:
         # Behind a load balancer the error rate is its target groups' 5xx over requests
         # (CloudWatch), read from [services.alb]: no health URL needs probing for it.
         error_rate = ALB_ERROR_RATE if on_alb else ErrorRateConfig()
-    _require_sdk(r, "error_rate.source", error_rate.source)
     return error_rate
 
 
@@ -257,11 +260,16 @@ def _requests_fit(
         )
 
 
-def _require_sdk(r: Reader, key: str, name: str) -> None:
-    """Refuse (exit 2, naming the pip extra) a part whose SDK is not installed here."""
-    line = extras.missing(name)
-    if line:
-        raise r.error(key, line)
+def _require_sdks(r: Reader, *parts: tuple[str, str | None]) -> None:
+    """Record (exit 2, naming the pip extra) each part whose SDK is not installed here;
+    an extra is named once a service (ECS and its CloudWatch source: one line)."""
+    named: set[str] = set()
+    for key, part in parts:
+        line = extras.missing(part) if part else ""
+        extra = EXTRAS.get(part or "", ("", ()))[0]
+        if line and extra not in named:
+            named.add(extra)
+            r.loader.report(r.error(key, line))
 
 
 def _environment(r: Reader, value: str) -> str:
