@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,web]'
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	$(BIN)/python -m pip check
 	$(BIN)/python -c "import boto3, sys; sys.exit(0 if boto3.__version__.startswith('1.') else 'boto3 resolved to ' + boto3.__version__ + ', expected 1.x')"
 	touch $(STAMP)
@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench_keys
 	$(BIN)/python -m tests.bench_kubernetes
 	$(BIN)/python -m tests.bench_diff
+	$(BIN)/python -m tests.bench_install
 
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/screens/ --snapshot-update

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from console.registry import PART_BACKENDS, PROVIDERS
+from console.registry import PART_BACKENDS, PROVIDERS, provider_target
 from providers.base import Provider, ProviderError
 
 if TYPE_CHECKING:
@@ -21,10 +21,9 @@ REGISTRY = PROVIDERS
 
 def load_provider(service: ServiceConfig) -> Provider:
     """Build the provider for ``service``; an import failure becomes one clear line."""
-    try:
-        target = REGISTRY[service.provider]
-    except KeyError:
-        raise ProviderError(f"unknown provider {service.provider!r}") from None
+    target = provider_target(service.provider)
+    if target is None:
+        raise ProviderError(f"unknown provider {service.provider!r}")
     provider: Provider = _load(target, f"provider {service.provider!r}")(service)
     return provider
 

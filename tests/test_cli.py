@@ -97,7 +97,6 @@ def test_no_config_anywhere_says_how_to_start(tmp_path: Path, command: list[str]
         timeout=60,
     )
     default = tmp_path / "config-home" / "rollback-console" / "config.toml"
-    example = Path(__file__).resolve().parent.parent / "config.example.toml"
     assert_one_line_error(
         result,
         2,
@@ -106,7 +105,8 @@ def test_no_config_anywhere_says_how_to_start(tmp_path: Path, command: list[str]
         "$ROLLBACK_CONSOLE_CONFIG is not set",
         "`rollback-console demo`",
         "--config PATH",
-        f"example: {example}",
+        "`rollback-console config init`",
+        "`rollback-console config example`",
     )
     assert result.stdout == ""
 

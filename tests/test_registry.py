@@ -13,12 +13,12 @@ import pytest
 
 from console.config.error_rate import KNOWN_SOURCES
 from console.config.service import KNOWN_PROVIDERS, PROVIDER_SECTIONS
-from console.registry import ERROR_RATE_SOURCES, PROVIDERS
+from console.registry import BUILTIN_PROVIDERS, ERROR_RATE_SOURCES, PROVIDERS
 
 
 def test_the_config_accepts_exactly_the_registered_names() -> None:
     assert tuple(PROVIDERS) == KNOWN_PROVIDERS
-    assert tuple(PROVIDER_SECTIONS) == tuple(PROVIDERS)  # each provider has its section
+    assert tuple(PROVIDER_SECTIONS) == tuple(BUILTIN_PROVIDERS)  # each built-in has its section
     assert tuple(ERROR_RATE_SOURCES) == KNOWN_SOURCES
 
 

@@ -61,7 +61,12 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
         return _dispatch(args, out, err)
     except ConsoleError as exc:
         hint = f"; {exc.hint}" if exc.hint else ""
-        print(f"{exc.prefix}: {printable(str(exc))}{hint}", file=err)
+        # Several problems found in one run (a config): a line each.
+        problems: tuple[ConsoleError, ...] = getattr(exc, "problems", ())
+        for each in problems[:-1]:
+            print(f"{each.prefix}: {printable(str(each))}", file=err)
+        last = problems[-1] if problems else exc
+        print(f"{last.prefix}: {printable(str(last))}{hint}", file=err)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=err)
@@ -85,6 +90,11 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Each command's module is imported when it runs: opening the console (no command)
     # does not pay for the journal, the flow or the history parser before its first frame.
     command = args.command
+    if args.version:
+        from console import __version__
+
+        print(f"{PROG} {__version__}", file=out)
+        return 0
     if getattr(args, "read_only", False) and command:
         from console.errors import ReadOnlyRefused
         from console.readonly import refusal
@@ -92,6 +102,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         refused = refusal(command, args)
         if refused:  # said before anything is read or touched
             raise ReadOnlyRefused(refused)
+    if command == "config":
+        from console.cli.config_file import cmd_config
+
+        return cmd_config(args, out)
     if command == "demo":
         from console.cli.demo import cmd_demo
 

@@ -65,17 +65,19 @@ def with_options(config: Config, args: argparse.Namespace) -> Config:
 def _no_config(looked_at: Path) -> UsageError:
     """No ``--config`` and no file where the console looked: how to start, in one line.
 
-    The demo, ``--config``, and the example config: named by its path when this
-    is a checkout of the repository (it is not installed with the package).
+    Where it looked (and why there), then the three ways on: the demo, ``config
+    init`` (the commented example, shipped in the package, written there), or
+    ``--config``.
     """
     if os.environ.get(ENV_CONFIG):
         where = f"{looked_at} (named by ${ENV_CONFIG}) does not exist"
     else:
         where = f"none at {looked_at} (the default; ${ENV_CONFIG} is not set)"
-    example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    shown = str(example) if example.is_file() else "config.example.toml in the repository"
     error = UsageError(f"no config file: {where}")
-    error.hint = f"try the console with `{PROG} demo`, or pass --config PATH (example: {shown})"
+    error.hint = (
+        f"try the console with `{PROG} demo`, write the commented example there with "
+        f"`{PROG} config init` (print it: `{PROG} config example`), or pass --config PATH"
+    )
     return error
 
 

@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help=config_help)
     parser.add_argument("--service", metavar="NAME", help="open the TUI on this service")
     _add_ops_options(parser, None)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser(
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", parents=[common], help="validate the config and exit")
     _add_database_commands(sub, common)
     _add_serve_command(sub, common)
+    _add_config_commands(sub)
     return parser
 
 
@@ -305,6 +307,28 @@ def _add_database_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="REASON",
         help="take no backup of the current contents first; REASON is recorded",
     )
+
+
+def _add_config_commands(sub: Any) -> None:
+    """``config init|path|example|schema``: the config file itself (console.cli.config_file)."""
+    config = sub.add_parser(
+        "config", help="the config file: write the example, show its path, print its schema"
+    )
+    what = config.add_subparsers(
+        dest="config_command", metavar="WHAT", parser_class=_Parser, required=True
+    )
+    init = what.add_parser(
+        "init", help="write the commented example config to the default path (never overwrites)"
+    )
+    init.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="write it here instead"
+    )
+    path = what.add_parser("path", help="print where the config is read from, and exit")
+    path.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="as if --config PATH were given"
+    )
+    what.add_parser("example", help="print the commented example config")
+    what.add_parser("schema", help="print the JSON Schema of the config (for editors)")
 
 
 def refuse_undecodable(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -62,20 +62,32 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         data = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
-    loader = Loader(path.resolve() if path.exists() else path, text)
+    loader = Loader(path.resolve() if path.exists() else path, text, env)
     root = Reader(loader, data, "")
     root.expect("console", "services", "keys")
-    console = read_console(root.sub("console") or Reader(loader, {}, "console"), loader, env)
-    readers = root.subs("services")
+    console = loader.attempt(
+        lambda: read_console(root.sub("console") or Reader(loader, {}, "console"), loader, env)
+    )
+    readers = loader.attempt(lambda: root.subs("services")) or []
     names = [r.table.get("name") for r in readers]
     for i, name in enumerate(names):
-        if name in names[:i]:
-            raise loader.error(f"services[{i}].name", f"duplicate service name {shown(name)}")
-    services = tuple(
-        dataclasses.replace(read_service(r), state_dir=console.state_dir) for r in readers
-    )
-    if not services:
-        raise loader.error("services", "at least one [[services]] entry is required")
-    keys = read_keys(root.sub("keys"))
+        if name is not None and name in names[:i]:
+            loader.report(
+                loader.error(f"services[{i}].name", f"duplicate service name {shown(name)}")
+            )
+    # Every service is read, whatever the others' problems: all of them are reported at once.
+    services = tuple(loader.attempt(functools.partial(read_service, r)) for r in readers)
+    if data.get("services", []) == []:
+        loader.report(loader.error("services", "at least one [[services]] entry is required"))
+    keys = loader.attempt(lambda: read_keys(root.sub("keys")))
     root.done()
-    return Config(path=loader.path, console=console, services=services, keys=keys)
+    loader.finish()
+    assert console is not None and all(services)  # else finish() raised
+    return Config(
+        path=loader.path,
+        console=console,
+        keys=keys or {},
+        services=tuple(
+            dataclasses.replace(s, state_dir=console.state_dir) for s in services if s is not None
+        ),
+    )

@@ -5,6 +5,12 @@ consumed, so an unknown key, a wrong type, a number out of bounds or a missing
 path becomes one ``ConfigError`` naming the file, the line and the dotted key
 (``services[1].host.restart``).  The ``Loader`` holds the file's text (for the
 line numbers) and folder (relative paths are resolved against it).
+
+A whole run reports every problem it finds, not only the first: a table's
+reader stops at its first problem, but ``Loader.attempt`` records it and the
+walk goes on with the next table (every unknown key of a table is recorded,
+too); ``Loader.finish`` then raises one ``ConfigProblems`` holding them all,
+which the CLI prints a line each.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +42,25 @@ class ConfigError(BadInput):
         # Keys and values in messages come from the file itself, and a TOML key may
         # hold a newline or a control character.
         super().__init__(printable(f"{where}:{label} {message}"))
+
+
+class ConfigProblems(ConfigError):
+    """Several problems found in one run: ``str(err)`` is the first (with how many there
+    are); ``problems`` holds every one, each its own line, in the order the file was read."""
+
+    def __init__(self, problems: list[ConfigError]):
+        first = problems[0]
+        more = f" (1 of {len(problems)} problems)" if len(problems) > 1 else ""
+        super().__init__(first.file, first.key, first.message + more, first.line)
+        self.problems = tuple(problems)
+
+
+class AlreadyReported(ConfigError):
+    """A table whose problems were all recorded already (``Loader.attempt`` records nothing
+    more): raised by a reader that went on after them to find the others."""
+
+    def __init__(self) -> None:
+        super().__init__("", "", "already reported")
 
 
 class ConfigNotFound(ConfigError):
@@ -175,16 +200,22 @@ class Reader:
         return readers
 
     def expect(self, *names: str) -> None:
-        """Reject unknown keys up front, before a missing key hides the typo behind it."""
+        """Reject unknown keys up front, before a missing key hides the typo behind it.
+
+        Every unknown key is recorded (``Loader.report``); the table is still read,
+        so its other problems are found in the same run.
+        """
         for name in self.table:
             if name not in names:
-                raise self.error(name, "unknown key")
+                self.seen.add(name)  # reported once, not again by done()
+                self.loader.report(self.error(name, "unknown key"))
 
     def done(self) -> None:
         """Reject keys nobody read: a typo must not silently change behaviour."""
         for name in self.table:
             if name not in self.seen:
-                raise self.error(name, "unknown key")
+                self.seen.add(name)
+                self.loader.report(self.error(name, "unknown key"))
 
 
 def shown(value: Any, limit: int = 80) -> str:
@@ -209,10 +240,43 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
 
 
 class Loader:
-    def __init__(self, path: Path, text: str):
+    def __init__(self, path: Path, text: str, env: Mapping[str, str] | None = None):
         self.path = path
         self.text = text
         self.base = path.parent
+        #: The environment the config is read in (defaults from it: the AWS region).
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        #: Every problem found so far, in the order found (``report``, ``attempt``).
+        self.problems: list[ConfigError] = []
+
+    def report(self, problem: ConfigError) -> None:
+        """Record a problem and go on reading."""
+        self.problems.append(problem)
+
+    def attempt(self, read: Callable[[], T]) -> T | None:
+        """``read()``; a ``ConfigError`` it raises is recorded and None returned."""
+        try:
+            result = read()
+        except AlreadyReported:
+            return None
+        except ConfigError as problem:
+            self.report(problem)
+            return None
+        return result
+
+    def check_since(self, count: int) -> None:
+        """Raise ``AlreadyReported`` when problems were recorded since there were ``count``."""
+        if len(self.problems) > count:
+            raise AlreadyReported()
+
+    def finish(self) -> None:
+        """Raise every problem recorded, as one ``ConfigProblems`` in the file's order;
+        nothing if none."""
+        self.problems.sort(key=lambda p: p.line or 0)
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise ConfigProblems(self.problems)
 
     def resolve(self, raw: str) -> Path:
         p = Path(raw).expanduser()
@@ -234,12 +298,16 @@ def line_of(text: str, dotted: str) -> int | None:
 
     tomllib reports no positions for valid documents, so walk the headers:
     find the n-th ``[[services]]``, then the sub-table header, then the key.
+    A table written without a header of its own (dotted keys ``host.restart =``,
+    an inline table ``host = { restart = … }``) is found by its name at the
+    start of a key instead, and the key then on that line or the lines after.
     """
     parts = re.findall(r"([A-Za-z0-9_\-]+)(?:\[(\d+)\])?", dotted)
     lines = text.splitlines()
     start = 0
     prefix: list[str] = []
     key = ""
+    inline = False  # the table was found as a dotted key or an inline table, not a header
     for i, (name, index) in enumerate(parts):
         last = i == len(parts) - 1
         prefix.append(name)
@@ -254,14 +322,38 @@ def line_of(text: str, dotted: str) -> int | None:
             key = name
             break
         pattern = re.compile(rf"^\s*\[\s*{re.escape(header)}\s*\]")
-        for n in range(start, len(lines)):
-            if pattern.match(lines[n]):
-                start = n
-                break
+        found = _first(lines, start, pattern.match, stop_at_header=False)
+        if found is None:
+            # ``name.key = …`` or ``name = { … }`` inside the table found so far.
+            keyed = re.compile(rf"(^\s*|[{{,.]\s*)\"?{re.escape(name)}\"?\s*[.=]")
+            found = _first(lines, start, keyed.search)
+            inline = found is not None or inline
+        if found is not None:
+            start = found
     if not key:
         return start + 1 if lines else None
-    key_re = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
-    for n in range(start, len(lines)):
-        if key_re.match(lines[n]):
-            return n + 1
+    if inline:
+        key_re = re.compile(rf"(^\s*|[{{,.]\s*)\"?{re.escape(key)}\"?\s*=")
+        found = _first(lines, start, key_re.search)
+    else:
+        found = _first(lines, start, re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=").match)
+    if found is None and not inline:
+        # ``key`` may name a table of its own: its ``[a.b.key]`` header.
+        table_header = re.compile(rf"^\s*\[\s*{re.escape('.'.join(prefix))}\s*\]")
+        found = _first(lines, start, table_header.match, stop_at_header=False)
+    if found is not None:
+        return found + 1
     return start + 1 if start else None
+
+
+def _first(
+    lines: list[str], start: int, test: Callable[[str], Any], *, stop_at_header: bool = True
+) -> int | None:
+    """The first line from ``start`` that ``test`` accepts (not past the next table header
+    unless told)."""
+    for n in range(start, len(lines)):
+        if test(lines[n]):
+            return n
+        if stop_at_header and n > start and re.match(r"^\s*\[", lines[n]):
+            return None
+    return None

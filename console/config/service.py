@@ -10,6 +10,7 @@ not create the others' config classes before the console's first frame.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import re
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.config import extras
 from console.config.checklist import read_checklist
 from console.config.error_rate import ALB_ERROR_RATE, ErrorRateConfig, read_error_rate
 from console.config.health import HealthCheck, read_health
 from console.config.reader import Reader, shown
 from console.config.thresholds import Thresholds, read_thresholds
-from console.registry import PROVIDERS
+from console.registry import EXTRAS, PROVIDERS, discover_providers, provider_target
 
 if TYPE_CHECKING:
     from console.config.alb import AlbConfig
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
     from console.config.steps import CustomStep
     from console.model import ChecklistItem
 
-#: Providers the console knows (``console.registry.PROVIDERS``); only the chosen one
-#: is ever imported (see ``providers.load_provider``).
+#: Providers the console ships (``console.registry.PROVIDERS``; other distributions'
+#: are looked up when a config names one); only the chosen one is ever imported (see
+#: ``providers.load_provider``).
 KNOWN_PROVIDERS = tuple(PROVIDERS)
 
 
@@ -71,6 +74,9 @@ class ServiceConfig:
     #: ``[console] state_dir``, copied here so a provider built from its service
     #: alone (Kubernetes manifest backups) keeps its files where the console does.
     state_dir: Path | None = None
+    #: The ``[services.NAME]`` table of a provider from another distribution
+    #: (``console.registry``), as written: that provider reads it.
+    plugin: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -97,72 +103,66 @@ def section_reader(section: str) -> Callable[[Reader], Any]:
 
 
 def read_service(r: Reader) -> ServiceConfig:
-    r.expect(*_SERVICE_KEYS)
-    name = r.require("name", str)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name) or ".." in name:
-        raise r.error(
-            "name", f"must be letters, digits, '-', '_' or '.' (no '..'), got {shown(name)}"
-        )
-    environment = _environment(r, r.require("environment", str))
-    provider = r.require("provider", str)
-    if provider not in KNOWN_PROVIDERS:
-        raise r.error(
-            "provider", f"unknown provider {provider!r} (known: {', '.join(KNOWN_PROVIDERS)})"
-        )
-    verify_window = r.duration("verify_window_s", 60.0)
-    ready_timeout = r.duration("ready_timeout_s", 300.0)
-    min_requests = r.integer("verify_min_requests", 20, 1, 1_000_000)
-    min_rounds = r.integer("verify_min_rounds", 3, 1, 10_000)
-    health = tuple(read_health(h) for h in r.subs("health"))
+    """One ``[[services]]`` entry.  Each part is read on its own (``Loader.attempt``): a
+    problem in one is recorded and the others are still read, so one run reports them all;
+    the checks across parts are made only on parts that were read without a problem."""
+    loader = r.loader
+    start = len(loader.problems)
+    named = r.table.get("provider")
+    plugin = isinstance(named, str) and named not in PROVIDER_SECTIONS and provider_target(named)
+    # A provider from another distribution has a [services.NAME] table of its own.
+    r.expect(*_SERVICE_KEYS, *((named,) if plugin else ()))
+    name = loader.attempt(lambda: _name(r))
+    environment = loader.attempt(lambda: _environment(r, r.require("environment", str)))
+    provider = loader.attempt(lambda: _provider(r))
+    verify_window = loader.attempt(lambda: r.duration("verify_window_s", 60.0))
+    ready_timeout = loader.attempt(lambda: r.duration("ready_timeout_s", 300.0))
+    min_requests = loader.attempt(lambda: r.integer("verify_min_requests", 20, 1, 1_000_000))
+    min_rounds = loader.attempt(lambda: r.integer("verify_min_rounds", 3, 1, 10_000))
+    health_readers = loader.attempt(lambda: r.subs("health"))
+    read = (loader.attempt(functools.partial(read_health, h)) for h in health_readers or ())
+    health = tuple(h for h in read if h is not None)
+    health_ok = health_readers is not None and len(health) == len(health_readers)
     sections: dict[str, Any] = {}
     for section in PROVIDER_SECTIONS:
-        table = r.sub(section)
-        sections[section] = section_reader(section)(table) if table else None
-    if sections.get(provider) is None:
-        raise r.error(provider, f"is required when provider = {provider!r}")
-    db_reader = r.sub("database")
-    database: DatabaseConfig | None = None
-    if db_reader:
-        from console.config.database import read_database
-
-        database = read_database(db_reader)
-        _pitr_provider(r, database, provider)
-    cdn_reader = r.sub("cdn")
-    cdn: CdnConfig | None = None
-    if cdn_reader:
-        from console.config.cdn import read_cdn
-
-        cdn = read_cdn(cdn_reader)
-    rate_reader = r.sub("error_rate")
-    on_alb = provider == "alb"
-    if rate_reader:
-        error_rate = read_error_rate(rate_reader, alb=on_alb)
-    else:
-        # Behind a load balancer the error rate is its target groups' 5xx over requests
-        # (CloudWatch), read from [services.alb]: no health URL needs probing for it.
-        error_rate = ALB_ERROR_RATE if on_alb else ErrorRateConfig()
-    if error_rate.source == "probe" and not (error_rate.urls or health):
-        raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
-    th_reader = r.sub("thresholds")
-    thresholds = read_thresholds(th_reader) if th_reader else Thresholds()
-    if error_rate.source == "probe":
-        urls = len(error_rate.urls or health)
-        fits = error_rate.window_s / error_rate.interval_s * urls  # (inf for extreme values)
-        if fits + 1e-9 < thresholds.min_requests:
-            # Else the severity would stay "assessing" for ever.
-            raise r.error(
-                "thresholds.min_requests",
-                f"{thresholds.min_requests} requests never fit in the probe's window "
-                f"(error_rate.window_s {error_rate.window_s:g} s at one request every "
-                f"{error_rate.interval_s:g} s to {urls} URL(s) holds {math.floor(fits + 1e-9)})",
-            )
-    checklist = read_checklist(r)
-    steps: tuple[CustomStep, ...] = ()
-    if r.get("steps", list) is not None:
+        table = loader.attempt(functools.partial(r.sub, section))
+        if table:
+            sections[section] = loader.attempt(functools.partial(section_reader(section), table))
+    # A provider from another distribution (``console.registry``) reads its own
+    # [services.NAME] table: it gets it as it is, unchecked here.
+    plugin_table: dict[str, Any] = {}
+    if provider is not None and provider not in PROVIDER_SECTIONS:
+        plugin_table = dict(loader.attempt(lambda: r.get(provider, dict, {})) or {})
+    elif provider is not None and r.table.get(provider) is None:
+        loader.report(r.error(provider, f"is required when provider = {provider!r}"))
+    database = loader.attempt(lambda: _database(r))
+    if database is not None and provider is not None:
+        loader.attempt(lambda: _pitr_provider(r, database, provider))
+    cdn = loader.attempt(lambda: _cdn(r))
+    on_alb = (provider or named) == "alb"  # also when its SDK is missing: no false probe
+    error_rate = loader.attempt(lambda: _error_rate(r, on_alb))
+    thresholds = loader.attempt(lambda: _thresholds(r))
+    if error_rate is not None and health_ok:
+        loader.attempt(lambda: _probe_needs_urls(r, error_rate, health))
+        if thresholds is not None:
+            loader.attempt(lambda: _requests_fit(r, error_rate, health, thresholds))
+    checklist = loader.attempt(lambda: read_checklist(r))
+    steps: tuple[CustomStep, ...] | None = ()
+    if loader.attempt(lambda: r.get("steps", list)) is not None:
         from console.config.steps import read_steps
 
-        steps = read_steps(r)
+        steps = loader.attempt(lambda: read_steps(r))
+    _require_sdks(
+        r,
+        ("provider", provider),
+        ("database", "database" if database else None),
+        ("cdn", "cdn" if cdn else None),
+        ("error_rate.source", error_rate.source if error_rate else None),
+    )
     r.done()
+    loader.check_since(start)
+    assert name and environment and provider and error_rate and thresholds  # else raised
+    assert verify_window and ready_timeout and min_requests and min_rounds and steps is not None
     return ServiceConfig(
         name=name,
         environment=environment,
@@ -171,11 +171,11 @@ def read_service(r: Reader) -> ServiceConfig:
         ready_timeout_s=ready_timeout,
         verify_min_requests=min_requests,
         verify_min_rounds=min_rounds,
-        host=sections["host"],
-        kubernetes=sections["kubernetes"],
-        ecs=sections["ecs"],
-        cloudrun=sections["cloudrun"],
-        alb=sections["alb"],
+        host=sections.get("host"),
+        kubernetes=sections.get("kubernetes"),
+        ecs=sections.get("ecs"),
+        cloudrun=sections.get("cloudrun"),
+        alb=sections.get("alb"),
         database=database,
         cdn=cdn,
         health=health,
@@ -183,7 +183,95 @@ def read_service(r: Reader) -> ServiceConfig:
         thresholds=thresholds,
         checklist=checklist,
         steps=steps,
+        plugin=plugin_table,
     )
+
+
+def _name(r: Reader) -> str:
+    name = r.require("name", str)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name) or ".." in name:
+        raise r.error(
+            "name", f"must be letters, digits, '-', '_' or '.' (no '..'), got {shown(name)}"
+        )
+    return name
+
+
+def _provider(r: Reader) -> str:
+    provider = r.require("provider", str)
+    if provider_target(provider) is None:
+        known = ", ".join(discover_providers())
+        raise r.error("provider", f"unknown provider {provider!r} (known: {known})")
+    return provider
+
+
+def _database(r: Reader) -> DatabaseConfig | None:
+    db_reader = r.sub("database")
+    if not db_reader:
+        return None
+    from console.config.database import read_database
+
+    return read_database(db_reader)
+
+
+def _cdn(r: Reader) -> CdnConfig | None:
+    cdn_reader = r.sub("cdn")
+    if not cdn_reader:
+        return None
+    from console.config.cdn import read_cdn
+
+    return read_cdn(cdn_reader)
+
+
+def _error_rate(r: Reader, on_alb: bool) -> ErrorRateConfig:
+    rate_reader = r.sub("error_rate")
+    if rate_reader:
+        error_rate = read_error_rate(rate_reader, alb=on_alb)
+    else:
+        # Behind a load balancer the error rate is its target groups' 5xx over requests
+        # (CloudWatch), read from [services.alb]: no health URL needs probing for it.
+        error_rate = ALB_ERROR_RATE if on_alb else ErrorRateConfig()
+    return error_rate
+
+
+def _thresholds(r: Reader) -> Thresholds:
+    th_reader = r.sub("thresholds")
+    return read_thresholds(th_reader) if th_reader else Thresholds()
+
+
+def _probe_needs_urls(
+    r: Reader, error_rate: ErrorRateConfig, health: tuple[HealthCheck, ...]
+) -> None:
+    if error_rate.source == "probe" and not (error_rate.urls or health):
+        raise r.error("error_rate.source", "'probe' needs [[services.health]] urls or urls")
+
+
+def _requests_fit(
+    r: Reader, error_rate: ErrorRateConfig, health: tuple[HealthCheck, ...], thresholds: Thresholds
+) -> None:
+    if error_rate.source != "probe":
+        return
+    urls = len(error_rate.urls or health)
+    fits = error_rate.window_s / error_rate.interval_s * urls  # (inf for extreme values)
+    if fits + 1e-9 < thresholds.min_requests:
+        # Else the severity would stay "assessing" for ever.
+        raise r.error(
+            "thresholds.min_requests",
+            f"{thresholds.min_requests} requests never fit in the probe's window "
+            f"(error_rate.window_s {error_rate.window_s:g} s at one request every "
+            f"{error_rate.interval_s:g} s to {urls} URL(s) holds {math.floor(fits + 1e-9)})",
+        )
+
+
+def _require_sdks(r: Reader, *parts: tuple[str, str | None]) -> None:
+    """Record (exit 2, naming the pip extra) each part whose SDK is not installed here;
+    an extra is named once a service (ECS and its CloudWatch source: one line)."""
+    named: set[str] = set()
+    for key, part in parts:
+        line = extras.missing(part) if part else ""
+        extra = EXTRAS.get(part or "", ("", ()))[0]
+        if line and extra not in named:
+            named.add(extra)
+            r.loader.report(r.error(key, line))
 
 
 def _environment(r: Reader, value: str) -> str:

@@ -80,8 +80,9 @@ class EcsReader:
 
     def describe_service(self, *, tags: bool = False, poll: bool = False) -> dict[str, Any]:
         cfg, service = self.cfg, self.api.service
+        region = f"{cfg.region}, from {cfg.region_from}" if cfg.region_from else cfg.region
         cluster_missing = NotFound(
-            f"ECS cluster {cfg.cluster!r} not found in {cfg.region} "
+            f"ECS cluster {cfg.cluster!r} not found in {region} "
             f"(cluster in [services.ecs] of {service.name})"
         )
         extra: dict[str, Any] = {"include": ["TAGS"]} if tags else {}

@@ -1,0 +1,1 @@
+"""Building the wheel and installing it outside the repository (tests/packaging/)."""
