@@ -75,6 +75,10 @@ ACTIONS: dict[str, str | None] = {
     "save_or_leave": "the rollback wizard",
     "done": "the rollback wizard",
     "message": "the rollback wizard",
+    # the point-in-time screens: only reachable through "actions" / "resume"
+    "shift": "the rollback wizard",
+    "reset": "the rollback wizard",
+    "not_now": "the rollback wizard",
 }
 
 #: What a refused TUI key or CLI command says after "read-only: ".

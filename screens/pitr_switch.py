@@ -57,6 +57,7 @@ class SwitchConfirmScreen(FlowModal[bool]):
             "escape",
             "not_now",
             "Not now",
+            id="pitr-switch-not-now",
             tooltip="Stop before the switch: the restored database keeps running",
         ),
     ]

@@ -53,14 +53,34 @@ class PitrTimeScreen(FlowScreen):
     CSS_PATH = "pitr_time.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "shift(60)", "+1 min", tooltip="One minute later"),
-        Binding("down", "shift(-60)", "-1 min", tooltip="One minute earlier"),
-        Binding("pageup", "shift(600)", "+10 min", tooltip="Ten minutes later"),
-        Binding("pagedown", "shift(-600)", "-10 min", tooltip="Ten minutes earlier"),
+        Binding("up", "shift(60)", "+1 min", tooltip="One minute later", id="pitr-time-later"),
         Binding(
-            "ctrl+r", "reset", "Default", tooltip="Back to the proposed time (deploy - margin)"
+            "down", "shift(-60)", "-1 min", tooltip="One minute earlier", id="pitr-time-earlier"
         ),
-        Binding("escape", "back", "Back", tooltip="Back to the actions, no time chosen"),
+        Binding(
+            "pageup", "shift(600)", "+10 min", tooltip="Ten minutes later", id="pitr-time-later-10"
+        ),
+        Binding(
+            "pagedown",
+            "shift(-600)",
+            "-10 min",
+            tooltip="Ten minutes earlier",
+            id="pitr-time-earlier-10",
+        ),
+        Binding(
+            "ctrl+r",
+            "reset",
+            "Default",
+            tooltip="Back to the proposed time (deploy - margin)",
+            id="pitr-time-reset",
+        ),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            tooltip="Back to the actions, no time chosen",
+            id="pitr-time-back",
+        ),
     ]
     #: Keys that are not bindings, for help (``?``).
     HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (

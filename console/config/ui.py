@@ -90,6 +90,13 @@ BINDING_IDS: frozenset[str] = frozenset(
         "actions-copy",
         "actions-confirm",
         "actions-back",
+        "pitr-time-later",
+        "pitr-time-earlier",
+        "pitr-time-later-10",
+        "pitr-time-earlier-10",
+        "pitr-time-reset",
+        "pitr-time-back",
+        "pitr-switch-not-now",
         # viewers and dialogs
         "history-back",
         "history-reload",
