@@ -57,7 +57,8 @@ def test_the_wheel_holds_every_module_and_resource_of_the_checkout(wheel: Path) 
     wanted = {
         path
         for path in tracked
-        if path.endswith((".py", ".tcss", ".md", ".py.txt", ".toml", ".html")) and (REPO / path).exists()
+        if path.endswith((".py", ".tcss", ".md", ".py.txt", ".toml", ".html"))
+        and (REPO / path).exists()
     }
     assert {p for p in wanted if p.endswith(".tcss")}, "no .tcss found: the check is empty"
     assert any(p.startswith("console/templates/") for p in wanted)
