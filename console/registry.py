@@ -26,6 +26,7 @@ PROVIDERS: dict[str, str] = {
     "ecs": "providers.ecs:EcsProvider",
     "cloudrun": "providers.cloudrun:CloudRunProvider",
     "alb": "providers.alb:AlbProvider",
+    "swarm": "providers.swarm:SwarmProvider",
 }
 
 #: Backends of plan parts that are not a platform (a service's ``[services.database]``,

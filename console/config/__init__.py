@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
     from console.config.steps import CustomStep, HttpCall, StepAction
+    from console.config.swarm import SwarmConfig
 
 #: The platforms' sections, imported on first use (see the module docstring).
 _SECTIONS = {
@@ -81,6 +82,7 @@ _SECTIONS = {
     "CustomStep": "console.config.steps",
     "HttpCall": "console.config.steps",
     "StepAction": "console.config.steps",
+    "SwarmConfig": "console.config.swarm",
 }
 
 
@@ -121,6 +123,7 @@ __all__ = [
     "KubernetesConfig",
     "ServiceConfig",
     "StepAction",
+    "SwarmConfig",
     "TargetGroup",
     "Thresholds",
     "default_config_path",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
     from console.config.steps import CustomStep
+    from console.config.swarm import SwarmConfig
     from console.model import ChecklistItem
 
 #: Providers the console knows (``console.registry.PROVIDERS``); only the chosen one
@@ -58,6 +59,7 @@ class ServiceConfig:
     ecs: EcsConfig | None = None
     cloudrun: CloudRunConfig | None = None
     alb: AlbConfig | None = None
+    swarm: SwarmConfig | None = None
     database: DatabaseConfig | None = None
     #: The CDN invalidated after the switch (``[services.cdn]``, any provider).
     cdn: CdnConfig | None = None
@@ -85,6 +87,7 @@ PROVIDER_SECTIONS: dict[str, str] = {
     "ecs": "console.config.ecs",
     "cloudrun": "console.config.cloudrun",
     "alb": "console.config.alb",
+    "swarm": "console.config.swarm",
 }
 
 
@@ -175,6 +178,7 @@ def read_service(r: Reader) -> ServiceConfig:
         ecs=sections["ecs"],
         cloudrun=sections["cloudrun"],
         alb=sections["alb"],
+        swarm=sections["swarm"],
         database=database,
         cdn=cdn,
         health=health,
@@ -221,6 +225,7 @@ _SERVICE_KEYS = (
     "ecs",
     "cloudrun",
     "alb",
+    "swarm",
     "database",
     "cdn",
     "error_rate",
