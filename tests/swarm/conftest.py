@@ -1,0 +1,206 @@
+"""A real single-node Docker Swarm for the Swarm provider's tests (issue 17).
+
+One ``dockerd`` per test session (per xdist worker), with its own data root,
+exec root, socket, Linux bridge and swarm listen port under a temp dir, started
+with ``setsid`` (a ``timeout`` process group would kill it otherwise); ``swarm
+init --advertise-addr 127.0.0.1``.  Images come from no registry: a busybox
+rootfs serving ``/version`` imported as ``local/web:v1``/``v2``/``v3`` (v3 exits
+1).  Services publish in host mode on dynamic ports (the ingress mesh needs
+IPVS, which this kernel lacks).  Without Docker (or root) the tests skip naming
+it; under ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BUSYBOX = Path("/bin/busybox")
+HTTPD = '["/bin/busybox","httpd","-f","-p","8080","-h","/www"]'
+BROKEN = '["/bin/busybox","sh","-c","echo v3 is broken; exit 1"]'
+
+
+def _missing() -> str:
+    if not shutil.which("dockerd") and not Path("/usr/sbin/dockerd").exists():
+        return "Docker (dockerd, Debian's docker.io) is not installed"
+    if not shutil.which("docker"):
+        return "the docker CLI is not installed"
+    if not BUSYBOX.exists():
+        return "busybox-static (/bin/busybox) is not installed"
+    if os.geteuid() != 0:
+        return "Docker's dockerd needs root to run a Swarm"
+    return ""
+
+
+@dataclass
+class Swarm:
+    root: Path
+    socket: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DOCKER_HOST": f"unix://{self.socket}",
+            "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1",
+        }
+
+    def docker(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run(
+            ["docker", *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout.strip()
+
+    def inspect(self, service: str) -> dict:
+        return json.loads(self.docker("service", "inspect", service))[0]
+
+    def image(self, service: str) -> str:
+        return self.docker(
+            "service", "inspect", service, "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+        )
+
+    def create(self, name: str, image: str, replicas: int = 2) -> None:
+        self.docker(
+            "service", "create", "-d", "-q", "--name", name, "--replicas", str(replicas),
+            "--publish", "mode=host,target=8080", "--stop-grace-period", "1s",
+            "--no-resolve-image", "--update-failure-action", "pause",
+            "--update-monitor", "4s", image,
+        )  # fmt: skip
+
+    def update_image(self, name: str, image: str) -> None:
+        self.docker("service", "update", "-d", "-q", "--image", image, "--no-resolve-image", name)
+
+    def wait(self, name: str, pred, timeout_s: float = 60.0) -> dict:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            svc = self.inspect(name)
+            if pred(svc, self):
+                return svc
+            time.sleep(0.3)
+        raise AssertionError(f"service {name} never got there: {json.dumps(svc)[:600]}")
+
+    def ports(self, name: str) -> list[int]:
+        """Host ports of the tasks Swarm wants running and that run."""
+        out = self.docker(
+            "service", "ps", name, "--filter", "desired-state=running",
+            "--format", "{{.CurrentState}}|{{.Ports}}",
+        )  # fmt: skip
+        ports: list[int] = []
+        for line in out.splitlines():
+            state, _, pub = line.partition("|")
+            if state.startswith("Running") and "->" in pub:
+                ports.append(int(pub.split("->")[0].rsplit(":", 1)[1]))
+        return ports
+
+    def versions(self, name: str) -> list[str]:
+        """``/version`` of every running replica, over HTTP on its host port."""
+        out = []
+        for port in self.ports(name):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=3) as r:
+                out.append(r.read().decode().strip())
+        return out
+
+    def running(self, name: str, image: str, replicas: int = 2):  # type: ignore[no-untyped-def]
+        def check(svc: dict, sw: Swarm) -> bool:
+            state = (svc.get("UpdateStatus") or {}).get("State", "")
+            if state not in ("", "completed", "rollback_completed"):
+                return False
+            tasks = sw.docker(
+                "service", "ps", name, "--filter", "desired-state=running",
+                "--format", "{{.Image}} {{.CurrentState}}",
+            ).splitlines()  # fmt: skip
+            ok = [t for t in tasks if t.startswith(image + " Running")]
+            return len(ok) == replicas == len(tasks)
+
+        return check
+
+    def paused_on_v3(self, name: str) -> None:
+        """v1 -> v2 -> v3: the update to v3 pauses (the 02:00 case)."""
+        self.create(name, "local/web:v1")
+        self.wait(name, self.running(name, "local/web:v1"))
+        self.update_image(name, "local/web:v2")
+        self.wait(name, self.running(name, "local/web:v2"))
+        self.update_image(name, "local/web:v3")
+        self.wait(name, lambda s, _: (s.get("UpdateStatus") or {}).get("State") == "paused")
+
+
+def _build_images(sw: Swarm) -> None:
+    for tag in ("v1", "v2", "v3"):
+        rootfs = sw.root / f"rootfs-{tag}"
+        (rootfs / "bin").mkdir(parents=True)
+        (rootfs / "www").mkdir()
+        shutil.copy(BUSYBOX, rootfs / "bin" / "busybox")
+        (rootfs / "bin" / "sh").symlink_to("busybox")
+        (rootfs / "www" / "version").write_text(tag + "\n")
+        cmd = BROKEN if tag == "v3" else HTTPD
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(
+            ["docker", "import", "-c", f"CMD {cmd}", "-c", "EXPOSE 8080", "-", f"local/web:{tag}"],
+            stdin=tar.stdout, env=sw.env, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        tar.wait()
+
+
+@pytest.fixture(scope="session")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {missing}")
+        pytest.skip(missing)
+    root = Path(tmp_path_factory.mktemp("swarm"))
+    sock = root / "docker.sock"
+    n = os.getpid() % 200 + 20
+    bridge = f"rcsw{os.getpid()}"[:15]
+    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", f"10.213.{n}.1/24", "dev", bridge], check=True)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+    log = (root / "dockerd.log").open("wb")
+    proc = subprocess.Popen(
+        ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+         "--host", f"unix://{sock}", "--pidfile", str(root / "docker.pid"),
+         "--bridge", bridge, "--iptables=false", "--ip6tables=false"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    sw = Swarm(root, sock)
+    try:
+        end = time.monotonic() + 30
+        while sw.docker("version", "--format", "{{.Server.Version}}", check=False) == "":
+            if time.monotonic() > end or proc.poll() is not None:
+                raise AssertionError(
+                    "dockerd did not start: " + (root / "dockerd.log").read_text()[-800:]
+                )
+            time.sleep(0.2)
+        port = str(23000 + os.getpid() % 2000)
+        sw.docker(
+            "swarm",
+            "init",
+            "--advertise-addr",
+            f"127.0.0.1:{port}",
+            "--listen-addr",
+            f"127.0.0.1:{port}",
+        )
+        _build_images(sw)
+        yield sw
+    finally:
+        sw.docker("swarm", "leave", "--force", check=False)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        subprocess.run(["ip", "link", "del", bridge], check=False)
+        log.close()

@@ -1,0 +1,193 @@
+"""The Swarm provider on a real single-node Swarm (issue 17): rollback of a paused update
+headless, verified by HTTP against every replica's host port; the docker CLI as the
+oracle; the lock; a refused target; a target that never becomes healthy."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from console.config import load_config
+from providers.base import InvalidTarget, LockHeld
+from providers.swarm import SwarmProvider
+from tests.console_cli import run_console
+from tests.swarm.conftest import Swarm
+
+
+class Front:
+    """What sits in front of host-mode tasks (a load balancer): 200 only when every
+    running replica answers ``/version``; the console's health URL."""
+
+    def __init__(self, sw: Swarm, service: str) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                try:
+                    ok = bool(outer.sw.versions(outer.service))
+                except Exception:
+                    ok = False
+                self.send_response(200 if ok else 503)
+                self.end_headers()
+                self.wfile.write(b"ok" if ok else b"down")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.sw, self.service = sw, service
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def write_config(tmp_path: Path, sw: Swarm, service: str, url: str, ready_s: float = 60) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        tomli_w.dumps(
+            {
+                "console": {
+                    "operator": "alice",
+                    "history_file": str(tmp_path / "rollback-history.md"),
+                    "state_dir": str(tmp_path / "state"),
+                },
+                "services": [
+                    {
+                        "name": service,
+                        "environment": "production",
+                        "provider": "swarm",
+                        "ready_timeout_s": ready_s,
+                        "swarm": {"service": service, "docker_host": f"unix://{sw.socket}"},
+                        "health": [{"url": url}],
+                        "error_rate": {"source": "probe", "window_s": 5, "interval_s": 0.25},
+                        "thresholds": {"min_requests": 5},
+                    }
+                ],
+            }
+        )
+    )
+    return config
+
+
+@pytest.fixture
+def service(swarm: Swarm, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = "web" + str(abs(hash(request.node.name)) % 10000)
+    yield name
+    swarm.docker("service", "rm", name, check=False)
+
+
+def provider(tmp_path: Path, sw: Swarm, service: str) -> SwarmProvider:
+    cfg = load_config(write_config(tmp_path, sw, service, "http://127.0.0.1:9/health"))
+    return SwarmProvider(cfg.services[0], poll_interval_s=0.3)
+
+
+def test_paused_update_is_rolled_back_headless_and_verified(
+    swarm: Swarm, service: str, tmp_path: Path
+) -> None:
+    swarm.paused_on_v3(service)
+    front = Front(swarm, service)
+    try:
+        config = write_config(tmp_path, swarm, service, front.url)
+        status = run_console(config, "status", service)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "UPDATE PAUSED" in status.stdout
+        result = run_console(
+            config, "rollback", service, "--yes", "--reason", "v3 exits 1",
+            "--verify-window", "3",
+        )  # fmt: skip
+    finally:
+        front.stop()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "Traceback" not in result.stderr
+    assert f"service rollback {service}" in out
+    assert swarm.image(service) == "local/web:v2"
+    assert (swarm.inspect(service)["UpdateStatus"]["State"]) == "rollback_completed"
+    assert swarm.versions(service) == ["v2", "v2"]  # every replica, over HTTP
+    entry = (tmp_path / "rollback-history.md").read_text()
+    assert "v3" in entry and "v2" in entry and "rolled back and verified" in entry
+    # The lock (a Swarm config object) was released.
+    assert "rollback-console-lock" not in swarm.docker("config", "ls")
+
+
+def test_the_docker_cli_is_the_oracle(swarm: Swarm, service: str, tmp_path: Path) -> None:
+    """From one start, the console leaves the live spec image `docker service rollback` does."""
+    oracle = service + "o"
+    try:
+        swarm.paused_on_v3(service)
+        swarm.paused_on_v3(oracle)
+        swarm.docker("service", "rollback", "-d", oracle)
+        p = provider(tmp_path, swarm, service)
+        plan = p.plan(None)
+        assert plan.steps[0].op == "swarm.rollback"
+        list(p.execute(plan))
+        ready = p.wait_ready(plan, 60)
+        assert ready.ready, ready.message
+        assert swarm.image(service) == swarm.image(oracle) == "local/web:v2"
+        # Swarm swapped the specs: PreviousSpec is v3 now; the plan stays anchored.
+        assert p.part.took_effect(plan.steps[0], plan) is True
+        again = list(p.execute(plan))
+        assert swarm.image(service) == "local/web:v2", again
+    finally:
+        swarm.docker("service", "rm", oracle, check=False)
+
+
+def test_older_image_and_the_lock(swarm: Swarm, service: str, tmp_path: Path) -> None:
+    swarm.paused_on_v3(service)
+    p = provider(tmp_path, swarm, service)
+    (tmp_path / "b").mkdir()
+    other = provider(tmp_path / "b", swarm, service)
+    assert p.acquire_lock("alice", "bastion-1", 60) == ""
+    with pytest.raises(LockHeld, match="alice"):
+        other.acquire_lock("bob", "bastion-2", 60)
+    p.release_lock("alice", "bastion-1")
+    assert other.acquire_lock("bob", "bastion-2", 60) == ""
+    other.release_lock("bob", "bastion-2")
+    # The lock never touched the service: PreviousSpec is still v2, the update still paused.
+    svc = swarm.inspect(service)
+    assert svc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "local/web:v2"
+    assert svc["UpdateStatus"]["State"] == "paused"
+    plan = p.plan("v1")
+    assert plan.steps[0].op == "swarm.update_image"
+    assert "--image local/web:v1 --no-resolve-image" in plan.steps[0].command
+    assert [d.line() for d in p.differences(plan.from_revision, plan.to_revision)] == [
+        "image: local/web:v3 → local/web:v1"
+    ]
+    list(p.execute(plan))
+    ready = p.wait_ready(plan, 60)
+    assert ready.ready, ready.message
+    assert swarm.versions(service) == ["v1", "v1"]
+
+
+def test_one_image_and_no_previous_spec_is_refused(
+    swarm: Swarm, service: str, tmp_path: Path
+) -> None:
+    swarm.create(service, "local/web:v1")
+    with pytest.raises(InvalidTarget, match="no PreviousSpec and one image only"):
+        provider(tmp_path, swarm, service).plan(None)
+
+
+def test_a_target_that_never_becomes_healthy_is_not_verified(
+    swarm: Swarm, service: str, tmp_path: Path
+) -> None:
+    swarm.create(service, "local/web:v3")
+    swarm.update_image(service, "local/web:v2")
+    swarm.wait(service, swarm.running(service, "local/web:v2"))
+    front = Front(swarm, service)
+    try:
+        config = write_config(tmp_path, swarm, service, front.url, ready_s=8)
+        result = run_console(config, "rollback", service, "--yes", "--reason", "try v3")
+    finally:
+        front.stop()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    entry = (tmp_path / "rollback-history.md").read_text()
+    assert "rolled back and verified" not in entry
+    assert "not verified" in entry or "not ready" in entry, entry
