@@ -4,7 +4,11 @@ oracle; the lock; a refused target; a target that never becomes healthy."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +19,7 @@ import tomli_w
 from console.config import load_config
 from providers.base import InvalidTarget, LockHeld
 from providers.swarm import SwarmProvider
-from tests.console_cli import run_console
+from tests.console_cli import run_console, start_console
 from tests.swarm.conftest import Swarm
 
 
@@ -191,3 +195,42 @@ def test_a_target_that_never_becomes_healthy_is_not_verified(
     entry = (tmp_path / "rollback-history.md").read_text()
     assert "rolled back and verified" not in entry
     assert "not verified" in entry or "not ready" in entry, entry
+
+
+def test_killed_mid_rollback_resume_ends_on_the_target_never_forward(
+    swarm: Swarm, service: str, tmp_path: Path
+) -> None:
+    """SIGKILL as the switch starts; resume reads the live spec (image, Version.Index) and
+    ends on v2, never a second `service rollback` (which would go forward to v3)."""
+    swarm.paused_on_v3(service)
+    front = Front(swarm, service)
+    try:
+        config = write_config(tmp_path, swarm, service, front.url)
+        proc = start_console(config, "rollback", service, "--yes", "--reason", "v3 exits 1")
+        journal = tmp_path / "state" / "journal"
+
+        def switch_started() -> bool:
+            for f in journal.glob("*.jsonl") if journal.exists() else ():
+                for line in f.read_text().splitlines():
+                    e = json.loads(line) if line.strip() else {}
+                    if e.get("event") == "step" and e.get("status") == "started":
+                        return True
+            return False
+
+        end = time.monotonic() + 120
+        while not switch_started():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < end, "the switch never started"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        resume = run_console(config, "resume", service, "--yes", "--verify-window", "3")
+    finally:
+        front.stop()
+    out = resume.stdout + resume.stderr
+    assert resume.returncode == 0, out
+    assert "Traceback" not in resume.stderr
+    assert swarm.image(service) == "local/web:v2"
+    assert swarm.versions(service) == ["v2", "v2"]
+    entry = (tmp_path / "rollback-history.md").read_text()
+    assert "rolled back and verified" in entry and "Interrupted" in entry, entry
