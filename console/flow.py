@@ -296,6 +296,10 @@ class RollbackFlow(ResumeSteps, RecordSteps):
         self.incident.log("plan", plan.summary + (" (dry run)" if dry_run else ""))
         if not dry_run:
             self.incident.journal_event("plan", plan=plan_for_journal(plan))
+            if plan.action == "pitr":  # the loss window, the two instances, the way back
+                for warning in plan.warnings:
+                    self.incident.notes.append(self.redact(warning))
+                    self.incident.journal_event("note", note=self.redact(warning))
         return plan
 
     def plan(

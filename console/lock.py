@@ -184,7 +184,8 @@ def holder(state_dir: Path, service: str, environment: str) -> LockInfo | None:
 def process_start(pid: int) -> int | None:
     """The start time of ``pid`` in clock ticks since boot (``/proc/PID/stat`` field 22)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        # A recycled pid may be any process: its name need not be UTF-8.
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may hold spaces: split after it.

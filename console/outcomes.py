@@ -18,6 +18,7 @@ ACTION_DONE: dict[str, str] = {
     "force-new-deployment": "new deployment forced",
     "restore-rds-snapshot": "RDS snapshot restored",
     "gradual": "traffic moved gradually",
+    "pitr": "database restored to a point in time",
     "to-latest": "traffic sent to LATEST",
     "resume-gitops": "GitOps auto-sync resumed",
 }

@@ -32,8 +32,16 @@ def sandbox_pids(root: Path) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = (
+                Path(f"/proc/{entry}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(
+                    "utf-8",
+                    errors="replace",  # any process's argv, not only ours: not always UTF-8
+                )
+            )
+            stat = Path(f"/proc/{entry}/stat").read_bytes().decode("utf-8", errors="replace")
         except OSError:
             continue
         state = stat[stat.rfind(")") + 2 :].split()[0]

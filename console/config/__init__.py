@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from console.config.alb import AlbConfig, TargetGroup
     from console.config.cdn import CdnConfig
     from console.config.cloudrun import CloudRunConfig
-    from console.config.database import DatabaseCheck, DatabaseConfig
+    from console.config.database import DatabaseCheck, DatabaseConfig, PitrConfig
     from console.config.ecs import EcsConfig
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
@@ -76,6 +76,7 @@ _SECTIONS = {
     "CloudRunConfig": "console.config.cloudrun",
     "DatabaseCheck": "console.config.database",
     "DatabaseConfig": "console.config.database",
+    "PitrConfig": "console.config.database",
     "EcsConfig": "console.config.ecs",
     "HostConfig": "console.config.host",
     "KubernetesConfig": "console.config.kubernetes",
@@ -121,6 +122,7 @@ __all__ = [
     "HostConfig",
     "HttpCall",
     "KubernetesConfig",
+    "PitrConfig",
     "ServiceConfig",
     "StepAction",
     "SwarmConfig",

@@ -41,7 +41,7 @@ from console.model import (
 from console.poll import poll_until
 from console.runner import run_steps
 from providers.base import InvalidTarget, NotFound, Part, ProviderError
-from providers.host import facts, logs
+from providers.host import facts, logs, pitr
 from providers.host.commands import CommandPart, command_step
 from providers.host.git import GitReleases
 from providers.host.processes import find_units, service_pids
@@ -75,6 +75,10 @@ class HostProvider:
             else SymlinkReleases(service.label, self.host)
         )
         self._parts: tuple[Part, ...] = (self.strategy.part, CommandPart(self.host.workdir))
+        if pitr.offered(service):
+            from providers.database.pitr_part import PitrPart
+
+            self._parts = (*self._parts, PitrPart(service))
 
     def parts(self) -> tuple[Part, ...]:
         """The switch of the configured strategy and the host's commands."""
@@ -183,9 +187,11 @@ class HostProvider:
         )
 
     def actions(self) -> tuple[Action, ...]:
-        """Restart in place (runbook: restart before rolling back when the release is fine)."""
+        """Restart in place (runbook: restart before rolling back when the release is fine),
+        and point-in-time recovery of the database when ``[services.database.pitr]`` is set."""
+        found = (pitr.action(self.service),) if pitr.offered(self.service) else ()
         if not self.host.restart:
-            return ()
+            return found
         return (
             Action(
                 id="restart",
@@ -193,6 +199,7 @@ class HostProvider:
                 description=f"Run the restart command ({shlex.join(self.host.restart)}) "
                 "without switching release",
             ),
+            *found,
         )
 
     def plan_action(
@@ -203,6 +210,11 @@ class HostProvider:
         dry_run: bool = False,
         resume_from: Plan | None = None,
     ) -> Plan:
+        if action == pitr.ACTION and pitr.offered(self.service):
+            current = self.snapshot().current
+            if current is None:
+                raise InvalidTarget(f"{self.service.label} has no live release")
+            return pitr.plan(self.service, self.host, current, argument, dry_run=dry_run)
         if action != "restart" or not self.host.restart:
             known = ", ".join(a.id for a in self.actions()) or "none"
             raise NotFound(f"unknown action {action!r} for {self.service.label} (known: {known})")

@@ -21,6 +21,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,10 +113,23 @@ def test_a_process_match_with_several_processes_gives_each_its_facts(
             # This sandbox's app.py only: other tests run demos of their own meanwhile.
             mine = re.escape(str(sandbox.root)) + r"\S*app\.py"
             provider = provider_of(sandbox, pid_file=None, process_match=f"{marker}|{mine}")
-            found = provider.details()
+            wanted = {f"process {child.pid}"}
+
+            def read() -> list[tuple[str, str]]:
+                wanted.add(f"process {demo_pid(sandbox)}")  # as the pid file says now
+                return list(provider.details())
+
+            # /proc is read while other tests start and stop processes: read again (bounded)
+            # until both are seen, then hold the facts to the same assertions.
+            found = read()
+            for _ in range(50):
+                if wanted <= {name for name, _ in found}:
+                    break
+                time.sleep(0.2)
+                found = read()
             labels = [name for name, _ in found]
-            assert f"process {demo_pid(sandbox)}" in labels
-            assert f"process {child.pid}" in labels
+            assert f"process {demo_pid(sandbox)}" in labels, found
+            assert f"process {child.pid}" in labels, found
             listening = [value for name, value in found if name.strip() == "listening"]
             assert f"127.0.0.1:{sandbox.port}" in listening
             assert f"127.0.0.1:{own_port}" in listening  # the child's, passed to it
