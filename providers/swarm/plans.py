@@ -58,7 +58,9 @@ class Planner:
         }
         op = ROLLBACK if to.image == live.previous_image else UPDATE_IMAGE
         label = self.service.label
-        if op == ROLLBACK:
+        if op == ROLLBACK and live.update_state == "paused":
+            title = f"Roll back the paused update of {label}: back to PreviousSpec ({to.image})"
+        elif op == ROLLBACK:
             title = f"Roll back {label} to its PreviousSpec ({to.image})"
         else:
             title = f"Update {label}'s image to {to.image} (the rest of the spec stays)"

@@ -186,7 +186,9 @@ class Reader:
                 "slot (task history retention): older images are not listed"
             )
         want = live.replicas
+        alert, alert_action, paused_facts = self._paused(live)
         facts = (
+            *paused_facts,
             (
                 "service",
                 f"{live.spec.get('Name', self.client.cfg.service)} ({live.service['ID'][:12]})",
@@ -206,9 +208,40 @@ class Reader:
             revisions=revisions,
             units=tuple(self._unit(live, t) for t in live.tasks[:20]),
             paused=state in PAUSED,
+            alert=alert,
+            alert_action=alert_action,
             notes=tuple(notes),
             facts=facts,
         )
+
+    @staticmethod
+    def _paused(live: Live) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """A paused update, loudly: the status line (``update paused: <message>``), what
+        ``r`` does about it, and the first fact (the message and the failing task's error).
+        """
+        state = live.update_state
+        if state not in PAUSED:
+            return "", "", ()
+        words = state.replace("_", " ")  # "paused", "rollback paused"
+        message = live.update_message or "no message"
+        head = f"update {words}" if state == "paused" else words
+        if message.lower().startswith(head + " "):
+            alert = f"{head}: {message[len(head) + 1 :]}"
+        else:
+            alert = f"{head}: {message}"
+        failed = next(
+            (t for t in live.tasks if t.get("Status", {}).get("Err") and t["ID"][:10] in message),
+            None,
+        ) or next((t for t in live.tasks if t.get("Status", {}).get("Err")), None)
+        fact = message
+        if failed is not None:
+            err = one_line(str(failed["Status"]["Err"]), 120)
+            fact += f" (task {str(failed['ID'])[:12]} on {task_image(failed)}: {err})"
+        # A paused rollback already has the older spec live: no default action is claimed.
+        action = ""
+        if state == "paused" and live.previous_image:
+            action = f"roll back the paused update to {live.previous_image}"
+        return alert, action, ((head, fact),)
 
     def _unit(self, live: Live, task: Mapping[str, Any]) -> Unit:
         status = task.get("Status", {})

@@ -17,13 +17,17 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomli_w
 
 BUSYBOX = Path("/bin/busybox")
 HTTPD = '["/bin/busybox","httpd","-f","-p","8080","-h","/www"]'
@@ -204,3 +208,71 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
             proc.wait(10)
         subprocess.run(["ip", "link", "del", bridge], check=False)
         log.close()
+
+
+@pytest.fixture
+def service(swarm: Swarm, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = "web" + str(abs(hash(request.node.name)) % 10000)
+    yield name
+    swarm.docker("service", "rm", name, check=False)
+
+
+class Front:
+    """What sits in front of host-mode tasks (a load balancer): 200 only when every
+    running replica answers ``/version``; the console's health URL."""
+
+    def __init__(self, sw: Swarm, service: str) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                try:
+                    ok = bool(outer.sw.versions(outer.service))
+                except Exception:
+                    ok = False
+                self.send_response(200 if ok else 503)
+                self.end_headers()
+                self.wfile.write(b"ok" if ok else b"down")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.sw, self.service = sw, service
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def write_config(
+    tmp_path: Path, sw: Swarm, service: str, url: str, ready_s: float = 60, **extra: Any
+) -> Path:
+    """A console config for ``service`` on ``sw`` (``extra``: more keys of the service)."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        tomli_w.dumps(
+            {
+                "console": {
+                    "operator": "alice",
+                    "history_file": str(tmp_path / "rollback-history.md"),
+                    "state_dir": str(tmp_path / "state"),
+                },
+                "services": [
+                    {
+                        "name": service,
+                        "environment": "production",
+                        "provider": "swarm",
+                        "ready_timeout_s": ready_s,
+                        "swarm": {"service": service, "docker_host": f"unix://{sw.socket}"},
+                        "health": [{"url": url}],
+                        "error_rate": {"source": "probe", "window_s": 5, "interval_s": 0.25},
+                        "thresholds": {"min_requests": 5},
+                        **extra,
+                    }
+                ],
+            }
+        )
+    )
+    return config

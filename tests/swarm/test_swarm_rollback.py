@@ -7,84 +7,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from console.config import load_config
 from providers.base import InvalidTarget, LockHeld
 from providers.swarm import SwarmProvider
 from tests.console_cli import run_console, start_console
-from tests.swarm.conftest import Swarm
-
-
-class Front:
-    """What sits in front of host-mode tasks (a load balancer): 200 only when every
-    running replica answers ``/version``; the console's health URL."""
-
-    def __init__(self, sw: Swarm, service: str) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                try:
-                    ok = bool(outer.sw.versions(outer.service))
-                except Exception:
-                    ok = False
-                self.send_response(200 if ok else 503)
-                self.end_headers()
-                self.wfile.write(b"ok" if ok else b"down")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.sw, self.service = sw, service
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-
-
-def write_config(tmp_path: Path, sw: Swarm, service: str, url: str, ready_s: float = 60) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        tomli_w.dumps(
-            {
-                "console": {
-                    "operator": "alice",
-                    "history_file": str(tmp_path / "rollback-history.md"),
-                    "state_dir": str(tmp_path / "state"),
-                },
-                "services": [
-                    {
-                        "name": service,
-                        "environment": "production",
-                        "provider": "swarm",
-                        "ready_timeout_s": ready_s,
-                        "swarm": {"service": service, "docker_host": f"unix://{sw.socket}"},
-                        "health": [{"url": url}],
-                        "error_rate": {"source": "probe", "window_s": 5, "interval_s": 0.25},
-                        "thresholds": {"min_requests": 5},
-                    }
-                ],
-            }
-        )
-    )
-    return config
-
-
-@pytest.fixture
-def service(swarm: Swarm, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = "web" + str(abs(hash(request.node.name)) % 10000)
-    yield name
-    swarm.docker("service", "rm", name, check=False)
+from tests.swarm.conftest import Front, Swarm, write_config
 
 
 def provider(tmp_path: Path, sw: Swarm, service: str) -> SwarmProvider:
