@@ -103,10 +103,16 @@ class ServiceStatusBar(Horizontal):
     ServiceStatusBar #status-countdown.-overdue {
         color: $text-error;
     }
-    ServiceStatusBar #status-decision.-alert {
+    /* An alert (a paused update) may need two lines: the bar grows by one meanwhile. */
+    ServiceStatusBar.-alert {
+        height: 3;
+    }
+    ServiceStatusBar #status-lines #status-decision.-alert {
+        height: 2;
         background: $error;
         color: $text;
         text-style: bold;
+        text-wrap: wrap;
     }
     ServiceStatusBar #status-deadline {
         width: auto;
@@ -201,6 +207,7 @@ class ServiceStatusBar(Horizontal):
         """The alert on ``line`` (and True), or the line's usual look back (and False)."""
         alert, action = self._alert
         line.set_class(bool(alert), "-alert")
+        self.set_class(bool(alert), "-alert")
         if alert:
             tail = f" · r: {action}" if action else ""
             line.update(Content(printable(alert) + printable(tail)))

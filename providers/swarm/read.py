@@ -11,6 +11,7 @@ when there is one), its version the tag.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ PAUSED = frozenset({"paused", "rollback_paused"})
 #: Update states after which the spec is what runs.
 DONE = frozenset({"completed", "rollback_completed"})
 HISTORY_RETENTION_DEFAULT = 5
+#: A Swarm object id (25 lowercase letters and digits), as messages quote them.
+_TASK_ID = re.compile(r"\b[0-9a-z]{25}\b")
 
 
 def image_of(spec: Mapping[str, Any] | None) -> str:
@@ -172,13 +175,8 @@ class Reader:
         up = [t for t in running if t.get("Status", {}).get("State") == "running"]
         notes: list[str] = []
         state = live.update_state
-        if state in PAUSED:
-            notes.append(
-                f"UPDATE {state.upper()}: {live.update_message or 'no message'} — "
-                f"the live spec is {live.image}; default action: roll back the paused update"
-                + (f" to {live.previous_image}" if live.previous_image else "")
-            )
-        elif state and state not in DONE:
+        # A paused update is the snapshot's alert (the dashboard's status line), not a note.
+        if state and state not in DONE | PAUSED:
             notes.append(f"Update {state}: {live.update_message}")
         if len(revisions) < 3:
             notes.append(
@@ -225,10 +223,13 @@ class Reader:
         words = state.replace("_", " ")  # "paused", "rollback paused"
         message = live.update_message or "no message"
         head = f"update {words}" if state == "paused" else words
-        if message.lower().startswith(head + " "):
-            alert = f"{head}: {message[len(head) + 1 :]}"
+        # Swarm's message ("update paused due to failure or early termination of task
+        # <25-character id>") reads as "update paused: due to ... task <12 characters>".
+        short = _TASK_ID.sub(lambda m: m.group(0)[:12], message)
+        if short.lower().startswith(head + " "):
+            alert = f"{head}: {short[len(head) + 1 :]}"
         else:
-            alert = f"{head}: {message}"
+            alert = f"{head}: {short}"
         failed = next(
             (t for t in live.tasks if t.get("Status", {}).get("Err") and t["ID"][:10] in message),
             None,

@@ -12,6 +12,7 @@ it; under ``CI=true`` they fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -157,14 +158,10 @@ def _build_images(sw: Swarm) -> None:
         tar.wait()
 
 
-@pytest.fixture(scope="session")
-def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {missing}")
-        pytest.skip(missing)
-    root = Path(tmp_path_factory.mktemp("swarm"))
+@contextlib.contextmanager
+def running_swarm(root: Path) -> Iterator[Swarm]:
+    """A dockerd of its own under ``root`` (data, exec root, socket, bridge, listen port),
+    a single-node Swarm on it and the images ``local/web:v1``..``v3``; all gone after."""
     sock = root / "docker.sock"
     n = os.getpid() % 200 + 20
     bridge = f"rcsw{os.getpid()}"[:15]
@@ -187,15 +184,8 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
                     "dockerd did not start: " + (root / "dockerd.log").read_text()[-800:]
                 )
             time.sleep(0.2)
-        port = str(23000 + os.getpid() % 2000)
-        sw.docker(
-            "swarm",
-            "init",
-            "--advertise-addr",
-            f"127.0.0.1:{port}",
-            "--listen-addr",
-            f"127.0.0.1:{port}",
-        )
+        addr = f"127.0.0.1:{23000 + os.getpid() % 2000}"
+        sw.docker("swarm", "init", "--advertise-addr", addr, "--listen-addr", addr)
         _build_images(sw)
         yield sw
     finally:
@@ -208,6 +198,18 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
             proc.wait(10)
         subprocess.run(["ip", "link", "del", bridge], check=False)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
+    """One Swarm for the whole session (per xdist worker); tests use services of their own."""
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {missing}")
+        pytest.skip(missing)
+    with running_swarm(Path(tmp_path_factory.mktemp("swarm"))) as sw:
+        yield sw
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ def test_paused_update_is_rolled_back_headless_and_verified(
         config = write_config(tmp_path, swarm, service, front.url)
         status = run_console(config, "status", service)
         assert status.returncode == 0, status.stdout + status.stderr
-        assert "UPDATE PAUSED" in status.stdout
+        assert "ALERT: update paused: due to failure" in status.stdout, status.stdout
+        assert "(default rollback: roll back the paused update to local/web:v2)" in status.stdout
         result = run_console(
             config, "rollback", service, "--yes", "--reason", "v3 exits 1",
             "--verify-window", "3",
@@ -83,6 +84,13 @@ def test_older_image_and_the_lock(swarm: Swarm, service: str, tmp_path: Path) ->
     assert p.acquire_lock("alice", "bastion-1", 60) == ""
     with pytest.raises(LockHeld, match="alice"):
         other.acquire_lock("bob", "bastion-2", 60)
+    # A second console (the real CLI) at the same time: refused, exit 3, nothing changed.
+    config = write_config(tmp_path / "b", swarm, service, "http://127.0.0.1:9/health")
+    second = run_console(config, "rollback", service, "--yes", "--reason", "me too")
+    assert second.returncode == 3, second.stdout + second.stderr
+    assert "alice" in second.stderr and "bastion-1" in second.stderr, second.stderr
+    assert "Traceback" not in second.stderr
+    assert swarm.image(service) == "local/web:v3"
     p.release_lock("alice", "bastion-1")
     assert other.acquire_lock("bob", "bastion-2", 60) == ""
     other.release_lock("bob", "bastion-2")
