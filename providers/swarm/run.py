@@ -105,14 +105,18 @@ class SwarmPart:
         interval_s: float = POLL_INTERVAL_S,
     ) -> ReadyResult:
         image = plan.to_revision.image or plan.to_revision.id
+        # A restart keeps the image: its new tasks are told by the spec's ForceUpdate.
+        force = next((int(s.params["force_update"]) for s in plan.steps if s.op == FORCE_UPDATE), 0)
         return poll_until(
-            lambda _left: self.readiness(image),
+            lambda _left: self.readiness(image, force),
             timeout_s,
             interval_s=interval_s,
             on_progress=on_progress,
         )
 
-    def readiness(self, image: str) -> tuple[bool, str]:
+    def readiness(self, image: str, force: int = 0) -> tuple[bool, str]:
+        """Ready as ``docker service update`` waits for it; ``force``: a restart's
+        ``ForceUpdate``, which every task must carry (the old ones run the same image)."""
         live = self.reader.live()
         name = self.client.cfg.service
         state = live.update_state
@@ -126,7 +130,9 @@ class SwarmPart:
         on_target = [
             t
             for t in want
-            if t.get("Status", {}).get("State") == "running" and task_image(t) == image
+            if t.get("Status", {}).get("State") == "running"
+            and task_image(t) == image
+            and int(t.get("Spec", {}).get("ForceUpdate", 0)) >= force
         ]
         replicas = live.replicas
         total = replicas if replicas is not None else len(want)

@@ -35,13 +35,22 @@ HTTPD = '["/bin/busybox","httpd","-f","-p","8080","-h","/www"]'
 BROKEN = '["/bin/busybox","sh","-c","echo v3 is broken; exit 1"]'
 
 
+def _dockerd() -> str:
+    """dockerd's path: on the PATH, else where Debian's docker.io puts it."""
+    return shutil.which("dockerd") or (
+        "/usr/sbin/dockerd" if Path("/usr/sbin/dockerd").exists() else ""
+    )
+
+
 def _missing() -> str:
-    if not shutil.which("dockerd") and not Path("/usr/sbin/dockerd").exists():
+    if not _dockerd():
         return "Docker (dockerd, Debian's docker.io) is not installed"
     if not shutil.which("docker"):
         return "the docker CLI is not installed"
     if not BUSYBOX.exists():
         return "busybox-static (/bin/busybox) is not installed"
+    if not shutil.which("ip"):
+        return "iproute2's ip (the Swarm's own bridge) is not installed"
     if os.geteuid() != 0:
         return "Docker's dockerd needs root to run a Swarm"
     return ""
@@ -81,7 +90,9 @@ class Swarm:
             "service", "create", "-d", "-q", "--name", name, "--replicas", str(replicas),
             "--publish", "mode=host,target=8080", "--stop-grace-period", "1s",
             "--no-resolve-image", "--update-failure-action", "pause",
-            "--update-monitor", "4s", image,
+            "--update-parallelism", "0", "--update-monitor", "2s",
+            "--rollback-parallelism", "0", "--rollback-monitor", "2s",
+            "--restart-delay", "20s", "--init", image,
         )  # fmt: skip
 
     def update_image(self, name: str, image: str) -> None:
@@ -131,14 +142,21 @@ class Swarm:
 
         return check
 
-    def paused_on_v3(self, name: str) -> None:
-        """v1 -> v2 -> v3: the update to v3 pauses (the 02:00 case)."""
-        self.create(name, "local/web:v1")
-        self.wait(name, self.running(name, "local/web:v1"))
-        self.update_image(name, "local/web:v2")
-        self.wait(name, self.running(name, "local/web:v2"))
-        self.update_image(name, "local/web:v3")
-        self.wait(name, lambda s, _: (s.get("UpdateStatus") or {}).get("State") == "paused")
+    def paused_on_v3(self, *names: str) -> None:
+        """v1 -> v2 -> v3: the update to v3 pauses (the 02:00 case); several services
+        side by side (each step on all of them, then the wait)."""
+        for image in ("local/web:v1", "local/web:v2"):
+            for name in names:
+                if image.endswith("v1"):
+                    self.create(name, image)
+                else:
+                    self.update_image(name, image)
+            for name in names:
+                self.wait(name, self.running(name, image))
+        for name in names:
+            self.update_image(name, "local/web:v3")
+        for name in names:
+            self.wait(name, lambda s, _: (s.get("UpdateStatus") or {}).get("State") == "paused")
 
 
 def _build_images(sw: Swarm) -> None:
@@ -170,7 +188,7 @@ def running_swarm(root: Path) -> Iterator[Swarm]:
     subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
     log = (root / "dockerd.log").open("wb")
     proc = subprocess.Popen(
-        ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+        [_dockerd(), "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
          "--host", f"unix://{sock}", "--pidfile", str(root / "docker.pid"),
          "--bridge", bridge, "--iptables=false", "--ip6tables=false"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -271,6 +289,7 @@ def write_config(
                         "health": [{"url": url}],
                         "error_rate": {"source": "probe", "window_s": 5, "interval_s": 0.25},
                         "thresholds": {"min_requests": 5},
+                        "verify_min_requests": 5,
                         **extra,
                     }
                 ],

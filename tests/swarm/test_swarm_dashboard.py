@@ -50,11 +50,7 @@ async def test_paused_update_rolled_back_from_the_dashboard(
     swarm.paused_on_v3(service)
     front = Front(swarm, service)
     try:
-        config = load_config(
-            write_config(
-                tmp_path, swarm, service, front.url, verify_window_s=4, verify_min_requests=5
-            )
-        )
+        config = load_config(write_config(tmp_path, swarm, service, front.url, verify_window_s=4))
         app = make_app(config)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()

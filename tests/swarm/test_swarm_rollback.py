@@ -58,8 +58,7 @@ def test_the_docker_cli_is_the_oracle(swarm: Swarm, service: str, tmp_path: Path
     """From one start, the console leaves the live spec image `docker service rollback` does."""
     oracle = service + "o"
     try:
-        swarm.paused_on_v3(service)
-        swarm.paused_on_v3(oracle)
+        swarm.paused_on_v3(service, oracle)
         swarm.docker("service", "rollback", "-d", oracle)
         p = provider(tmp_path, swarm, service)
         plan = p.plan(None)
@@ -98,6 +97,11 @@ def test_older_image_and_the_lock(swarm: Swarm, service: str, tmp_path: Path) ->
     svc = swarm.inspect(service)
     assert svc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "local/web:v2"
     assert svc["UpdateStatus"]["State"] == "paused"
+    # A failed v3 task's logs (Enter on the unit): what the task printed before exit 1.
+    snap = p.snapshot()
+    failed = next(u for u in snap.units if u.state == "failed" and u.revision.endswith("v3"))
+    assert "task: non-zero exit (1)" in failed.detail
+    assert "v3 is broken" in p.logs(failed.name)
     plan = p.plan("v1")
     assert plan.steps[0].op == "swarm.update_image"
     assert "--image local/web:v1 --no-resolve-image" in plan.steps[0].command
@@ -107,6 +111,17 @@ def test_older_image_and_the_lock(swarm: Swarm, service: str, tmp_path: Path) ->
     list(p.execute(plan))
     ready = p.wait_ready(plan, 60)
     assert ready.ready, ready.message
+    assert swarm.versions(service) == ["v1", "v1"]
+    # Restart = `docker service update --force`: every task replaced, same image, ready.
+    before = {u.name for u in p.snapshot().units if u.ready}
+    restart = p.plan_action("restart", None)
+    assert restart.steps[0].command.endswith(f"service update --force {service}")
+    list(p.execute(restart))
+    assert p.switch_took_effect(restart) is True
+    ready = p.wait_ready(restart, 60)
+    assert ready.ready, ready.message
+    after = {u.name for u in p.snapshot().units if u.ready}
+    assert len(after) == 2 and not after & before
     assert swarm.versions(service) == ["v1", "v1"]
 
 
