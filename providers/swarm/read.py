@@ -21,6 +21,7 @@ from console.clock import utcnow
 from console.config import ServiceConfig
 from console.model import Revision, Snapshot, Unit
 from console.textsafe import one_line
+from providers.base import ProviderError
 from providers.swarm.client import EngineClient
 
 NAME = "swarm"
@@ -111,9 +112,6 @@ class Live:
         """Tasks Swarm wants running (the others are history)."""
         return [t for t in self.tasks if t.get("DesiredState") == "running"]
 
-    def retention(self) -> int:
-        return HISTORY_RETENTION_DEFAULT
-
 
 def task_image(task: Mapping[str, Any]) -> str:
     return image_of({"TaskTemplate": task.get("Spec", {})})
@@ -129,6 +127,7 @@ class Reader:
     def __init__(self, service: ServiceConfig, client: EngineClient) -> None:
         self.service = service
         self.client = client
+        self._retention: int | None = None
 
     def live(self) -> Live:
         svc = self.client.service()
@@ -137,6 +136,18 @@ class Reader:
 
     def snapshot(self) -> Snapshot:
         return self.snapshot_of(self.live())
+
+    def retention(self) -> int:
+        """The Swarm's ``TaskHistoryRetentionLimit`` (read once; 5, Swarm's default, when
+        it cannot be read: ``GET /swarm`` answers on managers only)."""
+        if self._retention is None:
+            try:
+                swarm = self.client.request("GET", "/swarm", what="swarm")
+                limit = swarm["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"]
+                self._retention = int(limit)
+            except (ProviderError, KeyError, TypeError, ValueError):
+                self._retention = HISTORY_RETENTION_DEFAULT
+        return self._retention
 
     def revisions(self, live: Live) -> tuple[Revision, ...]:
         seen: dict[str, Revision] = {}
@@ -180,7 +191,7 @@ class Reader:
             notes.append(f"Update {state}: {live.update_message}")
         if len(revisions) < 3:
             notes.append(
-                f"Swarm keeps only the live spec, PreviousSpec and {live.retention()} tasks per "
+                f"Swarm keeps only the live spec, PreviousSpec and {self.retention()} tasks per "
                 "slot (task history retention): older images are not listed"
             )
         want = live.replicas

@@ -129,8 +129,16 @@ def test_one_image_and_no_previous_spec_is_refused(
     swarm: Swarm, service: str, tmp_path: Path
 ) -> None:
     swarm.create(service, "local/web:v1")
+    p = provider(tmp_path, swarm, service)
     with pytest.raises(InvalidTarget, match="no PreviousSpec and one image only"):
-        provider(tmp_path, swarm, service).plan(None)
+        p.plan(None)
+    # The short history is explained with the Swarm's own task history retention.
+    swarm.docker("swarm", "update", "--task-history-limit", "7")
+    try:
+        notes = provider(tmp_path, swarm, service).snapshot().notes
+    finally:
+        swarm.docker("swarm", "update", "--task-history-limit", "5")
+    assert any("PreviousSpec and 7 tasks per slot" in note for note in notes), notes
 
 
 def test_a_target_that_never_becomes_healthy_is_not_verified(
