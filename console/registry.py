@@ -46,6 +46,7 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "ecs": "providers.ecs:EcsProvider",
     "cloudrun": "providers.cloudrun:CloudRunProvider",
     "alb": "providers.alb:AlbProvider",
+    "swarm": "providers.swarm:SwarmProvider",
 }
 
 

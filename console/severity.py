@@ -287,17 +287,23 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def suggested_reason(assessment: Assessment, *, since: datetime, version: str) -> str:
+def suggested_reason(
+    assessment: Assessment, *, since: datetime, version: str, alert: str = ""
+) -> str:
     """The reason the Assess screen offers, from the assessment's strongest finding.
 
     "error rate 56.8% ≥ 50% (critical) since 23:01 on v1.3.0": what crossed
     which threshold, since when, on which release, so that accepting it with
-    Enter records a reason a reader of the history understands.  Empty when
-    the assessment has nothing that calls for a rollback (still assessing,
+    Enter records a reason a reader of the history understands.  When the
+    signals call for nothing but the platform raised an ``alert`` (a Swarm
+    update paused on a failing task), the alert is the reason ("update paused:
+    ... on v3").  Empty when neither calls for a rollback (still assessing,
     low, unknown): then the operator has to say why.
     """
-    if assessment.assessing or assessment.severity not in UNHEALTHY or not assessment.reasons:
+    if assessment.assessing:
         return ""
+    if assessment.severity not in UNHEALTHY or not assessment.reasons:
+        return f"{alert} on {version}" if alert and version else alert
     first = assessment.reasons[0].replace(" >= ", " ≥ ")
     label = f"({assessment.severity.value})"
     if label not in first:

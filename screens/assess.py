@@ -194,6 +194,7 @@ class AssessScreen(FlowScreen):
             assessment,
             since=self.flow.incident.detected_at,
             version=(live.version or live.id) if live is not None else "",
+            alert=snapshot.alert if snapshot is not None else "",
         )
         field = self.query_one("#reason", Input)
         if suggestion and field.value.strip() in ("", self.suggestion):

@@ -445,6 +445,11 @@ class DashboardScreen(Screen[None]):
             panel.tick(now)
         self.assessment = self._assess(now)
         bar = self.query_one(ServiceStatusBar)
+        snapshot = self.runtime.snapshot
+        if snapshot is not None:
+            # What ``r`` does about the alert holds for the default target only.
+            action = "" if self.chosen_target else snapshot.alert_action
+            bar.show_alert(snapshot.alert, action)
         deadline = self.assessment.deadline if self.assessment else None
         if deadline is None:
             bar.show_assessment(self.assessment, None, None)

@@ -154,7 +154,7 @@ def example_block(platform: str) -> str:
     return "\n".join(line for line in lines if not line.startswith("#")) + "\n"
 
 
-@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun", "alb"])
+@pytest.mark.parametrize("platform", ["kubernetes", "ecs", "cloudrun", "alb", "swarm"])
 def test_each_platform_example_in_config_example_loads(tmp_path: Path, platform: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -641,3 +641,27 @@ def test_operator_header_is_read_and_checked(site: Path) -> None:
     bad = GOOD.replace('operator = "alice"\n', 'operator_header = "X Forwarded"\n')
     with pytest.raises(ConfigError, match="operator_header"):
         load_config(write(site, bad), {})
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "words"),
+    [
+        ('service = "web svc"', "swarm.service", "Swarm service name"),
+        ('service = "web"\ndocker_host = "tcp://10.0.0.1:2375"', "swarm.docker_host", "unix"),
+        ('service = "web"\nlock_ttl_s = 1', "swarm.lock_ttl_s", ""),
+        ('service = "web"\nimage = "x"', "swarm.image", ""),
+        ("", "swarm.service", ""),
+    ],
+)
+def test_bad_swarm_section_names_the_key(tmp_path: Path, table: str, key: str, words: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[services]]\nname = "web"\nenvironment = "prod"\nprovider = "swarm"\n'
+        '[[services.health]]\nurl = "http://127.0.0.1:9/health"\n'
+        f"[services.swarm]\n{table}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert key in str(info.value) and words in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.exit_code == 2

@@ -262,3 +262,22 @@ def test_describe_is_the_line_the_headless_commands_print() -> None:
     assert describe(assess(TH, rate(0.7, requests=4), [], [], T0, NOW)) == (
         "assessing (4 of 20 samples): no verdict yet"
     )
+
+
+def test_the_suggested_reason_is_the_platforms_alert_when_the_signals_call_for_nothing() -> None:
+    """A Swarm update paused on a failing task, the error rate still low: the pause is the
+    reason offered; an unhealthy verdict keeps its own reason; still assessing offers none."""
+    from console.severity import suggested_reason
+
+    alert = "update paused: due to failure or early termination of task g3f96w4l5p4o"
+    low = assess(TH, rate(0.0), (ok(),), (), detected_at=T0, now=NOW)
+    assert low.severity is L
+    assert suggested_reason(low, since=T0, version="v3", alert=alert) == f"{alert} on v3"
+    assert suggested_reason(low, since=T0, version="v3") == ""
+    critical = assess(TH, rate(0.6), (down(),), (), detected_at=T0, now=NOW)
+    offered = suggested_reason(critical, since=T0, version="v3", alert=alert)
+    assert offered.startswith(critical.reasons[0].replace(" >= ", " ≥ ").split(" (")[0])
+    assert "update paused" not in offered
+    waiting = assess(TH, rate(0.0, requests=2), (ok(),), (), detected_at=T0, now=NOW)
+    assert waiting.assessing
+    assert suggested_reason(waiting, since=T0, version="v3", alert=alert) == ""

@@ -141,6 +141,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"  current:  {shown(current.version) if current else '(unknown)'}", file=out)
     prev = snap.previous()
     print(f"  previous: {shown(prev.version) if prev else '(none)'}", file=out)
+    if snap.alert:
+        action = f" (default rollback: {shown(snap.alert_action)})" if snap.alert_action else ""
+        print(f"  ALERT: {shown(snap.alert)}{action}", file=out)
     print_revisions(snap, out)
     print(f"  units ({len(snap.units)}):", file=out)
     for unit in snap.units:

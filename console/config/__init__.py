@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         WalPitrConfig,
     )
     from console.config.steps import CustomStep, HttpCall, StepAction
+    from console.config.swarm import SwarmConfig
 
 #: The platforms' sections, imported on first use (see the module docstring).
 _SECTIONS = {
@@ -93,6 +94,7 @@ _SECTIONS = {
     "CustomStep": "console.config.steps",
     "HttpCall": "console.config.steps",
     "StepAction": "console.config.steps",
+    "SwarmConfig": "console.config.swarm",
 }
 
 
@@ -137,6 +139,7 @@ __all__ = [
     "RdsPitrConfig",
     "ServiceConfig",
     "StepAction",
+    "SwarmConfig",
     "TargetGroup",
     "Thresholds",
     "WalPitrConfig",

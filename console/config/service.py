@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from console.config.host import HostConfig
     from console.config.kubernetes import KubernetesConfig
     from console.config.steps import CustomStep
+    from console.config.swarm import SwarmConfig
     from console.model import ChecklistItem
 
 #: Providers the console ships (``console.registry.PROVIDERS``; other distributions'
@@ -61,6 +62,7 @@ class ServiceConfig:
     ecs: EcsConfig | None = None
     cloudrun: CloudRunConfig | None = None
     alb: AlbConfig | None = None
+    swarm: SwarmConfig | None = None
     database: DatabaseConfig | None = None
     #: The CDN invalidated after the switch (``[services.cdn]``, any provider).
     cdn: CdnConfig | None = None
@@ -91,6 +93,7 @@ PROVIDER_SECTIONS: dict[str, str] = {
     "ecs": "console.config.ecs",
     "cloudrun": "console.config.cloudrun",
     "alb": "console.config.alb",
+    "swarm": "console.config.swarm",
 }
 
 
@@ -176,6 +179,7 @@ def read_service(r: Reader) -> ServiceConfig:
         ecs=sections.get("ecs"),
         cloudrun=sections.get("cloudrun"),
         alb=sections.get("alb"),
+        swarm=sections.get("swarm"),
         database=database,
         cdn=cdn,
         health=health,
@@ -310,6 +314,7 @@ _SERVICE_KEYS = (
     "ecs",
     "cloudrun",
     "alb",
+    "swarm",
     "database",
     "cdn",
     "error_rate",

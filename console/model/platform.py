@@ -92,6 +92,13 @@ class Snapshot:
     units: tuple[Unit, ...] = ()
     traffic: tuple[TrafficTarget, ...] = ()
     paused: bool = False
+    #: A platform state the operator must see before anything else, shown loudly on the
+    #: dashboard's status line ("update paused: <message>" for a Swarm update that failed
+    #: half-way); "" when there is none.
+    alert: str = ""
+    #: What ``r`` with the default target does about ``alert`` ("roll back the paused
+    #: update to local/web:v2"), shown beside it; "" when the alert has no such action.
+    alert_action: str = ""
     notes: tuple[str, ...] = ()
     #: Recent platform events, newest first.
     events: tuple[PlatformEvent, ...] = ()

@@ -103,6 +103,17 @@ class ServiceStatusBar(Horizontal):
     ServiceStatusBar #status-countdown.-overdue {
         color: $text-error;
     }
+    /* An alert (a paused update) may need two lines: the bar grows by one meanwhile. */
+    ServiceStatusBar.-alert {
+        height: 3;
+    }
+    ServiceStatusBar #status-lines #status-decision.-alert {
+        height: 2;
+        background: $error;
+        color: $text;
+        text-style: bold;
+        text-wrap: wrap;
+    }
     ServiceStatusBar #status-deadline {
         width: auto;
         padding-left: 1;
@@ -111,6 +122,8 @@ class ServiceStatusBar(Horizontal):
     """
 
     _shown: tuple[Assessment | None, str | None, str | None] | None = None
+    #: The platform's alert and what ``r`` does about it (see ``show_alert``).
+    _alert: tuple[str, str] = ("", "")
     _service: tuple[str, str, str, str | None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -144,6 +157,12 @@ class ServiceStatusBar(Horizontal):
             )
         )
 
+    def show_alert(self, alert: str, action: str = "") -> None:
+        """A platform state that comes before the verdict (``Snapshot.alert``: "update
+        paused: ..."): it takes the second line, loudly, with what ``r`` does about it.
+        "" clears it.  Shown from the next ``show_assessment`` (every second)."""
+        self._alert = (alert, action)
+
     def show_assessment(
         self, assessment: Assessment | None, remaining: str | None, deadline: str | None
     ) -> None:
@@ -164,7 +183,8 @@ class ServiceStatusBar(Horizontal):
         by.update(Content(f"(by {deadline})") if deadline and remaining else "")
         if assessment is None:
             countdown.update("")
-            line.update(Content("Waiting for health and error-rate data…"))
+            if not self._show_alert(line):
+                line.update(Content("Waiting for health and error-rate data…"))
             return
         overdue = remaining is not None and remaining.startswith("overdue")
         countdown.set_class(overdue, "-overdue")
@@ -174,12 +194,24 @@ class ServiceStatusBar(Horizontal):
             countdown.update(Content(remaining if compact else f"decision {remaining}"))
         else:
             countdown.update(Content(remaining if compact else f"{remaining} to decide"))
+        if self._show_alert(line):
+            return
         # The recommendation's tail ("— decide within 5 minutes") is what the countdown shows.
         head = assessment.recommendation.split(" — ")[0]
         parts = [Content.styled(head, "bold")]
         if assessment.reasons:
             parts.append(Content(f" · {printable(assessment.reasons[0])}"))
         line.update(Content.assemble(*parts))
+
+    def _show_alert(self, line: Static) -> bool:
+        """The alert on ``line`` (and True), or the line's usual look back (and False)."""
+        alert, action = self._alert
+        line.set_class(bool(alert), "-alert")
+        self.set_class(bool(alert), "-alert")
+        if alert:
+            tail = f" · r: {action}" if action else ""
+            line.update(Content(printable(alert) + printable(tail)))
+        return bool(alert)
 
     def on_resize(self, event: events.Resize) -> None:
         """Across ``COMPACT_BELOW`` the lines change words: show them again at once."""

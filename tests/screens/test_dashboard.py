@@ -710,3 +710,41 @@ async def test_a_slow_read_is_followed_by_a_longer_pause() -> None:
         assert poll.next_delay() >= SLOW_READ_FACTOR * 0.6 > poll.interval
         quick = screen.polls[HEALTH]
         assert quick.next_delay() == quick.interval  # fast reads keep their interval
+
+
+async def test_a_platform_alert_takes_the_status_line_loudly_until_it_is_gone() -> None:
+    """A snapshot's alert (a Swarm update paused half-way) is the status line, on the alert
+    colour and two lines tall at 80 columns, with what ``r`` does about it while the default
+    target is selected; another target drops that part; a snapshot without it clears it."""
+
+    def shown(line: Static) -> str:
+        return str(line.render())
+
+    world = FixedWorld()
+    plain = world.provider.snapshot
+    alert = "update paused: due to failure or early termination of task g3f96w4l5p4o"
+    raised = {"on": True}
+
+    def snapshot() -> Any:
+        snap = plain()
+        if not raised["on"]:
+            return snap
+        return replace(snap, alert=alert, alert_action="roll back the paused update to v1.2.9")
+
+    world.provider.snapshot = snapshot  # type: ignore[method-assign]
+    app = world.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = dashboard(app)
+        line = screen.query_one("#status-decision", Static)
+        await wait_until(pilot, lambda: line.has_class("-alert"), "the alert")
+        assert screen.query_one("#status").has_class("-alert")
+        assert shown(line) == f"{alert} · r: roll back the paused update to v1.2.9"
+        assert line.size.height == 2
+        await pilot.press("down")  # another target: r no longer does what the alert says
+        await wait_until(pilot, lambda: "r:" not in shown(line), "the alert without r")
+        assert shown(line) == alert
+        raised["on"] = False
+        await app.refresh_all()
+        await wait_until(pilot, lambda: not line.has_class("-alert"), "the alert gone")
+        assert not screen.query_one("#status").has_class("-alert")
+        assert "update paused" not in shown(line)
