@@ -86,10 +86,12 @@ def test_the_wheel_metadata_core_extras_platform_and_providers(wheel: Path) -> N
     for minor in ("3.11", "3.12", "3.13"):
         assert f"Programming Language :: Python :: {minor}" in classifiers
     assert meta["Requires-Python"] == ">=3.11"
+    assert meta["License-Expression"] == "MIT"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in archive.namelist())
     (points_name,) = [n for n in archive.namelist() if n.endswith("entry_points.txt")]
     points = archive.read(points_name).decode()
     assert "[rollback_console.providers]" in points
-    for name in ("host", "kubernetes", "ecs", "cloudrun", "alb"):
+    for name in ("host", "kubernetes", "ecs", "cloudrun", "alb", "swarm"):
         assert f"\n{name} = providers." in points
     assert "rollback-console = rollback_console:main" in points
 
@@ -171,7 +173,9 @@ def test_a_provider_whose_sdk_is_missing_names_the_extra(core_venv: Path, tmp_pa
     # Every problem of the run is reported, each with its line: one per example service,
     # an extra named once a service (the ECS service's CloudWatch source needs boto3 too).
     lines = result.stderr.splitlines()
-    wanted = {0: "kubernetes", 1: "ecs", 2: "cloudrun", 3: "ecs"}
+    # services[3] is the Swarm service: the core talks to its Engine API (no extra).
+    wanted = {0: "kubernetes", 1: "ecs", 2: "cloudrun", 4: "ecs"}
+    assert not [x for x in lines if "services[3]." in x and "needs" in x], lines
     for index, extra in wanted.items():
         (line,) = [x for x in lines if f"services[{index}]." in x and "needs" in x]
         assert f"services[{index}].provider: " in line

@@ -44,6 +44,7 @@ from providers.base import (
     ProviderError,
     SupportsParts,
 )
+from tests.conftest import REPO
 from tests.fakes.platforms import (  # noqa: F401 - fixtures
     PLATFORMS,
     Platform,
@@ -274,6 +275,16 @@ def test_a_lost_answer_is_outcome_unknown_never_failed(platform: Platform) -> No
     assert eventually_live(platform, plan.to_revision.version) == plan.to_revision.version
 
 
+#: Providers held to the same contract elsewhere, and why not here.
+ELSEWHERE = {
+    # A real Swarm (dockerd), not a fake behind the fault proxy: tests/swarm holds the
+    # same promises (anchored target, lock, SIGKILL + resume, not-verified entry).
+    "swarm": "tests/swarm",
+}
+
+
 def test_every_platform_is_in_the_contract() -> None:
-    """The suite's list is the registry's: a new provider joins the contract."""
-    assert sorted(PLATFORMS) == sorted(REGISTRY)
+    """The suite's list is the registry's: a new provider joins the contract (or says
+    where it is held to it)."""
+    assert sorted([*PLATFORMS, *ELSEWHERE]) == sorted(REGISTRY)
+    assert all((REPO / where).is_dir() for where in ELSEWHERE.values())
