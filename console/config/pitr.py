@@ -272,11 +272,12 @@ ENGINE_READERS: dict[str, Callable[[Reader], PitrEngineConfig]] = {
     "neon": read_neon,
 }
 #: Engine sub-table name -> the providers that run it (a config naming another is refused;
-#: the WAL engine is offered by the host provider and, as before, ignored by the others).
+#: the WAL engine is offered by the host provider and, as before, ignored by the others:
+#: its new server runs on the console's host, where a cluster's pods may not reach it).
 ENGINE_PROVIDERS: dict[str, tuple[str, ...]] = {
     "rds": ("ecs",),
-    "cloudsql": ("cloudrun",),
-    "neon": ("cloudrun",),
+    "cloudsql": ("cloudrun", "kubernetes"),
+    "neon": ("cloudrun", "kubernetes"),
 }
 
 
