@@ -142,8 +142,8 @@ def plan(
         f"DATA LOSS: {pitr.loss_window(when, now)}.",
         f"The live database ({engine.source()}) is kept as it is; the restored one is "
         f"{engine.where(when)}. The console never deletes a database.",
-        f"To go back: {secrets.way_back(ref, copy)} (Secret {copy} keeps the value "
-        f"{ref.label} had before the switch; {engine.source()} keeps running).",
+        f"To go back: {secrets.way_back(ref, copy)} (Secret {copy} keeps what "
+        f"{ref.label} held before the switch; {engine.source()} keeps running).",
     ]
     writer = owners(secret) or managed(secret)
     if writer:

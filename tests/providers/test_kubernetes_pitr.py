@@ -270,3 +270,48 @@ def test_a_dsn_in_the_plain_pod_template_is_refused(
     assert code == 2, out
     assert "plain value in the pod template" in out and "Traceback" not in out
     assert platform.made() == []
+
+
+def with_kubernetes_keys(config: Path, keys: str) -> None:
+    """``keys`` (TOML lines) added to the service's ``[services.kubernetes]`` table."""
+    text = config.read_text()
+    table = "[services.kubernetes]\n"
+    config.write_text(text.replace(table, table + keys, 1))
+
+
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ('dsn_secret = "Web DB"\n', "kubernetes.dsn_secret"),
+        ('dsn_secret = "web-db"\ndsn_secret_key = "a key"\n', "kubernetes.dsn_secret_key"),
+    ],
+)
+def test_bad_secret_keys_are_named_in_one_line(
+    config: Path, platform: Platform, keys: str, named: str
+) -> None:
+    assert run_console(config, "check-config").returncode == 0  # cloudsql on kubernetes: fine
+    with_kubernetes_keys(config, keys)
+    result = run_console(config, "check-config")
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
+def test_a_configured_secret_the_pods_do_not_read_is_refused(
+    config: Path, kube: FakeKubeServer, platform: Platform
+) -> None:
+    other = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "other-db"}}
+    kube.cluster.create("secrets", NAMESPACE, {**other, "data": {KEY: b64("x")}})
+    with_kubernetes_keys(config, 'dsn_secret = "other-db"\n')
+    when = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    code, out = pitr(config, when, "--yes")
+    assert code == 2, out
+    assert "does not read Secret other-db" in out and platform.made() == []
+    # Named explicitly and read by the pods, it is the one switched.
+    with_kubernetes_keys(config, "")
+    config.write_text(config.read_text().replace('"other-db"', f'"{SECRET}"'))
+    code, out = pitr(config, when, "--yes")
+    assert code == 0, out
+    assert_switched(kube, platform, when)
