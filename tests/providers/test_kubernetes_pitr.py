@@ -314,3 +314,33 @@ def test_a_configured_secret_the_pods_do_not_read_is_refused(
     code, out = pitr(config, when, "--yes")
     assert code == 0, out
     assert_switched(kube, platform, when)
+
+
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
+def test_a_refused_write_is_said_and_running_again_switches_once(
+    config: Path, kube: FakeKubeServer, platform: Platform
+) -> None:
+    """A Secret written by someone else meanwhile (409) is not overwritten; run again, the
+    switch is made; run once more, the Secret is not switched twice nor its copy replaced."""
+    when = (datetime.now(UTC) - timedelta(minutes=25)).replace(microsecond=0)
+    copy = f"{SECRET}-before-{instance(when)}"
+    secret_path = rf"^/api/v1/namespaces/{NAMESPACE}/secrets/{SECRET}(\?|$)"
+    kube.fail(secret_path, 409, method="PATCH", message="the object has been modified")
+    code, out = pitr(config, when, "--yes")
+    assert code != 0, out
+    assert "nothing was written" in out and value(kube) == platform.live_dsn
+    assert value(kube, copy) == platform.live_dsn and not restarted_at(kube)
+
+    code, out = pitr(config, when, "--yes")
+    assert code == 0, out
+    assert "an earlier attempt's copy" in out
+    assert_switched(kube, platform, when)
+    switched_rv = secret(kube)["metadata"]["resourceVersion"]
+
+    code, out = pitr(config, when, "--yes")
+    assert code == 0, out
+    assert "not switched twice" in out and "not restored again" in out
+    assert secret(kube)["metadata"]["resourceVersion"] == switched_rv
+    assert len(platform.made()) == 1
+    assert_switched(kube, platform, when)  # the copy still holds the value before
+    assert PASSWORD not in out
