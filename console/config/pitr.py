@@ -126,7 +126,8 @@ class CloudSqlPitrConfig:
 
     The clone is a NEW instance beside ``instance`` (same project); the
     application is switched to it by the platform's switch (Cloud Run: a new
-    revision with ``dsn_env`` pointing at the clone).  ``api_endpoint``
+    revision with ``dsn_env`` pointing at the clone; Kubernetes: the DSN Secret's
+    key, then ``rollout restart``).  ``api_endpoint``
     replaces ``https://sqladmin.googleapis.com`` (a test server; plain
     ``http://`` is spoken to without credentials).
     """

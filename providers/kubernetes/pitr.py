@@ -125,8 +125,10 @@ def plan(
             f"pitr: Secret {ref.name} ({ref.how}) does not exist in namespace "
             f"{cluster.k8s.namespace}"
         ) from None
-    if value_of(secret, ref.key) is None:
+    current_dsn = value_of(secret, ref.key)
+    if current_dsn is None:
         raise InvalidTarget(f"pitr: Secret {ref.name} has no key {ref.key} ({ref.how})")
+    _refuse_a_proxy(engine, ref, current_dsn)
     name = engine.new_id(when)
     copy = copy_name(ref, name)
     current = rd.current(cluster, state, rd.revisions(cluster, state))
@@ -168,6 +170,26 @@ def plan(
         action=ACTION,
         argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
+
+
+def _refuse_a_proxy(engine: ManagedEngine, ref: SecretRef, current: str) -> None:
+    """Pods that reach Cloud SQL through the Auth Proxy (a sidecar on 127.0.0.1) have a DSN
+    naming no instance: pointing it at the clone's address would bypass the proxy, and
+    the proxy would keep serving the live instance.  Refused, saying what to change."""
+    from providers.database.pg import read_dsn
+
+    if engine.name != "cloudsql":
+        return
+    try:
+        host = read_dsn("the Secret's DSN", {"the Secret's DSN": current}).params.get("host", "")
+    except ProviderError:
+        return
+    if host in ("127.0.0.1", "localhost", "::1"):
+        raise InvalidTarget(
+            f"pitr: {ref.label} points at {host} (a Cloud SQL Auth Proxy sidecar?): that DSN "
+            "names no instance, so switching it cannot move the pods to the clone; restore "
+            "with --no-switch and point the proxy at the clone's connection name by hand"
+        )
 
 
 def switch_step(secrets: Secrets, ref: SecretRef, name: str, copy: str, uid: str) -> Step:

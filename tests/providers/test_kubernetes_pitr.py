@@ -344,3 +344,21 @@ def test_a_refused_write_is_said_and_running_again_switches_once(
     assert len(platform.made()) == 1
     assert_switched(kube, platform, when)  # the copy still holds the value before
     assert PASSWORD not in out
+
+
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
+def test_pods_behind_a_cloud_sql_proxy_are_not_switched(
+    config: Path, kube: FakeKubeServer, platform: Platform
+) -> None:
+    proxied = f"postgresql://app:{PASSWORD}@127.0.0.1:5432/appdb"
+    kube.cluster.patch(
+        "secrets",
+        NAMESPACE,
+        SECRET,
+        "application/merge-patch+json",
+        {"data": {KEY: b64(proxied)}},
+    )
+    when = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    code, out = pitr(config, when, "--yes")
+    assert code == 2, out
+    assert "Auth Proxy" in out and PASSWORD not in out and platform.made() == []
