@@ -31,6 +31,11 @@ class KubernetesConfig:
     #: Where Argo CD's Applications live (label tracking; the tracking-id annotation
     #: names its own namespace only for apps in other namespaces).
     argocd_namespace: str = "argocd"
+    #: The Secret the pods read their DSN from (point-in-time recovery's switch, action
+    #: ``pitr``); "" = the one the pod template's ``dsn_env`` variable names (secretKeyRef).
+    dsn_secret: str = ""
+    #: The key of ``dsn_secret`` holding the DSN; "" = ``[services.database] dsn_env``'s name.
+    dsn_secret_key: str = ""
 
 
 #: The values of ``[services.kubernetes] gitops``.
@@ -47,7 +52,10 @@ def read_kubernetes(r: Reader) -> KubernetesConfig:
         "lock_ttl_s",
         "gitops",
         "argocd_namespace",
+        "dsn_secret",
+        "dsn_secret_key",
     )
+    secret = r.get("dsn_secret", str, "")
     cfg = KubernetesConfig(
         deployment=_dns_name(r, "deployment", r.require("deployment", str)),
         namespace=_dns_name(r, "namespace", r.get("namespace", str, "default")),
@@ -57,6 +65,8 @@ def read_kubernetes(r: Reader) -> KubernetesConfig:
         lock_ttl_s=r.duration("lock_ttl_s", 900.0, low=MIN_LOCK_TTL_S),
         gitops=_gitops(r),
         argocd_namespace=_dns_name(r, "argocd_namespace", r.get("argocd_namespace", str, "argocd")),
+        dsn_secret=_dns_name(r, "dsn_secret", secret) if secret else "",
+        dsn_secret_key=_secret_key(r),
     )
     r.done()
     return cfg
@@ -66,6 +76,17 @@ def _gitops(r: Reader) -> str:
     value: str = r.get("gitops", str, "auto")
     if value not in GITOPS_MODES:
         raise r.error("gitops", f"must be one of {', '.join(GITOPS_MODES)}, got {value!r}")
+    return value
+
+
+def _secret_key(r: Reader) -> str:
+    """A Secret's data key: letters, digits, '-', '_' and '.' (the API's rule)."""
+    value: str = r.get("dsn_secret_key", str, "")
+    if value and not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", value):
+        raise r.error(
+            "dsn_secret_key",
+            f"must be a Secret key (letters, digits, '-', '_', '.'), got {value!r}",
+        )
     return value
 
 

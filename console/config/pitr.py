@@ -126,7 +126,8 @@ class CloudSqlPitrConfig:
 
     The clone is a NEW instance beside ``instance`` (same project); the
     application is switched to it by the platform's switch (Cloud Run: a new
-    revision with ``dsn_env`` pointing at the clone).  ``api_endpoint``
+    revision with ``dsn_env`` pointing at the clone; Kubernetes: the DSN Secret's
+    key, then ``rollout restart``).  ``api_endpoint``
     replaces ``https://sqladmin.googleapis.com`` (a test server; plain
     ``http://`` is spoken to without credentials).
     """
@@ -272,11 +273,12 @@ ENGINE_READERS: dict[str, Callable[[Reader], PitrEngineConfig]] = {
     "neon": read_neon,
 }
 #: Engine sub-table name -> the providers that run it (a config naming another is refused;
-#: the WAL engine is offered by the host provider and, as before, ignored by the others).
+#: the WAL engine is offered by the host provider and, as before, ignored by the others:
+#: its new server runs on the console's host, where a cluster's pods may not reach it).
 ENGINE_PROVIDERS: dict[str, tuple[str, ...]] = {
     "rds": ("ecs",),
-    "cloudsql": ("cloudrun",),
-    "neon": ("cloudrun",),
+    "cloudsql": ("cloudrun", "kubernetes"),
+    "neon": ("cloudrun", "kubernetes"),
 }
 
 

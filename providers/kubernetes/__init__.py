@@ -12,7 +12,9 @@ One concern a module:
 ``plans``           the rollback plan (suspend GitOps, backup, undo), validated; dry run
 ``diff``            what changes: the live pod template against the target's
 ``config_refs``     the ConfigMaps and Secrets the target reads, left as they are
-``actions``         restart, restore-manifest and resume-gitops plans
+``actions``         restart, restore-manifest, resume-gitops and pitr plans
+``pitr``            point-in-time recovery: the engine's steps, the Secret switch, restart
+``secrets``         the DSN Secret: found, copied, patched (never shown)
 ``controllers``     who would undo a rollback: Argo CD, Flux, Helm (reads only)
 ``gitops``          ``gitops.suspend`` and ``gitops.resume``
 ``ops``             the op names and what each step's params hold

@@ -1,4 +1,6 @@
-"""The actions besides rolling back: restart, restore a saved manifest, resume GitOps.
+"""The actions besides rolling back: restart, restore a saved manifest, resume GitOps, and
+(with ``[services.database.pitr.cloudsql]`` or ``.neon``) restore the database to a point
+in time (``pitr``, ``providers.kubernetes.pitr``).
 
 ``restart`` is ``kubectl rollout restart`` (``k8s.restart``, its
 ``restartedAt`` decided now).  ``restore-manifest`` puts back a manifest the
@@ -18,7 +20,7 @@ from pathlib import Path
 from console.config import ServiceConfig
 from console.model import Action, Plan, Revision
 from providers.base import InvalidTarget, NotFound, ProviderError
-from providers.kubernetes import ops
+from providers.kubernetes import ops, pitr
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
 from providers.kubernetes.client import JSON, Cluster
@@ -79,6 +81,7 @@ class ActionPlanner:
                 dangerous=True,
             ),
             *self._resume_gitops(),
+            *((pitr.action(self.service),) if pitr.offered(self.service) else ()),
         )
 
     def _resume_gitops(self) -> tuple[Action, ...]:
@@ -116,9 +119,12 @@ class ActionPlanner:
             return self._plan_restore(argument, dry_run)
         if action == ACTION_RESUME:
             return self._plan_resume_gitops(dry_run)
+        if action == pitr.ACTION and pitr.offered(self.service):
+            return pitr.plan(self.service, self.cluster, self.restart, argument, dry_run=dry_run)
+        extra = f", {pitr.ACTION}" if pitr.offered(self.service) else ""
         raise NotFound(
             f"unknown action {action!r} for {self.service.label} "
-            f"(known: {ops.ACTION_RESTART}, {ops.ACTION_RESTORE}, {ACTION_RESUME})"
+            f"(known: {ops.ACTION_RESTART}, {ops.ACTION_RESTORE}, {ACTION_RESUME}{extra})"
         )
 
     def _plan_resume_gitops(self, dry_run: bool) -> Plan:

@@ -24,7 +24,7 @@ from console.model import (
 )
 from console.runner import owner_of, run_steps
 from providers.base import InvalidTarget, Part, ProviderError
-from providers.kubernetes import diff, legacy, lock, ops
+from providers.kubernetes import diff, legacy, lock, ops, pitr
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
 from providers.kubernetes import rollout_status as status
@@ -72,6 +72,8 @@ class KubernetesProvider:
         self._restart = RestartPart(self.cluster)
         self._restore = RestorePart(self.cluster, self.manifests)
         self._gitops = GitOpsPart(self.cluster, service.name)
+        #: Point-in-time recovery of the database (``pitr``): the engine's part, the switch.
+        self._pitr = pitr.parts(service, self.cluster) if pitr.offered(service) else ()
         self._actions = ActionPlanner(
             self.cluster,
             service,
@@ -96,7 +98,8 @@ class KubernetesProvider:
 
     def parts(self) -> tuple[Part, ...]:
         """The parts owning this provider's ops (built with the provider; no I/O)."""
-        return (self._gitops, self._backup, self._undo, self._restart, self._restore)
+        own = (self._gitops, self._backup, self._undo, self._restart, self._restore)
+        return (*own, *self._pitr)
 
     # ------------------------------------------------------------------ reading
 

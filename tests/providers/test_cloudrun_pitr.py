@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,97 +24,22 @@ import pytest
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import IMAGE, PROJECT, REGION, SERVICE, console_toml
 from tests.cloudrun_server.store import LATEST, REVISION
-from tests.cloudsql_server import CloudSqlServer
 from tests.console_cli import run_console, start_console
-from tests.neon_server import NeonServer
+from tests.pitr_platforms import (
+    NEON_KEY,
+    PASSWORD,
+    Platform,
+    cloudsql,
+    everything_written,
+    made_at,
+    neon,
+    stamp,
+)
 from tests.signals import FlipServer, healthy
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "s3cret-pw-9c1"
 LIVE_REVISION = "k-back-00042-abc"
-NEON_PROJECT = "shiny-wind-028834"
-NEON_KEY = "napi_test_key_6b2"
-
-
-@dataclass
-class Platform:
-    """One database platform's fake, as the test needs it."""
-
-    engine: str
-    live_dsn: str
-    toml: str
-    made: Callable[[], list[dict[str, object]]]
-    slow_down: Callable[[], None]
-    new_host: Callable[[str], str]
-    close: Callable[[], None]
-    point_clones_at: Callable[[str], None] = lambda host: None
-
-
-def cloudsql() -> Platform:
-    server = CloudSqlServer()
-    server.store.add_instance(PROJECT, "k-db", region=REGION)
-    server.store.clone_delay_s = 0.3
-
-    def new_host(name: str) -> str:
-        return f"/cloudsql/{server.store.instances[f'{PROJECT}/{name}']['connectionName']}"
-
-    def slow_down() -> None:
-        server.store.clone_delay_s = 3.0
-
-    def point_clones_at(host: str) -> None:
-        server.store.clone_ip = host
-
-    return Platform(
-        engine="cloudsql",
-        live_dsn=f"postgresql://app:{PASSWORD}@/appdb?host=/cloudsql/{PROJECT}:{REGION}:k-db",
-        toml=f"""
-[services.database.pitr.cloudsql]
-project = "{PROJECT}"
-instance = "k-db"
-api_endpoint = "{server.url}"
-timeout_s = 30
-""",
-        made=lambda: [dict(c) for _, c in server.store.clones],
-        slow_down=slow_down,
-        new_host=new_host,
-        close=server.close,
-        point_clones_at=point_clones_at,
-    )
-
-
-def neon() -> Platform:
-    server = NeonServer(api_key=NEON_KEY)
-    server.store.add_project(NEON_PROJECT, history_retention_seconds=86400)
-    server.store.operation_delay_s = 0.2
-
-    def new_host(name: str) -> str:
-        branch = next(b for b in server.store.branches.values() if b["name"] == name)
-        return next(
-            str(e["host"])
-            for e in server.store.endpoints.values()
-            if e["branch_id"] == branch["id"]
-        )
-
-    def slow_down() -> None:
-        server.store.operation_delay_s = 2.0
-
-    return Platform(
-        engine="neon",
-        live_dsn=f"postgresql://app:{PASSWORD}@ep-live-123456.us-east-2.aws.neon.tech/appdb"
-        "?sslmode=require",
-        toml=f"""
-[services.database.pitr.neon]
-project_id = "{NEON_PROJECT}"
-api_key_env = "NEON_API_KEY"
-api_endpoint = "{server.api_url}"
-timeout_s = 30
-""",
-        made=lambda: [dict(b) for b in server.store.created],
-        slow_down=slow_down,
-        new_host=new_host,
-        close=server.close,
-    )
 
 
 @pytest.fixture(params=["cloudsql", "neon"])
@@ -186,10 +110,6 @@ def config(
     health.close()
 
 
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def new_revision(when: datetime) -> str:
     return f"{SERVICE}-pitr-{when:%Y%m%dt%H%M%Sz}"
 
@@ -200,14 +120,6 @@ def env_of(run: CloudRunServer, revision: str) -> str:
     ]
     (app,) = rev["containers"]
     return next(str(e["value"]) for e in app["env"] if e["name"] == "DATABASE_URL")
-
-
-def everything_written(root: Path) -> str:
-    return "".join(
-        p.read_text(errors="replace")
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix != ".toml"
-    )
 
 
 def assert_switched(run: CloudRunServer, platform: Platform, when: datetime) -> None:
@@ -249,13 +161,7 @@ def test_pitr_restores_at_the_time_and_rolls_a_revision_reading_the_new_dsn(
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
-    (made,) = platform.made()
-    if platform.engine == "cloudsql":
-        assert made["destinationInstanceName"] == f"{SERVICE}-pitr-{when:%Y%m%dt%H%M%Sz}"
-        assert str(made["pointInTime"]).startswith(stamp(when).rstrip("Z"))
-    else:
-        branch = made["branch"]
-        assert isinstance(branch, dict) and branch["parent_timestamp"] == stamp(when)
+    made_at(platform, f"{SERVICE}-pitr-{when:%Y%m%dt%H%M%Sz}", when)
     assert_switched(run, platform, when)
     assert "<new DSN: host " in out and "db appdb>" in out
     entries = "".join(p.read_text() for p in tmp_path.rglob("rollback-history.md"))
