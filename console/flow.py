@@ -46,6 +46,7 @@ from console.model import (
     Sample,
     Snapshot,
     Verification,
+    live_units,
     utcnow,
 )
 from console.recent import RolledBackMeanwhile, refuse_before_plan, refuse_stale_plan
@@ -456,7 +457,7 @@ class RollbackFlow(ResumeSteps, RecordSteps, HoldSteps):
             )
         else:
             self.snapshot = snapshot
-            units = snapshot.units
+            units = live_units(snapshot.units)  # history (Swarm's shut-down tasks) aside
             if units:
                 all_ready = all(u.ready for u in units)
                 self.incident.mark(

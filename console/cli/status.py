@@ -147,7 +147,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print_revisions(snap, out)
     print(f"  units ({len(snap.units)}):", file=out)
     for unit in snap.units:
-        ready = "ready" if unit.ready else "NOT READY"
+        ready = "ready" if unit.ready else "history" if unit.retired else "NOT READY"
         print(
             f"    {shown(unit.name):<20} {shown(unit.state):<10} {ready:<9} {shown(unit.revision)}",
             file=out,

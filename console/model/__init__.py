@@ -76,6 +76,9 @@ from console.model.platform import (
 from console.model.platform import (
     Unit as Unit,
 )
+from console.model.platform import (
+    live_units as live_units,
+)
 from console.model.record import (
     ChecklistItem as ChecklistItem,
 )

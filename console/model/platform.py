@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +40,14 @@ class Unit:
     started: datetime | None = None
     node: str = ""
     detail: str = ""
+    #: Kept by the platform as history, not expected to run (Swarm's shut-down tasks):
+    #: shown, but never counted as a unit that is not ready.
+    retired: bool = False
+
+
+def live_units(units: Sequence[Unit]) -> tuple[Unit, ...]:
+    """The units expected to run: what "N/M ready" counts (history left out)."""
+    return tuple(u for u in units if not u.retired)
 
 
 @dataclass(frozen=True)

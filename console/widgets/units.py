@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from console.model import live_units
 from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
@@ -105,10 +106,12 @@ class UnitsPanel(DataPanel):
         if previous is None or not self._same_units(previous, snapshot):
             self._last_now = now
             self._rows.apply(self._row_data(snapshot, now))
-        units = snapshot.units
+        units = live_units(snapshot.units)
         not_ready = sum(1 for u in units if not u.ready)
+        history = len(snapshot.units) - len(units)
         title = f"{self.TITLE} ({len(units)}"
-        title += f", {not_ready} not ready)" if not_ready else ")"
+        title += f", {not_ready} not ready" if not_ready else ""
+        title += f", {history} history)" if history else ")"
         self.border_title = title
         notes = self.query_one("#units-notes", Static)
         notes.update(Content("\n".join(printable(note) for note in snapshot.notes)))
@@ -134,7 +137,11 @@ class UnitsPanel(DataPanel):
             (
                 cell(truncate(unit.name, NAME_WIDTH)),
                 cell(unit.state, "" if unit.ready else "yellow"),
-                cell("yes", "green") if unit.ready else cell("no", "bold red"),
+                cell("yes", "green")
+                if unit.ready
+                else cell("history", "dim")
+                if unit.retired
+                else cell("no", "bold red"),
                 cell(str(unit.restarts), restarts_style),
                 cell(age(unit.started, now), "dim"),
                 cell(truncate(unit.revision, NAME_WIDTH), revision_style),

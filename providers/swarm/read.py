@@ -268,6 +268,8 @@ class Reader:
             name=f"{name} {task['ID'][:12]}",
             state=state,
             ready=state == "running" and desired == "running",
+            # Swarm keeps shut-down tasks as history (TaskHistoryRetentionLimit).
+            retired=desired in ("shutdown", "remove"),
             revision=image,
             started=parse_time(status.get("Timestamp")),
             node=live.nodes.get(str(task.get("NodeID", "")), str(task.get("NodeID", ""))[:12]),

@@ -50,6 +50,9 @@ def test_paused_update_is_rolled_back_headless_and_verified(
     assert swarm.versions(service) == ["v2", "v2"]  # every replica, over HTTP
     entry = (tmp_path / "rollback-history.md").read_text()
     assert "v3" in entry and "v2" in entry and "rolled back and verified" in entry
+    # v3's failed tasks are Swarm's history, not units that are not ready: the units
+    # item counts the two replicas only, and passes.
+    assert "- [x] All processes / pods / tasks running — 2/2 ready" in entry, entry
     # The lock (a Swarm config object) was released.
     assert "rollback-console-lock" not in swarm.docker("config", "ls")
 
