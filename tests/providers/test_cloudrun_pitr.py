@@ -50,6 +50,8 @@ class Platform:
     new_host: Callable[[str], str]
     close: Callable[[], None]
     point_clones_at: Callable[[str], None] = lambda host: None
+    #: The next restore's platform operation fails with this error (Neon).
+    fail_next: Callable[[str], None] = lambda error: None
 
 
 def cloudsql() -> Platform:
@@ -86,7 +88,7 @@ timeout_s = 30
 
 def neon() -> Platform:
     server = NeonServer(api_key=NEON_KEY)
-    server.store.add_project(NEON_PROJECT, history_retention_seconds=86400)
+    server.store.add_project(NEON_PROJECT, history_retention_seconds=86400, main="production")
     server.store.operation_delay_s = 0.2
 
     def new_host(name: str) -> str:
@@ -115,6 +117,7 @@ timeout_s = 30
         slow_down=slow_down,
         new_host=new_host,
         close=server.close,
+        fail_next=server.store.failing_branches.append,
     )
 
 
@@ -426,3 +429,39 @@ def test_the_checks_run_on_the_clone_beside_the_live_database(
     assert result.returncode == 0, out
     assert "check orders: live 3 | restored 3" in out
     assert pg.password not in out
+
+
+@pytest.mark.parametrize("platform", ["neon"], indirect=True)
+def test_a_neon_operation_failed_after_a_kill_fails_the_resumed_wait_not_a_timeout(
+    config: Path, run: CloudRunServer, platform: Platform, tmp_path: Path
+) -> None:
+    """The console is killed after the create call; the branch's operation then fails.
+    The resumed wait (the operations' ids died with the console) says which and why."""
+    platform.slow_down()
+    platform.fail_next("could not reach the pageserver")
+    when = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    console = start_console(
+        config, "action", SERVICE, "pitr", "--arg", stamp(when), "--yes", "--reason", "corrupt"
+    )
+    try:
+        for _ in range(600):
+            if platform.made() or console.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert platform.made(), console.communicate()
+        console.send_signal(signal.SIGKILL)
+        console.wait()
+    finally:
+        if console.poll() is None:
+            console.kill()
+    resumed = run_console(config, "resume", SERVICE, "--yes", "--verify-window", "1")
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode != 0, out
+    assert "Neon operation create_branch " in out
+    assert "failed: could not reach the pageserver" in out
+    assert "did not finish within" not in out  # a failure, not a timeout
+    assert len(platform.made()) == 1  # not created again
+    assert not any(r.endswith(new_revision(when)) for r in run.store.revisions)  # no switch
+    assert PASSWORD not in out
+    # The restore step's command names the project's real parent branch.
+    assert f"--parent production@{when:%Y-%m-%dT%H:%M:%SZ}" in everything_written(tmp_path)
