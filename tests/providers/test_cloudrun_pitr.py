@@ -351,7 +351,7 @@ def test_bad_engine_config_is_named_in_one_line(
 
 
 @pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
-def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
+def test_pinned_traffic_goes_to_the_new_revision(
     config: Path, run: CloudRunServer, platform: Platform
 ) -> None:
     name = f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}"
@@ -369,29 +369,7 @@ def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
         ("k-back-00041-xyz", 0, "prev"),
         (new_revision(when), 100, ""),
     ]
-
-    # A DSN that comes from Secret Manager is not put in a revision's plain environment.
-    template = {
-        "containers": [
-            {
-                "name": "app",
-                "env": [
-                    {
-                        "name": "DATABASE_URL",
-                        "valueSource": {"secretKeyRef": {"secret": "db-url", "version": "1"}},
-                    }
-                ],
-            }
-        ]
-    }
-    run.store.deploy(name, f"{IMAGE}:v1.3.1", revision="k-back-00050-sec", template=template)
-    later = stamp(datetime.now(UTC) - timedelta(minutes=5))
-    clones = len(platform.made())
-    refused = run_console(
-        config, "action", SERVICE, "pitr", "--arg", later, "--yes", "--reason", "x"
-    )
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "Secret Manager" in refused.stderr and len(platform.made()) == clones
+    # A DSN from Secret Manager: tests/providers/test_cloudrun_pitr_secret.py.
 
 
 @pytest.mark.parametrize("platform", ["neon"], indirect=True)
