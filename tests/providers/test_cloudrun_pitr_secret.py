@@ -12,6 +12,8 @@ lost, or the action run again, makes no second version.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 
 from tests.cloudrun_server import CloudRunServer
 from tests.cloudrun_server.fixtures import IMAGE, PROJECT, REGION, SERVICE
-from tests.console_cli import run_console
+from tests.console_cli import run_console, start_console
 from tests.providers import test_cloudrun_pitr as base
 from tests.providers.test_cloudrun_pitr import (
     PASSWORD,
@@ -145,3 +147,48 @@ def test_a_missing_secret_is_one_line_and_nothing_is_restored(
     assert "secret db-url" in done.stderr and "not found" in done.stderr
     assert "Traceback" not in done.stderr
     assert platform.made() == []
+
+
+@pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
+def test_a_console_killed_after_adding_the_version_resumes_without_a_second(
+    config: Path,
+    run: CloudRunServer,
+    platform: Platform,
+    secrets: SecretManagerServer,
+) -> None:
+    """Killed once the version is added, while Cloud Run holds the revision's update (it
+    never takes it): resumed, the switch finds its version by its payload and adds none."""
+    from tests.cloudrun_server.store import ApiError
+
+    read_from_secret(config, run, secrets, platform, "1")
+    arrived, killed = threading.Event(), threading.Event()
+
+    def hold(name: str) -> None:
+        arrived.set()
+        killed.wait(30)
+        raise ApiError(503, "UNAVAILABLE", "the caller went away")
+
+    run.store.before_update.append(hold)
+    when = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    args = ("action", SERVICE, "pitr", "--arg", stamp(when), "--yes", "--reason", "corrupt")
+    console = start_console(config, *args, "--verify-window", "1")
+    try:
+        assert arrived.wait(60), console.communicate()
+        assert len(secrets.store.added) == 2  # the version was added before the update
+        console.send_signal(signal.SIGKILL)
+        console.wait()
+    finally:
+        if console.poll() is None:
+            console.kill()
+        run.store.before_update.clear()
+        killed.set()
+    assert not any(r.endswith(new_revision(when)) for r in run.store.revisions)
+    resumed = run_console(config, "resume", SERVICE, "--yes", "--verify-window", "1")
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out
+    assert len(secrets.store.added) == 2  # not a second version
+    assert len(secrets.received("POST", ":addVersion")) == 1
+    assert "version 2 of secret db-url holds" in out and "not added twice" in out
+    assert secret_ref(run, new_revision(when)) == {"secret": SECRET, "version": "2"}
+    assert sum(1 for r in run.store.revisions if r.endswith(new_revision(when))) == 1
+    assert PASSWORD not in out
