@@ -36,6 +36,7 @@ from providers.cloudrun.client import CloudRunClient
 from providers.cloudrun.ops import PITR_ENV, TrafficChange
 from providers.cloudrun.pitr_secret import SecretRef, ref_of
 from providers.cloudrun.read import NAME, Reader
+from providers.cloudrun.secretmanager import SecretManagerClient
 from providers.cloudrun.traffic import (
     LATEST,
     describe_routes,
@@ -241,6 +242,13 @@ class EnvSwitchPart:
         self.client = client
         self.updater = updater
         self._engine: ManagedEngine | None = None
+        self._managers: dict[str, SecretManagerClient] = {}
+
+    def _manager(self, secret: str) -> SecretManagerClient:
+        """One Secret Manager client a secret (its connection kept between calls)."""
+        if secret not in self._managers:
+            self._managers[secret] = secret_switch.manager(self.client, secret)
+        return self._managers[secret]
 
     @property
     def engine(self) -> ManagedEngine:
@@ -263,7 +271,7 @@ class EnvSwitchPart:
         if ref is None or ref.secret != secret:
             return False
         try:
-            return secret_switch.manager(self.client, secret).access(ref.version)[1] == dsn.encode()
+            return self._manager(secret).access(ref.version)[1] == dsn.encode()
         except NotFound:
             return False
 
@@ -302,7 +310,7 @@ class EnvSwitchPart:
                 raise CommandFailed(
                     f"{key} of {self.client.where} no longer reads secret {secret}: plan again"
                 )
-            sm = secret_switch.manager(self.client, secret)
+            sm = self._manager(secret)
             version, added = secret_switch.add_version(sm, dsn.encode(), ref.pinned)
             said = "added" if added else "found: not added twice"
             yield f"version {version} of secret {secret} holds {shown} ({said})"
