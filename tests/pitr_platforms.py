@@ -35,6 +35,8 @@ class Platform:
     new_host: Callable[[str], str]
     close: Callable[[], None]
     point_clones_at: Callable[[str], None] = lambda host: None
+    #: The next restore's platform operation fails with this error (Neon).
+    fail_next: Callable[[str], None] = lambda error: None
 
 
 def cloudsql(project: str = PROJECT, region: str = REGION) -> Platform:
@@ -71,7 +73,7 @@ timeout_s = 30
 
 def neon() -> Platform:
     server = NeonServer(api_key=NEON_KEY)
-    server.store.add_project(NEON_PROJECT, history_retention_seconds=86400)
+    server.store.add_project(NEON_PROJECT, history_retention_seconds=86400, main="production")
     server.store.operation_delay_s = 0.2
 
     def new_host(name: str) -> str:
@@ -100,6 +102,7 @@ timeout_s = 30
         slow_down=slow_down,
         new_host=new_host,
         close=server.close,
+        fail_next=server.store.failing_branches.append,
     )
 
 

@@ -23,6 +23,9 @@ class CloudRunConfig:
     gate_s: float = 60.0
     #: Time limit for one long-running operation.
     operation_timeout_s: float = 300.0
+    #: Secret Manager API endpoint override (the point-in-time switch of a DSN that
+    #: comes from a secret), e.g. "http://127.0.0.1:PORT" for tests.
+    secret_manager_endpoint: str = ""
 
 
 def read_cloudrun(r: Reader) -> CloudRunConfig:
@@ -34,10 +37,14 @@ def read_cloudrun(r: Reader) -> CloudRunConfig:
         "gradual_steps",
         "gate_s",
         "operation_timeout_s",
+        "secret_manager_endpoint",
     )
     endpoint = r.get("endpoint", str, "")
     if endpoint and not is_url(endpoint):
         raise url_error(r, "endpoint", endpoint)
+    secrets_endpoint = r.get("secret_manager_endpoint", str, "")
+    if secrets_endpoint and not is_url(secrets_endpoint):
+        raise url_error(r, "secret_manager_endpoint", secrets_endpoint)
     steps = r.get("gradual_steps", list, [10, 50, 100])
     if (
         not steps
@@ -57,6 +64,7 @@ def read_cloudrun(r: Reader) -> CloudRunConfig:
         gradual_steps=tuple(steps),
         gate_s=r.duration("gate_s", 60.0),
         operation_timeout_s=r.duration("operation_timeout_s", 300.0),
+        secret_manager_endpoint=secrets_endpoint.rstrip("/"),
     )
     r.done()
     return cfg

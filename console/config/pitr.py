@@ -100,7 +100,10 @@ class RdsPitrConfig:
     subnet group, security groups and parameter group unless overridden);
     the application is switched to it through the Secrets Manager secret it
     reads (``secret_id``; ``secret_key`` = the JSON key holding the DSN, empty
-    = the whole SecretString), then the ECS service is redeployed.  Without
+    = the whole SecretString; ``secret_host_key`` / ``secret_port_key``: the
+    secret holds the connection as JSON fields, runbook 003's
+    ``{"host": ..., "port": ...}``, and those keys get the new endpoint), then
+    the ECS service is redeployed.  Without
     ``secret_id`` the flow stops after the checks.  Region and endpoint are
     the ``[services.ecs]`` ones.
     """
@@ -110,6 +113,10 @@ class RdsPitrConfig:
     db_instance: str
     secret_id: str = ""
     secret_key: str = ""
+    #: The JSON key of the secret holding the host (the secret is fields, not a DSN).
+    secret_host_key: str = ""
+    #: The JSON key holding the port (only with ``secret_host_key``).
+    secret_port_key: str = ""
     db_instance_class: str = ""
     subnet_group: str = ""
     #: How long the new instance may take to become available.
@@ -252,12 +259,31 @@ def _valid_rds_id(value: str) -> bool:
 def read_rds(r: Reader) -> RdsPitrConfig:
     """``[services.database.pitr.rds]``."""
     r.expect(
-        "db_instance", "secret_id", "secret_key", "db_instance_class", "subnet_group", "timeout_s"
+        "db_instance",
+        "secret_id",
+        "secret_key",
+        "secret_host_key",
+        "secret_port_key",
+        "db_instance_class",
+        "subnet_group",
+        "timeout_s",
     )
+    host_key = r.get("secret_host_key", str, "")
+    port_key = r.get("secret_port_key", str, "")
+    if port_key and not host_key:
+        raise r.error("secret_port_key", "needs secret_host_key (the secret's host field)")
+    if port_key and port_key in (host_key, r.get("secret_key", str, "")):
+        raise r.error("secret_port_key", f"names the key {port_key!r} used for another field")
+    if host_key and host_key == r.get("secret_key", str, ""):
+        raise r.error("secret_host_key", f"is also secret_key ({host_key!r}): the DSN's key")
+    if host_key and not r.get("secret_id", str, ""):
+        raise r.error("secret_host_key", "needs secret_id (the Secrets Manager secret)")
     cfg = RdsPitrConfig(
         db_instance=_identifier(r, "db_instance", r.require("db_instance", str)),
         secret_id=r.get("secret_id", str, ""),
         secret_key=r.get("secret_key", str, ""),
+        secret_host_key=host_key,
+        secret_port_key=port_key,
         db_instance_class=r.get("db_instance_class", str, ""),
         subnet_group=r.get("subnet_group", str, ""),
         timeout_s=r.duration("timeout_s", 3600.0),

@@ -15,9 +15,10 @@ sent 100% to the new one, tags kept where they are.
 
 The DSN is a secret: never in a step's params, a journal line or a message;
 what is shown is ``<new DSN: host HOST db NAME>``.  A variable that comes from
-Secret Manager (``secretKeyRef``) is refused: putting the DSN in the
-revision's plain environment would publish it to anyone who can read the
-service; switch the secret's version by hand.
+Secret Manager (``secretKeyRef``) stays there: the DSN goes into a new
+version of that secret (``providers.cloudrun.pitr_secret``), never into the
+revision's plain environment, where anyone who can read the service would
+see it.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
 from console.model import Action, Plan, Revision, Step, StepKind, utcnow
 from console.runner import Skipped
 from providers.base import CommandFailed, Conflict, InvalidTarget, NotFound, ProviderError
+from providers.cloudrun import pitr_secret as secret_switch
 from providers.cloudrun.apply import Updater
 from providers.cloudrun.client import CloudRunClient
 from providers.cloudrun.ops import PITR_ENV, TrafficChange
+from providers.cloudrun.pitr_secret import SecretRef, ref_of
 from providers.cloudrun.read import NAME, Reader
+from providers.cloudrun.secretmanager import SecretManagerClient
 from providers.cloudrun.traffic import (
     LATEST,
     describe_routes,
@@ -73,17 +77,17 @@ def revision_name(service: str, when: Any) -> str:
     return name
 
 
-def _container(raw: Any, key: str) -> tuple[str, bool]:
-    """(the name of the container reading ``key`` (else the first), whether it comes from a
-    secret) in the service's template."""
+def _container(raw: Any, key: str) -> tuple[str, SecretRef | None]:
+    """(the name of the container reading ``key`` (else the first), the Secret Manager
+    reference it reads ``key`` from, if any) in the service's template."""
     containers = list(raw.template.containers)
     if not containers:
         raise InvalidTarget("the service's template has no container")
     for container in containers:
         for env in container.env:
             if env.name == key:
-                return container.name, bool(env.value_source.secret_key_ref.secret)
-    return containers[0].name, False
+                return container.name, ref_of(env)
+    return containers[0].name, None
 
 
 def action(service: ServiceConfig) -> Action:
@@ -126,13 +130,7 @@ def plan(
     pitr.check_time(when, win, now)
     state = client.state()
     snap = reader.snapshot_of(state)
-    container, secret = _container(state.raw, key)
-    if secret:
-        raise InvalidTarget(
-            f"pitr: {key} of {client.where} comes from Secret Manager (secretKeyRef): add a "
-            "secret version with the new DSN by hand; the console does not put a DSN in a "
-            "revision's plain environment"
-        )
+    container, ref = _container(state.raw, key)
     name = engine.new_id(when)
     revision = revision_name(client.cfg.service, when)
     live = state.service.traffic
@@ -141,49 +139,71 @@ def plan(
     change = TrafficChange(tuple(traffic), tuple(live))
     cfg = client.cfg
     steps = engine.restore_steps(when, win)
+    serves = "(LATEST: it serves all the traffic)" if follows_latest else "(100% of traffic)"
+    current = snap.current
+    params: dict[str, Any] = {
+        **change.params(),
+        "instance": name,
+        "revision": revision,
+        "key": key,
+        "container": container,
+    }
+    if ref is not None:
+        sm = secret_switch.manager(client, ref.secret)
+        before = secret_switch.live_version(sm, ref)
+        previous = current.id if current else ""
+        params.update(
+            secret=ref.secret,
+            version=ref.version,
+            version_before=before,
+            previous_revision=previous,
+        )
+        latest = "" if ref.pinned else " (as latest)"
+        title = (
+            f"Add a new version of secret {ref.secret}{latest} holding the DSN of {name} and "
+            f"roll out revision {revision} of {cfg.service} reading it {serves}"
+        )
+        command = secret_switch.command(client, key, ref, name, revision)
+        back = secret_switch.way_back(client, key, ref, before, "", previous)
+    else:
+        title = f"Roll out revision {revision} of {cfg.service} with {key} pointing at {name} "
+        title += serves
+        command = shell(
+            [
+                "gcloud",
+                "run",
+                "services",
+                "update",
+                cfg.service,
+                "--region",
+                cfg.region,
+                "--project",
+                cfg.project,
+                "--update-env-vars",
+                f"{key}=<the DSN of {name}>",
+                "--revision-suffix",
+                revision.removeprefix(f"{cfg.service}-"),
+            ]
+        )
+        back = client.gcloud([(current.id, 100)]) if current else "(no current revision)"
+        back += f" (revision {current.id if current else '?'} still reads the live database)"
     steps.append(
         Step(
-            title=f"Roll out revision {revision} of {cfg.service} with {key} pointing at {name} "
-            + ("(LATEST: it serves all the traffic)" if follows_latest else "(100% of traffic)"),
-            command=shell(
-                [
-                    "gcloud",
-                    "run",
-                    "services",
-                    "update",
-                    cfg.service,
-                    "--region",
-                    cfg.region,
-                    "--project",
-                    cfg.project,
-                    "--update-env-vars",
-                    f"{key}=<the DSN of {name}>",
-                    "--revision-suffix",
-                    revision.removeprefix(f"{cfg.service}-"),
-                ]
-            ),
+            title=title,
+            command=command,
             kind=StepKind.SWITCH,
             timeout_s=cfg.operation_timeout_s,
             op=PITR_ENV,
-            params={
-                **change.params(),
-                "instance": name,
-                "revision": revision,
-                "key": key,
-                "container": container,
-            },
+            params=params,
             # A separate, confirmed step: the operator sees the checks first.
             confirm_before=True,
         )
     )
-    current = snap.current
-    back = client.gcloud([(current.id, 100)]) if current else "(no current revision)"
     warnings = [
         f"DATA LOSS: {pitr.loss_window(when, now)}.",
         f"The live database ({engine.source()}) is kept as it is; the restored one is "
         f"{engine.where(when)}. The console never deletes a database.",
-        f"To go back: {back} (revision {current.id if current else '?'} still reads the live "
-        "database).",
+        f"To go back: {back}.",
     ]
     return Plan(
         service=service.name,
@@ -222,6 +242,13 @@ class EnvSwitchPart:
         self.client = client
         self.updater = updater
         self._engine: ManagedEngine | None = None
+        self._managers: dict[str, SecretManagerClient] = {}
+
+    def _manager(self, secret: str) -> SecretManagerClient:
+        """One Secret Manager client a secret (its connection kept between calls)."""
+        if secret not in self._managers:
+            self._managers[secret] = secret_switch.manager(self.client, secret)
+        return self._managers[secret]
 
     @property
     def engine(self) -> ManagedEngine:
@@ -230,12 +257,23 @@ class EnvSwitchPart:
         return self._engine
 
     def _made(self, step: Step, dsn: str) -> bool:
-        """The revision exists and its variable holds ``dsn``."""
+        """The revision exists and its variable holds ``dsn`` (in its plain value, or in the
+        secret version it references)."""
         try:
             found = self.client.read_revision(str(step.params["revision"]))
         except NotFound:
             return False
-        return _env_of(found, str(step.params["container"]), str(step.params["key"])) == dsn
+        container, key = str(step.params["container"]), str(step.params["key"])
+        secret = str(step.params.get("secret") or "")
+        if not secret:
+            return _env_of(found, container, key) == dsn
+        ref = secret_switch.revision_ref(found, container, key)
+        if ref is None or ref.secret != secret:
+            return False
+        try:
+            return self._manager(secret).access(ref.version)[1] == dsn.encode()
+        except NotFound:
+            return False
 
     def took_effect(self, step: Step, plan: Plan) -> bool | None:
         try:
@@ -248,6 +286,7 @@ class EnvSwitchPart:
 
         name, revision = str(step.params["instance"]), str(step.params["revision"])
         key, container = str(step.params["key"]), str(step.params["container"])
+        secret = str(step.params.get("secret") or "")
         dsn = self.engine.dsn_of(name)
         shown = self.engine.shown_dsn(name)
         if self._made(step, dsn):
@@ -264,7 +303,25 @@ class EnvSwitchPart:
         if target is None:
             raise CommandFailed(f"container {container!r} is no longer in {self.client.where}")
         entry = next((e for e in target.env if e.name == key), None)
-        if entry is None:
+        back = ""
+        if secret:
+            ref = ref_of(entry) if entry is not None else None
+            if entry is None or ref is None or ref.secret != secret:
+                raise CommandFailed(
+                    f"{key} of {self.client.where} no longer reads secret {secret}: plan again"
+                )
+            sm = self._manager(secret)
+            version, added = secret_switch.add_version(sm, dsn.encode(), ref.pinned)
+            said = "added" if added else "found: not added twice"
+            yield f"version {version} of secret {secret} holds {shown} ({said})"
+            if ref.pinned:
+                entry.value_source.secret_key_ref.version = version
+            before = str(step.params.get("version_before") or "")
+            back = secret_switch.way_back(
+                self.client, key, ref, before, version, str(step.params.get("previous_revision"))
+            )
+            shown = f"secret {secret} version {version if ref.pinned else 'latest'} ({shown})"
+        elif entry is None:
             target.env.append(run_v2.EnvVar(name=key, value=dsn))
         else:
             entry.value = dsn  # a oneof: any value_source is cleared
@@ -274,6 +331,8 @@ class EnvSwitchPart:
         )
         if not self._made(step, dsn):
             raise CommandFailed(f"revision {revision} does not read back {key} = {shown}")
+        if back:
+            yield f"to go back: {back}"
         now = describe_routes(served.statuses, served.latest_ready)
         return f"revision {revision} reads {key} = {shown}; {self.client.cfg.service} serves {now}"
 

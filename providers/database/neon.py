@@ -38,6 +38,10 @@ JSON = dict[str, Any]
 
 DEFAULT_ENDPOINT = "https://console.neon.tech/api/v2"
 _FAILED = frozenset({"failed", "error", "cancelled"})
+#: Operations read a page when listing a project's (the API allows 1 to 1000).
+_PAGE = 100
+#: Pages read at most when looking for a branch's operations (newest first).
+_MAX_PAGES = 10
 
 
 def _message(doc: Any) -> str:
@@ -72,6 +76,7 @@ class NeonBranch:
     endpoint_id: str
     endpoint_state: str
     host: str
+    created_at: str = ""
 
     @property
     def ready(self) -> bool:
@@ -166,6 +171,7 @@ class NeonClient:
             endpoint_id=str(endpoint.get("id", "")),
             endpoint_state=str(endpoint.get("current_state", "")),
             host=str(endpoint.get("host", "")),
+            created_at=str(branch.get("created_at", "")),
         )
 
     def find(self, name: str) -> NeonBranch | None:
@@ -178,6 +184,35 @@ class NeonClient:
             "GET", self._path(f"/operations/{op_id}"), f"read Neon operation {op_id}"
         )
         return dict(doc.get("operation") or {})
+
+    def branch_operations(self, branch_id: str, since: str = "") -> list[JSON]:
+        """The operations of ``branch_id``, newest first: ``GET /operations`` has no filter,
+        so pages are read until one reaches before ``since`` (the branch's creation)."""
+        found: list[JSON] = []
+        cursor = ""
+        for _ in range(_MAX_PAGES):
+            query = f"?limit={_PAGE}" + (f"&cursor={cursor}" if cursor else "")
+            doc = self.api.call(
+                "GET", self._path(f"/operations{query}"), f"list the operations of {self.where}"
+            )
+            page = [o for o in doc.get("operations") or [] if isinstance(o, dict)]
+            found += [o for o in page if o.get("branch_id") == branch_id]
+            cursor = str((doc.get("pagination") or {}).get("cursor") or "")
+            older = since and page and str(page[-1].get("created_at", "")) < since
+            if not page or not cursor or older:
+                break
+        return found
+
+    def failed_operation(self, branch: NeonBranch) -> str:
+        """One line naming the branch's failed operation ("" when none failed): the latest
+        operation of each kind counts (Neon may retry a failed one)."""
+        latest: dict[tuple[str, str], JSON] = {}
+        for doc in self.branch_operations(branch.id, branch.created_at):
+            latest.setdefault((str(doc.get("action")), str(doc.get("endpoint_id", ""))), doc)
+        for doc in reversed(list(latest.values())):  # the first to fail: the cause
+            if str(doc.get("status", "")) in _FAILED:
+                return _failure(doc)
+        return ""
 
     # ----------------------------------------------------------------- restoring
 
@@ -205,10 +240,7 @@ class NeonClient:
                 doc = self.operation(op_id)
                 status = str(doc.get("status", ""))
                 if status in _FAILED:
-                    raise CommandFailed(
-                        f"Neon operation {doc.get('action', '')} {op_id} {status}: "
-                        f"{doc.get('error', '')}".rstrip(": ")
-                    )
+                    raise CommandFailed(_failure(doc))
                 if status == "finished":
                     left.remove(op_id)
                 else:
@@ -218,7 +250,9 @@ class NeonClient:
         yield from poll(look, timeout_s, self.poll_s, "the Neon operations")
 
     def wait_ready(self, name: str, timeout_s: float) -> Generator[str, None, NeonBranch]:
-        """Until branch ``name`` is ready with a read-write endpoint that has a host."""
+        """Until branch ``name`` is ready with a read-write endpoint that has a host; a
+        failed operation of the branch fails the wait at once (not a timeout), also when
+        the operations' ids were lost with a console killed after the create."""
 
         def look() -> tuple[NeonBranch | None, str]:
             found = self.find(name)
@@ -230,8 +264,12 @@ class NeonClient:
                     f"(`neon branches add-compute {name} --project-id {self.project_id}`) "
                     "and resume"
                 )
-            line = f"branch {name}: {found.state}, endpoint {found.endpoint_state}"
-            return (found if found.ready else None), line
+            if found.ready:
+                return found, ""
+            failed = self.failed_operation(found)
+            if failed:
+                raise CommandFailed(f"{failed} (branch {name} is not ready)")
+            return None, f"branch {name}: {found.state}, endpoint {found.endpoint_state}"
 
         return (yield from poll(look, timeout_s, self.poll_s, f"Neon branch {name}"))
 
@@ -263,11 +301,18 @@ class NeonClient:
 
     def cli(self, name: str, when: datetime) -> str:
         """The command an operator would type for the same branch."""
-        parent = self.parent_branch or "main"
+        parent = self.parent_branch or str(self.parent().get("name") or "")
         return (
             f"neon branches create --project-id {self.project_id} --name {name} "
             f"--parent {parent}@{rfc3339(when)} --compute"
         )
+
+
+def _failure(doc: Mapping[str, Any]) -> str:
+    """ "Neon operation ACTION ID failed: ERROR", one line."""
+    text = f"Neon operation {doc.get('action', '')} {doc.get('id', '')} {doc.get('status', '')}"
+    error = " ".join(str(doc.get("error") or "").split())
+    return f"{text}: {error}" if error else text
 
 
 __all__ = ["NeonBranch", "NeonClient", "api_key_from", "parse_rfc3339"]

@@ -161,15 +161,20 @@ class RdsEngine:
     def where(self, when: datetime) -> str:
         return f"the RDS instance {self.new_id(when)} beside {self.cfg.db_instance}"
 
-    def dsn_of(self, instance: str, environ: Mapping[str, str] | None = None) -> str:
-        """The live DSN pointed at ``instance``'s endpoint; ``ProviderError`` without one."""
+    def endpoint(self, instance: str) -> tuple[str, int]:
+        """``instance``'s endpoint (address, port); ``ProviderError`` without one."""
         found = instance_if_exists(self.api, instance)
         endpoint = (found or {}).get("Endpoint") or {}
         if not endpoint.get("Address"):
             state = found.get("DBInstanceStatus", "?") if found else "not there"
             raise ProviderError(f"RDS instance {instance} has no endpoint yet ({state})")
+        return str(endpoint["Address"]), int(endpoint.get("Port") or 5432)
+
+    def dsn_of(self, instance: str, environ: Mapping[str, str] | None = None) -> str:
+        """The live DSN pointed at ``instance``'s endpoint; ``ProviderError`` without one."""
+        address, port = self.endpoint(instance)
         live = DatabaseConnection(self.service, environ).dsn()
-        return new_dsn(live, str(endpoint["Address"]), int(endpoint.get("Port") or 5432))
+        return new_dsn(live, address, port)
 
 
 def _iso(when: datetime) -> str:

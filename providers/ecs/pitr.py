@@ -80,18 +80,25 @@ class SecretSwitch:
                 return str(version)
         return ""
 
+    def shown(self) -> str:
+        """The secret and the keys switched, in words ("keys host, port of secret S")."""
+        cfg = self.cfg
+        keys = [k for k in (cfg.secret_key, cfg.secret_host_key, cfg.secret_port_key) if k]
+        where = f"key{'s' if len(keys) > 1 else ''} {', '.join(keys)} of " if keys else ""
+        return f"{where}secret {cfg.secret_id}"
+
     def steps(self, name: str) -> list[Step]:
         cfg = self.cfg
-        where = f"key {cfg.secret_key!r} of " if cfg.secret_key else ""
-        value = (
-            f'{{..., "{cfg.secret_key}": "<the DSN of {name}>"}}'
-            if cfg.secret_key
-            else f"<the DSN of {name}>"
-        )
+        fields = [
+            f'"{cfg.secret_key}": "<the DSN of {name}>"' if cfg.secret_key else "",
+            f'"{cfg.secret_host_key}": "<the endpoint of {name}>"' if cfg.secret_host_key else "",
+            f'"{cfg.secret_port_key}": <its port>' if cfg.secret_port_key else "",
+        ]
+        given = ", ".join(f for f in fields if f)
+        value = f"{{..., {given}}}" if given else f"<the DSN of {name}>"
         return [
             Step(
-                title=f"Point {where}secret {cfg.secret_id} at {name} (the old version is kept "
-                "as AWSPREVIOUS)",
+                title=f"Point {self.shown()} at {name} (the old version is kept as AWSPREVIOUS)",
                 command=self.api.command(
                     "secretsmanager",
                     "put-secret-value",
@@ -105,6 +112,8 @@ class SecretSwitch:
                 params={
                     "secret_id": cfg.secret_id,
                     "secret_key": cfg.secret_key,
+                    "secret_host_key": cfg.secret_host_key,
+                    "secret_port_key": cfg.secret_port_key,
                     "instance": name,
                     "version_before": self.current_version(),
                 },
@@ -148,53 +157,86 @@ class SecretSwitchPart:
             found = self._client().get_secret_value(SecretId=secret)
         return str(found.get("SecretString") or ""), str(found.get("VersionId") or "")
 
-    def _dsn_in(self, step: Step, text: str) -> str | None:
+    def _wanted(self, step: Step, name: str) -> dict[str, Any] | str:
+        """What the secret holds once switched: the whole string (the DSN), or the JSON
+        keys to set (``secret_key``: the DSN; ``secret_host_key`` / ``secret_port_key``:
+        the endpoint's address and port); never journaled, never printed."""
         key = str(step.params.get("secret_key") or "")
-        if not key:
-            return text
+        host_key = str(step.params.get("secret_host_key") or "")
+        port_key = str(step.params.get("secret_port_key") or "")
+        if not key and not host_key:
+            return self.engine.dsn_of(name)
+        wanted: dict[str, Any] = {}
+        if key:
+            wanted[key] = self.engine.dsn_of(name)
+        if host_key:
+            address, port = self.engine.endpoint(name)
+            wanted[host_key] = address
+            if port_key:
+                wanted[port_key] = port
+        return wanted
+
+    @staticmethod
+    def _holds(text: str, wanted: dict[str, Any] | str) -> bool:
+        """Whether the secret ``text`` holds ``wanted`` (a port compares as text: "5432")."""
+        if isinstance(wanted, str):
+            return text == wanted
         try:
-            value = json.loads(text).get(key)
-        except (ValueError, AttributeError):
-            return None
-        return value if isinstance(value, str) else None
+            body = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(body, dict):
+            return False
+        return all(str(body.get(k)) == str(v) for k, v in wanted.items())
 
     def took_effect(self, step: Step, plan: Plan) -> bool | None:
         try:
-            dsn = self.engine.dsn_of(str(step.params["instance"]))
+            wanted = self._wanted(step, str(step.params["instance"]))
         except ProviderError:
             return False
-        return self._dsn_in(step, self._read(step)[0]) == dsn
+        return self._holds(self._read(step)[0], wanted)
+
+    def _new_text(self, shown: str, text: str, wanted: dict[str, Any] | str) -> str:
+        """The secret string to put: the DSN, or the JSON with ``wanted``'s keys set (every
+        other key kept; a port keeps its kind: "5432" stays text, 5432 a number)."""
+        if isinstance(wanted, str):
+            return wanted
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise CommandFailed(
+                f"{shown}: the secret is not JSON, so it has no such keys"
+            ) from None
+        if not isinstance(body, dict):
+            raise CommandFailed(f"{shown}: the secret's JSON is not an object")
+        new = dict(body)
+        for key, value in wanted.items():
+            if isinstance(value, str):
+                if not isinstance(body.get(key), str):
+                    raise CommandFailed(f"{shown}: the secret's JSON has no string key {key}")
+                new[key] = value
+            else:
+                new[key] = str(value) if isinstance(body.get(key), str) else value
+        return json.dumps(new)
 
     def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
-        secret, key = str(step.params["secret_id"]), str(step.params.get("secret_key") or "")
-        name = str(step.params["instance"])
-        shown = f"{f'key {key} of ' if key else ''}secret {secret}"
-        self.lock.before_change()
-        dsn = self.engine.dsn_of(name)
-        text, version = self._read(step)
-        if self._dsn_in(step, text) == dsn:
-            return Skipped(f"{shown} points at {name} already")
-        if key:
-            try:
-                body = json.loads(text)
-            except ValueError:
-                raise CommandFailed(
-                    f"{shown}: the secret is not JSON, so it has no key {key}"
-                ) from None
-            if not isinstance(body, dict) or not isinstance(body.get(key), str):
-                raise CommandFailed(f"{shown}: the secret's JSON has no string key {key}")
-            new_text = json.dumps({**body, key: dsn})
-        else:
-            new_text = dsn
+        secret, name = str(step.params["secret_id"]), str(step.params["instance"])
         switch = SecretSwitch(self.api, self.engine.cfg)
+        shown = switch.shown()
+        self.lock.before_change()
+        wanted = self._wanted(step, name)
+        text, version = self._read(step)
+        if self._holds(text, wanted):
+            return Skipped(f"{shown} points at {name} already")
+        new_text = self._new_text(shown, text, wanted)
         token = switch.token(name)
         with aws_errors("secretsmanager:PutSecretValue", f"switching {shown} to {name}"):
             put = self._client().put_secret_value(
                 SecretId=secret, SecretString=new_text, ClientRequestToken=token
             )
         after_text, after_version = self._read(step)
-        if self._dsn_in(step, after_text) != dsn:
-            raise CommandFailed(f"{shown} does not read back as the DSN of {name}")
+        if not self._holds(after_text, wanted):
+            raise CommandFailed(f"{shown} does not read back as pointing at {name}")
         before = str(step.params.get("version_before") or version)
         back = switch.way_back(name, before, str(put.get("VersionId") or after_version))
         yield f"the previous version {before} of {secret} is kept (AWSPREVIOUS)"

@@ -7,6 +7,7 @@ POST     ``/projects/ID/branches`` (``{"branch": {...}, "endpoints": [...]}``) -
 GET      ``/projects/ID/branches/BR``
 GET      ``/projects/ID/branches/BR/endpoints``
 GET      ``/projects/ID/endpoints``
+GET      ``/projects/ID/operations`` (``?limit=1..1000&cursor=...``; newest first)
 GET      ``/projects/ID/operations/OP``
 =======  ==================================================================
 
@@ -30,6 +31,7 @@ _BRANCHES = re.compile(_P + "/branches$")
 _BRANCH = re.compile(_P + "/branches/([^/]+)$")
 _BRANCH_ENDPOINTS = re.compile(_P + "/branches/([^/]+)/endpoints$")
 _ENDPOINTS = re.compile(_P + "/endpoints$")
+_OPERATIONS = re.compile(_P + "/operations$")
 _OPERATION = re.compile(_P + "/operations/([^/]+)$")
 
 
@@ -74,6 +76,8 @@ class NeonServer(RestServer):
             return 200, store.list_endpoints(*m.groups())
         if method == "GET" and (m := _ENDPOINTS.match(path)):
             return 200, store.list_endpoints(m.group(1))
+        if method == "GET" and (m := _OPERATIONS.match(path)):
+            return 200, store.list_operations(m.group(1), query.get("limit"), query.get("cursor"))
         if method == "GET" and (m := _OPERATION.match(path)):
             return 200, store.operation(*m.groups())
         raise RestError(404, "", "not found")

@@ -15,6 +15,11 @@ reference, "Branching with the Neon API"):
   or in the future is refused with 400; an existing branch name with 409; a
   new operation while the project's operations still run with 423 (the API's
   "project already has running conflicting operations").
+* ``GET /projects/{id}/operations`` lists the project's operations newest
+  first, ``limit`` (1 to 1000, default 10) at a time, with
+  ``pagination.cursor`` to pass as ``cursor`` for the next page (an empty
+  page ends it); it has no filter, so a client picks its branch's by
+  ``branch_id``.
 * Every request needs ``Authorization: Bearer KEY``; without a valid key 401.
 * Errors are ``{"code": "...", "message": "..."}``.
 """
@@ -219,6 +224,29 @@ class NeonStore:
             if found is None or found.doc["project_id"] != project_id:
                 raise RestError(404, "", "operation not found")
             return {"operation": copy.deepcopy(found.doc)}
+
+    def list_operations(self, project_id: str, limit: str | None, cursor: str | None) -> JSON:
+        """Newest first, ``limit`` a page; the cursor is the last operation handed out."""
+        try:
+            count = int(limit) if limit is not None else 10
+        except ValueError:
+            raise RestError(400, "", f"limit: {limit!r} is not an integer") from None
+        if not 1 <= count <= 1000:
+            raise RestError(400, "", "limit: must be between 1 and 1000")
+        with self.lock:
+            self.project(project_id)
+            newest = list(reversed(self._mine(project_id)))
+            ids = [op.doc["id"] for op in newest]
+            start = 0
+            if cursor:
+                if cursor not in ids:
+                    raise RestError(400, "", f"cursor: {cursor!r} is not valid")
+                start = ids.index(cursor) + 1
+            page = newest[start : start + count]
+            return {
+                "operations": [copy.deepcopy(op.doc) for op in page],
+                "pagination": {"cursor": page[-1].doc["id"] if page else ""},
+            }
 
     # ----------------------------------------------------------------- branch creation
 

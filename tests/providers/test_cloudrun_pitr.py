@@ -254,7 +254,7 @@ def test_bad_engine_config_is_named_in_one_line(
 
 
 @pytest.mark.parametrize("platform", ["cloudsql"], indirect=True)
-def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
+def test_pinned_traffic_goes_to_the_new_revision(
     config: Path, run: CloudRunServer, platform: Platform
 ) -> None:
     name = f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}"
@@ -273,28 +273,7 @@ def test_pinned_traffic_goes_to_the_new_revision_and_a_secret_dsn_is_refused(
         (new_revision(when), 100, ""),
     ]
 
-    # A DSN that comes from Secret Manager is not put in a revision's plain environment.
-    template = {
-        "containers": [
-            {
-                "name": "app",
-                "env": [
-                    {
-                        "name": "DATABASE_URL",
-                        "valueSource": {"secretKeyRef": {"secret": "db-url", "version": "1"}},
-                    }
-                ],
-            }
-        ]
-    }
-    run.store.deploy(name, f"{IMAGE}:v1.3.1", revision="k-back-00050-sec", template=template)
-    later = stamp(datetime.now(UTC) - timedelta(minutes=5))
-    clones = len(platform.made())
-    refused = run_console(
-        config, "action", SERVICE, "pitr", "--arg", later, "--yes", "--reason", "x"
-    )
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "Secret Manager" in refused.stderr and len(platform.made()) == clones
+    # A DSN from Secret Manager: tests/providers/test_cloudrun_pitr_secret.py.
 
 
 @pytest.mark.parametrize("platform", ["neon"], indirect=True)
@@ -332,3 +311,39 @@ def test_the_checks_run_on_the_clone_beside_the_live_database(
     assert result.returncode == 0, out
     assert "check orders: live 3 | restored 3" in out
     assert pg.password not in out
+
+
+@pytest.mark.parametrize("platform", ["neon"], indirect=True)
+def test_a_neon_operation_failed_after_a_kill_fails_the_resumed_wait_not_a_timeout(
+    config: Path, run: CloudRunServer, platform: Platform, tmp_path: Path
+) -> None:
+    """The console is killed after the create call; the branch's operation then fails.
+    The resumed wait (the operations' ids died with the console) says which and why."""
+    platform.slow_down()
+    platform.fail_next("could not reach the pageserver")
+    when = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    console = start_console(
+        config, "action", SERVICE, "pitr", "--arg", stamp(when), "--yes", "--reason", "corrupt"
+    )
+    try:
+        for _ in range(600):
+            if platform.made() or console.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert platform.made(), console.communicate()
+        console.send_signal(signal.SIGKILL)
+        console.wait()
+    finally:
+        if console.poll() is None:
+            console.kill()
+    resumed = run_console(config, "resume", SERVICE, "--yes", "--verify-window", "1")
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode != 0, out
+    assert "Neon operation create_branch " in out
+    assert "failed: could not reach the pageserver" in out
+    assert "did not finish within" not in out  # a failure, not a timeout
+    assert len(platform.made()) == 1  # not created again
+    assert not any(r.endswith(new_revision(when)) for r in run.store.revisions)  # no switch
+    assert PASSWORD not in out
+    # The restore step's command names the project's real parent branch.
+    assert f"--parent production@{when:%Y-%m-%dT%H:%M:%SZ}" in everything_written(tmp_path)

@@ -152,3 +152,51 @@ def test_a_lost_answer_to_the_create_is_looked_up_not_sent_again(server: NeonSer
     lines, branch = drain(client(server).restore("k-back-pitr-6", when, timeout_s=10))
     assert len(server.store.created) == 1 and branch.ready
     assert any("the create call went through" in line for line in lines)
+
+
+def test_the_wait_alone_reports_a_failed_operation_of_the_branch(server: NeonServer) -> None:
+    """Killed after the create, the operations' ids are lost: the wait (a new console) finds
+    the branch's failed operation in ``GET /operations`` and fails with it, at once."""
+    server.store.failing_branches.append("could not reach the pageserver")
+    when = datetime.now(UTC) - timedelta(hours=1)
+    c = client(server)
+    c.create("k-back-pitr-7", when, str(c.parent()["id"]))  # the console killed here
+    with pytest.raises(CommandFailed) as err:  # a timeout would be TimedOut
+        drain(client(server).wait_ready("k-back-pitr-7", timeout_s=20))
+    message = str(err.value)
+    failed = next(
+        op.doc for op in server.store.operations.values() if op.doc["action"] == "create_branch"
+    )
+    assert message == (
+        f"Neon operation create_branch {failed['id']} failed: could not reach the pageserver "
+        "(branch k-back-pitr-7 is not ready)"
+    )
+    assert "\n" not in message
+    listed = [r for r in server.received("GET", "/operations") if r.path.endswith("/operations")]
+    assert listed  # found by listing the project's operations, not by an id
+
+
+def test_operations_are_listed_newest_first_a_page_at_a_time(server: NeonServer) -> None:
+    when = datetime.now(UTC) - timedelta(hours=1)
+    c = client(server)
+    branch_id, ops = c.create("k-back-pitr-8", when, str(c.parent()["id"]))
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = server.store.list_operations(PROJECT, "1", cursor or None)
+        if not page["operations"]:
+            break
+        seen += [o["id"] for o in page["operations"]]
+        cursor = page["pagination"]["cursor"]
+    assert seen == list(reversed(ops))
+    assert [o["id"] for o in c.branch_operations(branch_id)] == list(reversed(ops))
+    assert c.branch_operations("br-someone-else") == []
+
+
+def test_the_shown_command_names_the_real_parent_branch(server: NeonServer) -> None:
+    server.store.add_project("other-project-1", main="production")
+    when = datetime(2026, 1, 5, 22, 41, 7, tzinfo=UTC)
+    other = NeonClient("other-project-1", KEY, api_endpoint=server.api_url)
+    assert "--parent production@2026-01-05T22:41:07Z" in other.cli("k-back-pitr-9", when)
+    named = NeonClient("other-project-1", KEY, api_endpoint=server.api_url, parent_branch="dev")
+    assert "--parent dev@2026-01-05T22:41:07Z" in named.cli("k-back-pitr-9", when)

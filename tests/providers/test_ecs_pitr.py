@@ -337,3 +337,71 @@ def test_a_whole_string_secret_is_replaced_by_the_dsn_and_without_checks_none_ru
     value = aws.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"]
     assert value == f"postgresql://app:{PASSWORD}@{new['Endpoint']['Address']}:5432/app"
     assert "Checks on the live database" not in out and PASSWORD not in out
+
+
+def test_a_secret_of_fields_gets_the_new_endpoint_and_keeps_every_other_key(
+    aws: World, tmp_path: Path
+) -> None:
+    """Runbook 003's secret: ``{"host": "new-endpoint", ...}``, fields rather than a DSN."""
+    fields = {
+        "engine": "postgres",
+        "username": "app",
+        "password": PASSWORD,
+        "host": f"appdb.aaaaaaaaaa.{REGION}.rds.amazonaws.com",
+        "port": 5432,
+        "dbname": "app",
+    }
+    sm = aws.client("secretsmanager")
+    sm.create_secret(Name=SECRET, SecretString=json.dumps(fields))
+    version_before = sm.get_secret_value(SecretId=SECRET)["VersionId"]
+    config = write_config(aws, tmp_path, secret_key="")
+    data = tomllib.loads(config.read_text())
+    rds = data["services"][0]["database"]["pitr"]["rds"]
+    del rds["secret_key"]
+    rds.update(secret_host_key="host", secret_port_key="port")
+    config.write_text(tomli_w.dumps(data))
+    when = restorable_moment(aws)
+    with ALB(aws, bad=""), AutoScheduler(aws.scheduler) as scheduler:
+        done = console(
+            config, "action", "web", "pitr", "--arg", stamp(when), "--yes", "--reason", "x"
+        )
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, out
+        [new] = restored(aws)
+        body = secret(aws)
+        # The endpoint's address and port, the port still a number; every other key kept.
+        assert body == {
+            **fields,
+            "host": new["Endpoint"]["Address"],
+            "port": new["Endpoint"]["Port"],
+        }
+        assert body["host"] != fields["host"]
+        assert "keys host, port of secret web/database" in out
+        assert '"host": "<the endpoint of web-pitr-' in out
+        assert f"--move-to-version-id {version_before}" in out  # the way back
+        assert PASSWORD not in out
+        assert scheduler.rollouts == 1
+
+        # Run again: the instance is found, the secret already points at it: no new version.
+        versions = len(sm.list_secret_version_ids(SecretId=SECRET)["Versions"])
+        again = console(
+            config, "action", "web", "pitr", "--arg", stamp(when), "--yes", "--reason", "x"
+        )
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out
+    assert "points at web-pitr-" in out and "already" in out
+    assert len(sm.list_secret_version_ids(SecretId=SECRET)["Versions"]) == versions
+    assert secret(aws) == body
+
+
+def test_secret_field_keys_are_checked_in_the_config(aws: World, tmp_path: Path) -> None:
+    for rds, words in (
+        ({"secret_port_key": "port"}, "secret_port_key: needs secret_host_key"),
+        ({"secret_host_key": "url"}, "is also secret_key"),
+        ({"secret_host_key": "host", "secret_port_key": "host"}, "used for another field"),
+    ):
+        config = write_config(aws, tmp_path, **rds)
+        done = console(config, "action", "web", "--list")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "pitr.rds." in done.stderr and words in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
