@@ -200,33 +200,48 @@ def test_pitr_outside_the_window_in_the_future_or_without_backups_exits_2(
 
 class SlowRestore:
     """RDS's minutes of restoring: a ``web-pitr-*`` instance is held ``creating`` until
-    ``finish`` (moto's backend, in this process, makes it ``available`` at once)."""
+    ``finish`` (moto's backend, in this process, makes it ``available`` at once).
+
+    The restore call itself is wrapped (moto's server side, not the SDK under test), so
+    the instance is ``creating`` before moto answers: no poll can see it available
+    first, however loaded the machine is."""
 
     def __init__(self) -> None:
         self.seen = threading.Event()
         self.done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._original: Any = None
+
+    @staticmethod
+    def _backend_class() -> Any:
+        from moto.rds.models import RDSBackend
+
+        return RDSBackend
 
     def _backend(self) -> Any:
         from moto.rds.models import rds_backends
 
         return rds_backends[ACCOUNT][REGION]
 
-    def _run(self) -> None:
-        while not self.done.is_set():
-            for name, db in list(self._backend().databases.items()):
-                if name.startswith("web-pitr-"):
-                    db.status = "creating"
-                    self.seen.set()
-            time.sleep(0.01)
-
     def __enter__(self) -> SlowRestore:
-        self._thread.start()
+        cls = self._backend_class()
+        self._original = original = cls.restore_db_instance_to_point_in_time
+        slow = self
+
+        def restore(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            db = original(backend, *args, **kwargs)
+            if not slow.done.is_set():
+                db.status = "creating"
+                slow.seen.set()
+            return db
+
+        cls.restore_db_instance_to_point_in_time = restore
         return self
 
     def finish(self) -> None:
         self.done.set()
-        self._thread.join(5)
+        if self._original is not None:
+            self._backend_class().restore_db_instance_to_point_in_time = self._original
+            self._original = None
         for name, db in self._backend().databases.items():
             if name.startswith("web-pitr-"):
                 db.status = "available"
