@@ -180,7 +180,7 @@ def test_delay_forwards_late(proxy: FaultProxy) -> None:
     assert rule.hits == 1
     with pytest.raises(httpx.ReadTimeout):
         proxy.delay(30)
-        httpx.get(proxy.url("/later"), timeout=httpx.Timeout(10, read=0.2))
+        httpx.get(proxy.url("/slow"), timeout=httpx.Timeout(10, read=0.2))
 
 
 @pytest.mark.parametrize("rst", [True, False])

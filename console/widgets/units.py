@@ -17,7 +17,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from console.model import live_units
 from console.textsafe import printable
 from console.widgets.formatting import age, truncate
 from console.widgets.panel import DataPanel
@@ -106,7 +105,9 @@ class UnitsPanel(DataPanel):
         if previous is None or not self._same_units(previous, snapshot):
             self._last_now = now
             self._rows.apply(self._row_data(snapshot, now))
-        units = live_units(snapshot.units)
+        # History (Swarm's shut-down tasks) aside, as console.model.live_units does: that
+        # module is not imported before the first frame.
+        units = tuple(u for u in snapshot.units if not u.retired)
         not_ready = sum(1 for u in units if not u.ready)
         history = len(snapshot.units) - len(units)
         title = f"{self.TITLE} ({len(units)}"
