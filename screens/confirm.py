@@ -254,7 +254,8 @@ def pinned_warnings(plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if into is None:
         return loss, rest
     where = _RESTORED_INTO.search(into)["where"]  # type: ignore[index]
-    short = f"Into a NEW {where}; the live one is kept."
+    # "the RDS instance NAME beside orders-db" (the managed engines) or "NAME on port 5433"
+    short = f"Into a NEW {where.removeprefix('the ')}; the live one is kept."
     return (*loss, short), tuple(w for w in rest if w != into)
 
 

@@ -22,7 +22,7 @@ from textual.widgets import Input, Static
 from console.config import Config
 from console.model import Action, CheckPair, Plan, Step, StepKind
 from console.runner import Compared
-from screens.confirm import ConfirmScreen
+from screens.confirm import ConfirmScreen, pinned_warnings
 from screens.execute import ExecuteScreen
 from screens.help import HelpScreen
 from screens.pitr_switch import SwitchConfirmScreen
@@ -341,3 +341,26 @@ async def test_execute_stops_before_the_switch_and_asks_with_the_checks_in_view(
     assert "database restored to a point in time, application not switched" in entry
     assert "| orders | 1204331 | 1198720 |" in entry
     assert "To switch: rollback-console action web pitr --arg 2026-01-16T01:03:00Z" in entry
+
+
+def test_the_pinned_lines_say_the_loss_and_the_new_instance_for_every_engine() -> None:
+    managed = dataclasses.replace(
+        PITR_PLAN,
+        warnings=(
+            PITR_PLAN.warnings[0],
+            "The live database orders-db is kept as it is; the restored one is the RDS "
+            "instance orders-db-pitr-20260116t010300z beside orders-db. The console never "
+            "deletes a database.",
+        ),
+    )
+    assert pinned_warnings(managed) == (
+        (
+            PITR_PLAN.warnings[0],
+            "Into a NEW RDS instance orders-db-pitr-20260116t010300z beside orders-db; "
+            "the live one is kept.",
+        ),
+        (),
+    )
+    pinned, rest = pinned_warnings(PITR_PLAN)
+    assert pinned[1] == f"Into a NEW {INSTANCE} on port 5433; the live one is kept."
+    assert rest == PITR_PLAN.warnings[2:]
