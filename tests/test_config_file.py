@@ -114,13 +114,15 @@ FREE_FORM = {"headers", "headers_env", "body"}
 
 def undescribed(value: object, schema: dict, where: str) -> list[str]:
     """Every key of ``value`` the schema does not name in ``properties`` (a key merely let
-    through by a table left open is undescribed too)."""
+    through by a table left open is undescribed too), or names without a type."""
     options = schema.get("anyOf", [schema])
     if isinstance(value, list):
-        items = [o["items"] for o in options if "items" in o] or [{}]
+        items = [o["items"] for o in options if "items" in o]
+        if not items:  # a list of values (``paths``, an argv): its values are not keys
+            return [f"{where}: tables in a list of values" for v in value if isinstance(v, dict)]
         return [m for i, v in enumerate(value) for m in undescribed(v, items[0], f"{where}[{i}]")]
     if not isinstance(value, dict):
-        return []
+        return [] if any("type" in o for o in options) else [f"{where}: no type"]
     tables = [o for o in options if "properties" in o]
     if not tables:
         return [f"{where}: a table the schema does not describe"]

@@ -272,32 +272,64 @@ def _table_of(
             continue
         if not call.args:
             continue
-        first_arg = call.args[0]
-        if isinstance(first_arg, ast.Name) and first_arg.id in bound:
-            first_arg = ast.Constant(bound[first_arg.id])
-        elif isinstance(first_arg, ast.Name) and method in ("get", "require"):
-            _checked_names(node, table, call, constants)
+        names = _names_of(node, call.args[0], bound)
+        if names is None:
+            if method in ("get", "require"):
+                _checked_names(node, table, call, constants)
             continue
-        if not isinstance(first_arg, ast.Constant):
-            continue
-        key = first_arg.value
-        if not isinstance(key, str) or "." in key or "[" in key:
-            continue
-        if method in ("get", "require"):
-            kind = _kind(call.args[1]) if len(call.args) > 1 else {}
-            table.keys[key] = _combine(table.keys.get(key), kind)
-            if method == "require":
-                table.required.add(key)
-        elif method in _TYPED:
-            table.keys[key] = _combine(table.keys.get(key), _TYPED[method])
-        elif method in ("sub", "subs"):
-            alias = _alias_of(node, call)
-            table.nested[key] = (method, _reader_called_on(node, call, alias))
-            if alias and alias != reader:
-                inner = _table_of(node, alias, constants, readers)
-                if inner.keys or inner.nested:
-                    table.inline[key] = inner
+        for key in names:
+            if "." not in key and "[" not in key:
+                _read(table, node, reader, call, key, constants, readers)
     return table
+
+
+def _names_of(
+    node: ast.FunctionDef, arg: ast.expr, bound: dict[str, str]
+) -> tuple[str, ...] | None:
+    """The key(s) ``arg`` names: a string, a parameter bound to one, or the variable of a
+    loop over literal strings (``for key in ("base_backup_dir", ...): r.get(key, str)``)."""
+    if isinstance(arg, ast.Constant):
+        return (arg.value,) if isinstance(arg.value, str) else ()
+    if not isinstance(arg, ast.Name):
+        return ()
+    if arg.id in bound:
+        return (bound[arg.id],)
+    for loop in ast.walk(node):
+        if (
+            isinstance(loop, ast.For)
+            and isinstance(loop.target, ast.Name)
+            and loop.target.id == arg.id
+            and isinstance(loop.iter, ast.Tuple | ast.List)
+        ):
+            return _strings(loop.iter.elts)
+    return None
+
+
+def _read(
+    table: _Table,
+    node: ast.FunctionDef,
+    reader: str,
+    call: ast.Call,
+    key: str,
+    constants: dict[str, tuple[str, ...]],
+    readers: dict[str, dict[str, str]],
+) -> None:
+    """What ``r.METHOD(key, ...)`` says of ``key``."""
+    method = call.func.attr  # type: ignore[attr-defined]
+    if method in ("get", "require"):
+        kind = _kind(call.args[1]) if len(call.args) > 1 else {}
+        table.keys[key] = _combine(table.keys.get(key), kind)
+        if method == "require":
+            table.required.add(key)
+    elif method in _TYPED:
+        table.keys[key] = _combine(table.keys.get(key), _TYPED[method])
+    elif method in ("sub", "subs"):
+        alias = _alias_of(node, call)
+        table.nested[key] = (method, _reader_called_on(node, call, alias))
+        if alias and alias != reader:
+            inner = _table_of(node, alias, constants, readers)
+            if inner.keys or inner.nested:
+                table.inline[key] = inner
 
 
 def _checked_names(
