@@ -187,8 +187,23 @@ async def test_the_confirmation_wants_the_name_and_the_times_clock() -> None:
         assert answers == [True]
 
 
-async def test_the_confirmation_fits_80x24_with_the_loss_the_instance_and_both_fields() -> None:
-    app = ScreenApp(ConfirmScreen(PITR_PLAN))
+RDS_PLAN = dataclasses.replace(
+    PITR_PLAN,
+    warnings=(
+        PITR_PLAN.warnings[0],
+        "The live database production-orders-db is kept as it is; the restored one is the "
+        "RDS instance production-orders-db-pitr-20260116t010300z beside production-orders-db. "
+        "The console never deletes a database.",
+        PITR_PLAN.warnings[2],
+    ),
+)
+
+
+@pytest.mark.parametrize("plan", [PITR_PLAN, RDS_PLAN], ids=["host", "rds"])
+async def test_the_confirmation_fits_80x24_with_the_loss_the_instance_and_both_fields(
+    plan: Plan,
+) -> None:
+    app = ScreenApp(ConfirmScreen(plan))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -196,7 +211,7 @@ async def test_the_confirmation_fits_80x24_with_the_loss_the_instance_and_both_f
         assert dialog.max_scroll_y == 0 and dialog.scroll_y == 0, "the dialog scrolls"
         visible = dialog.content_region
         pinned = [str(w.render()) for w in screen.query(".confirm-pinned")]
-        assert pinned[0].startswith("DATA LOSS") and INSTANCE in pinned[1]
+        assert pinned[0].startswith("DATA LOSS") and "-pitr-20260116" in pinned[1].lower()
         for widget in (
             *screen.query(".confirm-pinned"),
             screen.query_one("#confirm-summary"),
