@@ -8,10 +8,17 @@ Enter on anything but the exact name does nothing but say what differs
 ("'web ' has a trailing space").  Escape cancels; the confirm button stays
 disabled until the name matches (the same gate as the headless ``rollback``
 without ``--yes``).
+
+A point-in-time recovery asks for the time's clock too, and must show what it
+costs: its DATA LOSS warning and the new instance's name stay out of the
+scrolling steps box, and the two fields sit side by side under one prompt, so
+the whole dialog fits 80x24 without scrolling (at 60x20 it scrolls).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import datetime
 from typing import ClassVar
 
@@ -23,7 +30,7 @@ from textual.content import Content
 from textual.widgets import Button, Input, Static
 
 from console.model import Plan
-from console.pitr_time import PITR_ACTION, parse_moment, shown
+from console.pitr_time import PITR_ACTION, parse_moment
 from console.textsafe import printable
 from console.widgets.footer import KeyFooter
 from screens.flow_common import FlowModal, StepIndicator
@@ -57,6 +64,9 @@ class ConfirmScreen(FlowModal[bool]):
 
     def compose(self) -> ComposeResult:
         plan = self.plan
+        pinned, rest = pinned_warnings(plan) if self.moment is not None else ((), plan.warnings)
+        if self.moment is not None:
+            self.add_class("-pitr")
         # Scrolls as a whole when even the compact dialog is taller than the terminal:
         # the name box and the buttons are reached, never cut off.
         with VerticalScroll(id="confirm-dialog", can_focus=False):
@@ -72,25 +82,36 @@ class ConfirmScreen(FlowModal[bool]):
                 id="confirm-service",
             )
             yield Static(Content(printable(plan.summary)), id="confirm-summary")
-            with VerticalScroll(id="confirm-steps-box", can_focus=False):
-                yield PlanView(plan_rows(plan, summary=False), id="confirm-plan")
-            yield Static(
-                Content.from_markup(
-                    "Type the service name to confirm: [b]$name[/b]", name=self.expected
-                ),
-                id="confirm-prompt",
-            )
-            yield Input(placeholder="the service name, exactly", id="confirm-name")
-            if self.moment is not None:
+            for i, warning in enumerate(pinned):
                 yield Static(
                     Content.from_markup(
-                        "Restore to exactly [b]$when[/b]: type its time [b]$clock[/b]",
-                        when=shown(self.moment),
+                        "[b $text-error]$w[/]" if i == 0 else "$w", w=printable(warning)
+                    ),
+                    classes="confirm-pinned",
+                )
+            with VerticalScroll(id="confirm-steps-box", can_focus=False):
+                shown_plan = dataclasses.replace(plan, warnings=rest)
+                yield PlanView(plan_rows(shown_plan, summary=False), id="confirm-plan")
+            if self.moment is None:
+                yield Static(
+                    Content.from_markup(
+                        "Type the service name to confirm: [b]$name[/b]", name=self.expected
+                    ),
+                    id="confirm-prompt",
+                )
+                yield Input(placeholder="the service name, exactly", id="confirm-name")
+            else:
+                yield Static(
+                    Content.from_markup(
+                        "Type [b]$name[/b], Enter, then the time [b]$clock[/b] (UTC), Enter",
+                        name=self.expected,
                         clock=self.clock,
                     ),
-                    id="confirm-time-prompt",
+                    id="confirm-prompt",
                 )
-                yield Input(placeholder="HH:MM:SS (UTC), as shown", id="confirm-time")
+                with Horizontal(id="confirm-fields"):
+                    yield Input(placeholder="the service name", id="confirm-name")
+                    yield Input(placeholder="HH:MM:SS (UTC)", id="confirm-time")
             yield Static("", id="confirm-match")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
@@ -100,17 +121,14 @@ class ConfirmScreen(FlowModal[bool]):
                     variant="error",
                     disabled=True,
                 )
-            yield Static(
-                Content.from_markup(
-                    "Next: type [b]$name[/b], press [b]Enter[/b] · [b]Esc[/b] cancels"
-                    if self.moment is None
-                    else "Next: type [b]$name[/b], [b]Enter[/b], then [b]$clock[/b], [b]Enter[/b]"
-                    " · [b]Esc[/b] cancels",
-                    name=self.expected,
-                    clock=self.clock,
-                ),
-                id="confirm-hint",
-            )
+            if self.moment is None:  # a point in time's prompt says it (and Esc: the footer)
+                yield Static(
+                    Content.from_markup(
+                        "Next: type [b]$name[/b], press [b]Enter[/b] · [b]Esc[/b] cancels",
+                        name=self.expected,
+                    ),
+                    id="confirm-hint",
+                )
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -216,6 +234,29 @@ class ConfirmScreen(FlowModal[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+#: The providers' warning naming the new instance ("The live database ... is kept as it
+#: is; the restored one is NAME on port 5433 (data directory ...). The console never ...");
+#: the dialog says it in one line, without the parenthesis (the steps' commands show it).
+_RESTORED_INTO = re.compile(
+    r"the restored one is (?P<where>.+?)(?: \([^()]*\))?\. The console never"
+)
+
+
+def pinned_warnings(plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A point-in-time recovery's warnings that must be read before confirming -- the
+    DATA LOSS window and the new instance (its warning said in fewer words) -- and the
+    others, shown with the steps."""
+    loss = tuple(w for w in plan.warnings if w.startswith("DATA LOSS"))
+    rest = tuple(w for w in plan.warnings if w not in loss)
+    into = next((w for w in rest if _RESTORED_INTO.search(w)), None)
+    if into is None:
+        return loss, rest
+    where = _RESTORED_INTO.search(into)["where"]  # type: ignore[index]
+    # "the RDS instance NAME beside orders-db" (the managed engines) or "NAME on port 5433"
+    short = f"Into a NEW {where.removeprefix('the ')}; the live one is kept."
+    return (*loss, short), tuple(w for w in rest if w != into)
 
 
 def moment_of(plan: Plan) -> datetime | None:

@@ -19,7 +19,7 @@ import pytest
 
 from console.config.schema import config_schema
 from tests.conftest import REPO
-from tests.example_config import example_services_text
+from tests.example_config import every_key_text, example_services_text
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -106,3 +106,55 @@ def test_the_schema_refuses_what_check_config_refuses(
     edit(example)
     errors = [e.message for e in validator.iter_errors(example)]
     assert any(where in e for e in errors), errors
+
+
+#: Keys whose values are the user's own maps (HTTP headers, a JSON body), not config keys.
+FREE_FORM = {"headers", "headers_env", "body"}
+
+
+def undescribed(value: object, schema: dict, where: str) -> list[str]:
+    """Every key of ``value`` the schema does not name in ``properties`` (a key merely let
+    through by a table left open is undescribed too), or names without a type."""
+    options = schema.get("anyOf", [schema])
+    if isinstance(value, list):
+        items = [o["items"] for o in options if "items" in o]
+        if not items:  # a list of values (``paths``, an argv): its values are not keys
+            return [f"{where}: tables in a list of values" for v in value if isinstance(v, dict)]
+        return [m for i, v in enumerate(value) for m in undescribed(v, items[0], f"{where}[{i}]")]
+    if not isinstance(value, dict):
+        return [] if any("type" in o for o in options) else [f"{where}: no type"]
+    tables = [o for o in options if "properties" in o]
+    if not tables:
+        return [f"{where}: a table the schema does not describe"]
+    out = []
+    for key, inner in value.items():
+        if key not in tables[0]["properties"]:
+            out.append(f"{where}.{key}")
+        elif key not in FREE_FORM:
+            out += undescribed(inner, tables[0]["properties"][key], f"{where}.{key}")
+    return out
+
+
+def test_every_key_of_the_example_is_described_by_the_schema(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    # The optional keys and tables commented out above the example services (the PITR
+    # engines' sub-tables, [keys], ...) and the examples' own commented keys, uncommented.
+    every = tomllib.loads(every_key_text())
+    assert {"rds", "cloudsql", "neon"} <= set(every["services"][0]["database"]["pitr"])
+    assert every["keys"] and every["console"]["theme"]
+    assert undescribed(every, validator.schema, "") == []
+    assert list(validator.iter_errors(every)) == []
+
+
+def test_a_wrong_key_in_an_engine_sub_table_or_keys_is_refused(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    every = tomllib.loads(every_key_text())
+    every["services"][0]["database"]["pitr"]["rds"]["db_instanse"] = "x"
+    every["services"][0]["database"]["pitr"]["margin_s"] = "5m"
+    every["keys"]["rollbak"] = "R"
+    errors = [e.message for e in validator.iter_errors(every)]
+    assert any("db_instanse" in e for e in errors), errors
+    assert any("'5m' is not of type 'number'" in e for e in errors), errors
+    assert any("rollbak" in e for e in errors), errors

@@ -23,6 +23,7 @@ import screens
 from console import readonly
 from console.app import RollbackConsoleApp
 from console.cli.parser import build_parser
+from console.config.keymap import SCREEN_BINDINGS
 from console.config.ui import BINDING_IDS, THEMES
 
 
@@ -83,3 +84,43 @@ def test_every_binding_has_an_id_and_the_config_knows_them_all() -> None:
 
 def test_the_theme_names_are_textuals() -> None:
     assert list(THEMES) == list(BUILTIN_THEMES)
+
+
+#: The class whose BINDINGS each screen of ``console.config.keymap.SCREEN_BINDINGS`` holds.
+SCREEN_CLASSES = {
+    "RollbackConsoleApp": "app",
+    "DashboardScreen": "dashboard",
+    "DatabasePanel": "dashboard",
+    "ActionsScreen": "actions",
+    "AssessScreen": "assess",
+    "ChecklistScreen": "checklist",
+    "ConfirmScreen": "confirm",
+    "DatabaseRestoreScreen": "database restore",
+    "EventsScreen": "events",
+    "ExecuteScreen": "execute",
+    "AskText": "text question",
+    "AskYesNo": "yes/no question",
+    "HelpScreen": "help",
+    "HistoryEntryScreen": "history entry",
+    "HistoryScreen": "history",
+    "HistoryTable": "history",
+    "LogsScreen": "logs",
+    "NotificationScreen": "notification",
+    "SwitchConfirmScreen": "switch",
+    "PitrTimeScreen": "point in time",
+    "RecordScreen": "record",
+    "SchemaTargetScreen": "schema target",
+    "TargetScreen": "target",
+    "VerifyScreen": "verify",
+}
+
+
+def test_the_keymaps_screens_are_the_screens_bindings() -> None:
+    declared: dict[str, dict[str, list[str]]] = {}
+    for where, binding in _bindings():
+        screen = SCREEN_CLASSES.get(where.rsplit(".", 1)[-1])
+        assert screen, f"{where}: add its screen to SCREEN_CLASSES and SCREEN_BINDINGS"
+        keys = declared.setdefault(screen, {}).setdefault(binding.id or "", [])
+        keys += [k for k in binding.key.split(",") if k not in keys]
+    listed = {s: {b: k.split(",") for b, k in ids.items()} for s, ids in SCREEN_BINDINGS.items()}
+    assert listed == declared

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from console.config.keymap import key_clashes
 from console.config.reader import Reader, shown
 
 #: Textual's built-in themes (``textual.theme.BUILTIN_THEMES``), in its order.
@@ -146,5 +147,13 @@ def read_keys(r: Reader | None) -> Mapping[str, str]:
                 f'not a key or comma-separated keys (e.g. "R", "ctrl+r"): {shown(value)}',
             )
         keys[binding_id] = ",".join(parts)
+    # Textual would silently drop (or shadow) the other binding: refused, both named.
+    for remapped, other, key, screen in key_clashes(keys):
+        where = "every screen" if screen == "app" else f"the {screen} screen"
+        raise r.error(
+            remapped,
+            f"{key!r} is already {other}'s key on {where}: remap {other} too, "
+            f"or choose another key for {remapped}",
+        )
     r.done()
     return keys

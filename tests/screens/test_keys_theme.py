@@ -73,3 +73,41 @@ def test_an_unknown_theme_or_binding_id_is_one_line_and_exit_2(
     assert done.returncode == 2
     assert "keys.rollbak" in done.stderr and "unknown binding id" in done.stderr, done.stderr
     assert "rollback" in done.stderr  # the known ids are listed
+
+
+def test_a_remap_onto_a_key_the_same_screen_uses_is_refused_naming_both(
+    demo_sandbox: DemoSandbox,
+) -> None:
+    original = demo_sandbox.config_path.read_text()
+    _configure(demo_sandbox, "", 'refresh = "r"')  # r is rollback's on the dashboard
+    done = run_console(demo_sandbox.config_path, "check-config")
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "keys.refresh" in done.stderr and "rollback's key" in done.stderr, done.stderr
+    assert "dashboard" in done.stderr
+    # An app key taken by a screen's binding: history on c is target-copy's on Target.
+    demo_sandbox.config_path.write_text(original)
+    _configure(demo_sandbox, "", 'history = "c"')
+    done = run_console(demo_sandbox.config_path, "check-config")
+    assert done.returncode == 2 and "keys.history" in done.stderr, done.stderr
+    # A swap is no clash, nor is a key two bindings share by default.
+    demo_sandbox.config_path.write_text(original)
+    _configure(demo_sandbox, "", 'rollback = "R"\nrefresh = "r,f5"\nverify-next = "enter,ctrl+n"')
+    assert load_config(demo_sandbox.config_path).keys["rollback"] == "R"
+
+
+async def test_textual_drops_the_other_binding_on_a_clash(demo_sandbox: DemoSandbox) -> None:
+    """Why the clash is refused: given straight to Textual's keymap, refresh on r silently
+    takes r away from rollback (no message, no rollback)."""
+    app = make_app(load_config(demo_sandbox.config_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await wait_until(pilot, lambda: screen.selected_target == "v1.2.9", "the target")
+        app.set_keymap({"refresh": "r"})
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is screen  # no Assess: rollback lost its key
+        footer = {key.action for key in screen.query(FooterKey)}
+        assert "rollback" not in footer, footer

@@ -22,7 +22,7 @@ from textual.widgets import Input, Static
 from console.config import Config
 from console.model import Action, CheckPair, Plan, Step, StepKind
 from console.runner import Compared
-from screens.confirm import ConfirmScreen
+from screens.confirm import ConfirmScreen, pinned_warnings
 from screens.execute import ExecuteScreen
 from screens.help import HelpScreen
 from screens.pitr_switch import SwitchConfirmScreen
@@ -136,14 +136,35 @@ async def test_help_lists_the_time_screens_keys(tmp_path: Path) -> None:
         assert words in keys
 
 
+INSTANCE = "web-pitr-20260116T010300Z"
 PITR_PLAN = dataclasses.replace(
     PLAN,
     action="pitr",
     argument="2026-01-16T01:03:00Z",
-    steps=(*PLAN.steps[:1], SWITCH),
+    steps=(
+        Step(
+            f"Restore the base backup before 2026-01-16 01:03:00 UTC into {INSTANCE}",
+            f"cp -a /backup/base/20260115T2300Z /var/lib/postgresql/restores/{INSTANCE}",
+            op="pitr.restore",
+        ),
+        Step(
+            f"Start {INSTANCE} on port 5433, replay the WAL to the time, promote",
+            f"pg_ctl -D /var/lib/postgresql/restores/{INSTANCE} -o '-p 5433' start",
+            op="pitr.start",
+        ),
+        Step("Checks on the live and the restored database", "2 checks", op="pitr.checks"),
+        SWITCH,
+        *PLAN.steps[1:2],
+    ),
+    # The host provider's warnings, as it words them (providers/host/pitr.py).
     warnings=(
         "DATA LOSS: writes between 2026-01-16 01:03:00 UTC and now (about 57 min) will "
         "not be in the restored database.",
+        f"The live database is kept running as it is; the restored one is {INSTANCE} on "
+        f"port 5433 (data directory /var/lib/postgresql/restores/{INSTANCE}). The console "
+        "never deletes a database.",
+        "To go back: point PITR_DATABASE_URL in /srv/web/app.env back at port 5432 and "
+        "systemctl restart web (the old server was never stopped).",
     ),
 )
 
@@ -166,12 +187,67 @@ async def test_the_confirmation_wants_the_name_and_the_times_clock() -> None:
         assert answers == [True]
 
 
-def test_pitr_confirmation_snapshot(snap_compare: Snap) -> None:
+RDS_PLAN = dataclasses.replace(
+    PITR_PLAN,
+    warnings=(
+        PITR_PLAN.warnings[0],
+        "The live database production-orders-db is kept as it is; the restored one is the "
+        "RDS instance production-orders-db-pitr-20260116t010300z beside production-orders-db. "
+        "The console never deletes a database.",
+        PITR_PLAN.warnings[2],
+    ),
+)
+
+
+@pytest.mark.parametrize("plan", [PITR_PLAN, RDS_PLAN], ids=["host", "rds"])
+async def test_the_confirmation_fits_80x24_with_the_loss_the_instance_and_both_fields(
+    plan: Plan,
+) -> None:
+    app = ScreenApp(ConfirmScreen(plan))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        dialog = screen.query_one("#confirm-dialog")
+        assert dialog.max_scroll_y == 0 and dialog.scroll_y == 0, "the dialog scrolls"
+        visible = dialog.content_region
+        pinned = [str(w.render()) for w in screen.query(".confirm-pinned")]
+        assert pinned[0].startswith("DATA LOSS") and "-pitr-20260116" in pinned[1].lower()
+        for widget in (
+            *screen.query(".confirm-pinned"),
+            screen.query_one("#confirm-summary"),
+            screen.query_one("#confirm-name"),
+            screen.query_one("#confirm-time"),
+            screen.query_one("#confirm"),
+        ):
+            assert visible.contains_region(widget.region), f"{widget} is cut off"
+        # The other warnings are still there, in the steps box.
+        assert "To go back" in str(screen.query_one("#confirm-plan").render())
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_pitr_confirmation_snapshot(snap_compare: Snap, size: tuple[int, int]) -> None:
     async def settle(pilot: Pilot[Any]) -> None:
         await pilot.pause()
 
     app = ScreenApp(ConfirmScreen(PITR_PLAN))
-    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+async def test_the_confirmation_is_usable_at_60x20() -> None:
+    answers: list[bool | None] = []
+    app = ScreenApp(ConfirmScreen(PITR_PLAN))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.dismiss = answers.append  # type: ignore[method-assign,assignment]
+        await pilot.press(*"web", "enter", *"01:03:00")
+        await pilot.pause()
+        dialog = screen.query_one("#confirm-dialog")
+        time_field = screen.query_one("#confirm-time", Input)
+        assert app.focused is time_field
+        assert dialog.content_region.contains_region(time_field.region)
+        await pilot.press("enter")
+        assert answers == [True]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -280,3 +356,26 @@ async def test_execute_stops_before_the_switch_and_asks_with_the_checks_in_view(
     assert "database restored to a point in time, application not switched" in entry
     assert "| orders | 1204331 | 1198720 |" in entry
     assert "To switch: rollback-console action web pitr --arg 2026-01-16T01:03:00Z" in entry
+
+
+def test_the_pinned_lines_say_the_loss_and_the_new_instance_for_every_engine() -> None:
+    managed = dataclasses.replace(
+        PITR_PLAN,
+        warnings=(
+            PITR_PLAN.warnings[0],
+            "The live database orders-db is kept as it is; the restored one is the RDS "
+            "instance orders-db-pitr-20260116t010300z beside orders-db. The console never "
+            "deletes a database.",
+        ),
+    )
+    assert pinned_warnings(managed) == (
+        (
+            PITR_PLAN.warnings[0],
+            "Into a NEW RDS instance orders-db-pitr-20260116t010300z beside orders-db; "
+            "the live one is kept.",
+        ),
+        (),
+    )
+    pinned, rest = pinned_warnings(PITR_PLAN)
+    assert pinned[1] == f"Into a NEW {INSTANCE} on port 5433; the live one is kept."
+    assert rest == PITR_PLAN.warnings[2:]
