@@ -92,3 +92,22 @@ def test_one_problem_is_one_error_as_before(tmp_path: Path) -> None:
         load_config(path)
     assert not hasattr(info.value, "problems")
     assert str(info.value) == f"{path}:2: console.languag: unknown key"
+
+
+def test_every_bad_key_of_the_console_table_is_reported(tmp_path: Path) -> None:
+    """``[console]``'s keys are read one by one too: a bad boolean does not hide a bad
+    theme or remote after it."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[console]\nread_only = "yes"\ntheme = "nope"\nhistory_remote = "-x"\n'
+        "[[services]]\nname = 'a'\nenvironment = 'prod'\nprovider = 'host'\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems  # type: ignore[attr-defined]
+    keys = [(p.line, p.key) for p in problems]
+    assert keys[:3] == [
+        (2, "console.read_only"),
+        (3, "console.theme"),
+        (4, "console.history_remote"),
+    ]

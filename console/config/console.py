@@ -82,38 +82,33 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
             "operator",
             f"$ROLLBACK_CONSOLE_OPERATOR (or the login name) is not UTF-8 text: {shown(operator)}",
         )
-    history = r.path_value("history_file") or loader.resolve("docs/operations/rollback-history.md")
-    state = r.path_value("state_dir") or default_state_dir()
-    language = r.get("language", str, "en")
-    if language not in ("en", "ja"):
-        raise r.error("language", f"must be 'en' or 'ja', got {language!r}")
-    webhook_env = r.get("webhook_env", str, "")
-    if webhook_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", webhook_env):
-        # Never echo the value: it may be the URL itself pasted by mistake.
-        raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
-    attempts = r.integer("webhook_attempts", 3, 1, 10)
-    webhook_timeout = r.duration("webhook_timeout_s", 10.0, low=MIN_REQUEST_TIMEOUT_S)
-    exit_wait = r.number("webhook_exit_wait_s", 10.0, positive=False)
-    if not 0 <= exit_wait <= MAX_EXIT_WAIT_S:
-        raise r.error(
-            "webhook_exit_wait_s",
-            f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {shown(exit_wait)}",
-        )
-    read_only = r.get("read_only", bool, False)
-    theme = read_theme(r)
-    history_git = r.get("history_git", bool, False)
-    history_push = r.get("history_push", bool, False)
+    # Each key is read on its own (``Loader.attempt``): one run reports every problem of
+    # the table, not only the first; ``check_since`` then stops before a config is made.
+    first = len(loader.problems)
+    attempt = loader.attempt
+    history = attempt(lambda: r.path_value("history_file")) or loader.resolve(
+        "docs/operations/rollback-history.md"
+    )
+    state = attempt(lambda: r.path_value("state_dir")) or default_state_dir()
+    language = attempt(lambda: _language(r)) or "en"
+    webhook_env = attempt(lambda: _webhook_env(r)) or ""
+    attempts = attempt(lambda: r.integer("webhook_attempts", 3, 1, 10)) or 3
+    webhook_timeout = (
+        attempt(lambda: r.duration("webhook_timeout_s", 10.0, low=MIN_REQUEST_TIMEOUT_S)) or 10.0
+    )
+    exit_wait = attempt(lambda: _exit_wait(r))
+    read_only = bool(attempt(lambda: r.get("read_only", bool, False)))
+    theme = attempt(lambda: read_theme(r)) or ""
+    history_git = bool(attempt(lambda: r.get("history_git", bool, False)))
+    history_push = bool(attempt(lambda: r.get("history_push", bool, False)))
     if history_push and not history_git:
-        raise r.error("history_push", "needs history_git = true (a push sends the commits)")
-    remote = r.get("history_remote", str, "origin")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", remote):
-        raise r.error("history_remote", f"must name a git remote, got {shown(remote)}")
-    operator_header = r.get("operator_header", str, "")
-    if operator_header and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", operator_header):
-        raise r.error(
-            "operator_header",
-            f"must be an HTTP header name (e.g. X-Forwarded-User), got {shown(operator_header)}",
+        loader.report(
+            r.error("history_push", "needs history_git = true (a push sends the commits)")
         )
+    remote = attempt(lambda: _remote(r)) or "origin"
+    operator_header = attempt(lambda: _operator_header(r)) or ""
+    loader.check_since(first)
+    assert exit_wait is not None  # else check_since raised
     r.done()
     return ConsoleConfig(
         operator=operator,
@@ -131,6 +126,48 @@ def read_console(r: Reader, loader: Loader, env: Mapping[str, str]) -> ConsoleCo
         history_remote=remote,
         operator_header=operator_header,
     )
+
+
+def _language(r: Reader) -> str:
+    language = r.get("language", str, "en")
+    if language not in ("en", "ja"):
+        raise r.error("language", f"must be 'en' or 'ja', got {language!r}")
+    return str(language)
+
+
+def _webhook_env(r: Reader) -> str:
+    webhook_env = r.get("webhook_env", str, "")
+    if webhook_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", webhook_env):
+        # Never echo the value: it may be the URL itself pasted by mistake.
+        raise r.error("webhook_env", "must name an environment variable (the URL stays out)")
+    return str(webhook_env)
+
+
+def _exit_wait(r: Reader) -> float:
+    exit_wait = r.number("webhook_exit_wait_s", 10.0, positive=False)
+    if not 0 <= exit_wait <= MAX_EXIT_WAIT_S:
+        raise r.error(
+            "webhook_exit_wait_s",
+            f"must be between 0 and {MAX_EXIT_WAIT_S:g} s, got {shown(exit_wait)}",
+        )
+    return float(exit_wait)
+
+
+def _remote(r: Reader) -> str:
+    remote = r.get("history_remote", str, "origin")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", remote):
+        raise r.error("history_remote", f"must name a git remote, got {shown(remote)}")
+    return str(remote)
+
+
+def _operator_header(r: Reader) -> str:
+    header = r.get("operator_header", str, "")
+    if header and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", header):
+        raise r.error(
+            "operator_header",
+            f"must be an HTTP header name (e.g. X-Forwarded-User), got {shown(header)}",
+        )
+    return str(header)
 
 
 #: An operator's name from ``serve`` (flag or proxy header): printable, at most this long.

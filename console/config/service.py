@@ -252,9 +252,9 @@ def _probe_needs_urls(
 def _requests_fit(
     r: Reader, error_rate: ErrorRateConfig, health: tuple[HealthCheck, ...], thresholds: Thresholds
 ) -> None:
-    if error_rate.source != "probe":
-        return
     urls = len(error_rate.urls or health)
+    if error_rate.source != "probe" or not urls:
+        return  # no URL to probe is its own problem (_probe_needs_urls), said once
     fits = error_rate.window_s / error_rate.interval_s * urls  # (inf for extreme values)
     if fits + 1e-9 < thresholds.min_requests:
         # Else the severity would stay "assessing" for ever.
