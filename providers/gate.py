@@ -12,6 +12,11 @@ A gate may also have a ``prepare()`` method returning a line: the provider
 calls it once before the first traffic change (the default gate takes its
 baseline there).
 
+``GateCheck`` (a gate step's params) and ``GatedPart`` (the run of a plan's
+gated steps: the gate its gates share, prepared once and closed when no gate
+is left) are the machinery both providers' parts share; each part says how it
+reads its traffic and how it puts the traffic back when a gate fails.
+
 ``HealthAndErrorRateGate`` is the default.  For ``duration_s`` it runs the
 service's health checks and reads its configured error-rate source (probe,
 Prometheus, Cloud Monitoring...) through ``console.verify.verify``, and fails:
@@ -36,12 +41,13 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from console.config import ServiceConfig
-from console.model import HealthResult, Sample
+from console.model import HealthResult, Plan, Sample, Step
+from providers.base import ProviderError
 
 if TYPE_CHECKING:
     from console.signals.base import ErrorRateSource
@@ -344,3 +350,189 @@ class _NoSource:
 
     def wait_for_data(self, timeout_s: float) -> bool:
         return False
+
+
+# ---------------------------------------------------------------------- gated steps
+
+#: What a provider's traffic is made of (a load balancer's shares, Cloud Run's routes).
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class GateCheck(Generic[R]):
+    """A gate step's params, typed: what it watches, and the traffic a failure restores.
+
+    ``target`` is held under ``target_key`` in the params (``target`` for the load
+    balancer, ``revision`` for Cloud Run: the names journals already hold).  A
+    provider subclasses it to say how its traffic reads and writes.
+    """
+
+    target: str
+    percent: int
+    duration_s: float
+    number: int
+    total: int
+    #: The traffic the gate expects (what the step before it set) and the traffic from
+    #: before the first step, put back when the gate fails.
+    expect: tuple[R, ...]
+    restore: tuple[R, ...]
+
+    target_key: ClassVar[str] = "target"
+
+    @classmethod
+    def read_traffic(cls, step: Step, key: str) -> tuple[R, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def traffic_params(cls, traffic: Sequence[R]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return {
+            self.target_key: self.target,
+            "percent": self.percent,
+            "duration_s": self.duration_s,
+            "number": self.number,
+            "total": self.total,
+            "expect": self.traffic_params(self.expect),
+            "restore": self.traffic_params(self.restore),
+        }
+
+    @classmethod
+    def of(cls, step: Step) -> Self:
+        p = step.params
+        try:
+            return cls(
+                target=str(p[cls.target_key]),
+                percent=int(p["percent"]),
+                duration_s=float(p["duration_s"]),
+                number=int(p["number"]),
+                total=int(p["total"]),
+                expect=cls.read_traffic(step, "expect"),
+                restore=cls.read_traffic(step, "restore"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ProviderError(
+                f"step {step.title!r}: its gate params cannot be read ({err})"
+            ) from None
+
+
+@dataclass
+class GateSession:
+    """One run of a plan's steps: the gate its gates share, prepared once."""
+
+    plan: Plan
+    gate: Gate | None = None
+    #: The default gate, when this run built it (and so closes it).
+    own_gate: HealthAndErrorRateGate | None = None
+
+
+S = TypeVar("S", bound=GateSession)
+
+
+class GatedPart(Generic[S, R]):
+    """A provider part running a traffic change op and a gate op between its steps.
+
+    A part names its ops (``ops``, ``change_op``, ``gate_op``), its session and
+    gate-step types and the error a failed gate raises, runs its change steps
+    (``_change``) and puts the traffic back when a gate fails (``_restore_after``).
+    The session (the gate shared by one plan's gates) is closed after a step that
+    failed, or after which no gate comes.
+    """
+
+    ops: frozenset[str]
+    change_op: str
+    gate_op: str
+    #: Names the part in "… is not a <kind> op".
+    kind: str
+    session_type: type[S]
+    check_type: type[GateCheck[R]]
+    gate_failed: type[ProviderError]
+
+    service: ServiceConfig
+    #: Replaces the default gate of gradual switches.
+    gate: Gate | None
+    _session: S | None = None
+
+    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        ok = False
+        try:
+            if step.op == self.change_op:
+                finished = yield from self._change(step, plan)
+            elif step.op == self.gate_op:
+                finished = yield from self._gate(step, plan)
+            else:
+                raise ProviderError(f"step {step.title!r}: {step.op!r} is not a {self.kind} op")
+            ok = True
+            return finished
+        finally:
+            self._after(step, plan, ok)
+
+    def _change(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        raise NotImplementedError
+
+    def _restore_after(
+        self, check: GateCheck[R], plan: Plan, why: str
+    ) -> Generator[str, None, str]:
+        """Put ``check.restore`` back after its gate failed; the message to raise."""
+        raise NotImplementedError
+
+    def _gate(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+        check = self.check_type.of(step)
+        gate = yield from self._prepare_gate(plan)
+        request = GateRequest(
+            service=self.service,
+            target=check.target,
+            percent=check.percent,
+            duration_s=check.duration_s,
+            number=check.number,
+            total=check.total,
+        )
+        yield f"watching for {check.duration_s:g} s with {check.target} at {check.percent}%"
+        result = yield from watch(gate, request)
+        if result.passed:
+            return f"gate {check.number} passed at {check.percent}%: {result.message}"
+        why = f"gate {check.number} at {check.percent}% failed: {result.message}"
+        message = yield from self._restore_after(check, plan, why)
+        raise self.gate_failed(message)
+
+    def _prepare_gate(self, plan: Plan) -> Generator[str, None, Gate]:
+        session = self._session_for(plan)
+        if session.gate is None:
+            if self.gate is not None:
+                session.gate = self.gate
+            else:
+                session.own_gate = HealthAndErrorRateGate(self.service)
+                session.gate = session.own_gate
+            prepare = getattr(session.gate, "prepare", None)
+            if callable(prepare):
+                line = prepare()
+                if line:
+                    yield str(line)
+        return session.gate
+
+    # ------------------------------------------------------------------ one run of a plan
+
+    def _first(self, step: Step, plan: Plan) -> bool:
+        """Whether ``step`` is the first of this part's steps in ``plan`` (what runs first)."""
+        mine = [s for s in plan.steps if s.op in self.ops]
+        return bool(mine) and (mine[0] is step or mine[0] == step)
+
+    def _session_for(self, plan: Plan) -> S:
+        if self._session is None or self._session.plan is not plan:
+            self._close()
+            self._session = self.session_type(plan)
+        return self._session
+
+    def _after(self, step: Step, plan: Plan, ok: bool) -> None:
+        """After a step: the run is over when it failed, or no gate comes after it."""
+        steps = list(plan.steps)
+        at = next((i for i, s in enumerate(steps) if s is step), None)
+        later = steps[at + 1 :] if at is not None else []
+        if not ok or not any(s.op == self.gate_op for s in later):
+            self._close()
+
+    def _close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and session.own_gate is not None:
+            session.own_gate.close()

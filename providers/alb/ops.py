@@ -24,11 +24,12 @@ reads it back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from console.model import Plan, Step
+from providers import gate
 from providers.alb.forward import Share, describe_shares, params_of, shares_of
 from providers.base import ProviderError
 
@@ -91,45 +92,16 @@ class ForwardChange:
 
 
 @dataclass(frozen=True)
-class GateCheck:
-    """An ``alb.gate`` step's params, typed."""
-
-    target: str
-    percent: int
-    duration_s: float
-    number: int
-    total: int
-    expect: tuple[Share, ...]
-    restore: tuple[Share, ...]
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "percent": self.percent,
-            "duration_s": self.duration_s,
-            "number": self.number,
-            "total": self.total,
-            "expect": params_of(self.expect),
-            "restore": params_of(self.restore),
-        }
+class GateCheck(gate.GateCheck[Share]):
+    """An ``alb.gate`` step's params, typed (``providers.gate.GateCheck``)."""
 
     @classmethod
-    def of(cls, step: Step) -> GateCheck:
-        p = step.params
-        try:
-            return cls(
-                target=str(p["target"]),
-                percent=int(p["percent"]),
-                duration_s=float(p["duration_s"]),
-                number=int(p["number"]),
-                total=int(p["total"]),
-                expect=_shares(step, "expect"),
-                restore=_shares(step, "restore"),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ProviderError(
-                f"step {step.title!r}: its gate params cannot be read ({err})"
-            ) from None
+    def read_traffic(cls, step: Step, key: str) -> tuple[Share, ...]:
+        return _shares(step, key)
+
+    @classmethod
+    def traffic_params(cls, traffic: Sequence[Share]) -> list[dict[str, Any]]:
+        return params_of(traffic)
 
 
 def gate_command(gate: GateCheck, restore_command: str) -> str:

@@ -23,10 +23,10 @@ forwards its weights; a gate cannot be read back (None).
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 
 from console.config import ServiceConfig
 from console.model import Plan, Step
+from providers import gate as shared
 from providers.alb.client import AlbApi
 from providers.alb.forward import Forward, Share, actions_for, as_json, describe_shares
 from providers.alb.ops import FORWARD, GATE, OPS, ForwardChange, GateCheck
@@ -41,23 +41,14 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
-from providers.gate import Gate, GateRequest, HealthAndErrorRateGate, watch
+from providers.gate import Gate, GatedPart, GateSession
 
 
 class GateFailed(ProviderError):
     """A gate between the steps of a gradual switch failed (the weights were put back)."""
 
 
-@dataclass
-class _Session:
-    """One run of a plan's steps: the gate its gates share, prepared once."""
-
-    plan: Plan
-    gate: Gate | None = None
-    own_gate: HealthAndErrorRateGate | None = None
-
-
-class ForwardPart:
+class ForwardPart(GatedPart[GateSession, Share]):
     """Owns ``alb.forward`` and ``alb.gate`` (see the module docstring).
 
     ``gate`` replaces the default gate of gradual switches.  Built once per
@@ -65,6 +56,12 @@ class ForwardPart:
     """
 
     ops = OPS
+    change_op = FORWARD
+    gate_op = GATE
+    kind = "load balancer"
+    session_type = GateSession
+    check_type = GateCheck
+    gate_failed = GateFailed
 
     def __init__(
         self, service: ServiceConfig, api: AlbApi, reader: AlbReader, gate: Gate | None = None
@@ -74,25 +71,11 @@ class ForwardPart:
         self.cfg = api.cfg
         self.reader = reader
         self.gate = gate
-        self._session: _Session | None = None
+        self._session: GateSession | None = None
 
     # ------------------------------------------------------------------ running
 
-    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
-        ok = False
-        try:
-            if step.op == FORWARD:
-                finished = yield from self._forward(step, plan)
-            elif step.op == GATE:
-                finished = yield from self._gate(step, plan)
-            else:
-                raise ProviderError(f"step {step.title!r}: {step.op!r} is not a load balancer op")
-            ok = True
-            return finished
-        finally:
-            self._after(step, plan, ok)
-
-    def _forward(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+    def _change(self, step: Step, plan: Plan) -> Generator[str, None, str]:
         change = ForwardChange.of(step)
         self._same_listener(step, change)
         try:
@@ -191,39 +174,10 @@ class ForwardPart:
             )
         return f"{why}; the weights were put back: {describe_shares(original)}"
 
-    def _gate(self, step: Step, plan: Plan) -> Generator[str, None, str]:
-        check = GateCheck.of(step)
-        gate = yield from self._prepare_gate(plan)
-        request = GateRequest(
-            service=self.service,
-            target=check.target,
-            percent=check.percent,
-            duration_s=check.duration_s,
-            number=check.number,
-            total=check.total,
-        )
-        yield f"watching for {check.duration_s:g} s with {check.target} at {check.percent}%"
-        result = yield from watch(gate, request)
-        if result.passed:
-            return f"gate {check.number} passed at {check.percent}%: {result.message}"
-        why = f"gate {check.number} at {check.percent}% failed: {result.message}"
-        message = yield from self._restore(check.restore, check.expect, why)
-        raise GateFailed(message)
-
-    def _prepare_gate(self, plan: Plan) -> Generator[str, None, Gate]:
-        session = self._session_for(plan)
-        if session.gate is None:
-            if self.gate is not None:
-                session.gate = self.gate
-            else:
-                session.own_gate = HealthAndErrorRateGate(self.service)
-                session.gate = session.own_gate
-            prepare = getattr(session.gate, "prepare", None)
-            if callable(prepare):
-                line = prepare()
-                if line:
-                    yield str(line)
-        return session.gate
+    def _restore_after(
+        self, check: shared.GateCheck[Share], plan: Plan, why: str
+    ) -> Generator[str, None, str]:
+        return (yield from self._restore(check.restore, check.expect, why))
 
     # ------------------------------------------------------------------ one run of a plan
 
@@ -235,29 +189,6 @@ class ForwardPart:
                 f"[services.alb] of {self.service.name} names "
                 f"{self.cfg.rule_arn or self.cfg.listener_arn}: plan again"
             )
-
-    @staticmethod
-    def _first(step: Step, plan: Plan) -> bool:
-        mine = [s for s in plan.steps if s.op in OPS]
-        return bool(mine) and (mine[0] is step or mine[0] == step)
-
-    def _session_for(self, plan: Plan) -> _Session:
-        if self._session is None or self._session.plan is not plan:
-            self._close()
-            self._session = _Session(plan)
-        return self._session
-
-    def _after(self, step: Step, plan: Plan, ok: bool) -> None:
-        steps = list(plan.steps)
-        at = next((i for i, s in enumerate(steps) if s is step), None)
-        later = steps[at + 1 :] if at is not None else []
-        if not ok or not any(s.op == GATE for s in later):
-            self._close()
-
-    def _close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and session.own_gate is not None:
-            session.own_gate.close()
 
     # ------------------------------------------------------------------ resume
 

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from console.model import Plan, Step
+from providers import gate
 from providers.base import ProviderError
 from providers.cloudrun.client import CloudRunClient
 from providers.cloudrun.traffic import (
@@ -93,45 +94,19 @@ class TrafficChange:
 
 
 @dataclass(frozen=True)
-class GateCheck:
-    """A ``cloudrun.gate`` step's params, typed."""
+class GateCheck(gate.GateCheck[Route]):
+    """A ``cloudrun.gate`` step's params, typed (``providers.gate.GateCheck``): its
+    ``target`` is the revision, held under ``revision`` in the params."""
 
-    revision: str
-    percent: int
-    duration_s: float
-    number: int
-    total: int
-    expect: tuple[Route, ...]
-    restore: tuple[Route, ...]
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "revision": self.revision,
-            "percent": self.percent,
-            "duration_s": self.duration_s,
-            "number": self.number,
-            "total": self.total,
-            "expect": params_of(self.expect),
-            "restore": params_of(self.restore),
-        }
+    target_key: ClassVar[str] = "revision"
 
     @classmethod
-    def of(cls, step: Step) -> GateCheck:
-        p = step.params
-        try:
-            return cls(
-                revision=str(p["revision"]),
-                percent=int(p["percent"]),
-                duration_s=float(p["duration_s"]),
-                number=int(p["number"]),
-                total=int(p["total"]),
-                expect=_routes(step, "expect"),
-                restore=_routes(step, "restore"),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ProviderError(
-                f"step {step.title!r}: its gate params cannot be read ({err})"
-            ) from None
+    def read_traffic(cls, step: Step, key: str) -> tuple[Route, ...]:
+        return _routes(step, key)
+
+    @classmethod
+    def traffic_params(cls, traffic: Sequence[Route]) -> list[dict[str, Any]]:
+        return params_of(traffic)
 
 
 def set_traffic_command(client: CloudRunClient, change: TrafficChange) -> str:

@@ -153,7 +153,7 @@ class Planner:
             expect = change.traffic
             if number < len(splits):
                 gate = GateCheck(
-                    revision=to.id,
+                    target=to.id,
                     percent=split[0][1],
                     duration_s=self.cfg.gate_s,
                     number=number,
@@ -311,7 +311,7 @@ class Planner:
         return Step(
             title=(
                 f"Gate {gate.number}: watch health and error rate of {self.service.label} "
-                f"for {gate.duration_s:g} s with {gate.revision} at {gate.percent}%"
+                f"for {gate.duration_s:g} s with {gate.target} at {gate.percent}%"
             ),
             command=gate_command(self.client, gate),
             kind=StepKind.WAIT,

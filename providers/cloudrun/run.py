@@ -35,10 +35,11 @@ from dataclasses import dataclass
 
 from console.config import ServiceConfig
 from console.model import Plan, Step
+from providers import gate as shared
 from providers.base import Conflict, OutcomeUnknown, ProviderError, TimedOut, Unavailable
 from providers.cloudrun.apply import Updater
 from providers.cloudrun.client import CloudRunClient
-from providers.cloudrun.gate import Gate, GateRequest, HealthAndErrorRateGate, watch
+from providers.cloudrun.gate import Gate
 from providers.cloudrun.ops import (
     GATE,
     OPS,
@@ -50,6 +51,7 @@ from providers.cloudrun.ops import (
 )
 from providers.cloudrun.traffic import (
     LATEST,
+    Route,
     Split,
     describe_routes,
     describe_split,
@@ -58,6 +60,7 @@ from providers.cloudrun.traffic import (
     split_of,
 )
 from providers.cloudrun.views import ServiceView
+from providers.gate import GatedPart, GateSession
 
 
 class GateFailed(ProviderError):
@@ -65,18 +68,14 @@ class GateFailed(ProviderError):
 
 
 @dataclass
-class _Session:
-    """One run of a plan's Cloud Run steps: the gate its gates share, prepared once."""
+class _Session(GateSession):
+    """One run of a plan's Cloud Run steps: the shared session, and what LATEST means."""
 
-    plan: Plan
-    gate: Gate | None = None
-    #: The default gate, when this run built it (and so closes it).
-    own_gate: HealthAndErrorRateGate | None = None
     #: The latest Ready revision last seen: what LATEST means in the messages.
     latest_ready: str = ""
 
 
-class TrafficPart:
+class TrafficPart(GatedPart[_Session, Route]):
     """Owns ``cloudrun.set_traffic`` and ``cloudrun.gate`` (see the module docstring).
 
     ``gate`` replaces the default gate of gradual rollbacks.  Built once per
@@ -84,6 +83,12 @@ class TrafficPart:
     """
 
     ops = OPS
+    change_op = SET_TRAFFIC
+    gate_op = GATE
+    kind = "Cloud Run"
+    session_type = _Session
+    check_type = GateCheck
+    gate_failed = GateFailed
 
     def __init__(
         self,
@@ -101,21 +106,7 @@ class TrafficPart:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, step: Step, plan: Plan) -> Generator[str, None, str]:
-        ok = False
-        try:
-            if step.op == SET_TRAFFIC:
-                finished = yield from self._set_traffic(step, plan)
-            elif step.op == GATE:
-                finished = yield from self._gate(step, plan)
-            else:
-                raise ProviderError(f"step {step.title!r}: {step.op!r} is not a Cloud Run op")
-            ok = True
-            return finished
-        finally:
-            self._after(step, plan, ok)
-
-    def _set_traffic(self, step: Step, plan: Plan) -> Generator[str, None, str]:
+    def _change(self, step: Step, plan: Plan) -> Generator[str, None, str]:
         change = TrafficChange.of(step)
         if self._first(step, plan):
             yield from self._begin(plan, change)
@@ -185,70 +176,16 @@ class TrafficPart:
         if any(s.op == GATE for s in plan.steps):
             yield from self._prepare_gate(plan)
 
-    def _prepare_gate(self, plan: Plan) -> Generator[str, None, Gate]:
-        session = self._session_for(plan)
-        if session.gate is None:
-            if self.gate is not None:
-                session.gate = self.gate
-            else:
-                session.own_gate = HealthAndErrorRateGate(self.service)
-                session.gate = session.own_gate
-            prepare = getattr(session.gate, "prepare", None)
-            if callable(prepare):
-                line = prepare()
-                if line:
-                    yield str(line)
-        return session.gate
-
-    def _gate(self, step: Step, plan: Plan) -> Generator[str, None, str]:
-        check = GateCheck.of(step)
-        gate = yield from self._prepare_gate(plan)
-        request = GateRequest(
-            service=self.service,
-            target=check.revision,
-            percent=check.percent,
-            duration_s=check.duration_s,
-            number=check.number,
-            total=check.total,
-        )
-        yield f"watching for {check.duration_s:g} s with {check.revision} at {check.percent}%"
-        result = yield from watch(gate, request)
-        if result.passed:
-            return f"gate {check.number} passed at {check.percent}%: {result.message}"
-        why = f"gate {check.number} at {check.percent}% failed: {result.message}"
+    def _restore_after(
+        self, check: shared.GateCheck[Route], plan: Plan, why: str
+    ) -> Generator[str, None, str]:
         latest = self._session_for(plan).latest_ready
-        message = yield from self.updater.restore(check.restore, (check.expect,), why, latest)
-        raise GateFailed(message)
+        return (yield from self.updater.restore(check.restore, (check.expect,), why, latest))
 
     # ------------------------------------------------------------------ one run of a plan
 
-    @staticmethod
-    def _first(step: Step, plan: Plan) -> bool:
-        """Whether ``step`` is the first Cloud Run step of ``plan`` (what runs first)."""
-        mine = [s for s in plan.steps if s.op in OPS]
-        return bool(mine) and (mine[0] is step or mine[0] == step)
-
-    def _session_for(self, plan: Plan) -> _Session:
-        if self._session is None or self._session.plan is not plan:
-            self._close()
-            self._session = _Session(plan)
-        return self._session
-
     def _seen(self, plan: Plan, svc: ServiceView) -> None:
         self._session_for(plan).latest_ready = svc.latest_ready
-
-    def _after(self, step: Step, plan: Plan, ok: bool) -> None:
-        """After a step: the run is over when it failed, or no gate comes after it."""
-        steps = list(plan.steps)
-        at = next((i for i, s in enumerate(steps) if s is step), None)
-        later = steps[at + 1 :] if at is not None else []
-        if not ok or not any(s.op == GATE for s in later):
-            self._close()
-
-    def _close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and session.own_gate is not None:
-            session.own_gate.close()
 
     # ------------------------------------------------------------------ resume
 
