@@ -43,7 +43,6 @@ from providers.cloudrun.traffic import (
     get,
     routes_for,
     same_routes,
-    shell,
     split_of,
 )
 from providers.database import pitr
@@ -168,22 +167,11 @@ def plan(
     else:
         title = f"Roll out revision {revision} of {cfg.service} with {key} pointing at {name} "
         title += serves
-        command = shell(
-            [
-                "gcloud",
-                "run",
-                "services",
-                "update",
-                cfg.service,
-                "--region",
-                cfg.region,
-                "--project",
-                cfg.project,
-                "--update-env-vars",
-                f"{key}=<the DSN of {name}>",
-                "--revision-suffix",
-                revision.removeprefix(f"{cfg.service}-"),
-            ]
+        command = client.gcloud_update(
+            "--update-env-vars",
+            f"{key}=<the DSN of {name}>",
+            "--revision-suffix",
+            revision.removeprefix(f"{cfg.service}-"),
         )
         back = client.gcloud([(current.id, 100)]) if current else "(no current revision)"
         back += f" (revision {current.id if current else '?'} still reads the live database)"
