@@ -25,17 +25,19 @@ name of its ``[services.database.pitr.<engine>]`` sub-table.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from console.config import ServiceConfig
 from console.model import Step
-from console.runner import Compared
-from providers.base import InvalidTarget
+from console.runner import Compared, Skipped
+from providers.base import InvalidTarget, ProviderError
+from providers.database.connection import DatabaseConnection
 from providers.database.pg import Dsn
 
 #: Engine name (``console.config.pitr``) -> the module holding it (``make_engine``).
@@ -193,3 +195,33 @@ def checks_lines(live: Mapping[str, Any], new: Mapping[str, Any]) -> list[Compar
         shown_new = result.value if result.ok else f"error {result.error}"
         lines.append(Compared(name, shown_live, shown_new))
     return lines
+
+
+def checks_beside_live(
+    service: ServiceConfig,
+    name: str,
+    dsn_of: Callable[[], str],
+    environ: Mapping[str, str] | None,
+) -> Generator[str, None, int | Skipped]:
+    """The ``[services.database] checks`` on the live database and on the restored ``name``
+    (reached at ``dsn_of()``), side by side; the number of checks on ``name``.  Never faked:
+    a database that cannot be reached is said so (a ``Skipped`` line), with no value."""
+    live_conn = DatabaseConnection(service, environ)
+    try:
+        live = {c.name: c for c in live_conn.run_checks()}
+    except ProviderError as err:
+        live = {}
+        yield f"live database: checks could not run ({live_conn.scrub(str(err))})"
+    env = dict(os.environ if environ is None else environ)
+    database = service.database
+    assert database is not None
+    try:
+        env[database.dsn_env] = dsn_of()
+        new = {c.name: c for c in DatabaseConnection(service, env).run_checks()}
+    except ProviderError as err:
+        return Skipped(
+            f"{name}: checks could not run ({live_conn.scrub(str(err))}); compare by hand "
+            "before the switch"
+        )
+    yield from checks_lines(live, new)
+    return len(new)
