@@ -27,7 +27,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
-from console.model import Action, Plan, Revision, Step, StepKind, utcnow
+from console.model import Action, Plan, Revision, Step, StepKind
 from console.runner import Skipped
 from providers.base import CommandFailed, Conflict, InvalidTarget, NotFound, ProviderError
 from providers.cloudrun import pitr_secret as secret_switch
@@ -48,7 +48,7 @@ from providers.cloudrun.traffic import (
 from providers.database import pitr
 from providers.database.pitr_managed import ManagedEngine, ManagedPitrPart
 
-ACTION = "pitr"
+ACTION = pitr.ACTION
 
 
 def offered(service: ServiceConfig) -> bool:
@@ -91,23 +91,12 @@ def _container(raw: Any, key: str) -> tuple[str, SecretRef | None]:
 
 def action(service: ServiceConfig) -> Action:
     engine = engine_for(service)
-    win: pitr.Window | None = None
-    try:
-        win = engine.window()
-        shown = win.describe()
-    except ProviderError as err:  # the list shows even when the platform cannot tell
-        shown = f"unknown ({err})"
     key = service.database.dsn_env if service.database else "?"
-    return Action(
-        id=ACTION,
-        title="Restore the database to a point in time",
-        description=f"Restore {engine.source()} into a NEW {engine.kind} (the live one is "
-        f"kept), then roll a new revision with {key} pointing at it; restorable: {shown}",
-        argument="time",
-        dangerous=True,
-        earliest=win.earliest if win else None,
-        latest=win.latest if win else None,
+    what = (
+        f"Restore {engine.source()} into a NEW {engine.kind} (the live one is kept), "
+        f"then roll a new revision with {key} pointing at it"
     )
+    return pitr.action_of(engine, what)
 
 
 def plan(
@@ -123,10 +112,8 @@ def plan(
     database = service.database
     assert database is not None
     key = database.dsn_env
-    when = pitr.parse_time(argument)
-    now = utcnow()
-    win = engine.window()
-    pitr.check_time(when, win, now)
+    at = pitr.moment(engine, argument)
+    when = at.when
     state = client.state()
     snap = reader.snapshot_of(state)
     container, ref = _container(state.raw, key)
@@ -137,7 +124,7 @@ def plan(
     traffic = live if follows_latest else routes_for([(revision, 100)], live)
     change = TrafficChange(tuple(traffic), tuple(live))
     cfg = client.cfg
-    steps = engine.restore_steps(when, win)
+    steps = engine.restore_steps(when, at.win)
     serves = "(LATEST: it serves all the traffic)" if follows_latest else "(100% of traffic)"
     current = snap.current
     params: dict[str, Any] = {
@@ -187,26 +174,20 @@ def plan(
             confirm_before=True,
         )
     )
-    warnings = [
-        f"DATA LOSS: {pitr.loss_window(when, now)}.",
-        f"The live database ({engine.source()}) is kept as it is; the restored one is "
-        f"{engine.where(when)}. The console never deletes a database.",
-        f"To go back: {back}.",
-    ]
-    return Plan(
-        service=service.name,
-        environment=service.environment,
+    return pitr.plan_of(
+        service,
+        engine,
+        at,
         provider=NAME,
-        from_revision=current,
+        kept=f"The live database ({engine.source()}) is kept as it is",
+        current=current,
         to_revision=Revision(
             id=revision,
             version=f"{current.version if current else ''} with {key} -> {name}".strip(),
         ),
-        steps=tuple(steps),
-        warnings=tuple(warnings),
+        steps=steps,
+        warnings=[f"To go back: {back}."],
         dry_run=dry_run,
-        action=ACTION,
-        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from console.config import RdsPitrConfig, ServiceConfig
 from console.model import Plan, Step, StepKind, utcnow
@@ -58,7 +58,7 @@ class RdsEngine:
     """The RDS engine (``providers.database.pitr.PitrEngine``); ``api``: the ECS service's
     AWS clients (region, profile, endpoint)."""
 
-    name = "rds"
+    name: ClassVar[str] = "rds"
 
     def __init__(self, service: ServiceConfig, cfg: RdsPitrConfig, api: EcsApi) -> None:
         self.service = service
