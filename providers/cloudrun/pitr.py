@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
+from console.config import ServiceConfig
 from console.model import Action, Plan, Revision, Step, StepKind
 from console.runner import Skipped
 from providers.base import CommandFailed, Conflict, InvalidTarget, NotFound, ProviderError
@@ -45,25 +45,17 @@ from providers.cloudrun.traffic import (
     same_routes,
     split_of,
 )
-from providers.database import pitr
+from providers.database import pitr, pitr_managed
 from providers.database.pitr_managed import ManagedEngine, ManagedPitrPart
 
 ACTION = pitr.ACTION
 
 
-def offered(service: ServiceConfig) -> bool:
-    cfg = service.database.pitr if service.database else None
-    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+offered = pitr_managed.offered
 
 
 def engine_for(service: ServiceConfig) -> ManagedEngine:
-    engine = pitr.make_engine(service)
-    if not isinstance(engine, ManagedEngine):
-        raise InvalidTarget(
-            f"{service.label}: a Cloud Run service restores its database with "
-            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
-        )
-    return engine
+    return pitr_managed.engine_for(service, "Cloud Run")
 
 
 def revision_name(service: str, when: Any) -> str:

@@ -24,12 +24,12 @@ from collections.abc import Generator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from console.config import ServiceConfig
+from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
 from console.model import Plan, Step, StepKind
 from console.runner import Skipped
-from providers.base import OutcomeUnknown, ProviderError
+from providers.base import InvalidTarget, OutcomeUnknown, ProviderError
 from providers.database.connection import DatabaseConnection
-from providers.database.pitr import Window, checks_beside_live, identifier, shown
+from providers.database.pitr import Window, checks_beside_live, identifier, make_engine, shown
 from providers.database.restored import dsn_with_host, shown_dsn
 
 
@@ -186,3 +186,21 @@ class ManagedPitrPart:
         if isinstance(counted, Skipped):
             return counted
         return f"{counted} check(s) on {name} beside the live database"
+
+
+def offered(service: ServiceConfig) -> bool:
+    """Whether ``service`` restores its database with a managed engine (Cloud SQL, Neon)."""
+    cfg = service.database.pitr if service.database else None
+    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+
+
+def engine_for(service: ServiceConfig, platform: str) -> ManagedEngine:
+    """The managed engine of a ``platform`` (Cloud Run, Kubernetes) service; ``InvalidTarget``
+    naming the tables it takes for any other."""
+    engine = make_engine(service)
+    if not isinstance(engine, ManagedEngine):
+        raise InvalidTarget(
+            f"{service.label}: a {platform} service restores its database with "
+            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
+        )
+    return engine

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
+from console.config import ServiceConfig
 from console.model import Action, Plan, Revision, Step, StepKind
 from console.runner import Skipped
 from providers.base import (
@@ -38,7 +38,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
-from providers.database import pitr
+from providers.database import pitr, pitr_managed
 from providers.database.pitr_managed import ManagedEngine, ManagedPitrPart
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
@@ -59,19 +59,11 @@ ACTION = pitr.ACTION
 SWITCH_OP = "k8s.pitr_secret"
 
 
-def offered(service: ServiceConfig) -> bool:
-    cfg = service.database.pitr if service.database else None
-    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+offered = pitr_managed.offered
 
 
 def engine_for(service: ServiceConfig) -> ManagedEngine:
-    engine = pitr.make_engine(service)
-    if not isinstance(engine, ManagedEngine):
-        raise InvalidTarget(
-            f"{service.label}: a Kubernetes service restores its database with "
-            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
-        )
-    return engine
+    return pitr_managed.engine_for(service, "Kubernetes")
 
 
 def action(service: ServiceConfig) -> Action:
