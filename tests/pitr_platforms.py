@@ -4,15 +4,19 @@ Each is a small faithful REST server of our own (``tests/cloudsql_server``,
 ``tests/neon_server``), with what a test of any switch (Cloud Run's revision,
 Kubernetes' Secret) needs of it: the restores made, the new instance's host, a
 way to slow them down (to kill the console mid-restore).  Shared by
-``tests/providers/test_cloudrun_pitr.py`` and ``test_kubernetes_pitr.py``.
+``tests/providers/test_cloudrun_pitr.py`` and ``test_kubernetes_pitr.py``,
+which import the fixture ``platform`` (``platform_fixture``: each test runs on both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from tests.cloudrun_server.fixtures import PROJECT, REGION
 from tests.cloudsql_server import CloudSqlServer
@@ -21,6 +25,8 @@ from tests.neon_server import NeonServer
 PASSWORD = "s3cret-pw-9c1"
 NEON_PROJECT = "shiny-wind-028834"
 NEON_KEY = "napi_test_key_6b2"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,6 +112,14 @@ timeout_s = 30
     )
 
 
+@pytest.fixture(params=["cloudsql", "neon"], name="platform")
+def platform_fixture(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """Each database platform's fake in turn, closed after the test."""
+    made = cloudsql() if request.param == "cloudsql" else neon()
+    yield made
+    made.close()
+
+
 def made_at(platform: Platform, name: str, when: datetime) -> None:
     """The one restore made is ``name`` at ``when`` (a clone's pointInTime, a branch's
     parent_timestamp)."""
@@ -130,3 +144,13 @@ def everything_written(root: Path) -> str:
         for p in root.rglob("*")
         if p.is_file() and p.suffix != ".toml"
     )
+
+
+def drain(gen: Generator[str, None, T]) -> tuple[list[str], T]:
+    """The lines a platform client's generator yields (a restore, a wait) and its value."""
+    lines: list[str] = []
+    while True:
+        try:
+            lines.append(next(gen))
+        except StopIteration as stop:
+            return lines, stop.value

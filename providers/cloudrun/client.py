@@ -113,6 +113,13 @@ class CloudRunClient:
         cfg = self.cfg
         return shell(gcloud_update_traffic(cfg.service, cfg.region, cfg.project, split))
 
+    def gcloud_update(self, *flags: str) -> str:
+        """The ``gcloud run services update SERVICE --region R --project P FLAGS...`` command
+        (the PITR switch's new revision and its way back)."""
+        cfg = self.cfg
+        update = ["gcloud", "run", "services", "update", cfg.service]
+        return shell([*update, "--region", cfg.region, "--project", cfg.project, *flags])
+
     def may_still_complete(self) -> str:
         return (
             "it may still complete: look with `gcloud run services describe "

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
-from console.model import Action, Plan, Revision, Step, StepKind, utcnow
+from console.config import ServiceConfig
+from console.model import Action, Plan, Revision, Step, StepKind
 from console.runner import Skipped
 from providers.base import CommandFailed, Conflict, InvalidTarget, NotFound, ProviderError
 from providers.cloudrun import pitr_secret as secret_switch
@@ -43,28 +43,19 @@ from providers.cloudrun.traffic import (
     get,
     routes_for,
     same_routes,
-    shell,
     split_of,
 )
-from providers.database import pitr
+from providers.database import pitr, pitr_managed
 from providers.database.pitr_managed import ManagedEngine, ManagedPitrPart
 
-ACTION = "pitr"
+ACTION = pitr.ACTION
 
 
-def offered(service: ServiceConfig) -> bool:
-    cfg = service.database.pitr if service.database else None
-    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+offered = pitr_managed.offered
 
 
 def engine_for(service: ServiceConfig) -> ManagedEngine:
-    engine = pitr.make_engine(service)
-    if not isinstance(engine, ManagedEngine):
-        raise InvalidTarget(
-            f"{service.label}: a Cloud Run service restores its database with "
-            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
-        )
-    return engine
+    return pitr_managed.engine_for(service, "Cloud Run")
 
 
 def revision_name(service: str, when: Any) -> str:
@@ -92,23 +83,12 @@ def _container(raw: Any, key: str) -> tuple[str, SecretRef | None]:
 
 def action(service: ServiceConfig) -> Action:
     engine = engine_for(service)
-    win: pitr.Window | None = None
-    try:
-        win = engine.window()
-        shown = win.describe()
-    except ProviderError as err:  # the list shows even when the platform cannot tell
-        shown = f"unknown ({err})"
     key = service.database.dsn_env if service.database else "?"
-    return Action(
-        id=ACTION,
-        title="Restore the database to a point in time",
-        description=f"Restore {engine.source()} into a NEW {engine.kind} (the live one is "
-        f"kept), then roll a new revision with {key} pointing at it; restorable: {shown}",
-        argument="time",
-        dangerous=True,
-        earliest=win.earliest if win else None,
-        latest=win.latest if win else None,
+    what = (
+        f"Restore {engine.source()} into a NEW {engine.kind} (the live one is kept), "
+        f"then roll a new revision with {key} pointing at it"
     )
+    return pitr.action_of(engine, what)
 
 
 def plan(
@@ -124,10 +104,8 @@ def plan(
     database = service.database
     assert database is not None
     key = database.dsn_env
-    when = pitr.parse_time(argument)
-    now = utcnow()
-    win = engine.window()
-    pitr.check_time(when, win, now)
+    at = pitr.moment(engine, argument)
+    when = at.when
     state = client.state()
     snap = reader.snapshot_of(state)
     container, ref = _container(state.raw, key)
@@ -138,7 +116,7 @@ def plan(
     traffic = live if follows_latest else routes_for([(revision, 100)], live)
     change = TrafficChange(tuple(traffic), tuple(live))
     cfg = client.cfg
-    steps = engine.restore_steps(when, win)
+    steps = engine.restore_steps(when, at.win)
     serves = "(LATEST: it serves all the traffic)" if follows_latest else "(100% of traffic)"
     current = snap.current
     params: dict[str, Any] = {
@@ -168,22 +146,11 @@ def plan(
     else:
         title = f"Roll out revision {revision} of {cfg.service} with {key} pointing at {name} "
         title += serves
-        command = shell(
-            [
-                "gcloud",
-                "run",
-                "services",
-                "update",
-                cfg.service,
-                "--region",
-                cfg.region,
-                "--project",
-                cfg.project,
-                "--update-env-vars",
-                f"{key}=<the DSN of {name}>",
-                "--revision-suffix",
-                revision.removeprefix(f"{cfg.service}-"),
-            ]
+        command = client.gcloud_update(
+            "--update-env-vars",
+            f"{key}=<the DSN of {name}>",
+            "--revision-suffix",
+            revision.removeprefix(f"{cfg.service}-"),
         )
         back = client.gcloud([(current.id, 100)]) if current else "(no current revision)"
         back += f" (revision {current.id if current else '?'} still reads the live database)"
@@ -199,26 +166,20 @@ def plan(
             confirm_before=True,
         )
     )
-    warnings = [
-        f"DATA LOSS: {pitr.loss_window(when, now)}.",
-        f"The live database ({engine.source()}) is kept as it is; the restored one is "
-        f"{engine.where(when)}. The console never deletes a database.",
-        f"To go back: {back}.",
-    ]
-    return Plan(
-        service=service.name,
-        environment=service.environment,
+    return pitr.plan_of(
+        service,
+        engine,
+        at,
         provider=NAME,
-        from_revision=current,
+        kept=f"The live database ({engine.source()}) is kept as it is",
+        current=current,
         to_revision=Revision(
             id=revision,
             version=f"{current.version if current else ''} with {key} -> {name}".strip(),
         ),
-        steps=tuple(steps),
-        warnings=tuple(warnings),
+        steps=steps,
+        warnings=[f"To go back: {back}."],
         dry_run=dry_run,
-        action=ACTION,
-        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 
 

@@ -93,22 +93,11 @@ def command(client: CloudRunClient, key: str, ref: SecretRef, name: str, revisio
             f"<a file holding the DSN of {name}>",
         ]
     )
-    roll = shell(
-        [
-            "gcloud",
-            "run",
-            "services",
-            "update",
-            cfg.service,
-            "--region",
-            cfg.region,
-            "--project",
-            cfg.project,
-            "--update-secrets",
-            f"{key}={ref.secret}:{version}",
-            "--revision-suffix",
-            revision.removeprefix(f"{cfg.service}-"),
-        ]
+    roll = client.gcloud_update(
+        "--update-secrets",
+        f"{key}={ref.secret}:{version}",
+        "--revision-suffix",
+        revision.removeprefix(f"{cfg.service}-"),
     )
     return f"{add} && {roll}"
 
@@ -122,7 +111,6 @@ def way_back(
     previous_revision: str,
 ) -> str:
     """How to point the service at the live database again."""
-    cfg = client.cfg
     if ref.pinned:
         split = [(previous_revision, 100)] if previous_revision else None
         return (
@@ -130,20 +118,8 @@ def way_back(
             f"{before} of secret {ref.secret})"
         )
     sm = manager(client, ref.secret)
-    roll = shell(
-        [
-            "gcloud",
-            "run",
-            "services",
-            "update",
-            cfg.service,
-            "--region",
-            cfg.region,
-            "--project",
-            cfg.project,
-            "--update-secrets",
-            f"{key}={ref.secret}:{before or '<the version before>'}",
-        ]
+    roll = client.gcloud_update(
+        "--update-secrets", f"{key}={ref.secret}:{before or '<the version before>'}"
     )
     return f"{sm.gcloud_disable(new or '<the new version>')} && {roll}"
 

@@ -8,8 +8,8 @@ request id, so a call whose answer was lost (``OutcomeUnknown``) or a switch
 resumed after a kill looks for a version already holding the payload
 (``find``, newest first) before adding one: never a second version.
 
-Credentials: Application Default Credentials (``google.auth``, scope
-``cloud-platform``), as for the Cloud SQL Admin API; a plain ``http://``
+Credentials: Application Default Credentials (``rest.GoogleCredentials``,
+scope ``cloud-platform``), as for the Cloud SQL Admin API; a plain ``http://``
 endpoint (a local test server) is spoken to without a token.  A payload
 (a DSN) is never part of a message.
 """
@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
 from typing import Any
 
-from providers.base import Forbidden, NotFound, Unavailable
-from providers.database.rest import REQUEST_TIMEOUT_S, RETRY_S, RestApi
+from providers.base import NotFound, Unavailable
+from providers.database.rest import (
+    REQUEST_TIMEOUT_S,
+    RETRY_S,
+    GoogleCredentials,
+    RestApi,
+    google_message,
+)
 
 JSON = dict[str, Any]
 
@@ -30,13 +35,6 @@ DEFAULT_ENDPOINT = "https://secretmanager.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 #: Versions read (newest first) when looking for one that holds a payload already.
 FIND_LIMIT = 20
-
-
-def _message(doc: Any) -> str:
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    return str(error.get("message") or "")
 
 
 def split_ref(secret: str, project: str) -> tuple[str, str]:
@@ -69,12 +67,11 @@ class SecretManagerClient:
         self.project = project
         self.secret = secret
         self.endpoint = (api_endpoint or DEFAULT_ENDPOINT).rstrip("/")
-        self._credentials = credentials
         self.api = RestApi(
             self.endpoint,
             "the Secret Manager API",
-            self._headers,
-            _message,
+            GoogleCredentials(self.endpoint, SCOPE, "the Secret Manager API", credentials),
+            lambda doc: google_message(doc, reasons=False),
             request_timeout_s=request_timeout_s,
             retry_s=retry_s,
         )
@@ -85,29 +82,6 @@ class SecretManagerClient:
 
     def _path(self, rest: str = "") -> str:
         return f"/v1/projects/{self.project}/secrets/{self.secret}{rest}"
-
-    def _headers(self) -> Mapping[str, str]:
-        if self.endpoint.startswith("http://"):
-            return {}
-        try:
-            import google.auth
-            import google.auth.exceptions as gauth
-            from google.auth.transport.requests import Request
-        except ImportError as exc:  # pragma: no cover - a dependency of the cloudrun extra
-            raise Unavailable(f"google-auth is not installed: {exc}") from None
-        try:
-            if self._credentials is None:
-                self._credentials, _ = google.auth.default(scopes=[SCOPE])
-            if not self._credentials.valid:
-                self._credentials.refresh(Request())
-        except gauth.DefaultCredentialsError:
-            raise Forbidden(
-                "no Application Default Credentials for the Secret Manager API (run `gcloud "
-                "auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS)"
-            ) from None
-        except gauth.GoogleAuthError as err:
-            raise Forbidden(f"the credentials were refused: {str(err)[:160]}") from None
-        return {"Authorization": f"Bearer {self._credentials.token}"}
 
     # ----------------------------------------------------------------- reading
 

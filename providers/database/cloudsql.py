@@ -11,16 +11,16 @@ is made from the chosen time), so a restore interrupted after the clone call
 (killed, or its answer lost) waits for the instance that exists instead of
 cloning again; a 409 ``instanceAlreadyExists`` means the same.
 
-Credentials: Application Default Credentials (``google.auth``, imported on
-first use, scope ``sqlservice.admin``); an ``api_endpoint`` that is plain
-``http://`` (a local test server) is spoken to without a token, so a token is
-never sent in clear text.
+Credentials: Application Default Credentials (``rest.GoogleCredentials``,
+scope ``sqlservice.admin``); an ``api_endpoint`` that is plain ``http://`` (a
+local test server) is spoken to without a token, so a token is never sent in
+clear text.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,13 +28,17 @@ from typing import Any
 from providers.base import (
     CommandFailed,
     Conflict,
-    Forbidden,
     InvalidTarget,
     NotFound,
     OutcomeUnknown,
-    Unavailable,
 )
-from providers.database.rest import REQUEST_TIMEOUT_S, RETRY_S, RestApi
+from providers.database.rest import (
+    REQUEST_TIMEOUT_S,
+    RETRY_S,
+    GoogleCredentials,
+    RestApi,
+    google_message,
+)
 from providers.database.restored import (
     RecoveryWindow,
     parse_rfc3339,
@@ -49,16 +53,6 @@ DEFAULT_ENDPOINT = "https://sqladmin.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/sqlservice.admin"
 #: States in which an instance will not become RUNNABLE by waiting.
 _DEAD = frozenset({"FAILED", "SUSPENDED", "MAINTENANCE_FAILED", "ONLINE_MAINTENANCE_FAILED"})
-
-
-def _message(doc: Any) -> str:
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    reasons = [e.get("reason", "") for e in error.get("errors") or [] if isinstance(e, dict)]
-    reason = next((r for r in reasons if r), "")
-    text = str(error.get("message") or "")
-    return f"{text} ({reason})" if reason and reason not in text else text
 
 
 @dataclass(frozen=True)
@@ -129,12 +123,11 @@ class CloudSqlClient:
         self.instance = instance
         self.endpoint = (api_endpoint or DEFAULT_ENDPOINT).rstrip("/")
         self.poll_s = poll_s
-        self._credentials = credentials
         self.api = RestApi(
             self.endpoint,
             "the Cloud SQL Admin API",
-            self._headers,
-            _message,
+            GoogleCredentials(self.endpoint, SCOPE, "the Cloud SQL Admin API", credentials),
+            google_message,
             request_timeout_s=request_timeout_s,
             retry_s=retry_s,
         )
@@ -145,29 +138,6 @@ class CloudSqlClient:
 
     def _path(self, rest: str) -> str:
         return f"/v1/projects/{self.project}/{rest}"
-
-    def _headers(self) -> Mapping[str, str]:
-        if self.endpoint.startswith("http://"):
-            return {}
-        try:
-            import google.auth
-            import google.auth.exceptions as gauth
-            from google.auth.transport.requests import Request
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            raise Unavailable(f"google-auth is not installed: {exc}") from None
-        try:
-            if self._credentials is None:
-                self._credentials, _ = google.auth.default(scopes=[SCOPE])
-            if not self._credentials.valid:
-                self._credentials.refresh(Request())
-        except gauth.DefaultCredentialsError:
-            raise Forbidden(
-                "no Application Default Credentials for the Cloud SQL Admin API (run `gcloud "
-                "auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS)"
-            ) from None
-        except gauth.GoogleAuthError as err:
-            raise Forbidden(f"the credentials were refused: {str(err)[:160]}") from None
-        return {"Authorization": f"Bearer {self._credentials.token}"}
 
     # ----------------------------------------------------------------- reading
 

@@ -20,23 +20,33 @@ never printed.  The console never deletes a database.
 An engine is a module ``providers.database.pitr_<engine>`` with a
 ``make_engine(service, cfg, api)`` function, listed in ``ENGINES`` under the
 name of its ``[services.database.pitr.<engine>]`` sub-table.
+
+Every platform's ``pitr`` module (host, ECS, Cloud Run, Kubernetes) builds its
+``Action`` with ``action_of``, reads and checks the time with ``moment``, and
+makes its ``Plan`` with ``plan_of`` (the DATA LOSS line and the live database
+kept first among the warnings): only the switch and the roll are its own.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from console.config import ServiceConfig
-from console.model import Step
-from console.runner import Compared
-from providers.base import InvalidTarget
+from console.model import Action, Plan, Revision, Step, utcnow
+from console.runner import Compared, Skipped
+from providers.base import InvalidTarget, ProviderError
+from providers.database.connection import DatabaseConnection
 from providers.database.pg import Dsn
+
+#: The action's id, on every platform.
+ACTION = "pitr"
 
 #: Engine name (``console.config.pitr``) -> the module holding it (``make_engine``).
 ENGINES: dict[str, str] = {
@@ -193,3 +203,112 @@ def checks_lines(live: Mapping[str, Any], new: Mapping[str, Any]) -> list[Compar
         shown_new = result.value if result.ok else f"error {result.error}"
         lines.append(Compared(name, shown_live, shown_new))
     return lines
+
+
+def checks_beside_live(
+    service: ServiceConfig,
+    name: str,
+    dsn_of: Callable[[], str],
+    environ: Mapping[str, str] | None,
+) -> Generator[str, None, int | Skipped]:
+    """The ``[services.database] checks`` on the live database and on the restored ``name``
+    (reached at ``dsn_of()``), side by side; the number of checks on ``name``.  Never faked:
+    a database that cannot be reached is said so (a ``Skipped`` line), with no value."""
+    live_conn = DatabaseConnection(service, environ)
+    try:
+        live = {c.name: c for c in live_conn.run_checks()}
+    except ProviderError as err:
+        live = {}
+        yield f"live database: checks could not run ({live_conn.scrub(str(err))})"
+    env = dict(os.environ if environ is None else environ)
+    database = service.database
+    assert database is not None
+    try:
+        env[database.dsn_env] = dsn_of()
+        new = {c.name: c for c in DatabaseConnection(service, env).run_checks()}
+    except ProviderError as err:
+        return Skipped(
+            f"{name}: checks could not run ({live_conn.scrub(str(err))}); compare by hand "
+            "before the switch"
+        )
+    yield from checks_lines(live, new)
+    return len(new)
+
+
+def action_of(engine: PitrEngine, what: str) -> Action:
+    """The ``pitr`` action as the list shows it: ``what`` (the platform's route in words)
+    and the restorable window, or why it is unknown (the list shows even when the
+    platform cannot tell); the window's ends bound the time the operator picks."""
+    win: Window | None = None
+    try:
+        win = engine.window()
+        shown_win = win.describe()
+    except ProviderError as err:
+        shown_win = f"unknown ({err})"
+    return Action(
+        id=ACTION,
+        title="Restore the database to a point in time",
+        description=f"{what}; restorable: {shown_win}",
+        argument="time",
+        dangerous=True,
+        earliest=win.earliest if win else None,
+        latest=win.latest if win else None,
+    )
+
+
+@dataclass(frozen=True)
+class Moment:
+    """The time to restore to (checked against the window), now, and the window."""
+
+    when: datetime
+    now: datetime
+    win: Window
+
+    @property
+    def argument(self) -> str:
+        """The time as the plan records it (``2026-01-05T22:41:07Z``)."""
+        return self.when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def moment(engine: PitrEngine, argument: str | None) -> Moment:
+    """The operator's time, parsed and refused outside the engine's window or in the future."""
+    when = parse_time(argument)
+    now = utcnow()
+    win = engine.window()
+    check_time(when, win, now)
+    return Moment(when, now, win)
+
+
+def plan_of(
+    service: ServiceConfig,
+    engine: PitrEngine,
+    at: Moment,
+    *,
+    provider: str,
+    kept: str,
+    current: Revision | None,
+    to_revision: Revision,
+    steps: list[Step],
+    warnings: list[str],
+    dry_run: bool,
+) -> Plan:
+    """The ``pitr`` plan: first among its warnings the data-loss window and ``kept`` (the
+    live database kept as it is, in the platform's words) beside where the restored one
+    is, then the platform's own ``warnings`` (the way back...)."""
+    return Plan(
+        service=service.name,
+        environment=service.environment,
+        provider=provider,
+        from_revision=current,
+        to_revision=to_revision,
+        steps=tuple(steps),
+        warnings=(
+            f"DATA LOSS: {loss_window(at.when, at.now)}.",
+            f"{kept}; the restored one is {engine.where(at.when)}. "
+            "The console never deletes a database.",
+            *warnings,
+        ),
+        dry_run=dry_run,
+        action=ACTION,
+        argument=at.argument,
+    )

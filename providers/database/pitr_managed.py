@@ -20,17 +20,16 @@ never journaled, never printed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from console.config import ServiceConfig
+from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
 from console.model import Plan, Step, StepKind
 from console.runner import Skipped
-from providers.base import OutcomeUnknown, ProviderError
+from providers.base import InvalidTarget, OutcomeUnknown, ProviderError
 from providers.database.connection import DatabaseConnection
-from providers.database.pitr import Window, checks_lines, identifier, shown
+from providers.database.pitr import Window, checks_beside_live, identifier, make_engine, shown
 from providers.database.restored import dsn_with_host, shown_dsn
 
 
@@ -180,22 +179,28 @@ class ManagedPitrPart:
 
     def _checks(self, name: str) -> Generator[str, None, str]:
         """The checks on the live database and on ``name``; one that cannot run is said so."""
-        live_conn = DatabaseConnection(self.engine.service, self._environ)
-        try:
-            live = {c.name: c for c in live_conn.run_checks()}
-        except ProviderError as err:
-            live = {}
-            yield f"live database: checks could not run ({live_conn.scrub(str(err))})"
-        env = dict(os.environ if self._environ is None else self._environ)
-        database = self.engine.service.database
-        assert database is not None
-        try:
-            env[database.dsn_env] = self.engine.dsn_of(name, self._environ)
-            new = {c.name: c for c in DatabaseConnection(self.engine.service, env).run_checks()}
-        except ProviderError as err:
-            return Skipped(
-                f"{name}: checks could not run ({live_conn.scrub(str(err))}); compare by hand "
-                "before the switch"
-            )
-        yield from checks_lines(live, new)
-        return f"{len(new)} check(s) on {name} beside the live database"
+        engine = self.engine
+        counted = yield from checks_beside_live(
+            engine.service, name, lambda: engine.dsn_of(name, self._environ), self._environ
+        )
+        if isinstance(counted, Skipped):
+            return counted
+        return f"{counted} check(s) on {name} beside the live database"
+
+
+def offered(service: ServiceConfig) -> bool:
+    """Whether ``service`` restores its database with a managed engine (Cloud SQL, Neon)."""
+    cfg = service.database.pitr if service.database else None
+    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+
+
+def engine_for(service: ServiceConfig, platform: str) -> ManagedEngine:
+    """The managed engine of a ``platform`` (Cloud Run, Kubernetes) service; ``InvalidTarget``
+    naming the tables it takes for any other."""
+    engine = make_engine(service)
+    if not isinstance(engine, ManagedEngine):
+        raise InvalidTarget(
+            f"{service.label}: a {platform} service restores its database with "
+            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
+        )
+    return engine

@@ -18,17 +18,22 @@ read from RDS when a step needs it, never journaled, never printed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from console.config import RdsPitrConfig, ServiceConfig
 from console.model import Plan, Step, StepKind, utcnow
 from console.runner import Skipped
 from providers.base import InvalidTarget, NotFound, ProviderError, TimedOut
 from providers.database.connection import DatabaseConnection
-from providers.database.pitr import Window, checks_lines, identifier, new_dsn, shown
+from providers.database.pitr import (
+    Window,
+    checks_beside_live,
+    identifier,
+    new_dsn,
+    shown,
+)
 from providers.ecs.client import EcsApi, as_utc
 from providers.ecs.errors import aws_errors
 from providers.ecs.rds import (
@@ -53,7 +58,7 @@ class RdsEngine:
     """The RDS engine (``providers.database.pitr.PitrEngine``); ``api``: the ECS service's
     AWS clients (region, profile, endpoint)."""
 
-    name = "rds"
+    name: ClassVar[str] = "rds"
 
     def __init__(self, service: ServiceConfig, cfg: RdsPitrConfig, api: EcsApi) -> None:
         self.service = service
@@ -256,27 +261,14 @@ class RdsPitrPart:
         """The checks on the live database and on the new instance; never faked: a database
         that cannot be reached is said so (``Skipped``), with no value."""
         new_id = str(step.params["instance"])
-        live_conn = DatabaseConnection(self.engine.service, self._environ)
-        try:
-            live = {c.name: c for c in live_conn.run_checks()}
-        except ProviderError as err:
-            live = {}
-            yield f"live database: checks could not run ({live_conn.scrub(str(err))})"
-        env = dict(os.environ if self._environ is None else self._environ)
-        database = self.engine.service.database
-        assert database is not None
-        try:
-            env[database.dsn_env] = self.engine.dsn_of(new_id, self._environ)
-            restored = DatabaseConnection(self.engine.service, env)
-            new = {c.name: c for c in restored.run_checks()}
-        except ProviderError as err:
-            return Skipped(
-                f"{new_id}: checks could not run ({live_conn.scrub(str(err))}); compare by hand "
-                "before the switch"
-            )
-        yield from checks_lines(live, new)
+        engine = self.engine
+        counted = yield from checks_beside_live(
+            engine.service, new_id, lambda: engine.dsn_of(new_id, self._environ), self._environ
+        )
+        if isinstance(counted, Skipped):
+            return counted
         endpoint = endpoint_of(instance_if_exists(self.api, new_id) or {})
-        return f"{len(new)} check(s) on {new_id} ({endpoint}) beside the live database"
+        return f"{counted} check(s) on {new_id} ({endpoint}) beside the live database"
 
 
 def _parse(text: str) -> datetime:

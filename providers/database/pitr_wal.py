@@ -23,6 +23,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from console.config import ServiceConfig, WalPitrConfig
 from console.model import Step, StepKind
@@ -178,7 +179,7 @@ def restore_steps(
 class WalEngine:
     """The WAL engine (``providers.database.pitr.PitrEngine``)."""
 
-    name = "wal"
+    name: ClassVar[str] = "wal"
 
     def __init__(self, service: ServiceConfig, cfg: WalPitrConfig) -> None:
         self.service = service

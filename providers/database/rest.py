@@ -11,6 +11,10 @@ and the API's own message (404 ``NotFound``, 401/403 ``Forbidden``, 409
 lost raises ``OutcomeUnknown``: the caller looks the object up by its name
 before anything is sent again.  Headers (a bearer token or an API key) are
 never part of a message.
+
+The Google APIs (Cloud SQL Admin, Secret Manager) share ``GoogleCredentials``
+(the bearer token of Application Default Credentials) and ``google_message``
+(their error document).
 """
 
 from __future__ import annotations
@@ -153,3 +157,53 @@ class RestApi:
         if status == 408 or status == 504:
             return TimedOut(text)
         return Unavailable(text)
+
+
+class GoogleCredentials:
+    """The headers of a Google API call: Application Default Credentials (``google.auth``,
+    imported on first use, for ``scope``) as a bearer token, refreshed when stale.  An
+    ``endpoint`` that is plain ``http://`` (a local test server) gets no token, so a token
+    is never sent in clear text."""
+
+    def __init__(self, endpoint: str, scope: str, api: str, credentials: Any = None) -> None:
+        self.endpoint = endpoint
+        self.scope = scope
+        self.api = api
+        self.credentials = credentials
+
+    def __call__(self) -> Mapping[str, str]:
+        if self.endpoint.startswith("http://"):
+            return {}
+        try:
+            import google.auth
+            import google.auth.exceptions as gauth
+            from google.auth.transport.requests import Request
+        except ImportError as exc:  # pragma: no cover - a dependency of the package
+            raise Unavailable(f"google-auth is not installed: {exc}") from None
+        try:
+            if self.credentials is None:
+                self.credentials, _ = google.auth.default(scopes=[self.scope])
+            if not self.credentials.valid:
+                self.credentials.refresh(Request())
+        except gauth.DefaultCredentialsError:
+            raise Forbidden(
+                f"no Application Default Credentials for {self.api} (run `gcloud "
+                "auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS)"
+            ) from None
+        except gauth.GoogleAuthError as err:
+            raise Forbidden(f"the credentials were refused: {str(err)[:160]}") from None
+        return {"Authorization": f"Bearer {self.credentials.token}"}
+
+
+def google_message(doc: Any, *, reasons: bool = True) -> str:
+    """The ``error.message`` of a Google API's error document, with the first
+    ``errors[].reason`` beside it when ``reasons`` and the message does not hold it."""
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    text = str(error.get("message") or "")
+    if not reasons:
+        return text
+    found = [e.get("reason", "") for e in error.get("errors") or [] if isinstance(e, dict)]
+    reason = next((r for r in found if r), "")
+    return f"{text} ({reason})" if reason and reason not in text else text

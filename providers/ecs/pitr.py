@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.config import RdsPitrConfig, ServiceConfig
 from console.errors import CommandFailed, InvalidTarget, ProviderError
-from console.model import Action, Plan, Step, StepKind, utcnow
+from console.model import Action, Plan, Step, StepKind
 from console.runner import Skipped
 from providers.database import pitr
 from providers.ecs.client import EcsApi
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     # package's __init__ imports the provider, which imports this module.
     from providers.database.pitr_rds import RdsEngine
 
-ACTION = "pitr"
+ACTION = pitr.ACTION
 SWITCH_OP = "pitr.secret.switch"
 
 
@@ -246,23 +246,11 @@ class SecretSwitchPart:
 
 def action(service: ServiceConfig, api: EcsApi) -> Action:
     engine = engine_for(service, api)
-    win: pitr.Window | None = None
-    try:
-        win = engine.window()
-        shown = win.describe()
-    except ProviderError as err:  # the list shows even when RDS cannot tell
-        shown = f"unknown ({err})"
-    return Action(
-        id=ACTION,
-        title="Restore the database to a point in time",
-        description=f"Restore {engine.cfg.db_instance} into a NEW RDS instance (the live one "
-        f"is kept), switch secret {engine.cfg.secret_id or '(none: by hand)'} and redeploy; "
-        f"restorable: {shown}",
-        argument="time",
-        dangerous=True,
-        earliest=win.earliest if win else None,
-        latest=win.latest if win else None,
+    what = (
+        f"Restore {engine.cfg.db_instance} into a NEW RDS instance (the live one is kept), "
+        f"switch secret {engine.cfg.secret_id or '(none: by hand)'} and redeploy"
     )
+    return pitr.action_of(engine, what)
 
 
 def plan(
@@ -271,20 +259,13 @@ def plan(
     """Restore, wait, checks; then (with ``secret_id``) switch, force a deployment, wait."""
     engine = engine_for(service, api)
     cfg = engine.cfg
-    when = pitr.parse_time(argument)
-    now = utcnow()
-    win = engine.window()
-    pitr.check_time(when, win, now)
+    at = pitr.moment(engine, argument)
     state = reader.read()
     if state.service.get("status") != "ACTIVE":
         raise InvalidTarget(f"{api.label} is {state.service.get('status')}, not ACTIVE")
-    name = engine.new_id(when)
-    steps = engine.restore_steps(when, win)
-    warnings = [
-        f"DATA LOSS: {pitr.loss_window(when, now)}.",
-        f"The live database {cfg.db_instance} is kept as it is; the restored one is "
-        f"{engine.where(when)}. The console never deletes a database.",
-    ]
+    name = engine.new_id(at.when)
+    steps = engine.restore_steps(at.when, at.win)
+    warnings: list[str] = []
     current = reader.revision(state.task_definition, state.key)
     desired = int(state.service.get("desiredCount", 0) or 0)
     if cfg.secret_id:
@@ -323,17 +304,17 @@ def plan(
             f"point the application's database secret at {name} and force a new deployment "
             "by hand."
         )
-    return Plan(
-        service=service.name,
-        environment=service.environment,
+    return pitr.plan_of(
+        service,
+        engine,
+        at,
         provider="ecs",
-        from_revision=current,
+        kept=f"The live database {cfg.db_instance} is kept as it is",
+        current=current,
         to_revision=current,
-        steps=tuple(steps),
-        warnings=tuple(warnings),
+        steps=steps,
+        warnings=warnings,
         dry_run=dry_run,
-        action=ACTION,
-        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 
 

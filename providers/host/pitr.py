@@ -14,13 +14,13 @@ from __future__ import annotations
 import shlex
 
 from console.config import HostConfig, ServiceConfig, WalPitrConfig
-from console.model import Action, Plan, Revision, utcnow
-from providers.base import InvalidTarget, ProviderError
+from console.model import Action, Plan, Revision
+from providers.base import InvalidTarget
 from providers.database import pitr
 from providers.database.pitr_wal import EnvFileSwitch, WalEngine
 from providers.host.commands import command_step
 
-ACTION = "pitr"
+ACTION = pitr.ACTION
 
 
 def offered(service: ServiceConfig) -> bool:
@@ -39,22 +39,8 @@ def _cfg(service: ServiceConfig) -> WalPitrConfig:
 
 def action(service: ServiceConfig) -> Action:
     cfg = _cfg(service)
-    win: pitr.Window | None = None
-    try:
-        win = WalEngine(service, cfg).window()
-        shown = win.describe()
-    except ProviderError as err:  # the list shows even with no backup yet
-        shown = f"unknown ({err})"
-    return Action(
-        id=ACTION,
-        title="Restore the database to a point in time",
-        description=f"Restore into a NEW server on port {cfg.port} (the live one is kept); "
-        f"restorable: {shown}",
-        argument="time",
-        dangerous=True,
-        earliest=win.earliest if win else None,
-        latest=win.latest if win else None,
-    )
+    what = f"Restore into a NEW server on port {cfg.port} (the live one is kept)"
+    return pitr.action_of(WalEngine(service, cfg), what)
 
 
 def plan(
@@ -69,17 +55,10 @@ def plan(
     database = service.database
     assert database is not None
     engine, switch = WalEngine(service, cfg), EnvFileSwitch(service, cfg)
-    when = pitr.parse_time(argument)
-    now = utcnow()
-    win = engine.window()
-    pitr.check_time(when, win, now)
-    name = pitr.instance_name(service, when)
-    steps = [*engine.restore_steps(when, win), *switch.steps(name)]
-    warnings = [
-        f"DATA LOSS: {pitr.loss_window(when, now)}.",
-        f"The live database is kept running as it is; the restored one is "
-        f"{engine.where(when)}. The console never deletes a database.",
-    ]
+    at = pitr.moment(engine, argument)
+    name = pitr.instance_name(service, at.when)
+    steps = [*engine.restore_steps(at.when, at.win), *switch.steps(name)]
+    warnings: list[str] = []
     if cfg.env_file is not None and host.restart:
         steps.append(
             command_step(
@@ -98,15 +77,15 @@ def plan(
             "No env_file (or no restart command) configured: the plan stops after the checks; "
             f"point {database.dsn_env} at port {cfg.port} and restart by hand."
         )
-    return Plan(
-        service=service.name,
-        environment=service.environment,
+    return pitr.plan_of(
+        service,
+        engine,
+        at,
         provider="host",
-        from_revision=current,
+        kept="The live database is kept running as it is",
+        current=current,
         to_revision=current,
-        steps=tuple(steps),
-        warnings=tuple(warnings),
+        steps=steps,
+        warnings=warnings,
         dry_run=dry_run,
-        action=ACTION,
-        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from console.config import CloudSqlPitrConfig, NeonPitrConfig, ServiceConfig
-from console.model import Action, Plan, Revision, Step, StepKind, utcnow
+from console.config import ServiceConfig
+from console.model import Action, Plan, Revision, Step, StepKind
 from console.runner import Skipped
 from providers.base import (
     CommandFailed,
@@ -38,7 +38,7 @@ from providers.base import (
     TimedOut,
     Unavailable,
 )
-from providers.database import pitr
+from providers.database import pitr, pitr_managed
 from providers.database.pitr_managed import ManagedEngine, ManagedPitrPart
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
@@ -54,45 +54,25 @@ from providers.kubernetes.secrets import (
     value_of,
 )
 
-ACTION = "pitr"
+ACTION = pitr.ACTION
 #: The Secret switch: params ``instance``, ``secret``, ``key``, ``secret_uid``, ``copy``.
 SWITCH_OP = "k8s.pitr_secret"
 
 
-def offered(service: ServiceConfig) -> bool:
-    cfg = service.database.pitr if service.database else None
-    return isinstance(cfg, CloudSqlPitrConfig | NeonPitrConfig)
+offered = pitr_managed.offered
 
 
 def engine_for(service: ServiceConfig) -> ManagedEngine:
-    engine = pitr.make_engine(service)
-    if not isinstance(engine, ManagedEngine):
-        raise InvalidTarget(
-            f"{service.label}: a Kubernetes service restores its database with "
-            "[services.database.pitr.cloudsql] or [services.database.pitr.neon]"
-        )
-    return engine
+    return pitr_managed.engine_for(service, "Kubernetes")
 
 
 def action(service: ServiceConfig) -> Action:
     engine = engine_for(service)
-    win: pitr.Window | None = None
-    try:
-        win = engine.window()
-        shown = win.describe()
-    except ProviderError as err:  # the list shows even when the platform cannot tell
-        shown = f"unknown ({err})"
-    return Action(
-        id=ACTION,
-        title="Restore the database to a point in time",
-        description=f"Restore {engine.source()} into a NEW {engine.kind} (the live one is "
-        "kept), point the Deployment's DSN Secret at it and `rollout restart`; "
-        f"restorable: {shown}",
-        argument="time",
-        dangerous=True,
-        earliest=win.earliest if win else None,
-        latest=win.latest if win else None,
+    what = (
+        f"Restore {engine.source()} into a NEW {engine.kind} (the live one is kept), "
+        "point the Deployment's DSN Secret at it and `rollout restart`"
     )
+    return pitr.action_of(engine, what)
 
 
 def plan(
@@ -105,10 +85,7 @@ def plan(
 ) -> Plan:
     """Restore, wait, checks; then the Secret switch (confirmed apart), the restart."""
     engine = engine_for(service)
-    when = pitr.parse_time(argument)
-    now = utcnow()
-    win = engine.window()
-    pitr.check_time(when, win, now)
+    at = pitr.moment(engine, argument)
     state = rd.read_state(cluster)
     d = state.deployment
     if (d.get("spec") or {}).get("paused"):
@@ -129,10 +106,10 @@ def plan(
     if current_dsn is None:
         raise InvalidTarget(f"pitr: Secret {ref.name} has no key {ref.key} ({ref.how})")
     _refuse_a_proxy(engine, ref, current_dsn)
-    name = engine.new_id(when)
+    name = engine.new_id(at.when)
     copy = copy_name(ref, name)
     current = rd.current(cluster, state, rd.revisions(cluster, state))
-    steps = engine.restore_steps(when, win)
+    steps = engine.restore_steps(at.when, at.win)
     steps.append(switch_step(secrets, ref, name, copy, str(secret["metadata"].get("uid", ""))))
     params = {
         "deployment_uid": str(d["metadata"]["uid"]),
@@ -141,9 +118,6 @@ def plan(
     }
     steps.append(restart.step(service.environment, params))
     warnings = [
-        f"DATA LOSS: {pitr.loss_window(when, now)}.",
-        f"The live database ({engine.source()}) is kept as it is; the restored one is "
-        f"{engine.where(when)}. The console never deletes a database.",
         f"To go back: {secrets.way_back(ref, copy)} (Secret {copy} keeps what "
         f"{ref.label} held before the switch; {engine.source()} keeps running).",
     ]
@@ -153,22 +127,22 @@ def plan(
             f"Secret {ref.name} is managed ({writer}): its controller may write the old DSN "
             "back; change it at its source too."
         )
-    return Plan(
-        service=service.name,
-        environment=service.environment,
+    return pitr.plan_of(
+        service,
+        engine,
+        at,
         provider="kubernetes",
-        from_revision=current,
+        kept=f"The live database ({engine.source()}) is kept as it is",
+        current=current,
         to_revision=Revision(
             id=current.id,
             version=current.version,
             image=current.image,
             detail=f"{ref.label} -> {name}",
         ),
-        steps=tuple(steps),
-        warnings=tuple(warnings),
+        steps=steps,
+        warnings=warnings,
         dry_run=dry_run,
-        action=ACTION,
-        argument=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 
 

@@ -1,6 +1,6 @@
 """The HTTP side of the fake Cloud Run Admin API v2 (and Cloud Monitoring's timeSeries.list).
 
-A stdlib ``ThreadingHTTPServer`` on 127.0.0.1 answering the REST paths the
+A ``tests.fakes.rest.RestServer`` (stdlib HTTP on 127.0.0.1) answering the REST paths the
 official ``google-cloud-run`` client calls with ``transport="rest"``:
 
 =======  ==================================================================
@@ -22,18 +22,14 @@ every request received in ``requests``.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tests.cloudrun_server.monitoring import MonitoringData
 from tests.cloudrun_server.store import GRPC_HTTP, ApiError, CloudRunStore, short
+from tests.fakes.rest import Injected, Received, RestError, RestServer, google_error
 
 JSON = dict[str, Any]
 
@@ -51,63 +47,18 @@ _SECRET_ACCESS = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/]+)/versions/([^
 MAX_PAGE_SIZE = 2
 
 
-@dataclass
-class Received:
-    """One request as the server saw it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: JSON | None
-    headers: dict[str, str]
-
-
-@dataclass
-class Injected:
-    method: str
-    path: re.Pattern[str]
-    http: int
-    status: str
-    message: str
-    times: int = 1
-    hits: int = field(default=0)
-
-
-class CloudRunServer:
+class CloudRunServer(RestServer):
     """A running fake: ``store`` holds the state, ``monitoring`` the metrics; ``url``."""
 
     def __init__(self) -> None:
         self.store = CloudRunStore()
         self.monitoring = MonitoringData()
-        self.requests: list[Received] = []
         self.max_page_size = MAX_PAGE_SIZE
-        self._injected: list[Injected] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> CloudRunServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__()
 
     # ----------------------------------------------------------------- test knobs
 
-    def inject(
+    def inject(  # type: ignore[override]  # Cloud Run's tests name the status, not an error
         self,
         method: str,
         path_regex: str,
@@ -127,14 +78,7 @@ class CloudRunServer:
             500: "INTERNAL",
             503: "UNAVAILABLE",
         }.get(http, "UNKNOWN")
-        item = Injected(method.upper(), re.compile(path_regex), http, status, message, times)
-        with self._lock:
-            self._injected.append(item)
-        return item
-
-    def received(self, method: str, path_part: str = "") -> list[Received]:
-        with self._lock:
-            return [r for r in self.requests if r.method == method and path_part in r.path]
+        return self._inject(method, path_regex, ApiError(http, status, message), times)
 
     @contextmanager
     def paused_operations(self) -> Iterator[None]:
@@ -148,20 +92,22 @@ class CloudRunServer:
 
     # ----------------------------------------------------------------- routing
 
-    def _injected_error(self, method: str, path: str) -> ApiError | None:
-        with self._lock:
-            for item in self._injected:
-                if item.method == method and item.path.search(path) and item.hits < item.times:
-                    item.hits += 1
-                    return ApiError(item.http, item.status, item.message)
-        return None
+    def error_body(self, err: RestError) -> JSON:
+        return google_error(err)
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: JSON | None,
+        headers: dict[str, str],
+    ) -> tuple[int, JSON]:
+        return 200, self._route(method, path, query, body)
 
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], body: JSON | None
     ) -> JSON:
-        injected = self._injected_error(method, path)
-        if injected is not None:
-            raise injected
         store = self.store
         flat = {k: v[0] for k, v in query.items() if v}
         if method == "GET" and (m := _SERVICE.match(path)):
@@ -222,56 +168,6 @@ class CloudRunServer:
             if offset + size < len(mine):
                 body["nextPageToken"] = str(offset + size)
             return body
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self, method: str) -> None:
-                split = urlsplit(self.path)
-                query = parse_qs(split.query, keep_blank_values=True)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body: JSON | None = None
-                try:
-                    if raw:
-                        body = json.loads(raw)
-                        if not isinstance(body, dict):
-                            raise ApiError(400, "INVALID_ARGUMENT", "The body must be an object.")
-                    with owner._lock:
-                        owner.requests.append(
-                            Received(method, split.path, query, body, dict(self.headers.items()))
-                        )
-                    status, answer = 200, owner._route(method, split.path, query, body)
-                except json.JSONDecodeError as exc:
-                    status, answer = 400, ApiError(400, "INVALID_ARGUMENT", str(exc)).body()
-                except ApiError as err:
-                    status, answer = err.http, err.body()
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_PATCH(self) -> None:
-                self._serve("PATCH")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def do_DELETE(self) -> None:
-                self._serve("DELETE")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
 
 
 __all__ = ["GRPC_HTTP", "CloudRunServer", "Received"]

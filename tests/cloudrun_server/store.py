@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.fakes.rest import RestError
+
 JSON = dict[str, Any]
 
 # TrafficTargetAllocationType and Condition.State, as the API numbers them.
@@ -63,14 +65,12 @@ GRPC_HTTP = {
 }
 
 
-class ApiError(Exception):
+class ApiError(RestError):
     """An error answered in the API's shape: ``{"error": {code, message, status}}``."""
 
     def __init__(self, http: int, status: str, message: str) -> None:
-        super().__init__(message)
-        self.http = http
+        super().__init__(http, status, message)
         self.status = status
-        self.message = message
 
     def body(self) -> JSON:
         return {"error": {"code": self.http, "message": self.message, "status": self.status}}

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from tests.cloudsql_server.store import CloudSqlStore
-from tests.fakes.rest import RestError, RestServer
+from tests.fakes.rest import RestError, RestServer, google_error
 
 JSON = dict[str, Any]
 
@@ -34,24 +34,8 @@ class CloudSqlServer(RestServer):
         self.store = CloudSqlStore()
         super().__init__()
 
-    def __enter__(self) -> CloudSqlServer:
-        return self
-
     def error_body(self, err: RestError) -> JSON:
-        return {
-            "error": {
-                "code": err.http,
-                "message": err.message,
-                "status": err.code,
-                "errors": [
-                    {
-                        "message": err.message,
-                        "domain": "global",
-                        "reason": err.reason or err.code.lower(),
-                    }
-                ],
-            }
-        }
+        return google_error(err, reasons=True)
 
     def route(
         self,

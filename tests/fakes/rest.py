@@ -1,4 +1,4 @@
-"""The HTTP side shared by the small REST fakes (Cloud SQL Admin, Neon).
+"""The HTTP side shared by the REST fakes (Cloud Run, Cloud SQL Admin, Neon, Secret Manager).
 
 A stdlib ``ThreadingHTTPServer`` on 127.0.0.1 that reads a JSON body, keeps
 every request (``requests``), lets a test answer the next matching request(s)
@@ -6,6 +6,7 @@ with an error of its choosing (``inject``) or lose their answers after
 carrying them out (``lose_answers``), and hands the rest to the
 subclass's ``route``, which answers ``(status, document)`` or raises
 ``RestError`` (the subclass says how an error document looks: ``error_body``).
+A fake that needs a query parameter's every value overrides ``respond``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 JSON = dict[str, Any]
@@ -30,6 +31,16 @@ class RestError(Exception):
         self.code = code
         self.message = message
         self.reason = reason
+
+
+def google_error(err: RestError, *, reasons: bool = False) -> JSON:
+    """A Google API's error document, ``{"error": {"code", "message", "status"}}``, with
+    Cloud SQL's ``errors: [{"message", "domain", "reason"}]`` when ``reasons``."""
+    error: JSON = {"code": err.http, "message": err.message, "status": err.code}
+    if reasons:
+        reason = err.reason or err.code.lower()
+        error["errors"] = [{"message": err.message, "domain": "global", "reason": reason}]
+    return {"error": error}
 
 
 @dataclass
@@ -77,7 +88,7 @@ class RestServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> RestServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,6 +98,9 @@ class RestServer:
 
     def inject(self, method: str, path_regex: str, error: RestError, *, times: int = 1) -> Injected:
         """Answer the next ``times`` requests matching ``method`` and ``path_regex`` so."""
+        return self._inject(method, path_regex, error, times)
+
+    def _inject(self, method: str, path_regex: str, error: RestError, times: int) -> Injected:
         item = Injected(method.upper(), re.compile(path_regex), error, times)
         with self._lock:
             self._injected.append(item)
@@ -125,6 +139,19 @@ class RestServer:
     def error_body(self, err: RestError) -> JSON:
         raise NotImplementedError
 
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: JSON | None,
+        headers: dict[str, str],
+    ) -> tuple[int, JSON]:
+        """The answer to a request no error was injected for: ``route``, given each query
+        parameter's first value."""
+        flat = {k: v[0] for k, v in query.items() if v}
+        return self.route(method, path, flat, body, headers)
+
     # ----------------------------------------------------------------- plumbing
 
     def _injected_error(self, method: str, path: str) -> RestError | None:
@@ -157,8 +184,7 @@ class RestServer:
             injected = self._injected_error(method, split.path)
             if injected is not None:
                 raise injected
-            flat = {k: v[0] for k, v in query.items() if v}
-            return self.route(method, split.path, flat, body, headers)
+            return self.respond(method, split.path, query, body, headers)
         except RestError as err:
             return err.http, self.error_body(err)
 

@@ -44,9 +44,6 @@ class NeonServer(RestServer):
         self.api_key = api_key
         super().__init__()
 
-    def __enter__(self) -> NeonServer:
-        return self
-
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/v2"

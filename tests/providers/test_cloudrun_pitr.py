@@ -29,10 +29,9 @@ from tests.pitr_platforms import (
     NEON_KEY,
     PASSWORD,
     Platform,
-    cloudsql,
     everything_written,
     made_at,
-    neon,
+    platform_fixture,  # noqa: F401 - fixture "platform"
     stamp,
 )
 from tests.signals import FlipServer, healthy
@@ -40,13 +39,6 @@ from tests.signals import FlipServer, healthy
 pytestmark = pytest.mark.e2e
 
 LIVE_REVISION = "k-back-00042-abc"
-
-
-@pytest.fixture(params=["cloudsql", "neon"])
-def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
-    made = cloudsql() if request.param == "cloudsql" else neon()
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from tests.secretmanager_server import SecretManagerServer
 pytestmark = pytest.mark.e2e
 
 #: The fixtures of the Cloud Run restore tests (the fakes, the config), shared.
-run, platform, config = base.run, base.platform, base.config
+run, platform, config = base.run, base.platform_fixture, base.config
 
 SECRET = "db-url"
 LIVE = "k-back-00043-sec"

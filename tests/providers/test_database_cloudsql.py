@@ -8,9 +8,8 @@ answer) finds the clone by its name and never clones twice.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import pytest
 
@@ -27,10 +26,10 @@ from providers.database.pg import read_dsn
 from providers.database.restored import dsn_with_host, shown_dsn
 from tests.cloudsql_server import CloudSqlServer
 from tests.fakes.rest import RestError
+from tests.pitr_platforms import drain
 
 PROJECT = "keikakun-prod"
 SOURCE = "k-db"
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -49,15 +48,6 @@ def client(server: CloudSqlServer, **kw: object) -> CloudSqlClient:
         retry_s=2.0,
         **kw,  # type: ignore[arg-type]
     )
-
-
-def drain(gen: Generator[str, None, T]) -> tuple[list[str], T]:
-    lines: list[str] = []
-    while True:
-        try:
-            lines.append(next(gen))
-        except StopIteration as stop:
-            return lines, stop.value
 
 
 def test_window_is_what_the_api_reports(server: CloudSqlServer) -> None:

@@ -8,19 +8,18 @@ branch by its name and never creates a second one.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import pytest
 
 from providers.base import CommandFailed, Forbidden, InvalidTarget, NotFound, TimedOut
 from providers.database.neon import NeonClient, api_key_from
 from tests.neon_server import NeonServer
+from tests.pitr_platforms import drain
 
 PROJECT = "shiny-wind-028834"
 KEY = "napi_k3y_never_shown"
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -40,15 +39,6 @@ def client(server: NeonServer, key: str = KEY, **kw: object) -> NeonClient:
         retry_s=3.0,
         **kw,  # type: ignore[arg-type]
     )
-
-
-def drain(gen: Generator[str, None, T]) -> tuple[list[str], T]:
-    lines: list[str] = []
-    while True:
-        try:
-            lines.append(next(gen))
-        except StopIteration as stop:
-            return lines, stop.value
 
 
 def created(server: NeonServer) -> list[dict[str, object]]:

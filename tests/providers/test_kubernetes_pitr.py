@@ -40,10 +40,9 @@ from tests.pitr_platforms import (
     NEON_KEY,
     PASSWORD,
     Platform,
-    cloudsql,
     everything_written,
     made_at,
-    neon,
+    platform_fixture,  # noqa: F401 - fixture "platform"
     stamp,
 )
 from tests.signals import FlipServer, healthy
@@ -56,13 +55,6 @@ KEY = "DATABASE_URL"
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-@pytest.fixture(params=["cloudsql", "neon"])
-def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
-    made = cloudsql() if request.param == "cloudsql" else neon()
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.fakes.rest import RestError, RestServer
+from tests.fakes.rest import RestError, RestServer, google_error
 from tests.secretmanager_server.store import SecretManagerStore
 
 JSON = dict[str, Any]
@@ -38,11 +38,8 @@ class SecretManagerServer(RestServer):
         self.store = SecretManagerStore()
         super().__init__()
 
-    def __enter__(self) -> SecretManagerServer:
-        return self
-
     def error_body(self, err: RestError) -> JSON:
-        return {"error": {"code": err.http, "message": err.message, "status": err.code}}
+        return google_error(err)
 
     def route(
         self,
