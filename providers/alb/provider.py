@@ -11,19 +11,16 @@ changes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from console.config import AlbConfig, ServiceConfig
 from console.model import (
-    Action,
     Difference,
     Plan,
-    ProgressEvent,
     ReadyResult,
     Revision,
     Snapshot,
 )
-from console.runner import run_steps
 from providers.alb.client import AlbApi
 from providers.alb.diff import differences
 from providers.alb.ops import last_change
@@ -32,11 +29,12 @@ from providers.alb.read import AlbReader
 from providers.alb.run import ForwardPart
 from providers.alb.snapshot import NAME, read_state, snapshot_of
 from providers.alb.wait import Waiter
-from providers.base import InvalidTarget, Part, ProviderError
+from providers.base import Part, ProviderError
 from providers.gate import Gate
+from providers.planned import PlannedProvider
 
 
-class AlbProvider:
+class AlbProvider(PlannedProvider):
     """Switches a listener (or rule) between target groups (``[services.alb]``).
 
     ``gate`` replaces the default gate of gradual switches.  Construction does
@@ -71,29 +69,8 @@ class AlbProvider:
     def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
         return differences(self.reader, live, target)
 
-    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
-        return self.planner.plan(target, dry_run=dry_run)
-
-    def actions(self) -> tuple[Action, ...]:
-        return self.planner.actions()
-
-    def plan_action(
-        self,
-        action: str,
-        argument: str | None,
-        *,
-        dry_run: bool = False,
-        resume_from: Plan | None = None,
-    ) -> Plan:
-        return self.planner.plan_action(action, argument, dry_run=dry_run, resume_from=resume_from)
-
     def parts(self) -> tuple[Part, ...]:
         return (self.forward,)
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
-        if plan.dry_run:
-            raise InvalidTarget("a dry-run plan is never executed")
-        yield from run_steps(plan, self.parts())
 
     def wait_ready(
         self,

@@ -10,21 +10,18 @@ changes between two revisions).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from console.config import CloudRunConfig, ServiceConfig
 from console.model import (
-    Action,
     Difference,
     Plan,
-    ProgressEvent,
     ReadyResult,
     Revision,
     Snapshot,
 )
-from console.runner import run_steps
-from providers.base import InvalidTarget, Part, ProviderError
+from providers.base import Part, ProviderError
 from providers.cloudrun import pitr
 from providers.cloudrun.apply import POLL_INTERVAL_S, Updater
 from providers.cloudrun.client import REQUEST_TIMEOUT_S, RETRY_S, CloudRunClient
@@ -34,9 +31,10 @@ from providers.cloudrun.plans import Planner
 from providers.cloudrun.read import NAME, Reader
 from providers.cloudrun.run import TrafficPart
 from providers.cloudrun.wait import Waiter
+from providers.planned import PlannedProvider
 
 
-class CloudRunProvider:
+class CloudRunProvider(PlannedProvider):
     """Rolls back a Cloud Run service by moving its traffic (runbook 004).
 
     ``gate`` replaces the default gate of gradual rollbacks; ``credentials``
@@ -84,34 +82,8 @@ class CloudRunProvider:
         """What differs between the two revisions' templates (``providers.cloudrun.diff``)."""
         return self.diff.differences(live, target)
 
-    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
-        """Send 100% of the traffic to ``target`` (default: the revision before the current one)."""
-        return self.planner.plan(target, dry_run=dry_run)
-
-    def actions(self) -> tuple[Action, ...]:
-        """``gradual`` (a revision, in steps with gates) and ``to-latest`` (undo a pin)."""
-        return self.planner.actions()
-
-    def plan_action(
-        self,
-        action: str,
-        argument: str | None,
-        *,
-        dry_run: bool = False,
-        resume_from: Plan | None = None,
-    ) -> Plan:
-        """Plan ``gradual`` or ``to-latest``; ``resume_from``: the interrupted plan, whose
-        starting traffic a gradual move planned again keeps as the one to put back."""
-        return self.planner.plan_action(action, argument, dry_run=dry_run, resume_from=resume_from)
-
     def parts(self) -> tuple[Part, ...]:
         return self._parts
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
-        """Run the plan's steps; a failed step yields FAILED and raises (``console.runner``)."""
-        if plan.dry_run:
-            raise InvalidTarget("a dry-run plan is never executed")
-        yield from run_steps(plan, self.parts())
 
     def wait_ready(
         self,

@@ -269,9 +269,18 @@ class Planner:
             actions.append(pitr.action(self.api.service, self.api))
         return tuple(actions)
 
-    def plan_action(self, action: str, argument: str | None, *, dry_run: bool = False) -> Plan:
+    def plan_action(
+        self,
+        action: str,
+        argument: str | None,
+        *,
+        dry_run: bool = False,
+        resume_from: Plan | None = None,
+    ) -> Plan:
         """Plan an action: ``rollback-image`` (argument: an image tag),
-        ``force-new-deployment`` (no argument) or ``restore-rds-snapshot`` (a snapshot id)."""
+        ``force-new-deployment`` (no argument) or ``restore-rds-snapshot`` (a snapshot id).
+        ``resume_from`` is not needed: an ECS action planned again keeps nothing of the
+        interrupted plan (its steps read the service back)."""
         if action == "rollback-image":
             if not argument or not argument.strip():
                 raise InvalidTarget("rollback-image needs the image tag to roll back to")

@@ -9,21 +9,19 @@ Reading (``read``, ``snapshot``, ``ecr``, ``rds``, ``logs``, ``diff``), planning
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from console.config import ServiceConfig
-from console.errors import InvalidTarget, ProviderError
+from console.errors import ProviderError
 from console.model import (
-    Action,
     Difference,
     Plan,
-    ProgressEvent,
     ReadyResult,
     Revision,
     Snapshot,
     StepKind,
 )
-from console.runner import owner_of, run_steps
+from console.runner import owner_of
 from providers.base import Part
 from providers.ecs import pitr
 from providers.ecs.client import EcsApi
@@ -40,9 +38,10 @@ from providers.ecs.restore import RdsPart
 from providers.ecs.rollout import Rollouts
 from providers.ecs.run import LegacyPart, ServicePart
 from providers.ecs.snapshot import SnapshotReader
+from providers.planned import PlannedProvider
 
 
-class EcsProvider:
+class EcsProvider(PlannedProvider):
     """Rolls back one ECS service (``[services.ecs]``); see the package doc.
 
     Construction does no I/O and imports no SDK.
@@ -110,34 +109,10 @@ class EcsProvider:
         """What differs between the two revisions' task definitions (``providers.ecs.diff``)."""
         return differences(self.reader, live, target)
 
-    # ------------------------------------------------------------------ planning
-
-    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
-        return self.planner.plan(target, dry_run=dry_run)
-
-    def actions(self) -> tuple[Action, ...]:
-        return self.planner.actions()
-
-    def plan_action(
-        self,
-        action: str,
-        argument: str | None,
-        *,
-        dry_run: bool = False,
-        resume_from: Plan | None = None,
-    ) -> Plan:
-        return self.planner.plan_action(action, argument, dry_run=dry_run)
-
     # ------------------------------------------------------------------ running
 
     def parts(self) -> tuple[Part, ...]:
         return self._parts
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
-        """The plan's steps, each run by its part (``console.runner``)."""
-        if plan.dry_run:
-            raise InvalidTarget("a dry-run plan is never executed")
-        yield from run_steps(plan, self._parts)
 
     def wait_ready(
         self,

@@ -9,7 +9,7 @@ step runner.  This class wires them to one connection and adds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from console.config import KubernetesConfig, ServiceConfig, default_state_dir
@@ -17,13 +17,12 @@ from console.model import (
     Action,
     Difference,
     Plan,
-    ProgressEvent,
     ReadyResult,
     Revision,
     Snapshot,
 )
-from console.runner import owner_of, run_steps
-from providers.base import InvalidTarget, Part, ProviderError
+from console.runner import owner_of
+from providers.base import Part, ProviderError
 from providers.kubernetes import diff, legacy, lock, ops, pitr
 from providers.kubernetes import read as rd
 from providers.kubernetes import rollout as ro
@@ -37,9 +36,10 @@ from providers.kubernetes.plans import plan_rollback
 from providers.kubernetes.restart import RestartPart
 from providers.kubernetes.restore import RestorePart
 from providers.kubernetes.undo import UndoPart
+from providers.planned import RunsParts
 
 
-class KubernetesProvider:
+class KubernetesProvider(RunsParts):
     """One Deployment of a cluster, rolled back exactly like ``kubectl rollout undo``.
 
     Built without any I/O.  ``state_dir`` is the console's state folder (the
@@ -168,12 +168,6 @@ class KubernetesProvider:
     clean_manifest = staticmethod(clean_manifest)
 
     # ------------------------------------------------------------------ running
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
-        """Run the plan's steps in order; a failed step yields FAILED, raises, and stops."""
-        if plan.dry_run:
-            raise InvalidTarget("a dry-run plan is never executed")
-        yield from run_steps(plan, self.parts())
 
     def wait_ready(
         self,

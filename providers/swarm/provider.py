@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from console.config import ServiceConfig, SwarmConfig
 from console.model import (
-    Action,
     Difference,
     Plan,
-    ProgressEvent,
     ReadyResult,
     Revision,
     Snapshot,
 )
-from console.runner import run_steps
-from providers.base import InvalidTarget, Part, ProviderError
+from providers.base import Part, ProviderError
+from providers.planned import PlannedProvider
 from providers.swarm.client import EngineClient
 from providers.swarm.diff import SpecDiff
 from providers.swarm.lock import SwarmLock
@@ -24,7 +22,7 @@ from providers.swarm.read import NAME, Reader
 from providers.swarm.run import POLL_INTERVAL_S, SwarmPart
 
 
-class SwarmProvider:
+class SwarmProvider(PlannedProvider):
     """Rolls back a Docker Swarm service (runbook 002); no I/O before the first call."""
 
     name: str = NAME
@@ -48,29 +46,8 @@ class SwarmProvider:
     def differences(self, live: Revision, target: Revision) -> tuple[Difference, ...]:
         return self.diff.differences(live, target)
 
-    def plan(self, target: str | None, *, dry_run: bool = False) -> Plan:
-        return self.planner.plan(target, dry_run=dry_run)
-
-    def actions(self) -> tuple[Action, ...]:
-        return self.planner.actions()
-
-    def plan_action(
-        self,
-        action: str,
-        argument: str | None,
-        *,
-        dry_run: bool = False,
-        resume_from: Plan | None = None,
-    ) -> Plan:
-        return self.planner.plan_action(action, argument, dry_run=dry_run, resume_from=resume_from)
-
     def parts(self) -> tuple[Part, ...]:
         return (self.part,)
-
-    def execute(self, plan: Plan) -> Iterator[ProgressEvent]:
-        if plan.dry_run:
-            raise InvalidTarget("a dry-run plan is never executed")
-        yield from run_steps(plan, self.parts())
 
     def wait_ready(
         self,
