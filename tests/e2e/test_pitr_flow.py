@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -30,7 +30,15 @@ from providers.database.pitr_wal import MARKER
 from tests.console_cli import run_on_terminal
 from tests.fakes.demo import running
 from tests.pg_fixture import _free_port
-from tests.providers.test_database_pitr import ENV, World, cli, configure, pitr_config, stamp
+from tests.providers.test_database_pitr import (
+    ENV,
+    World,
+    cli,
+    configure,
+    pitr_config,
+    seeded_world,
+    stamp,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -39,20 +47,7 @@ pytestmark = pytest.mark.e2e
 def world() -> Iterator[World]:
     """Rows 1-6 before ``target`` .. ``target + 3 s``; rows 7-9 after (each test restores to
     a moment of its own: an instance is named after its moment and has its test's port)."""
-    w = World()
-    try:
-        w.pg.sql("postgres", "CREATE TABLE orders (id int PRIMARY KEY)")
-        w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(1, 3)")
-        w.base_backup("b1")
-        w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(4, 6)")
-        target = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        time.sleep((target - datetime.now(UTC)).total_seconds() + 4.5)
-        w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(7, 9)")
-        w.archived()
-        w.target = target
-        yield w
-    finally:
-        w.stop_all()
+    yield from seeded_world(4.5)
 
 
 @pytest.fixture

@@ -104,9 +104,9 @@ class World:
             self.pg.stop()
 
 
-@pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    """Rows 1-3, a base backup, rows 4-6, the target time, rows 7-9, all archived."""
+def seeded_world(quiet_after_s: float) -> Iterator[World]:
+    """Rows 1-3, a base backup, rows 4-6, the target time, ``quiet_after_s`` without
+    writes, rows 7-9, all archived; every server stopped at the end."""
     w = World()
     try:
         w.pg.sql("postgres", "CREATE TABLE orders (id int PRIMARY KEY)")
@@ -114,13 +114,19 @@ def world() -> Iterator[World]:
         w.base_backup("b1")
         w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(4, 6)")
         target = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        time.sleep((target - datetime.now(UTC)).total_seconds() + 1.2)
+        time.sleep((target - datetime.now(UTC)).total_seconds() + quiet_after_s)
         w.pg.sql("postgres", "INSERT INTO orders SELECT generate_series(7, 9)")
         w.archived()
         w.target = target
         yield w
     finally:
         w.stop_all()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    """Rows 1-3, a base backup, rows 4-6, the target time, rows 7-9, all archived."""
+    yield from seeded_world(1.2)
 
 
 def configure(box: DemoSandbox, w: World, port: int, env_file: Path) -> None:
